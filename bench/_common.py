@@ -1,0 +1,245 @@
+"""Shared plumbing for the corral benchmarks (start.py, density.py).
+
+The benchmarks compare corral with crun and podman in one run, because these
+machines are noisy and only figures from the same run are comparable. This
+module holds what both need: host set-up that podman and crun require here,
+a busybox rootfs all three engines run, cleanup helpers and /proc readers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import sys
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+PREFIX = f"corral-bench-{os.getpid()}"
+"""Names of everything a benchmark creates start with this, so cleanup finds them."""
+
+BUSYBOX_APPLETS = ("true", "sh", "sleep", "ls", "cat", "echo")
+CAP_SYS_RESOURCE = 24
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120,
+        check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command quietly; on failure raise with its stderr, which is what explains it."""
+    p = subprocess.run(cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} exited {p.returncode}: "
+                           f"{(p.stderr or p.stdout).strip()[-600:]}")
+    return p
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None
+          ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """Wall time in ms of the whole command, as a user waiting on it would see it."""
+    t0 = time.perf_counter()
+    p = run(cmd, env=env)
+    return (time.perf_counter() - t0) * 1000, p
+
+
+def cleanup_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so the benchmarks' finally blocks still remove
+    the containers, images and directories they made (SIGINT already does)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
+# --- host set-up (see design/HOST-NOTES.md): detect, don't assume ----------
+
+def ensure_hugetlb_v1() -> None:
+    """crun 1.8 refuses every container ("cgroups in hybrid mode not supported")
+    when /sys/fs/cgroup is a v1 hierarchy but hugetlb sits on the cgroup2 mount;
+    mounting hugetlb as v1 fixes it. Does nothing on pure v2 or when already done."""
+    cg = Path("/sys/fs/cgroup")
+    if (cg / "cgroup.controllers").exists() or (cg / "hugetlb" / "tasks").exists():
+        return
+    unified = cg / "unified" / "cgroup.controllers"
+    if not unified.exists() or "hugetlb" not in unified.read_text().split():
+        return
+    (cg / "hugetlb").mkdir(exist_ok=True)
+    run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(cg / "hugetlb")])
+
+
+def _has_cap(bit: int) -> bool:
+    m = re.search(r"^CapEff:\s*([0-9a-f]+)", Path("/proc/self/status").read_text(), re.M)
+    return bool(m and int(m.group(1), 16) >> bit & 1)
+
+
+def ensure_podman_ulimits(conf: Path = Path("/etc/containers/containers.conf")) -> None:
+    """Without CAP_SYS_RESOURCE podman cannot raise rlimits to its defaults and
+    fails every run ("setrlimit RLIMIT_NPROC"), so give it the host's own hard
+    limits as default_ulimits. Appends/creates only when the setting is missing."""
+    if _has_cap(CAP_SYS_RESOURCE):
+        return
+    text = conf.read_text() if conf.exists() else ""
+    if re.search(r"^\s*default_ulimits\s*=", text, re.M):
+        return
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    nproc = pid_max if nproc == resource.RLIM_INFINITY else min(nproc, pid_max)
+    line = f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
+    if re.search(r"^\s*\[containers\]\s*$", text, re.M):
+        text = re.sub(r"^(\s*\[containers\]\s*\n)", lambda m: m.group(1) + line, text, count=1, flags=re.M)
+    else:
+        text += ("\n" if text and not text.endswith("\n") else "") + "[containers]\n" + line
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(text)
+
+
+# --- engines -----------------------------------------------------------------
+
+def corral_cmd() -> list[str]:
+    """$CORRAL (may hold arguments, e.g. a venv python -m) overrides the installed command."""
+    if os.environ.get("CORRAL"):
+        return shlex.split(os.environ["CORRAL"])
+    return [shutil.which("corral") or "/usr/local/bin/corral"]
+
+
+def corral_env(root: Path) -> dict[str, str]:
+    return {**os.environ, "CORRAL_ROOT": str(root)}
+
+
+def corral_ready(root: Path) -> str | None:
+    """Bootstrap busybox into a fresh store; return why corral cannot run, or None."""
+    cmd, env = corral_cmd(), corral_env(root)
+    if not shutil.which(cmd[0]):
+        return f"command {cmd[0]!r} not found (install corral or set CORRAL=/path/to/corral)"
+    try:
+        run(cmd + ["--help"], env=env, timeout=30)
+        run(cmd + ["image", "bootstrap", "busybox"], env=env)
+        run(cmd + ["run", "--rm", "busybox", "true"], env=env)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        return str(e)
+    return None
+
+
+def remove_corral_root(root: Path) -> None:
+    """Unmount whatever corral left mounted under its store, then delete it,
+    so a crashed corral cannot make the benchmark leak its temp directory."""
+    mounts = [l.split()[1] for l in Path("/proc/self/mounts").read_text().splitlines()]
+    for m in sorted((m for m in mounts if m.startswith(f"{root}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def make_rootfs(rootfs: Path) -> None:
+    """A minimal busybox-static rootfs: the same bytes corral bootstraps from."""
+    (rootfs / "bin").mkdir(parents=True)
+    for d in ("proc", "sys", "dev", "tmp", "etc"):
+        (rootfs / d).mkdir()
+    shutil.copy2("/bin/busybox", rootfs / "bin" / "busybox")
+    for applet in BUSYBOX_APPLETS:
+        (rootfs / "bin" / applet).symlink_to("busybox")
+
+
+def make_crun_bundle(bundle: Path, args: list[str]) -> None:
+    """OCI bundle from `crun spec` defaults (loopback-only network namespace,
+    like corral's default), running args without a terminal."""
+    make_rootfs(bundle / "rootfs")
+    run(["crun", "spec"], cwd=bundle)
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["args"], cfg["process"]["terminal"] = args, False
+    (bundle / "config.json").write_text(json.dumps(cfg, indent=2))
+
+
+def cleanup_crun() -> None:
+    """`crun run` deletes its container on exit; this catches any an interrupted run left."""
+    p = run(["crun", "list", "-q"], check=False)
+    for cid in p.stdout.split():
+        if cid.startswith(PREFIX):
+            run(["crun", "delete", "-f", cid], check=False)
+
+
+def podman_import(rootfs: Path, tar_path: Path) -> str:
+    """Import the same rootfs as a podman image; returns the image reference."""
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add(rootfs, arcname=".")
+    ref = f"localhost/{PREFIX}:latest"
+    run(["podman", "import", str(tar_path), ref])
+    return ref
+
+
+def cleanup_podman(image: str | None) -> None:
+    """Remove every podman container named with our prefix, then our image."""
+    ids = run(["podman", "ps", "-aq", "--filter", f"name={PREFIX}"], check=False).stdout.split()
+    if ids:
+        run(["podman", "rm", "-f", "-t", "0", *ids], check=False, timeout=300)
+    if image:
+        run(["podman", "rmi", "-f", image], check=False)
+
+
+# --- figures -------------------------------------------------------------------
+
+def pctl(xs: list[float]) -> tuple[float, float, float]:
+    """(median, p10, p90); with few samples quantiles degrade gracefully."""
+    if len(xs) < 2:
+        return (xs[0],) * 3 if xs else (float("nan"),) * 3
+    q = statistics.quantiles(xs, n=10, method="inclusive")
+    return statistics.median(xs), q[0], q[8]
+
+
+def verdict(value: float | None, target: float) -> str:
+    """Render value against an upper-bound target."""
+    if value is None:
+        return "n/a (not measured)"
+    return f"{value:.2f} (target <= {target:g}: {'MET' if value <= target else 'NOT met'})"
+
+
+# --- /proc and cgroup counters -------------------------------------------------
+
+def ppid(pid: int) -> int:
+    return int(re.search(r"^PPid:\s*(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M).group(1))
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size: private pages plus a fair share of shared ones,
+    so N containers sharing one library are not charged N times."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return int(re.search(r"^Pss:\s*(\d+) kB", text, re.M).group(1))
+
+
+def memory_cgroup(pid: int) -> Path | None:
+    """The directory of pid's memory cgroup (v1 memory controller, else v2)."""
+    v2 = None
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+        if ctrls == "":
+            v2 = path
+    if v2 is None:
+        return None
+    base = Path("/sys/fs/cgroup")
+    base = base if (base / "cgroup.controllers").exists() else base / "unified"
+    return base / v2.lstrip("/")
+
+
+def cgroup_kmem_kib(cg: Path) -> int:
+    """Kernel memory the cgroup is charged: v1 memory.kmem.usage_in_bytes, or
+    v2 memory.stat's kernel counters. 0 when the cgroup reports none."""
+    kmem = cg / "memory.kmem.usage_in_bytes"
+    if kmem.exists():
+        return int(kmem.read_text()) // 1024
+    stat = cg / "memory.stat"
+    if (cg / "cgroup.controllers").exists() and stat.exists():
+        s = dict(l.split() for l in stat.read_text().splitlines())
+        if "kernel" in s:
+            return int(s["kernel"]) // 1024
+        return sum(int(s.get(k, 0)) for k in ("kernel_stack", "pagetables", "slab", "percpu", "sock")) // 1024
+    return 0
+
+
+def meminfo_kernel_kib() -> int:
+    """System-wide Slab + PageTables, a kernel-counter cross-check of the per-process figures."""
+    m = dict(re.findall(r"^(\w+):\s*(\d+)", Path("/proc/meminfo").read_text(), re.M))
+    return int(m["Slab"]) + int(m["PageTables"])

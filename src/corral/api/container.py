@@ -1,0 +1,281 @@
+"""Container objects: what a script keeps in a variable and calls start/exec/stop/remove on."""
+from __future__ import annotations
+
+import json
+import os
+import signal as _signal
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.runtime import state
+from corral.runtime.options import ContainerOptions
+
+if TYPE_CHECKING:
+    from corral.api.host import Host
+
+COLUMNS = "id, name, image_id, image_ref, created, options, state, pid, supervisor, exit_code, started_at, " \
+          "finished_at, error"
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+def parse_signal(sig: str | int) -> int:
+    if isinstance(sig, int):
+        return sig
+    text = sig.upper().removeprefix("SIG")
+    if text.isdigit():
+        return int(text)
+    try:
+        return int(getattr(_signal, "SIG" + text))
+    except AttributeError:
+        raise InvalidArgument(f"invalid signal: {sig}") from None
+
+
+class Container:
+    def __init__(self, host: "Host", row: tuple) -> None:
+        self.host = host
+        self._load(row)
+
+    def _load(self, row: tuple) -> None:
+        (self.id, self.name, self.image_id, self.image_ref, self.created, options, self._state, self.pid,
+         self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = row
+        self.options = ContainerOptions.from_dict(json.loads(options))
+
+    def __repr__(self) -> str:
+        return f"<Container {self.id[:12]} {self.name} {self.status}>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def reload(self) -> "Container":
+        rows = self.host.store.query(f"SELECT {COLUMNS} FROM containers WHERE id=?", (self.id,))
+        if not rows:
+            from corral.errors import NotFound
+
+            raise NotFound(f"No such container: {self.id}")
+        self._load(rows[0])
+        return self
+
+    @property
+    def status(self) -> str:
+        """created, running or exited; a running record whose supervisor is gone reads as exited."""
+        if self._state == state.RUNNING and not state.is_alive(self._supervisor):
+            state.refresh(self.host.store, self.id, self._state, self._supervisor)
+            self.reload()
+        return self._state
+
+    @property
+    def bundle(self) -> str:
+        return self.host.store.container_dir(self.id)
+
+    @property
+    def spec(self) -> dict:
+        with open(os.path.join(self.bundle, "config.json")) as f:
+            return json.load(f)
+
+    # lifecycle -----------------------------------------------------------------------------------------
+
+    def start(self, attach: bool = False, stdin_fd: int | None = None) -> int | None:
+        """Start the command. attach=True runs it in this process and returns its exit code."""
+        from corral.runtime import supervisor
+
+        if self.status == state.RUNNING:
+            if attach:
+                raise Conflict(f"container {self.name} is already running")
+            return None
+        if attach:
+            return supervisor.supervise(self.host.store, self.id, foreground=True, interactive_fd=stdin_fd,
+                                        autoremove=self.options.autoremove)
+        supervisor.launch_detached(self.host.store, self.id, autoremove=self.options.autoremove)
+        self.reload()
+        return None
+
+    def kill(self, signal: str | int = "KILL") -> None:
+        sig = parse_signal(signal)
+        if self.status != state.RUNNING or not self.pid:
+            raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running")
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, timeout: int | None = None, signal: str | int | None = None) -> None:
+        """SIGTERM (or the configured stop signal), then SIGKILL after `timeout` seconds, like docker stop."""
+        if self.status != state.RUNNING:
+            return
+        if timeout is None:
+            timeout = self.options.stop_timeout if self.options.stop_timeout is not None else 10
+        sig = signal or self.options.stop_signal or self._image_stop_signal() or "TERM"
+        try:
+            self.kill(sig)
+        except Conflict:
+            return
+        if not state.wait_exit(self._supervisor, timeout):
+            try:
+                self.kill("KILL")
+            except Conflict:
+                pass
+            state.wait_exit(self._supervisor, None)
+        self.reload()
+
+    def _image_stop_signal(self) -> str | None:
+        from corral.image import repo
+
+        return (repo.config(self.host.store, self.image_id).get("config") or {}).get("StopSignal")
+
+    def restart(self, timeout: int | None = None) -> None:
+        self.stop(timeout)
+        self.start()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Block until the container stops; returns its exit code."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.status == state.CREATED:
+            if deadline is not None and time.monotonic() > deadline:
+                raise CorralError(f"timed out waiting for {self.name}")
+            time.sleep(0.05)
+            self.reload()
+        if self._state == state.RUNNING:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not state.wait_exit(self._supervisor, remaining):
+                raise CorralError(f"timed out waiting for {self.name}")
+            self.reload()
+            self.status  # noqa: B018 - settles a record whose supervisor died without writing
+        return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
+
+    def remove(self, force: bool = False) -> None:
+        from corral.runtime.cleanup import remove_container_files
+
+        if self.status == state.RUNNING:
+            if not force:
+                raise Conflict(
+                    f"You cannot remove a running container {self.id}. Stop the container before attempting "
+                    "removal or force remove"
+                )
+            try:
+                self.kill("KILL")
+            except Conflict:
+                pass
+            state.wait_exit(self._supervisor, None)
+        remove_container_files(self.host.store, self.id)
+        with self.host.store.transaction() as conn:
+            conn.execute("DELETE FROM containers WHERE id=?", (self.id,))
+
+    def rename(self, new_name: str) -> None:
+        from corral.api import names
+
+        bare = names.validate(new_name)
+        import sqlite3
+
+        try:
+            with self.host.store.transaction() as conn:
+                conn.execute("UPDATE containers SET name=? WHERE id=?", (bare, self.id))
+        except sqlite3.IntegrityError:
+            raise Conflict(f'Conflict. The container name "/{bare}" is already in use') from None
+        self.name = bare
+
+    # inside the container ---------------------------------------------------------------------------
+
+    def exec(self, cmd: list[str], *, user: str | None = None, env: list[str] | None = None,
+             workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False) -> ExecResult:
+        """Run `cmd` inside the running container; returns its exit code and output."""
+        from corral.runtime import users
+        from corral.runtime.exec import exec_in, exec_process
+
+        if not cmd:
+            raise InvalidArgument("no command given to exec")
+        if self.status != state.RUNNING or not self.pid:
+            raise Conflict(f"Container {self.id} is not running")
+        spec = self.spec
+        ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
+        process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
+        from corral.runtime import cgroups
+
+        procs = [os.path.join(d, "cgroup.procs") for d in cgroups.manager(spec["linux"]["cgroupsPath"]).paths()]
+        code, out, err = exec_in(self.pid, process, procs, stdin)
+        return ExecResult(code, out, err)
+
+    # observing ---------------------------------------------------------------------------------------
+
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None,
+             follow: bool = False) -> Iterator[tuple[int, int, bytes]]:
+        """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more."""
+        from corral.runtime import logs
+
+        path = os.path.join(self.bundle, "log")
+        wanted = {logs.STDOUT} if stdout else set()
+        if stderr:
+            wanted.add(logs.STDERR)
+        entries = [e for e in logs.lines(path) if e[0] in wanted]
+        if tail is not None:
+            entries = entries[-tail:] if tail > 0 else []
+        yield from entries
+        if not follow:
+            return
+        offset = logs.size(path)
+        while True:
+            running = self.status == state.RUNNING
+            for stream, t_ns, data, offset in logs.read_records(path, offset):
+                if stream in wanted:
+                    yield stream, t_ns, data
+            if not running:
+                return
+            time.sleep(0.1)
+
+    def inspect(self) -> dict:
+        from corral.image import repo
+
+        status = self.status
+        opts = self.options
+        spec = self.spec if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
+        process = spec.get("process", {})
+        args = process.get("args", [])
+        img = (repo.config(self.host.store, self.image_id).get("config") or {})
+        limits = spec.get("linux", {}).get("resources", {})
+        return {
+            "Id": self.id,
+            "Created": self.created,
+            "Path": args[0] if args else "",
+            "Args": args[1:],
+            "State": {
+                "Status": status, "Running": status == state.RUNNING, "Paused": False, "Restarting": False,
+                "OOMKilled": False, "Dead": False, "Pid": self.pid or 0,
+                "ExitCode": self.exit_code or 0, "Error": self.error or "",
+                "StartedAt": self.started_at or "0001-01-01T00:00:00Z",
+                "FinishedAt": self.finished_at or "0001-01-01T00:00:00Z",
+            },
+            "Image": self.image_id,
+            "Name": "/" + self.name,
+            "RestartCount": 0,
+            "Driver": "overlay",
+            "Platform": "linux",
+            "LogPath": os.path.join(self.bundle, "log"),
+            "HostConfig": {
+                "AutoRemove": opts.autoremove, "Privileged": opts.privileged, "NetworkMode": opts.network,
+                "Memory": opts.memory or 0, "NanoCpus": int((opts.cpus or 0) * 1e9),
+                "PidsLimit": opts.pids_limit, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
+                "LogConfig": {"Type": "json-file", "Config": {}},
+                "CgroupParent": "corral",
+            },
+            "Config": {
+                "Hostname": spec.get("hostname", ""), "User": opts.user or img.get("User", ""),
+                "Env": process.get("env", []), "Cmd": opts.cmd or img.get("Cmd"),
+                "Entrypoint": opts.entrypoint if opts.entrypoint is not None else img.get("Entrypoint"),
+                "Image": self.image_ref, "WorkingDir": process.get("cwd", ""), "Labels": opts.labels,
+                "Tty": opts.tty, "OpenStdin": opts.interactive, "StopSignal": opts.stop_signal,
+            },
+            "GraphDriver": {"Name": "overlay", "Data": {
+                "LowerDir": spec.get("annotations", {}).get("org.corral.lowerdirs", ""),
+                "UpperDir": os.path.join(self.bundle, "upper"), "WorkDir": os.path.join(self.bundle, "work"),
+                "MergedDir": os.path.join(self.bundle, "rootfs")}},
+            "NetworkSettings": {"Networks": {}, "Ports": {}},
+            "Resources": limits,
+        }

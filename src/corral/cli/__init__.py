@@ -1,0 +1,1 @@
+"""The `corral` command: Docker's verbs and flags over corral.api."""

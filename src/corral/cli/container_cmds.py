@@ -1,0 +1,184 @@
+"""Container verbs: each parses its flags into a corral.api call and prints what Docker prints."""
+from __future__ import annotations
+
+import sys
+
+from corral.api import Host
+from corral.errors import CorralError, InvalidArgument
+
+
+def _options(o: dict) -> dict:
+    from corral.runtime.options import parse_bytes
+
+    def number(key: str, kind: type) -> object:
+        if o[key] is None:
+            return None
+        try:
+            return kind(o[key])
+        except ValueError:
+            raise InvalidArgument(f"invalid value {o[key]!r} for --{key.replace('_', '-')}") from None
+
+    labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o["label"])
+    if o["tty"]:
+        raise InvalidArgument("-t/--tty is not supported yet: run without -t")
+    return {
+        "env": o["env"], "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
+        "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
+        "network": o["network"] or "none", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
+        "cpus": number("cpus", float), "pids_limit": number("pids_limit", int), "interactive": o["interactive"],
+        "tty": o["tty"], "autoremove": o["rm"], "privileged": o["privileged"], "cap_add": o["cap_add"],
+        "cap_drop": o["cap_drop"], "labels": labels, "stop_signal": o["stop_signal"],
+        "stop_timeout": number("stop_timeout", int),
+    }
+
+
+def create(o: dict, args: list[str]) -> int:
+    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
+    print(c.id)
+    return 0
+
+
+def run(o: dict, args: list[str]) -> int:
+    host = Host()
+    c = host.create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
+    if o["detach"]:
+        c.start()
+        print(c.id)
+        return 0
+    return c.start(attach=True, stdin_fd=0 if o["interactive"] else None) or 0
+
+
+def _each(args: list[str], action) -> int:  # noqa: ANN001
+    """Apply `action` to every named container, reporting failures per name like Docker does."""
+    host = Host()
+    status = 0
+    for ref in args:
+        try:
+            action(host.container(ref))
+            print(ref)
+        except CorralError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def start(o: dict, args: list[str]) -> int:
+    if o["attach"]:
+        if len(args) != 1:
+            raise InvalidArgument("you cannot start and attach multiple containers at once")
+        return Host().container(args[0]).start(attach=True, stdin_fd=0 if o["interactive"] else None) or 0
+    return _each(args, lambda c: c.start())
+
+
+def _seconds(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.lstrip("-").isdigit():
+        raise InvalidArgument(f"invalid timeout {text!r}: give whole seconds")
+    return int(text)
+
+
+def stop(o: dict, args: list[str]) -> int:
+    timeout = _seconds(o["time"])
+    return _each(args, lambda c: c.stop(timeout, o["signal"]))
+
+
+def restart(o: dict, args: list[str]) -> int:
+    timeout = _seconds(o["time"])
+    return _each(args, lambda c: c.restart(timeout))
+
+
+def kill(o: dict, args: list[str]) -> int:
+    return _each(args, lambda c: c.kill(o["signal"] or "KILL"))
+
+
+def rm(o: dict, args: list[str]) -> int:
+    return _each(args, lambda c: c.remove(force=o["force"]))
+
+
+def rename(o: dict, args: list[str]) -> int:
+    Host().container(args[0]).rename(args[1])
+    return 0
+
+
+def wait(o: dict, args: list[str]) -> int:
+    host = Host()
+    status = 0
+    for ref in args:
+        try:
+            print(host.container(ref).wait(), flush=True)
+        except CorralError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def ps(o: dict, args: list[str]) -> int:
+    from corral.cli import fmt
+
+    containers = Host().containers(all=o["all"])
+    if o["quiet"]:
+        for c in containers:
+            print(c.id if o["no_trunc"] else c.short_id)
+        return 0
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
+    for c in containers:
+        command = " ".join(c.spec["process"]["args"]) if c.status else ""
+        if not o["no_trunc"] and len(command) > 20:
+            command = command[:19] + "…"
+        rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),
+                     fmt.status(c), "", c.name))
+    print(fmt.table(rows))
+    return 0
+
+
+def inspect(o: dict, args: list[str]) -> int:
+    import json
+
+    from corral.errors import NotFound
+
+    host = Host()
+    found, status = [], 0
+    for ref in args:
+        try:
+            if o["type"] in (None, "container"):
+                try:
+                    found.append(host.container(ref).inspect())
+                    continue
+                except NotFound:
+                    if o["type"] == "container":
+                        raise
+            found.append(host.image(ref).inspect())
+        except NotFound:
+            print(f"Error: No such object: {ref}", file=sys.stderr)
+            status = 1
+    print(json.dumps(found, indent=4))
+    return status
+
+
+def logs(o: dict, args: list[str]) -> int:
+    from corral.cli import fmt
+
+    tail = None if o["tail"] in (None, "all") else _seconds(o["tail"])
+    c = Host().container(args[0])
+    out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
+    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
+        if o["timestamps"]:
+            data = fmt.timestamp(t_ns).encode() + b" " + data
+        out[stream].write(data)
+        if o["follow"]:
+            out[stream].flush()
+    return 0
+
+
+def exec(o: dict, args: list[str]) -> int:  # noqa: A001 - the verb's name
+    if o["tty"]:
+        raise InvalidArgument("-t/--tty is not supported yet: run without -t")
+    c = Host().container(args[0])
+    data = sys.stdin.buffer.read() if o["interactive"] else None
+    result = c.exec(args[1:], user=o["user"], env=o["env"], workdir=o["workdir"], stdin=data,
+                    privileged=o["privileged"])
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.buffer.flush()
+    sys.stderr.buffer.write(result.stderr)
+    return result.exit_code

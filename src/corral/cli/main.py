@@ -1,0 +1,140 @@
+"""Entry point of the `corral` command: the command table, dispatch, and errors to exit codes.
+
+Handlers live in sibling modules and are imported only for the command that
+runs, so `corral --help` and `corral run` load as little as possible.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from corral.cli.parser import Command, Opt, help_text, parse
+
+_RUN_OPTS = [
+    Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
+    Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+    Opt(("-w", "--workdir"), "workdir", "value", "working directory inside the container", "DIR"),
+    Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
+    Opt(("-h", "--hostname"), "hostname", "value", "container host name", "NAME"),
+    Opt(("--entrypoint",), "entrypoint", "value", "override the image's ENTRYPOINT", "CMD"),
+    Opt(("--network", "--net"), "network", "value", "network mode (none until switches land)", "MODE"),
+    Opt(("-m", "--memory"), "memory", "value", "memory limit (e.g. 64m)", "BYTES"),
+    Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
+    Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes", "N"),
+    Opt(("-i", "--interactive"), "interactive", "flag", "keep stdin open"),
+    Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY (not yet supported)"),
+    Opt(("--rm",), "rm", "flag", "remove the container when it exits"),
+    Opt(("--privileged",), "privileged", "flag", "give every capability and device"),
+    Opt(("--cap-add",), "cap_add", "multi", "add a Linux capability", "CAP"),
+    Opt(("--cap-drop",), "cap_drop", "multi", "drop a Linux capability", "CAP"),
+    Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
+    Opt(("--stop-signal",), "stop_signal", "value", "signal to stop the container", "SIGNAL"),
+    Opt(("--stop-timeout",), "stop_timeout", "value", "seconds to wait before killing", "N"),
+]
+_C = "container_cmds:"
+_I = "image_cmds:"
+_S = "system_cmds:"
+
+COMMANDS = {c.name: c for c in [
+    Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
+            _RUN_OPTS + [Opt(("-d", "--detach"), "detach", "flag", "run in the background and print the ID")],
+            interspersed=False, min_args=1),
+    Command("create", _C + "create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container.",
+            _RUN_OPTS, interspersed=False, min_args=1),
+    Command("start", _C + "start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start stopped containers.",
+            [Opt(("-a", "--attach"), "attach", "flag", "attach output and return the exit code"),
+             Opt(("-i", "--interactive"), "interactive", "flag", "attach stdin")], min_args=1),
+    Command("stop", _C + "stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop running containers.",
+            [Opt(("-t", "--time", "--timeout"), "time", "value", "seconds to wait before killing", "N"),
+             Opt(("-s", "--signal"), "signal", "value", "signal to send", "SIGNAL")], min_args=1),
+    Command("restart", _C + "restart", "restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart containers.",
+            [Opt(("-t", "--time", "--timeout"), "time", "value", "seconds to wait before killing", "N")],
+            min_args=1),
+    Command("kill", _C + "kill", "kill [OPTIONS] CONTAINER [CONTAINER...]", "Send a signal to containers.",
+            [Opt(("-s", "--signal"), "signal", "value", "signal to send (default KILL)", "SIGNAL")], min_args=1),
+    Command("rm", _C + "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove containers.",
+            [Opt(("-f", "--force"), "force", "flag", "kill and remove a running container"),
+             Opt(("-v", "--volumes"), "volumes", "flag", "accepted for compatibility")], min_args=1),
+    Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
+            [Opt(("-a", "--all"), "all", "flag", "show all containers"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
+    Command("inspect", _C + "inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+            "Low-level information on containers or images, as JSON.",
+            [Opt(("--type",), "type", "value", "container or image", "TYPE")], min_args=1),
+    Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
+            [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
+             Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
+             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps")], min_args=1, max_args=1),
+    Command("wait", _C + "wait", "wait CONTAINER [CONTAINER...]", "Block until containers stop; print exit codes.",
+            min_args=1),
+    Command("rename", _C + "rename", "rename CONTAINER NEW_NAME", "Rename a container.", min_args=2, max_args=2),
+    Command("exec", _C + "exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]", "Run a command in a running container.",
+            [Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
+             Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+             Opt(("-w", "--workdir"), "workdir", "value", "working directory", "DIR"),
+             Opt(("-i", "--interactive"), "interactive", "flag", "pass stdin"),
+             Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY (not yet supported)"),
+             Opt(("--privileged",), "privileged", "flag", "every capability for this command")],
+            interspersed=False, min_args=2),
+    Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",
+            min_args=2, max_args=2),
+    Command("images", _I + "images", "images [OPTIONS]", "List images.",
+            [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1),
+    Command("image", _I + "image", "image bootstrap|ls|inspect ...",
+            "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`.", min_args=1,
+            interspersed=False),
+    Command("system", _S + "system", "system check", "Check the store for any inconsistency.", min_args=1),
+    Command("version", _S + "version", "version", "Show the corral version.", max_args=0),
+]}
+
+
+def usage() -> str:
+    lines = ["Usage:  corral [--root DIR] COMMAND", "", "A container engine for Linux.", "", "Commands:"]
+    lines += [f"  {c.name:<10} {c.help}" for c in COMMANDS.values()]
+    lines += ["", "Environment: CORRAL_ROOT selects the store (default /var/lib/corral).",
+              "Run 'corral COMMAND --help' for more on a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    while argv and argv[0] in ("--root",) and len(argv) > 1:
+        os.environ["CORRAL_ROOT"] = argv[1]
+        argv = argv[2:]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] in ("-v", "--version"):
+        argv = ["version"]
+    cmd = COMMANDS.get(argv[0])
+    if cmd is None:
+        print(f"corral: '{argv[0]}' is not a corral command.\nSee 'corral --help'", file=sys.stderr)
+        return 1
+    if "--help" in argv[1:] and (cmd.interspersed or argv.index("--help") <= 2):
+        print(help_text(cmd))
+        return 0
+    from corral.errors import CorralError
+
+    engine_code = 125 if cmd.name in ("run", "create") else 1
+    try:
+        opts, args = parse(cmd, argv[1:])
+        module, func = cmd.handler.split(":")
+        handler = getattr(__import__(f"corral.cli.{module}", fromlist=[func]), func)
+        return handler(opts, args)
+    except CorralError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code if e.exit_code in (126, 127) else engine_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

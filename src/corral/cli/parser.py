@@ -1,0 +1,120 @@
+"""A small Docker-style option parser.
+
+argparse and click cost 15–40 ms of imports on these machines, more than a
+whole `crun run`; this parser is data plus one loop. It follows the Docker
+CLI's rules: combined short flags (-it), --opt=value, repeatable options,
+and for run/create/exec, options end at the first positional argument.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class Opt:
+    names: tuple[str, ...]
+    dest: str
+    kind: str = "flag"  # flag | value | multi
+    help: str = ""
+    metavar: str = "VALUE"
+
+
+@dataclass
+class Command:
+    name: str
+    handler: str  # "module:function" under corral.cli, imported only when the command runs
+    usage: str
+    help: str
+    opts: list[Opt] = field(default_factory=list)
+    interspersed: bool = True  # False: options stop at the first positional (run IMAGE CMD -x...)
+    min_args: int = 0
+    max_args: int | None = None
+
+
+def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
+    table = {n: o for o in cmd.opts for n in o.names}
+    values: dict = {o.dest: ([] if o.kind == "multi" else (False if o.kind == "flag" else None)) for o in cmd.opts}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional += argv[i:]
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            if not cmd.interspersed:
+                positional += argv[i:]
+                break
+            continue
+        if arg.startswith("--"):
+            name, eq, inline = arg.partition("=")
+            opt = table.get(name)
+            if opt is None:
+                raise InvalidArgument(f"unknown flag: {name}\nSee 'corral {cmd.name} --help'.")
+            if opt.kind == "flag":
+                values[opt.dest] = _bool(inline, name) if eq else True
+                continue
+            if not eq:
+                if i >= len(argv):
+                    raise InvalidArgument(f"flag needs an argument: {name}")
+                inline = argv[i]
+                i += 1
+            _store(values, opt, inline)
+            continue
+        j = 1
+        while j < len(arg):  # -it, -e K=V, -eK=V
+            name = "-" + arg[j]
+            opt = table.get(name)
+            if opt is None:
+                raise InvalidArgument(f"unknown shorthand flag: '{arg[j]}' in {arg}\nSee 'corral {cmd.name} --help'.")
+            j += 1
+            if opt.kind == "flag":
+                values[opt.dest] = True
+                continue
+            rest = arg[j:]
+            if rest.startswith("="):
+                rest = rest[1:]
+            if not rest:
+                if i >= len(argv):
+                    raise InvalidArgument(f"flag needs an argument: '{name[1]}' in {name}")
+                rest = argv[i]
+                i += 1
+            _store(values, opt, rest)
+            break
+    if len(positional) < cmd.min_args:
+        raise InvalidArgument(f'"corral {cmd.name}" requires at least {cmd.min_args} argument'
+                              f'{"s" if cmd.min_args > 1 else ""}.\nUsage:  corral {cmd.usage}')
+    if cmd.max_args is not None and len(positional) > cmd.max_args:
+        raise InvalidArgument(f'"corral {cmd.name}" accepts at most {cmd.max_args} argument(s).\n'
+                              f"Usage:  corral {cmd.usage}")
+    return values, positional
+
+
+def _bool(text: str, name: str) -> bool:
+    low = text.lower()
+    if low in ("1", "t", "true"):
+        return True
+    if low in ("0", "f", "false"):
+        return False
+    raise InvalidArgument(f'invalid argument "{text}" for "{name}" flag: expected true or false')
+
+
+def _store(values: dict, opt: Opt, value: str) -> None:
+    if opt.kind == "multi":
+        values[opt.dest].append(value)
+    else:
+        values[opt.dest] = value
+
+
+def help_text(cmd: Command) -> str:
+    lines = [f"Usage:  corral {cmd.usage}", "", cmd.help]
+    if cmd.opts:
+        lines += ["", "Options:"]
+        for o in cmd.opts:
+            flags = ", ".join(o.names) + ("" if o.kind == "flag" else f" {o.metavar}")
+            lines.append(f"  {flags:<28} {o.help}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Images: OCI manifests and configs, layers, references and archive safety."""

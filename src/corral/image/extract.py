@@ -1,0 +1,291 @@
+"""Unpack OCI image layer tarballs into overlayfs lower directories, refusing any archive that could write outside its destination."""
+from __future__ import annotations
+
+import os
+import stat
+from typing import BinaryIO, Callable
+
+from corral.errors import InvalidArgument
+
+MAX_MEMBER_SIZE = 64 << 30  # no real layer holds a bigger file; a header saying so is hostile or corrupt
+CHUNK = 1 << 20
+OPAQUE = ".wh..wh..opq"
+AUFS_META = ".wh..wh."
+WHITEOUT = ".wh."
+XATTR = "SCHILY.xattr."
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class UnsafeArchive(InvalidArgument):
+    """The layer is malformed or tries to escape its directory; nothing outside dest was touched."""
+
+
+def _corrupt(err: object) -> UnsafeArchive:
+    return UnsafeArchive(f"layer archive is truncated or corrupt: {err}")
+
+
+class _Reader:
+    """read()-only stream that puts back the sniffed magic bytes (so pipes work) and reports decoder
+    failures as UnsafeArchive, so a bad blob is never mistaken for a disk error."""
+
+    def __init__(self, head: bytes, raw, errors: tuple = ()):
+        self.head, self.raw, self.errors = head, raw, errors
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            out = self.head if n < 0 else self.head[:n]
+            self.head = self.head[len(out):]
+            return out
+        try:
+            return self.raw.read(n)
+        except self.errors as e:
+            raise _corrupt(e) from e
+
+
+def _open_stream(f) -> _Reader:
+    """Pick the decompressor from magic bytes, not from media types, which registries get wrong."""
+    import zlib
+
+    head = b""
+    while len(head) < 4 and (more := f.read(4 - len(head))):
+        head += more
+    raw = _Reader(head, f)
+    if head.startswith(GZIP_MAGIC):
+        import gzip
+
+        return _Reader(b"", gzip.GzipFile(fileobj=raw, mode="rb"), (EOFError, OSError, zlib.error))
+    if head.startswith(ZSTD_MAGIC):
+        try:
+            import zstandard
+        except ImportError:
+            raise UnsafeArchive("layer is zstd-compressed, which needs the 'zstandard' module (not installed)") from None
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return _Reader(b"", reader, (EOFError, OSError, zstandard.ZstdError))
+    return _Reader(b"", raw, (OSError,))
+
+
+def _normalise(name: str, entry: str, *, strip_root: bool = False) -> str:
+    """Canonical relative path; hard-link targets may start with '/' (tar names them from the root)."""
+    if "\0" in name:
+        raise UnsafeArchive(f"entry {entry!r} contains a NUL byte")
+    if name.startswith("/"):
+        if not strip_root:
+            raise UnsafeArchive(f"entry {entry!r} has an absolute path")
+        name = name.lstrip("/")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchive(f"entry {entry!r} has a '..' component")
+    return "/".join(parts)
+
+
+def _walk_parents(dest: str, rel: str, entry: str, *, create: bool) -> str:
+    """Return the absolute path of rel, having checked that every parent under dest is a real
+    directory: a symlinked parent would let a later write land anywhere on the host."""
+    path = dest
+    for comp in rel.split("/")[:-1]:
+        path = os.path.join(path, comp)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            if not create:
+                raise
+            os.mkdir(path)
+            os.chmod(path, 0o755)  # not left to the umask: every container user must traverse it
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeArchive(f"entry {entry!r} escapes through symlink {path[len(dest):]!r}")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafeArchive(f"entry {entry!r}: parent {path[len(dest):]!r} is not a directory")
+    return os.path.join(dest, rel) if rel else dest
+
+
+def _make_room(path: str, is_dir: bool, dir_meta: dict) -> bool:
+    """Clear path for a new entry, as later layer entries replace earlier ones; never follows a
+    symlink. Returns True when an existing directory is kept (directory over directory)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        if is_dir:
+            return True
+        import shutil
+
+        shutil.rmtree(path)
+        for p in [p for p in dir_meta if p == path or p.startswith(path + "/")]:
+            del dir_meta[p]
+    else:
+        os.unlink(path)
+    return False
+
+
+def _set_xattrs(path: str, m, skip) -> None:
+    for key, value in m.pax_headers.items():
+        if not key.startswith(XATTR):
+            continue
+        attr = key[len(XATTR):]
+        if attr.startswith("trusted.overlay."):
+            # overlayfs control data (redirects, metacopy, opaque) must come from our own whiteout handling
+            skip(m.name, f"overlay xattr {attr} not allowed in a layer")
+            continue
+        try:
+            os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+        except OSError as e:
+            import errno
+
+            if e.errno != errno.EOPNOTSUPP:
+                raise
+
+
+def _chown_and_xattrs(path: str, m, skip) -> None:
+    os.chown(path, m.uid, m.gid, follow_symlinks=False)  # numeric ids only: host names mean nothing here
+    _set_xattrs(path, m, skip)
+
+
+def _set_mtime(path: str, mtime: float) -> None:
+    ns = int(mtime * 1_000_000_000)
+    os.utime(path, ns=(ns, ns), follow_symlinks=False)
+
+
+def _header_class(tarfile):
+    class _StrictHeader(tarfile.TarInfo):
+        """tarfile silently ends the archive at a garbled or partial header; a layer must not."""
+
+        @classmethod
+        def fromtarfile(cls, tf):
+            try:
+                return super().fromtarfile(tf)
+            except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
+                raise  # end-of-archive block, or a clean EOF at a header boundary (as Go's archive/tar)
+            except tarfile.HeaderError as e:
+                raise _corrupt(e) from None
+
+    return _StrictHeader
+
+
+def extract_layer(
+    src: "BinaryIO | str",
+    dest: str,
+    *,
+    allow_devices: bool = False,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> int:
+    """Unpack one OCI image layer tarball (plain, gzip, or zstd if `zstandard` is importable) into
+    the existing directory `dest`, converting OCI whiteouts to overlayfs ones so `dest` can be a
+    lower directory. Returns the number of file-data bytes written.
+
+    The archive is streamed (never buffered) and treated as hostile: entries that could write
+    outside dest raise UnsafeArchive. Device nodes are skipped unless allow_devices (a container's
+    /dev is a fresh tmpfs anyway); each skipped entry is reported to on_skip(name, reason).
+    On any error dest is left half-written: the CALLER must delete it.
+    """
+    import tarfile
+
+    own = isinstance(src, str)
+    f = open(src, "rb") if own else src
+    try:
+        stream = _open_stream(f)
+        try:
+            tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_header_class(tarfile))
+            written = _extract_all(tf, os.path.abspath(dest), allow_devices, on_skip)
+            while stream.read(CHUNK):
+                pass  # reach the gzip/zstd trailer so its checksum is verified
+        except tarfile.TarError as e:
+            raise _corrupt(e) from None
+    finally:
+        if own:
+            f.close()
+    return written
+
+
+def _extract_all(tf, dest: str, allow_devices: bool, on_skip) -> int:
+    skip = on_skip or (lambda name, reason: None)
+    written = 0
+    dir_meta: dict[str, tuple[int, float]] = {}  # mode and mtime applied last, once contents exist
+    while (m := tf.next()) is not None:
+        tf.members.clear()  # tarfile keeps every header otherwise: memory would grow with the layer
+        try:
+            written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip)
+        except (OverflowError, ValueError) as e:  # e.g. an mtime or uid no syscall can take
+            raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
+    for path, (mode, mtime) in dir_meta.items():
+        os.chmod(path, mode, follow_symlinks=False)
+        _set_mtime(path, mtime)
+    return written
+
+
+def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip) -> int:
+    """Create one entry; returns the file-data bytes written."""
+    rel = _normalise(m.name, m.name)
+    *parents, base = rel.split("/")
+    if any(p.startswith(AUFS_META) for p in parents) or (base.startswith(AUFS_META) and base != OPAQUE):
+        skip(m.name, "aufs metadata")  # .wh..wh.plnk and the like mean nothing to overlayfs
+        return 0
+    if base == OPAQUE:
+        path = _walk_parents(dest, rel, m.name, create=True)
+        os.setxattr(os.path.dirname(path), "trusted.overlay.opaque", b"y", follow_symlinks=False)
+        return 0
+    path = _walk_parents(dest, rel, m.name, create=True)
+    if base.startswith(WHITEOUT):
+        hidden = base[len(WHITEOUT):]
+        if hidden in ("", ".", ".."):
+            raise UnsafeArchive(f"entry {m.name!r} is a whiteout of an invalid name")
+        target = os.path.join(os.path.dirname(path), hidden)
+        _make_room(target, False, dir_meta)
+        os.mknod(target, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+        return 0
+    if not rel and not m.isdir():
+        raise UnsafeArchive(f"entry {m.name!r} would replace the layer root")
+    if m.isdir():
+        if not _make_room(path, True, dir_meta):
+            os.mkdir(path)
+        _chown_and_xattrs(path, m, skip)
+        dir_meta[path] = (m.mode & 0o7777, m.mtime)
+        return 0
+    if m.islnk():
+        target = _normalise(m.linkname, m.name, strip_root=True)
+        if target == rel:
+            raise UnsafeArchive(f"entry {m.name!r} hard-links to itself")
+        try:
+            tpath = _walk_parents(dest, target, m.name, create=False)
+            is_file = bool(target) and stat.S_ISREG(os.lstat(tpath).st_mode)
+        except FileNotFoundError:
+            is_file = False
+        if not is_file:
+            raise UnsafeArchive(f"entry {m.name!r} hard-links to {m.linkname!r}, not an earlier file of this layer")
+        _make_room(path, False, dir_meta)
+        os.link(tpath, path, follow_symlinks=False)  # metadata is the target's: it is one inode
+        return 0
+    if (m.ischr() or m.isblk()) and not allow_devices:
+        skip(m.name, "device node")
+        return 0
+    written = 0
+    if m.isreg():
+        if m.size > MAX_MEMBER_SIZE:
+            raise UnsafeArchive(f"entry {m.name!r} declares an absurd size ({m.size} bytes)")
+        _make_room(path, False, dir_meta)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as out, tf.extractfile(m) as data:
+            while chunk := data.read(CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+    elif m.issym():
+        if "\0" in m.linkname:
+            raise UnsafeArchive(f"entry {m.name!r} has a NUL byte in its link target")
+        _make_room(path, False, dir_meta)
+        os.symlink(m.linkname, path)  # any target: never followed while extracting
+    elif m.isfifo():
+        _make_room(path, False, dir_meta)
+        os.mkfifo(path, 0o600)
+    elif m.ischr() or m.isblk():
+        _make_room(path, False, dir_meta)
+        kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
+        os.mknod(path, kind | 0o600, os.makedev(m.devmajor, m.devminor))
+    else:
+        raise UnsafeArchive(f"entry {m.name!r} has unsupported tar type {m.type!r}")
+    _chown_and_xattrs(path, m, skip)
+    if not m.issym():
+        os.chmod(path, m.mode & 0o7777)  # after chown, which clears setuid/setgid
+    _set_mtime(path, m.mtime)
+    return written

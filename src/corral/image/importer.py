@@ -1,0 +1,95 @@
+"""Images from root filesystem tarballs (`corral import`) and from directories (bootstrap)."""
+from __future__ import annotations
+
+import os
+import tarfile
+from typing import BinaryIO
+
+from corral.errors import InvalidArgument
+from corral.image import oci
+from corral.image.layers import add_layer
+from corral.image.reference import validate_tag
+from corral.store.root import Store
+
+
+class _Peekable:
+    """A read-only stream whose first bytes can be looked at before choosing a decompressor."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.head = raw.read(6)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.head:
+            data, self.head = self.head, b""
+            if n < 0:
+                return data + self.raw.read()
+            return data + self.raw.read(max(0, n - len(data)))
+        return self.raw.read(n)
+
+
+def decompressed(src: BinaryIO) -> BinaryIO:
+    """Plain, gzip, bzip2, xz or zstd input as an uncompressed stream, chosen by magic bytes."""
+    peek = _Peekable(src)
+    head = peek.head
+    if head.startswith(b"\x1f\x8b"):
+        import gzip
+
+        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[arg-type]
+    if head.startswith(b"BZh"):
+        import bz2
+
+        return bz2.BZ2File(peek)  # type: ignore[arg-type]
+    if head.startswith(b"\xfd7zXZ"):
+        import lzma
+
+        return lzma.LZMAFile(peek)  # type: ignore[arg-type]
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        try:
+            import zstandard
+        except ImportError:
+            raise InvalidArgument("zstd-compressed archive, but the zstandard module is not installed") from None
+        return zstandard.ZstdDecompressor().stream_reader(peek)  # type: ignore[arg-type]
+    return peek  # type: ignore[return-value]
+
+
+def import_tar(store: Store, src: BinaryIO, tags: list[str], *, cmd: list[str] | None = None,
+               created_by: str = "corral import", created_ts: float | None = None,
+               on_skip=None) -> str:  # noqa: ANN001
+    """One-layer image from a rootfs tarball; returns the image ID."""
+    tags = [validate_tag(t) for t in tags]
+    layer = add_layer(store, decompressed(src), None, on_skip=on_skip)
+    created = oci.rfc3339(created_ts)
+    container_config: dict = {"Env": [oci.DEFAULT_PATH]}
+    if cmd:
+        container_config["Cmd"] = cmd
+    history = [{"created": created, "created_by": created_by}]
+    config = oci.new_config([layer], container_config, history, created)
+    return oci.register_image(store, config, [layer], tags)
+
+
+def import_rootfs_dir(store: Store, rootfs: str, tags: list[str], **kwargs) -> str:  # noqa: ANN003
+    """Tar a directory (numeric owners, sorted, no device nodes) and import it."""
+    tmpdir = store.mkdtemp("import-")
+    path = os.path.join(tmpdir, "rootfs.tar")
+    try:
+        with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+            for dirpath, dirnames, filenames in os.walk(rootfs):
+                dirnames.sort()
+                for name in sorted(dirnames) + sorted(filenames):
+                    full = os.path.join(dirpath, name)
+                    info = tar.gettarinfo(full, os.path.relpath(full, rootfs))
+                    if info.ischr() or info.isblk():
+                        continue
+                    info.uname = info.gname = ""
+                    if info.isreg():
+                        with open(full, "rb") as f:
+                            tar.addfile(info, f)
+                    else:
+                        tar.addfile(info)
+        with open(path, "rb") as f:
+            return import_tar(store, f, tags, **kwargs)
+    finally:
+        from corral.store.fsutil import remove_tree
+
+        remove_tree(tmpdir)

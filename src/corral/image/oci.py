@@ -1,0 +1,71 @@
+"""OCI image configs and manifests, and registering an image (blobs + DB rows) in one step."""
+from __future__ import annotations
+
+import json
+import time
+
+from corral.image.layers import Layer
+from corral.store import blobs
+from corral.store.root import Store
+
+MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def rfc3339(ts: float | None = None) -> str:
+    t = time.time() if ts is None else ts
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def go_arch() -> str:
+    import platform
+
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def canonical(obj: object) -> bytes:
+    """Deterministic JSON bytes, so the same image content always has the same digest."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def new_config(layers: list[Layer], container_config: dict, history: list[dict], created: str) -> dict:
+    return {
+        "architecture": go_arch(),
+        "os": "linux",
+        "created": created,
+        "config": container_config,
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
+        "history": history,
+    }
+
+
+def register_image(store: Store, config: dict, layers: list[Layer], tags: list[str]) -> str:
+    """Write config and manifest blobs and record image, layers and tags in one transaction.
+
+    Returns the image ID (the config digest, as Docker and podman use it).
+    """
+    config_bytes = canonical(config)
+    image_id = blobs.put_bytes(store, config_bytes)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": image_id, "size": len(config_bytes)},
+        "layers": [{"mediaType": lay.media_type, "digest": lay.blob_digest, "size": lay.blob_size} for lay in layers],
+    }
+    manifest_digest = blobs.put_bytes(store, canonical(manifest))
+    size = sum(lay.size for lay in layers)
+    with store.transaction() as conn:
+        for lay in layers:
+            conn.execute(
+                "INSERT OR IGNORE INTO layers VALUES(?,?,?,?,?,?)",
+                (lay.chain_id, lay.diff_id, lay.parent, lay.blob_digest, lay.media_type, lay.size),
+            )
+        conn.execute(
+            "INSERT OR IGNORE INTO images VALUES(?,?,?,?,?)",
+            (image_id, manifest_digest, config.get("created", ""), layers[-1].chain_id if layers else None, size),
+        )
+        for tag in tags:
+            conn.execute("INSERT OR REPLACE INTO tags VALUES(?,?)", (tag, image_id))
+    return image_id

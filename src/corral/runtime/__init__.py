@@ -1,0 +1,1 @@
+"""Process-isolation runtime: OCI bundle, namespaces, mounts, cgroups and the supervisor."""

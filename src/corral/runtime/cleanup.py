@@ -1,0 +1,20 @@
+"""Removing every trace a container left on the host: cgroups and its directory."""
+from __future__ import annotations
+
+import json
+import os
+
+from corral.runtime import cgroups
+from corral.store.fsutil import remove_tree
+from corral.store.root import Store
+
+
+def remove_container_files(store: Store, cid: str) -> None:
+    bundle = store.container_dir(cid)
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            rel = json.load(f)["linux"]["cgroupsPath"]
+    except (OSError, ValueError, KeyError):
+        rel = f"/corral/{cid}"
+    cgroups.manager(rel).destroy()
+    remove_tree(bundle)

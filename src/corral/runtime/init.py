@@ -1,0 +1,136 @@
+"""The container's first process: applies the OCI spec to itself, then execs the command.
+
+Runs in a child forked by the supervisor right after unshare(CLONE_NEWPID),
+so it is PID 1 of the new PID namespace. Any failure before exec is written
+to `error_fd` as "<exit code>:<message>" and the process exits; a clean exec
+closes error_fd (O_CLOEXEC), which tells the supervisor the command runs.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+from typing import NoReturn
+
+from corral.runtime import caps, mounts
+from corral.sys import libc
+
+_NS_FLAGS = {"mount": libc.CLONE_NEWNS, "uts": libc.CLONE_NEWUTS, "ipc": libc.CLONE_NEWIPC,
+             "network": libc.CLONE_NEWNET, "cgroup": libc.CLONE_NEWCGROUP}
+
+_RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGHUP,
+                  signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD)
+
+
+class ExecFailure(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int], error_fd: int,
+                   cgroup_attach=None) -> NoReturn:  # noqa: ANN001
+    try:
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_attach)
+    except ExecFailure as e:
+        fail(error_fd, e.code, str(e))
+    except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
+        fail(error_fd, 125, f"container init failed: {e}")
+    os._exit(125)
+
+
+def fail(error_fd: int, code: int, message: str) -> NoReturn:
+    try:
+        os.write(error_fd, f"{code}:{message}".encode(errors="replace"))
+    finally:
+        os._exit(code)
+
+
+def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int], error_fd: int,
+                    cgroup_attach) -> NoReturn:  # noqa: ANN001
+    process = spec["process"]
+    linux = spec.get("linux", {})
+    os.setsid()
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if cgroup_attach is not None:
+        cgroup_attach()
+    flags = 0
+    for ns in linux.get("namespaces", []):
+        flags |= _NS_FLAGS.get(ns["type"], 0)
+    libc.unshare(flags)
+    if flags & libc.CLONE_NEWNET:
+        libc.loopback_up()
+    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    lower = spec.get("annotations", {}).get("org.corral.lowerdirs", "")
+    mounts.mount_overlay(rootfs, [d for d in lower.split(":") if d],
+                         os.path.join(bundle, "upper"), os.path.join(bundle, "work"))
+    for m in spec.get("mounts", []):
+        mounts.apply_mount(rootfs, m)
+    mounts.populate_dev(rootfs)
+    mounts.pivot(rootfs)
+    mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []))
+    if spec.get("hostname"):
+        libc.sethostname(spec["hostname"])
+
+    for i, fd in enumerate(stdio):
+        if fd != i:
+            os.dup2(fd, i)
+    os.closerange(3, error_fd)
+    os.closerange(error_fd + 1, 65536)
+    apply_identity(process)
+    cwd = process.get("cwd") or "/"
+    try:
+        os.chdir(cwd)
+    except FileNotFoundError:
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+    exec_command(process["args"], process.get("env", []))
+
+
+def apply_identity(process: dict) -> None:
+    """Bounding set, no_new_privs, user and groups, then the capability sets: in that order.
+
+    setuid() to a non-root user clears the permitted set unless KEEPCAPS is
+    on, so the final capset() comes last and states exactly what the spec says.
+    """
+    capabilities = process.get("capabilities", {})
+    keep = caps.mask(capabilities.get("bounding", []))
+    for i in range(caps.last_cap() + 1):
+        if not keep & (1 << i):
+            libc.prctl(libc.PR_CAPBSET_DROP, i)
+    if process.get("noNewPrivileges"):
+        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+    user = process.get("user", {})
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    os.setgroups(user.get("additionalGids") or [])
+    os.setgid(gid)
+    if uid != 0:
+        libc.prctl(8, 1)  # PR_SET_KEEPCAPS, so capset below is what decides
+    os.setuid(uid)
+    libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
+    libc.capset(caps.mask(capabilities.get("effective", [])), caps.mask(capabilities.get("permitted", [])),
+                caps.mask(capabilities.get("inheritable", [])))
+
+
+def exec_command(args: list[str], env: list[str]) -> NoReturn:
+    envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    sys.stdout.flush()
+    name = args[0]
+    try:
+        os.execvpe(name, args, envmap)
+    except FileNotFoundError:
+        if "/" in name:
+            raise ExecFailure(127, f'exec: "{name}": stat {name}: no such file or directory') from None
+        raise ExecFailure(127, f'exec: "{name}": executable file not found in $PATH') from None
+    except PermissionError:
+        raise ExecFailure(126, f'exec: "{name}": permission denied') from None
+    except OSError as e:
+        if e.errno == errno.ENOEXEC:
+            raise ExecFailure(126, f'exec: "{name}": exec format error') from None
+        raise ExecFailure(126, f'exec: "{name}": {e.strerror}') from None

@@ -1,0 +1,150 @@
+"""Building the container's root filesystem inside its own mount namespace.
+
+Everything here runs in the container's init before pivot_root, so no mount
+is ever visible on the host: when the last process of the container exits,
+the kernel takes the whole mount tree away with the namespace.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from corral.sys import libc
+
+_FLAGS = {
+    "ro": libc.MS_RDONLY, "nosuid": libc.MS_NOSUID, "nodev": libc.MS_NODEV, "noexec": libc.MS_NOEXEC,
+    "strictatime": libc.MS_STRICTATIME, "bind": libc.MS_BIND, "rbind": libc.MS_BIND | libc.MS_REC,
+}
+_PROPAGATION = {"rprivate": libc.MS_PRIVATE | libc.MS_REC, "private": libc.MS_PRIVATE,
+                "rslave": libc.MS_SLAVE | libc.MS_REC, "slave": libc.MS_SLAVE}
+_IGNORED = {"rw", "relatime", "suid", "dev", "exec"}
+
+DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
+DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")]
+
+
+def secure_join(root: str, path: str) -> str:
+    """`path` under `root`, resolving symlinks as if root were `/`, so no link can lead outside."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > 40:
+                raise OSError(errno.ELOOP, "too many symlinks", path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p and p != "."] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def mount_overlay(target: str, lowerdirs: list[str], upper: str, work: str) -> None:
+    if not lowerdirs:
+        empty = os.path.join(os.path.dirname(upper), "empty")
+        os.makedirs(empty, exist_ok=True)
+        lowerdirs = [empty]
+    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
+    if len(data) < 4000:
+        libc.mount("overlay", target, "overlay", 0, data)
+        return
+    # One page limits the options; relative paths from the layers' common parent keep them short.
+    base = os.path.commonpath(lowerdirs + [upper, work])
+    rel = [os.path.relpath(p, base) for p in lowerdirs]
+    cwd = os.getcwd()
+    os.chdir(base)
+    try:
+        data = f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},workdir={os.path.relpath(work, base)}"
+        libc.mount("overlay", target, "overlay", 0, data)
+    finally:
+        os.chdir(cwd)
+
+
+def _split_options(options: list[str]) -> tuple[int, int, str]:
+    flags, propagation, data = 0, 0, []
+    for opt in options:
+        if opt in _FLAGS:
+            flags |= _FLAGS[opt]
+        elif opt in _PROPAGATION:
+            propagation |= _PROPAGATION[opt]
+        elif opt not in _IGNORED:
+            data.append(opt)
+    return flags, propagation, ",".join(data)
+
+
+def apply_mount(rootfs: str, m: dict) -> None:
+    target = secure_join(rootfs, m["destination"])
+    flags, propagation, data = _split_options(m.get("options", []))
+    is_bind = m.get("type") == "bind" or flags & libc.MS_BIND
+    if is_bind and not os.path.isdir(m["source"]):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    else:
+        os.makedirs(target, exist_ok=True)
+    if is_bind:
+        libc.mount(m["source"], target, None, flags & (libc.MS_BIND | libc.MS_REC))
+        if flags & ~(libc.MS_BIND | libc.MS_REC):
+            libc.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_BIND)
+    else:
+        libc.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
+    if propagation:
+        libc.mount(None, target, None, propagation)
+
+
+def populate_dev(rootfs: str) -> None:
+    """The minimal /dev every container gets (the devices cgroup allows exactly these)."""
+    dev = os.path.join(rootfs, "dev")
+    old = os.umask(0)
+    try:
+        for name, major, minor in DEVICES:
+            path = os.path.join(dev, name)
+            if not os.path.exists(path):
+                os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+        for name, target in DEV_LINKS:
+            path = os.path.join(dev, name)
+            if not os.path.lexists(path):
+                os.symlink(target, path)
+    finally:
+        os.umask(old)
+
+
+def pivot(rootfs: str) -> None:
+    """pivot_root into rootfs and detach the old root (the "pivot_root(., .)" idiom runc uses)."""
+    os.chdir(rootfs)
+    libc.pivot_root(".", ".")
+    libc.umount(".", libc.MNT_DETACH)
+    os.chdir("/")
+
+
+def mask_paths(masked: list[str], readonly: list[str]) -> None:
+    for path in masked:
+        try:
+            if os.path.isdir(path):
+                libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY, None)
+            else:
+                libc.mount("/dev/null", path, None, libc.MS_BIND)
+        except FileNotFoundError:
+            continue
+    for path in readonly:
+        try:
+            libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
+        except FileNotFoundError:
+            continue
+        libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_REC)

@@ -1,0 +1,140 @@
+"""Building the OCI runtime-spec config.json for a container.
+
+The bundle is the single description of a container: the built-in runtime
+applies it, and crun or runc given the same bundle must behave the same.
+"""
+from __future__ import annotations
+
+from corral.errors import InvalidArgument
+from corral.runtime import caps, users
+from corral.runtime.options import ContainerOptions
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+# (type, major, minor) a container may use; everything else is denied by the devices cgroup.
+ALLOWED_DEVICES = [
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"), ("c", 1, 8, "rwm"), ("c", 1, 9, "rwm"),
+    ("c", 5, 0, "rwm"), ("c", 5, 1, "rwm"), ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"), ("c", 10, 200, "rwm"),
+]
+
+
+def _env(image_env: list[str], user_env: list[str], extra: dict[str, str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in image_env + user_env:
+        key, sep, value = item.partition("=")
+        merged[key] = value if sep else merged.get(key, "")
+    for key, value in extra.items():
+        merged.setdefault(key, value)
+    if "PATH" not in merged:
+        merged["PATH"] = DEFAULT_PATH[5:]
+    return [f"{k}={v}" for k, v in merged.items()]
+
+
+def process_args(opts: ContainerOptions, image_cfg: dict) -> list[str]:
+    if opts.entrypoint is not None:
+        entry = opts.entrypoint
+        cmd = opts.cmd or []
+    else:
+        entry = image_cfg.get("Entrypoint") or []
+        cmd = opts.cmd if opts.cmd else (image_cfg.get("Cmd") or [])
+    args = list(entry) + list(cmd)
+    if not args:
+        raise InvalidArgument("no command specified: give one after the image name, or build the image with CMD")
+    return args
+
+
+def capability_set(opts: ContainerOptions) -> list[str]:
+    names = caps.oci_names(caps.all_names() if opts.privileged else caps.DOCKER_DEFAULT)
+    added = [caps.normalize(c) for c in opts.cap_add]
+    dropped = [caps.normalize(c) for c in opts.cap_drop]
+    if "ALL" in added:
+        names = caps.oci_names(caps.all_names())
+    names = [n for n in names if n not in dropped and "ALL" not in dropped]
+    names += [n for n in added if n != "ALL" and n not in names]
+    return names
+
+
+def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[str], bundle: str) -> dict:
+    """config.json for container `cid`; layer_dirs are the image layers, top first."""
+    cfg = image_cfg.get("config") or {}
+    uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", layer_dirs)
+    hostname = opts.hostname or cid[:12]
+    env_extra = {"HOSTNAME": hostname, "HOME": "/root" if uid == 0 else "/"}
+    if opts.tty:
+        env_extra["TERM"] = "xterm"
+    cap_names = capability_set(opts)
+    effective = cap_names if uid == 0 else []
+    resources: dict = {"devices": [{"allow": False, "access": "rwm"}]}
+    if not opts.privileged:
+        resources["devices"] += [
+            {"allow": True, "type": t, "major": ma, "minor": mi, "access": acc} for t, ma, mi, acc in ALLOWED_DEVICES
+        ]
+    else:
+        resources["devices"] = [{"allow": True, "access": "rwm"}]
+    if opts.memory:
+        resources["memory"] = {"limit": opts.memory}
+    if opts.cpus:
+        resources["cpu"] = {"quota": int(opts.cpus * 100000), "period": 100000}
+    if opts.pids_limit:
+        resources["pids"] = {"limit": opts.pids_limit}
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
+    if opts.network != "host":
+        namespaces.append({"type": "network"})
+    linux: dict = {
+        "namespaces": namespaces,
+        "resources": resources,
+        "cgroupsPath": f"/corral/{cid}",
+    }
+    if not opts.privileged:
+        linux["maskedPaths"] = MASKED_PATHS
+        linux["readonlyPaths"] = READONLY_PATHS
+    sys_opts = ["nosuid", "noexec", "nodev"] + ([] if opts.privileged else ["ro"])
+    mounts = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+    ]
+    for name in ("resolv.conf", "hostname", "hosts"):
+        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
+                       "options": ["rbind", "rprivate"]})
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": opts.tty,
+            "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
+            "args": process_args(opts, cfg),
+            "env": _env(cfg.get("Env") or [], opts.env, env_extra),
+            "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+            "capabilities": {"bounding": cap_names, "effective": effective, "permitted": effective,
+                             "inheritable": [], "ambient": []},
+            "noNewPrivileges": not opts.privileged,
+        },
+        "root": {"path": "rootfs", "readonly": False},
+        "hostname": hostname,
+        "mounts": mounts,
+        "linux": linux,
+        "annotations": {"org.corral.lowerdirs": ":".join(layer_dirs)},
+    }
+
+
+def etc_files(hostname: str) -> dict[str, str]:
+    """The /etc files every container gets (until the network issue writes real DNS)."""
+    return {
+        "hostname": hostname + "\n",
+        "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
+        "resolv.conf": "",
+    }

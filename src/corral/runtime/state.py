@@ -1,0 +1,101 @@
+"""Container state in the DB, and telling a live supervisor from a dead one or a reused PID.
+
+A supervisor is recorded as "pid:starttime:boot_id": after a reboot or a
+crash the record no longer matches a live process, and the container shows
+as exited instead of as a running ghost.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from corral.store.root import Store
+
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
+
+
+def _boot_id() -> str:
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return f.read().strip()
+
+
+def process_starttime(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def identity(pid: int) -> str:
+    return f"{pid}:{process_starttime(pid)}:{_boot_id()}"
+
+
+def is_alive(ident: str | None) -> bool:
+    if not ident:
+        return False
+    pid, start, boot = ident.split(":")
+    if boot != _boot_id():
+        return False
+    return process_starttime(int(pid)) == start
+
+
+def now() -> str:
+    from corral.image.oci import rfc3339
+
+    return rfc3339(time.time())
+
+
+def mark_running(store: Store, cid: str, pid: int, supervisor: str) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE containers SET state=?, pid=?, supervisor=?, started_at=?, exit_code=NULL, finished_at=NULL,"
+            " error=NULL WHERE id=?",
+            (RUNNING, pid, supervisor, now(), cid),
+        )
+
+
+def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?,"
+            " started_at=COALESCE(started_at, ?) WHERE id=?",
+            (EXITED, code, now(), error, now(), cid),
+        )
+
+
+def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
+    """The true state of a container the DB calls running: exited if its supervisor is gone."""
+    if state == RUNNING and not is_alive(supervisor):
+        with store.transaction() as conn:
+            conn.execute(
+                "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?"
+                " WHERE id=? AND state=? AND supervisor IS ?",
+                (EXITED, LOST_EXIT_CODE, now(), "the container's supervisor exited (host reboot or crash)",
+                 cid, RUNNING, supervisor),
+            )
+        return EXITED
+    return state
+
+
+def wait_exit(ident: str | None, timeout: float | None = None) -> bool:
+    """Block until the supervisor `ident` is gone; False on timeout."""
+    if not is_alive(ident):
+        return True
+    import select
+
+    pid = int(ident.split(":")[0])  # type: ignore[union-attr]
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not is_alive(ident):
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
+    finally:
+        os.close(fd)

@@ -1,0 +1,70 @@
+"""Resolving `--user name[:group]` against the image's own /etc/passwd and /etc/group.
+
+Lookups read the image layers directly (top layer first), as the container's
+sandbox is still empty when the container is created.
+"""
+from __future__ import annotations
+
+import os
+
+from corral.errors import InvalidArgument
+
+
+def _read_from_layers(layer_dirs: list[str], path: str) -> str | None:
+    """Contents of `path` as the merged image sees it (top layer first)."""
+    for top in layer_dirs:
+        full = os.path.join(top, path)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue
+        if (st.st_mode & 0o170000) == 0o020000:  # overlay whiteout: deleted in this layer
+            return None
+        try:
+            with open(full, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return None
+    return None
+
+
+def _entries(text: str | None) -> list[list[str]]:
+    return [line.split(":") for line in (text or "").splitlines() if line and not line.startswith("#")]
+
+
+def resolve(spec: str, layer_dirs: list[str]) -> tuple[int, int, list[int]]:
+    """(uid, gid, supplementary gids) for a Docker --user value."""
+    user, _, group = (spec or "0").partition(":")
+    passwd = _entries(_read_from_layers(layer_dirs, "etc/passwd"))
+    groups = _entries(_read_from_layers(layer_dirs, "etc/group"))
+    uid = gid = None
+    name = None
+    if user.isdigit():
+        uid = int(user)
+        for e in passwd:
+            if len(e) > 3 and e[2] == user:
+                name, gid = e[0], int(e[3]) if e[3].isdigit() else 0
+                break
+    else:
+        for e in passwd:
+            if len(e) > 3 and e[0] == user:
+                name, uid, gid = user, int(e[2]), int(e[3])
+                break
+        if uid is None:
+            raise InvalidArgument(f"unable to find user {user}: no matching entries in passwd file")
+    if gid is None:
+        gid = 0 if uid == 0 else uid
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            match = [e for e in groups if len(e) > 2 and e[0] == group]
+            if not match:
+                raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+    extra = []
+    if name is not None and not group:
+        for e in groups:
+            if len(e) > 3 and name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
+                extra.append(int(e[2]))
+    return uid, gid, extra

@@ -1,0 +1,1 @@
+"""The store: content-addressed blobs, unpacked layers, container directories and the metadata DB."""

@@ -1,0 +1,62 @@
+"""`corral system check`: prove the store is consistent, blob digests and DB against disk."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+from corral.store.root import Store
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check(store: Store) -> list[str]:
+    problems: list[str] = []
+    blob_files = set(os.listdir(store.blobs)) if os.path.isdir(store.blobs) else set()
+    for name in sorted(blob_files):
+        if _sha256_file(os.path.join(store.blobs, name)) != name:
+            problems.append(f"blob sha256:{name} does not match its digest (corrupt)")
+
+    referenced: set[str] = set()
+    for image_id, manifest, top in store.query("SELECT id, manifest_digest, top_layer FROM images"):
+        for digest, what in ((image_id, "config"), (manifest, "manifest")):
+            referenced.add(digest.split(":", 1)[1])
+            if digest.split(":", 1)[1] not in blob_files:
+                problems.append(f"image {image_id[7:19]}: {what} blob {digest} is missing")
+        if top and not store.query("SELECT 1 FROM layers WHERE chain_id=?", (top,)):
+            problems.append(f"image {image_id[7:19]}: top layer {top} is not recorded")
+    layer_rows = store.query("SELECT chain_id, blob_digest, parent FROM layers")
+    known_layers = set()
+    for chain, blob, parent in layer_rows:
+        known_layers.add(chain.split(":", 1)[1])
+        referenced.add(blob.split(":", 1)[1])
+        if blob.split(":", 1)[1] not in blob_files:
+            problems.append(f"layer {chain}: blob {blob} is missing")
+        if not os.path.isdir(os.path.join(store.layer_dir(chain), "diff")):
+            problems.append(f"layer {chain}: unpacked directory is missing")
+        if parent and not store.query("SELECT 1 FROM layers WHERE chain_id=?", (parent,)):
+            problems.append(f"layer {chain}: parent {parent} is not recorded")
+    for name in sorted(blob_files - referenced):
+        problems.append(f"blob sha256:{name} is not referenced by any image (orphan)")
+    if os.path.isdir(store.layers):
+        for name in sorted(set(os.listdir(store.layers)) - known_layers):
+            problems.append(f"layer directory {name} is not recorded in the DB (orphan)")
+
+    rows = store.query("SELECT id, image_id FROM containers")
+    cids = {cid for cid, _ in rows}
+    for cid, image_id in rows:
+        if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json")):
+            problems.append(f"container {cid[:12]}: its directory or config.json is missing")
+        if not store.query("SELECT 1 FROM images WHERE id=?", (image_id,)):
+            problems.append(f"container {cid[:12]}: image {image_id} is missing")
+    if os.path.isdir(store.containers):
+        for name in sorted(set(os.listdir(store.containers)) - cids):
+            problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
+    if os.path.isdir(store.tmp) and os.listdir(store.tmp):
+        problems.append(f"temporary files left in {store.tmp} (an interrupted write)")
+    return problems

@@ -1,0 +1,36 @@
+"""SQLite metadata: images, layers, tags and containers, one transaction per change.
+
+WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
+CLI invocations wait for each other instead of failing.
+"""
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS layers(
+    chain_id TEXT PRIMARY KEY, diff_id TEXT NOT NULL, parent TEXT,
+    blob_digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS images(
+    id TEXT PRIMARY KEY, manifest_digest TEXT NOT NULL, created TEXT NOT NULL,
+    top_layer TEXT, size INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tags(name TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id));
+CREATE TABLE IF NOT EXISTS containers(
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image_id TEXT NOT NULL REFERENCES images(id),
+    image_ref TEXT NOT NULL, created TEXT NOT NULL, options TEXT NOT NULL,
+    state TEXT NOT NULL, pid INTEGER, supervisor TEXT, exit_code INTEGER,
+    started_at TEXT, finished_at TEXT, error TEXT);
+"""
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the DB; isolation_level=None so transactions are explicit (BEGIN IMMEDIATE)."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(SCHEMA)

@@ -1,0 +1,110 @@
+"""The Store object: where a store lives on disk and its DB connection.
+
+Everything that writes the store goes through `Store.transaction()` for
+metadata and through write-then-rename for files, so a crash leaves either
+the old state or the new one.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sqlite3
+from typing import Iterator
+
+from corral.errors import StoreError
+from corral.store import db
+
+DEFAULT_ROOT = "/var/lib/corral"
+
+
+def default_root() -> str:
+    return os.environ.get("CORRAL_ROOT") or DEFAULT_ROOT
+
+
+class Store:
+    """One store root: blobs/, layers/, containers/, tmp/ and corral.db."""
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = os.path.abspath(root or default_root())
+        self.blobs = os.path.join(self.root, "blobs", "sha256")
+        self.layers = os.path.join(self.root, "layers")
+        self.containers = os.path.join(self.root, "containers")
+        self.tmp = os.path.join(self.root, "tmp")
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            with store_errors(self.root):
+                fresh = not os.path.exists(os.path.join(self.root, "corral.db"))
+                if fresh:
+                    for d in (self.blobs, self.layers, self.containers, self.tmp):
+                        os.makedirs(d, exist_ok=True)
+                self._conn = db.connect(os.path.join(self.root, "corral.db"))
+                if fresh:
+                    db.ensure_schema(self._conn)
+        return self._conn
+
+    def close(self) -> None:
+        """Close before fork(): an SQLite connection must not cross into a child."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self.conn
+        with store_errors(self.root):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with store_errors(self.root):
+            return self.conn.execute(sql, args).fetchall()
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.blobs, digest.split(":", 1)[-1])
+
+    def layer_dir(self, chain_id: str) -> str:
+        return os.path.join(self.layers, chain_id.split(":", 1)[-1])
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self.containers, cid)
+
+    def mkdtemp(self, prefix: str) -> str:
+        import tempfile
+
+        self.conn  # noqa: B018 - a fresh store gets its directories here
+        with store_errors(self.root):
+            return tempfile.mkdtemp(prefix=prefix, dir=self.tmp)
+
+
+_FS_ERRNOS = {errno.EROFS: "it is on a read-only file system", errno.ENOSPC: "the disk is full",
+              errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied"}
+
+
+@contextlib.contextmanager
+def store_errors(root: str) -> Iterator[None]:
+    """Turn a read-only, full or unwritable store into one clear StoreError line."""
+    hint = "free some space or set CORRAL_ROOT to a writable directory"
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _FS_ERRNOS:
+            raise StoreError(f"cannot write the store at {root}: {_FS_ERRNOS[e.errno]}; {hint}") from e
+        raise
+    except sqlite3.OperationalError as e:
+        text = str(e)
+        if "readonly" in text or "read-only" in text:
+            raise StoreError(f"cannot write the store at {root}: it is read-only; {hint}") from e
+        if "full" in text:
+            raise StoreError(f"cannot write the store at {root}: the disk is full; {hint}") from e
+        if "unable to open" in text:
+            raise StoreError(f"cannot open the store at {root}: {text}; {hint}") from e
+        raise StoreError(f"store database error at {root}: {text}") from e
