@@ -1,16 +1,18 @@
 """Container objects: what a script keeps in a variable and calls start/exec/stop/remove on."""
 from __future__ import annotations
 
-import json
+from corral import fastjson as json
 import os
-import signal as _signal
+import _signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
 
 from corral.errors import Conflict, CorralError, InvalidArgument
 from corral.runtime import state
 from corral.runtime.options import ContainerOptions
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 if TYPE_CHECKING:
     from corral.api.host import Host
@@ -19,11 +21,17 @@ COLUMNS = "id, name, image_id, image_ref, created, options, state, pid, supervis
           "finished_at, error"
 
 
-@dataclass
-class ExecResult:
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
+class ExecResult(tuple):
+    """What `Container.exec` returns: (exit_code, stdout, stderr), also as attributes."""
+
+    __slots__ = ()
+
+    def __new__(cls, exit_code: int, stdout: bytes, stderr: bytes) -> "ExecResult":
+        return tuple.__new__(cls, (exit_code, stdout, stderr))
+
+    exit_code = property(lambda self: self[0])
+    stdout = property(lambda self: self[1])
+    stderr = property(lambda self: self[2])
 
 
 def parse_signal(sig: str | int) -> int:
@@ -79,7 +87,7 @@ class Container:
     @property
     def spec(self) -> dict:
         with open(os.path.join(self.bundle, "config.json")) as f:
-            return json.load(f)
+            return json.loads(f.read())
 
     # lifecycle -----------------------------------------------------------------------------------------
 
@@ -173,12 +181,12 @@ class Container:
         from corral.api import names
 
         bare = names.validate(new_name)
-        import sqlite3
+        from corral.store.db import IntegrityError
 
         try:
             with self.host.store.transaction() as conn:
                 conn.execute("UPDATE containers SET name=? WHERE id=?", (bare, self.id))
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise Conflict(f'Conflict. The container name "/{bare}" is already in use') from None
         self.name = bare
 

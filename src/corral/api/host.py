@@ -1,16 +1,19 @@
 """Host: one container host's store, and the use-cases that create and find things in it."""
 from __future__ import annotations
 
-import json
+from corral import fastjson as json
 import os
-import sqlite3
-from typing import BinaryIO
 
 from corral.api.container import COLUMNS, Container
 from corral.api.image import Image
 from corral.errors import Conflict, InvalidArgument, NotFound
 from corral.runtime.options import ContainerOptions
+from corral.store.db import IntegrityError
 from corral.store.root import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class Host:
@@ -43,7 +46,7 @@ class Host:
             for fname, text in specs.etc_files(spec["hostname"]).items():
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
-            write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec, indent=1).encode())
+            write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             from corral.runtime.state import CREATED, now
 
             with self.store.transaction() as conn:
@@ -52,7 +55,7 @@ class Host:
                     " VALUES(?,?,?,?,?,?,?)",
                     (cid, bare, image_id, image, now(), json.dumps(opts.to_dict()), CREATED),
                 )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             remove_tree(bundle)
             self._check_name_free(bare)
             raise

@@ -1,10 +1,10 @@
 """Image objects: a config blob with layers (parent links) and tags."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 from corral.image import repo
-from corral.image.layers import layer_chain
+
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from corral.api.host import Host
@@ -33,7 +33,7 @@ class Image:
     @property
     def layers(self) -> list[str]:
         """Chain IDs, base layer first."""
-        return layer_chain(self.host.store, repo.top_layer(self.host.store, self.id))
+        return repo.layer_chain(self.host.store, repo.top_layer(self.host.store, self.id))
 
     def layer_dirs(self) -> list[str]:
         """Unpacked layer directories, top layer first (overlayfs lowerdir order)."""

@@ -157,14 +157,14 @@ def inspect(o: dict, args: list[str]) -> int:
 
 
 def logs(o: dict, args: list[str]) -> int:
-    from corral.cli import fmt
+    from corral.timestamps import from_ns
 
     tail = None if o["tail"] in (None, "all") else _seconds(o["tail"])
     c = Host().container(args[0])
     out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
         if o["timestamps"]:
-            data = fmt.timestamp(t_ns).encode() + b" " + data
+            data = from_ns(t_ns).encode() + b" " + data
         out[stream].write(data)
         if o["follow"]:
             out[stream].flush()

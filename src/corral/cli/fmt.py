@@ -1,19 +1,9 @@
 """Human output: tables, "3 minutes ago", container status lines, as the docker CLI shows them."""
 from __future__ import annotations
 
-import calendar
 import time
 
-
-def parse_time(text: str) -> float:
-    """Seconds since the epoch of our RFC 3339 timestamps (YYYY-MM-DDTHH:MM:SS.fffffffffZ)."""
-    try:
-        base = calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
-                                int(text[14:16]), int(text[17:19]), 0, 0, 0))
-    except (ValueError, IndexError):
-        return 0.0
-    frac = text[20:29] if len(text) > 20 and text[19] == "." else ""
-    return base + (int(frac) / 10 ** len(frac) if frac.isdigit() else 0.0)
+from corral.timestamps import parse as parse_time
 
 
 def human_duration(seconds: float) -> str:
@@ -48,7 +38,3 @@ def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
 def table(rows: list[tuple]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def timestamp(t_ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_ns // 1_000_000_000)) + f".{t_ns % 1_000_000_000:09d}Z"

@@ -7,30 +7,30 @@ and for run/create/exec, options end at the first positional argument.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from corral.errors import InvalidArgument
 
 
-@dataclass(frozen=True)
 class Opt:
-    names: tuple[str, ...]
-    dest: str
-    kind: str = "flag"  # flag | value | multi
-    help: str = ""
-    metavar: str = "VALUE"
+    """One flag; kind is flag, value or multi (repeatable)."""
+
+    __slots__ = ("names", "dest", "kind", "help", "metavar")
+
+    def __init__(self, names: tuple[str, ...], dest: str, kind: str = "flag", help: str = "",  # noqa: A002
+                 metavar: str = "VALUE") -> None:
+        self.names, self.dest, self.kind, self.help, self.metavar = names, dest, kind, help, metavar
 
 
-@dataclass
 class Command:
-    name: str
-    handler: str  # "module:function" under corral.cli, imported only when the command runs
-    usage: str
-    help: str
-    opts: list[Opt] = field(default_factory=list)
-    interspersed: bool = True  # False: options stop at the first positional (run IMAGE CMD -x...)
-    min_args: int = 0
-    max_args: int | None = None
+    """One verb. handler is "module:function" under corral.cli, imported only when the verb runs;
+    interspersed=False makes options stop at the first positional (run IMAGE CMD -x...)."""
+
+    __slots__ = ("name", "handler", "usage", "help", "opts", "interspersed", "min_args", "max_args")
+
+    def __init__(self, name: str, handler: str, usage: str, help: str, opts: list[Opt] | None = None,  # noqa: A002
+                 interspersed: bool = True, min_args: int = 0, max_args: int | None = None) -> None:
+        self.name, self.handler, self.usage, self.help = name, handler, usage, help
+        self.opts = opts or []
+        self.interspersed, self.min_args, self.max_args = interspersed, min_args, max_args
 
 
 def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:

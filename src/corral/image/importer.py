@@ -10,6 +10,7 @@ from corral.image import oci
 from corral.image.layers import add_layer
 from corral.image.reference import validate_tag
 from corral.store.root import Store
+from corral.timestamps import rfc3339
 
 
 class _Peekable:
@@ -59,7 +60,7 @@ def import_tar(store: Store, src: BinaryIO, tags: list[str], *, cmd: list[str] |
     """One-layer image from a rootfs tarball; returns the image ID."""
     tags = [validate_tag(t) for t in tags]
     layer = add_layer(store, decompressed(src), None, on_skip=on_skip)
-    created = oci.rfc3339(created_ts)
+    created = rfc3339(created_ts)
     container_config: dict = {"Env": [oci.DEFAULT_PATH]}
     if cmd:
         container_config["Cmd"] = cmd

@@ -6,10 +6,8 @@ the same parent is stored and unpacked once, whichever image brings it.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
-from dataclasses import dataclass
-from typing import BinaryIO
+from collections import namedtuple
 
 from corral.store import blobs
 from corral.store.fsutil import remove_tree
@@ -18,18 +16,17 @@ from corral.store.root import Store, store_errors
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
-@dataclass(frozen=True)
-class Layer:
-    chain_id: str
-    diff_id: str
-    parent: str | None
-    blob_digest: str
-    media_type: str
-    size: int  # uncompressed bytes
-    blob_size: int
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+# size is the uncompressed size; blob_size the stored (compressed) one.
+Layer = namedtuple("Layer", "chain_id diff_id parent blob_digest media_type size blob_size")
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:
+    import hashlib
+
     if parent is None:
         return diff_id
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
@@ -41,6 +38,8 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None) -> 
     Writes the gzip blob and the unpacked directory; the caller records the
     returned Layer in the DB in the same transaction as the image using it.
     """
+    import hashlib
+
     from corral.image.extract import extract_layer
 
     tmpdir = store.mkdtemp("layer-")
@@ -76,14 +75,3 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None) -> 
             return Layer(cid, diff_id, parent, blob_digest, GZIP_LAYER, size, blob_size)
     finally:
         remove_tree(tmpdir)
-
-
-def layer_chain(store: Store, top: str | None) -> list[str]:
-    """Chain IDs from the base layer up to `top`, following the parent links."""
-    chain: list[str] = []
-    while top:
-        chain.append(top)
-        row = store.query("SELECT parent FROM layers WHERE chain_id=?", (top,))
-        top = row[0][0] if row else None
-    chain.reverse()
-    return chain

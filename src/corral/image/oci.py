@@ -1,9 +1,7 @@
 """OCI image configs and manifests, and registering an image (blobs + DB rows) in one step."""
 from __future__ import annotations
 
-import json
-import time
-
+from corral import fastjson as json
 from corral.image.layers import Layer
 from corral.store import blobs
 from corral.store.root import Store
@@ -11,11 +9,6 @@ from corral.store.root import Store
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def rfc3339(ts: float | None = None) -> str:
-    t = time.time() if ts is None else ts
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def go_arch() -> str:
@@ -27,7 +20,7 @@ def go_arch() -> str:
 
 def canonical(obj: object) -> bytes:
     """Deterministic JSON bytes, so the same image content always has the same digest."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(obj, sort_keys=True).encode()
 
 
 def new_config(layers: list[Layer], container_config: dict, history: list[dict], created: str) -> dict:

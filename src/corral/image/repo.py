@@ -1,11 +1,10 @@
 """Finding images in the store by name:tag, digest, ID or unambiguous ID prefix."""
 from __future__ import annotations
 
-import json
+from corral import fastjson as json
 
 from corral.errors import InvalidArgument, NotFound
 from corral.image.reference import normalize
-from corral.store import blobs
 from corral.store.root import Store
 
 
@@ -34,7 +33,8 @@ def resolve(store: Store, ref: str) -> str:
 
 
 def config(store: Store, image_id: str) -> dict:
-    return json.loads(blobs.read(store, image_id))
+    with open(store.blob_path(image_id), "rb") as f:
+        return json.loads(f.read())
 
 
 def tags_of(store: Store, image_id: str) -> list[str]:
@@ -43,3 +43,14 @@ def tags_of(store: Store, image_id: str) -> list[str]:
 
 def top_layer(store: Store, image_id: str) -> str | None:
     return store.query("SELECT top_layer FROM images WHERE id=?", (image_id,))[0][0]
+
+
+def layer_chain(store: Store, top: str | None) -> list[str]:
+    """Chain IDs from the base layer up to `top`, following the parent links."""
+    chain: list[str] = []
+    while top:
+        chain.append(top)
+        row = store.query("SELECT parent FROM layers WHERE chain_id=?", (top,))
+        top = row[0][0] if row else None
+    chain.reverse()
+    return chain

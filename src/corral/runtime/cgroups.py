@@ -162,17 +162,18 @@ def _read_pids(d: str | None) -> list[int]:
 
 def _rmdir_retry(d: str) -> None:
     """rmdir a cgroup whose last tasks may still be exiting after the pid namespace died."""
-    for _ in range(200):
+    delay = 0.0002
+    while True:
         try:
             os.rmdir(d)
             return
         except FileNotFoundError:
             return
         except OSError as e:
-            if e.errno != errno.EBUSY:
+            if e.errno != errno.EBUSY or delay > 0.5:
                 raise
-            time.sleep(0.005)
-    os.rmdir(d)
+        time.sleep(delay)
+        delay *= 2
 
 
 def manager(rel: str) -> CgroupV1 | CgroupV2:

@@ -1,7 +1,7 @@
 """Removing every trace a container left on the host: cgroups and its directory."""
 from __future__ import annotations
 
-import json
+from corral import fastjson as json
 import os
 
 from corral.runtime import cgroups
@@ -13,7 +13,7 @@ def remove_container_files(store: Store, cid: str) -> None:
     bundle = store.container_dir(cid)
     try:
         with open(os.path.join(bundle, "config.json")) as f:
-            rel = json.load(f)["linux"]["cgroupsPath"]
+            rel = json.loads(f.read())["linux"]["cgroupsPath"]
     except (OSError, ValueError, KeyError):
         rel = f"/corral/{cid}"
     cgroups.manager(rel).destroy()

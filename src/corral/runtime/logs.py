@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 HEADER = struct.Struct("<BQI")  # stream (1 stdout, 2 stderr), time in ns, length
 STDOUT, STDERR = 1, 2

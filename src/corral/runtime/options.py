@@ -1,34 +1,51 @@
 """What a user asks for when creating a container (the `docker create` flags we support)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 from corral.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill the init before exec
 
 
-@dataclass
+_DEFAULTS: dict = {
+    "cmd": None, "entrypoint": None, "env": list, "workdir": None, "user": None, "hostname": None,
+    "memory": None, "cpus": None, "pids_limit": None, "network": "none", "tty": False, "interactive": False,
+    "autoremove": False, "privileged": False, "cap_add": list, "cap_drop": list, "labels": dict,
+    "stop_signal": None, "stop_timeout": None,
+}
+
+
 class ContainerOptions:
-    cmd: list[str] | None = None
-    entrypoint: list[str] | None = None
-    env: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    memory: int | None = None
-    cpus: float | None = None
-    pids_limit: int | None = None
-    network: str = "none"
-    tty: bool = False
-    interactive: bool = False
-    autoremove: bool = False
-    privileged: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    labels: dict[str, str] = field(default_factory=dict)
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
+    """The create-time options; a plain class (dataclasses cost ~15 ms of imports on the run path)."""
+
+    cmd: list[str] | None
+    entrypoint: list[str] | None
+    env: list[str]
+    workdir: str | None
+    user: str | None
+    hostname: str | None
+    memory: int | None
+    cpus: float | None
+    pids_limit: int | None
+    network: str
+    tty: bool
+    interactive: bool
+    autoremove: bool
+    privileged: bool
+    cap_add: list[str]
+    cap_drop: list[str]
+    labels: dict[str, str]
+    stop_signal: str | None
+    stop_timeout: int | None
+
+    def __init__(self, **values: object) -> None:
+        unknown = set(values) - set(_DEFAULTS)
+        if unknown:
+            raise InvalidArgument(f"unknown container option(s): {', '.join(sorted(unknown))}")
+        for key, default in _DEFAULTS.items():
+            value = values.get(key)
+            if value is None:
+                value = default() if callable(default) else default
+            setattr(self, key, value)
 
     def check(self) -> None:
         if self.memory is not None and self.memory < MIN_MEMORY:
@@ -46,12 +63,11 @@ class ContainerOptions:
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {key: getattr(self, key) for key in _DEFAULTS}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerOptions":
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _DEFAULTS})
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

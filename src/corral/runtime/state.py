@@ -10,6 +10,7 @@ import os
 import time
 
 from corral.store.root import Store
+from corral.timestamps import rfc3339
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
@@ -43,8 +44,6 @@ def is_alive(ident: str | None) -> bool:
 
 
 def now() -> str:
-    from corral.image.oci import rfc3339
-
     return rfc3339(time.time())
 
 

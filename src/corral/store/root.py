@@ -6,14 +6,15 @@ the old state or the new one.
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import sqlite3
-from typing import Iterator
 
 from corral.errors import StoreError
 from corral.store import db
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import sqlite3
 
 DEFAULT_ROOT = "/var/lib/corral"
 
@@ -52,17 +53,9 @@ class Store:
             self._conn.close()
             self._conn = None
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self.conn
-        with store_errors(self.root):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def transaction(self) -> "_Transaction":
+        """`with store.transaction() as conn:` one BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
+        return _Transaction(self)
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with store_errors(self.root):
@@ -85,26 +78,60 @@ class Store:
             return tempfile.mkdtemp(prefix=prefix, dir=self.tmp)
 
 
+class _Transaction:
+    """A class rather than @contextmanager: contextlib costs a millisecond of imports per CLI call."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.errors = store_errors(store.root)
+
+    def __enter__(self) -> "sqlite3.Connection":
+        self.conn = self.store.conn
+        self.errors.__enter__()
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
+        try:
+            self.conn.execute("ROLLBACK" if kind else "COMMIT")
+        except BaseException as e:  # noqa: BLE001 - reported through store_errors below
+            if kind is None:
+                return bool(self.errors.__exit__(type(e), e, e.__traceback__))
+        return bool(self.errors.__exit__(kind, value, tb))
+
+
 _FS_ERRNOS = {errno.EROFS: "it is on a read-only file system", errno.ENOSPC: "the disk is full",
               errno.EDQUOT: "the disk quota is exceeded", errno.EACCES: "permission denied"}
 
 
-@contextlib.contextmanager
-def store_errors(root: str) -> Iterator[None]:
+class store_errors:  # noqa: N801 - used like a function: `with store_errors(root):`
     """Turn a read-only, full or unwritable store into one clear StoreError line."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
+        if isinstance(value, (OSError, db.OperationalError)):
+            translated = _translate(self.root, value)
+            if translated is not value:
+                raise translated from value
+        return False
+
+
+def _translate(root: str, e: BaseException) -> BaseException:
     hint = "free some space or set CORRAL_ROOT to a writable directory"
-    try:
-        yield
-    except OSError as e:
+    if isinstance(e, OSError):
         if e.errno in _FS_ERRNOS:
-            raise StoreError(f"cannot write the store at {root}: {_FS_ERRNOS[e.errno]}; {hint}") from e
-        raise
-    except sqlite3.OperationalError as e:
-        text = str(e)
-        if "readonly" in text or "read-only" in text:
-            raise StoreError(f"cannot write the store at {root}: it is read-only; {hint}") from e
-        if "full" in text:
-            raise StoreError(f"cannot write the store at {root}: the disk is full; {hint}") from e
-        if "unable to open" in text:
-            raise StoreError(f"cannot open the store at {root}: {text}; {hint}") from e
-        raise StoreError(f"store database error at {root}: {text}") from e
+            return StoreError(f"cannot write the store at {root}: {_FS_ERRNOS[e.errno]}; {hint}")
+        return e
+    text = str(e)
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"cannot write the store at {root}: it is read-only; {hint}")
+    if "full" in text:
+        return StoreError(f"cannot write the store at {root}: the disk is full; {hint}")
+    if "unable to open" in text:
+        return StoreError(f"cannot open the store at {root}: {text}; {hint}")
+    return StoreError(f"store database error at {root}: {text}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -42,7 +41,7 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272},
     "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97},
-}[platform.machine()]
+}[os.uname().machine]
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:
