@@ -192,7 +192,7 @@ def verdict(value: float | None, target: float) -> str:
     """Render value against an upper-bound target."""
     if value is None:
         return "n/a (not measured)"
-    return f"{value:.2f} (target <= {target:g}: {'MET' if value <= target else 'NOT met'})"
+    return f"{value:.3f} (target <= {target:g}: {'MET' if value <= target else 'NOT met'})"
 
 
 # --- /proc and cgroup counters -------------------------------------------------

@@ -1,0 +1,184 @@
+"""Container lifecycle through the CLI, as a person types it (SCENARIOS stories 1 and 5)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+
+def test_run_rm_prints_and_leaves_nothing(busybox):
+    r = busybox("run", "--rm", "busybox", "echo", "hello")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"hello\n"
+    assert busybox.out("ps", "-aq") == ""
+    assert os.listdir(os.path.join(busybox.root, "containers")) == []
+    assert busybox("system", "check").returncode == 0
+
+
+def test_exit_codes_follow_docker(busybox):
+    assert busybox("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    r = busybox("run", "--rm", "busybox", "nosuchcmd")
+    assert r.returncode == 127
+    assert b"executable file not found" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = busybox("run", "--rm", "busybox", "/etc")
+    assert r.returncode == 126 and b"permission denied" in r.stderr
+    r = busybox("run", "--rm", "nosuchimage")
+    assert r.returncode == 125 and b"No such image: nosuchimage" in r.stderr
+    cid = busybox.out("run", "-d", "busybox", "sleep", "60").strip()
+    busybox.out("kill", "-s", "KILL", cid)
+    assert busybox.out("wait", cid).strip() == "137"
+    assert busybox("system", "check").returncode == 0
+
+
+def test_create_start_stop_rm_by_name_id_and_prefix(busybox):
+    cid = busybox.out("create", "--name", "web2", "busybox", "sleep", "60").strip()
+    assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)
+    r = busybox("create", "--name", "web2", "busybox", "true")
+    assert r.returncode == 125 and b'name "/web2" is already in use' in r.stderr
+    assert b"Created" in busybox("ps", "-a").stdout
+    busybox.out("start", cid[:10])
+    assert busybox.out("ps", "-q") == cid[:12] + "\n"
+    state = json.loads(busybox.out("inspect", "web2"))[0]["State"]
+    assert state["Running"] and state["Pid"] > 0
+    r = busybox("rm", "web2")
+    assert r.returncode == 1 and b"Stop the container before attempting removal or force remove" in r.stderr
+    started = time.monotonic()
+    busybox.out("stop", "-t", "1", "/web2")  # sleep as PID 1 ignores SIGTERM: killed after the grace
+    assert 0.9 < time.monotonic() - started < 10
+    info = json.loads(busybox.out("inspect", cid))[0]
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 137
+    busybox.out("rm", cid)
+    assert busybox("inspect", cid).returncode == 1
+
+
+def test_stop_sends_sigterm_first(busybox):
+    busybox.out("run", "-d", "--name", "trap", "busybox", "sh", "-c",
+                "trap 'echo got-term; exit 7' TERM; echo ready; while true; do sleep 0.05; done")
+    busybox.out("stop", "trap")
+    assert busybox.out("wait", "trap").strip() == "7"
+    assert "got-term" in busybox.out("logs", "trap")
+
+
+def test_ambiguous_prefix_and_bad_names(busybox):
+    ids = []
+    while True:
+        ids.append(busybox.out("create", "busybox", "true").strip())
+        firsts = [i[0] for i in ids]
+        dup = next((c for c in firsts if firsts.count(c) > 1), None)
+        if dup:
+            break
+    r = busybox("rm", dup)
+    assert r.returncode == 1 and b"multiple IDs found" in r.stderr
+    r = busybox("create", "--name", "bad/name", "busybox", "true")
+    assert r.returncode == 125 and b"Invalid container name" in r.stderr
+    r = busybox("rm", "nosuchcontainer")
+    assert r.returncode == 1 and b"No such container: nosuchcontainer" in r.stderr
+    busybox.out("rm", *ids)
+    assert busybox("system", "check").returncode == 0
+
+
+def test_three_sandboxes_from_one_image(busybox):
+    for name in ("dev", "test", "prod"):
+        busybox.out("run", "-d", "--name", name, "busybox", "sh", "-c",
+                    f"echo {name} > /data; echo {name} >> /etc/passwd; sleep 60")
+    for name in ("dev", "test", "prod"):
+        r = busybox("exec", name, "sh", "-c", "cat /data; tail -1 /etc/passwd")
+        assert r.stdout == f"{name}\n{name}\n".encode()
+    lowers = {json.loads(busybox.out("inspect", n))[0]["GraphDriver"]["Data"]["LowerDir"] for n in ("dev", "prod")}
+    assert len(lowers) == 1  # one unpacked copy of the image serves every container
+    r = busybox("run", "--rm", "busybox", "sh", "-c", "ls /data; tail -1 /etc/passwd")
+    assert b"/data: No such file" in r.stderr and r.stdout.endswith(b"/bin/false\n")
+    busybox.out("rm", "-f", "dev", "test", "prod")
+    assert busybox.out("ps", "-aq") == ""
+
+
+def test_logs_streams_and_tail(busybox):
+    busybox.out("run", "--name", "talker", "busybox", "sh", "-c", "echo out1; echo err1 >&2; echo out2")
+    r = busybox("logs", "talker")
+    assert r.stdout == b"out1\nout2\n" and r.stderr == b"err1\n"
+    busybox.out("run", "--name", "counter", "busybox", "sh", "-c", "echo a; echo b; echo c")
+    assert busybox.out("logs", "--tail", "2", "counter") == "b\nc\n"
+    stamped = busybox.out("logs", "-t", "talker").splitlines()
+    assert stamped[0].endswith(" out1") and stamped[0][:4].isdigit()
+
+
+def test_logs_follow_and_wait(busybox):
+    busybox.out("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "for i in 1 2 3; do echo t$i; sleep 0.2; done")
+    r = busybox("logs", "-f", "ticker", timeout=20)
+    assert r.stdout == b"t1\nt2\nt3\n"
+    assert busybox.out("wait", "ticker").strip() == "0"
+
+
+def test_run_attached_output_is_not_buffered(busybox):
+    import subprocess
+
+    proc = subprocess.Popen(busybox_cmd(busybox, "run", "--rm", "busybox", "sh", "-c", "echo first; sleep 2; echo second"),
+                            stdout=subprocess.PIPE, env=busybox.env)
+    started = time.monotonic()
+    assert proc.stdout.readline() == b"first\n"
+    assert time.monotonic() - started < 1.8
+    assert proc.stdout.read() == b"second\n"
+    assert proc.wait(10) == 0
+
+
+def busybox_cmd(cli, *args: str) -> list[str]:
+    from conftest import CORRAL
+
+    return CORRAL + list(args)
+
+
+def test_sigterm_to_run_is_forwarded(busybox):
+    import subprocess
+
+    proc = subprocess.Popen(busybox_cmd(busybox, "run", "--rm", "busybox", "sh", "-c",
+                                        "trap 'echo fwd; exit 9' TERM; echo up; while true; do sleep 0.05; done"),
+                            stdout=subprocess.PIPE, env=busybox.env)
+    assert proc.stdout.readline() == b"up\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.read() == b"fwd\n"
+    assert proc.wait(10) == 9
+
+
+def test_restart_and_rename(busybox):
+    busybox.out("run", "-d", "--name", "old", "busybox", "sh", "-c", "echo boot; sleep 60")
+    pid1 = json.loads(busybox.out("inspect", "old"))[0]["State"]["Pid"]
+    busybox.out("rename", "old", "new")
+    assert busybox("inspect", "old").returncode == 1
+    busybox.out("restart", "-t", "0", "new")
+    info = json.loads(busybox.out("inspect", "new"))[0]
+    assert info["State"]["Running"] and info["State"]["Pid"] != pid1
+    assert busybox.out("logs", "new") == "boot\nboot\n"
+    busybox.out("rm", "-f", "new")
+
+
+def test_supervisor_outlives_cli_and_a_dead_one_is_not_a_ghost(busybox):
+    cid = busybox.out("run", "-d", "busybox", "sleep", "60").strip()
+    info = json.loads(busybox.out("inspect", cid))[0]["State"]
+    with open(f"/proc/{info['Pid']}/status") as f:
+        sup = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+    os.kill(sup, signal.SIGKILL)  # a crashed supervisor, or a host reboot
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{info['Pid']}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{info['Pid']}/status") or "Z" in open(f"/proc/{info['Pid']}/status").read()
+    state = json.loads(busybox.out("inspect", cid))[0]["State"]
+    assert state["Status"] == "exited" and state["ExitCode"] == 255
+    assert "Exited (255)" in busybox.out("ps", "-a")
+    busybox.out("rm", cid)
+
+
+def test_reboot_shows_exited(busybox):
+    import sqlite3
+
+    cid = busybox.out("run", "-d", "busybox", "sleep", "60").strip()
+    db = sqlite3.connect(os.path.join(busybox.root, "corral.db"))
+    (sup,) = db.execute("SELECT supervisor FROM containers WHERE id=?", (cid,)).fetchone()
+    pid, start, _boot = sup.split(":")
+    with db:
+        db.execute("UPDATE containers SET supervisor=? WHERE id=?", (f"{pid}:{start}:another-boot", cid))
+    db.close()
+    assert busybox.out("ps", "-q") == ""
+    assert json.loads(busybox.out("inspect", cid))[0]["State"]["Status"] == "exited"
+    os.kill(int(pid), signal.SIGKILL)
+    busybox.out("rm", "-f", cid)
