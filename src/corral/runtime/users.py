@@ -67,4 +67,4 @@ def resolve(spec: str, layer_dirs: list[str]) -> tuple[int, int, list[int]]:
         for e in groups:
             if len(e) > 3 and name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
                 extra.append(int(e[2]))
-    return uid, gid, extra
+    return uid, gid, extra or [gid]  # runc's rule: with no supplementary groups, the primary one
