@@ -21,12 +21,13 @@ class _Peekable:
         self.head = raw.read(6)
 
     def read(self, n: int = -1) -> bytes:
-        if self.head:
+        if not self.head:
+            return self.raw.read(n)
+        if n < 0:
             data, self.head = self.head, b""
-            if n < 0:
-                return data + self.raw.read()
-            return data + self.raw.read(max(0, n - len(data)))
-        return self.raw.read(n)
+            return data + self.raw.read()
+        data, self.head = self.head[:n], self.head[n:]
+        return data + (self.raw.read(n - len(data)) if len(data) < n else b"")
 
 
 def decompressed(src: BinaryIO) -> BinaryIO:

@@ -1,0 +1,53 @@
+"""The CLI's own logic: option parsing (pure), help, and what the run path imports."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SRC
+
+sys.path.insert(0, SRC)
+
+from corral.cli.main import COMMANDS  # noqa: E402
+from corral.cli.parser import parse  # noqa: E402
+from corral.errors import InvalidArgument  # noqa: E402
+
+
+def test_run_flags_stop_at_the_image():
+    opts, args = parse(COMMANDS["run"], ["-it", "--rm", "-e", "A=1", "-eB=2", "--name=x", "img", "sh", "-c", "ls -l"])
+    assert opts["interactive"] and opts["tty"] and opts["rm"] and opts["name"] == "x"
+    assert opts["env"] == ["A=1", "B=2"]
+    assert args == ["img", "sh", "-c", "ls -l"]
+
+
+def test_interspersed_and_errors():
+    opts, args = parse(COMMANDS["rm"], ["a", "-f", "b"])
+    assert opts["force"] and args == ["a", "b"]
+    with pytest.raises(InvalidArgument, match="unknown flag: --nope"):
+        parse(COMMANDS["rm"], ["--nope", "a"])
+    with pytest.raises(InvalidArgument, match="requires at least 1 argument"):
+        parse(COMMANDS["rm"], [])
+    with pytest.raises(InvalidArgument, match="flag needs an argument"):
+        parse(COMMANDS["stop"], ["-t"])
+    opts, _ = parse(COMMANDS["run"], ["--rm=false", "img"])
+    assert opts["rm"] is False
+
+
+def test_help_and_lean_imports():
+    code = ("import sys; sys.argv=['corral','--help']; from corral.cli import main; main.main(['--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('corral.')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env={"PYTHONPATH": SRC}, check=True)
+    assert b"Usage:  corral" in r.stdout
+    assert b"corral.api" not in r.stdout and b"corral.runtime" not in r.stdout
+    code = "import sys; import corral.cli.container_cmds; print([m for m in ('json', 'dataclasses', 're', 'corral.server', 'corral.registry') if m in sys.modules])"
+    r = subprocess.run([sys.executable, "-IS", "-c", f"import sys; sys.path.insert(0, {SRC!r}); {code}"],
+                       capture_output=True, check=True)
+    assert r.stdout == b"[]\n"
+
+
+def test_installed_command_runs_a_container(busybox):
+    """The README's path: the `corral` command that setup.sh installs."""
+    r = subprocess.run(["corral", "run", "--rm", "busybox", "echo", "hello"], capture_output=True, env=busybox.env)
+    assert r.stdout == b"hello\n", r.stderr
