@@ -443,4 +443,6 @@ def test_cleanup_left_nothing(reports):
     assert mount_points_under(reports["tmp"]) == []
     assert not os.path.exists(reports["tmp"])
     assert cgroup_dirs(reports["crun_id"]) == []
+    cid = reports["cid"]
+    assert glob.glob(f"/sys/fs/cgroup/*/corral/{cid}") + glob.glob(f"/sys/fs/cgroup/corral/{cid}") == []
     # (not `crun --root <tmp>/crun-state state`: crun would create that state dir again)

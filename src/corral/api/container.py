@@ -100,9 +100,11 @@ class Container:
                 raise Conflict(f"container {self.name} is already running")
             return None
         if attach:
-            return supervisor.supervise(self.host.store, self.id, foreground=True, interactive_fd=stdin_fd,
+            return supervisor.supervise(self.host.store, self.id, interactive_fd=stdin_fd,
                                         autoremove=self.options.autoremove)
-        supervisor.launch_detached(self.host.store, self.id, autoremove=self.options.autoremove)
+        from corral.runtime import monitor
+
+        monitor.start_detached(self.host.store, self.id, autoremove=self.options.autoremove)
         self.reload()
         return None
 
@@ -126,12 +128,12 @@ class Container:
             self.kill(sig)
         except Conflict:
             return
-        if not state.wait_exit(self._supervisor, timeout):
+        if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, timeout):
             try:
                 self.kill("KILL")
             except Conflict:
                 pass
-            state.wait_exit(self._supervisor, None)
+            state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, None)
         self.reload()
 
     def _image_stop_signal(self) -> str | None:
@@ -153,7 +155,7 @@ class Container:
             self.reload()
         if self._state == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not state.wait_exit(self._supervisor, remaining):
+            if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
                 raise CorralError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
@@ -172,7 +174,7 @@ class Container:
                 self.kill("KILL")
             except Conflict:
                 pass
-            state.wait_exit(self._supervisor, None)
+            state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, None)
         remove_container_files(self.host.store, self.id)
         with self.host.store.transaction() as conn:
             conn.execute("DELETE FROM containers WHERE id=?", (self.id,))

@@ -137,9 +137,10 @@ def mask_paths(masked: list[str], readonly: list[str]) -> None:
     for path in masked:
         try:
             if os.path.isdir(path):
-                libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY, None)
+                libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY, "size=0k")
             else:
                 libc.mount("/dev/null", path, None, libc.MS_BIND)
+                libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
         except FileNotFoundError:
             continue
     for path in readonly:

@@ -79,22 +79,38 @@ def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
     return state
 
 
-def wait_exit(ident: str | None, timeout: float | None = None) -> bool:
-    """Block until the supervisor `ident` is gone; False on timeout."""
-    if not is_alive(ident):
-        return True
+def wait_stopped(store: Store, cid: str, pid: int | None, supervisor: str | None,
+                 timeout: float | None = None) -> bool:
+    """Block until container `cid` (init `pid`) has stopped and its supervisor has recorded it.
+
+    Waits on a pidfd for the init itself, not on the supervisor, which may
+    be a monitor serving other containers too. False on timeout.
+    """
     import select
 
-    pid = int(ident.split(":")[0])  # type: ignore[union-attr]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    fd = None
+    if pid:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            fd = None
     try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        if not is_alive(ident):
-            return True
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(None if timeout is None else int(timeout * 1000)))
+        if fd is not None and _still_running(store, cid):
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not poller.poll(None if left is None else int(left * 1000)):
+                return False
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+    while _still_running(store, cid) and is_alive(supervisor):
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
+
+
+def _still_running(store: Store, cid: str) -> bool:
+    return store.query("SELECT state FROM containers WHERE id=?", (cid,)) == [(RUNNING,)]

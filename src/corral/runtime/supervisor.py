@@ -1,7 +1,7 @@
-"""The supervisor: parent of a container's init, keeper of its log, exit status and cgroup.
+"""Supervision: starting a container's init, and seeing it to the end (log, exit status, cgroup).
 
-`corral run` (foreground) runs it in its own process; a detached container
-gets it in a double-forked child that outlives the CLI. Either way the
+`corral run` (foreground) supervises in its own process; detached containers
+are supervised by the store's monitor (runtime/monitor.py). Either way the
 supervisor is the only process that reaps the init and records the exit.
 """
 from __future__ import annotations
@@ -33,12 +33,19 @@ def error_for(code: int, message: str) -> CorralError:
     return cls(message)
 
 
-def supervise(store: Store, cid: str, *, foreground: bool, interactive_fd: int | None = None,
-              ready_fd: int | None = None, autoremove: bool = False) -> int:
-    """Start the container's init and stay with it until it exits; returns the exit code.
+class Started:
+    """A container whose command has been exec'd: what its supervisor must keep to see it to the end."""
 
-    `ready_fd` receives b"ok" once the command is exec'd (or "<code>:<error>").
-    Raises the start error in the foreground case.
+    def __init__(self, cid: str, pid: int, cg: object, out_r: int, err_r: int, log_path: str) -> None:
+        self.cid, self.pid, self.cg = cid, pid, cg
+        self.out_r, self.err_r, self.log_path = out_r, err_r, log_path
+
+
+def start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | None = None) -> Started:
+    """Fork the container's init, put it in its cgroup, wait until its command is exec'd.
+
+    Records the container as running under `supervisor` (an identity from
+    state.identity), or as exited with the error, which is then raised.
     """
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:
@@ -48,7 +55,7 @@ def supervise(store: Store, cid: str, *, foreground: bool, interactive_fd: int |
         cg.create(spec["linux"].get("resources", {}))
     except BaseException as e:
         cg.destroy()
-        _start_failed(store, cid, ready_fd, 125, f"cannot set up the container's cgroup: {e}")
+        state.mark_exited(store, cid, 125, f"cannot set up the container's cgroup: {e}")
         raise
     stdin = interactive_fd if interactive_fd is not None else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -78,25 +85,36 @@ def supervise(store: Store, cid: str, *, foreground: bool, interactive_fd: int |
             os.close(fd)
         cg.destroy()
         code, _, message = failure.decode(errors="replace").partition(":")
-        _start_failed(store, cid, ready_fd, int(code), message)
+        state.mark_exited(store, cid, int(code), message)
+        raise error_for(int(code), message)
+    state.mark_running(store, cid, pid, supervisor)
+    return Started(cid, pid, cg, out_r, err_r, os.path.join(bundle, "log"))
+
+
+def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
+    """Record the exit of a reaped init, release its cgroup, and remove the container if asked."""
+    code = exit_code(status)
+    started.cg.destroy()
+    state.mark_exited(store, started.cid, code)
+    if autoremove:
+        _remove(store, started.cid)
+    return code
+
+
+def supervise(store: Store, cid: str, *, interactive_fd: int | None = None, autoremove: bool = False) -> int:
+    """Run a container in this process (`corral run` without -d): relay its output, forward signals,
+    and return its exit code once it is gone."""
+    try:
+        started = start_init(store, cid, state.identity(os.getpid()), interactive_fd)
+    except CorralError:
         if autoremove:
             _remove(store, cid)
-        raise error_for(int(code), message)
-    state.mark_running(store, cid, pid, state.identity(os.getpid()))
-    if ready_fd is not None:
-        os.write(ready_fd, b"ok")
-        os.close(ready_fd)
-    if foreground:
-        for sig in FORWARDED_SIGNALS:
-            signal.signal(sig, lambda s, _f: _forward(pid, s))
-    _relay(os.path.join(bundle, "log"), out_r, err_r, foreground)
-    _, status = os.waitpid(pid, 0)
-    code = exit_code(status)
-    cg.destroy()
-    state.mark_exited(store, cid, code)
-    if autoremove:
-        _remove(store, cid)
-    return code
+        raise
+    for sig in FORWARDED_SIGNALS:
+        signal.signal(sig, lambda s, _f: _forward(started.pid, s))
+    _relay(started.log_path, started.out_r, started.err_r)
+    _, status = os.waitpid(started.pid, 0)
+    return finish(store, started, status, autoremove)
 
 
 def _fork_into_new_pidns() -> int:
@@ -137,17 +155,10 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _start_failed(store: Store, cid: str, ready_fd: int | None, code: int, message: str) -> None:
-    state.mark_exited(store, cid, code, message)
-    if ready_fd is not None:
-        os.write(ready_fd, f"{code}:{message}".encode())
-        os.close(ready_fd)
-
-
-def _relay(log_path: str, out_r: int, err_r: int, foreground: bool) -> None:
-    """Copy the container's output into its log (and to our stdout/stderr in the foreground) as it comes."""
+def _relay(log_path: str, out_r: int, err_r: int) -> None:
+    """Copy the container's output into its log and to our stdout/stderr as it comes."""
     streams = {out_r: logs.STDOUT, err_r: logs.STDERR}
-    echo = {out_r: 1, err_r: 2} if foreground else {}
+    echo = {out_r: 1, err_r: 2}
     poller = select.poll()
     for fd in streams:
         poller.register(fd, select.POLLIN)
@@ -162,8 +173,7 @@ def _relay(log_path: str, out_r: int, err_r: int, foreground: bool) -> None:
                     del streams[fd]
                     continue
                 os.write(log, logs.frame(streams[fd], time.time_ns(), data))
-                if fd in echo:
-                    _write_all(echo[fd], data)
+                _write_all(echo[fd], data)
     finally:
         os.close(log)
 
@@ -183,33 +193,3 @@ def _remove(store: Store, cid: str) -> None:
     remove_container_files(store, cid)
     with store.transaction() as conn:
         conn.execute("DELETE FROM containers WHERE id=?", (cid,))
-
-
-def launch_detached(store: Store, cid: str, autoremove: bool) -> None:
-    """Fork a supervisor that outlives this process; return once the command runs (or raise why not)."""
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    store.close()
-    child = os.fork()
-    if child == 0:
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork() != 0:
-                os._exit(0)
-            null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
-            supervise(Store(store.root), cid, foreground=False, ready_fd=ready_w, autoremove=autoremove)
-        except BaseException:  # noqa: BLE001 - the outcome already went through ready_fd
-            pass
-        os._exit(0)
-    os.close(ready_w)
-    os.waitpid(child, 0)
-    answer = _read_all(ready_r).decode(errors="replace")
-    if answer != "ok":
-        code, _, message = answer.partition(":")
-        if not code.isdigit():
-            raise CorralError(f"the container's supervisor died before starting it: {answer!r}")
-        raise error_for(int(code), message)
