@@ -4,7 +4,6 @@ Runs as root (chown, mknod, trusted.* xattrs). Every hostile test checks nothing
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import stat
