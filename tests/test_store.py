@@ -83,6 +83,9 @@ def test_import_tarball_and_run(busybox, tmp_path):
     path.write_bytes(tarball)
     image_id = busybox.out("import", str(path), "mini:1").strip()
     assert image_id.startswith("sha256:")
+    assert busybox.out("images", "-q", "mini") == image_id[7:19] + "\n"
+    assert busybox.out("images", "-q", "nosuch") == ""
+    assert busybox.out("images").splitlines()[1].split()[:2] == ["mini", "1"]
     r = busybox("run", "--rm", "mini:1", "/bin/busybox", "cat", "/hello.txt")
     assert r.stdout == b"imported\n"
     assert busybox("import", str(tmp_path / "missing.tar"), "x:1").returncode == 1

@@ -19,6 +19,8 @@ def images(o: dict, args: list[str]) -> int:
     rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
     for img in Host().images():
         ident = img.id if o["no_trunc"] else img.short_id
+        if args and not any(t.rpartition(":")[0] == args[0] for t in img.tags):
+            continue
         if o["quiet"]:
             print(ident)
             continue
@@ -26,8 +28,6 @@ def images(o: dict, args: list[str]) -> int:
         size = f"{info['Size'] / 1e6:.3g}MB"
         for tag in img.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            if args and repo != args[0]:
-                continue
             rows.append((repo, t, ident, fmt.ago(info["Created"]), size))
     if not o["quiet"]:
         print(fmt.table(rows))
