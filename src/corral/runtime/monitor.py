@@ -78,6 +78,7 @@ def _spawn(store: Store) -> None:
         try:
             os.setsid()
             if os.fork() == 0:
+                os.chdir("/")  # pin no directory of the caller's (it may be unmounted later)
                 null = os.open("/dev/null", os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
