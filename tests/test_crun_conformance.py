@@ -32,6 +32,8 @@ import uuid
 
 import pytest
 
+from corral.runtime.caps import mask as capability_mask
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="requires root (mounts, cgroups, crun)"),
@@ -90,15 +92,6 @@ echo "id $(id)"
 echo "end"
 """.replace("@MASKED@", " ".join(PROBE_MASKED)).replace("@READONLY@", " ".join(PROBE_READONLY))
 
-CAP_NUMBERS = {name: i for i, name in enumerate([
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE",
-])}
-
 VFS_FLAGS = {"ro", "rw", "nosuid", "nodev", "noexec", "relatime", "noatime", "nodiratime", "sync", "dirsync",
              "mand", "lazytime", "strictatime", "nosymfollow"}
 OVERLAY_PATH_OPTS = ("lowerdir=", "upperdir=", "workdir=", "datadir+=", "lowerdir+=", "uuid=")
@@ -109,10 +102,7 @@ MASK_TMPFS_SIZE_OPTS = ("size=", "nr_inodes=", "nr_blocks=")
 
 
 def cap_mask(names: list[str]) -> str:
-    mask = 0
-    for name in names:
-        mask |= 1 << CAP_NUMBERS[name.upper().removeprefix("CAP_")]
-    return f"{mask:016x}"
+    return f"{capability_mask(names):016x}"
 
 
 def mount_points_under(*dirs: str) -> list[str]:

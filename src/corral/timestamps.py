@@ -5,8 +5,7 @@ import time
 
 
 def rfc3339(ts: float | None = None) -> str:
-    t = time.time() if ts is None else ts
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+    return from_ns(time.time_ns() if ts is None else int(ts * 1_000_000_000))
 
 
 def from_ns(t_ns: int) -> str:

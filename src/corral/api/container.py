@@ -14,7 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-if TYPE_CHECKING:
     from corral.api.host import Host
 
 COLUMNS = "id, name, image_id, image_ref, created, options, state, pid, supervisor, exit_code, started_at, " \
@@ -129,12 +128,15 @@ class Container:
         except Conflict:
             return
         if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, timeout):
-            try:
-                self.kill("KILL")
-            except Conflict:
-                pass
-            state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, None)
+            self._kill_and_wait()
         self.reload()
+
+    def _kill_and_wait(self) -> None:
+        try:
+            self.kill("KILL")
+        except Conflict:
+            pass  # it stopped on its own meanwhile
+        state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, None)
 
     def _image_stop_signal(self) -> str | None:
         from corral.image import repo
@@ -162,7 +164,7 @@ class Container:
         return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
 
     def remove(self, force: bool = False) -> None:
-        from corral.runtime.cleanup import remove_container_files
+        from corral.runtime.cleanup import remove_container
 
         if self.status == state.RUNNING:
             if not force:
@@ -170,14 +172,8 @@ class Container:
                     f"You cannot remove a running container {self.id}. Stop the container before attempting "
                     "removal or force remove"
                 )
-            try:
-                self.kill("KILL")
-            except Conflict:
-                pass
-            state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, None)
-        remove_container_files(self.host.store, self.id)
-        with self.host.store.transaction() as conn:
-            conn.execute("DELETE FROM containers WHERE id=?", (self.id,))
+            self._kill_and_wait()
+        remove_container(self.host.store, self.id)
 
     def rename(self, new_name: str) -> None:
         from corral.api import names

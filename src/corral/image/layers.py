@@ -6,6 +6,7 @@ the same parent is stored and unpacked once, whichever image brings it.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 from collections import namedtuple
 
@@ -25,8 +26,6 @@ Layer = namedtuple("Layer", "chain_id diff_id parent blob_digest media_type size
 
 
 def chain_id(parent: str | None, diff_id: str) -> str:
-    import hashlib
-
     if parent is None:
         return diff_id
     return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
@@ -38,8 +37,6 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None) -> 
     Writes the gzip blob and the unpacked directory; the caller records the
     returned Layer in the DB in the same transaction as the image using it.
     """
-    import hashlib
-
     from corral.image.extract import extract_layer
 
     tmpdir = store.mkdtemp("layer-")

@@ -5,6 +5,7 @@ from corral import fastjson as json
 
 from corral.errors import InvalidArgument, NotFound
 from corral.image.reference import normalize
+from corral.store import blobs
 from corral.store.root import Store
 
 
@@ -33,8 +34,7 @@ def resolve(store: Store, ref: str) -> str:
 
 
 def config(store: Store, image_id: str) -> dict:
-    with open(store.blob_path(image_id), "rb") as f:
-        return json.loads(f.read())
+    return json.loads(blobs.read(store, image_id))
 
 
 def tags_of(store: Store, image_id: str) -> list[str]:

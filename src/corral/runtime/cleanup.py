@@ -18,3 +18,10 @@ def remove_container_files(store: Store, cid: str) -> None:
         rel = f"/corral/{cid}"
     cgroups.manager(rel).destroy()
     remove_tree(bundle)
+
+
+def remove_container(store: Store, cid: str) -> None:
+    """Files, cgroups and the DB row: what `rm` and `--rm` both do once the container has stopped."""
+    remove_container_files(store, cid)
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM containers WHERE id=?", (cid,))

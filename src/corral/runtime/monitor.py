@@ -167,12 +167,8 @@ class Monitor:
             return "125:bad request"
         cid, autoremove = words[1], words[2] == "1"
         try:
-            started = start_init(self.store, cid, self.identity)
+            started = start_init(self.store, cid, self.identity, autoremove)
         except CorralError as e:
-            if autoremove:
-                from corral.runtime.supervisor import _remove
-
-                _remove(self.store, cid)
             return f"{e.exit_code}:{e}"
         except Exception as e:  # noqa: BLE001 - one container's failure must not take the monitor down
             return f"125:{e}"

@@ -14,6 +14,7 @@ import time
 
 from corral.errors import CommandNotExecutable, CommandNotFound, CorralError
 from corral.runtime import cgroups, logs, state
+from corral.runtime.cleanup import remove_container
 from corral.runtime.init import container_init
 from corral.store.root import Store
 from corral.sys import libc
@@ -41,12 +42,23 @@ class Started:
         self.out_r, self.err_r, self.log_path = out_r, err_r, log_path
 
 
-def start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | None = None) -> Started:
+def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
+               interactive_fd: int | None = None) -> Started:
     """Fork the container's init, put it in its cgroup, wait until its command is exec'd.
 
     Records the container as running under `supervisor` (an identity from
-    state.identity), or as exited with the error, which is then raised.
+    state.identity), or as exited with the error, which is then raised (after
+    removing the container when it was created with --rm).
     """
+    try:
+        return _start_init(store, cid, supervisor, interactive_fd)
+    except CorralError:
+        if autoremove:
+            remove_container(store, cid)
+        raise
+
+
+def _start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | None) -> Started:
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.loads(f.read())
@@ -97,19 +109,14 @@ def finish(store: Store, started: Started, status: int, autoremove: bool) -> int
     started.cg.destroy()
     state.mark_exited(store, started.cid, code)
     if autoremove:
-        _remove(store, started.cid)
+        remove_container(store, started.cid)
     return code
 
 
 def supervise(store: Store, cid: str, *, interactive_fd: int | None = None, autoremove: bool = False) -> int:
     """Run a container in this process (`corral run` without -d): relay its output, forward signals,
     and return its exit code once it is gone."""
-    try:
-        started = start_init(store, cid, state.identity(os.getpid()), interactive_fd)
-    except CorralError:
-        if autoremove:
-            _remove(store, cid)
-        raise
+    started = start_init(store, cid, state.identity(os.getpid()), autoremove, interactive_fd)
     for sig in FORWARDED_SIGNALS:
         signal.signal(sig, lambda s, _f: _forward(started.pid, s))
     _relay(started.log_path, started.out_r, started.err_r)
@@ -185,11 +192,3 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view):]
         except BrokenPipeError:
             return
-
-
-def _remove(store: Store, cid: str) -> None:
-    from corral.runtime.cleanup import remove_container_files
-
-    remove_container_files(store, cid)
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM containers WHERE id=?", (cid,))

@@ -1,7 +1,6 @@
 """Content-addressed blobs: written once under their sha256, verified on demand."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 from corral.store.fsutil import write_atomic
@@ -10,6 +9,8 @@ from corral.store.root import Store, store_errors
 
 def put_bytes(store: Store, data: bytes) -> str:
     """Store `data` and return its digest ('sha256:<hex>'); an existing blob is left as it is."""
+    import hashlib  # not at the top: blobs.read is on the run path, hashing is not
+
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     path = store.blob_path(digest)
     if not os.path.exists(path):
@@ -40,6 +41,8 @@ def read(store: Store, digest: str) -> bytes:
 
 
 def file_digest(path: str) -> str:
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
