@@ -182,3 +182,68 @@ def test_reboot_shows_exited(busybox):
     assert json.loads(busybox.out("inspect", cid))[0]["State"]["Status"] == "exited"
     os.kill(int(pid), signal.SIGKILL)
     busybox.out("rm", "-f", cid)
+
+
+def _monitor_pids(root: str) -> list[int]:
+    from conftest import _store_processes
+
+    found = []
+    for pid in _store_processes(root):
+        try:
+            with open(f"/proc/{pid}/cmdline") as f:
+                if "corral" in f.read():
+                    found.append(pid)
+        except OSError:
+            continue  # it exited meanwhile
+    return found
+
+
+def test_detached_rm_removes_on_exit_and_on_start_failure(busybox):
+    r = busybox("run", "-d", "--rm", "busybox", "nosuchcmd")
+    assert r.returncode == 127 and b"executable file not found" in r.stderr
+    cid = busybox.out("run", "-d", "--rm", "busybox", "true").strip()
+    deadline = time.monotonic() + 5
+    while busybox("inspect", cid).returncode == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert busybox.out("ps", "-aq") == ""
+    assert busybox("system", "check").returncode == 0
+
+
+def test_one_monitor_per_store_that_leaves_when_idle(busybox):
+    busybox.out("run", "-d", "--name", "m1", "busybox", "sleep", "60")
+    busybox.out("run", "-d", "--name", "m2", "busybox", "sleep", "60")
+    monitors = _monitor_pids(busybox.root)
+    assert len(monitors) == 1
+    for name in ("m1", "m2"):
+        pid = json.loads(busybox.out("inspect", name))[0]["State"]["Pid"]
+        with open(f"/proc/{pid}/status") as f:
+            assert int(next(line for line in f if line.startswith("PPid:")).split()[1]) == monitors[0]
+    busybox.out("rm", "-f", "m1", "m2")
+    deadline = time.monotonic() + 10
+    while _monitor_pids(busybox.root) and time.monotonic() < deadline:  # it leaves ~2 s after the last one
+        time.sleep(0.1)
+    assert not _monitor_pids(busybox.root)
+
+
+def test_monitor_answers_only_its_own_user(busybox):
+    import _socket
+
+    from corral.runtime.monitor import socket_name
+
+    busybox.out("run", "-d", "--name", "m3", "busybox", "sleep", "60")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        os.setgid(65534)
+        os.setuid(65534)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock.connect(socket_name(busybox.root))
+        sock.sendall(b"start " + b"0" * 64 + b" 0\n")
+        os.write(write_end, sock.recv(100))
+        os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    assert os.read(read_end, 100) == b"125:permission denied"
+    os.close(read_end)
+    busybox.out("rm", "-f", "m3")
