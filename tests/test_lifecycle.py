@@ -228,7 +228,7 @@ def test_one_monitor_per_store_that_leaves_when_idle(busybox):
 def test_monitor_answers_only_its_own_user(busybox):
     import _socket
 
-    from corral.runtime.monitor import socket_name
+    from corral.runtime.client import socket_name
 
     busybox.out("run", "-d", "--name", "m3", "busybox", "sleep", "60")
     read_end, write_end = os.pipe()
@@ -239,11 +239,11 @@ def test_monitor_answers_only_its_own_user(busybox):
         os.setuid(65534)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.connect(socket_name(busybox.root))
-        sock.sendall(b"start " + b"0" * 64 + b" 0\n")
+        sock.sendall(b"{\"op\": \"start\", \"id\": \"" + b"0" * 64 + b"\"}\n")
         os.write(write_end, sock.recv(100))
         os._exit(0)
     os.close(write_end)
     os.waitpid(child, 0)
-    assert os.read(read_end, 100) == b"125:permission denied"
+    assert os.read(read_end, 100) == b"125:permission denied\n"
     os.close(read_end)
     busybox.out("rm", "-f", "m3")

@@ -33,6 +33,30 @@ class ExecResult(tuple):
     stderr = property(lambda self: self[2])
 
 
+class ExecStream:
+    """Output of a streaming exec: iterate for (1 or 2, bytes); exit_code is set once it is over."""
+
+    def __init__(self, events: Iterator[tuple[int, bytes]]) -> None:
+        self._events = events
+        self.exit_code: int | None = None
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        for kind, data in self._events:
+            if kind == 0:
+                self.exit_code = int(data)
+            else:
+                yield kind, data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BrokenPipeError:
+            return
+
+
 def parse_signal(sig: str | int) -> int:
     if isinstance(sig, int):
         return sig
@@ -90,22 +114,61 @@ class Container:
 
     # lifecycle -----------------------------------------------------------------------------------------
 
-    def start(self, attach: bool = False, stdin_fd: int | None = None) -> int | None:
-        """Start the command. attach=True runs it in this process and returns its exit code."""
-        from corral.runtime import supervisor
+    def start(self, attach: bool = False, stdin_fd: int | None = None, *, stdout_fd: int = 1,
+              stderr_fd: int = 2, detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
+        """Start the command under the store's monitor.
+
+        attach=True stays attached as `corral start -a` does: output goes to
+        stdout_fd/stderr_fd from the first byte, stdin_fd feeds the command
+        (created with interactive=True), and the exit code is returned, or
+        None when the user detached (the container keeps running).
+        """
+        from corral.runtime import client
 
         if self.status == state.RUNNING:
+            if self.paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
             if attach:
                 raise Conflict(f"container {self.name} is already running")
             return None
-        if attach:
-            return supervisor.supervise(self.host.store, self.id, interactive_fd=stdin_fd,
-                                        autoremove=self.options.autoremove)
-        from corral.runtime import monitor
+        req = {"op": "start", "id": self.id, "autoremove": self.options.autoremove}
+        if not attach:
+            client.call(self.host.store, req)
+            self.reload()
+            return None
+        return self._session(dict(req, attach=True), stdin_fd, stdout_fd, stderr_fd, self.options.tty,
+                             detach_keys, sig_proxy)
 
-        monitor.start_detached(self.host.store, self.id, autoremove=self.options.autoremove)
-        self.reload()
-        return None
+    def attach(self, stdin_fd: int | None = None, *, stdout_fd: int = 1, stderr_fd: int = 2,
+               detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
+        """Connect fds to the running container, as `corral attach`: from now on its output goes to
+        stdout_fd/stderr_fd and stdin_fd feeds it (when created with interactive=True); returns
+        its exit code, or None once the user detaches with the detach keys."""
+        if self.status != state.RUNNING:
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        if self.paused:
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        if stdin_fd is not None and not self.options.interactive:
+            stdin_fd = None  # as Docker: a container created without -i has no stdin to attach
+        return self._session({"op": "attach", "id": self.id}, stdin_fd, stdout_fd, stderr_fd,
+                             self.options.tty, detach_keys, sig_proxy)
+
+    def _session(self, req: dict, stdin_fd: int | None, stdout_fd: int, stderr_fd: int, tty: bool,
+                 detach_keys: str | None, sig_proxy: bool) -> int | None:
+        from corral.runtime import client
+
+        try:
+            keys = client.parse_detach_keys(detach_keys or client.DEFAULT_DETACH_KEYS)
+        except ValueError:
+            raise InvalidArgument(f"invalid detach keys {detach_keys!r}: use e.g. ctrl-p,ctrl-q") from None
+        if tty:
+            req["rows"], req["cols"] = client.window_of(stdin_fd, stdout_fd)
+        req["stdin"] = stdin_fd is not None
+        sock, pending = client.request(self.host.store, req)
+        code = client.Session(sock, pending, tty=tty, stdin_fd=stdin_fd, stdout_fd=stdout_fd,
+                              stderr_fd=stderr_fd, detach_keys=keys, sig_proxy=sig_proxy).run()
+        self.host.store.close()  # the monitor wrote meanwhile; read afresh
+        return code
 
     def kill(self, signal: str | int = "KILL") -> None:
         sig = parse_signal(signal)
@@ -115,6 +178,7 @@ class Container:
             os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
+        self._resume_after(sig)
 
     def stop(self, timeout: int | None = None, signal: str | int | None = None) -> None:
         """SIGTERM (or the configured stop signal), then SIGKILL after `timeout` seconds, like docker stop."""
@@ -191,23 +255,64 @@ class Container:
     # inside the container ---------------------------------------------------------------------------
 
     def exec(self, cmd: list[str], *, user: str | None = None, env: list[str] | None = None,
-             workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False) -> ExecResult:
-        """Run `cmd` inside the running container; returns its exit code and output."""
-        from corral.runtime import users
-        from corral.runtime.exec import exec_in, exec_process
+             workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False,
+             stream: bool = False, detach: bool = False) -> ExecResult | ExecStream | None:
+        """Run `cmd` inside the running container, as `docker exec` does.
+
+        Returns (exit code, stdout, stderr) once it ends; with stream=True an
+        ExecStream yielding (1 or 2, bytes) as output comes, exit_code set at
+        the end; with detach=True nothing: the store's monitor reaps it.
+        """
+        from corral.runtime import exec as exec_
+
+        init_pid, process, procs = self._exec_setup(cmd, user, env, workdir, privileged)
+        if detach:
+            from corral.runtime import client
+
+            client.call(self.host.store, {"op": "exec", "id": self.id, "pid": init_pid, "process": process,
+                                          "procs": procs})
+            return None
+        if stream:
+            return ExecStream(exec_.stream(init_pid, process, procs, stdin))
+        return ExecResult(*exec_.exec_in(init_pid, process, procs, stdin))
+
+    def exec_attached(self, cmd: list[str], *, tty: bool = False, stdin_fd: int | None = None,
+                      stdout_fd: int = 1, stderr_fd: int = 2, user: str | None = None,
+                      env: list[str] | None = None, workdir: str | None = None, privileged: bool = False,
+                      detach_keys: str | None = None) -> int | None:
+        """`corral exec [-i] [-t]`: the command's streams on these fds; its exit code, or None when
+        the user detached from its terminal (it goes on, owned by the store's monitor)."""
+        init_pid, process, procs = self._exec_setup(cmd, user, env, workdir, privileged)
+        if tty:
+            req = {"op": "exec", "id": self.id, "pid": init_pid, "process": process, "procs": procs,
+                   "tty": True, "attach": True}
+            return self._session(req, stdin_fd, stdout_fd, stderr_fd, True, detach_keys, sig_proxy=True)
+        from corral.runtime import exec as exec_
+
+        sinks = {1: stdout_fd, 2: stderr_fd}
+        for kind, data in exec_.stream(init_pid, process, procs, stdin_fd):
+            if kind == 0:
+                return int(data)
+            _write_all(sinks[kind], data)
+        return None
+
+    def _exec_setup(self, cmd: list[str], user: str | None, env: list[str] | None, workdir: str | None,
+                    privileged: bool) -> tuple[int, dict, list[str]]:
+        """The init to join, the OCI process to run, and the cgroup.procs files to enter."""
+        from corral.runtime import cgroups, users
+        from corral.runtime.exec import exec_process
 
         if not cmd:
             raise InvalidArgument("no command given to exec")
         if self.status != state.RUNNING or not self.pid:
             raise Conflict(f"Container {self.id} is not running")
+        if self.paused:
+            raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
         spec = self.spec
         ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
         process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
-        from corral.runtime import cgroups
-
         procs = [os.path.join(d, "cgroup.procs") for d in cgroups.manager(spec["linux"]["cgroupsPath"]).paths()]
-        code, out, err = exec_in(self.pid, process, procs, stdin)
-        return ExecResult(code, out, err)
+        return self.pid, process, procs
 
     # observing ---------------------------------------------------------------------------------------
 
@@ -240,6 +345,7 @@ class Container:
         from corral.image import repo
 
         status = self.status
+        paused = status == state.RUNNING and self.paused
         opts = self.options
         spec = self.spec if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
         process = spec.get("process", {})
@@ -252,7 +358,8 @@ class Container:
             "Path": args[0] if args else "",
             "Args": args[1:],
             "State": {
-                "Status": status, "Running": status == state.RUNNING, "Paused": False, "Restarting": False,
+                "Status": "paused" if paused else status, "Running": status == state.RUNNING, "Paused": paused,
+                "Restarting": False,
                 "OOMKilled": False, "Dead": False, "Pid": self.pid or 0,
                 "ExitCode": self.exit_code or 0, "Error": self.error or "",
                 "StartedAt": self.started_at or "0001-01-01T00:00:00Z",
@@ -285,3 +392,59 @@ class Container:
             "NetworkSettings": {"Networks": {}, "Ports": {}},
             "Resources": limits,
         }
+
+    # pausing and processes ---------------------------------------------------------------------------
+
+    def _cgroup(self):  # noqa: ANN202 - a cgroups.CgroupV1 or CgroupV2, imported only when needed
+        from corral.runtime import cgroups
+
+        return cgroups.manager(self.spec["linux"]["cgroupsPath"])
+
+    @property
+    def paused(self) -> bool:
+        """Read from the kernel, not the DB: the freezer state is the truth and survives a monitor restart."""
+        return self.status == state.RUNNING and self._cgroup().frozen()
+
+    def pause(self) -> None:
+        """Freeze every process of the container (cgroup freezer); the DB keeps calling it running, as Docker does."""
+        if self.status != state.RUNNING:
+            raise Conflict(f"Container {self.id} is not running")
+        cg = self._cgroup()
+        if cg.frozen():
+            raise Conflict(f"Container {self.id} is already paused")
+        try:
+            cg.freeze()
+        except FileNotFoundError:
+            raise Conflict(f"Container {self.id} is not running") from None  # it exited meanwhile
+
+    def unpause(self) -> None:
+        if not self.paused:
+            raise Conflict(f"Container {self.id} is not paused")
+        self._cgroup().thaw()
+
+    def _resume_after(self, sig: int) -> None:
+        """Thaw after a signal meant to end the container, or it would sit pending (v1: even SIGKILL) until unpause.
+
+        Docker's rule: SIGKILL or the container's stop signal, or any signal
+        when no stop signal is configured; other signals wait for unpause.
+        """
+        if self.status != state.RUNNING:
+            return
+        cg = self._cgroup()
+        if not cg.frozen():
+            return
+        configured = self.options.stop_signal or self._image_stop_signal()
+        if configured and sig != _signal.SIGKILL and sig != parse_signal(configured):
+            return
+        try:
+            cg.thaw()
+        except FileNotFoundError:
+            pass  # it exited meanwhile and its cgroup is gone
+
+    def top(self) -> list[tuple]:  # procs.Process: (pid, container_pid, user, cmd, ppid, started, cpu_seconds)
+        """Every process in the container's cgroup, so exec'd commands and daemons' children are listed too."""
+        from corral.runtime import procs
+
+        if self.status != state.RUNNING or not self.pid:
+            raise Conflict(f"Container {self.id} is not running")
+        return procs.list_processes(self._cgroup().pids(), f"/proc/{self.pid}/root")

@@ -1,6 +1,7 @@
 """Container verbs: each parses its flags into a corral.api call and prints what Docker prints."""
 from __future__ import annotations
 
+import os
 import sys
 
 from corral.api import Host
@@ -19,8 +20,6 @@ def _options(o: dict) -> dict:
             raise InvalidArgument(f"invalid value {o[key]!r} for --{key.replace('_', '-')}") from None
 
     labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o["label"])
-    if o["tty"]:
-        raise InvalidArgument("-t/--tty is not supported yet: run without -t")
     return {
         "env": o["env"], "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
         "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
@@ -38,14 +37,34 @@ def create(o: dict, args: list[str]) -> int:
     return 0
 
 
+def _stdin(o: dict) -> int | None:
+    """fd 0 when stdin is to be attached; a terminal session needs a terminal there, as in Docker."""
+    if not o["interactive"]:
+        return None
+    if o.get("tty") and not os.isatty(0):
+        raise InvalidArgument("the input device is not a TTY: drop -t, or run from a terminal")
+    return 0
+
+
 def run(o: dict, args: list[str]) -> int:
-    host = Host()
-    c = host.create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
+    stdin = None if o["detach"] else _stdin(o)
+    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
     if o["detach"]:
         c.start()
         print(c.id)
         return 0
-    return c.start(attach=True, stdin_fd=0 if o["interactive"] else None) or 0
+    return _attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
+
+
+def _attached(code: int | None) -> int:
+    """The exit code of an attached session; a detach (None) is a success, as in Docker."""
+    return 0 if code is None else code
+
+
+def attach(o: dict, args: list[str]) -> int:
+    c = Host().container(args[0])
+    stdin = None if o["no_stdin"] or not c.options.interactive else _stdin({"interactive": True, "tty": c.options.tty})
+    return _attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
 
 
 def _each(args: list[str], action) -> int:  # noqa: ANN001
@@ -66,7 +85,9 @@ def start(o: dict, args: list[str]) -> int:
     if o["attach"]:
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
-        return Host().container(args[0]).start(attach=True, stdin_fd=0 if o["interactive"] else None) or 0
+        c = Host().container(args[0])
+        stdin = _stdin({"interactive": o["interactive"], "tty": c.options.tty})
+        return _attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"]))
     return _each(args, lambda c: c.start())
 
 
@@ -172,13 +193,10 @@ def logs(o: dict, args: list[str]) -> int:
 
 
 def exec(o: dict, args: list[str]) -> int:  # noqa: A001 - the verb's name
-    if o["tty"]:
-        raise InvalidArgument("-t/--tty is not supported yet: run without -t")
     c = Host().container(args[0])
-    data = sys.stdin.buffer.read() if o["interactive"] else None
-    result = c.exec(args[1:], user=o["user"], env=o["env"], workdir=o["workdir"], stdin=data,
-                    privileged=o["privileged"])
-    sys.stdout.buffer.write(result.stdout)
-    sys.stdout.buffer.flush()
-    sys.stderr.buffer.write(result.stderr)
-    return result.exit_code
+    how = {"user": o["user"], "env": o["env"], "workdir": o["workdir"], "privileged": o["privileged"]}
+    if o["detach"]:
+        c.exec(args[1:], detach=True, **how)
+        return 0
+    return _attached(c.exec_attached(args[1:], tty=o["tty"], stdin_fd=_stdin(o), detach_keys=o["detach_keys"],
+                                     **how))

@@ -29,7 +29,8 @@ def ago(text: str) -> str:
 def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
     st = c.status
     if st == "running":
-        return "Up " + human_duration(time.time() - parse_time(c.started_at or c.created))
+        up = "Up " + human_duration(time.time() - parse_time(c.started_at or c.created))
+        return up + " (Paused)" if c.paused else up
     if st == "exited":
         return f"Exited ({c.exit_code}) " + ago(c.finished_at or c.created)
     return st.capitalize()

@@ -22,7 +22,7 @@ _RUN_OPTS = [
     Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
     Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes", "N"),
     Opt(("-i", "--interactive"), "interactive", "flag", "keep stdin open"),
-    Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY (not yet supported)"),
+    Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
     Opt(("--rm",), "rm", "flag", "remove the container when it exits"),
     Opt(("--privileged",), "privileged", "flag", "give every capability and device"),
     Opt(("--cap-add",), "cap_add", "multi", "add a Linux capability", "CAP"),
@@ -31,19 +31,28 @@ _RUN_OPTS = [
     Opt(("--stop-signal",), "stop_signal", "value", "signal to stop the container", "SIGNAL"),
     Opt(("--stop-timeout",), "stop_timeout", "value", "seconds to wait before killing", "N"),
 ]
+_DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
+                   "KEYS")
+_SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
 _C = "container_cmds:"
 _I = "image_cmds:"
 _S = "system_cmds:"
+_P = "process_cmds:"
 
 COMMANDS = {c.name: c for c in [
     Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
-            _RUN_OPTS + [Opt(("-d", "--detach"), "detach", "flag", "run in the background and print the ID")],
+            _RUN_OPTS + [Opt(("-d", "--detach"), "detach", "flag", "run in the background and print the ID"),
+                         _DETACH_KEYS, _SIG_PROXY],
             interspersed=False, min_args=1),
     Command("create", _C + "create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container.",
             _RUN_OPTS, interspersed=False, min_args=1),
     Command("start", _C + "start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start stopped containers.",
             [Opt(("-a", "--attach"), "attach", "flag", "attach output and return the exit code"),
-             Opt(("-i", "--interactive"), "interactive", "flag", "attach stdin")], min_args=1),
+             Opt(("-i", "--interactive"), "interactive", "flag", "attach stdin"), _DETACH_KEYS], min_args=1),
+    Command("attach", _C + "attach", "attach [OPTIONS] CONTAINER",
+            "Attach your terminal's input and output to a running container.",
+            [Opt(("--no-stdin",), "no_stdin", "flag", "do not attach stdin"), _DETACH_KEYS, _SIG_PROXY],
+            min_args=1, max_args=1),
     Command("stop", _C + "stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop running containers.",
             [Opt(("-t", "--time", "--timeout"), "time", "value", "seconds to wait before killing", "N"),
              Opt(("-s", "--signal"), "signal", "value", "signal to send", "SIGNAL")], min_args=1),
@@ -74,9 +83,17 @@ COMMANDS = {c.name: c for c in [
              Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
              Opt(("-w", "--workdir"), "workdir", "value", "working directory", "DIR"),
              Opt(("-i", "--interactive"), "interactive", "flag", "pass stdin"),
-             Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY (not yet supported)"),
-             Opt(("--privileged",), "privileged", "flag", "every capability for this command")],
+             Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
+             Opt(("-d", "--detach"), "detach", "flag", "run the command in the background"),
+             Opt(("--privileged",), "privileged", "flag", "every capability for this command"), _DETACH_KEYS],
             interspersed=False, min_args=2),
+    Command("pause", _P + "pause", "pause CONTAINER [CONTAINER...]", "Pause all processes within containers.",
+            min_args=1),
+    Command("unpause", _P + "unpause", "unpause CONTAINER [CONTAINER...]",
+            "Unpause all processes within containers.", min_args=1),
+    Command("top", _P + "top", "top CONTAINER [ps OPTIONS]",
+            "Display the running processes of a container (ps options are accepted and ignored).",
+            interspersed=False, min_args=1),
     Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",
             min_args=2, max_args=2),
     Command("images", _I + "images", "images [OPTIONS]", "List images.",

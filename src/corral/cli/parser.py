@@ -11,7 +11,7 @@ from corral.errors import InvalidArgument
 
 
 class Opt:
-    """One flag; kind is flag, value or multi (repeatable)."""
+    """One flag; kind is flag, flag_on (a flag that is on unless --x=false), value or multi (repeatable)."""
 
     __slots__ = ("names", "dest", "kind", "help", "metavar")
 
@@ -35,7 +35,8 @@ class Command:
 
 def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
     table = {n: o for o in cmd.opts for n in o.names}
-    values: dict = {o.dest: ([] if o.kind == "multi" else (False if o.kind == "flag" else None)) for o in cmd.opts}
+    initial = {"multi": list, "flag": lambda: False, "flag_on": lambda: True, "value": lambda: None}
+    values: dict = {o.dest: initial[o.kind]() for o in cmd.opts}
     positional: list[str] = []
     i = 0
     while i < len(argv):
@@ -55,7 +56,7 @@ def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
             opt = table.get(name)
             if opt is None:
                 raise InvalidArgument(f"unknown flag: {name}\nSee 'corral {cmd.name} --help'.")
-            if opt.kind == "flag":
+            if opt.kind in ("flag", "flag_on"):
                 values[opt.dest] = _bool(inline, name) if eq else True
                 continue
             if not eq:
@@ -72,7 +73,7 @@ def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
             if opt is None:
                 raise InvalidArgument(f"unknown shorthand flag: '{arg[j]}' in {arg}\nSee 'corral {cmd.name} --help'.")
             j += 1
-            if opt.kind == "flag":
+            if opt.kind in ("flag", "flag_on"):
                 values[opt.dest] = True
                 continue
             rest = arg[j:]
@@ -115,6 +116,6 @@ def help_text(cmd: Command) -> str:
     if cmd.opts:
         lines += ["", "Options:"]
         for o in cmd.opts:
-            flags = ", ".join(o.names) + ("" if o.kind == "flag" else f" {o.metavar}")
+            flags = ", ".join(o.names) + ("" if o.kind in ("flag", "flag_on") else f" {o.metavar}")
             lines.append(f"  {flags:<28} {o.help}")
     return "\n".join(lines)

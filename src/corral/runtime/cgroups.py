@@ -9,10 +9,11 @@ import errno
 import os
 import time
 
-from corral.errors import InvalidArgument
+from corral.errors import CorralError, InvalidArgument
 
 ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devices", "cpuset")
+FREEZE_TIMEOUT = 5.0  # seconds; a task in uninterruptible sleep (a hung NFS read) can hold a freeze up
 
 
 def is_v2() -> bool:
@@ -97,6 +98,9 @@ class CgroupV1:
                 f.write(str(pid))
 
     def destroy(self) -> None:
+        """Thaw first: a frozen v1 task cannot even die of SIGKILL, so its cgroup would never empty."""
+        if self.frozen():
+            self.thaw()
         for d in self.dirs.values():
             _rmdir_retry(d)
 
@@ -104,14 +108,62 @@ class CgroupV1:
         d = self.dirs.get("pids") or self.dirs.get("memory") or next(iter(self.dirs.values()), None)
         return _read_pids(d)
 
+    def _freezer_state(self) -> str:
+        try:
+            with open(os.path.join(self._freezer_dir(), "freezer.state")) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return "THAWED"  # the cgroup is gone: nothing in it can be frozen
+
+    def _freezer_dir(self) -> str:
+        if "freezer" not in self.dirs:
+            raise CorralError("cannot pause: the freezer cgroup controller is not mounted on this host")
+        return self.dirs["freezer"]
+
+    def freeze(self) -> None:
+        """Stop every task, returning only once all are stopped (or raising, thawed again).
+
+        The kernel reports FREEZING until the last task stops, and a task forked
+        or attached meanwhile can escape the first pass, so FROZEN is written
+        again on every check, and now and then after a short thaw, as runc does.
+        """
+        path = os.path.join(self._freezer_dir(), "freezer.state")
+        deadline = time.monotonic() + FREEZE_TIMEOUT
+        delay, attempt = 0.0005, 0
+        while True:
+            _write(path, "FROZEN")
+            state = self._freezer_state()
+            if state == "FROZEN":
+                return
+            if time.monotonic() > deadline:
+                self.thaw()
+                raise CorralError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
+            attempt += 1
+            if attempt % 50 == 0:
+                _write(path, "THAWED")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def thaw(self) -> None:
+        """Synchronous: after THAWED is written every task is runnable again, nothing to wait for."""
+        _write(os.path.join(self._freezer_dir(), "freezer.state"), "THAWED")
+
+    def frozen(self) -> bool:
+        """Whether a freeze is in force, counting FREEZING: those tasks need a thaw as much as frozen ones."""
+        if "freezer" not in self.dirs:
+            return False
+        return self._freezer_state() != "THAWED"
+
     def paths(self) -> list[str]:
         return list(self.dirs.values())
 
 
 class CgroupV2:
-    def __init__(self, rel: str) -> None:
+    """One directory in the unified hierarchy; `root` is another cgroup2 mount (the hybrid one in tests)."""
+
+    def __init__(self, rel: str, root: str = ROOT) -> None:
         self.rel = rel.strip("/")
-        self.dir = os.path.join(ROOT, self.rel)
+        self.dir = os.path.join(root, self.rel)
 
     def create(self, resources: dict) -> None:
         parent = os.path.dirname(self.dir)
@@ -141,10 +193,56 @@ class CgroupV2:
             f.write(str(pid))
 
     def destroy(self) -> None:
+        """Thaw first, as v1 must; here only a precaution, since a fatal signal does reach frozen v2 tasks."""
+        if self.frozen():
+            self.thaw()
         _rmdir_retry(self.dir)
 
     def pids(self) -> list[int]:
         return _read_pids(self.dir)
+
+    def freeze(self) -> None:
+        """Stop every task, returning only once cgroup.events says "frozen 1" (or raising, thawed again).
+
+        The kernel flips that key when the last task has stopped and notifies
+        pollers of the file with POLLPRI, so this sleeps on poll() rather than
+        spinning; the timeout bounds a task stuck in uninterruptible sleep.
+        """
+        _write(os.path.join(self.dir, "cgroup.freeze"), "1")
+        if not self._wait_frozen(FREEZE_TIMEOUT):
+            self.thaw()
+            raise CorralError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
+
+    def thaw(self) -> None:
+        """The kernel clears "frozen" synchronously when unfreezing, so there is nothing to wait for."""
+        _write(os.path.join(self.dir, "cgroup.freeze"), "0")
+
+    def frozen(self) -> bool:
+        """Whether a freeze is requested (cgroup.freeze), even while cgroup.events still reports it in progress."""
+        try:
+            with open(os.path.join(self.dir, "cgroup.freeze")) as f:
+                return f.read().strip() == "1"
+        except FileNotFoundError:
+            return False
+
+    def _wait_frozen(self, timeout: float) -> bool:
+        import select
+
+        deadline = time.monotonic() + timeout
+        fd = os.open(os.path.join(self.dir, "cgroup.events"), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            poller = select.poll()
+            poller.register(fd, select.POLLPRI)
+            while True:
+                events = dict(line.split(None, 1) for line in os.pread(fd, 4096, 0).decode().splitlines())
+                if events.get("frozen", "0").strip() == "1":
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                poller.poll(int(min(left, 0.1) * 1000) + 1)  # the re-read bounds a missed notification
+        finally:
+            os.close(fd)
 
     def paths(self) -> list[str]:
         return [self.dir]

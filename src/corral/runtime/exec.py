@@ -6,24 +6,32 @@ exec'd process can do no more than the container's own command.
 """
 from __future__ import annotations
 
+import _socket
 import os
 import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
 from corral.errors import CorralError
-from corral.runtime import caps, init
-from corral.runtime.supervisor import error_for, exit_code
+from corral.runtime import caps, console, init
+from corral.runtime.supervisor import error_for, exit_code, read_all
 from corral.sys import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("uts", libc.CLONE_NEWUTS),
                ("net", libc.CLONE_NEWNET), ("mnt", libc.CLONE_NEWNS))
 
 
-def exec_in(init_pid: int, process: dict, cgroup_procs: list[str], stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
-    """Run `process` (an OCI process object) inside the container whose init is `init_pid`.
+def spawn(init_pid: int, process: dict, cgroup_procs: list[str], stdio: tuple[int, int, int] | None,
+          window: tuple[int, int] = (0, 0)) -> tuple[int, int | None]:
+    """Start `process` (an OCI process object) inside the container whose init is `init_pid`.
 
-    Returns (exit code, stdout, stderr); a command that cannot be started raises
-    CommandNotFound / CommandNotExecutable like `docker exec`.
+    stdio are the child's three fds, or None for a terminal made inside the
+    container (process["terminal"]): its master is returned, sized to `window`.
+    Returns (pid, master) once the command is exec'd; a command that cannot be
+    started raises CommandNotFound / CommandNotExecutable like `docker exec`.
     """
     ns_fds = {}
     try:
@@ -34,28 +42,35 @@ def exec_in(init_pid: int, process: dict, cgroup_procs: list[str], stdin: bytes 
             os.close(fd)
         raise CorralError("the container is not running") from None
     own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    console_sock = child_sock = None
+    if stdio is None:
+        console_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         libc.setns(ns_fds["pid"], libc.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
-            _child(ns_fds, process, cgroup_procs, (in_r, out_w, err_w), fail_w)
+            if console_sock is not None:
+                console_sock.close()
+            _child(ns_fds, process, cgroup_procs, stdio if child_sock is None else child_sock.detach(), fail_w)
         libc.setns(own_pid_ns, libc.CLONE_NEWPID)
     finally:
-        for fd in list(ns_fds.values()) + [own_pid_ns, in_r, out_w, err_w, fail_w]:
+        for fd in list(ns_fds.values()) + [own_pid_ns, fail_w]:
             os.close(fd)
-    out, err, failure = _communicate(in_w, stdin, out_r, err_r, fail_r)
-    _, status = os.waitpid(pid, 0)
-    if failure:
-        code, _, message = failure.decode(errors="replace").partition(":")
+        if child_sock is not None:
+            child_sock.close()
+    master = console.take_master(console_sock, window) if console_sock is not None else None
+    failure = read_all(fail_r)
+    if failure or (stdio is None and master is None):
+        os.waitpid(pid, 0)
+        if master is not None:
+            os.close(master)
+        code, _, message = (failure or b"126:exec failed: no terminal").decode(errors="replace").partition(":")
         raise error_for(int(code), message)
-    return exit_code(status), out, err
+    return pid, master
 
 
-def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio: tuple[int, int, int],
+def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio: tuple[int, int, int] | int,
            fail_w: int) -> None:
     try:
         for path in cgroup_procs:
@@ -63,8 +78,12 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio
                 f.write("0")
         for name, flag in _JOIN_ORDER:
             libc.setns(ns_fds[name], flag)
-        for i, fd in enumerate(stdio):
-            os.dup2(fd, i)
+        if isinstance(stdio, int):
+            os.setsid()  # a session of its own, so the terminal can become its controlling one
+            console.take_controlling(console.open_inside(stdio, bind_console=False))
+        else:
+            for i, fd in enumerate(stdio):
+                os.dup2(fd, i)
         os.closerange(3, fail_w)
         os.closerange(fail_w + 1, 65536)
         init.apply_identity(process)
@@ -77,46 +96,114 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio
     os._exit(126)
 
 
-def _communicate(in_w: int, data: bytes | None, out_r: int, err_r: int, fail_r: int) -> tuple[bytes, bytes, bytes]:
-    """Feed stdin and collect stdout, stderr and any start failure without deadlocking on full pipes."""
+def stream(init_pid: int, process: dict, cgroup_procs: list[str],
+           stdin: bytes | int | None = None) -> Iterator[tuple[int, bytes]]:
+    """Run `process` inside the container with pipes: yields (1 or 2, bytes) as output comes,
+    then (0, exit code as text).
+
+    stdin is bytes to feed, an fd to copy from until its EOF, or None for
+    /dev/null. Pipes (never the caller's own fds) face the container, so a
+    process inside cannot reach the caller's terminal (TIOCSTI).
+    """
+    in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin is not None else (os.open(os.devnull, os.O_RDONLY), -1)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid, _ = spawn(init_pid, process, cgroup_procs, (in_r, out_w, err_w))
+    except BaseException:
+        for fd in (in_w, out_r, err_r):
+            if fd >= 0:
+                os.close(fd)
+        raise
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+    try:
+        yield from _pump(in_w, stdin, out_r, err_r)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    yield 0, str(exit_code(status)).encode()
+
+
+def exec_in(init_pid: int, process: dict, cgroup_procs: list[str],
+            stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run `process` inside the container; returns (exit code, stdout, stderr)."""
     out: list[bytes] = []
     err: list[bytes] = []
-    failure: list[bytes] = []
-    sinks = {out_r: out, err_r: err, fail_r: failure}
-    pending = memoryview(data or b"")
+    code = 0
+    for kind, data in stream(init_pid, process, cgroup_procs, stdin):
+        if kind == 1:
+            out.append(data)
+        elif kind == 2:
+            err.append(data)
+        else:
+            code = int(data)
+    return code, b"".join(out), b"".join(err)
+
+
+def _pump(in_w: int, source: bytes | int | None, out_r: int, err_r: int) -> Iterator[tuple[int, bytes]]:
+    """Feed stdin and yield output without deadlocking on full pipes."""
+    outputs = {out_r: 1, err_r: 2}
+    pending = memoryview(source if isinstance(source, bytes) else b"")
+    source_fd = source if isinstance(source, int) else -1
     poller = select.poll()
-    for fd in sinks:
+    for fd in outputs:
         poller.register(fd, select.POLLIN)
-    if pending:
+    if in_w >= 0:
         os.set_blocking(in_w, False)
-        poller.register(in_w, select.POLLOUT)
-    else:
-        os.close(in_w)
-        in_w = -1
+        if source_fd >= 0:
+            poller.register(source_fd, select.POLLIN)
+        elif pending:
+            poller.register(in_w, select.POLLOUT)
+        else:
+            os.close(in_w)
+            in_w = -1
     old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
-        while sinks or in_w >= 0:
+        while outputs:
             for fd, _ in poller.poll():
-                if fd == in_w:
+                if fd == source_fd:
+                    chunk = _read(source_fd)
+                    poller.unregister(source_fd)
+                    if chunk:
+                        pending = memoryview(chunk)
+                        poller.register(in_w, select.POLLOUT)
+                    else:
+                        source_fd = -1
+                        os.close(in_w)
+                        in_w = -1
+                elif fd == in_w:
                     try:
                         pending = pending[os.write(in_w, pending[:65536]):]
                     except BrokenPipeError:
                         pending = pending[:0]
+                        source_fd = -1
                     if not pending:
                         poller.unregister(in_w)
-                        os.close(in_w)
-                        in_w = -1
-                    continue
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    sinks[fd].append(chunk)
-                else:
-                    poller.unregister(fd)
-                    os.close(fd)
-                    del sinks[fd]
+                        if source_fd >= 0:
+                            poller.register(source_fd, select.POLLIN)
+                        else:
+                            os.close(in_w)
+                            in_w = -1
+                elif fd in outputs:
+                    chunk = _read(fd)
+                    if chunk:
+                        yield outputs[fd], chunk
+                    else:
+                        poller.unregister(fd)
+                        os.close(fd)
+                        del outputs[fd]
     finally:
         signal.signal(signal.SIGPIPE, old)
-    return b"".join(out), b"".join(err), b"".join(failure)
+        for fd in list(outputs) + ([in_w] if in_w >= 0 else []):
+            os.close(fd)
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO from a hung-up terminal reads as the end
+        return b""
 
 
 def exec_process(spec_process: dict, args: list[str], user: tuple[int, int, list[int]] | None,

@@ -36,8 +36,10 @@ class ExecFailure(Exception):
         self.code = code
 
 
-def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int], error_fd: int,
+def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
                    cgroup_fd: int) -> NoReturn:
+    """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
+    over which the terminal's master goes to the supervisor (runtime/console.py)."""
     try:
         _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd)
     except ExecFailure as e:
@@ -54,10 +56,12 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
         os._exit(code)
 
 
-def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int], error_fd: int,
+def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
                     cgroup_fd: int) -> NoReturn:
     process = spec["process"]
     linux = spec.get("linux", {})
+    if isinstance(stdio, int):
+        from corral.runtime import console  # now: nothing can be imported after pivot_root
     os.setsid()
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     flags = 0
@@ -84,9 +88,12 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int], error_
         raise ExecFailure(125, "the supervisor could not place the container in its cgroup")
     if flags & libc.CLONE_NEWCGROUP:
         libc.unshare(libc.CLONE_NEWCGROUP)  # after joining, so the container sees its own cgroup as /
-    for i, fd in enumerate(stdio):
-        if fd != i:
-            os.dup2(fd, i)
+    if isinstance(stdio, int):
+        console.take_controlling(console.open_inside(stdio, bind_console=True))
+    else:
+        for i, fd in enumerate(stdio):
+            if fd != i:
+                os.dup2(fd, i)
     os.closerange(3, error_fd)
     os.closerange(error_fd + 1, 65536)
     apply_identity(process)

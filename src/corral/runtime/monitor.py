@@ -1,13 +1,18 @@
-"""The store's monitor: one process that supervises every detached container of a store.
+"""The store's monitor: one process that supervises every container of a store.
 
 A Python process holds 3–4 MiB of private memory, so one supervisor per
 container (what conmon is to podman) would cost that much per container.
 One monitor per store costs that once, and each container only its pipes and
-a few objects. It is started on demand by the first detached start, listens
-on an abstract unix socket named after the store (no file to leave behind,
-root callers only), and exits once it has had no container for a while.
-Killing it kills its containers (their inits have PDEATHSIG), which then
-read as exited: no running ghosts, as with a per-container supervisor.
+a few objects. It is started on demand, listens on an abstract unix socket
+named after the store (no file to leave behind, same-uid callers only), and
+exits once it has had nothing to supervise for a while. Killing it kills its
+containers (their inits have PDEATHSIG), which then read as exited: no
+running ghosts, as with a per-container supervisor.
+
+Every start goes through it, attached (`run`, `start -a`) or not, and so do
+terminal sessions (`-t`): it holds each container's output pipes or terminal
+master, writes the log, and relays to any attached clients (runtime/wire.py),
+so a client can detach, re-attach, or vanish while the container runs on.
 """
 from __future__ import annotations
 
@@ -18,92 +23,67 @@ import select
 import struct
 import time
 
-from corral.errors import CorralError
-from corral.runtime import logs, state
-from corral.runtime.supervisor import Started, error_for, finish, start_init
+from corral import fastjson as json
+from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.runtime import console, logs, state, wire
+from corral.runtime.client import socket_name
+from corral.runtime.supervisor import Started, exit_code, finish, start_init
 from corral.store.root import Store
 
 IDLE_EXIT_SECONDS = 2.0
 _SO_PEERCRED = 17
 
 
-def socket_name(root: str) -> bytes:
-    import hashlib
-
-    return b"\0corral-monitor/" + hashlib.sha256(root.encode()).hexdigest()[:32].encode()
+_HIGH_WATER = 1 << 20  # bytes queued for a client, or for a process's stdin, before reading pauses
 
 
-def start_detached(store: Store, cid: str, autoremove: bool) -> None:
-    """Have the store's monitor start `cid`; returns once its command runs, or raises why not."""
-    reply = _ask(store, f"start {cid} {int(autoremove)}\n")
-    if reply != "ok":
-        code, _, message = reply.partition(":")
-        if not code.isdigit():
-            raise CorralError(f"the store's monitor answered {reply!r}")
-        raise error_for(int(code), message)
+class _Proc:
+    """A process the monitor supervises: a container's init (started is set) or an exec'd process."""
 
-
-def _ask(store: Store, line: str) -> str:
-    name = socket_name(store.root)
-    deadline = time.monotonic() + 15
-    spawned_at = 0.0
-    while True:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            sock.connect(name)
-            sock.sendall(line.encode())
-            chunks = []
-            while chunk := sock.recv(4096):
-                chunks.append(chunk)
-            if chunks:
-                return b"".join(chunks).decode(errors="replace")
-            # EOF without an answer: that monitor was on its way out; ask its successor
-        except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
-            pass
-        finally:
-            sock.close()
-        if time.monotonic() > deadline:
-            raise CorralError("the store's monitor did not answer; see `corral system check`")
-        if time.monotonic() - spawned_at > 1.0:
-            _spawn(store)
-            spawned_at = time.monotonic()
-        time.sleep(0.002)
-
-
-def _spawn(store: Store) -> None:
-    """Start a monitor that outlives this process (double fork, own session, stdio on /dev/null)."""
-    store.close()  # an SQLite connection must not cross a fork
-    child = os.fork()
-    if child == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                os.chdir("/")  # pin no directory of the caller's (it may be unmounted later)
-                null = os.open("/dev/null", os.O_RDWR)
-                for fd in (0, 1, 2):
-                    os.dup2(null, fd)
-                Monitor(Store(store.root)).serve()
-        finally:
-            os._exit(0)
-    os.waitpid(child, 0)
-
-
-class _Running:
-    def __init__(self, started: Started, autoremove: bool) -> None:
-        self.started = started
-        self.autoremove = autoremove
+    def __init__(self, cid: str, pid: int, outputs: dict[int, int], stdin: int | None, tty: bool,
+                 started: Started | None = None, autoremove: bool = False) -> None:
+        self.cid, self.pid, self.outputs, self.stdin, self.tty = cid, pid, outputs, stdin, tty
+        self.started, self.autoremove = started, autoremove
         self.status: int | None = None
-        self.open_streams = 2
-        self.log = os.open(started.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.stdin_buffer = bytearray()
+        self.stdin_eof = False
+        self.clients: list[_Client] = []
+        self.log = -1
+        if started is not None:
+            self.log = os.open(started.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+
+    @property
+    def congested(self) -> bool:
+        return any(len(c.out) > _HIGH_WATER for c in self.clients)
+
+
+class _Client:
+    """An attached connection: receives the process's output frames, may send its stdin and controls.
+
+    The owner is the connection that started the process (`run`, `start -a`,
+    `exec -t`): when it goes away without detaching, the process's stdin is
+    closed and its terminal hung up, as when an ssh session's network drops.
+    """
+
+    def __init__(self, sock: "_socket.socket", proc: _Proc, stdin: bool, owner: bool) -> None:
+        self.sock, self.fd, self.proc, self.stdin, self.owner = sock, sock.fileno(), proc, stdin, owner
+        self.reader = wire.Reader()
+        self.out = bytearray()
+        self.closing = False
+        sock.setblocking(False)
 
 
 class Monitor:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.identity = state.identity(os.getpid())
-        self.by_pid: dict[int, _Running] = {}
-        self.by_fd: dict[int, tuple[_Running, int]] = {}
+        self.procs: dict[int, _Proc] = {}
+        self.containers: dict[str, _Proc] = {}
+        self.clients: dict[int, _Client] = {}
+        self.handlers: dict[int, object] = {}
         self.poller = select.poll()
+
+    # the loop ---------------------------------------------------------------------------------------
 
     def serve(self) -> None:
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -117,37 +97,49 @@ class Monitor:
         wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda _s, _f: None)
-        self.poller.register(listener.fileno(), select.POLLIN)
-        self.poller.register(wake_r, select.POLLIN)
+        self._watch(listener.fileno(), lambda _fd, _ev: self._accept(listener), select.POLLIN)
+        self._watch(wake_r, lambda _fd, _ev: self._wakeup(wake_r), select.POLLIN)
         idle_since = time.monotonic()
         while True:
-            for fd, _ in self.poller.poll(None if self.by_pid else 250):
-                if fd == listener.fileno():
-                    self._serve_client(listener)
-                elif fd == wake_r:
-                    while True:
-                        try:
-                            if not os.read(wake_r, 512):
-                                break
-                        except BlockingIOError:
-                            break
-                    self._reap()
-                else:
-                    self._relay(fd)
-            if self.by_pid:
+            busy = self.procs or self.clients
+            for fd, events in self.poller.poll(None if busy else 250):
+                handler = self.handlers.get(fd)
+                if handler is not None:
+                    handler(fd, events)
+            if self.procs or self.clients:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
                 listener.close()  # callers now get a refusal and start a successor
                 return
 
-    def _serve_client(self, listener: "_socket.socket") -> None:
+    def _watch(self, fd: int, handler: object, mask: int) -> None:
+        self.handlers[fd] = handler
+        self.poller.register(fd, mask)
+
+    def _unwatch(self, fd: int) -> None:
+        if self.handlers.pop(fd, None) is not None:
+            self.poller.unregister(fd)
+
+    def _wakeup(self, wake_r: int) -> None:
+        while True:
+            try:
+                if not os.read(wake_r, 512):
+                    break
+            except BlockingIOError:
+                break
+        self._reap()
+
+    # requests ---------------------------------------------------------------------------------------
+
+    def _accept(self, listener: "_socket.socket") -> None:
         fd, _ = listener._accept()
         sock = _socket.socket(fileno=fd)
+        keep = False
         try:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
-                sock.sendall(b"125:permission denied")
+                sock.sendall(b"125:permission denied\n")
                 return
             sock.settimeout(5)
             request = b""
@@ -156,61 +148,255 @@ class Monitor:
                 if not chunk:
                     return
                 request += chunk
-            sock.sendall(self._handle(request.decode().split()).encode())
+            try:
+                keep = self._handle(sock, json.loads(request))
+            except CorralError as e:
+                sock.sendall(f"{e.exit_code}:{e}\n".encode())
+            except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
+                sock.sendall(f"125:{e}\n".encode())
         except OSError:
             pass
         finally:
-            sock.close()
+            if not keep:
+                sock.close()
 
-    def _handle(self, words: list[str]) -> str:
-        if len(words) != 3 or words[0] != "start":
-            return "125:bad request"
-        cid, autoremove = words[1], words[2] == "1"
-        try:
-            started = start_init(self.store, cid, self.identity, autoremove)
-        except CorralError as e:
-            return f"{e.exit_code}:{e}"
-        except Exception as e:  # noqa: BLE001 - one container's failure must not take the monitor down
-            return f"125:{e}"
-        running = _Running(started, autoremove)
-        self.by_pid[started.pid] = running
-        for fd, stream in ((started.out_r, logs.STDOUT), (started.err_r, logs.STDERR)):
-            self.by_fd[fd] = (running, stream)
-            self.poller.register(fd, select.POLLIN)
+    def _handle(self, sock: "_socket.socket", req: dict) -> bool:
+        """Serve one request; True when `sock` stays open as an attached client."""
+        op = req.get("op")
+        window = (int(req.get("rows") or 0), int(req.get("cols") or 0))
+        if op == "start":
+            cid = req["id"]
+            started = start_init(self.store, cid, self.identity, bool(req.get("autoremove")), window)
+            proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started,
+                         bool(req.get("autoremove")))
+            self.containers[cid] = proc
+        elif op == "attach":
+            proc = self.containers.get(req["id"])
+            if proc is None or proc.status is not None:
+                raise Conflict("You cannot attach to a stopped container, start it first")
+            if proc.tty and proc.stdin is not None:
+                console.set_size(proc.stdin, *window)
+        elif op == "exec":
+            from corral.runtime import exec as exec_
+
+            tty = bool(req.get("tty"))
+            if not tty and req.get("attach"):
+                raise InvalidArgument("the monitor runs attached exec sessions only with a terminal")
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                pid, master = exec_.spawn(req["pid"], req["process"], req["procs"],
+                                          None if tty else (null, null, null), window)
+            finally:
+                os.close(null)
+            proc = _Proc(req["id"], pid, {master: logs.STDOUT} if master is not None else {}, master, tty)
+        else:
+            raise InvalidArgument(f"bad request {op!r}")
+        if op != "attach":
+            self.procs[proc.pid] = proc
+            for fd in proc.outputs:
+                self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
+        attach = op == "attach" or req.get("attach")
+        sock.sendall(b"ok\n")
+        if attach:
+            client = _Client(sock, proc, bool(req.get("stdin")), owner=op != "attach")
+            proc.clients.append(client)
+            self.clients[client.fd] = client
+            self._watch(client.fd, lambda _f, ev, c=client: self._on_client(c, ev), select.POLLIN)
         self._reap()  # a command that exited at once may have sent SIGCHLD before it was known
-        return "ok"
+        return bool(attach)
 
-    def _relay(self, fd: int) -> None:
-        running, stream = self.by_fd[fd]
-        data = os.read(fd, 65536)
-        if data:
-            os.write(running.log, logs.frame(stream, time.time_ns(), data))
+    # a supervised process's fds ---------------------------------------------------------------------
+
+    def _on_process_fd(self, proc: _Proc, fd: int, events: int) -> None:
+        if events & select.POLLOUT and fd == proc.stdin:
+            self._flush_stdin(proc)
+        if fd not in proc.outputs or not events & (select.POLLIN | select.POLLHUP | select.POLLERR):
             return
-        self.poller.unregister(fd)
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # EIO: every holder of a terminal's slave side is gone
+            data = b""
+        if not data:
+            self._close_output(proc, fd)
+            return
+        stream = proc.outputs[fd]
+        if proc.log >= 0:
+            os.write(proc.log, logs.frame(stream, time.time_ns(), data))
+        message = wire.frame(stream, data)
+        for client in proc.clients:
+            if not client.closing:
+                client.out += message
+                self._update_client(client)
+        self._update_process(proc)
+
+    def _close_output(self, proc: _Proc, fd: int) -> None:
+        self._unwatch(fd)
+        del proc.outputs[fd]
+        if fd == proc.stdin:  # a terminal's master: input and output close together
+            proc.stdin = None
         os.close(fd)
-        del self.by_fd[fd]
-        running.open_streams -= 1
-        self._maybe_finish(running)
+        self._maybe_finish(proc)
+
+    def _flush_stdin(self, proc: _Proc) -> None:
+        if proc.stdin is not None and proc.stdin_buffer:
+            try:
+                sent = os.write(proc.stdin, proc.stdin_buffer[:65536])
+                del proc.stdin_buffer[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:  # the reading side is gone: whatever is queued can never be read
+                proc.stdin_buffer.clear()
+                if not proc.tty:
+                    proc.stdin_eof = True
+        if proc.stdin_eof and not proc.stdin_buffer and proc.stdin is not None and not proc.tty:
+            self._unwatch(proc.stdin)
+            os.close(proc.stdin)
+            proc.stdin = None
+        self._update_process(proc)
+        for client in proc.clients:
+            self._update_client(client)
+
+    def _update_process(self, proc: _Proc) -> None:
+        """Poll the process's fds for what is wanted now: output unless a client lags, stdin if queued."""
+        reading = 0 if proc.congested else select.POLLIN
+        for fd in proc.outputs:
+            mask = reading | (select.POLLOUT if fd == proc.stdin and proc.stdin_buffer else 0)
+            self.poller.modify(fd, mask)
+        if proc.stdin is not None and proc.stdin not in proc.outputs:
+            if proc.stdin_buffer:
+                if proc.stdin not in self.handlers:
+                    os.set_blocking(proc.stdin, False)
+                    self._watch(proc.stdin, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLOUT)
+            else:
+                self._unwatch(proc.stdin)
+
+    def _hangup(self, proc: _Proc) -> None:
+        """The session's terminal is gone: close the master, so the shell inside reads the end and exits."""
+        if proc.tty and proc.stdin is not None:
+            self._close_output(proc, proc.stdin)
+
+    # attached clients -------------------------------------------------------------------------------
+
+    def _on_client(self, client: _Client, events: int) -> None:
+        if events & select.POLLOUT:
+            try:
+                sent = client.sock.send(client.out)
+                del client.out[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self._drop(client, gone=True)
+                return
+            if client.closing and not client.out:
+                self._drop(client, gone=False)
+                return
+        if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
+            try:
+                data = client.sock.recv(65536)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data == b"":
+                self._drop(client, gone=True)
+                return
+            if data:
+                try:
+                    frames = client.reader.feed(data)
+                except ValueError:
+                    self._drop(client, gone=True)
+                    return
+                for kind, payload in frames:
+                    if not self._on_frame(client, kind, payload):
+                        return
+        self._update_client(client)
+        self._update_process(client.proc)
+
+    def _on_frame(self, client: _Client, kind: int, payload: bytes) -> bool:
+        """Act on one frame from a client; False once the client is gone."""
+        proc = client.proc
+        if kind == wire.STDIN:
+            if client.stdin and proc.stdin is not None and not proc.stdin_eof:
+                proc.stdin_buffer += payload
+                self._flush_stdin(proc)
+        elif kind == wire.STDIN_EOF:
+            if client.owner and not proc.tty:
+                proc.stdin_eof = True
+                self._flush_stdin(proc)
+        elif kind == wire.RESIZE:
+            rows, _, cols = payload.partition(b" ")
+            if proc.tty and proc.stdin is not None and rows.isdigit() and cols.isdigit():
+                console.set_size(proc.stdin, int(rows), int(cols))
+        elif kind == wire.SIGNAL:
+            if payload.isdigit() and proc.status is None:
+                try:
+                    os.kill(proc.pid, int(payload))
+                except OSError:
+                    pass
+        elif kind == wire.DETACH:
+            self._drop(client, gone=False)
+            return False
+        elif kind == wire.HANGUP:
+            self._hangup(proc)
+        return True
+
+    def _update_client(self, client: _Client) -> None:
+        if client.fd not in self.handlers:
+            return
+        reading = 0 if client.closing or len(client.proc.stdin_buffer) > _HIGH_WATER else select.POLLIN
+        self.poller.modify(client.fd, reading | (select.POLLOUT if client.out else 0))
+
+    def _drop(self, client: _Client, gone: bool) -> None:
+        """Forget a client; `gone` means it vanished without detaching (see _Client)."""
+        self._unwatch(client.fd)
+        self.clients.pop(client.fd, None)
+        client.sock.close()
+        proc = client.proc
+        if client in proc.clients:
+            proc.clients.remove(client)
+        if gone and client.owner and proc.status is None:
+            if proc.tty:
+                self._hangup(proc)
+            elif proc.stdin is not None:
+                proc.stdin_eof = True
+                self._flush_stdin(proc)
+        self._update_process(proc)
+
+    # exits ------------------------------------------------------------------------------------------
 
     def _reap(self) -> None:
-        while self.by_pid:
+        while self.procs:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            running = self.by_pid.get(pid)
-            if running is not None:
-                running.status = status
-                self._maybe_finish(running)
+            proc = self.procs.get(pid)
+            if proc is not None:
+                proc.status = status
+                self._maybe_finish(proc)
 
-    def _maybe_finish(self, running: _Running) -> None:
-        if running.status is None or running.open_streams:
+    def _maybe_finish(self, proc: _Proc) -> None:
+        """Once the process is reaped and its output drained: record the exit, tell the clients."""
+        if proc.status is None or proc.outputs or proc.pid not in self.procs:
             return
-        del self.by_pid[running.started.pid]
-        os.close(running.log)
-        try:
-            finish(self.store, running.started, running.status, running.autoremove)
-        except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
-            pass
+        del self.procs[proc.pid]
+        if self.containers.get(proc.cid) is proc:
+            del self.containers[proc.cid]
+        if proc.stdin is not None:
+            self._unwatch(proc.stdin)
+            os.close(proc.stdin)
+            proc.stdin = None
+        if proc.log >= 0:
+            os.close(proc.log)
+        code = exit_code(proc.status)
+        if proc.started is not None:
+            try:
+                code = finish(self.store, proc.started, proc.status, proc.autoremove)
+            except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
+                pass
+        for client in proc.clients:
+            client.out += wire.frame(wire.EXIT, str(code).encode())
+            client.closing = True
+            self._update_client(client)

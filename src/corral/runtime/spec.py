@@ -62,6 +62,10 @@ def capability_set(opts: ContainerOptions) -> list[str]:
     return names
 
 
+STDIN_ANNOTATION = "org.corral.stdin"
+""""open": the supervisor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
+
+
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[str], bundle: str) -> dict:
     """config.json for container `cid`; layer_dirs are the image layers, top first."""
     cfg = image_cfg.get("config") or {}
@@ -127,7 +131,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[st
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
-        "annotations": {"org.corral.lowerdirs": ":".join(layer_dirs)},
+        "annotations": {"org.corral.lowerdirs": ":".join(layer_dirs),
+                        STDIN_ANNOTATION: "open" if opts.interactive else "null"},
     }
 
 

@@ -1,26 +1,23 @@
 """Supervision: starting a container's init, and seeing it to the end (log, exit status, cgroup).
 
-`corral run` (foreground) supervises in its own process; detached containers
-are supervised by the store's monitor (runtime/monitor.py). Either way the
-supervisor is the only process that reaps the init and records the exit.
+Only the store's monitor (runtime/monitor.py) supervises: detached or not,
+every container is its child, so a client may come and go (`run` attached,
+`attach`, a detach key, a closed terminal) while the container runs on.
+The monitor is the only process that reaps the init and records the exit.
 """
 from __future__ import annotations
 
 from corral import fastjson as json
+import _socket
 import os
-import select
-import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
-import time
 
 from corral.errors import CommandNotExecutable, CommandNotFound, CorralError
-from corral.runtime import cgroups, logs, state
+from corral.runtime import cgroups, console, state
 from corral.runtime.cleanup import remove_container
 from corral.runtime.init import container_init
+from corral.runtime.spec import STDIN_ANNOTATION
 from corral.store.root import Store
 from corral.sys import libc
-
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
-                     signal.SIGWINCH)
 
 
 def exit_code(status: int) -> int:
@@ -35,30 +32,39 @@ def error_for(code: int, message: str) -> CorralError:
 
 
 class Started:
-    """A container whose command has been exec'd: what its supervisor must keep to see it to the end."""
+    """A container whose command has been exec'd: what its supervisor must keep to see it to the end.
 
-    def __init__(self, cid: str, pid: int, cg: object, out_r: int, err_r: int, log_path: str) -> None:
-        self.cid, self.pid, self.cg = cid, pid, cg
-        self.out_r, self.err_r, self.log_path = out_r, err_r, log_path
+    outputs maps each fd to read to the log stream it feeds (a terminal's
+    master is one stdout stream); stdin is where attach clients write: the
+    pipe to the command's stdin (-i), the terminal's master (-t), or None.
+    """
+
+    def __init__(self, cid: str, pid: int, cg: object, outputs: dict[int, int], stdin: int | None,
+                 tty: bool, log_path: str) -> None:
+        self.cid, self.pid, self.cg, self.outputs = cid, pid, cg, outputs
+        self.stdin, self.tty, self.log_path = stdin, tty, log_path
 
 
 def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
-               interactive_fd: int | None = None) -> Started:
+               window: tuple[int, int] = (0, 0)) -> Started:
     """Fork the container's init, put it in its cgroup, wait until its command is exec'd.
 
     Records the container as running under `supervisor` (an identity from
     state.identity), or as exited with the error, which is then raised (after
-    removing the container when it was created with --rm).
+    removing the container when it was created with --rm). `window` is the
+    initial (rows, cols) of a terminal.
     """
     try:
-        return _start_init(store, cid, supervisor, interactive_fd)
+        return _start_init(store, cid, supervisor, window)
     except CorralError:
         if autoremove:
             remove_container(store, cid)
         raise
 
 
-def _start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | None) -> Started:
+def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> Started:
+    from corral.runtime import logs
+
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.loads(f.read())
@@ -69,17 +75,34 @@ def _start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | N
         cg.destroy()
         state.mark_exited(store, cid, 125, f"cannot set up the container's cgroup: {e}")
         raise
-    stdin = interactive_fd if interactive_fd is not None else os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    tty = bool(spec["process"].get("terminal"))
+    ours: list[int] = []  # fds this process keeps
+    theirs: list[int] = []  # fds only the init keeps
+    if tty:
+        console_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        stdio: tuple[int, int, int] | int = child_sock.detach()
+        theirs.append(stdio)
+    else:
+        if spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open":
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            ours.append(in_w)
+        else:
+            in_r, in_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), None
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours += [out_r, err_r]
+        theirs += [in_r, out_w, err_w]
+        stdio = (in_r, out_w, err_w)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = _fork_into_new_pidns()
     if pid == 0:
-        for fd in (out_r, err_r, fail_r, cg_w):
+        for fd in ours + [fail_r, cg_w]:
             os.close(fd)
-        container_init(spec, bundle, (stdin, out_w, err_w), fail_w, cg_r)
-    for fd in (out_w, err_w, fail_w, cg_r):
+        if tty:
+            console_sock.close()
+        container_init(spec, bundle, stdio, fail_w, cg_r)
+    for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     try:
         cg.attach(pid)
@@ -88,19 +111,22 @@ def _start_init(store: Store, cid: str, supervisor: str, interactive_fd: int | N
         pass  # the init died early (its own error is on fail_r) or sees EOF and reports the failure
     finally:
         os.close(cg_w)
-    if interactive_fd is None:
-        os.close(stdin)
-    failure = _read_all(fail_r)
-    if failure:
+    master = console.take_master(console_sock, window) if tty else None
+    failure = read_all(fail_r)
+    if failure or (tty and master is None):
         os.waitpid(pid, 0)
-        for fd in (out_r, err_r):
+        for fd in ours + ([master] if master is not None else []):
             os.close(fd)
         cg.destroy()
+        failure = failure or b"125:the container's terminal could not be set up"
         code, _, message = failure.decode(errors="replace").partition(":")
         state.mark_exited(store, cid, int(code), message)
         raise error_for(int(code), message)
     state.mark_running(store, cid, pid, supervisor)
-    return Started(cid, pid, cg, out_r, err_r, os.path.join(bundle, "log"))
+    log_path = os.path.join(bundle, "log")
+    if tty:
+        return Started(cid, pid, cg, {master: logs.STDOUT}, master, True, log_path)
+    return Started(cid, pid, cg, {out_r: logs.STDOUT, err_r: logs.STDERR}, in_w, False, log_path)
 
 
 def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
@@ -111,17 +137,6 @@ def finish(store: Store, started: Started, status: int, autoremove: bool) -> int
     if autoremove:
         remove_container(store, started.cid)
     return code
-
-
-def supervise(store: Store, cid: str, *, interactive_fd: int | None = None, autoremove: bool = False) -> int:
-    """Run a container in this process (`corral run` without -d): relay its output, forward signals,
-    and return its exit code once it is gone."""
-    started = start_init(store, cid, state.identity(os.getpid()), autoremove, interactive_fd)
-    for sig in FORWARDED_SIGNALS:
-        signal.signal(sig, lambda s, _f: _forward(started.pid, s))
-    _relay(started.log_path, started.out_r, started.err_r)
-    _, status = os.waitpid(started.pid, 0)
-    return finish(store, started, status, autoremove)
 
 
 def _fork_into_new_pidns() -> int:
@@ -147,14 +162,7 @@ def _fork_into_new_pidns() -> int:
     return pid
 
 
-def _forward(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 4096):
         chunks.append(chunk)
@@ -162,33 +170,3 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _relay(log_path: str, out_r: int, err_r: int) -> None:
-    """Copy the container's output into its log and to our stdout/stderr as it comes."""
-    streams = {out_r: logs.STDOUT, err_r: logs.STDERR}
-    echo = {out_r: 1, err_r: 2}
-    poller = select.poll()
-    for fd in streams:
-        poller.register(fd, select.POLLIN)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-    try:
-        while streams:
-            for fd, _ in poller.poll():
-                data = os.read(fd, 65536)
-                if not data:
-                    poller.unregister(fd)
-                    os.close(fd)
-                    del streams[fd]
-                    continue
-                os.write(log, logs.frame(streams[fd], time.time_ns(), data))
-                _write_all(echo[fd], data)
-    finally:
-        os.close(log)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BrokenPipeError:
-            return

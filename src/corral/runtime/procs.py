@@ -1,0 +1,83 @@
+"""The processes of a container as `top` shows them, read from /proc rather than by running the host's ps.
+
+The host may have no ps (or a busybox one without -o); /proc is always
+there, and it alone gives the PID a process has inside its PID namespace.
+"""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+
+class Process(NamedTuple):
+    """One process of a container; PIDs are both the host's and the container's, since each side needs its own."""
+
+    pid: int
+    container_pid: int
+    user: str
+    cmd: str
+    ppid: int
+    started: float  # seconds since the epoch
+    cpu_seconds: float
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def user_names(root: str) -> dict[int, str]:
+    """uid → name from the container's own /etc/passwd, whose names mean something there (the host's may not).
+
+    Read through the init's /proc/PID/root; a file that is a symlink is not
+    followed, as it would resolve against the host's root, not the container's.
+    """
+    try:
+        fd = os.open(os.path.join(root, "etc/passwd"), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    with open(fd, encoding="utf-8", errors="replace") as f:
+        text = f.read(1 << 20)
+    names: dict[int, str] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 7 and fields[2].isdigit():
+            names.setdefault(int(fields[2]), fields[0])
+    return names
+
+
+def read(pid: int, names: dict[int, str], boot: float, tick: int) -> Process | None:
+    """None when the process exited meanwhile: a listing races with every exit, which is not an error."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    comm = stat[stat.index("(") + 1: stat.rindex(")")]
+    fields = stat.rsplit(")", 1)[1].split()
+    uid = int(status["Uid"].split()[1])  # effective, as ps shows
+    cmd = raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace") or f"[{comm}]"
+    return Process(
+        pid=pid,
+        container_pid=int(status.get("NSpid", str(pid)).split()[-1]),
+        user=names.get(uid, str(uid)),
+        cmd=cmd,
+        ppid=int(fields[1]),
+        started=boot + int(fields[19]) / tick,
+        cpu_seconds=(int(fields[11]) + int(fields[12])) / tick,
+    )
+
+
+def list_processes(pids: list[int], root: str) -> list[Process]:
+    """The live ones among `pids`, sorted by host PID; `root` is a path to the container's root directory."""
+    names = user_names(root)
+    boot, tick = _boot_time(), os.sysconf("SC_CLK_TCK")
+    found = (read(pid, names, boot, tick) for pid in sorted(pids))
+    return [p for p in found if p is not None]

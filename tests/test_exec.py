@@ -1,0 +1,139 @@
+"""exec, attached runs and attach without a terminal: streams, stdin, exit codes, signals."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CORRAL, SRC
+
+
+def _spawn(cli, *args: str, stdin=subprocess.DEVNULL) -> subprocess.Popen:  # noqa: ANN001
+    return subprocess.Popen(CORRAL + list(args), env=cli.env, stdin=stdin, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _readline(proc: subprocess.Popen, timeout: float = 10) -> bytes:
+    """One line of proc's stdout, failing if it takes longer than timeout (output must stream)."""
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, "no output in time: the output is not streamed"
+    return proc.stdout.readline()
+
+
+def test_exec_streams_exit_codes_and_identity(busybox):
+    busybox.out("run", "-d", "--name", "ex", "--network", "none", "busybox", "sleep", "300")
+    r = busybox("exec", "ex", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"out\n", b"err\n")
+    assert busybox("exec", "ex", "sh", "-c", "kill -9 $$").returncode == 137
+    r = busybox("exec", "ex", "nope")
+    assert r.returncode == 127 and b'"nope": executable file not found' in r.stderr
+    assert busybox("exec", "ex", "/etc/passwd").returncode == 126
+    assert busybox.out("exec", "-u", "nobody", "-e", "X=1", "-w", "/tmp", "ex", "sh", "-c",
+                       "id -u; echo $X; pwd") == "65534\n1\n/tmp\n"
+    plain = busybox.out("exec", "ex", "grep", "CapEff", "/proc/self/status").split()[1]
+    elevated = busybox.out("exec", "--privileged", "ex", "grep", "CapEff", "/proc/self/status").split()[1]
+    assert int(elevated, 16) > int(plain, 16)
+    ran = busybox.out("run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status").split()[1]
+    assert ran == elevated  # every capability corral itself holds (this host has no CAP_SYS_RESOURCE)
+    assert busybox.out("exec", "ex", "sh", "-c", "echo $$") != "1\n"  # its own process, not the init
+
+
+def test_exec_stdin_is_binary_exact_and_ends(busybox):
+    busybox.out("run", "-d", "--name", "pipe", "--network", "none", "busybox", "sleep", "300")
+    data = os.urandom(1 << 20)
+    r = busybox("exec", "-i", "pipe", "cat", input=data)
+    assert r.returncode == 0 and r.stdout == data and r.stderr == b""
+    busybox.out("exec", "-i", "pipe", "sh", "-c", "cat > /f", input=b"data\n")
+    assert busybox.out("exec", "pipe", "cat", "/f") == "data\n"
+    assert busybox("exec", "pipe", "cat").stdout == b""  # without -i: /dev/null, so cat ends at once
+
+
+def test_exec_right_after_start_never_needs_a_sleep(busybox):
+    sys.path.insert(0, SRC)
+    from corral.api import Host
+
+    host = Host(busybox.root)
+    for i in range(100):
+        c = host.create_container("busybox", ["sleep", "60"], network="none")
+        try:
+            c.start()
+            assert c.exec(["true"]).exit_code == 0, f"try {i}"
+        finally:
+            c.remove(force=True)
+
+
+def test_exec_detached_and_refusals(busybox):
+    busybox.out("run", "-d", "--name", "bg", "busybox", "sleep", "300")
+    assert busybox.out("exec", "-d", "bg", "sh", "-c", "echo x > /g") == ""
+    deadline = time.monotonic() + 10
+    while busybox("exec", "bg", "cat", "/g").stdout != b"x\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    busybox.out("create", "--name", "idle", "busybox", "true")
+    r = busybox("exec", "idle", "true")
+    assert r.returncode == 1 and b"is not running" in r.stderr
+    r = busybox("exec", "-t", "-i", "bg", "sh")  # stdin is not a terminal here
+    assert r.returncode == 1 and b"not a TTY" in r.stderr
+
+
+def test_run_streams_output_and_stdin(busybox):
+    proc = _spawn(busybox, "run", "--rm", "busybox", "sh", "-c", "echo first; sleep 3; echo second")
+    t0 = time.monotonic()
+    assert _readline(proc, 2.5) == b"first\n"
+    assert time.monotonic() - t0 < 2.5
+    assert proc.wait(15) == 0 and proc.stdout.read() == b"second\n"
+    r = busybox("run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; echo done", input=b"x" * 100000)
+    assert r.stdout == b"100000\ndone\n" and r.returncode == 0
+
+
+def test_run_forwards_signals(busybox):
+    script = 'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done'
+    proc = _spawn(busybox, "run", "--rm", "--name", "sig", "busybox", "sh", "-c", script)
+    assert _readline(proc) == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 7
+    assert proc.stdout.read() == b"got TERM\n"
+    assert busybox.out("ps", "-aq") == ""  # --rm: gone before run returned
+
+
+def test_start_attach_and_attach(busybox):
+    busybox.out("create", "-i", "--name", "sa", "busybox", "sh", "-c", "read line; echo got $line; exit 4")
+    r = busybox("start", "-ai", "sa", input=b"hello\n")
+    assert (r.returncode, r.stdout) == (4, b"got hello\n")
+    busybox.out("run", "-d", "--name", "late", "busybox", "sh", "-c", "sleep 1; echo late; echo oops >&2; exit 5")
+    r = busybox("attach", "late")
+    assert (r.returncode, r.stdout, r.stderr) == (5, b"late\n", b"oops\n")
+    r = busybox("attach", "late")
+    assert r.returncode == 1 and b"start it first" in r.stderr
+
+
+def test_attached_client_killed_leaves_the_container_running(busybox):
+    proc = _spawn(busybox, "run", "--name", "orphan", "busybox", "sh", "-c", "echo up; sleep 300")
+    assert _readline(proc) == b"up\n"
+    proc.kill()
+    proc.wait(10)
+    assert b'"Status": "running"' in busybox("inspect", "orphan").stdout
+    busybox.out("rm", "-f", "orphan")
+
+
+def test_exec_from_python_streams(busybox):
+    sys.path.insert(0, SRC)
+    from corral.api import Host
+
+    c = Host(busybox.root).create_container("busybox", ["sleep", "60"], name="py")
+    c.start()
+    try:
+        result = c.exec(["sh", "-c", "cat; echo e >&2"], stdin=b"abc")
+        assert result == (0, b"abc", b"e\n")
+        events = c.exec(["sh", "-c", "echo 1; echo 2 >&2; exit 9"], stream=True)
+        assert sorted(events) == [(1, b"1\n"), (2, b"2\n")] and events.exit_code == 9
+        with pytest.raises(Exception, match="executable file not found"):
+            list(c.exec(["nope"], stream=True))
+    finally:
+        c.remove(force=True)
