@@ -1,9 +1,10 @@
-"""Shared plumbing for the corral benchmarks (start.py, density.py).
+"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py).
 
 The benchmarks compare corral with crun and podman in one run, because these
 machines are noisy and only figures from the same run are comparable. This
-module holds what both need: host set-up that podman and crun require here,
-a busybox rootfs all three engines run, cleanup helpers and /proc readers.
+module holds what they share: host set-up that podman and crun require here,
+a busybox rootfs all three engines run, the interleaved timing loop and its
+table, cleanup helpers and /proc readers.
 """
 from __future__ import annotations
 
@@ -20,11 +21,16 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
+from typing import Callable
 
 PREFIX = f"corral-bench-{os.getpid()}"
 """Names of everything a benchmark creates start with this, so cleanup finds them."""
+PODMAN_IMAGE = f"localhost/{PREFIX}:latest"
+"""What podman_import names its image, so cleanup can remove it even if an import was interrupted."""
 
 BUSYBOX_APPLETS = ("true", "sh", "sleep", "ls", "cat", "echo")
+Command = Callable[[int], list[str]]
+"""An engine's command for its i-th run (from 0, warm-up runs included), e.g. to name containers."""
 CAP_SYS_RESOURCE = 24
 
 
@@ -153,7 +159,8 @@ def make_crun_bundle(bundle: Path, args: list[str]) -> None:
 
 
 def cleanup_crun() -> None:
-    """`crun run` deletes its container on exit; this catches any an interrupted run left."""
+    """`crun run` deletes its container on exit; this catches any an interrupted
+    run left, and deletes (killing it first) any container left running."""
     p = run(["crun", "list", "-q"], check=False)
     for cid in p.stdout.split():
         if cid.startswith(PREFIX):
@@ -164,9 +171,8 @@ def podman_import(rootfs: Path, tar_path: Path) -> str:
     """Import the same rootfs as a podman image; returns the image reference."""
     with tarfile.open(tar_path, "w") as tar:
         tar.add(rootfs, arcname=".")
-    ref = f"localhost/{PREFIX}:latest"
-    run(["podman", "import", str(tar_path), ref])
-    return ref
+    run(["podman", "import", str(tar_path), PODMAN_IMAGE])
+    return PODMAN_IMAGE
 
 
 def cleanup_podman(image: str | None) -> None:
@@ -179,6 +185,46 @@ def cleanup_podman(image: str | None) -> None:
 
 
 # --- figures -------------------------------------------------------------------
+
+def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, str],
+            warmup: int = 1) -> dict[str, list[float]]:
+    """Warm each engine `warmup` times, then interleave them, rotating the order so
+    no engine always runs right after another's cleanup. An engine whose run fails
+    is recorded in `failed` and dropped; corral's commands get root as CORRAL_ROOT."""
+    env = corral_env(root)
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    for i in range(-warmup, runs):
+        names = [n for n in cmds if n not in failed]
+        for k in range(len(names)):
+            name = names[(i + k) % len(names)]
+            try:
+                ms, _ = timed(cmds[name](i + warmup), env=env if name == "corral" else None)
+            except Exception as e:  # a failed run's time means nothing: drop the engine
+                failed[name] = str(e)
+                continue
+            if i >= 0:
+                times[name].append(ms)
+    return {n: t for n, t in times.items() if n not in failed}
+
+
+def median_table(title: str, times: dict[str, list[float]], failed: dict[str, str]) -> dict[str, float]:
+    """Print each engine's median, p10 and p90 (or why it could not run); return the medians."""
+    print(f"\n{title}")
+    print(f"{'engine':8} {'runs':>5} {'median':>9} {'p10':>9} {'p90':>9}  (ms)")
+    med: dict[str, float] = {}
+    for name in ("corral", "crun", "podman"):
+        if name in times:
+            med[name], p10, p90 = pctl(times[name])
+            print(f"{name:8} {len(times[name]):5} {med[name]:9.1f} {p10:9.1f} {p90:9.1f}")
+        else:
+            print(f"{name:8} could not run: {failed.get(name, 'not measured')}")
+    return med
+
+
+def ratio(med: dict[str, float], a: str, b: str) -> float | None:
+    """med[a] / med[b], or None when either engine was not measured."""
+    return med[a] / med[b] if a in med and b in med else None
+
 
 def pctl(xs: list[float]) -> tuple[float, float, float]:
     """(median, p10, p90); with few samples quantiles degrade gracefully."""

@@ -12,16 +12,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, cleanup_crun, cleanup_on_sigterm, cleanup_podman,  # noqa: E402
-                     corral_cmd, corral_env, corral_ready, ensure_hugetlb_v1,
-                     ensure_podman_ulimits, make_crun_bundle, pctl, podman_import,
-                     remove_corral_root, timed, verdict)
-
-Command = Callable[[int], list[str]]
+from _common import (PREFIX, Command, cleanup_crun, cleanup_on_sigterm, cleanup_podman,  # noqa: E402
+                     corral_cmd, corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits,
+                     make_crun_bundle, measure, median_table, podman_import, ratio,
+                     remove_corral_root, verdict)
 
 
 def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Command], str | None]:
@@ -48,39 +45,11 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Co
     return cmds, image
 
 
-def measure(cmds: dict[str, Command], runs: int, root: Path,
-            failed: dict[str, str]) -> dict[str, list[float]]:
-    """Warm each engine once, then interleave them, rotating the order so no
-    engine always runs right after another's cleanup."""
-    env = corral_env(root)
-    times: dict[str, list[float]] = {name: [] for name in cmds}
-    for i in range(-1, runs):
-        names = [n for n in cmds if n not in failed]
-        for k in range(len(names)):
-            name = names[(i + k) % len(names)]
-            try:
-                ms, _ = timed(cmds[name](i + 1), env=env if name == "corral" else None)
-            except Exception as e:  # a failed run's time means nothing: drop the engine
-                failed[name] = str(e)
-                continue
-            if i >= 0:
-                times[name].append(ms)
-    return {n: t for n, t in times.items() if n not in failed}
-
-
 def report(times: dict[str, list[float]], failed: dict[str, str], runs: int) -> None:
-    print(f"\nstart latency, wall time of the whole command, {runs} interleaved runs each")
-    print(f"{'engine':8} {'runs':>5} {'median':>9} {'p10':>9} {'p90':>9}  (ms)")
-    med: dict[str, float] = {}
-    for name in ("corral", "crun", "podman"):
-        if name in times:
-            med[name], p10, p90 = pctl(times[name])
-            print(f"{name:8} {len(times[name]):5} {med[name]:9.1f} {p10:9.1f} {p90:9.1f}")
-        else:
-            print(f"{name:8} could not run: {failed.get(name, 'not measured')}")
-    ratio = lambda a, b: med[a] / med[b] if a in med and b in med else None  # noqa: E731
-    print(f"\ncorral/podman median ratio: {verdict(ratio('corral', 'podman'), 0.3)}")
-    print(f"corral/crun   median ratio: {verdict(ratio('corral', 'crun'), 4)}")
+    med = median_table(f"start latency, wall time of the whole command, {runs} interleaved runs each",
+                       times, failed)
+    print(f"\ncorral/podman median ratio: {verdict(ratio(med, 'corral', 'podman'), 0.3)}")
+    print(f"corral/crun   median ratio: {verdict(ratio(med, 'corral', 'crun'), 4)}")
 
 
 def main() -> int:
