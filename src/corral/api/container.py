@@ -300,19 +300,20 @@ class Container:
                     privileged: bool) -> tuple[int, dict, list[str]]:
         """The init to join, the OCI process to run, and the cgroup.procs files to enter."""
         from corral.runtime import cgroups, users
-        from corral.runtime.exec import exec_process
 
         if not cmd:
             raise InvalidArgument("no command given to exec")
         if self.status != state.RUNNING or not self.pid:
             raise Conflict(f"Container {self.id} is not running")
-        if self.paused:
+        cg = self._cgroup()
+        if cg.frozen():
             raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
-        spec = self.spec
+        cgroups.warm_up_migration()  # first: everything below (ctypes' import included) overlaps its wait
+        from corral.runtime.exec import exec_process
+
         ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
-        process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
-        procs = [os.path.join(d, "cgroup.procs") for d in cgroups.manager(spec["linux"]["cgroupsPath"]).paths()]
-        return self.pid, process, procs
+        process = exec_process(self.spec["process"], list(cmd), ids, env or [], workdir, privileged)
+        return self.pid, process, [os.path.join(d, "cgroup.procs") for d in cg.paths()]
 
     # observing ---------------------------------------------------------------------------------------
 
