@@ -88,6 +88,13 @@ def test_run_it_size_resize_ctrl_c_and_exit_code(term, busybox):
     term.keys("C-c")
     term.type("echo slept=$?")
     term.wait_for("slept=130")  # Ctrl-C reached sleep inside, and the shell lives on
+    term.type("sleep 200")
+    time.sleep(0.5)
+    term.keys("C-z")  # job control is the container shell's: sleep stops, corral does not
+    term.wait_for("Stopped")
+    term.type("kill -9 %1")
+    term.type("jobs")  # ash reports the job's end here, then lets the shell exit
+    term.wait_for("Killed")
     term.type("exit 3")
     assert "EXIT=3" in term.wait_for("EXIT=")
     assert _settings_restored(term)
