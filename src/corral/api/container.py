@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from corral.api.host import Host
+    from corral.api.image import Image
 
 COLUMNS = "id, name, image_id, image_ref, created, options, state, pid, supervisor, exit_code, started_at, " \
           "finished_at, error"
@@ -393,6 +394,61 @@ class Container:
             "NetworkSettings": {"Networks": {}, "Ports": {}},
             "Resources": limits,
         }
+
+    # the sandbox ------------------------------------------------------------------------------------
+
+    def _sandbox(self) -> tuple[str, list[str], set[str]]:
+        """The upper dir, the image's layer dirs (top first), and the mount points to leave out."""
+        spec = self.spec
+        lower = [d for d in spec.get("annotations", {}).get("org.corral.lowerdirs", "").split(":") if d]
+        skip = {m["destination"] for m in spec.get("mounts", [])}
+        return os.path.join(self.bundle, "upper"), lower, skip
+
+    def diff(self) -> list[tuple[str, str]]:
+        """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""
+        from corral.image import commit
+
+        return commit.changes(*self._sandbox())
+
+    def commit(self, repository: str | None = None, tag: str | None = None, *, author: str = "",
+               message: str = "", changes: list[str] | None = None, pause: bool = True) -> "Image":
+        """A new image: this container's image plus its sandbox as exactly one layer.
+
+        A running container is paused meanwhile (unless pause=False), so the
+        layer is one consistent moment of its files, as `docker commit` does.
+        """
+        from corral.api.image import Image
+        from corral.image import commit, repo
+        from corral.image.reference import validate_tag
+        from corral.runtime.spec import merge_env
+
+        tags = [validate_tag(f"{repository}:{tag}" if tag else repository)] if repository else []
+        base = repo.config(self.host.store, self.image_id).get("config") or {}
+        opts = self.options
+        config = dict(base, Env=merge_env(base.get("Env") or [], opts.env, {}))
+        if opts.cmd:
+            config["Cmd"] = opts.cmd
+        if opts.entrypoint is not None:
+            config["Entrypoint"] = opts.entrypoint or None
+        for key, value in (("WorkingDir", opts.workdir), ("User", opts.user)):
+            if value:
+                config[key] = value
+        if opts.labels:
+            config["Labels"] = dict(base.get("Labels") or {}, **opts.labels)
+        config = commit.apply_changes(config, changes or [])
+        upper, _, skip = self._sandbox()
+        args = self.spec["process"]["args"]
+        frozen = False
+        if pause and self.status == state.RUNNING and not self.paused:
+            self._cgroup().freeze()
+            frozen = True
+        try:
+            image_id = commit.commit(self.host.store, upper, skip, self.image_id, config, tags, author=author,
+                                     message=message, created_by=" ".join(args))
+        finally:
+            if frozen:
+                self._cgroup().thaw()
+        return Image(self.host, image_id)
 
     # pausing and processes ---------------------------------------------------------------------------
 

@@ -119,6 +119,90 @@ class Host:
                 return Image(self, import_tar(self.store, f, [tag]))
         return Image(self, import_tar(self.store, src, [tag]))
 
+    def remove_image(self, ref: str, force: bool = False) -> list[tuple[str, str]]:
+        """`docker rmi`: untag, and delete the image once no name and no container is left on it.
+
+        Returns ("Untagged"|"Deleted", what) lines. A name shared with other
+        tags only untags; an image a container uses is refused (by name: it
+        must be forced; a running container's image cannot be forced), and
+        with force an image still used by a stopped container loses its names
+        but stays, as in Docker. Layers go only when no other image needs them.
+        """
+        from corral.image import gc, repo
+        from corral.image.reference import normalize
+
+        image = self.image(ref)
+        tags = image.tags
+        named = normalize(ref) in tags
+        if named and len(tags) > 1 and not force:
+            self._untag([normalize(ref)])
+            return [("Untagged", normalize(ref))]
+        users = image.users()
+        running = [u for u in users if Container(self, self._row(u[0])).status == "running"]
+        if running:
+            how = "cannot be forced" if force or not named else "must force"
+            raise Conflict(f"conflict: unable to delete {image.short_id} ({how}) - image is being used by "
+                           f"running container {running[0][0][:12]}")
+        if users and not force:
+            if named:
+                raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force) - '
+                               f"container {users[0][0][:12]} is using its referenced image {image.short_id}")
+            raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) - image is being used "
+                           f"by stopped container {users[0][0][:12]}")
+        gone = tags if force or not named else [normalize(ref)]
+        self._untag(gone)
+        done = [("Untagged", t) for t in gone]
+        if not users and not repo.tags_of(self.store, image.id):
+            done += [("Deleted", d) for d in gc.delete_image(self.store, image.id)]
+        return done
+
+    def _untag(self, names: list[str]) -> None:
+        with self.store.transaction() as conn:
+            conn.executemany("DELETE FROM tags WHERE name=?", [(n,) for n in names])
+
+    def _row(self, cid: str) -> tuple:
+        return self.store.query(f"SELECT {COLUMNS} FROM containers WHERE id=?", (cid,))[0]
+
+    def prune_images(self, all: bool = False) -> tuple[list[str], int]:  # noqa: A002 - docker-py's name
+        """Delete images no container uses: untagged ones, or with all=True every unused one.
+        Returns the deleted IDs and layers, and the bytes freed."""
+        from corral.image import gc
+
+        before = _disk_usage(self.store.layers) + _disk_usage(self.store.blobs)
+        used = {r[0] for r in self.store.query("SELECT DISTINCT image_id FROM containers")}
+        deleted: list[str] = []
+        for image in self.images():
+            if image.id in used or (image.tags and not all):
+                continue
+            self._untag(image.tags)
+            deleted += gc.delete_image(self.store, image.id)
+        deleted += gc.sweep(self.store)
+        return deleted, max(0, before - _disk_usage(self.store.layers) - _disk_usage(self.store.blobs))
+
+    def df(self) -> dict:
+        """`docker system df`: images and containers, total, in use, bytes, reclaimable bytes."""
+        used_images = {r[0] for r in self.store.query("SELECT DISTINCT image_id FROM containers")}
+        images = self.images()
+        layer_size = dict(self.store.query("SELECT chain_id, size FROM layers"))
+        needed_by_used: set[str] = set()
+        all_layers: set[str] = set()
+        for image in images:
+            chain = set(image.layers)
+            all_layers |= chain
+            if image.id in used_images:
+                needed_by_used |= chain
+        containers = self.containers(all=True)
+        sizes = {c.id: _disk_usage(os.path.join(c.bundle, "upper")) for c in containers}
+        return {
+            "Images": {"Total": len(images), "Active": len(used_images & {i.id for i in images}),
+                       "Size": sum(layer_size.get(c, 0) for c in all_layers),
+                       "Reclaimable": sum(layer_size.get(c, 0) for c in all_layers - needed_by_used)},
+            "Containers": {"Total": len(containers), "Active": sum(c.status == "running" for c in containers),
+                           "Size": sum(sizes.values()),
+                           "Reclaimable": sum(s for cid, s in sizes.items()
+                                              if self.container(cid).status != "running")},
+        }
+
     def bootstrap(self, name: str) -> Image:
         """A base image made on this host: `busybox[:tag]` or `debian:<suite>`."""
         from corral.image import bootstrap
@@ -139,3 +223,19 @@ class Host:
         from corral.store.check import check
 
         return check(self.store)
+
+
+def _disk_usage(path: str) -> int:
+    """Bytes of the files under path (each inode once: hard links are not counted twice)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total

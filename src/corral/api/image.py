@@ -57,3 +57,49 @@ class Image:
             "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(self.layer_dirs())}},
             "Metadata": {"LastTagTime": created},
         }
+
+    # repository ------------------------------------------------------------------------------------
+
+    @property
+    def created(self) -> str:
+        return self.host.store.query("SELECT created FROM images WHERE id=?", (self.id,))[0][0]
+
+    @property
+    def size(self) -> int:
+        """Bytes of all its layers, unpacked (what `docker images` shows)."""
+        return self.host.store.query("SELECT size FROM images WHERE id=?", (self.id,))[0][0]
+
+    @property
+    def manifest_digest(self) -> str:
+        return self.host.store.query("SELECT manifest_digest FROM images WHERE id=?", (self.id,))[0][0]
+
+    def tag(self, repository: str, tag: str | None = None) -> None:
+        """Give the image one more name (`corral tag`); a name another image had moves here."""
+        from corral.image.reference import validate_tag
+
+        name = validate_tag(f"{repository}:{tag}" if tag else repository)
+        with self.host.store.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO tags VALUES(?,?)", (name, self.id))
+
+    def history(self) -> list[dict]:
+        """The config's history, newest first, each step with the size of the layer it made (0 for
+        metadata-only steps), in docker-py's shape; only the newest step carries the image ID, as
+        only it is an image here (older ones show "<missing>", as in Docker for pulled images)."""
+        from corral.timestamps import parse
+
+        store = self.host.store
+        sizes = [store.query("SELECT size FROM layers WHERE chain_id=?", (c,))[0][0] for c in self.layers]
+        steps = []
+        for entry in self.config.get("history") or [{}] * len(sizes):
+            size = 0 if entry.get("empty_layer") or not sizes else sizes.pop(0)
+            steps.append({"Id": "<missing>", "Created": int(parse(entry["created"])) if entry.get("created") else 0,
+                          "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
+                          "Comment": entry.get("comment", "")})
+        steps.reverse()
+        if steps:
+            steps[0]["Id"], steps[0]["Tags"] = self.id, self.tags or None
+        return steps
+
+    def users(self) -> list[tuple[str, str, str]]:
+        """(container ID, name, state) of every container created from this image."""
+        return self.host.store.query("SELECT id, name, state FROM containers WHERE image_id=?", (self.id,))

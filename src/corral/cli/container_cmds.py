@@ -200,3 +200,23 @@ def exec(o: dict, args: list[str]) -> int:  # noqa: A001 - the verb's name
         return 0
     return _attached(c.exec_attached(args[1:], tty=o["tty"], stdin_fd=_stdin(o), detach_keys=o["detach_keys"],
                                      **how))
+
+
+def commit(o: dict, args: list[str]) -> int:
+    repository = tag = None
+    if len(args) > 1:
+        name, sep, maybe_tag = args[1].rpartition(":")
+        if sep and "/" not in maybe_tag:  # after a registry's port (host:5000/name) it is no tag
+            repository, tag = name, maybe_tag
+        else:
+            repository = args[1]
+    image = Host().container(args[0]).commit(repository, tag, author=o["author"] or "", message=o["message"] or "",
+                                             changes=o["change"], pause=o["pause"])
+    print(image.id)
+    return 0
+
+
+def diff(o: dict, args: list[str]) -> int:
+    for kind, path in Host().container(args[0]).diff():
+        print(kind, path)
+    return 0

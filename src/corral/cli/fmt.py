@@ -36,6 +36,15 @@ def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
     return st.capitalize()
 
 
+def size(n: float) -> str:
+    """Docker's units: powers of 1000, three significant digits (1.23MB, 512B)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.3g}{unit}"
+        n /= 1000
+    return f"{n:.3g}TB"
+
+
 def table(rows: list[tuple]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)

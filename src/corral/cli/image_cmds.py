@@ -1,10 +1,11 @@
-"""Image verbs: import, images, image bootstrap/ls/inspect."""
+"""Image verbs: import, images, tag, rmi, history, image bootstrap/ls/inspect/prune."""
 from __future__ import annotations
 
 import sys
+import time
 
 from corral.api import Host
-from corral.errors import InvalidArgument
+from corral.errors import CorralError, InvalidArgument
 
 
 def import_(o: dict, args: list[str]) -> int:
@@ -13,24 +14,107 @@ def import_(o: dict, args: list[str]) -> int:
     return 0
 
 
+def _image_filter(filters: list[str]):  # noqa: ANN202 - a predicate on Image
+    """docker images --filter: dangling=, reference=, label=, before=, since= (all must match)."""
+    import fnmatch
+
+    host = Host()
+    tests = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
+        if key == "dangling":
+            want = value.lower() in ("1", "true")
+            tests.append(lambda img, want=want: (not img.tags) == want)
+        elif key == "reference":
+            tests.append(lambda img, v=value: any(fnmatch.fnmatch(t, v) or fnmatch.fnmatch(t.rsplit(":", 1)[0], v)
+                                                  or fnmatch.fnmatch(t.rsplit("/", 1)[-1], v) for t in img.tags))
+        elif key == "label":
+            k, _, v = value.partition("=")
+            tests.append(lambda img, k=k, v=v: k in (img.config.get("config", {}).get("Labels") or {})
+                         and (not v or img.config["config"]["Labels"][k] == v))
+        elif key in ("before", "since"):
+            pivot = host.image(value).created
+            tests.append(lambda img, p=pivot, k=key: img.created < p if k == "before" else img.created > p)
+        else:
+            raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, label, before or since")
+    return lambda img: all(t(img) for t in tests)
+
+
 def images(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
-    rows = [("REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE")]
+    wanted = _image_filter(o.get("filter") or [])
+    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o.get("digests") else ()) + ("IMAGE ID", "CREATED", "SIZE")
+    rows = [header]
     for img in Host().images():
         ident = img.id if o["no_trunc"] else img.short_id
         if args and not any(t.rpartition(":")[0] == args[0] for t in img.tags):
             continue
+        if not wanted(img):
+            continue
         if o["quiet"]:
             print(ident)
             continue
-        info = img.inspect()
-        size = f"{info['Size'] / 1e6:.3g}MB"
+        size = f"{img.size / 1e6:.3g}MB"
         for tag in img.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            rows.append((repo, t, ident, fmt.ago(info["Created"]), size))
+            digest = (img.manifest_digest,) if o.get("digests") else ()
+            rows.append((repo, t) + digest + (ident, fmt.ago(img.created), size))
     if not o["quiet"]:
         print(fmt.table(rows))
+    return 0
+
+
+def tag(o: dict, args: list[str]) -> int:
+    Host().image(args[0]).tag(args[1])
+    return 0
+
+
+def rmi(o: dict, args: list[str]) -> int:
+    host = Host()
+    status = 0
+    for ref in args:
+        try:
+            for what, name in host.remove_image(ref, force=o["force"]):
+                print(f"{what}: {name}")
+        except CorralError as e:
+            print(f"Error response from daemon: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def history(o: dict, args: list[str]) -> int:
+    from corral.cli import fmt
+
+    steps = Host().image(args[0]).history()
+    if o["quiet"]:
+        for s in steps:
+            print(s["Id"] if o["no_trunc"] or s["Id"] == "<missing>" else s["Id"][7:19])
+        return 0
+    rows = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
+    for s in steps:
+        ident = s["Id"] if o["no_trunc"] or s["Id"] == "<missing>" else s["Id"][7:19]
+        by = s["CreatedBy"]
+        if not o["no_trunc"] and len(by) > 45:
+            by = by[:44] + "…"
+        created = fmt.human_duration(time.time() - s["Created"]) + " ago" if s["Created"] else "N/A"
+        rows.append((ident, created, by, fmt.size(s["Size"]), s["Comment"]))
+    print(fmt.table(rows))
+    return 0
+
+
+def prune(o: dict, args: list[str]) -> int:
+    from corral.cli import fmt
+
+    deleted, freed = Host().prune_images(all=o["all"])
+    if deleted:
+        print("Deleted Images:")
+        for d in deleted:
+            print(f"deleted: {d}")
+        print()
+    print(f"Total reclaimed space: {fmt.size(freed)}")
     return 0
 
 
@@ -46,8 +130,15 @@ def image(o: dict, args: list[str]) -> int:
         return 0
     if sub in ("ls", "list"):
         return images({"quiet": "-q" in rest, "no_trunc": "--no-trunc" in rest}, [])
+    if sub in ("rm", "prune", "history", "tag"):
+        from corral.cli.main import COMMANDS
+        from corral.cli.parser import parse
+
+        cmd = COMMANDS[{"rm": "rmi", "prune": "image-prune"}.get(sub, sub)]
+        opts, positional = parse(cmd, rest)
+        return globals()[cmd.handler.split(":")[1]](opts, positional)
     if sub == "inspect":
         from corral.cli.container_cmds import inspect
 
         return inspect({"type": "image"}, rest)
-    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls or inspect")
+    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history or tag")

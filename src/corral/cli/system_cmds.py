@@ -1,4 +1,4 @@
-"""System verbs: check the store; version."""
+"""System verbs: check the store, disk usage; version."""
 from __future__ import annotations
 
 import sys
@@ -8,8 +8,10 @@ from corral.errors import InvalidArgument
 
 
 def system(o: dict, args: list[str]) -> int:
+    if args[0] == "df":
+        return _df()
     if args[0] != "check":
-        raise InvalidArgument(f"unknown system command {args[0]!r}: use check")
+        raise InvalidArgument(f"unknown system command {args[0]!r}: use check or df")
     host = Host()
     problems = host.check()
     for p in problems:
@@ -18,6 +20,19 @@ def system(o: dict, args: list[str]) -> int:
         print(f"{len(problems)} problem(s) in the store at {host.store.root}", file=sys.stderr)
         return 1
     print(f"store at {host.store.root} is consistent")
+    return 0
+
+
+def _df() -> int:
+    from corral.cli import fmt
+
+    usage = Host().df()
+    rows = [("TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE")]
+    for kind, label in (("Images", "Images"), ("Containers", "Containers")):
+        u = usage[kind]
+        share = f" ({100 * u['Reclaimable'] // u['Size']}%)" if u["Size"] else ""
+        rows.append((label, u["Total"], u["Active"], fmt.size(u["Size"]), fmt.size(u["Reclaimable"]) + share))
+    print(fmt.table(rows))
     return 0
 
 

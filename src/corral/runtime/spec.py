@@ -26,7 +26,7 @@ ALLOWED_DEVICES = [
 ]
 
 
-def _env(image_env: list[str], user_env: list[str], extra: dict[str, str]) -> list[str]:
+def merge_env(image_env: list[str], user_env: list[str], extra: dict[str, str]) -> list[str]:
     merged: dict[str, str] = {}
     for item in image_env + user_env:
         key, sep, value = item.partition("=")
@@ -121,7 +121,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[st
             "terminal": opts.tty,
             "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
             "args": process_args(opts, cfg),
-            "env": _env(cfg.get("Env") or [], opts.env, env_extra),
+            "env": merge_env(cfg.get("Env") or [], opts.env, env_extra),
             "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
             "capabilities": {"bounding": cap_names, "effective": effective, "permitted": effective,
                              "inheritable": [], "ambient": []},

@@ -61,6 +61,15 @@ class Store:
         with store_errors(self.root):
             return self.conn.execute(sql, args).fetchall()
 
+    def content_lock(self, exclusive: bool = False) -> "_ContentLock":
+        """`with store.content_lock():` around writing blobs and layers until their image is registered.
+
+        Garbage collection (image/gc.py) takes it exclusively: a blob written
+        but not yet recorded in the DB looks unreferenced, and must not be
+        swept from under the writer.
+        """
+        return _ContentLock(self, exclusive)
+
     def blob_path(self, digest: str) -> str:
         return os.path.join(self.blobs, digest.split(":", 1)[-1])
 
@@ -76,6 +85,24 @@ class Store:
         self.conn  # noqa: B018 - a fresh store gets its directories here
         with store_errors(self.root):
             return tempfile.mkdtemp(prefix=prefix, dir=self.tmp)
+
+
+class _ContentLock:
+    def __init__(self, store: Store, exclusive: bool) -> None:
+        self.store, self.exclusive = store, exclusive
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        self.store.conn  # noqa: B018 - a fresh store gets its directories here
+        with store_errors(self.store.root):
+            self.fd = os.open(os.path.join(self.store.root, "content.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                              0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH)
+
+    def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
+        os.close(self.fd)  # releases the lock
+        return False
 
 
 class _Transaction:

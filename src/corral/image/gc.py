@@ -1,0 +1,97 @@
+"""Deleting images: the rows in one transaction, then every layer and blob no other image needs.
+
+The DB is the truth: once an image's rows are gone in one transaction, the
+files it alone used are garbage, removed right after. A crash between the
+two leaves only unreferenced files, which `corral system check` reports as
+orphans and a later delete or prune sweeps (sweep()), never a half image.
+"""
+from __future__ import annotations
+
+import os
+
+from corral.image import repo
+from corral.store.fsutil import remove_tree
+from corral.store.root import Store
+
+
+def needed_layers(store: Store) -> set[str]:
+    """Chain IDs some image still stands on."""
+    needed: set[str] = set()
+    for (top,) in store.query("SELECT top_layer FROM images WHERE top_layer IS NOT NULL"):
+        needed.update(repo.layer_chain(store, top))
+    return needed
+
+
+def delete_image(store: Store, image_id: str) -> list[str]:
+    """Remove the image and whatever only it used; returns what was deleted (image ID, then layers),
+    as `docker rmi` prints it. The caller has checked that no container uses it."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
+        conn.execute("DELETE FROM images WHERE id=?", (image_id,))
+    return [image_id] + sweep(store)
+
+
+def sweep(store: Store) -> list[str]:
+    """Drop layer rows no image needs, then every blob and layer directory nothing references."""
+    with store.content_lock(exclusive=True):
+        return _sweep(store)
+
+
+def _sweep(store: Store) -> list[str]:
+    needed = needed_layers(store)
+    gone = [c for (c,) in store.query("SELECT chain_id FROM layers") if c not in needed]
+    if gone:
+        with store.transaction() as conn:
+            conn.executemany("DELETE FROM layers WHERE chain_id=?", [(c,) for c in gone])
+    referenced = {d.split(":", 1)[1] for (d,) in store.query("SELECT blob_digest FROM layers")}
+    for image_id, manifest in store.query("SELECT id, manifest_digest FROM images"):
+        referenced.update((image_id.split(":", 1)[1], manifest.split(":", 1)[1]))
+    if os.path.isdir(store.blobs):
+        for name in os.listdir(store.blobs):
+            if name not in referenced:
+                _unlink(os.path.join(store.blobs, name))
+    kept = {c.split(":", 1)[1] for c in needed}
+    if os.path.isdir(store.layers):
+        for name in os.listdir(store.layers):
+            if name not in kept:
+                _remove_dir(store, os.path.join(store.layers, name))
+    return gone
+
+
+class writing:  # noqa: N801 - used like a function: `with gc.writing(store):`
+    """Around adding an image (blobs, layers, then its rows): holds the content lock shared, and if
+    anything fails, sweeps what the attempt left, so a failed import, load or commit leaves no
+    orphan blob or layer behind."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = store.content_lock()
+
+    def __enter__(self) -> None:
+        self.lock.__enter__()
+
+    def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
+        self.lock.__exit__(kind, value, tb)
+        if kind is not None:
+            try:
+                sweep(self.store)
+            except Exception:  # noqa: BLE001, S110 - the original error is the one to report
+                pass
+        return False
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _remove_dir(store: Store, path: str) -> None:
+    """Rename into tmp first, so a crash mid-way never leaves a half layer under its real name."""
+    doomed = store.mkdtemp("deleted-")
+    try:
+        os.rename(path, os.path.join(doomed, "layer"))
+    except FileNotFoundError:
+        pass
+    remove_tree(doomed)
