@@ -23,7 +23,13 @@ CREATE TABLE IF NOT EXISTS containers(
     image_ref TEXT NOT NULL, created TEXT NOT NULL, options TEXT NOT NULL,
     state TEXT NOT NULL, pid INTEGER, supervisor TEXT, exit_code INTEGER,
     started_at TEXT, finished_at TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS build_cache(
+    key TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    created TEXT NOT NULL);
 """
+SCHEMA_VERSION = 2
+"""Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
+then get it on their next open."""
 
 
 def connect(path: str) -> "sqlite3.Connection":
@@ -36,4 +42,8 @@ def connect(path: str) -> "sqlite3.Connection":
 
 
 def ensure_schema(conn: "sqlite3.Connection") -> None:
+    """Create what is missing; one cheap PRAGMA read when the store is up to date."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
     conn.executescript(SCHEMA)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

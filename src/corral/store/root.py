@@ -43,8 +43,7 @@ class Store:
                     for d in (self.blobs, self.layers, self.containers, self.tmp):
                         os.makedirs(d, exist_ok=True)
                 self._conn = db.connect(os.path.join(self.root, "corral.db"))
-                if fresh:
-                    db.ensure_schema(self._conn)
+                db.ensure_schema(self._conn)
         return self._conn
 
     def close(self) -> None:
