@@ -1,4 +1,4 @@
-"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py).
+"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py).
 
 The benchmarks compare corral with crun and podman in one run, because these
 machines are noisy and only figures from the same run are comparable. This
@@ -29,6 +29,9 @@ PODMAN_IMAGE = f"localhost/{PREFIX}:latest"
 """What podman_import names its image, so cleanup can remove it even if an import was interrupted."""
 
 BUSYBOX_APPLETS = ("true", "sh", "sleep", "ls", "cat", "echo")
+ENGINES = ("corral", "crun", "podman")
+PODMAN = ("podman",)
+"""The podman command; a benchmark with a private store adds --root/--runroot/--tmpdir to it."""
 Command = Callable[[int], list[str]]
 """An engine's command for its i-th run (from 0, warm-up runs included), e.g. to name containers."""
 CAP_SYS_RESOURCE = 24
@@ -130,8 +133,9 @@ def corral_ready(root: Path) -> str | None:
 
 
 def remove_corral_root(root: Path) -> None:
-    """Unmount whatever corral left mounted under its store, then delete it,
-    so a crashed corral cannot make the benchmark leak its temp directory."""
+    """Unmount whatever corral (or a podman with a private store there) left
+    mounted under its store, then delete it, so a crashed engine cannot make
+    the benchmark leak its temp directory."""
     mounts = [l.split()[1] for l in Path("/proc/self/mounts").read_text().splitlines()]
     for m in sorted((m for m in mounts if m.startswith(f"{root}/")), key=len, reverse=True):
         subprocess.run(["umount", "-l", m], capture_output=True)
@@ -167,30 +171,34 @@ def cleanup_crun() -> None:
             run(["crun", "delete", "-f", cid], check=False)
 
 
-def podman_import(rootfs: Path, tar_path: Path) -> str:
+def podman_import(rootfs: Path, tar_path: Path, podman: tuple[str, ...] = PODMAN) -> str:
     """Import the same rootfs as a podman image; returns the image reference."""
     with tarfile.open(tar_path, "w") as tar:
         tar.add(rootfs, arcname=".")
-    run(["podman", "import", str(tar_path), PODMAN_IMAGE])
+    run([*podman, "import", str(tar_path), PODMAN_IMAGE])
     return PODMAN_IMAGE
 
 
-def cleanup_podman(image: str | None) -> None:
-    """Remove every podman container named with our prefix, then our image."""
-    ids = run(["podman", "ps", "-aq", "--filter", f"name={PREFIX}"], check=False).stdout.split()
+def cleanup_podman(*images: str | None, podman: tuple[str, ...] = PODMAN) -> None:
+    """Remove every podman container named with our prefix, then our images
+    (any of them may never have been made)."""
+    ids = run([*podman, "ps", "-aq", "--filter", f"name={PREFIX}"], check=False).stdout.split()
     if ids:
-        run(["podman", "rm", "-f", "-t", "0", *ids], check=False, timeout=300)
-    if image:
-        run(["podman", "rmi", "-f", image], check=False)
+        run([*podman, "rm", "-f", "-t", "0", *ids], check=False, timeout=300)
+    if any(images):
+        run([*podman, "rmi", "-f", "--ignore", *filter(None, images)], check=False, timeout=300)
 
 
 # --- figures -------------------------------------------------------------------
 
 def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, str],
-            warmup: int = 1) -> dict[str, list[float]]:
+            warmup: int = 1, after: dict[str, Callable[[int], None]] | None = None
+            ) -> dict[str, list[float]]:
     """Warm each engine `warmup` times, then interleave them, rotating the order so
     no engine always runs right after another's cleanup. An engine whose run fails
-    is recorded in `failed` and dropped; corral's commands get root as CORRAL_ROOT."""
+    is recorded in `failed` and dropped; corral's commands get root as CORRAL_ROOT.
+    after[engine](i), if given, runs untimed after that engine's i-th run (e.g. to
+    remove what the run made, so each run starts from the same state)."""
     env = corral_env(root)
     times: dict[str, list[float]] = {name: [] for name in cmds}
     for i in range(-warmup, runs):
@@ -199,6 +207,8 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
             name = names[(i + k) % len(names)]
             try:
                 ms, _ = timed(cmds[name](i + warmup), env=env if name == "corral" else None)
+                if after and name in after:
+                    after[name](i + warmup)
             except Exception as e:  # a failed run's time means nothing: drop the engine
                 failed[name] = str(e)
                 continue
@@ -207,12 +217,13 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
     return {n: t for n, t in times.items() if n not in failed}
 
 
-def median_table(title: str, times: dict[str, list[float]], failed: dict[str, str]) -> dict[str, float]:
+def median_table(title: str, times: dict[str, list[float]], failed: dict[str, str],
+                 engines: tuple[str, ...] = ENGINES) -> dict[str, float]:
     """Print each engine's median, p10 and p90 (or why it could not run); return the medians."""
     print(f"\n{title}")
     print(f"{'engine':8} {'runs':>5} {'median':>9} {'p10':>9} {'p90':>9}  (ms)")
     med: dict[str, float] = {}
-    for name in ("corral", "crun", "podman"):
+    for name in engines:
         if name in times:
             med[name], p10, p90 = pctl(times[name])
             print(f"{name:8} {len(times[name]):5} {med[name]:9.1f} {p10:9.1f} {p90:9.1f}")

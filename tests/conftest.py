@@ -1,13 +1,15 @@
 """Shared fixtures: a private store per test, the corral CLI, and a residue check after every test.
 
 Tests run as root on the real kernel. Each test gets its own CORRAL_ROOT;
-after it, whatever it did, no mount, cgroup or process of that store may
-remain (the fixture cleans up first, then asserts, so one failure does not
-cascade into the next test).
+after it, whatever it did, no mount, cgroup, process, link or firewall
+element of that store may remain (the fixture cleans up first, then
+asserts, so one failure does not cascade into the next test).
 """
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -62,6 +64,47 @@ def _container_ids(root: str) -> set[str]:
     return set(os.listdir(d)) if os.path.isdir(d) else set()
 
 
+def network_tag(root: str) -> str:
+    """What marks a store's links (alias corral:<tag>:…) and firewall elements (comment <tag>:…)."""
+    return hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:12]
+
+
+def network_residue(root: str) -> list[str]:
+    """Links and nft elements of this store left on the host; the table itself when no switch of any
+    store is left (read with ip and nft, not with corral's own code)."""
+    tag = network_tag(root)
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True).stdout or b"[]")
+    problems = [f"link left: {link['ifname']} ({link['ifalias']})" for link in links
+                if link.get("ifalias", "").startswith(f"corral:{tag}:")]
+    listed = subprocess.run(["nft", "-j", "list", "table", "ip", "corral"], capture_output=True)
+    if listed.returncode == 0:
+        for item in json.loads(listed.stdout)["nftables"]:
+            body = item.get("set") or item.get("map") or {}
+            for elem in body.get("elem", []):
+                raw = elem[0] if isinstance(elem, list) else elem
+                comment = raw["elem"].get("comment", "") if isinstance(raw, dict) and "elem" in raw else ""
+                if comment.startswith(tag + ":"):
+                    problems.append(f"firewall element left: {body['name']} {raw['elem']['val']} ({comment})")
+        if not any(link.get("ifalias", "").startswith("corral:") for link in links):
+            problems.append("nft table ip corral left, with no corral switch on the host")
+    return problems
+
+
+def _has_networks(root: str) -> bool:
+    import sqlite3
+
+    path = os.path.join(root, "corral.db")
+    if not os.path.exists(path):
+        return False
+    conn = sqlite3.connect(path)
+    try:
+        return bool(conn.execute("SELECT 1 FROM networks LIMIT 1").fetchall())
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
 def residue(root: str, ids: set[str]) -> list[str]:
     problems = []
     with open("/proc/self/mountinfo") as f:
@@ -70,7 +113,10 @@ def residue(root: str, ids: set[str]) -> list[str]:
         problems += [f"cgroup left: {p}" for p in glob.glob(f"/sys/fs/cgroup/*/corral/{cid}")]
         problems += [f"cgroup left: {p}" for p in glob.glob(f"/sys/fs/cgroup/corral/{cid}")]
     problems += [f"process left: {pid}" for pid in _store_processes(root)]
-    return problems
+    deadline = time.monotonic() + 5  # a container's veth goes with its network namespace, asynchronously
+    while (left := network_residue(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return problems + left
 
 
 @pytest.fixture
@@ -90,6 +136,8 @@ def store_root(tmp_path):
     env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC)
     for cid in _container_ids(root):
         subprocess.run(CORRAL + ["rm", "-f", cid], env=env, capture_output=True, timeout=60)
+    if _has_networks(root):
+        subprocess.run(CORRAL + ["network", "prune"], env=env, capture_output=True, timeout=60)
     left = residue(root, seen)
     shutil.rmtree(root, ignore_errors=True)
     assert not left, f"the test left residue: {left}"

@@ -39,6 +39,10 @@ def loads(text: str | bytes) -> object:
         obj, end = _scan(text, start)
     except StopIteration as e:
         raise ValueError(f"invalid JSON at offset {e.value}") from None
+    except SystemError:
+        # Some syntax errors make the C scanner look up json.decoder.JSONDecodeError in sys.modules
+        # only; without `import json` it finds nothing and returns NULL with no exception set.
+        raise ValueError("invalid JSON") from None
     if text[end:].strip(_WS):
         raise ValueError(f"extra data after JSON value at offset {end}")
     return obj

@@ -1,4 +1,4 @@
-"""The Python object API: Host, Container, Image. The CLI and the API server are thin layers over it.
+"""The Python object API: Host, Container, Image, Network. The CLI and the API server are thin layers over it.
 
     from corral.api import Host
     host = Host()
@@ -10,5 +10,6 @@
 from corral.api.container import Container, ExecResult
 from corral.api.host import Host
 from corral.api.image import Image
+from corral.api.network import Network
 
-__all__ = ["Host", "Container", "Image", "ExecResult"]
+__all__ = ["Host", "Container", "Image", "ExecResult", "Network"]

@@ -13,6 +13,7 @@ from corral.runtime.options import ContainerOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import BinaryIO
 
     from corral.api.host import Host
     from corral.api.image import Image
@@ -378,7 +379,9 @@ class Container:
                 "Memory": opts.memory or 0, "NanoCpus": int((opts.cpus or 0) * 1e9),
                 "PidsLimit": opts.pids_limit, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
                 "LogConfig": {"Type": "json-file", "Config": {}},
-                "CgroupParent": "corral",
+                "CgroupParent": "corral", "PortBindings": self._port_bindings(), "PublishAllPorts": opts.publish_all,
+                "Dns": opts.dns, "DnsSearch": opts.dns_search, "DnsOptions": opts.dns_option,
+                "ExtraHosts": opts.add_host or None,
             },
             "Config": {
                 "Hostname": spec.get("hostname", ""), "User": opts.user or img.get("User", ""),
@@ -391,9 +394,56 @@ class Container:
                 "LowerDir": spec.get("annotations", {}).get("org.corral.lowerdirs", ""),
                 "UpperDir": os.path.join(self.bundle, "upper"), "WorkDir": os.path.join(self.bundle, "work"),
                 "MergedDir": os.path.join(self.bundle, "rootfs")}},
-            "NetworkSettings": {"Networks": {}, "Ports": {}},
+            "NetworkSettings": self._network_settings(),
             "Resources": limits,
         }
+
+    # network -----------------------------------------------------------------------------------------
+
+    @property
+    def ports(self) -> dict[str, list[dict[str, str]]]:
+        """Published ports while running, Docker's shape: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8082"}]}."""
+        found: dict[str, list[dict[str, str]]] = {}
+        if self.status != state.RUNNING:
+            return found
+        for proto, host_ip, host_port, cport in self.host.store.query(
+                "SELECT proto, host_ip, host_port, container_port FROM ports WHERE container_id=?"
+                " ORDER BY container_port, host_port", (self.id,)):
+            found.setdefault(f"{cport}/{proto}", []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)})
+        return found
+
+    @property
+    def networks(self) -> dict[str, dict]:
+        """The switches the container is on: name → {IPAddress, Gateway, IPPrefixLen, NetworkID, Aliases…}."""
+        found = {}
+        for name, net_id, subnet, gateway, ip, aliases in self.host.store.query(
+                "SELECT n.name, n.id, n.subnet, n.gateway, l.ip, l.aliases FROM leases l"
+                " JOIN networks n ON n.id = l.network_id WHERE l.container_id=? ORDER BY l.ifname", (self.id,)):
+            found[name] = {"IPAMConfig": None, "Links": None, "Aliases": json.loads(aliases) or None,
+                           "NetworkID": net_id, "EndpointID": "", "Gateway": gateway, "IPAddress": ip,
+                           "IPPrefixLen": int(subnet.rsplit("/", 1)[1]), "IPv6Gateway": "",
+                           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
+                           "DNSNames": [self.name, *json.loads(aliases), self.short_id]}
+        return found
+
+    def _port_bindings(self) -> dict[str, list[dict[str, str]]]:
+        if not self.options.ports:
+            return {}
+        from corral.network.ports import parse
+
+        found: dict[str, list[dict[str, str]]] = {}
+        for spec in self.options.ports:
+            for m in parse(spec):
+                found.setdefault(f"{m['container_port']}/{m['proto']}", []).append(
+                    {"HostIp": m["host_ip"], "HostPort": str(m["host_port"] or "")})
+        return found
+
+    def _network_settings(self) -> dict:
+        networks = self.networks
+        first = next(iter(networks.values()), {})
+        return {"Networks": networks, "Ports": self.ports, "IPAddress": first.get("IPAddress", ""),
+                "Gateway": first.get("Gateway", ""), "IPPrefixLen": first.get("IPPrefixLen", 0), "MacAddress": "",
+                "Bridge": "", "SandboxID": "", "SandboxKey": f"/proc/{self.pid}/ns/net" if self.pid else ""}
 
     # the sandbox ------------------------------------------------------------------------------------
 
@@ -401,8 +451,10 @@ class Container:
         """The upper dir, the image's layer dirs (top first), and the mount points to leave out."""
         spec = self.spec
         lower = [d for d in spec.get("annotations", {}).get("org.corral.lowerdirs", "").split(":") if d]
-        skip = {m["destination"] for m in spec.get("mounts", [])}
-        return os.path.join(self.bundle, "upper"), lower, skip
+        from corral.image.commit import mount_stubs
+
+        upper = os.path.join(self.bundle, "upper")
+        return upper, lower, mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 
     def diff(self) -> list[tuple[str, str]]:
         """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""
@@ -505,3 +557,16 @@ class Container:
         if self.status != state.RUNNING or not self.pid:
             raise Conflict(f"Container {self.id} is not running")
         return procs.list_processes(self._cgroup().pids(), f"/proc/{self.pid}/root")
+
+    # save, load, export ------------------------------------------------------------------------------
+
+    def export(self, dest: str | BinaryIO) -> None:
+        """`docker export`: the container's root filesystem as one flat tar (image layers and sandbox
+        merged, deletions applied, /proc /sys /dev empty) to the path `dest` (written atomically) or
+        the binary stream `dest`. Read from the directories, so it works while the container runs."""
+        from corral.image import archive
+        from corral.image.export import export_rootfs
+
+        upper, lower, _ = self._sandbox()
+        with archive.output(dest) as out:
+            export_rootfs(upper, lower, out)

@@ -6,6 +6,7 @@ import os
 
 from corral.api.container import COLUMNS, Container
 from corral.api.image import Image
+from corral.api.network import Network
 from corral.errors import Conflict, InvalidArgument, NotFound
 from corral.runtime.options import ContainerOptions
 from corral.store.db import IntegrityError
@@ -13,7 +14,9 @@ from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO
+    from typing import BinaryIO, Iterator
+
+    from corral.api.image import LoadedImage
 
 
 class Host:
@@ -39,11 +42,21 @@ class Host:
         img = Image(self, image_id)
         layer_dirs = img.layer_dirs()
         bundle = self.store.container_dir(cid)
+        net = None
+        if opts.network != "none" or opts.ports or opts.publish_all or opts.ip or opts.network_aliases or \
+                opts.dns or opts.dns_search or opts.dns_option or opts.add_host:
+            from corral.network import endpoint  # not on the path of a container without network
+
+            net = endpoint.plan(self.store, cid, opts, img.config)
         try:
             spec = specs.build(cid, opts, img.config, layer_dirs, bundle)
+            if net is not None:
+                net.allocate()
+                net.annotate(spec)
             for sub in ("upper", "work", "rootfs"):
                 os.makedirs(os.path.join(bundle, sub))
-            for fname, text in specs.etc_files(spec["hostname"]).items():
+            files = net.etc_files(spec["hostname"]) if net is not None else specs.etc_files(spec["hostname"])
+            for fname, text in files.items():
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
@@ -57,10 +70,14 @@ class Host:
                 )
         except IntegrityError:
             remove_tree(bundle)
+            if net is not None:
+                net.abandon()
             self._check_name_free(bare)
             raise
         except BaseException:
             remove_tree(bundle)
+            if net is not None:
+                net.abandon()
             raise
         return self.container(cid)
 
@@ -99,8 +116,23 @@ class Host:
 
         return Image(self, repo.resolve(self.store, ref))
 
-    def images(self) -> list[Image]:
-        return [Image(self, r[0]) for r in self.store.query("SELECT id FROM images ORDER BY created DESC")]
+    def images(self, all: bool = False) -> list[Image]:  # noqa: A002 - docker-py's name
+        """Newest first; the build cache's intermediate images (untagged) only with all=True."""
+        sql = "SELECT id FROM images ORDER BY created DESC" if all else (
+            "SELECT id FROM images WHERE id IN (SELECT image_id FROM tags) OR id NOT IN "
+            "(SELECT image_id FROM build_cache) ORDER BY created DESC")
+        return [Image(self, r[0]) for r in self.store.query(sql)]
+
+    def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
+              dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
+              secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "none",
+              quiet: bool = False) -> Iterator[dict]:
+        """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
+        {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""
+        from corral.build.builder import Build
+
+        return Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
+                     nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet).run()
 
     def import_image(self, src: str | BinaryIO, tag: str) -> Image:
         """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
@@ -219,10 +251,89 @@ class Host:
     # store -------------------------------------------------------------------------------------------
 
     def check(self) -> list[str]:
-        """Every inconsistency between blobs, layers, containers and the DB; empty when the store is sound."""
+        """Every inconsistency between blobs, layers, containers, the DB and the host's network state
+        (links and firewall rules this store left or lacks); empty when the store is sound."""
+        from corral.network import residue
         from corral.store.check import check
 
-        return check(self.store)
+        return check(self.store) + residue.check(self.store)
+
+    def prune_system(self) -> list[str]:
+        """`corral system prune`: remove the network residue `check` lists (links, rules, port holds and
+        leases of containers that are gone or stopped) and restore what running containers lack."""
+        from corral.network import residue
+
+        return residue.prune(self.store)
+
+    # networks ----------------------------------------------------------------------------------------
+
+    def create_network(self, name: str, *, subnet: str | None = None, gateway: str | None = None,
+                       internal: bool = False, labels: dict[str, str] | None = None,
+                       options: dict[str, str] | None = None) -> Network:
+        """A new switch: a bridge with `gateway` (default: the subnet's first address) on `subnet` (default:
+        the first free range of the pool); a subnet overlapping a host network or a switch is refused."""
+        from corral.network import switch
+
+        return Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
+
+    def network(self, ref: str) -> Network:
+        """A switch by name, full ID or unambiguous ID prefix."""
+        from corral.network import switch
+
+        return Network(self, switch.find(self.store, ref))
+
+    def networks(self) -> list[Network]:
+        from corral.network import switch
+
+        return [Network(self, s) for s in switch.all_switches(self.store)]
+
+    def prune_networks(self) -> list[str]:
+        """Remove every switch no container holds an address on (the default one too: it is made again
+        on demand); returns their names."""
+        used = {r[0] for r in self.store.query("SELECT DISTINCT network_id FROM leases")}
+        removed = []
+        for n in self.networks():
+            if n.id not in used:
+                n.remove()
+                removed.append(n.name)
+        return removed
+
+    # save, load, export ------------------------------------------------------------------------------
+
+    def save(self, refs: list[str], dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
+        """`docker save`: the images `refs` name, in one docker-archive or oci-archive written to the path
+        `dest` (atomically) or the binary stream `dest`. An image named by name:tag carries that name
+        into the archive; one named by ID or digest carries none, as with Docker."""
+        from corral.image import archive, repo
+        from corral.image.reference import normalize
+
+        chosen: dict[str, list[str]] = {}
+        for ref in refs:
+            image_id = repo.resolve(self.store, ref)
+            names = chosen.setdefault(image_id, [])
+            if normalize(ref) in repo.tags_of(self.store, image_id) and normalize(ref) not in names:
+                names.append(normalize(ref))
+        with archive.output(dest) as out:
+            archive.save(self.store, list(chosen.items()), out, format)
+
+    def load(self, src: str | BinaryIO) -> list[LoadedImage]:
+        """`docker load`: every image of a docker-archive or OCI-layout tarball (plain, gzip, zstd, bzip2
+        or xz), from a path, '-' for stdin, or a binary stream. Digests are all verified first; a bad
+        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it."""
+        from corral.api.image import LoadedImage
+        from corral.image import archive
+
+        if src == "-":
+            import sys
+
+            src = sys.stdin.buffer
+        f = archive.source(src)
+        try:
+            loaded = archive.load(self.store, f)
+        finally:
+            if f is not src:
+                f.close()
+        return [LoadedImage(self, image_id, tags) for image_id, tags in loaded]
 
 
 def _disk_usage(path: str) -> int:

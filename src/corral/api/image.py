@@ -7,6 +7,8 @@ from corral.image import repo
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from corral.api.host import Host
 
 
@@ -103,3 +105,22 @@ class Image:
     def users(self) -> list[tuple[str, str, str]]:
         """(container ID, name, state) of every container created from this image."""
         return self.host.store.query("SELECT id, name, state FROM containers WHERE image_id=?", (self.id,))
+
+    # save, load, export ------------------------------------------------------------------------------
+
+    def save(self, dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
+        """This image with all its names as a docker-archive or oci-archive, to the path `dest` (written
+        atomically) or the binary stream `dest`; Host.load elsewhere gives it back with the same ID."""
+        from corral.image import archive
+
+        with archive.output(dest) as out:
+            archive.save(self.host.store, [(self.id, self.tags)], out, format)
+
+
+class LoadedImage(Image):
+    """An image Host.load brought in; loaded_tags are the names the archive gave it (`Loaded image: …`),
+    which may be fewer than its tags if it was in the store already."""
+
+    def __init__(self, host: "Host", image_id: str, loaded_tags: list[str]) -> None:
+        super().__init__(host, image_id)
+        self.loaded_tags = loaded_tags

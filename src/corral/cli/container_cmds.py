@@ -23,11 +23,13 @@ def _options(o: dict) -> dict:
     return {
         "env": o["env"], "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
         "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
-        "network": o["network"] or "none", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
+        "network": o["network"] or "default", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
         "cpus": number("cpus", float), "pids_limit": number("pids_limit", int), "interactive": o["interactive"],
         "tty": o["tty"], "autoremove": o["rm"], "privileged": o["privileged"], "cap_add": o["cap_add"],
         "cap_drop": o["cap_drop"], "labels": labels, "stop_signal": o["stop_signal"],
-        "stop_timeout": number("stop_timeout", int),
+        "stop_timeout": number("stop_timeout", int), "ports": o["publish"], "publish_all": o["publish_all"],
+        "ip": o["ip"], "dns": o["dns"], "dns_search": o["dns_search"], "dns_option": o["dns_option"],
+        "add_host": o["add_host"], "network_aliases": o["network_alias"],
     }
 
 
@@ -148,7 +150,7 @@ def ps(o: dict, args: list[str]) -> int:
         if not o["no_trunc"] and len(command) > 20:
             command = command[:19] + "…"
         rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),
-                     fmt.status(c), "", c.name))
+                     fmt.status(c), fmt.ports(c.ports), c.name))
     print(fmt.table(rows))
     return 0
 
@@ -169,7 +171,15 @@ def inspect(o: dict, args: list[str]) -> int:
                 except NotFound:
                     if o["type"] == "container":
                         raise
-            found.append(host.image(ref).inspect())
+            if o["type"] == "network":
+                found.append(host.network(ref).inspect())
+                continue
+            try:
+                found.append(host.image(ref).inspect())
+            except NotFound:
+                if o["type"] == "image":
+                    raise
+                found.append(host.network(ref).inspect())  # Docker's generic inspect tries networks next
         except NotFound:
             print(f"Error: No such object: {ref}", file=sys.stderr)
             status = 1
@@ -219,4 +229,15 @@ def commit(o: dict, args: list[str]) -> int:
 def diff(o: dict, args: list[str]) -> int:
     for kind, path in Host().container(args[0]).diff():
         print(kind, path)
+    return 0
+
+
+# save, load, export
+
+
+def export(o: dict, args: list[str]) -> int:
+    from corral.cli.image_cmds import archive_to_stdout
+
+    dest = o["output"] or archive_to_stdout()  # refused before anything else, as docker does
+    Host().container(args[0]).export(dest)
     return 0

@@ -36,6 +36,11 @@ def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
     return st.capitalize()
 
 
+def ports(published: dict[str, list[dict[str, str]]]) -> str:
+    """Docker's PORTS column: 0.0.0.0:8082->80/tcp, …"""
+    return ", ".join(f"{b['HostIp']}:{b['HostPort']}->{key}" for key, bindings in published.items() for b in bindings)
+
+
 def size(n: float) -> str:
     """Docker's units: powers of 1000, three significant digits (1.23MB, 512B)."""
     for unit in ("B", "kB", "MB", "GB", "TB"):

@@ -1,11 +1,16 @@
 """Image verbs: import, images, tag, rmi, history, image bootstrap/ls/inspect/prune."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 from corral.api import Host
 from corral.errors import CorralError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 def import_(o: dict, args: list[str]) -> int:
@@ -48,7 +53,7 @@ def images(o: dict, args: list[str]) -> int:
     wanted = _image_filter(o.get("filter") or [])
     header = ("REPOSITORY", "TAG") + (("DIGEST",) if o.get("digests") else ()) + ("IMAGE ID", "CREATED", "SIZE")
     rows = [header]
-    for img in Host().images():
+    for img in Host().images(all=o.get("all", False)):
         ident = img.id if o["no_trunc"] else img.short_id
         if args and not any(t.rpartition(":")[0] == args[0] for t in img.tags):
             continue
@@ -142,3 +147,63 @@ def image(o: dict, args: list[str]) -> int:
 
         return inspect({"type": "image"}, rest)
     raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history or tag")
+
+
+# save, load, export
+
+
+def archive_to_stdout() -> "BinaryIO":
+    """Where an archive goes without -o: stdout, unless that is a terminal (Docker's rule)."""
+    import os
+
+    if os.isatty(1):
+        raise InvalidArgument("cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout")
+    return sys.stdout.buffer
+
+
+def save(o: dict, args: list[str]) -> int:
+    Host().save(args, o["output"] or archive_to_stdout(), format=o["format"] or "docker-archive")
+    return 0
+
+
+def load(o: dict, args: list[str]) -> int:
+    import os
+
+    if not o["input"] and os.isatty(0):
+        raise InvalidArgument("requested load from stdin, but stdin is a terminal: use -i FILE or redirect stdin")
+    for img in Host().load(o["input"] or "-"):
+        for name in img.loaded_tags:
+            print(f"Loaded image: {name}")
+        if not img.loaded_tags:
+            print(f"Loaded image ID: {img.id}")
+    return 0
+
+
+def build(o: dict, args: list[str]) -> int:
+    def pairs(items: list[str], what: str) -> dict[str, str]:
+        found = {}
+        for item in items:
+            key, sep, value = item.partition("=")
+            if not key:
+                raise InvalidArgument(f"invalid {what} {item!r}: use KEY=VALUE")
+            found[key] = value if sep else os.environ.get(key, "")
+        return found
+
+    secrets = {}
+    for spec in o["secret"]:
+        fields = dict(f.partition("=")[::2] for f in spec.split(","))
+        sid = fields.get("id")
+        path = fields.get("src") or fields.get("source")
+        if not sid or not path:
+            raise InvalidArgument(f"invalid --secret {spec!r}: use id=ID,src=PATH")
+        secrets[sid] = path
+    events = Host().build(args[0], tags=o["tag"], buildargs=pairs(o["build_arg"], "--build-arg"),
+                          dockerfile=o["file"], target=o["target"], nocache=o["no_cache"], secrets=secrets,
+                          labels=pairs(o["label"], "--label"), network=o["network"] or "none", quiet=o["quiet"])
+    for event in events:
+        if "aux" in event and o["quiet"]:
+            print(event["aux"]["ID"])
+        elif "stream" in event and not o["quiet"]:
+            sys.stdout.write(event["stream"])
+            sys.stdout.flush()
+    return 0

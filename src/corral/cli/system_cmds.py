@@ -1,4 +1,4 @@
-"""System verbs: check the store, disk usage; version."""
+"""System verbs: check the store, disk usage, prune network residue; version."""
 from __future__ import annotations
 
 import sys
@@ -10,8 +10,10 @@ from corral.errors import InvalidArgument
 def system(o: dict, args: list[str]) -> int:
     if args[0] == "df":
         return _df()
+    if args[0] == "prune":
+        return _prune()
     if args[0] != "check":
-        raise InvalidArgument(f"unknown system command {args[0]!r}: use check or df")
+        raise InvalidArgument(f"unknown system command {args[0]!r}: use check, df or prune")
     host = Host()
     problems = host.check()
     for p in problems:
@@ -20,6 +22,15 @@ def system(o: dict, args: list[str]) -> int:
         print(f"{len(problems)} problem(s) in the store at {host.store.root}", file=sys.stderr)
         return 1
     print(f"store at {host.store.root} is consistent")
+    return 0
+
+
+def _prune() -> int:
+    """Remove what `system check` reports of the host's network state: leftover links, rules, port holds."""
+    done = Host().prune_system()
+    for line in done:
+        print(f"fixed: {line}")
+    print(f"{len(done)} network problem(s) fixed" if done else "nothing to prune")
     return 0
 
 

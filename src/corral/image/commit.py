@@ -14,6 +14,7 @@ import os
 import stat
 
 from corral.image.extract import OPAQUE, WHITEOUT
+from corral.image.merged import MergedTree, is_opaque, is_whiteout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,17 +24,6 @@ if TYPE_CHECKING:
     from corral.store.root import Store
 
 _OVERLAY_XATTR = "trusted.overlay."
-
-
-def _is_whiteout(st: os.stat_result) -> bool:
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _walk(upper: str, skip: set[str]) -> Iterator[tuple[str, str, os.stat_result]]:
@@ -56,39 +46,24 @@ def _walk(upper: str, skip: set[str]) -> Iterator[tuple[str, str, os.stat_result
         stack.extend(reversed(subdirs))
 
 
-def _in_lower(rel: str, lower_dirs: list[str]) -> bool:
-    """Whether the image (layers top first, overlay format) has `rel`, honouring whiteouts and
-    opaque directories the way overlayfs does."""
-    parts = rel.split("/")
-    for layer in lower_dirs:
-        path = os.path.join(layer, rel)
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            # an opaque parent in this layer hides everything below it
-            for i in range(len(parts) - 1, 0, -1):
-                if _is_opaque(os.path.join(layer, *parts[:i])):
-                    return False
-            continue
-        return not _is_whiteout(st)
-    return False
-
-
-def _lower_children(rel: str, lower_dirs: list[str]) -> list[str]:
-    """Names visible in the image's directory `rel`."""
-    seen: dict[str, bool] = {}
-    for layer in lower_dirs:
-        path = os.path.join(layer, rel)
-        try:
-            names = os.listdir(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for name in names:
-            if name not in seen:
-                seen[name] = not _is_whiteout(os.lstat(os.path.join(path, name)))
-        if _is_opaque(path):
-            break
-    return sorted(n for n, visible in seen.items() if visible)
+def mount_stubs(upper: str, mount_points: set[str]) -> set[str]:
+    """The mount points, plus each directory that is in the sandbox only to hold them (created for
+    them, or copied up from the image when they were): the runtime wrote those, not the container,
+    so no diff or commit shows them."""
+    stubs = set(mount_points)
+    for point in sorted(mount_points, key=len, reverse=True):
+        parent = os.path.dirname(point)
+        while parent != "/":
+            full = os.path.join(upper, parent.lstrip("/"))
+            try:
+                names = os.listdir(full)
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            if any(f"{parent}/{n}" not in stubs for n in names):
+                break
+            stubs.add(parent)
+            parent = os.path.dirname(parent)
+    return stubs
 
 
 def changes(upper: str, lower_dirs: list[str], skip: set[str]) -> list[tuple[str, str]]:
@@ -97,52 +72,58 @@ def changes(upper: str, lower_dirs: list[str], skip: set[str]) -> list[tuple[str
     skip holds the container's mount points (/etc/hosts…): corral put them
     there, the container did not write them.
     """
+    image = MergedTree(lower_dirs)
     found = []
     for rel, full, st in _walk(upper, skip):
-        if _is_whiteout(st):
+        if is_whiteout(st):
             found.append(("D", "/" + rel))
             continue
-        existed = _in_lower(rel, lower_dirs)
+        existed = image.lookup(rel) is not None
         found.append(("C" if existed else "A", "/" + rel))
-        if existed and stat.S_ISDIR(st.st_mode) and _is_opaque(full):
+        if existed and stat.S_ISDIR(st.st_mode) and is_opaque(full):
             present = set(os.listdir(full))
-            found += [("D", f"/{rel}/{n}") for n in _lower_children(rel, lower_dirs) if n not in present]
+            found += [("D", f"/{rel}/{n}") for n in image.listdir(rel) if n not in present]
     return sorted(found, key=lambda change: change[1])
 
 
-def write_layer(upper: str, out: BinaryIO, skip: set[str]) -> None:
+def write_layer(upper: str, out: BinaryIO, skip: set[str], clamp_mtime: int | None = None) -> None:
     """The sandbox as an uncompressed OCI layer tar: whiteouts converted, hard links kept as links,
-    owners numeric, modes, times and xattrs (overlayfs's own excepted) preserved."""
+    owners numeric, modes, times and xattrs (overlayfs's own excepted) preserved. clamp_mtime
+    (SOURCE_DATE_EPOCH) caps every time, so a rebuild gives the same bytes."""
     import tarfile
 
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, full, st in _walk(upper, skip):
-            if _is_whiteout(st):
+            if is_whiteout(st):
                 parent, name = os.path.split(rel)
                 info = tarfile.TarInfo(os.path.join(parent, WHITEOUT + name))
-                info.mtime = int(st.st_mtime)
+                info.mtime = _clamp(st.st_mtime, clamp_mtime)
                 tar.addfile(info)
                 continue
             info = tar.gettarinfo(full, rel)  # a second name of an inode already written is a hard link
             info.uname = info.gname = ""
-            info.mtime = int(st.st_mtime)
+            info.mtime = _clamp(st.st_mtime, clamp_mtime)
             if info.ischr() or info.isblk():
                 info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            xattrs = _xattrs(full)
-            if xattrs:
-                info.pax_headers = xattrs
+            records = xattrs(full)
+            if records:
+                info.pax_headers = records
             if info.isreg():
                 with open(full, "rb") as f:
                     tar.addfile(info, f)
             else:
                 tar.addfile(info)
-            if info.isdir() and _is_opaque(full):
+            if info.isdir() and is_opaque(full):
                 marker = tarfile.TarInfo(f"{rel}/{OPAQUE}")
                 marker.mtime = info.mtime
                 tar.addfile(marker)
 
 
-def _xattrs(path: str) -> dict[str, str]:
+def _clamp(mtime: float, limit: int | None) -> int:
+    return int(mtime) if limit is None else min(int(mtime), limit)
+
+
+def xattrs(path: str) -> dict[str, str]:
     """PAX records for the file's xattrs; values are bytes carried through surrogateescape, as the
     extractor reads them."""
     try:
@@ -161,23 +142,9 @@ def _xattrs(path: str) -> dict[str, str]:
     return found
 
 
-def stored_layers(store: "Store", image_id: str) -> list["Layer"]:
-    """The image's layers as layers.Layer records, base first."""
-    from corral.image import repo
-    from corral.image.layers import Layer
-
-    found = []
-    for chain in repo.layer_chain(store, repo.top_layer(store, image_id)):
-        chain_id, diff_id, parent, blob, media_type, size = store.query(
-            "SELECT chain_id, diff_id, parent, blob_digest, media_type, size FROM layers WHERE chain_id=?",
-            (chain,))[0]
-        found.append(Layer(chain_id, diff_id, parent, blob, media_type, size,
-                           os.path.getsize(store.blob_path(blob))))
-    return found
-
-
 def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, container_config: dict,
-           tags: list[str], *, author: str = "", message: str = "", created_by: str = "") -> str:
+           tags: list[str], *, author: str = "", message: str = "", created_by: str = "",
+           created: str | None = None, clamp_mtime: int | None = None, history_extra: dict | None = None) -> str:
     """One new image: the base image's layers plus the sandbox as one layer; returns its ID.
 
     container_config is the new image's `config` (what the container ran
@@ -185,25 +152,25 @@ def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, conta
     writes it.
     """
     from corral.image import gc, oci, repo
-    from corral.image.layers import add_layer
+    from corral.image.layers import add_layer, image_layers
     from corral.timestamps import rfc3339
 
     with gc.writing(store):
         base = repo.config(store, base_image_id)
-        layers = stored_layers(store, base_image_id)
+        layers = image_layers(store, base_image_id)
         tmpdir = store.mkdtemp("commit-")
         try:
             path = os.path.join(tmpdir, "layer.tar")
             with open(path, "wb") as out:
-                write_layer(upper, out, skip)
+                write_layer(upper, out, skip, clamp_mtime)
             with open(path, "rb") as src:
                 layer = add_layer(store, src, layers[-1].chain_id if layers else None)
         finally:
             from corral.store.fsutil import remove_tree
 
             remove_tree(tmpdir)
-        created = rfc3339()
-        entry = {"created": created, "created_by": created_by}
+        created = created or rfc3339()
+        entry = {"created": created, "created_by": created_by, **(history_extra or {})}
         if author:
             entry["author"] = author
         if message:

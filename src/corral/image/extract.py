@@ -6,6 +6,7 @@ import stat
 from typing import BinaryIO, Callable
 
 from corral.errors import InvalidArgument
+from corral.store.fsutil import remove_tree
 
 MAX_MEMBER_SIZE = 64 << 30  # no real layer holds a bigger file; a header saying so is hostile or corrupt
 CHUNK = 1 << 20
@@ -15,22 +16,26 @@ WHITEOUT = ".wh."
 XATTR = "SCHILY.xattr."
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
 class UnsafeArchive(InvalidArgument):
     """The layer is malformed or tries to escape its directory; nothing outside dest was touched."""
 
 
-def _corrupt(err: object) -> UnsafeArchive:
-    return UnsafeArchive(f"layer archive is truncated or corrupt: {err}")
+def _corrupt(err: object, what: str = "layer archive") -> UnsafeArchive:
+    return UnsafeArchive(f"{what} is truncated or corrupt: {err}")
 
 
 class _Reader:
     """read()-only stream that puts back the sniffed magic bytes (so pipes work) and reports decoder
-    failures as UnsafeArchive, so a bad blob is never mistaken for a disk error."""
+    failures as UnsafeArchive, so a bad blob is never mistaken for a disk error. codec is what
+    open_stream found ("gzip", "zstd", "bzip2", "xz"), None for plain input."""
 
-    def __init__(self, head: bytes, raw, errors: tuple = ()):
-        self.head, self.raw, self.errors = head, raw, errors
+    def __init__(self, head: bytes, raw, errors: tuple = (), what: str = "layer archive",
+                 codec: str | None = None):
+        self.head, self.raw, self.errors, self.what, self.codec = head, raw, errors, what, codec
 
     def read(self, n: int = -1) -> bytes:
         if self.head:
@@ -40,29 +45,44 @@ class _Reader:
         try:
             return self.raw.read(n)
         except self.errors as e:
-            raise _corrupt(e) from e
+            raise _corrupt(e, self.what) from e
 
 
-def _open_stream(f) -> _Reader:
-    """Pick the decompressor from magic bytes, not from media types, which registries get wrong."""
+def open_stream(f, what: str = "layer archive") -> _Reader:
+    """Plain, gzip, zstd (if `zstandard` is importable), bzip2 or xz input as an uncompressed stream.
+
+    The decompressor is picked from magic bytes, not from media types or file
+    names, which registries and users get wrong; decoder failures surface as
+    UnsafeArchive ("`what` is truncated or corrupt"), never as a traceback.
+    Shared by layers, `corral import` and `corral load`.
+    """
     import zlib
 
     head = b""
-    while len(head) < 4 and (more := f.read(4 - len(head))):
+    while len(head) < 10 and (more := f.read(10 - len(head))):
         head += more
     raw = _Reader(head, f)
     if head.startswith(GZIP_MAGIC):
         import gzip
 
-        return _Reader(b"", gzip.GzipFile(fileobj=raw, mode="rb"), (EOFError, OSError, zlib.error))
+        return _Reader(b"", gzip.GzipFile(fileobj=raw, mode="rb"), (EOFError, OSError, zlib.error), what, "gzip")
     if head.startswith(ZSTD_MAGIC):
         try:
             import zstandard
         except ImportError:
-            raise UnsafeArchive("layer is zstd-compressed, which needs the 'zstandard' module (not installed)") from None
+            raise UnsafeArchive(f"{what} is zstd-compressed, which needs the 'zstandard' module (not installed)") from None
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return _Reader(b"", reader, (EOFError, OSError, zstandard.ZstdError))
-    return _Reader(b"", raw, (OSError,))
+        return _Reader(b"", reader, (EOFError, OSError, zstandard.ZstdError), what, "zstd")
+    if head[:3] == BZIP2_MAGIC and head[3:4].isdigit() and head[4:10] == b"1AY&SY":  # not a file named BZh…
+        import bz2
+
+        return _Reader(b"", bz2.BZ2File(raw), (EOFError, OSError), what, "bzip2")  # type: ignore[arg-type]
+    if head.startswith(XZ_MAGIC):
+        import lzma
+
+        return _Reader(b"", lzma.LZMAFile(raw), (EOFError, OSError, lzma.LZMAError), what,  # type: ignore[arg-type]
+                       "xz")
+    return _Reader(b"", raw, (OSError,), what)
 
 
 def _normalise(name: str, entry: str, *, strip_root: bool = False) -> str:
@@ -110,9 +130,7 @@ def _make_room(path: str, is_dir: bool, dir_meta: dict) -> bool:
     if stat.S_ISDIR(st.st_mode):
         if is_dir:
             return True
-        import shutil
-
-        shutil.rmtree(path)
+        remove_tree(path)  # not shutil.rmtree: it recurses, and a hostile layer can nest thousands deep
         for p in [p for p in dir_meta if p == path or p.startswith(path + "/")]:
             del dir_meta[p]
     else:
@@ -148,7 +166,7 @@ def _set_mtime(path: str, mtime: float) -> None:
     os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
-def _header_class(tarfile):
+def _header_class(tarfile, what: str = "layer archive"):
     class _StrictHeader(tarfile.TarInfo):
         """tarfile silently ends the archive at a garbled or partial header; a layer must not."""
 
@@ -159,7 +177,7 @@ def _header_class(tarfile):
             except (tarfile.EOFHeaderError, tarfile.EmptyHeaderError):
                 raise  # end-of-archive block, or a clean EOF at a header boundary (as Go's archive/tar)
             except tarfile.HeaderError as e:
-                raise _corrupt(e) from None
+                raise _corrupt(e, what) from None
 
     return _StrictHeader
 
@@ -170,6 +188,7 @@ def extract_layer(
     *,
     allow_devices: bool = False,
     on_skip: Callable[[str, str], None] | None = None,
+    recorder=None,  # noqa: ANN001 - a tarsplit.Recorder reading src: told where each file's content went
 ) -> int:
     """Unpack one OCI image layer tarball (plain, gzip, or zstd if `zstandard` is importable) into
     the existing directory `dest`, converting OCI whiteouts to overlayfs ones so `dest` can be a
@@ -185,10 +204,10 @@ def extract_layer(
     own = isinstance(src, str)
     f = open(src, "rb") if own else src
     try:
-        stream = _open_stream(f)
+        stream = open_stream(f)
         try:
             tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_header_class(tarfile))
-            written = _extract_all(tf, os.path.abspath(dest), allow_devices, on_skip)
+            written = _extract_all(tf, os.path.abspath(dest), allow_devices, on_skip, recorder)
             while stream.read(CHUNK):
                 pass  # reach the gzip/zstd trailer so its checksum is verified
         except tarfile.TarError as e:
@@ -199,14 +218,14 @@ def extract_layer(
     return written
 
 
-def _extract_all(tf, dest: str, allow_devices: bool, on_skip) -> int:
+def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder) -> int:  # noqa: ANN001
     skip = on_skip or (lambda name, reason: None)
     written = 0
     dir_meta: dict[str, tuple[int, float]] = {}  # mode and mtime applied last, once contents exist
     while (m := tf.next()) is not None:
         tf.members.clear()  # tarfile keeps every header otherwise: memory would grow with the layer
         try:
-            written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip)
+            written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip, recorder)
         except (OverflowError, ValueError) as e:  # e.g. an mtime or uid no syscall can take
             raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
     for path, (mode, mtime) in dir_meta.items():
@@ -215,10 +234,16 @@ def _extract_all(tf, dest: str, allow_devices: bool, on_skip) -> int:
     return written
 
 
-def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip) -> int:
+def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, recorder=None) -> int:  # noqa: ANN001
     """Create one entry; returns the file-data bytes written."""
     rel = _normalise(m.name, m.name)
     *parents, base = rel.split("/")
+    if recorder is not None and rel and base != OPAQUE:
+        hidden = base[len(WHITEOUT):] if base.startswith(WHITEOUT) else None
+        kept_dir = m.isdir() and not hidden and os.path.isdir(os.path.join(dest, rel)) and \
+            not os.path.islink(os.path.join(dest, rel))  # a directory entry over a directory removes nothing
+        if not kept_dir:
+            recorder.replacing("/".join(parents + [hidden]) if hidden else rel)
     if any(p.startswith(AUFS_META) for p in parents) or (base.startswith(AUFS_META) and base != OPAQUE):
         skip(m.name, "aufs metadata")  # .wh..wh.plnk and the like mean nothing to overlayfs
         return 0
@@ -265,6 +290,8 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip) ->
         if m.size > MAX_MEMBER_SIZE:
             raise UnsafeArchive(f"entry {m.name!r} declares an absurd size ({m.size} bytes)")
         _make_room(path, False, dir_meta)
+        if recorder is not None and m.sparse is None:
+            recorder.payload(m.offset_data, m.size, rel)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as out, tf.extractfile(m) as data:
             while chunk := data.read(CHUNK):

@@ -5,54 +5,12 @@ import os
 import tarfile
 from typing import BinaryIO
 
-from corral.errors import InvalidArgument
-from corral.image import oci
+from corral.image import gc, oci
+from corral.image.extract import open_stream
 from corral.image.layers import add_layer
 from corral.image.reference import validate_tag
 from corral.store.root import Store
 from corral.timestamps import rfc3339
-
-
-class _Peekable:
-    """A read-only stream whose first bytes can be looked at before choosing a decompressor."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.head = raw.read(6)
-
-    def read(self, n: int = -1) -> bytes:
-        if not self.head:
-            return self.raw.read(n)
-        if n < 0:
-            data, self.head = self.head, b""
-            return data + self.raw.read()
-        data, self.head = self.head[:n], self.head[n:]
-        return data + (self.raw.read(n - len(data)) if len(data) < n else b"")
-
-
-def decompressed(src: BinaryIO) -> BinaryIO:
-    """Plain, gzip, bzip2, xz or zstd input as an uncompressed stream, chosen by magic bytes."""
-    peek = _Peekable(src)
-    head = peek.head
-    if head.startswith(b"\x1f\x8b"):
-        import gzip
-
-        return gzip.GzipFile(fileobj=peek, mode="rb")  # type: ignore[arg-type]
-    if head.startswith(b"BZh"):
-        import bz2
-
-        return bz2.BZ2File(peek)  # type: ignore[arg-type]
-    if head.startswith(b"\xfd7zXZ"):
-        import lzma
-
-        return lzma.LZMAFile(peek)  # type: ignore[arg-type]
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        try:
-            import zstandard
-        except ImportError:
-            raise InvalidArgument("zstd-compressed archive, but the zstandard module is not installed") from None
-        return zstandard.ZstdDecompressor().stream_reader(peek)  # type: ignore[arg-type]
-    return peek  # type: ignore[return-value]
 
 
 def import_tar(store: Store, src: BinaryIO, tags: list[str], *, cmd: list[str] | None = None,
@@ -60,14 +18,15 @@ def import_tar(store: Store, src: BinaryIO, tags: list[str], *, cmd: list[str] |
                on_skip=None) -> str:  # noqa: ANN001
     """One-layer image from a rootfs tarball; returns the image ID."""
     tags = [validate_tag(t) for t in tags]
-    layer = add_layer(store, decompressed(src), None, on_skip=on_skip)
-    created = rfc3339(created_ts)
-    container_config: dict = {"Env": [oci.DEFAULT_PATH]}
-    if cmd:
-        container_config["Cmd"] = cmd
-    history = [{"created": created, "created_by": created_by}]
-    config = oci.new_config([layer], container_config, history, created)
-    return oci.register_image(store, config, [layer], tags)
+    with gc.writing(store):
+        layer = add_layer(store, open_stream(src, "rootfs archive"), None, on_skip=on_skip)
+        created = rfc3339(created_ts)
+        container_config: dict = {"Env": [oci.DEFAULT_PATH]}
+        if cmd:
+            container_config["Cmd"] = cmd
+        history = [{"created": created, "created_by": created_by}]
+        config = oci.new_config([layer], container_config, history, created)
+        return oci.register_image(store, config, [layer], tags)
 
 
 def import_rootfs_dir(store: Store, rootfs: str, tags: list[str], **kwargs) -> str:  # noqa: ANN003

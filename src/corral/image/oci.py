@@ -34,12 +34,15 @@ def new_config(layers: list[Layer], container_config: dict, history: list[dict],
     }
 
 
-def register_image(store: Store, config: dict, layers: list[Layer], tags: list[str]) -> str:
+def register_image(store: Store, config: dict | bytes, layers: list[Layer], tags: list[str]) -> str:
     """Write config and manifest blobs and record image, layers and tags in one transaction.
 
     Returns the image ID (the config digest, as Docker and podman use it).
+    A config given as bytes (a loaded image's) is stored verbatim: any
+    re-serialisation would change the image ID the image had elsewhere.
     """
-    config_bytes = canonical(config)
+    config_bytes = config if isinstance(config, bytes) else canonical(config)
+    created = (json.loads(config_bytes) if isinstance(config, bytes) else config).get("created")
     image_id = blobs.put_bytes(store, config_bytes)
     manifest = {
         "schemaVersion": 2,
@@ -57,7 +60,7 @@ def register_image(store: Store, config: dict, layers: list[Layer], tags: list[s
             )
         conn.execute(
             "INSERT OR IGNORE INTO images VALUES(?,?,?,?,?)",
-            (image_id, manifest_digest, config.get("created", ""), layers[-1].chain_id if layers else None, size),
+            (image_id, manifest_digest, str(created or ""), layers[-1].chain_id if layers else None, size),
         )
         for tag in tags:
             conn.execute("INSERT OR REPLACE INTO tags VALUES(?,?)", (tag, image_id))

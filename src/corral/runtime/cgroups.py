@@ -112,8 +112,10 @@ class CgroupV1:
         try:
             with open(os.path.join(self._freezer_dir(), "freezer.state")) as f:
                 return f.read().strip()
-        except FileNotFoundError:
-            return "THAWED"  # the cgroup is gone: nothing in it can be frozen
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENODEV):  # ENODEV: removed between open and read
+                return "THAWED"  # the cgroup is gone: nothing in it can be frozen
+            raise
 
     def _freezer_dir(self) -> str:
         if "freezer" not in self.dirs:
@@ -222,8 +224,10 @@ class CgroupV2:
         try:
             with open(os.path.join(self.dir, "cgroup.freeze")) as f:
                 return f.read().strip() == "1"
-        except FileNotFoundError:
-            return False
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENODEV):  # ENODEV: removed between open and read
+                return False
+            raise
 
     def _wait_frozen(self, timeout: float) -> bool:
         import select

@@ -65,9 +65,17 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     os.setsid()
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     flags = 0
+    joins = []  # (path, flag): namespaces to enter rather than create (a wired network namespace)
     for ns in linux.get("namespaces", []):
-        flags |= _NS_FLAGS.get(ns["type"], 0)
+        if ns.get("path"):
+            joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
+        else:
+            flags |= _NS_FLAGS.get(ns["type"], 0)
     libc.unshare(flags & ~libc.CLONE_NEWCGROUP)
+    for path, flag in joins:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        libc.setns(fd, flag)
+        os.close(fd)
     if flags & libc.CLONE_NEWNET:
         libc.loopback_up()
     libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)

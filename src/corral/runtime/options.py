@@ -8,9 +8,11 @@ MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill
 
 _DEFAULTS: dict = {
     "cmd": None, "entrypoint": None, "env": list, "workdir": None, "user": None, "hostname": None,
-    "memory": None, "cpus": None, "pids_limit": None, "network": "none", "tty": False, "interactive": False,
+    "memory": None, "cpus": None, "pids_limit": None, "network": "default", "tty": False, "interactive": False,
     "autoremove": False, "privileged": False, "cap_add": list, "cap_drop": list, "labels": dict,
-    "stop_signal": None, "stop_timeout": None,
+    "stop_signal": None, "stop_timeout": None, "binds": list,
+    "ports": list, "publish_all": False, "ip": None, "dns": list, "dns_search": list, "dns_option": list,
+    "add_host": list, "network_aliases": list,
 }
 
 
@@ -26,7 +28,6 @@ class ContainerOptions:
     memory: int | None
     cpus: float | None
     pids_limit: int | None
-    network: str
     tty: bool
     interactive: bool
     autoremove: bool
@@ -36,6 +37,16 @@ class ContainerOptions:
     labels: dict[str, str]
     stop_signal: str | None
     stop_timeout: int | None
+    binds: list[str]  # HostConfig.Binds: "HOST_PATH:CONTAINER_PATH[:ro]"
+    network: str  # none, host, bridge (the default switch), a switch's name, container:ID; see check()
+    ports: list[str]  # -p specs as typed: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/PROTO]
+    publish_all: bool  # -P
+    ip: str | None
+    dns: list[str]
+    dns_search: list[str]
+    dns_option: list[str]
+    add_host: list[str]  # NAME:IP
+    network_aliases: list[str]
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -54,8 +65,11 @@ class ContainerOptions:
             raise InvalidArgument(f"invalid --cpus {self.cpus}: the range is 0.01 to the number of CPUs")
         if self.pids_limit is not None and self.pids_limit == 0:
             self.pids_limit = None
-        if self.network not in ("none", "default", "bridge", "host") and not self.network:
-            raise InvalidArgument("invalid --network value")
+        if self.network in ("default", ""):
+            # no network unless a port is published (then the default switch): `run` stays as fast as it was
+            self.network = "bridge" if self.ports or self.publish_all else "none"
+        if self.network.startswith("container:") and len(self.network) == len("container:"):
+            raise InvalidArgument("invalid --network container: give container:NAME|ID")
         for e in self.env:
             if not e or e.startswith("="):
                 raise InvalidArgument(f"invalid environment variable: {e!r}")

@@ -5,6 +5,8 @@ applies it, and crun or runc given the same bundle must behave the same.
 """
 from __future__ import annotations
 
+import os
+
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
 from corral.runtime.options import ContainerOptions
@@ -64,6 +66,8 @@ def capability_set(opts: ContainerOptions) -> list[str]:
 
 STDIN_ANNOTATION = "org.corral.stdin"
 """"open": the supervisor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
+NETWORK_ANNOTATION = "org.corral.network"
+"""Present when the supervisor wires a network at start (corral/network/endpoint.py); absent for none and host."""
 
 
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[str], bundle: str) -> dict:
@@ -115,6 +119,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[st
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
                        "options": ["rbind", "rprivate"]})
+    mounts += [bind_mount(b) for b in opts.binds]
     return {
         "ociVersion": "1.0.2",
         "process": {
@@ -136,8 +141,20 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[st
     }
 
 
+def bind_mount(bind: str) -> dict:
+    """A Docker bind ("HOST:CONTAINER[:ro|rw]") as an OCI mount; the host path must exist."""
+    source, _, rest = bind.partition(":")
+    destination, _, mode = rest.partition(":")
+    if not source.startswith("/") or not destination.startswith("/") or mode not in ("", "ro", "rw"):
+        raise InvalidArgument(f"invalid bind {bind!r}: use /host/path:/container/path[:ro]")
+    if not os.path.exists(source):
+        raise InvalidArgument(f"invalid bind {bind!r}: {source} does not exist on the host")
+    return {"destination": destination, "type": "bind", "source": source,
+            "options": ["rbind", "rprivate"] + (["ro"] if mode == "ro" else [])}
+
+
 def etc_files(hostname: str) -> dict[str, str]:
-    """The /etc files every container gets (until the network issue writes real DNS)."""
+    """The /etc files of a container without network settings (network/etc.py writes the others)."""
     return {
         "hostname": hostname + "\n",
         "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",

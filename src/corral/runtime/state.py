@@ -27,7 +27,10 @@ def process_starttime(pid: int) -> str | None:
             stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None  # it has exited: a zombie waiting for its (re)parent is no live supervisor
+    return fields[19]
 
 
 def identity(pid: int) -> str:

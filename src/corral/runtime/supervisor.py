@@ -15,7 +15,7 @@ from corral.errors import CommandNotExecutable, CommandNotFound, CorralError
 from corral.runtime import cgroups, console, state
 from corral.runtime.cleanup import remove_container
 from corral.runtime.init import container_init
-from corral.runtime.spec import STDIN_ANNOTATION
+from corral.runtime.spec import NETWORK_ANNOTATION, STDIN_ANNOTATION
 from corral.store.root import Store
 from corral.sys import libc
 
@@ -43,6 +43,7 @@ class Started:
                  tty: bool, log_path: str) -> None:
         self.cid, self.pid, self.cg, self.outputs = cid, pid, cg, outputs
         self.stdin, self.tty, self.log_path = stdin, tty, log_path
+        self.net = None  # the network.endpoint.Attachment to release at exit, if the container has a network
 
 
 def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
@@ -75,6 +76,18 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         cg.destroy()
         state.mark_exited(store, cid, 125, f"cannot set up the container's cgroup: {e}")
         raise
+    net = None
+    if NETWORK_ANNOTATION in spec.get("annotations", {}):
+        from corral.network import endpoint  # only containers with a network pay for its imports
+
+        try:
+            net = endpoint.attach(store, cid, spec)  # before the fork: the command never runs unwired
+        except BaseException as e:
+            cg.destroy()
+            state.mark_exited(store, cid, 125, f"cannot set up the container's network: {e}")
+            if isinstance(e, CorralError):
+                raise
+            raise CorralError(f"cannot set up the container's network: {e}") from e
     tty = bool(spec["process"].get("terminal"))
     ours: list[int] = []  # fds this process keeps
     theirs: list[int] = []  # fds only the init keeps
@@ -104,6 +117,8 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         container_init(spec, bundle, stdio, fail_w, cg_r)
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
+    if net is not None:
+        net.after_fork()
     try:
         cg.attach(pid)
         os.write(cg_w, b"1")
@@ -118,6 +133,11 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         for fd in ours + ([master] if master is not None else []):
             os.close(fd)
         cg.destroy()
+        if net is not None:
+            try:
+                net.release()
+            except Exception:  # noqa: BLE001, S110 - the start's own failure is what to report
+                pass
         failure = failure or b"125:the container's terminal could not be set up"
         code, _, message = failure.decode(errors="replace").partition(":")
         state.mark_exited(store, cid, int(code), message)
@@ -125,14 +145,22 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
     state.mark_running(store, cid, pid, supervisor)
     log_path = os.path.join(bundle, "log")
     if tty:
-        return Started(cid, pid, cg, {master: logs.STDOUT}, master, True, log_path)
-    return Started(cid, pid, cg, {out_r: logs.STDOUT, err_r: logs.STDERR}, in_w, False, log_path)
+        started = Started(cid, pid, cg, {master: logs.STDOUT}, master, True, log_path)
+    else:
+        started = Started(cid, pid, cg, {out_r: logs.STDOUT, err_r: logs.STDERR}, in_w, False, log_path)
+    started.net = net
+    return started
 
 
 def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
     """Record the exit of a reaped init, release its cgroup, and remove the container if asked."""
     code = exit_code(status)
     started.cg.destroy()
+    if started.net is not None:
+        try:
+            started.net.release()
+        except Exception:  # noqa: BLE001, S110 - the exit must be recorded; `system check` reports residue
+            pass
     state.mark_exited(store, started.cid, code)
     if autoremove:
         remove_container(store, started.cid)

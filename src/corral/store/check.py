@@ -15,6 +15,29 @@ def _sha256_file(path: str) -> str:
     return h.hexdigest()
 
 
+def _check_tar_split(store: Store, chain: str) -> list[str]:
+    """A layer kept as tar-split must rebuild to exactly the tar its diff_id names."""
+    from corral.errors import StoreError
+    from corral.image.layers import open_layer, stored_layer
+
+    layer = stored_layer(store, chain)
+    if layer is None:
+        return [f"layer {chain}: unpacked directory is missing"]
+    h = hashlib.sha256()
+    try:
+        tar = open_layer(store, layer)
+        try:
+            while chunk := tar.read(1 << 20):
+                h.update(chunk)
+        finally:
+            tar.close()
+    except (OSError, StoreError, ValueError) as e:
+        return [f"layer {chain}: cannot rebuild its tar ({e})"]
+    if "sha256:" + h.hexdigest() != layer.diff_id:
+        return [f"layer {chain}: its files no longer rebuild its tar (diff_id {layer.diff_id}): changed on disk"]
+    return []
+
+
 def check(store: Store) -> list[str]:
     problems: list[str] = []
     blob_files = set(os.listdir(store.blobs)) if os.path.isdir(store.blobs) else set()
@@ -35,7 +58,9 @@ def check(store: Store) -> list[str]:
     for chain, blob, parent in layer_rows:
         known_layers.add(chain.split(":", 1)[1])
         referenced.add(blob.split(":", 1)[1])
-        if blob.split(":", 1)[1] not in blob_files:
+        if os.path.exists(os.path.join(store.layer_dir(chain), "tar-split")):
+            problems += _check_tar_split(store, chain)
+        elif blob.split(":", 1)[1] not in blob_files:
             problems.append(f"layer {chain}: blob {blob} is missing")
         if not os.path.isdir(os.path.join(store.layer_dir(chain), "diff")):
             problems.append(f"layer {chain}: unpacked directory is missing")

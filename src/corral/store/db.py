@@ -1,4 +1,5 @@
-"""SQLite metadata: images, layers, tags and containers, one transaction per change.
+"""SQLite metadata: images, layers, tags, containers, switches (networks), address leases and
+published ports, one transaction per change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing.
@@ -23,11 +24,22 @@ CREATE TABLE IF NOT EXISTS containers(
     image_ref TEXT NOT NULL, created TEXT NOT NULL, options TEXT NOT NULL,
     state TEXT NOT NULL, pid INTEGER, supervisor TEXT, exit_code INTEGER,
     started_at TEXT, finished_at TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS networks(
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, bridge TEXT UNIQUE NOT NULL, subnet TEXT NOT NULL,
+    gateway TEXT NOT NULL, internal INTEGER NOT NULL, is_default INTEGER NOT NULL, created TEXT NOT NULL,
+    labels TEXT NOT NULL, options TEXT NOT NULL, cursor INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS leases(
+    network_id TEXT NOT NULL REFERENCES networks(id), container_id TEXT NOT NULL, ip TEXT NOT NULL,
+    ifname TEXT NOT NULL, aliases TEXT NOT NULL,
+    PRIMARY KEY(network_id, container_id), UNIQUE(network_id, ip));
+CREATE TABLE IF NOT EXISTS ports(
+    container_id TEXT NOT NULL, proto TEXT NOT NULL, host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,
+    container_ip TEXT NOT NULL, container_port INTEGER NOT NULL, UNIQUE(proto, host_ip, host_port));
 CREATE TABLE IF NOT EXISTS build_cache(
     key TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     created TEXT NOT NULL);
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: networks, leases, ports
 """Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
 then get it on their next open."""
 

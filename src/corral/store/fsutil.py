@@ -32,24 +32,35 @@ def fsync_dir(path: str) -> None:
 def remove_tree(path: str) -> None:
     """Remove a tree (overlay whiteouts, read-only dirs included) without following links; missing is fine.
 
-    Hand-written because shutil pulls in re, bz2 and lzma: a few ms on every `run --rm`.
+    Hand-written because shutil pulls in re, bz2 and lzma: a few ms on every `run --rm`. A stack,
+    not recursion: a container may nest directories deeper than Python's recursion limit.
     """
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return
-    except NotADirectoryError:
-        os.unlink(path)
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            remove_tree(entry.path)
-        else:
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                pass
-    try:
-        os.rmdir(path)
-    except FileNotFoundError:
-        pass
+    stack = [path]
+    while stack:
+        top = stack[-1]
+        try:
+            entries = list(os.scandir(top))
+        except FileNotFoundError:
+            stack.pop()
+            continue
+        except NotADirectoryError:
+            os.unlink(top)
+            stack.pop()
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                subdirs.append(entry.path)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+        if subdirs:
+            stack += subdirs  # top is scanned again, empty, once they are gone
+            continue
+        try:
+            os.rmdir(top)
+        except FileNotFoundError:
+            pass
+        stack.pop()

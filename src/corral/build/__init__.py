@@ -1,0 +1,1 @@
+"""Dockerfile builds: the parser (`dockerfile`), `.dockerignore` matching (`ignore`) and the executor (`builder`)."""

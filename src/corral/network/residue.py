@@ -1,0 +1,142 @@
+"""What a crash can leave of a store's networking, and putting it right (`system check` / `system prune`).
+
+Links carry the alias corral:<store tag>:<id> and nft elements the comment
+<store tag>:<id[:12]>, so this store's leftovers are found without touching
+another store's: a bridge whose switch is gone, a veth whose container is not
+running, an element for a removed switch or a stopped container; and, the
+other way round, what a running container needs but lacks (after a reboot or
+a flushed ruleset): its switch's bridge, the switch's elements, its ports.
+"""
+from __future__ import annotations
+
+from corral.network import nft, store_tag
+from corral.network import switch as switches
+from corral.store.root import Store
+
+
+class Finding:
+    """One inconsistency: what to tell the user, and how prune fixes it."""
+
+    def __init__(self, message: str, fix) -> None:  # noqa: ANN001 - a callable taking no argument
+        self.message, self.fix = message, fix
+
+
+def findings(store: Store) -> list[Finding]:
+    from corral.network.netlink import Netlink
+    from corral.runtime import state
+
+    tag = store_tag(store.root)
+    nets = {s.id: s for s in switches.all_switches(store)}
+    rows = store.query("SELECT id, name, state, supervisor FROM containers")
+    names = {cid: name for cid, name, _, _ in rows}
+    running = {cid for cid, _, st, sup in rows if st == state.RUNNING and state.is_alive(sup)}
+    found: list[Finding] = []
+
+    with Netlink() as nl:
+        links = nl.links()
+    for _, name, kind, alias in links:
+        parts = alias.split(":")
+        if len(parts) != 3 or parts[0] != "corral" or parts[1] != tag:
+            continue
+        owner = parts[2]
+        if kind == "bridge" and owner not in nets:
+            found.append(Finding(f"network: bridge {name} of a removed switch is left", _delete_link(name)))
+        elif kind == "veth" and owner not in running:
+            found.append(Finding(f"network: veth {name} of container {owner[:12]}, which is not running, is left",
+                                 _delete_link(name)))
+
+    if nets and not nft.skeleton_intact():
+        found.append(Finding("network: the firewall table ip corral lacks some of its rules", lambda: nft.apply()))
+    elements = [e for e in nft.elements() if e.comment.split(":")[0] == tag]
+    ports = store.query("SELECT container_id, proto, host_ip, host_port, container_ip, container_port FROM ports")
+    wanted: set[nft.Element] = set()
+    for sw in nets.values():
+        wanted.update(sw.elements(store))
+    for cid, *mapping in ports:
+        if cid in running:
+            wanted.update(nft.port_elements(*mapping, f"{tag}:{cid[:12]}"))
+    present = set(elements)
+    for e in elements:
+        if e not in wanted:
+            owner = e.comment.split(":")[1] if ":" in e.comment else "?"
+            found.append(Finding(f"network: firewall element {e!r} of {owner}, which is gone, is left",
+                                 _delete_elements([e])))
+    for cid, *mapping in ports:
+        if cid not in running:
+            found.append(Finding(f"network: container {cid[:12]} is not running but holds host port "
+                                 f"{mapping[2]}/{mapping[0]}", _release(store, cid)))
+        elif not set(nft.port_elements(*mapping, f"{tag}:{cid[:12]}")) <= present:
+            found.append(Finding(f"network: published port {mapping[2]}/{mapping[0]} of running container "
+                                 f"{names.get(cid, cid[:12])} has no firewall rule",
+                                 _add_elements(nft.port_elements(*mapping, f"{tag}:{cid[:12]}"))))
+    serving = {net_id for cid, net_id in store.query("SELECT container_id, network_id FROM leases") if cid in running}
+    for sw in nets.values():
+        if sw.id not in serving:
+            continue
+        if not switches.is_up(sw):
+            found.append(Finding(f"network: switch {sw.name} has running containers but no bridge {sw.bridge}",
+                                 lambda sw=sw: switches.bring_up(store, sw)))
+        elif not set(sw.elements(store)) <= present:
+            found.append(Finding(f"network: switch {sw.name} lacks its firewall rules",
+                                 _add_elements(sw.elements(store))))
+    for cid, net_id in store.query("SELECT container_id, network_id FROM leases"):
+        if cid not in names:
+            found.append(Finding(f"network: address lease of missing container {cid[:12]}", _drop_lease(store, cid)))
+        elif net_id not in nets:
+            found.append(Finding(f"network: container {cid[:12]} leases an address on missing switch {net_id[:12]}",
+                                 _drop_lease(store, cid, net_id)))
+    return found
+
+
+def _delete_link(name: str):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        from corral.network.netlink import Netlink
+
+        with Netlink() as nl:
+            nl.delete_link(name)
+            nl.flush(ignore=(19,))
+    return fix
+
+
+def _delete_elements(elements: list[nft.Element]):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        from corral.network import HostLock
+
+        with HostLock():
+            switches.drop_table_if_unused(delete=elements)
+    return fix
+
+
+def _add_elements(elements: list[nft.Element]):  # noqa: ANN202 - a fix
+    return lambda: nft.apply(add=elements)
+
+
+def _release(store: Store, cid: str):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        from corral.network import endpoint
+
+        endpoint.release(store, cid)
+    return fix
+
+
+def _drop_lease(store: Store, cid: str, net_id: str | None = None):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        with store.transaction() as conn:
+            if net_id is None:
+                conn.execute("DELETE FROM leases WHERE container_id=?", (cid,))
+            else:
+                conn.execute("DELETE FROM leases WHERE container_id=? AND network_id=?", (cid, net_id))
+    return fix
+
+
+def check(store: Store) -> list[str]:
+    return [f.message for f in findings(store)]
+
+
+def prune(store: Store) -> list[str]:
+    """Fix every finding; returns what was done."""
+    done = []
+    for f in findings(store):
+        f.fix()
+        done.append(f.message)
+    return done

@@ -1,0 +1,230 @@
+"""Switches: a store's named networks (DB rows) and the Linux bridges that carry them.
+
+A switch is brought up on demand (creation, a container's start, after a
+reboot took the bridge away): bridge cr-<id> with the gateway address,
+route_localnet and forwarding on that bridge only, and its elements in the
+nft table. net.ipv4.ip_forward is turned on for a NAT switch, as Docker and
+podman do; when corral is the one that turned it on, the table's guard
+chain keeps the host from forwarding anything that involves no corral bridge,
+and removing the last switch turns it off again (unless another engine's
+bridge has appeared meanwhile, which may rely on it).
+"""
+from __future__ import annotations
+
+import os
+import _socket
+
+from corral import fastjson as json
+from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.network import HostLock, ipam, nft, store_tag
+from corral.store.db import IntegrityError
+from corral.store.root import Store
+
+DEFAULT_NAME = "bridge"
+RESERVED = ("none", "host", "default")
+COLUMNS = "id, name, bridge, subnet, gateway, internal, is_default, created, labels, options"
+
+
+class Switch:
+    def __init__(self, row: tuple) -> None:
+        (self.id, self.name, self.bridge, self.subnet, self.gateway, internal, is_default, self.created,
+         labels, options) = row
+        self.internal, self.is_default = bool(internal), bool(is_default)
+        self.labels: dict = json.loads(labels)
+        self.options: dict = json.loads(options)
+
+    @property
+    def prefix(self) -> int:
+        return int(self.subnet.rsplit("/", 1)[1])
+
+    def elements(self, store: Store) -> list[nft.Element]:
+        return nft.switch_elements(self.bridge, self.subnet, self.internal, f"{store_tag(store.root)}:{self.id[:12]}")
+
+    def alias(self, store: Store) -> str:
+        return f"corral:{store_tag(store.root)}:{self.id}"
+
+    def __repr__(self) -> str:
+        return f"<Switch {self.name} {self.subnet}>"
+
+
+def ensure_schema(store: Store) -> None:
+    store.conn  # noqa: B018 - opening the store creates missing tables (store/db.py)
+
+
+def all_switches(store: Store) -> list[Switch]:
+    return [Switch(r) for r in store.query(f"SELECT {COLUMNS} FROM networks ORDER BY created")]
+
+
+def find(store: Store, ref: str) -> Switch:
+    """A switch by name, full ID or unambiguous ID prefix."""
+    rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE name=? OR id=?", (ref, ref))
+    if not rows and ref and all(c in "0123456789abcdef" for c in ref):
+        rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE id >= ? AND id < ?", (ref, ref + "g"))
+        if len(rows) > 1:
+            raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
+    if not rows:
+        raise NotFound(f"network {ref} not found")
+    return Switch(rows[0])
+
+
+def default(store: Store) -> Switch:
+    """The default NAT switch, made on first use with a free range from the pool."""
+    rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE is_default=1")
+    if rows:
+        return Switch(rows[0])
+    try:
+        return create(store, DEFAULT_NAME, is_default=True)
+    except Conflict:
+        rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE is_default=1")  # a parallel run made it
+        if rows:
+            return Switch(rows[0])
+        raise
+
+
+def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
+           labels: dict | None = None, options: dict | None = None, is_default: bool = False) -> Switch:
+    from corral.runtime.state import now
+
+    if name in RESERVED or (name == DEFAULT_NAME and not is_default):
+        raise Conflict(f"network name {name} is reserved: pick another name")
+    _check_name(name)
+    if gateway and not subnet:
+        raise InvalidArgument("--gateway needs --subnet")
+    net = ipam.parse_subnet(subnet) if subnet else None
+    ensure_schema(store)
+    nid = os.urandom(32).hex()
+    with HostLock():
+        if store.query("SELECT 1 FROM networks WHERE name=?", (name,)):
+            raise Conflict(f"network with name {name} already exists")
+        others = [(s.name, s.subnet) for s in all_switches(store)]
+        if net is None:
+            net = ipam.choose_free(others)
+        else:
+            ipam.check_free(net, others)
+        gw = ipam.gateway_for(net, gateway)
+        row = (nid, name, "cr-" + nid[:12], str(net), gw, int(internal), int(is_default), now(),
+               json.dumps(labels or {}), json.dumps(options or {}))
+        try:
+            with store.transaction() as conn:
+                conn.execute(f"INSERT INTO networks({COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?)", row)
+        except IntegrityError:
+            raise Conflict(f"network with name {name} already exists") from None
+        sw = Switch(row)
+        try:
+            _bring_up(store, sw)
+        except BaseException:
+            _tear_down(store, sw)
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM networks WHERE id=?", (nid,))
+            raise
+    return sw
+
+
+_NAME_FIRST = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _check_name(name: str) -> None:
+    if not name or name[0] not in _NAME_FIRST or any(c not in _NAME_FIRST | set("_.-") for c in name):
+        raise InvalidArgument(f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+
+
+def is_up(sw: Switch) -> bool:
+    try:
+        _socket.if_nametoindex(sw.bridge)
+        return True
+    except OSError:
+        return False
+
+
+def bring_up(store: Store, sw: Switch) -> None:
+    """Make sure the switch's bridge exists (after a reboot it does not); cheap when it does."""
+    if is_up(sw):
+        return
+    with HostLock():
+        if not is_up(sw):
+            _bring_up(store, sw)
+
+
+def _bring_up(store: Store, sw: Switch) -> None:
+    from corral.network.netlink import Netlink
+
+    with Netlink() as nl:
+        if not is_up(sw):
+            nl.add_bridge(sw.bridge, sw.alias(store))
+            nl.flush()
+        index = _socket.if_nametoindex(sw.bridge)
+        broadcast = _broadcast(sw.subnet)
+        nl.add_address(index, sw.gateway, sw.prefix, broadcast)
+        nl.flush(ignore=(17,))  # EEXIST: the address is there already
+    _sysctl(f"net/ipv4/conf/{sw.bridge}/route_localnet", "1")
+    _sysctl(f"net/ipv4/conf/{sw.bridge}/forwarding", "1")
+    extra = []
+    if not sw.internal and _read_sysctl("net/ipv4/ip_forward") == "0":
+        extra.append(nft.GUARD_RULE)
+    nft.apply(add=sw.elements(store), extra=extra)
+    if extra:
+        _sysctl("net/ipv4/ip_forward", "1")
+
+
+def remove(store: Store, sw: Switch) -> None:
+    """Delete the switch: refused while a container holds an address on it."""
+    users = store.query("SELECT container_id FROM leases WHERE network_id=?", (sw.id,))
+    if users:
+        raise Conflict(f"error while removing network: network {sw.name} id {sw.id} has active endpoints "
+                       f"(container {users[0][0][:12]})")
+    with HostLock():
+        _tear_down(store, sw)
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM networks WHERE id=?", (sw.id,))
+
+
+def _tear_down(store: Store, sw: Switch) -> None:
+    from corral.network.netlink import Netlink
+
+    with Netlink() as nl:
+        nl.delete_link(sw.bridge)
+        nl.flush(ignore=(19,))  # ENODEV: already gone
+    drop_table_if_unused(delete=sw.elements(store))
+
+
+def drop_table_if_unused(delete: list[nft.Element] = ()) -> None:
+    """Remove `delete`, then the whole table when no switch of any store is left in it (and turn IP
+    forwarding back off if corral turned it on and no other engine's bridge appeared). Under HostLock."""
+    if not nft.table_exists():
+        return
+    if delete:
+        nft.apply(delete=delete)
+    if any(e.set == "bridges" for e in nft.elements()):
+        return
+    guarded = nft.guarded()
+    nft.delete_table()
+    if guarded and not _foreign_bridges():
+        _sysctl("net/ipv4/ip_forward", "0")
+
+
+def _foreign_bridges() -> bool:
+    """Another engine's bridge (docker0, podman0…) may have come to rely on IP forwarding since corral
+    turned it on: then it stays on."""
+    from corral.network.netlink import Netlink
+
+    with Netlink() as nl:
+        return any(kind == "bridge" and not alias.startswith("corral:") for _, _, kind, alias in nl.links())
+
+
+def _broadcast(subnet: str) -> str:
+    import ipaddress
+
+    return str(ipaddress.IPv4Network(subnet).broadcast_address)
+
+
+def _sysctl(key: str, value: str) -> None:
+    try:
+        with open(f"/proc/sys/{key}", "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise CorralError(f"cannot set {key.replace('/', '.')} to {value}: {e.strerror}") from None
+
+
+def _read_sysctl(key: str) -> str:
+    with open(f"/proc/sys/{key}") as f:
+        return f.read().strip()

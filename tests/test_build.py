@@ -1,0 +1,204 @@
+"""corral build: every instruction, multi-stage, the cache, secrets, reproducibility, errors."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from conftest import Cli
+
+EVERYTHING = r"""# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM ${BASE} AS base
+ARG GREETING=hello
+ENV APP_HOME=/srv/app \
+    MODE=test
+LABEL org.example.team="web ops" version=1
+WORKDIR $APP_HOME
+# a comment between instructions
+COPY --chmod=750 *.sh bin/
+COPY --chown=1:2 conf/ conf/
+ADD payload.tar.gz /opt/
+RUN echo "$GREETING from $MODE" > greeting.txt && \
+    mkdir -p /data
+RUN ["sh", "-c", "echo exec-form > /data/exec.txt"]
+RUN <<EOF
+echo heredoc-one > /data/here.txt
+echo heredoc-two >> /data/here.txt
+EOF
+COPY <<EOF /etc/motd
+welcome
+EOF
+EXPOSE 8080 9090/udp
+VOLUME ["/data"]
+USER 1:2
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=5s --retries=2 CMD ["true"]
+SHELL ["/bin/sh", "-ec"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat greeting.txt /data/exec.txt /data/here.txt /etc/motd"]
+"""
+
+
+def _context(tmp_path, dockerfile: str, files: dict[str, str | bytes] | None = None):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text(dockerfile)
+    for name, content in (files or {}).items():
+        path = ctx / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return ctx
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _inspect(cli, ref: str) -> dict:
+    return json.loads(cli.out("inspect", ref))[0]
+
+
+def test_every_instruction(busybox, tmp_path):
+    ctx = _context(tmp_path, EVERYTHING, {
+        "run.sh": "#!/bin/sh\necho run\n", "conf/app.conf": "k=v\n", "secret.txt": "nope\n",
+        "payload.tar.gz": _tar_gz({"payload/readme": b"unpacked\n"}), ".dockerignore": "secret.txt\n",
+    })
+    out = busybox.out("build", "-t", "every:1", str(ctx))
+    assert "Step 1/" in out and "Successfully tagged every:1" in out
+    assert busybox.out("run", "--rm", "every:1") == \
+        "hello from test\nexec-form\nheredoc-one\nheredoc-two\nwelcome\n"
+    listing = busybox.out("run", "--rm", "--entrypoint", "sh", "every:1", "-c",
+                          "stat -c '%n %a %u %g' bin/run.sh conf/app.conf; cat /opt/payload/readme; "
+                          "ls /srv/app; id -u")
+    assert "bin/run.sh 750 0 0" in listing and "conf/app.conf 644 1 2" in listing
+    assert "unpacked" in listing and "secret.txt" not in listing and listing.endswith("1\n")
+    cfg = _inspect(busybox, "every:1")["Config"]
+    assert cfg["Env"][-2:] == ["APP_HOME=/srv/app", "MODE=test"] and cfg["WorkingDir"] == "/srv/app"
+    assert cfg["Labels"] == {"org.example.team": "web ops", "version": "1"}
+    assert cfg["ExposedPorts"] == {"8080/tcp": {}, "9090/udp": {}} and cfg["Volumes"] == {"/data": {}}
+    assert cfg["User"] == "1:2" and cfg["StopSignal"] == "SIGUSR1" and cfg["Shell"] == ["/bin/sh", "-ec"]
+    assert cfg["Healthcheck"] == {"Test": ["CMD", "true"], "Interval": 5_000_000_000, "Retries": 2}
+    history = busybox.out("history", "--no-trunc", "every:1")
+    assert "WORKDIR" in history and "/bin/sh -c echo \"$GREETING from $MODE\"" in history
+
+
+def test_multi_stage_into_scratch_and_target(busybox, tmp_path):
+    ctx = _context(tmp_path, """
+FROM busybox AS builder
+RUN mkdir /out && cp /bin/busybox /out/busybox && echo built > /out/stamp
+FROM scratch
+COPY --from=builder /out/busybox /busybox
+COPY --from=0 /out/stamp /stamp
+ENTRYPOINT ["/busybox"]
+CMD ["cat", "/stamp"]
+""")
+    busybox.out("build", "-t", "small:1", str(ctx))
+    assert busybox.out("run", "--rm", "small:1") == "built\n"
+    assert len(_inspect(busybox, "small:1")["RootFS"]["Layers"]) == 2  # no busybox base layer in scratch
+    busybox.out("build", "--target", "builder", "-t", "builder:1", str(ctx))
+    assert busybox.out("run", "--rm", "builder:1", "cat", "/out/stamp") == "built\n"
+
+
+def test_cache_reuses_until_a_copied_file_changes(busybox, tmp_path):
+    ctx = _context(tmp_path, """
+FROM busybox
+RUN echo one > /one
+COPY a.txt /a.txt
+RUN cat /a.txt > /copy
+COPY b.txt /b.txt
+""", {"a.txt": "a1\n", "b.txt": "b\n"})
+    first = busybox.out("build", "-q", str(ctx)).strip()
+    again = busybox.out("build", str(ctx))
+    assert again.count("Using cache") == 4 and f"Successfully built {first[7:19]}" in again
+    (ctx / "a.txt").write_text("a2\n")
+    third = busybox.out("build", "-t", "c:3", str(ctx))
+    assert third.count("Using cache") == 1  # only the RUN before the changed COPY
+    assert busybox.out("run", "--rm", "c:3", "cat", "/copy") == "a2\n"
+    nocache = busybox.out("build", "--no-cache", str(ctx))
+    assert "Using cache" not in nocache
+
+
+def test_secrets_never_reach_the_image(busybox, tmp_path):
+    secret = b"s3cr3t-" + os.urandom(8).hex().encode()
+    (tmp_path / "pw").write_bytes(secret)
+    ctx = _context(tmp_path, """
+FROM busybox
+RUN --mount=type=secret,id=pw test "$(cat /run/secrets/pw)" != "" && wc -c < /run/secrets/pw > /len
+RUN --mount=type=secret,id=pw,target=/etc/pw cat /etc/pw | wc -c > /len2
+""")
+    out = busybox.out("build", "--secret", f"id=pw,src={tmp_path / 'pw'}", "-t", "sec:1", str(ctx))
+    assert "Successfully tagged sec:1" in out
+    assert busybox.out("run", "--rm", "sec:1", "cat", "/len") == f"{len(secret)}\n"
+    assert busybox.out("run", "--rm", "sec:1", "sh", "-c", "ls /run/secrets /etc/pw 2>&1; true").count("No such") == 2
+    for dirpath, _dirs, files in os.walk(busybox.root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                assert secret not in f.read(), f"the secret is in {path}"
+    r = busybox("build", "--build-arg", "DB_PASSWORD=x", str(ctx))
+    assert b"looks like a secret" in r.stdout
+
+
+def test_reproducible_with_source_date_epoch(busybox, tmp_path):
+    ctx = _context(tmp_path, """
+FROM busybox
+COPY f.txt /f.txt
+RUN echo data > /made && mkdir /d && touch /d/x
+CMD ["cat", "/made"]
+""", {"f.txt": "content\n"})
+    ids = []
+    for i in range(2):  # each on a clean store: nothing cached, nothing shared
+        other = Cli(str(tmp_path / f"store{i}"))
+        other.env["SOURCE_DATE_EPOCH"] = "1700000000"
+        other.out("image", "bootstrap", "busybox")
+        ids.append(other.out("build", "-q", str(ctx)).strip())
+        assert other.out("ps", "-aq") == ""
+    assert ids[0] == ids[1] and ids[0].startswith("sha256:")
+    busybox.env["SOURCE_DATE_EPOCH"] = "1700000000"
+    busybox.out("build", "-t", "r:1", str(ctx))
+    assert _inspect(busybox, "r:1")["Created"].startswith("2023-11-14T22:13:20")
+
+
+@pytest.mark.parametrize("dockerfile, message", [
+    ("FROM busybox\nFROOM x\n", "Dockerfile:2:"),
+    ("RUN true\n", "Dockerfile:1:"),
+    ("FROM busybox\nCOPY onlyone\n", "Dockerfile:2:"),
+    ("FROM nosuchimage\nRUN true\n", "Dockerfile:1: base image 'nosuchimage' is not in the store"),
+    ("FROM busybox\nCOPY --from=later /x /x\nFROM busybox AS later\nCOPY --from=0 /x /y\n", "Dockerfile:2:"),
+    ("FROM busybox\nRUN echo ok\nRUN exit 3\n", "returned a non-zero code: 3"),
+    ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),
+])
+def test_errors_are_reported_with_file_and_line(busybox, tmp_path, dockerfile, message):
+    ctx = _context(tmp_path, dockerfile)
+    r = busybox("build", str(ctx))
+    assert r.returncode == 1 and message in r.stderr.decode(), r.stderr
+    assert busybox.out("ps", "-aq") == ""  # no RUN container left behind
+    assert busybox("system", "check").returncode == 0
+
+
+def test_build_from_python(busybox, tmp_path):
+    ctx = _context(tmp_path, "FROM busybox\nARG WHO\nRUN echo hi $WHO > /who\n")
+    code = ("import json; from corral.api import Host; "
+            f"events = list(Host().build({str(ctx)!r}, tags=['py:1'], buildargs={{'WHO': 'there'}})); "
+            "print(json.dumps(events[-1]))")
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], env=busybox.env, capture_output=True, check=True)
+    assert json.loads(r.stdout)["aux"]["ID"] == _inspect(busybox, "py:1")["Id"]
+    assert busybox.out("run", "--rm", "py:1", "cat", "/who") == "hi there\n"
