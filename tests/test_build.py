@@ -144,6 +144,12 @@ RUN --mount=type=secret,id=pw,target=/etc/pw cat /etc/pw | wc -c > /len2
     assert "Successfully tagged sec:1" in out
     assert busybox.out("run", "--rm", "sec:1", "cat", "/len") == f"{len(secret)}\n"
     assert busybox.out("run", "--rm", "sec:1", "sh", "-c", "ls /run/secrets /etc/pw 2>&1; true").count("No such") == 2
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    busybox.out("save", "-o", str(saved / "docker.tar"), "sec:1")
+    busybox.out("save", "--format", "oci-archive", "-o", str(saved / "oci.tar"), "sec:1")
+    for path in saved.iterdir():
+        assert secret not in path.read_bytes(), f"the secret is in the saved {path.name}"
     for dirpath, _dirs, files in os.walk(busybox.root):
         for name in files:
             path = os.path.join(dirpath, name)

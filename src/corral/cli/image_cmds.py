@@ -135,7 +135,7 @@ def image(o: dict, args: list[str]) -> int:
         return 0
     if sub in ("ls", "list"):
         return images({"quiet": "-q" in rest, "no_trunc": "--no-trunc" in rest}, [])
-    if sub in ("rm", "prune", "history", "tag"):
+    if sub in ("rm", "prune", "history", "tag", "save", "load", "import", "build"):
         from corral.cli.main import COMMANDS
         from corral.cli.parser import parse
 
@@ -146,7 +146,8 @@ def image(o: dict, args: list[str]) -> int:
         from corral.cli.container_cmds import inspect
 
         return inspect({"type": "image"}, rest)
-    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history or tag")
+    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history, tag, "
+                          "save, load, import or build")
 
 
 # save, load, export

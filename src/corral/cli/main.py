@@ -157,7 +157,7 @@ COMMANDS = {c.name: c for c in [
             "Export a container's filesystem as a tar archive (to stdout unless -o).",
             [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE")],
             min_args=1, max_args=1),
-    Command("image", _I + "image", "image bootstrap|ls|inspect|rm|prune|history|tag ...",
+    Command("image", _I + "image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build ...",
             "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`.", min_args=1,
             interspersed=False),
     Command("system", _S + "system", "system check|df|prune",

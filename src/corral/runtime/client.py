@@ -97,6 +97,10 @@ def _spawn(store: "Store") -> None:
             os.setsid()
             if os.fork() == 0:
                 os.chdir("/")  # pin no directory of the caller's (it may be unmounted later)
+                import gc
+
+                gc.freeze()  # the caller's objects are never collected here: their fds are closed below,
+                # and a finalizer would close whatever fd of the monitor's reused the number
                 null = os.open("/dev/null", os.O_RDWR)
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)

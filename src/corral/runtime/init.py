@@ -12,6 +12,7 @@ filesystem (a v1 cgroup migration can wait ~9 ms for an RCU grace period);
 from __future__ import annotations
 
 import errno
+import gc
 import os
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 import sys
@@ -40,6 +41,7 @@ def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, e
                    cgroup_fd: int) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
     over which the terminal's master goes to the supervisor (runtime/console.py)."""
+    gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
         _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd)
     except ExecFailure as e:
