@@ -14,6 +14,7 @@ OPAQUE = ".wh..wh..opq"
 AUFS_META = ".wh..wh."
 WHITEOUT = ".wh."
 XATTR = "SCHILY.xattr."
+_VERIFIED = "\0verified"  # dir_meta's entry for the set of parents already checked (no path has a NUL)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 BZIP2_MAGIC = b"BZh"
@@ -99,12 +100,17 @@ def _normalise(name: str, entry: str, *, strip_root: bool = False) -> str:
     return "/".join(parts)
 
 
-def _walk_parents(dest: str, rel: str, entry: str, *, create: bool) -> str:
+def _walk_parents(dest: str, rel: str, entry: str, *, create: bool, verified: set[str] | None = None) -> str:
     """Return the absolute path of rel, having checked that every parent under dest is a real
-    directory: a symlinked parent would let a later write land anywhere on the host."""
+    directory: a symlinked parent would let a later write land anywhere on the host.
+
+    `verified` remembers directories already checked in this layer (until _make_room removes
+    one), so a deeply nested layer costs linear, not cubic, time."""
     path = dest
     for comp in rel.split("/")[:-1]:
         path = os.path.join(path, comp)
+        if verified is not None and path in verified:
+            continue
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -112,11 +118,15 @@ def _walk_parents(dest: str, rel: str, entry: str, *, create: bool) -> str:
                 raise
             os.mkdir(path)
             os.chmod(path, 0o755)  # not left to the umask: every container user must traverse it
+            if verified is not None:
+                verified.add(path)
             continue
         if stat.S_ISLNK(st.st_mode):
             raise UnsafeArchive(f"entry {entry!r} escapes through symlink {path[len(dest):]!r}")
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafeArchive(f"entry {entry!r}: parent {path[len(dest):]!r} is not a directory")
+        if verified is not None:
+            verified.add(path)
     return os.path.join(dest, rel) if rel else dest
 
 
@@ -133,6 +143,9 @@ def _make_room(path: str, is_dir: bool, dir_meta: dict) -> bool:
         remove_tree(path)  # not shutil.rmtree: it recurses, and a hostile layer can nest thousands deep
         for p in [p for p in dir_meta if p == path or p.startswith(path + "/")]:
             del dir_meta[p]
+        verified = dir_meta.get(_VERIFIED)
+        if verified:
+            verified.difference_update([p for p in verified if p == path or p.startswith(path + "/")])
     else:
         os.unlink(path)
     return False
@@ -221,13 +234,14 @@ def extract_layer(
 def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder) -> int:  # noqa: ANN001
     skip = on_skip or (lambda name, reason: None)
     written = 0
-    dir_meta: dict[str, tuple[int, float]] = {}  # mode and mtime applied last, once contents exist
+    dir_meta: dict = {_VERIFIED: set()}  # mode and mtime of each directory, applied last; checked parents
     while (m := tf.next()) is not None:
         tf.members.clear()  # tarfile keeps every header otherwise: memory would grow with the layer
         try:
             written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip, recorder)
         except (OverflowError, ValueError) as e:  # e.g. an mtime or uid no syscall can take
             raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
+    del dir_meta[_VERIFIED]
     for path, (mode, mtime) in dir_meta.items():
         os.chmod(path, mode, follow_symlinks=False)
         _set_mtime(path, mtime)
@@ -248,10 +262,10 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
         skip(m.name, "aufs metadata")  # .wh..wh.plnk and the like mean nothing to overlayfs
         return 0
     if base == OPAQUE:
-        path = _walk_parents(dest, rel, m.name, create=True)
+        path = _walk_parents(dest, rel, m.name, create=True, verified=dir_meta[_VERIFIED])
         os.setxattr(os.path.dirname(path), "trusted.overlay.opaque", b"y", follow_symlinks=False)
         return 0
-    path = _walk_parents(dest, rel, m.name, create=True)
+    path = _walk_parents(dest, rel, m.name, create=True, verified=dir_meta[_VERIFIED])
     if base.startswith(WHITEOUT):
         hidden = base[len(WHITEOUT):]
         if hidden in ("", ".", ".."):
@@ -273,7 +287,7 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
         if target == rel:
             raise UnsafeArchive(f"entry {m.name!r} hard-links to itself")
         try:
-            tpath = _walk_parents(dest, target, m.name, create=False)
+            tpath = _walk_parents(dest, target, m.name, create=False, verified=dir_meta[_VERIFIED])
             is_file = bool(target) and stat.S_ISREG(os.lstat(tpath).st_mode)
         except FileNotFoundError:
             is_file = False
