@@ -154,6 +154,7 @@ class Monitor:
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
                 sock.sendall(b"125:permission denied\n")
+                _discard_pending(sock)  # closing with its request unread would reset the answer away
                 return
             sock.settimeout(5)
             request = b""
@@ -414,3 +415,13 @@ class Monitor:
             client.out += wire.frame(wire.EXIT, str(code).encode())
             client.closing = True
             self._update_client(client)
+
+
+def _discard_pending(sock: "_socket.socket") -> None:
+    """Read whatever the peer has already sent, without waiting for more."""
+    sock.setblocking(False)
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
