@@ -173,7 +173,7 @@ CMD ["cat", "/made"]
         other = Cli(str(tmp_path / f"store{i}"))
         other.env["SOURCE_DATE_EPOCH"] = "1700000000"
         other.out("image", "bootstrap", "busybox")
-        ids.append(other.out("build", "-q", str(ctx)).strip())
+        ids.append(other.out("build", "-q", "--network", "none", str(ctx)).strip())  # no switch in this store
         assert other.out("ps", "-aq") == ""
     assert ids[0] == ids[1] and ids[0].startswith("sha256:")
     busybox.env["SOURCE_DATE_EPOCH"] = "1700000000"
@@ -208,3 +208,11 @@ def test_build_from_python(busybox, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], env=busybox.env, capture_output=True, check=True)
     assert json.loads(r.stdout)["aux"]["ID"] == _inspect(busybox, "py:1")["Id"]
     assert busybox.out("run", "--rm", "py:1", "cat", "/who") == "hi there\n"
+
+
+def test_run_steps_use_the_default_switch_unless_told_otherwise(busybox, tmp_path):
+    ctx = _context(tmp_path, "FROM busybox\nRUN grep -c eth0 /proc/net/dev > /n || true\n")
+    busybox.out("build", "-t", "net:1", str(ctx))
+    assert busybox.out("run", "--rm", "net:1", "cat", "/n") == "1\n"
+    busybox.out("build", "--network", "none", "-t", "nonet:1", str(ctx))
+    assert busybox.out("run", "--rm", "nonet:1", "cat", "/n") == "0\n"

@@ -125,7 +125,7 @@ class Host:
 
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
-              secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "none",
+              secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "bridge",
               quiet: bool = False) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""

@@ -61,7 +61,7 @@ class Build:
     def __init__(self, host: "Host", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
                  buildargs: dict[str, str] | None = None, target: str | None = None, nocache: bool = False,
                  secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                 network: str = "none", quiet: bool = False) -> None:
+                 network: str = "bridge", quiet: bool = False) -> None:
         from corral.image.reference import validate_tag
 
         self.host, self.store = host, host.store

@@ -200,7 +200,7 @@ def build(o: dict, args: list[str]) -> int:
         secrets[sid] = path
     events = Host().build(args[0], tags=o["tag"], buildargs=pairs(o["build_arg"], "--build-arg"),
                           dockerfile=o["file"], target=o["target"], nocache=o["no_cache"], secrets=secrets,
-                          labels=pairs(o["label"], "--label"), network=o["network"] or "none", quiet=o["quiet"])
+                          labels=pairs(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"])
     for event in events:
         if "aux" in event and o["quiet"]:
             print(event["aux"]["ID"])

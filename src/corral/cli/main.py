@@ -120,7 +120,7 @@ COMMANDS = {c.name: c for c in [
              Opt(("--no-cache",), "no_cache", "flag", "do not use the build cache"),
              Opt(("--secret",), "secret", "multi", "a secret for RUN --mount=type=secret", "id=ID,src=PATH"),
              Opt(("--label",), "label", "multi", "set a label on the image", "K=V"),
-             Opt(("--network",), "network", "value", "network for RUN steps (default none)", "MODE"),
+             Opt(("--network",), "network", "value", "network for RUN steps (default: the default switch)", "MODE"),
              Opt(("-q", "--quiet"), "quiet", "flag", "print only the image ID")], min_args=1, max_args=1),
     Command("tag", _I + "tag", "tag SOURCE_IMAGE TARGET_IMAGE[:TAG]", "Give an image another name.",
             min_args=2, max_args=2),
