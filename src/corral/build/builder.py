@@ -328,7 +328,8 @@ class Build:
         scope = state.scope()
         args_in_scope = {k: v for k, v in state.args.items()}
         if ins.cmd == "RUN":
-            key = _digest(state.key, ins.original, *(h.content for h in ins.heredocs),
+            network = (ins.flags.get("network") or [self.network])[-1]  # a RUN's result may depend on it
+            key = _digest(state.key, ins.original, network, *(h.content for h in ins.heredocs),
                           json.dumps(sorted(args_in_scope.items())),
                           json.dumps(sorted(df.secret_mount(m, scope, self.escape)["id"]
                                             for m in ins.flags.get("mount", []))))
