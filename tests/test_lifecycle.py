@@ -250,3 +250,11 @@ def test_monitor_answers_only_its_own_user(busybox):
     assert os.read(read_end, 100) == b"125:permission denied\n"
     os.close(read_end)
     busybox.out("rm", "-f", "m3")
+
+
+def test_logs_follow_ends_when_the_container_does(busybox):
+    """Not when the monitor next goes idle: another container keeps it busy here."""
+    busybox.out("run", "-d", "--name", "keeper", "busybox", "sleep", "120")
+    busybox.out("run", "-d", "--name", "brief", "busybox", "sh", "-c", "echo one; sleep 1; echo two")
+    assert busybox.out("logs", "-f", "brief", timeout=20) == "one\ntwo\n"
+    busybox.out("rm", "-f", "keeper", "brief")

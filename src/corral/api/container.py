@@ -6,7 +6,7 @@ import os
 import _signal
 import time
 
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
 from corral.runtime import state
 from corral.runtime.options import ContainerOptions
 
@@ -336,13 +336,16 @@ class Container:
             return
         offset = logs.size(path)
         while True:
-            running = self.status == state.RUNNING
+            try:
+                running = self.reload().status == state.RUNNING  # read afresh: the monitor records the exit
+            except NotFound:
+                running = False  # removed (--rm) once it exited; what it wrote was read below
             for stream, t_ns, data, offset in logs.read_records(path, offset):
                 if stream in wanted:
                     yield stream, t_ns, data
             if not running:
                 return
-            time.sleep(0.1)
+            time.sleep(0.05)
 
     def inspect(self) -> dict:
         from corral.image import repo
