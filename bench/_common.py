@@ -1,4 +1,4 @@
-"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py).
+"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py, build.py).
 
 The benchmarks compare corral with crun and podman in one run, because these
 machines are noisy and only figures from the same run are comparable. This
@@ -189,6 +189,57 @@ def cleanup_podman(*images: str | None, podman: tuple[str, ...] = PODMAN) -> Non
         run([*podman, "rmi", "-f", "--ignore", *filter(None, images)], check=False, timeout=300)
 
 
+def private_podman(store: Path) -> tuple[str, ...]:
+    """podman with its images, containers and state all under `store`. Names are
+    short: podman refuses a runroot path longer than 50 characters."""
+    return (*PODMAN, "--root", str(store / "root"), "--runroot", str(store / "r"),
+            "--tmpdir", str(store / "t"))
+
+
+def private_podman_store(store: Path, rootfs: Path) -> tuple[tuple[str, ...], str]:
+    """Make a private podman store and import rootfs into it; returns the podman
+    command for that store and the image's reference (PODMAN_IMAGE)."""
+    podman = private_podman(store)
+    for d in ("root", "r", "t"):
+        (store / d).mkdir(parents=True)
+    image = podman_import(rootfs, store / "rootfs.tar", podman)
+    (store / "rootfs.tar").unlink()
+    return podman, image
+
+
+def remove_private_podman_store(store: Path) -> None:
+    """Remove the containers of a private store (buildah's too, which `podman ps`
+    shows only with --external), then the whole store, images included."""
+    if (store / "root").exists():
+        podman = private_podman(store)
+        cleanup_podman(podman=podman)
+        ids = run([*podman, "ps", "-aq", "--external"], check=False).stdout.split()
+        if ids:
+            run([*podman, "rm", "-f", "-t", "0", *ids], check=False, timeout=300)
+    remove_corral_root(store)
+
+
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def bridges() -> set[str]:
+    return {p.parent.name for p in Path("/sys/class/net").glob("*/bridge")}
+
+
+def host_forwarding() -> tuple[str, set[str]]:
+    """net.ipv4.ip_forward and the bridges there are, before a benchmark runs podman on its
+    network: netavark turns forwarding on for its bridge and leaves it on."""
+    return IP_FORWARD.read_text().strip(), bridges()
+
+
+def restore_forwarding(before: tuple[str, set[str]]) -> None:
+    """Put net.ipv4.ip_forward back as host_forwarding() found it, unless a bridge that was not
+    there then (someone else's) is up now and may rely on it."""
+    value, had = before
+    if IP_FORWARD.read_text().strip() != value and bridges() <= had:
+        IP_FORWARD.write_text(value)
+
+
 # --- figures -------------------------------------------------------------------
 
 def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, str],
@@ -196,7 +247,8 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
             ) -> dict[str, list[float]]:
     """Warm each engine `warmup` times, then interleave them, rotating the order so
     no engine always runs right after another's cleanup. An engine whose run fails
-    is recorded in `failed` and dropped; corral's commands get root as CORRAL_ROOT.
+    is recorded in `failed` and dropped; corral's commands (engines named corral…)
+    get root as CORRAL_ROOT.
     after[engine](i), if given, runs untimed after that engine's i-th run (e.g. to
     remove what the run made, so each run starts from the same state)."""
     env = corral_env(root)
@@ -206,7 +258,7 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
         for k in range(len(names)):
             name = names[(i + k) % len(names)]
             try:
-                ms, _ = timed(cmds[name](i + warmup), env=env if name == "corral" else None)
+                ms, _ = timed(cmds[name](i + warmup), env=env if name.startswith("corral") else None)
                 if after and name in after:
                     after[name](i + warmup)
             except Exception as e:  # a failed run's time means nothing: drop the engine
@@ -220,15 +272,16 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
 def median_table(title: str, times: dict[str, list[float]], failed: dict[str, str],
                  engines: tuple[str, ...] = ENGINES) -> dict[str, float]:
     """Print each engine's median, p10 and p90 (or why it could not run); return the medians."""
+    w = max(8, *map(len, engines))
     print(f"\n{title}")
-    print(f"{'engine':8} {'runs':>5} {'median':>9} {'p10':>9} {'p90':>9}  (ms)")
+    print(f"{'engine':{w}} {'runs':>5} {'median':>9} {'p10':>9} {'p90':>9}  (ms)")
     med: dict[str, float] = {}
     for name in engines:
         if name in times:
             med[name], p10, p90 = pctl(times[name])
-            print(f"{name:8} {len(times[name]):5} {med[name]:9.1f} {p10:9.1f} {p90:9.1f}")
+            print(f"{name:{w}} {len(times[name]):5} {med[name]:9.1f} {p10:9.1f} {p90:9.1f}")
         else:
-            print(f"{name:8} could not run: {failed.get(name, 'not measured')}")
+            print(f"{name:{w}} could not run: {failed.get(name, 'not measured')}")
     return med
 
 

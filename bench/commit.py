@@ -33,10 +33,10 @@ from typing import Callable
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PODMAN, PREFIX, cleanup_on_sigterm, cleanup_podman, corral_cmd,  # noqa: E402
-                     corral_env, corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits,
-                     make_rootfs, measure, median_table, podman_import, ratio,
-                     remove_corral_root, run, verdict)
+from _common import (PREFIX, cleanup_on_sigterm, corral_cmd, corral_env,  # noqa: E402
+                     corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits, make_rootfs,
+                     measure, median_table, private_podman_store, ratio, remove_corral_root,
+                     remove_private_podman_store, run, verdict)
 
 MIB = 1 << 20
 WRITER = f"{PREFIX}-writer"
@@ -79,13 +79,6 @@ def disk_usage(top: Path) -> int:
     return total
 
 
-def private_podman(store: Path) -> tuple[str, ...]:
-    """podman with its images, containers and state all under `store`. Names are
-    short: podman refuses a runroot path longer than 50 characters."""
-    return (*PODMAN, "--root", str(store / "root"), "--runroot", str(store / "r"),
-            "--tmpdir", str(store / "t"))
-
-
 class Engine:
     """What parts 1 and 2 need of an engine: its CLI prefix and environment, the
     options its `run` takes here, and its busybox image. Both CLIs take the same
@@ -114,11 +107,7 @@ def corral_engine(root: Path) -> Engine:
 
 
 def podman_engine(store: Path, rootfs: Path) -> Engine:
-    podman = private_podman(store)
-    for d in ("root", "r", "t"):
-        (store / d).mkdir(parents=True)
-    image = podman_import(rootfs, store / "rootfs.tar", podman)
-    (store / "rootfs.tar").unlink()
+    podman, image = private_podman_store(store, rootfs)
     return Engine(list(podman), None, ["--network", "none"], image, store / "root")
 
 
@@ -226,9 +215,7 @@ def main() -> int:
                     check=False, timeout=300)
             remove_corral_root(root)
         for store in podman_stores:  # the whole private store goes, images included
-            if (store / "root").exists():
-                cleanup_podman(podman=private_podman(store))
-            remove_corral_root(store)
+            remove_private_podman_store(store)
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if failed else 0
 

@@ -53,3 +53,4 @@ def test_exec_result_stdin_and_errors(busybox):
         assert host.image("busybox").tags == ["busybox:latest"]
     finally:
         del os.environ["CORRAL_ROOT"]
+

@@ -216,3 +216,13 @@ def test_run_steps_use_the_default_switch_unless_told_otherwise(busybox, tmp_pat
     assert busybox.out("run", "--rm", "net:1", "cat", "/n") == "1\n"
     busybox.out("build", "--network", "none", "-t", "nonet:1", str(ctx))
     assert busybox.out("run", "--rm", "nonet:1", "cat", "/n") == "0\n"
+
+
+def test_dockerfile_flag_is_relative_to_the_working_directory(busybox, tmp_path):
+    from conftest import CORRAL
+
+    ctx = _context(tmp_path, "FROM busybox\nRUN false\n")  # the context's own Dockerfile would fail
+    (tmp_path / "other.Dockerfile").write_text("FROM busybox\nRUN echo other > /which\n")
+    subprocess.run(CORRAL + ["build", "--network", "none", "-f", "other.Dockerfile", "-t", "f:1", str(ctx)],
+                   env=busybox.env, cwd=tmp_path, check=True, capture_output=True)
+    assert busybox.out("run", "--rm", "f:1", "cat", "/which") == "other\n"

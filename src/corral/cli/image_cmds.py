@@ -199,7 +199,8 @@ def build(o: dict, args: list[str]) -> int:
             raise InvalidArgument(f"invalid --secret {spec!r}: use id=ID,src=PATH")
         secrets[sid] = path
     events = Host().build(args[0], tags=o["tag"], buildargs=pairs(o["build_arg"], "--build-arg"),
-                          dockerfile=o["file"], target=o["target"], nocache=o["no_cache"], secrets=secrets,
+                          dockerfile=os.path.abspath(o["file"]) if o["file"] else None,  # -f: from the cwd, as docker
+                          target=o["target"], nocache=o["no_cache"], secrets=secrets,
                           labels=pairs(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"])
     for event in events:
         if "aux" in event and o["quiet"]:

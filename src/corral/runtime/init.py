@@ -15,7 +15,6 @@ import errno
 import gc
 import os
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
-import sys
 
 from corral.runtime import caps, mounts
 from corral.sys import libc
@@ -146,7 +145,8 @@ def exec_command(args: list[str], env: list[str]) -> NoReturn:
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    sys.stdout.flush()
+    # no sys.stdout.flush(): a buffer inherited from a library caller's process would land in the
+    # container's output (Python's buffers die with execve, as they should)
     name = args[0]
     try:
         os.execve(_lookup(name, envmap.get("PATH", "")), args, envmap)
