@@ -48,6 +48,14 @@ class _State:
     def __init__(self, layers: list, config: dict, history: list, key: str, image_id: str | None) -> None:
         self.layers, self.config, self.history, self.key, self.image_id = layers, config, history, key, image_id
         self.args: dict[str, str] = {}  # ARGs declared in this stage, with their values
+        self.globals: dict[str, str] = {}  # ARGs before the first FROM (a stage sees them once redeclared)
+        self.cmd_set = False  # a CMD of this stage's own: an ENTRYPOINT after it keeps it
+        self.author = ""  # MAINTAINER
+
+    def carry(self, other: "_State") -> "_State":
+        """This state (loaded from the cache) with the build-time context of `other` it replaces."""
+        self.args, self.globals, self.cmd_set, self.author = other.args, other.globals, other.cmd_set, other.author
+        return self
 
     def env(self) -> dict[str, str]:
         return dict(e.split("=", 1) if "=" in e else (e, "") for e in self.config.get("Env") or [])
@@ -226,7 +234,7 @@ class Build:
         else:
             image_id = repo.resolve(self.store, base)
             state = self._load(image_id, _digest("FROM " + image_id))
-        state.globals = globals_scope  # type: ignore[attr-defined]
+        state.globals = globals_scope
         if state.image_id:
             yield {"stream": f" ---> {state.image_id[7:19]}\n"}
         for ins in stage.instructions:
@@ -261,8 +269,8 @@ class Build:
                     self.used_args.add(key)
                 elif value is not None:
                     state.args[key] = x(value)
-                elif key in state.globals:  # type: ignore[attr-defined]
-                    state.args[key] = state.globals[key]  # type: ignore[attr-defined]
+                elif key in state.globals:
+                    state.args[key] = state.globals[key]
                 else:
                     state.args.setdefault(key, "")
         elif ins.cmd == "ENV":
@@ -280,10 +288,10 @@ class Build:
         elif ins.cmd in ("CMD", "ENTRYPOINT"):
             value = ins.args if ins.json else (cfg.get("Shell") or DEFAULT_SHELL) + [ins.args[0]]
             cfg["Cmd" if ins.cmd == "CMD" else "Entrypoint"] = value
-            if ins.cmd == "ENTRYPOINT" and "Cmd" in cfg and not getattr(state, "cmd_set", False):
+            if ins.cmd == "ENTRYPOINT" and "Cmd" in cfg and not state.cmd_set:
                 cfg["Cmd"] = None  # as Docker: an ENTRYPOINT drops an inherited CMD
             if ins.cmd == "CMD":
-                state.cmd_set = True  # type: ignore[attr-defined]
+                state.cmd_set = True
         elif ins.cmd == "WORKDIR":
             path = x(ins.args[0])
             cfg["WorkingDir"] = os.path.normpath(os.path.join(cfg.get("WorkingDir") or "/", path))
@@ -304,7 +312,7 @@ class Build:
         elif ins.cmd == "HEALTHCHECK":
             cfg["Healthcheck"] = _healthcheck(ins, cfg)
         elif ins.cmd == "MAINTAINER":
-            state.author = " ".join(ins.args)  # type: ignore[attr-defined]
+            state.author = " ".join(ins.args)
         elif ins.cmd == "ONBUILD":
             cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [ins.args[0]]
         state.history.append(self._history(created_by, empty=True))
@@ -340,10 +348,7 @@ class Build:
         cached = None if self.nocache else self._cached(key)
         if cached is not None:
             yield {"stream": " ---> Using cache\n"}
-            new = self._load(cached, key)
-            new.args = state.args
-            new.globals = state.globals  # type: ignore[attr-defined]
-            return new
+            return self._load(cached, key).carry(state)
         if state.image_id is None:
             state.image_id = self._register(state, [])
         if ins.cmd == "RUN":
@@ -352,10 +357,7 @@ class Build:
             image_id = self._copy(state, ins, sources)
         with self.store.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
-        new = self._load(image_id, key)
-        new.args = state.args
-        new.globals = state.globals  # type: ignore[attr-defined]
-        return new
+        return self._load(image_id, key).carry(state)
 
     def _cached(self, key: str) -> str | None:
         rows = self.store.query("SELECT image_id FROM build_cache WHERE key=?", (key,))
@@ -368,8 +370,8 @@ class Build:
         if labels:
             cfg["Labels"] = dict(cfg.get("Labels") or {}, **labels)
         config = oci.new_config(state.layers, cfg, state.history, self._created())
-        if getattr(state, "author", None):
-            config["author"] = state.author  # type: ignore[attr-defined]
+        if state.author:
+            config["author"] = state.author
         return oci.register_image(self.store, config, state.layers, tags)
 
     def _run(self, state: _State, ins, scope: dict[str, str]):  # noqa: ANN001, ANN202
