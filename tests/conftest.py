@@ -119,12 +119,10 @@ def residue(root: str, ids: set[str]) -> list[str]:
     return problems + left
 
 
-@pytest.fixture
-def store_root(tmp_path):
-    root = str(tmp_path / "store")
-    seen: set[str] = set()
-    yield root
-    seen |= _container_ids(root)
+def tear_down(root: str, seen: set[str] | None = None) -> list[str]:
+    """Clean up a store whatever the test did (processes, containers, networks, then the files),
+    and return the residue it had left; `seen` adds container IDs that are gone from its dir."""
+    seen = (seen or set()) | _container_ids(root)
     for pid in _store_processes(root):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -140,7 +138,35 @@ def store_root(tmp_path):
         subprocess.run(CORRAL + ["network", "prune"], env=env, capture_output=True, timeout=60)
     left = residue(root, seen)
     shutil.rmtree(root, ignore_errors=True)
+    return left
+
+
+@pytest.fixture
+def store_root(tmp_path):
+    root = str(tmp_path / "store")
+    yield root
+    left = tear_down(root)
     assert not left, f"the test left residue: {left}"
+
+
+@pytest.fixture
+def new_store(tmp_path):
+    """Makes more empty stores (other machines, as far as images go), each torn down and checked."""
+    made: list[Cli] = []
+
+    def make() -> Cli:
+        made.append(Cli(str(tmp_path / f"store{len(made) + 2}")))
+        return made[-1]
+
+    yield make
+    left = [problem for cli in made for problem in tear_down(cli.root)]
+    assert not left, f"the test left residue: {left}"
+
+
+@pytest.fixture
+def other(new_store) -> Cli:
+    """A second, empty store."""
+    return new_store()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import lzma
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import CORRAL, SRC, Cli, _store_processes, residue
+from conftest import CORRAL, SRC, Cli
 
 sys.path.insert(0, SRC)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,34 +25,6 @@ FORMATS = ["docker-archive", "oci-archive"]
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _kill_store(root: str) -> list[str]:
-    """What conftest's store_root fixture does for the main store, for a second one."""
-    for pid in _store_processes(root):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 5
-    while _store_processes(root) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC)
-    d = os.path.join(root, "containers")
-    for cid in os.listdir(d) if os.path.isdir(d) else []:
-        subprocess.run(CORRAL + ["rm", "-f", cid], env=env, capture_output=True, timeout=60)
-    left = residue(root, set())
-    shutil.rmtree(root, ignore_errors=True)
-    return left
-
-
-@pytest.fixture
-def other(tmp_path):
-    """A second, empty store: another machine, as far as images go."""
-    cli = Cli(str(tmp_path / "store2"))
-    yield cli
-    left = _kill_store(cli.root)
-    assert not left, f"the test left residue: {left}"
 
 
 def clean(cli: Cli) -> None:

@@ -9,7 +9,6 @@ import tarfile
 
 import pytest
 
-from conftest import Cli
 
 EVERYTHING = r"""# syntax=docker/dockerfile:1
 ARG BASE=busybox
@@ -161,7 +160,7 @@ RUN --mount=type=secret,id=pw,target=/etc/pw cat /etc/pw | wc -c > /len2
     assert b"looks like a secret" in r.stdout
 
 
-def test_reproducible_with_source_date_epoch(busybox, tmp_path):
+def test_reproducible_with_source_date_epoch(busybox, new_store, tmp_path):
     ctx = _context(tmp_path, """
 FROM busybox
 COPY f.txt /f.txt
@@ -170,7 +169,7 @@ CMD ["cat", "/made"]
 """, {"f.txt": "content\n"})
     ids = []
     for i in range(2):  # each on a clean store: nothing cached, nothing shared
-        other = Cli(str(tmp_path / f"store{i}"))
+        other = new_store()
         other.env["SOURCE_DATE_EPOCH"] = "1700000000"
         other.out("image", "bootstrap", "busybox")
         ids.append(other.out("build", "-q", "--network", "none", str(ctx)).strip())  # no switch in this store
