@@ -51,3 +51,13 @@ def test_installed_command_runs_a_container(busybox):
     """The README's path: the `corral` command that setup.sh installs."""
     r = subprocess.run(["corral", "run", "--rm", "busybox", "echo", "hello"], capture_output=True, env=busybox.env)
     assert r.stdout == b"hello\n", r.stderr
+
+
+def test_key_value_flags(monkeypatch):
+    from corral.cli.parser import key_values
+
+    monkeypatch.setenv("FROM_ENV", "yes")
+    assert key_values(["A=1", "B=", "FROM_ENV"], "--build-arg", from_env=True) == {"A": "1", "B": "", "FROM_ENV": "yes"}
+    assert key_values(["FROM_ENV", "k=v=w"], "--label") == {"FROM_ENV": "", "k": "v=w"}  # docker: a bare label is empty
+    with pytest.raises(InvalidArgument, match="invalid --opt '=x'"):
+        key_values(["=x"], "--opt")

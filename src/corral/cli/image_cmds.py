@@ -181,14 +181,7 @@ def load(o: dict, args: list[str]) -> int:
 
 
 def build(o: dict, args: list[str]) -> int:
-    def pairs(items: list[str], what: str) -> dict[str, str]:
-        found = {}
-        for item in items:
-            key, sep, value = item.partition("=")
-            if not key:
-                raise InvalidArgument(f"invalid {what} {item!r}: use KEY=VALUE")
-            found[key] = value if sep else os.environ.get(key, "")
-        return found
+    from corral.cli.parser import key_values
 
     secrets = {}
     for spec in o["secret"]:
@@ -198,10 +191,10 @@ def build(o: dict, args: list[str]) -> int:
         if not sid or not path:
             raise InvalidArgument(f"invalid --secret {spec!r}: use id=ID,src=PATH")
         secrets[sid] = path
-    events = Host().build(args[0], tags=o["tag"], buildargs=pairs(o["build_arg"], "--build-arg"),
+    events = Host().build(args[0], tags=o["tag"], buildargs=key_values(o["build_arg"], "--build-arg", from_env=True),
                           dockerfile=os.path.abspath(o["file"]) if o["file"] else None,  # -f: from the cwd, as docker
                           target=o["target"], nocache=o["no_cache"], secrets=secrets,
-                          labels=pairs(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"])
+                          labels=key_values(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"])
     for event in events:
         if "aux" in event and o["quiet"]:
             print(event["aux"]["ID"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 
 from corral.api import Host
-from corral.cli.parser import Command, Opt, parse
+from corral.cli.parser import Command, Opt, key_values, parse
 from corral.errors import CorralError, InvalidArgument
 
 _SUB = {c.name: c for c in [
@@ -33,16 +33,6 @@ _SUB["list"] = _SUB["ls"]
 _SUB["remove"] = _SUB["rm"]
 
 
-def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    found = {}
-    for kv in items:
-        key, sep, value = kv.partition("=")
-        if not key:
-            raise InvalidArgument(f"invalid {flag} {kv!r}: use KEY=VALUE")
-        found[key] = value if sep else ""
-    return found
-
-
 def network(o: dict, args: list[str]) -> int:
     from corral.cli.parser import help_text
 
@@ -61,7 +51,7 @@ def _create(o: dict, args: list[str]) -> int:
     if o["driver"] not in (None, "bridge"):
         raise InvalidArgument(f"driver {o['driver']!r} is not supported: corral's switches are bridges")
     n = Host().create_network(args[0], subnet=o["subnet"], gateway=o["gateway"], internal=o["internal"],
-                              labels=_pairs(o["label"], "--label"), options=_pairs(o["opt"], "--opt"))
+                              labels=key_values(o["label"], "--label"), options=key_values(o["opt"], "--opt"))
     print(n.id)
     return 0
 

@@ -111,6 +111,20 @@ def _store(values: dict, opt: Opt, value: str) -> None:
         values[opt.dest] = value
 
 
+def key_values(items: list[str], flag: str, *, from_env: bool = False) -> dict[str, str]:
+    """Repeated KEY=VALUE flags (--label, --opt, --build-arg). A bare KEY is empty, or with from_env
+    takes this process's value of KEY, as docker does for --build-arg."""
+    import os
+
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid {flag} {item!r}: use KEY=VALUE")
+        found[key] = value if sep else (os.environ.get(key, "") if from_env else "")
+    return found
+
+
 def help_text(cmd: Command) -> str:
     lines = [f"Usage:  corral {cmd.usage}", "", cmd.help]
     if cmd.opts:
