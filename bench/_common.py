@@ -19,6 +19,7 @@ import statistics
 import sys
 import subprocess
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -54,6 +55,21 @@ def timed(cmd: list[str], env: dict[str, str] | None = None
     t0 = time.perf_counter()
     p = run(cmd, env=env)
     return (time.perf_counter() - t0) * 1000, p
+
+
+def begin(doc: str | None, default: int, what: str, *, flag: str = "--count", hugetlb: bool = True) -> tuple[int, Path]:
+    """What every benchmark does first: its count from the command line (`flag`, at least 1), the host
+    set up for crun and podman, SIGTERM turned into a normal exit so cleanup runs, and a temp dir."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    ap.add_argument(flag, type=lambda v: max(1, int(v)), default=default, help=f"{what} (default {default})")
+    count = getattr(ap.parse_args(), flag.lstrip("-").replace("-", "_"))
+    if hugetlb:
+        ensure_hugetlb_v1()
+    cleanup_on_sigterm()
+    ensure_podman_ulimits()
+    return count, Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
 
 
 def cleanup_on_sigterm() -> None:

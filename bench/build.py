@@ -38,20 +38,16 @@ temp dir), so nothing is left in the host's podman storage.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, Command, cleanup_on_sigterm, corral_cmd, corral_env,  # noqa: E402
-                     corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits, host_forwarding,
-                     make_rootfs, measure, median_table, private_podman_store, ratio,
-                     remove_corral_root, remove_private_podman_store, restore_forwarding, run,
-                     verdict)
+from _common import (PREFIX, begin, Command, corral_cmd, corral_env, corral_ready, host_forwarding,  # noqa: E402
+                     make_rootfs, measure, median_table, private_podman_store, ratio, remove_corral_root,
+                     remove_private_podman_store, restore_forwarding, run, verdict)
 
 FILES = 500
 STEPS = """COPY files/ /app/files/
@@ -152,15 +148,8 @@ def cleanup_corral(root: Path) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=lambda v: max(1, int(v)), default=5,
-                    help="timed builds per engine and case (default 5)")
-    runs = ap.parse_args().count
-    ensure_hugetlb_v1()  # podman runs crun here
-    cleanup_on_sigterm()
-    ensure_podman_ulimits()
     forwarding = host_forwarding()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
+    runs, tmp = begin(__doc__, 5, "timed builds per engine and case")  # hugetlb: podman runs crun here
     root = tmp / "corral-root"
     root.mkdir()
     failed: dict[str, str] = {}

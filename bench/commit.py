@@ -21,22 +21,18 @@ its figures are its own and nothing is left in the host's podman storage.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, cleanup_on_sigterm, corral_cmd, corral_env,  # noqa: E402
-                     corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits, make_rootfs,
-                     measure, median_table, private_podman_store, ratio, remove_corral_root,
-                     remove_private_podman_store, run, verdict)
+from _common import (PREFIX, begin, corral_cmd, corral_env, corral_ready, make_rootfs, measure, median_table,  # noqa: E402
+                     private_podman_store, ratio, remove_corral_root, remove_private_podman_store, run, verdict)
 
 MIB = 1 << 20
 WRITER = f"{PREFIX}-writer"
@@ -171,14 +167,7 @@ def report_storage(usage: dict[str, tuple[int, int, int]], failed: dict[str, str
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=lambda v: max(1, int(v)), default=5,
-                    help="timed commits per engine (default 5)")
-    runs = ap.parse_args().count
-    ensure_hugetlb_v1()  # podman runs crun here
-    cleanup_on_sigterm()
-    ensure_podman_ulimits()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
+    runs, tmp = begin(__doc__, 5, "timed commits per engine")  # hugetlb: podman runs crun here
     corral_roots = [tmp / "corral-commit", tmp / "corral-storage"]
     podman_stores = [tmp / "p1", tmp / "p2"]
     failed: dict[str, str] = {}

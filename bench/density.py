@@ -9,13 +9,11 @@ Targets: corral <= 1 MiB per container, corral time per start <= podman's.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +21,8 @@ from typing import Callable
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, cgroup_kmem_kib, cleanup_on_sigterm, cleanup_podman,  # noqa: E402
-                     corral_cmd, corral_env, corral_ready, ensure_podman_ulimits, make_rootfs,
-                     meminfo_kernel_kib, memory_cgroup, podman_import, ppid, pss_kib,
+from _common import (PREFIX, begin, cgroup_kmem_kib, cleanup_podman, corral_cmd, corral_env, corral_ready,  # noqa: E402
+                     make_rootfs, meminfo_kernel_kib, memory_cgroup, podman_import, ppid, pss_kib,
                      remove_corral_root, run, timed, verdict)
 
 SETTLE_S = 1.0
@@ -105,13 +102,7 @@ def report(res: dict[str, Batch], failed: dict[str, str], count: int) -> None:
     print(f"corral/podman time per start: {verdict(start['corral'] / start['podman'] if both else None, 1)}")
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=lambda v: max(1, int(v)), default=50,
-                    help="containers per engine (default 50)")
-    count = ap.parse_args().count
-    cleanup_on_sigterm()
-    ensure_podman_ulimits()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
+    count, tmp = begin(__doc__, 50, "containers per engine", hugetlb=False)
     root, image = tmp / "corral-root", None
     root.mkdir()
     failed: dict[str, str] = {}

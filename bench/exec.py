@@ -9,19 +9,16 @@ Target: corral/podman <= 0.25 (median wall time); corral/crun is shown for scale
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PODMAN_IMAGE, PREFIX, Command, cleanup_crun, cleanup_on_sigterm, cleanup_podman,  # noqa: E402
-                     corral_cmd, corral_env, corral_ready, ensure_hugetlb_v1,
-                     ensure_podman_ulimits, make_crun_bundle, measure, median_table,
-                     podman_import, ratio, remove_corral_root, run, verdict)
+from _common import (PODMAN_IMAGE, PREFIX, begin, cleanup_crun, cleanup_podman, Command, corral_cmd,  # noqa: E402
+                     corral_env, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
+                     remove_corral_root, run, verdict)
 
 NAME = f"{PREFIX}-exec"
 """Each engine's running container; names are per engine, so one name serves all three."""
@@ -87,14 +84,7 @@ def remove_corral_container(root: Path) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--count", type=lambda v: max(1, int(v)), default=30,
-                    help="timed runs per engine (default 30)")
-    runs = ap.parse_args().count
-    ensure_hugetlb_v1()
-    cleanup_on_sigterm()
-    ensure_podman_ulimits()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
+    runs, tmp = begin(__doc__, 30, "timed runs per engine")
     root = tmp / "corral-root"
     root.mkdir()
     failed: dict[str, str] = {}

@@ -7,18 +7,14 @@ Targets: corral/podman <= 0.3, corral/crun <= 4 (median wall time).
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, Command, cleanup_crun, cleanup_on_sigterm, cleanup_podman,  # noqa: E402
-                     corral_cmd, corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits,
-                     make_crun_bundle, measure, median_table, podman_import, ratio,
-                     remove_corral_root, verdict)
+from _common import (PREFIX, begin, cleanup_crun, cleanup_podman, Command, corral_cmd, corral_ready,  # noqa: E402
+                     make_crun_bundle, measure, median_table, podman_import, ratio, remove_corral_root, verdict)
 
 
 def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Command], str | None]:
@@ -53,14 +49,7 @@ def report(times: dict[str, list[float]], failed: dict[str, str], runs: int) -> 
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=lambda v: max(1, int(v)), default=30,
-                    help="timed runs per engine (default 30)")
-    runs = ap.parse_args().runs
-    ensure_hugetlb_v1()
-    cleanup_on_sigterm()
-    ensure_podman_ulimits()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
+    runs, tmp = begin(__doc__, 30, "timed runs per engine", flag="--runs")
     root, image = tmp / "corral-root", None
     root.mkdir()
     failed: dict[str, str] = {}
