@@ -225,3 +225,25 @@ def test_dockerfile_flag_is_relative_to_the_working_directory(busybox, tmp_path)
     subprocess.run(CORRAL + ["build", "--network", "none", "-f", "other.Dockerfile", "-t", "f:1", str(ctx)],
                    env=busybox.env, cwd=tmp_path, check=True, capture_output=True)
     assert busybox.out("run", "--rm", "f:1", "cat", "/which") == "other\n"
+
+
+def test_reading_through_layers_survives_deep_trees(tmp_path):
+    """COPY --from walks the source stage's tree; a tree deeper than Python's recursion limit must not
+    crash it."""
+    import sys
+
+    from conftest import SRC
+
+    sys.path.insert(0, SRC)
+    from corral.image.merged import MergedTree
+
+    layer = str(tmp_path / "layer")
+    deep = layer
+    os.mkdir(layer)
+    for _ in range(1100):  # one mkdir at a time: os.makedirs itself recurses
+        deep += "/d"
+        os.mkdir(deep)
+    with open(deep + "/f", "w") as f:
+        f.write("bottom\n")
+    found = [rel for rel, _real, _st in MergedTree([layer]).walk("d")]
+    assert len(found) == 1101 and found[-1].endswith("/d/f") and found[0] == "d"

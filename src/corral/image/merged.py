@@ -65,11 +65,14 @@ class MergedTree:
         return sorted(n for n, visible in seen.items() if visible)
 
     def walk(self, rel: str):  # noqa: ANN201 - Iterator[tuple[str, str, os.stat_result]]
-        """(relative path, real path, lstat) of rel and everything under it, parents first."""
-        found = self.lookup(rel)
-        if found is None:
-            return
-        yield rel.strip("/"), found[0], found[1]
-        if stat.S_ISDIR(found[1].st_mode):
-            for name in self.listdir(rel):
-                yield from self.walk(f"{rel.strip('/')}/{name}" if rel.strip("/") else name)
+        """(relative path, real path, lstat) of rel and everything under it, parents first (with a
+        stack, not recursion: an image's tree may nest deeper than Python's recursion limit)."""
+        stack = [rel.strip("/")]
+        while stack:
+            path = stack.pop()
+            found = self.lookup(path)
+            if found is None:
+                continue
+            yield path, found[0], found[1]
+            if stat.S_ISDIR(found[1].st_mode):
+                stack.extend(reversed([f"{path}/{n}" if path else n for n in self.listdir(path)]))
