@@ -307,14 +307,15 @@ class Container:
             raise InvalidArgument("no command given to exec")
         if self.status != state.RUNNING or not self.pid:
             raise Conflict(f"Container {self.id} is not running")
-        cg = self._cgroup()
+        spec = self.spec
+        cg = cgroups.manager(spec["linux"]["cgroupsPath"])
         if cg.frozen():
             raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
         cgroups.warm_up_migration()  # first: everything below (ctypes' import included) overlaps its wait
         from corral.runtime.exec import exec_process
 
         ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
-        process = exec_process(self.spec["process"], list(cmd), ids, env or [], workdir, privileged)
+        process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
         return self.pid, process, [os.path.join(d, "cgroup.procs") for d in cg.paths()]
 
     # observing ---------------------------------------------------------------------------------------

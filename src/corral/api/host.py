@@ -231,8 +231,7 @@ class Host:
                        "Reclaimable": sum(layer_size.get(c, 0) for c in all_layers - needed_by_used)},
             "Containers": {"Total": len(containers), "Active": sum(c.status == "running" for c in containers),
                            "Size": sum(sizes.values()),
-                           "Reclaimable": sum(s for cid, s in sizes.items()
-                                              if self.container(cid).status != "running")},
+                           "Reclaimable": sum(sizes[c.id] for c in containers if c.status != "running")},
         }
 
     def bootstrap(self, name: str) -> Image:

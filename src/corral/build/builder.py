@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from typing import Iterator
 
     from corral.api.host import Host
-    from corral.image.layers import Layer
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 SECRET_LIKE = ("PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL")
@@ -342,9 +341,9 @@ class Build:
                           json.dumps(sorted(df.secret_mount(m, scope, self.escape)["id"]
                                             for m in ins.flags.get("mount", []))))
         else:
-            sources = self._sources(state, ins, built)
+            dest, sources = self._sources(state, ins, built)
             key = _digest(state.key, ins.original, json.dumps(sorted(args_in_scope.items())),
-                          self._content_key(sources))
+                          self._content_key(dest, sources))
         cached = None if self.nocache else self._cached(key)
         if cached is not None:
             yield {"stream": " ---> Using cache\n"}
@@ -354,7 +353,7 @@ class Build:
         if ins.cmd == "RUN":
             image_id = yield from self._run(state, ins, scope)
         else:
-            image_id = self._copy(state, ins, sources)
+            image_id = self._copy(state, ins, dest, sources)
         with self.store.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
         return self._load(image_id, key).carry(state)
@@ -419,8 +418,9 @@ class Build:
 
     # COPY and ADD ---------------------------------------------------------------------------------
 
-    def _sources(self, state: _State, ins, built: dict[int, _State]) -> list[tuple[str, str, os.stat_result, str]]:  # noqa: ANN001
-        """(archive path relative to dest, real path, lstat, kind) for each entry a COPY/ADD writes."""
+    def _sources(self, state: _State, ins, built: dict[int, _State]) -> tuple[str, list]:  # noqa: ANN001
+        """The destination as written, and (path relative to it, real path, lstat, kind) for each entry
+        a COPY/ADD writes."""
         from corral.image.merged import MergedTree
 
         scope = state.scope()
@@ -428,13 +428,12 @@ class Build:
         if ins.heredocs:
             words = [w for w in words if df.heredoc_word(w) is None]
         dest, srcs = words[-1], words[:-1]
-        self._dest = dest
         entries: list[tuple[str, str, os.stat_result, str]] = []
         source = (ins.flags.get("from") or [None])[-1]
         if ins.heredocs:
             for h in ins.heredocs:
                 entries.append((h.name, "", None, "heredoc:" + h.content))  # type: ignore[arg-type]
-            return entries
+            return dest, entries
         if source:
             stage = self._stage_ref(source, len(self.file.stages))
             if stage is not None:
@@ -454,7 +453,7 @@ class Build:
                     if r == rel and stat.S_ISDIR(st.st_mode):
                         continue  # a directory's contents are copied, not the directory itself
                     entries.append((os.path.relpath(r, base) if base else r, real, st, "image"))
-            return entries
+            return dest, entries
         for src in srcs:
             matches = self._context_glob(src, ins)
             for rel in matches:
@@ -467,7 +466,7 @@ class Build:
                     entries.append((os.path.basename(rel), real, st, "archive"))
                 else:
                     entries.append((os.path.basename(rel), real, st, "context"))
-        return entries
+        return dest, entries
 
     def _context_glob(self, pattern: str, ins) -> list[str]:  # noqa: ANN001
         import fnmatch
@@ -511,7 +510,7 @@ class Build:
             if stat.S_ISDIR(st.st_mode) and (not excluded or self.ignore.may_contain_exceptions(r)):
                 yield from self._context_walk(r)
 
-    def _content_key(self, entries: list) -> str:
+    def _content_key(self, dest: str, entries: list) -> str:
         h = hashlib.sha256()
         for rel, real, st, kind in entries:
             h.update(f"{rel}\0{kind[:8]}\0".encode())
@@ -527,10 +526,10 @@ class Build:
                         h.update(chunk)
             elif stat.S_ISLNK(st.st_mode):
                 h.update(os.readlink(real).encode())
-        h.update(self._dest.encode())
+        h.update(dest.encode())
         return h.hexdigest()
 
-    def _copy(self, state: _State, ins, entries: list) -> str:  # noqa: ANN001
+    def _copy(self, state: _State, ins, dest: str, entries: list) -> str:  # noqa: ANN001
         """One layer holding the copied files (and the directories leading to them), registered."""
         import tarfile
 
@@ -542,7 +541,6 @@ class Build:
         layer_dirs = [self.store.layer_dir(l.chain_id) + "/diff" for l in reversed(state.layers)]
         tree = MergedTree(layer_dirs)
         workdir = state.config.get("WorkingDir") or "/"
-        dest = self._dest
         to_dir = dest.endswith("/") or len(entries) > 1 or any(e[3] in ("archive",) for e in entries) or \
             (len(entries) == 1 and entries[0][0] != os.path.basename(entries[0][0]))
         dest_abs = os.path.normpath(os.path.join(workdir, dest)).lstrip("/")

@@ -20,7 +20,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
-    from corral.image.layers import Layer
     from corral.store.root import Store
 
 _OVERLAY_XATTR = "trusted.overlay."
