@@ -35,3 +35,9 @@ class CommandNotFound(CorralError):
 
 class CommandNotExecutable(CorralError):
     exit_code = 126
+
+
+def error_for(code: int, message: str) -> CorralError:
+    """The error a process start reported as "<exit code>:<message>" (init, exec, the monitor)."""
+    cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(code, CorralError)
+    return cls(message)

@@ -12,7 +12,7 @@ import select
 import time
 
 from corral import fastjson as json
-from corral.errors import CommandNotExecutable, CommandNotFound, CorralError
+from corral.errors import CorralError, error_for
 from corral.runtime import wire
 
 TYPE_CHECKING = False
@@ -84,8 +84,7 @@ def _error(answer: str) -> CorralError:
     code, _, message = answer.partition(":")
     if not code.isdigit():
         return CorralError(f"the store's monitor answered {answer!r}")
-    cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(int(code), CorralError)
-    return cls(message)
+    return error_for(int(code), message)
 
 
 def _spawn(store: "Store") -> None:

@@ -11,9 +11,9 @@ import os
 import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
-from corral.errors import CorralError
+from corral.errors import CorralError, error_for
 from corral.runtime import caps, console, init
-from corral.runtime.supervisor import error_for, exit_code, read_all
+from corral.runtime.supervisor import exit_code, read_all
 from corral.sys import libc
 
 TYPE_CHECKING = False

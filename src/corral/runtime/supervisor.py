@@ -11,7 +11,7 @@ from corral import fastjson as json
 import _socket
 import os
 
-from corral.errors import CommandNotExecutable, CommandNotFound, CorralError
+from corral.errors import CorralError, error_for
 from corral.runtime import cgroups, console, state
 from corral.runtime.cleanup import remove_container
 from corral.runtime.init import container_init
@@ -24,11 +24,6 @@ def exit_code(status: int) -> int:
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-def error_for(code: int, message: str) -> CorralError:
-    cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(code, CorralError)
-    return cls(message)
 
 
 class Started:
