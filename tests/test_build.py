@@ -245,5 +245,10 @@ def test_reading_through_layers_survives_deep_trees(tmp_path):
         os.mkdir(deep)
     with open(deep + "/f", "w") as f:
         f.write("bottom\n")
-    found = [rel for rel, _real, _st in MergedTree([layer]).walk("d")]
+    try:
+        found = [rel for rel, _real, _st in MergedTree([layer]).walk("d")]
+    finally:
+        from corral.store.fsutil import remove_tree
+
+        remove_tree(layer)  # pytest's own clean-up of old tmp dirs recurses, and would fail on it
     assert len(found) == 1101 and found[-1].endswith("/d/f") and found[0] == "d"
