@@ -69,18 +69,23 @@ def attach(o: dict, args: list[str]) -> int:
     return _attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
 
 
-def _each(args: list[str], action) -> int:  # noqa: ANN001
-    """Apply `action` to every named container, reporting failures per name like Docker does."""
+def each(args: list[str], action) -> int:  # noqa: ANN001
+    """action(host, ref) for every name given, printing each done and each failure like Docker does."""
     host = Host()
     status = 0
     for ref in args:
         try:
-            action(host.container(ref))
+            action(host, ref)
             print(ref)
         except CorralError as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
     return status
+
+
+def _each(args: list[str], action) -> int:  # noqa: ANN001
+    """`each` for containers: action(container)."""
+    return each(args, lambda host, ref: action(host.container(ref)))
 
 
 def start(o: dict, args: list[str]) -> int:

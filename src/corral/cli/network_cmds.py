@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from corral.api import Host
+from corral.cli.container_cmds import each
 from corral.cli.parser import Command, Opt, key_values, parse
 from corral.errors import CorralError, InvalidArgument
 
@@ -87,21 +88,8 @@ def _inspect(o: dict, args: list[str]) -> int:
     return status
 
 
-def _each(args: list[str], action) -> int:  # noqa: ANN001
-    host = Host()
-    status = 0
-    for ref in args:
-        try:
-            action(host, ref)
-            print(ref)
-        except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return status
-
-
 def _rm(o: dict, args: list[str]) -> int:
-    return _each(args, lambda host, ref: host.network(ref).remove())
+    return each(args, lambda host, ref: host.network(ref).remove())
 
 
 def _prune(o: dict, args: list[str]) -> int:
