@@ -5,6 +5,12 @@ import glob
 import json
 import os
 import socket
+import subprocess
+import time
+
+from conftest import CORRAL
+
+from corral.runtime import cgroups
 
 DOCKER_DEFAULT_CAPS = 0xA80425FB  # CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE
 #                                   NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
@@ -110,12 +116,41 @@ def test_cgroup_limits_are_written_and_enforced(busybox):
         devices = open(f"/sys/fs/cgroup/devices/corral/{cid}/devices.list").read()
         assert "c 1:3 rwm" in devices and "a *:* rwm" not in devices
     pid = json.loads(busybox.out("inspect", cid))[0]["State"]["Pid"]
-    assert f"corral/{cid}" in open(f"/proc/{pid}/cgroup").read()
+    execd = subprocess.Popen([*CORRAL, "exec", cid, "sleep", "30"], env=busybox.env)
+    try:
+        with open(f"/sys/fs/cgroup/{'' if v2 else 'pids/'}corral/{cid}/cgroup.procs") as f:
+            assert _until(lambda: len(open(f.name).read().split()) == 2)
+        for member in map(int, open(f.name).read().split()):
+            assert _cgroups_of(member) == _cgroups_of(pid) != {}
+            assert set(_cgroups_of(member).values()) == {f"/corral/{cid}"}  # in every hierarchy, exec'd too
+    finally:
+        execd.kill()
+        execd.wait()
     busybox.out("rm", "-f", cid)
     r = sh(busybox, "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait", "--pids-limit", "4")
     assert b"can't fork" in r.stderr or b"Resource temporarily unavailable" in r.stderr
     r = sh(busybox, "dd if=/dev/zero of=/dev/null bs=64M count=1", "-m", "16m")
     assert r.returncode == 137  # OOM-killed
+
+
+def _cgroups_of(pid: int) -> dict[str, str]:
+    """Hierarchy → cgroup path of a process, for the controllers corral manages."""
+    found = {}
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers") or \
+                set(controllers.split(",")) & set(cgroups.V1_CONTROLLERS):
+            found[controllers] = path
+    return found
+
+
+def _until(check, timeout: float = 10.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_memory_below_the_floor_is_refused(busybox):

@@ -300,7 +300,7 @@ class Container:
 
     def _exec_setup(self, cmd: list[str], user: str | None, env: list[str] | None, workdir: str | None,
                     privileged: bool) -> tuple[int, dict, list[str]]:
-        """The init to join, the OCI process to run, and the cgroup.procs files to enter."""
+        """The init to join, the OCI process to run, and the cgroup's entry files (cgroups.enter)."""
         from corral.runtime import cgroups, users
 
         if not cmd:
@@ -311,12 +311,11 @@ class Container:
         cg = cgroups.manager(spec["linux"]["cgroupsPath"])
         if cg.frozen():
             raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
-        cgroups.warm_up_migration()  # first: everything below (ctypes' import included) overlaps its wait
         from corral.runtime.exec import exec_process
 
         ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
         process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
-        return self.pid, process, [os.path.join(d, "cgroup.procs") for d in cg.paths()]
+        return self.pid, process, cg.entry_files()
 
     # observing ---------------------------------------------------------------------------------------
 

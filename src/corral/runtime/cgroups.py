@@ -92,10 +92,9 @@ class CgroupV1:
             entry = "a" if kind == "a" else f"{kind} {major}:{minor} {rule.get('access', 'rwm')}"
             _write(os.path.join(path, "devices.allow" if rule.get("allow") else "devices.deny"), entry)
 
-    def attach(self, pid: int) -> None:
-        for d in self.dirs.values():
-            with open(os.path.join(d, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
+    def entry_files(self) -> list[str]:
+        """Per-thread `tasks` files: see enter() for why not cgroup.procs."""
+        return [os.path.join(d, "tasks") for d in self.dirs.values()]
 
     def destroy(self) -> None:
         """Thaw first: a frozen v1 task cannot even die of SIGKILL, so its cgroup would never empty."""
@@ -190,9 +189,8 @@ class CgroupV2:
         if pids:
             _write(os.path.join(self.dir, "pids.max"), str(pids))
 
-    def attach(self, pid: int) -> None:
-        with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
+    def entry_files(self) -> list[str]:
+        return [os.path.join(self.dir, "cgroup.procs")]
 
     def destroy(self) -> None:
         """Thaw first, as v1 must; here only a precaution, since a fatal signal does reach frozen v2 tasks."""
@@ -282,42 +280,18 @@ def manager(rel: str) -> CgroupV1 | CgroupV2:
     return CgroupV2(rel) if is_v2() else CgroupV1(rel)
 
 
-def warm_up_migration() -> None:
-    """Have the kernel's cgroup migration lock ready by the time a process is moved into a container.
+def enter(entry_files: list[str]) -> None:
+    """Move the calling process, which must be single-threaded (a fresh fork), into a cgroup.
 
-    The first migration after a quiet spell waits for an RCU grace period
-    (the lock's switch to its writer mode): 10–20 ms on these machines, half
-    of a whole `corral exec`; migrations within the next grace period are
-    nearly free. A background thread pays that wait, by re-writing this
-    process into the cgroup it is already in (a no-op move), while the
-    caller goes on preparing. Best effort: any failure only costs the time.
-
-    Every fork on the host waits while a migration waits (the lock is
-    global), so this pays only where there is work to do before forking:
-    exec's imports and set-up. Starts do not use it: there the init builds
-    its root while the monitor moves it, and a warm-up measured 5 ms slower.
+    The process moves itself, by writing "0" to each of the cgroup's
+    entry_files(). On v1 those are the per-thread `tasks` files: moving
+    only the caller takes no global lock, whereas a move through
+    cgroup.procs (or of another process) takes the kernel's threadgroup
+    lock, whose first use after a quiet spell waits an RCU grace period,
+    10-20 ms here, longer than the whole rest of a container's start (and
+    every fork on the host waits meanwhile). On v2 cgroup.procs is the only
+    way in and pays that wait.
     """
-    import _thread
-
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = [line.rstrip("\n").split(":", 2) for line in f]
-    except OSError:
-        return
-    target = None
-    for _, controllers, path in lines:
-        if controllers == "" and is_v2():
-            target = os.path.join(ROOT, path.lstrip("/"), "cgroup.procs")
-        elif "pids" in controllers.split(","):
-            target = os.path.join(ROOT, "pids", path.lstrip("/"), "cgroup.procs")
-    if target is None:
-        return
-
-    def move_into_own_cgroup() -> None:
-        try:
-            with open(target, "w") as f:
-                f.write(str(os.getpid()))
-        except OSError:
-            pass
-
-    _thread.start_new_thread(move_into_own_cgroup, ())
+    for path in entry_files:
+        with open(path, "w") as f:
+            f.write("0")

@@ -12,7 +12,7 @@ import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
 from corral.errors import CorralError, error_for
-from corral.runtime import caps, console, init
+from corral.runtime import caps, cgroups, console, init
 from corral.runtime.supervisor import exit_code, read_all
 from corral.sys import libc
 
@@ -24,7 +24,7 @@ _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("u
                ("net", libc.CLONE_NEWNET), ("mnt", libc.CLONE_NEWNS))
 
 
-def spawn(init_pid: int, process: dict, cgroup_procs: list[str], stdio: tuple[int, int, int] | None,
+def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | None,
           window: tuple[int, int] = (0, 0)) -> tuple[int, int | None]:
     """Start `process` (an OCI process object) inside the container whose init is `init_pid`.
 
@@ -52,7 +52,7 @@ def spawn(init_pid: int, process: dict, cgroup_procs: list[str], stdio: tuple[in
         if pid == 0:
             if console_sock is not None:
                 console_sock.close()
-            _child(ns_fds, process, cgroup_procs, stdio if child_sock is None else child_sock.detach(), fail_w)
+            _child(ns_fds, process, cgroup_files, stdio if child_sock is None else child_sock.detach(), fail_w)
         libc.setns(own_pid_ns, libc.CLONE_NEWPID)
     finally:
         for fd in list(ns_fds.values()) + [own_pid_ns, fail_w]:
@@ -70,12 +70,10 @@ def spawn(init_pid: int, process: dict, cgroup_procs: list[str], stdio: tuple[in
     return pid, master
 
 
-def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio: tuple[int, int, int] | int,
+def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | int,
            fail_w: int) -> None:
     try:
-        for path in cgroup_procs:
-            with open(path, "w") as f:
-                f.write("0")
+        cgroups.enter(cgroup_files)
         for name, flag in _JOIN_ORDER:
             libc.setns(ns_fds[name], flag)
         if isinstance(stdio, int):
@@ -96,7 +94,7 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_procs: list[str], stdio
     os._exit(126)
 
 
-def stream(init_pid: int, process: dict, cgroup_procs: list[str],
+def stream(init_pid: int, process: dict, cgroup_files: list[str],
            stdin: bytes | int | None = None) -> Iterator[tuple[int, bytes]]:
     """Run `process` inside the container with pipes: yields (1 or 2, bytes) as output comes,
     then (0, exit code as text).
@@ -109,7 +107,7 @@ def stream(init_pid: int, process: dict, cgroup_procs: list[str],
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid, _ = spawn(init_pid, process, cgroup_procs, (in_r, out_w, err_w))
+        pid, _ = spawn(init_pid, process, cgroup_files, (in_r, out_w, err_w))
     except BaseException:
         for fd in (in_w, out_r, err_r):
             if fd >= 0:
@@ -125,13 +123,13 @@ def stream(init_pid: int, process: dict, cgroup_procs: list[str],
     yield 0, str(exit_code(status)).encode()
 
 
-def exec_in(init_pid: int, process: dict, cgroup_procs: list[str],
+def exec_in(init_pid: int, process: dict, cgroup_files: list[str],
             stdin: bytes | None = None) -> tuple[int, bytes, bytes]:
     """Run `process` inside the container; returns (exit code, stdout, stderr)."""
     out: list[bytes] = []
     err: list[bytes] = []
     code = 0
-    for kind, data in stream(init_pid, process, cgroup_procs, stdin):
+    for kind, data in stream(init_pid, process, cgroup_files, stdin):
         if kind == 1:
             out.append(data)
         elif kind == 2:

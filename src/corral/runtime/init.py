@@ -5,9 +5,9 @@ so it is PID 1 of the new PID namespace. Any failure before exec is written
 to `error_fd` as "<exit code>:<message>" and the process exits; a clean exec
 closes error_fd (O_CLOEXEC), which tells the supervisor the command runs.
 
-The supervisor moves this process into its cgroup while it builds its root
-filesystem (a v1 cgroup migration can wait ~9 ms for an RCU grace period);
-`cgroup_fd` delivers one byte when that is done, and nothing is exec'd before.
+It moves itself into the container's cgroup first (cgroups.enter: a move
+by anyone else costs a v1 host an RCU grace period), so everything it
+does and every process it becomes is accounted and limited there.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import gc
 import os
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
-from corral.runtime import caps, mounts
+from corral.runtime import caps, cgroups, mounts
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -37,12 +37,13 @@ class ExecFailure(Exception):
 
 
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                   cgroup_fd: int) -> NoReturn:
+                   cgroup_files: list[str]) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
-    over which the terminal's master goes to the supervisor (runtime/console.py)."""
+    over which the terminal's master goes to the supervisor (runtime/console.py); cgroup_files
+    are the cgroup's entry_files()."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
-        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd)
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_files)
     except ExecFailure as e:
         fail(error_fd, e.code, str(e))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
@@ -58,13 +59,17 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
 
 
 def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                    cgroup_fd: int) -> NoReturn:
+                    cgroup_files: list[str]) -> NoReturn:
     process = spec["process"]
     linux = spec.get("linux", {})
     if isinstance(stdio, int):
         from corral.runtime import console  # now: nothing can be imported after pivot_root
     os.setsid()
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:
+        cgroups.enter(cgroup_files)
+    except OSError as e:
+        raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
     flags = 0
     joins = []  # (path, flag): namespaces to enter rather than create (a wired network namespace)
     for ns in linux.get("namespaces", []):
@@ -72,7 +77,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
             joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
         else:
             flags |= _NS_FLAGS.get(ns["type"], 0)
-    libc.unshare(flags & ~libc.CLONE_NEWCGROUP)
+    libc.unshare(flags)  # the cgroup namespace after entering the cgroup, so the container sees it as /
     for path, flag in joins:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         libc.setns(fd, flag)
@@ -93,10 +98,6 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     if spec.get("hostname"):
         libc.sethostname(spec["hostname"])
 
-    if os.read(cgroup_fd, 1) != b"1":
-        raise ExecFailure(125, "the supervisor could not place the container in its cgroup")
-    if flags & libc.CLONE_NEWCGROUP:
-        libc.unshare(libc.CLONE_NEWCGROUP)  # after joining, so the container sees its own cgroup as /
     if isinstance(stdio, int):
         console.take_controlling(console.open_inside(stdio, bind_console=True))
     else:

@@ -43,7 +43,7 @@ class Started:
 
 def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
                window: tuple[int, int] = (0, 0)) -> Started:
-    """Fork the container's init, put it in its cgroup, wait until its command is exec'd.
+    """Fork the container's init (it enters its cgroup itself), wait until its command is exec'd.
 
     Records the container as running under `supervisor` (an identity from
     state.identity), or as exited with the error, which is then raised (after
@@ -102,25 +102,17 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         theirs += [in_r, out_w, err_w]
         stdio = (in_r, out_w, err_w)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
-    cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = _fork_into_new_pidns()
     if pid == 0:
-        for fd in ours + [fail_r, cg_w]:
+        for fd in ours + [fail_r]:
             os.close(fd)
         if tty:
             console_sock.close()
-        container_init(spec, bundle, stdio, fail_w, cg_r)
-    for fd in theirs + [fail_w, cg_r]:
+        container_init(spec, bundle, stdio, fail_w, cg.entry_files())
+    for fd in theirs + [fail_w]:
         os.close(fd)
     if net is not None:
         net.after_fork()
-    try:
-        cg.attach(pid)
-        os.write(cg_w, b"1")
-    except OSError:
-        pass  # the init died early (its own error is on fail_r) or sees EOF and reports the failure
-    finally:
-        os.close(cg_w)
     master = console.take_master(console_sock, window) if tty else None
     failure = read_all(fail_r)
     if failure or (tty and master is None):
