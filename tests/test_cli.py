@@ -41,10 +41,24 @@ def test_help_and_lean_imports():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, env={"PYTHONPATH": SRC}, check=True)
     assert b"Usage:  corral" in r.stdout
     assert b"corral.api" not in r.stdout and b"corral.runtime" not in r.stdout
-    code = "import sys; import corral.cli.container_cmds; print([m for m in ('json', 'dataclasses', 're', 'corral.server', 'corral.registry') if m in sys.modules])"
+    code = ("import sys; import corral.cli.container_cmds; print([m for m in ('json', 'dataclasses', 're', "
+            "'functools', 'collections', 'corral.server', 'corral.registry') if m in sys.modules])")
     r = subprocess.run([sys.executable, "-IS", "-c", f"import sys; sys.path.insert(0, {SRC!r}); {code}"],
                        capture_output=True, check=True)
     assert r.stdout == b"[]\n"
+
+
+def test_the_store_db_without_functools_leaves_the_real_one_importable():
+    """store/db.py initialises _sqlite3 with a stand-in functools; nothing may see it afterwards."""
+    code = ("import sys; from corral.store import db; assert 'functools' not in sys.modules; "
+            "c = db.connect(':memory:'); c.execute('CREATE TABLE t(x)'); "
+            "[c.execute('INSERT INTO t VALUES(?)', (i,)) for i in range(300)]; "  # beyond the 128-statement cache
+            "[c.execute(f'SELECT count(*) FROM t WHERE x < {i}').fetchall() for i in range(300)]; "
+            "print(c.execute('SELECT count(*), sum(x) FROM t').fetchone()); "
+            "import functools; print(functools.reduce(int.__add__, [1, 2]), functools.__file__.endswith('.py'))")
+    r = subprocess.run([sys.executable, "-IS", "-c", f"import sys; sys.path.insert(0, {SRC!r}); {code}"],
+                       capture_output=True, check=True)
+    assert r.stdout == b"(300, 44850)\n3 True\n"
 
 
 def test_installed_command_runs_a_container(busybox):

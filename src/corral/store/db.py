@@ -6,7 +6,42 @@ CLI invocations wait for each other instead of failing.
 """
 from __future__ import annotations
 
-import _sqlite3 as sqlite3  # the C module: sqlite3/dbapi2.py only adds datetime adapters (~2 ms of imports)
+import sys
+
+
+def _import_sqlite():  # noqa: ANN202 - the _sqlite3 module
+    """The C module _sqlite3, without the ~5 ms of Python it would import on a CLI's start-up.
+
+    sqlite3/dbapi2.py only adds datetime adapters (~2 ms of imports). The C
+    module itself takes one thing from functools, lru_cache (the statement
+    cache of each connection), and importing functools pulls in collections,
+    types, operator and more: half of what a `corral run` imports. So, only
+    while _sqlite3 initialises and only when nothing has imported functools
+    yet, a stand-in module offers lru_cache built directly on its C core
+    (_functools._lru_cache_wrapper, which functools.lru_cache also returns);
+    it is removed at once, so a later `import functools` gets the real one.
+    """
+    if "functools" in sys.modules or "_sqlite3" in sys.modules:
+        import _sqlite3
+
+        return _sqlite3
+    import _functools
+
+    def lru_cache(maxsize: int = 128, typed: bool = False):  # noqa: ANN202 - as functools.lru_cache
+        return lambda func: _functools._lru_cache_wrapper(func, maxsize, typed, tuple)
+
+    stand_in = type(sys)("functools")
+    stand_in.lru_cache = lru_cache
+    sys.modules["functools"] = stand_in
+    try:
+        import _sqlite3
+    finally:
+        if sys.modules.get("functools") is stand_in:
+            del sys.modules["functools"]
+    return _sqlite3
+
+
+sqlite3 = _import_sqlite()
 
 IntegrityError = sqlite3.IntegrityError
 OperationalError = sqlite3.OperationalError
