@@ -42,6 +42,28 @@ def test_exec_streams_exit_codes_and_identity(busybox):
     ran = busybox.out("run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status").split()[1]
     assert ran == elevated  # every capability corral itself holds (this host has no CAP_SYS_RESOURCE)
     assert busybox.out("exec", "ex", "sh", "-c", "echo $$") != "1\n"  # its own process, not the init
+    assert busybox.out("logs", "ex") == ""  # an exec's output is its client's, not the container's log
+
+
+def test_exec_client_loads_no_runtime(busybox):
+    """The monitor spawns every exec, so the client needs neither ctypes nor the namespace code."""
+    busybox.out("run", "-d", "--name", "lean", "--network", "none", "busybox", "sleep", "300")
+    r = subprocess.run([sys.executable, "-X", "importtime", *CORRAL[1:], "exec", "lean", "true"],
+                       env=busybox.env, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    loaded = {line.split("|")[-1].strip() for line in r.stderr.decode().splitlines()}
+    assert "corral.api.container" in loaded  # the line format is what this test expects
+    assert not loaded & {"ctypes", "corral.sys.libc", "corral.runtime.exec", "corral.runtime.init"}
+
+
+def test_exec_forwards_signals(busybox):
+    busybox.out("run", "-d", "--name", "es", "--network", "none", "busybox", "sleep", "300")
+    script = 'trap "echo got INT; exit 8" INT; echo ready; while true; do sleep 0.1; done'
+    proc = _spawn(busybox, "exec", "es", "sh", "-c", script)
+    assert _readline(proc) == b"ready\n"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(15) == 8
+    assert proc.stdout.read() == b"got INT\n"
 
 
 def test_exec_stdin_is_binary_exact_and_ends(busybox):
@@ -131,6 +153,8 @@ def test_exec_from_python_streams(busybox):
     try:
         result = c.exec(["sh", "-c", "cat; echo e >&2"], stdin=b"abc")
         assert result == (0, b"abc", b"e\n")
+        big = os.urandom(8 << 20)  # far beyond every pipe and queue: both directions must keep flowing
+        assert c.exec(["cat"], stdin=big) == (0, big, b"")
         events = c.exec(["sh", "-c", "echo 1; echo 2 >&2; exit 9"], stream=True)
         assert sorted(events) == [(1, b"1\n"), (2, b"2\n")] and events.exit_code == 9
         with pytest.raises(Exception, match="executable file not found"):

@@ -44,19 +44,10 @@ class ExecStream:
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
         for kind, data in self._events:
-            if kind == 0:
-                self.exit_code = int(data)
-            else:
+            if kind in (1, 2):
                 yield kind, data
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BrokenPipeError:
-            return
+            else:  # the wire's EXIT frame: the last
+                self.exit_code = int(data)
 
 
 def parse_signal(sig: str | int) -> int:
@@ -265,18 +256,22 @@ class Container:
         ExecStream yielding (1 or 2, bytes) as output comes, exit_code set at
         the end; with detach=True nothing: the store's monitor reaps it.
         """
-        from corral.runtime import exec as exec_
+        from corral.runtime import client
 
-        init_pid, process, procs = self._exec_setup(cmd, user, env, workdir, privileged)
+        req = self._exec_request(cmd, user, env, workdir, privileged)
         if detach:
-            from corral.runtime import client
-
-            client.call(self.host.store, {"op": "exec", "id": self.id, "pid": init_pid, "process": process,
-                                          "procs": procs})
+            client.call(self.host.store, req)
             return None
+        req.update(attach=True, stdin=stdin is not None)
+        sock, pending = client.request(self.host.store, req)
+        output = ExecStream(client.Session(sock, pending, tty=False, stdin_data=stdin, sig_proxy=False).events())
         if stream:
-            return ExecStream(exec_.stream(init_pid, process, procs, stdin))
-        return ExecResult(*exec_.exec_in(init_pid, process, procs, stdin))
+            return output
+        out: list[bytes] = []
+        err: list[bytes] = []
+        for kind, data in output:
+            (out if kind == 1 else err).append(data)
+        return ExecResult(output.exit_code, b"".join(out), b"".join(err))
 
     def exec_attached(self, cmd: list[str], *, tty: bool = False, stdin_fd: int | None = None,
                       stdout_fd: int = 1, stderr_fd: int = 2, user: str | None = None,
@@ -284,24 +279,16 @@ class Container:
                       detach_keys: str | None = None) -> int | None:
         """`corral exec [-i] [-t]`: the command's streams on these fds; its exit code, or None when
         the user detached from its terminal (it goes on, owned by the store's monitor)."""
-        init_pid, process, procs = self._exec_setup(cmd, user, env, workdir, privileged)
-        if tty:
-            req = {"op": "exec", "id": self.id, "pid": init_pid, "process": process, "procs": procs,
-                   "tty": True, "attach": True}
-            return self._session(req, stdin_fd, stdout_fd, stderr_fd, True, detach_keys, sig_proxy=True)
-        from corral.runtime import exec as exec_
+        req = self._exec_request(cmd, user, env, workdir, privileged)
+        req.update(tty=tty, attach=True)
+        return self._session(req, stdin_fd, stdout_fd, stderr_fd, tty, detach_keys, sig_proxy=True)
 
-        sinks = {1: stdout_fd, 2: stderr_fd}
-        for kind, data in exec_.stream(init_pid, process, procs, stdin_fd):
-            if kind == 0:
-                return int(data)
-            _write_all(sinks[kind], data)
-        return None
-
-    def _exec_setup(self, cmd: list[str], user: str | None, env: list[str] | None, workdir: str | None,
-                    privileged: bool) -> tuple[int, dict, list[str]]:
-        """The init to join, the OCI process to run, and the cgroup's entry files (cgroups.enter)."""
+    def _exec_request(self, cmd: list[str], user: str | None, env: list[str] | None, workdir: str | None,
+                      privileged: bool) -> dict:
+        """What the store's monitor needs to spawn an exec: the init to join, the OCI process to run
+        and the cgroup's entry files (cgroups.enter); built here, so a refusal costs no round trip."""
         from corral.runtime import cgroups, users
+        from corral.runtime.spec import exec_process
 
         if not cmd:
             raise InvalidArgument("no command given to exec")
@@ -311,11 +298,9 @@ class Container:
         cg = cgroups.manager(spec["linux"]["cgroupsPath"])
         if cg.frozen():
             raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
-        from corral.runtime.exec import exec_process
-
         ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
         process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
-        return self.pid, process, cg.entry_files()
+        return {"op": "exec", "id": self.id, "pid": self.pid, "process": process, "procs": cg.entry_files()}
 
     # observing ---------------------------------------------------------------------------------------
 

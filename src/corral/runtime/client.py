@@ -17,6 +17,8 @@ from corral.runtime import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from corral.store.root import Store
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -155,8 +157,9 @@ class Session:
     """
 
     def __init__(self, sock: "_socket.socket", pending: bytes, *, tty: bool, stdin_fd: int | None = None,
-                 stdout_fd: int = 1, stderr_fd: int = 2, detach_keys: bytes | None = None,
-                 sig_proxy: bool = True) -> None:
+                 stdin_data: bytes | None = None, stdout_fd: int = 1, stderr_fd: int = 2,
+                 detach_keys: bytes | None = None, sig_proxy: bool = True) -> None:
+        """stdin is copied from stdin_fd until its end, or is stdin_data (then closed), or nothing."""
         self.sock, self.tty, self.stdin_fd = sock, tty, stdin_fd
         self.stdout_fd, self.stderr_fd = stdout_fd, stderr_fd
         self.detach_keys = detach_keys if tty else None  # piped binary stdin must pass unchanged
@@ -164,15 +167,33 @@ class Session:
         self.reader = wire.Reader()
         self.pending = pending
         self.outbound = bytearray()
+        if stdin_data is not None:
+            for start in range(0, len(stdin_data), 65536):
+                self.outbound += wire.frame(wire.STDIN, stdin_data[start:start + 65536])
+            self.outbound += wire.frame(wire.STDIN_EOF)
         self.signals: list[int] = []
+        self.wake_r: int | None = None
         self.held = bytearray()  # a prefix of the detach keys, sent on if the rest does not follow
 
     def run(self) -> int | None:
-        """Until the process exits (its exit code) or the user detaches (None)."""
+        """Until the process exits (its exit code) or the user detaches (None); output goes to the fds."""
+        events = self.events()
+        try:
+            for kind, payload in events:
+                if kind == wire.EXIT:
+                    return int(payload or b"0")
+                self._write(self.stderr_fd if kind == wire.STDERR else self.stdout_fd, payload)
+            return None
+        finally:
+            events.close()
+
+    def events(self) -> Iterator[tuple[int, bytes]]:
+        """(wire.STDOUT or wire.STDERR, bytes) as output comes, then (wire.EXIT, the code as text);
+        ends without the exit when the user detaches."""
         restore_tty = self._raw_mode()
         restore_signals = self._catch_signals()
         try:
-            return self._loop()
+            yield from self._loop()
         finally:
             restore_signals()
             restore_tty()
@@ -212,12 +233,16 @@ class Session:
             wanted.append(signal.SIGHUP)
         if self.tty:
             wanted.append(signal.SIGWINCH)
+        if not wanted:  # a library's caller keeps its own wakeup fd (asyncio's, say) untouched
+            return lambda: None
         self.wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             old_wakeup = signal.set_wakeup_fd(wake_w)
         except ValueError:  # not the main thread: no signal handling there
             os.close(wake_w)
-            return lambda: os.close(self.wake_r)
+            os.close(self.wake_r)
+            self.wake_r = None
+            return lambda: None
         old = {sig: signal.signal(sig, lambda s, _f: self.signals.append(s)) for sig in wanted}
 
         def restore() -> None:
@@ -229,15 +254,16 @@ class Session:
 
         return restore
 
-    def _loop(self) -> int | None:
+    def _loop(self) -> Iterator[tuple[int, bytes]]:
         self.sock.setblocking(False)
         for kind, payload in self.reader.feed(self.pending):
-            code = self._deliver(kind, payload)
-            if code is not None:
-                return code
+            yield kind, payload
+            if kind == wire.EXIT:
+                return
         stdin_open = self.stdin_fd is not None
         poller = select.poll()
-        poller.register(self.wake_r, select.POLLIN)
+        if self.wake_r is not None:
+            poller.register(self.wake_r, select.POLLIN)
         while True:
             sock_mask = select.POLLIN | (select.POLLOUT if self.outbound else 0)
             poller.register(self.sock.fileno(), sock_mask)
@@ -257,7 +283,7 @@ class Session:
                         poller.unregister(fd)
                         self.outbound += wire.frame(wire.STDIN_EOF)
                     elif self._keys(data):
-                        return None
+                        return
                 elif fd == self.sock.fileno():
                     if events & select.POLLOUT:
                         self._send()
@@ -272,23 +298,20 @@ class Session:
                             raise CorralError("lost the connection to the store's monitor before the "
                                               "container exited; see `corral ps -a`")
                         for kind, payload in self.reader.feed(data):
-                            code = self._deliver(kind, payload)
-                            if code is not None:
-                                return code
+                            yield kind, payload
+                            if kind == wire.EXIT:
+                                return
 
-    def _deliver(self, kind: int, payload: bytes) -> int | None:
-        if kind == wire.EXIT:
-            return int(payload or b"0")
-        target = self.stderr_fd if kind == wire.STDERR else self.stdout_fd
-        view = memoryview(payload)
+    @staticmethod
+    def _write(fd: int, data: bytes) -> None:
+        view = memoryview(data)
         while view:
             try:
-                view = view[os.write(target, view):]
+                view = view[os.write(fd, view):]
             except BlockingIOError:
-                select.select([], [target], [])
+                select.select([], [fd], [])
             except OSError:  # our terminal or reader is gone: output has nowhere to go
-                return None
-        return None
+                return
 
     def _send(self) -> None:
         try:

@@ -9,10 +9,12 @@ exits once it has had nothing to supervise for a while. Killing it kills its
 containers (their inits have PDEATHSIG), which then read as exited: no
 running ghosts, as with a per-container supervisor.
 
-Every start goes through it, attached (`run`, `start -a`) or not, and so do
-terminal sessions (`-t`): it holds each container's output pipes or terminal
-master, writes the log, and relays to any attached clients (runtime/wire.py),
-so a client can detach, re-attach, or vanish while the container runs on.
+Every start goes through it, attached (`run`, `start -a`) or not, and every
+exec: it holds each process's output pipes or terminal master, writes a
+container's log (never an exec's), and relays to any attached clients
+(runtime/wire.py), so a client can detach, re-attach, or vanish while the
+process runs on. A client then needs no runtime: `corral exec` loads
+neither ctypes nor the namespace code.
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ class _Proc:
     def __init__(self, cid: str, pid: int, outputs: dict[int, int], stdin: int | None, tty: bool,
                  started: Started | None = None, autoremove: bool = False) -> None:
         self.cid, self.pid, self.outputs, self.stdin, self.tty = cid, pid, outputs, stdin, tty
+        if stdin is not None:
+            os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
         self.started, self.autoremove = started, autoremove
         self.status: int | None = None
         self.stdin_buffer = bytearray()
@@ -61,7 +65,7 @@ class _Client:
     """An attached connection: receives the process's output frames, may send its stdin and controls.
 
     The owner is the connection that started the process (`run`, `start -a`,
-    `exec -t`): when it goes away without detaching, the process's stdin is
+    `exec`): when it goes away without detaching, the process's stdin is
     closed and its terminal hung up, as when an ssh session's network drops.
     """
 
@@ -192,18 +196,7 @@ class Monitor:
             if proc.tty and proc.stdin is not None:
                 console.set_size(proc.stdin, *window)
         elif op == "exec":
-            from corral.runtime import exec as exec_
-
-            tty = bool(req.get("tty"))
-            if not tty and req.get("attach"):
-                raise InvalidArgument("the monitor runs attached exec sessions only with a terminal")
-            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-            try:
-                pid, master = exec_.spawn(req["pid"], req["process"], req["procs"],
-                                          None if tty else (null, null, null), window)
-            finally:
-                os.close(null)
-            proc = _Proc(req["id"], pid, {master: logs.STDOUT} if master is not None else {}, master, tty)
+            proc = self._exec(req, window)
         else:
             raise InvalidArgument(f"bad request {op!r}")
         if op != "attach":
@@ -220,6 +213,24 @@ class Monitor:
         self._reap()  # a command that exited at once may have sent SIGCHLD before it was known
         return bool(attach)
 
+    def _exec(self, req: dict, window: tuple[int, int]) -> _Proc:
+        """An exec'd process: on a terminal, on pipes to an attached client, or on /dev/null (detached)."""
+        from corral.runtime import exec as exec_
+
+        args = (req["pid"], req["process"], req["procs"])
+        if req.get("tty"):
+            pid, master = exec_.spawn(*args, None, window)
+            return _Proc(req["id"], pid, {master: logs.STDOUT}, master, True)
+        if req.get("attach"):
+            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
+            return _Proc(req["id"], pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            pid, _ = exec_.spawn(*args, (null, null, null))
+        finally:
+            os.close(null)
+        return _Proc(req["id"], pid, {}, None, False)
+
     # a supervised process's fds ---------------------------------------------------------------------
 
     def _on_process_fd(self, proc: _Proc, fd: int, events: int) -> None:
@@ -229,6 +240,8 @@ class Monitor:
             return
         try:
             data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
         except OSError:  # EIO: every holder of a terminal's slave side is gone
             data = b""
         if not data:
@@ -280,7 +293,6 @@ class Monitor:
         if proc.stdin is not None and proc.stdin not in proc.outputs:
             if proc.stdin_buffer:
                 if proc.stdin not in self.handlers:
-                    os.set_blocking(proc.stdin, False)
                     self._watch(proc.stdin, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLOUT)
             else:
                 self._unwatch(proc.stdin)

@@ -160,3 +160,29 @@ def etc_files(hostname: str) -> dict[str, str]:
         "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
         "resolv.conf": "",
     }
+
+
+def exec_process(spec_process: dict, args: list[str], user: tuple[int, int, list[int]] | None,
+                 env: list[str], workdir: str | None, privileged: bool) -> dict:
+    """The OCI process for an exec: the container's own, with this exec's command and overrides."""
+    process = {k: v for k, v in spec_process.items() if k != "terminal"}
+    process["args"] = args
+    merged = dict(e.split("=", 1) if "=" in e else (e, "") for e in spec_process.get("env", []) + env)
+    process["env"] = [f"{k}={v}" for k, v in merged.items()]
+    if workdir:
+        process["cwd"] = workdir
+    if user is not None:
+        uid, gid, extra = user
+        process["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
+    capset = process.get("capabilities", {})
+    if privileged:
+        every = caps.oci_names(caps.all_names())
+        capset = {"bounding": every, "effective": every, "permitted": every, "inheritable": [], "ambient": []}
+        process["noNewPrivileges"] = False
+    uid = process.get("user", {}).get("uid", 0)
+    if uid != 0:
+        capset = dict(capset, effective=[], permitted=[])
+    elif not privileged:
+        capset = dict(capset, effective=capset.get("bounding", []), permitted=capset.get("bounding", []))
+    process["capabilities"] = capset
+    return process

@@ -1,4 +1,4 @@
-"""The attach protocol between a client (`corral run`, `attach`, `exec -t`) and the store's monitor.
+"""The attach protocol between a client (`corral run`, `attach`, `exec`) and the store's monitor.
 
 A client sends one JSON request line; the monitor answers one line, "ok" or
 "<exit code>:<message>". After "ok" on an attaching request both sides
