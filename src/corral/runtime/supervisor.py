@@ -142,7 +142,8 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
 def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
     """Record the exit of a reaped init, release its cgroup, and remove the container if asked."""
     code = exit_code(status)
-    started.cg.destroy()
+    if not autoremove:  # else remove_container below releases it, with everything else
+        started.cg.destroy()
     if started.net is not None:
         try:
             started.net.release()
