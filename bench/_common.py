@@ -285,6 +285,28 @@ def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, s
     return {n: t for n, t in times.items() if n not in failed}
 
 
+def back_to_back(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, str],
+                 start: int = 100000) -> dict[str, list[float]]:
+    """Each engine's runs in a row, not interleaved: what a tight loop of one engine sees.
+
+    On cgroup v1 the first cgroup migration after a quiet spell waits an RCU
+    grace period (10-20 ms here) and the next ones, within that period, do
+    not: an engine that moves processes between cgroups from outside (crun)
+    is much faster in a loop than when run once. `start` numbers these runs
+    apart from measure()'s, for engines that name what they create by it."""
+    env = corral_env(root)
+    times: dict[str, list[float]] = {}
+    for name, cmd in cmds.items():
+        if name in failed:
+            continue
+        try:
+            times[name] = [timed(cmd(start + i), env=env if name.startswith("corral") else None)[0]
+                           for i in range(runs)]
+        except Exception as e:  # noqa: BLE001 - as in measure(): the engine is reported, not timed
+            failed[name] = str(e)
+    return times
+
+
 def median_table(title: str, times: dict[str, list[float]], failed: dict[str, str],
                  engines: tuple[str, ...] = ENGINES) -> dict[str, float]:
     """Print each engine's median, p10 and p90 (or why it could not run); return the medians."""

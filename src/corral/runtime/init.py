@@ -5,9 +5,10 @@ so it is PID 1 of the new PID namespace. Any failure before exec is written
 to `error_fd` as "<exit code>:<message>" and the process exits; a clean exec
 closes error_fd (O_CLOEXEC), which tells the supervisor the command runs.
 
-It moves itself into the container's cgroup first (cgroups.enter: a move
-by anyone else costs a v1 host an RCU grace period), so everything it
-does and every process it becomes is accounted and limited there.
+The supervisor makes the container's cgroup while this process builds the
+root filesystem; one byte on `cgroup_fd` says it is ready, and this process
+then moves itself in (cgroups.enter: a move by anyone else costs a v1 host
+an RCU grace period), before pivot_root and long before the exec.
 """
 from __future__ import annotations
 
@@ -37,13 +38,13 @@ class ExecFailure(Exception):
 
 
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                   cgroup_files: list[str]) -> NoReturn:
+                   cgroup_fd: int, cgroup_files: list[str]) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
     over which the terminal's master goes to the supervisor (runtime/console.py); cgroup_files
     are the cgroup's entry_files()."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
-        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_files)
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files)
     except ExecFailure as e:
         fail(error_fd, e.code, str(e))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
@@ -59,17 +60,13 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
 
 
 def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                    cgroup_files: list[str]) -> NoReturn:
+                    cgroup_fd: int, cgroup_files: list[str]) -> NoReturn:
     process = spec["process"]
     linux = spec.get("linux", {})
     if isinstance(stdio, int):
         from corral.runtime import console  # now: nothing can be imported after pivot_root
     os.setsid()
     libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    try:
-        cgroups.enter(cgroup_files)
-    except OSError as e:
-        raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
     flags = 0
     joins = []  # (path, flag): namespaces to enter rather than create (a wired network namespace)
     for ns in linux.get("namespaces", []):
@@ -77,7 +74,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
             joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
         else:
             flags |= _NS_FLAGS.get(ns["type"], 0)
-    libc.unshare(flags)  # the cgroup namespace after entering the cgroup, so the container sees it as /
+    libc.unshare(flags & ~libc.CLONE_NEWCGROUP)
     for path, flag in joins:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         libc.setns(fd, flag)
@@ -93,6 +90,14 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     for m in spec.get("mounts", []):
         mounts.apply_mount(rootfs, m)
     mounts.populate_dev(rootfs)
+    if os.read(cgroup_fd, 1) != b"1":
+        raise ExecFailure(125, "the supervisor could not set up the container's cgroup")
+    try:
+        cgroups.enter(cgroup_files)  # while /sys/fs/cgroup is still in reach
+    except OSError as e:
+        raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
+    if flags & libc.CLONE_NEWCGROUP:
+        libc.unshare(libc.CLONE_NEWCGROUP)  # once inside, so the container sees its cgroup as /
     mounts.pivot(rootfs)
     mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []))
     if spec.get("hostname"):

@@ -43,7 +43,7 @@ class Started:
 
 def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
                window: tuple[int, int] = (0, 0)) -> Started:
-    """Fork the container's init (it enters its cgroup itself), wait until its command is exec'd.
+    """Fork the container's init, make its cgroup meanwhile (the init enters it), wait until its command is exec'd.
 
     Records the container as running under `supervisor` (an identity from
     state.identity), or as exited with the error, which is then raised (after
@@ -65,12 +65,6 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.loads(f.read())
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
-    try:
-        cg.create(spec["linux"].get("resources", {}))
-    except BaseException as e:
-        cg.destroy()
-        state.mark_exited(store, cid, 125, f"cannot set up the container's cgroup: {e}")
-        raise
     net = None
     if NETWORK_ANNOTATION in spec.get("annotations", {}):
         from corral.network import endpoint  # only containers with a network pay for its imports
@@ -78,7 +72,6 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         try:
             net = endpoint.attach(store, cid, spec)  # before the fork: the command never runs unwired
         except BaseException as e:
-            cg.destroy()
             state.mark_exited(store, cid, 125, f"cannot set up the container's network: {e}")
             if isinstance(e, CorralError):
                 raise
@@ -102,20 +95,32 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         theirs += [in_r, out_w, err_w]
         stdio = (in_r, out_w, err_w)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = _fork_into_new_pidns()
     if pid == 0:
-        for fd in ours + [fail_r]:
+        for fd in ours + [fail_r, cg_w]:
             os.close(fd)
         if tty:
             console_sock.close()
-        container_init(spec, bundle, stdio, fail_w, cg.entry_files())
-    for fd in theirs + [fail_w]:
+        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files())
+    for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     if net is not None:
         net.after_fork()
+    cg_failure = None
+    try:
+        cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
+    except Exception as e:  # noqa: BLE001 - reported below, once the init has given up
+        cg_failure = e
+    else:
+        try:
+            os.write(cg_w, b"1")
+        except OSError:
+            pass  # the init is gone already: its own error is on fail_r
+    os.close(cg_w)
     master = console.take_master(console_sock, window) if tty else None
     failure = read_all(fail_r)
-    if failure or (tty and master is None):
+    if cg_failure is not None or failure or (tty and master is None):
         os.waitpid(pid, 0)
         for fd in ours + ([master] if master is not None else []):
             os.close(fd)
@@ -125,6 +130,10 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
                 net.release()
             except Exception:  # noqa: BLE001, S110 - the start's own failure is what to report
                 pass
+        if cg_failure is not None:
+            message = f"cannot set up the container's cgroup: {cg_failure}"
+            state.mark_exited(store, cid, 125, message)
+            raise cg_failure if isinstance(cg_failure, CorralError) else CorralError(message)
         failure = failure or b"125:the container's terminal could not be set up"
         code, _, message = failure.decode(errors="replace").partition(":")
         state.mark_exited(store, cid, int(code), message)
