@@ -125,3 +125,28 @@ def test_bootstrap_debian(cli):
     assert r.stdout.decode().split("\n")[0].startswith("12")
     assert b"apt" in r.stdout
     assert cli("system", "check", timeout=300).returncode == 0
+
+
+def test_remove_tree_takes_everything_and_follows_no_link(tmp_path):
+    import sys
+
+    from conftest import SRC
+
+    sys.path.insert(0, SRC)
+    from corral.store.fsutil import remove_tree
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    tree = tmp_path / "tree"
+    for d in ("empty", "a/b/c", "a/empty", "ro/sub"):
+        (tree / d).mkdir(parents=True)
+    (tree / "a/b/c/f").write_text("f")
+    (tree / "ro/sub/g").write_text("g")
+    os.chmod(tree / "ro", 0o555)
+    os.symlink(outside, tree / "link")
+    os.mkfifo(tree / "a/fifo")
+    remove_tree(str(tree))
+    assert not tree.exists()
+    assert (outside / "keep").read_text() == "k"
+    remove_tree(str(tree))  # gone already: nothing to do, no error

@@ -50,7 +50,12 @@ def remove_tree(path: str) -> None:
         subdirs = []
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                subdirs.append(entry.path)
+                try:
+                    os.rmdir(entry.path)  # most are empty (a container's work/, rootfs/): no scan needed
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    subdirs.append(entry.path)
             else:
                 try:
                     os.unlink(entry.path)
