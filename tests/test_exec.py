@@ -46,14 +46,16 @@ def test_exec_streams_exit_codes_and_identity(busybox):
 
 
 def test_exec_client_loads_no_runtime(busybox):
-    """The monitor spawns every exec, so the client needs neither ctypes nor the namespace code."""
+    """The monitor finds the container and spawns the command, so the client loads neither the store's
+    database nor the container objects, ctypes or the namespace code."""
     busybox.out("run", "-d", "--name", "lean", "--network", "none", "busybox", "sleep", "300")
     r = subprocess.run([sys.executable, "-X", "importtime", *CORRAL[1:], "exec", "lean", "true"],
                        env=busybox.env, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     loaded = {line.split("|")[-1].strip() for line in r.stderr.decode().splitlines()}
-    assert "corral.api.container" in loaded  # the line format is what this test expects
-    assert not loaded & {"ctypes", "corral.sys.libc", "corral.runtime.exec", "corral.runtime.init"}
+    assert "corral.api.sessions" in loaded  # the line format is what this test expects
+    assert not loaded & {"ctypes", "corral.sys.libc", "corral.runtime.exec", "corral.runtime.init", "_sqlite3",
+                         "corral.store.db", "corral.api.container", "corral.api.host"}
 
 
 def test_exec_forwards_signals(busybox):
@@ -102,6 +104,43 @@ def test_exec_detached_and_refusals(busybox):
     assert r.returncode == 1 and b"is not running" in r.stderr
     r = busybox("exec", "-t", "-i", "bg", "sh")  # stdin is not a terminal here
     assert r.returncode == 1 and b"not a TTY" in r.stderr
+    r = busybox("exec", "nosuch", "true")
+    assert (r.returncode, r.stderr) == (1, b"Error: No such container: nosuch\n")
+    busybox.out("run", "-d", "--name", "bg2", "busybox", "sleep", "300")
+    ids = busybox.out("ps", "-q", "--no-trunc").split()
+    common = os.path.commonprefix(ids)
+    if common:  # two random IDs share a first digit one time in sixteen
+        r = busybox("exec", common, "true")
+        assert r.returncode == 1 and b"multiple IDs found with provided prefix" in r.stderr
+    assert busybox.out("exec", ids[0][:12], "hostname") == ids[0][:12] + "\n"
+
+
+def test_exec_errors_keep_their_type_through_the_monitor(busybox):
+    sys.path.insert(0, SRC)
+    from corral.api import Host
+    from corral.errors import Conflict, InvalidArgument, NotFound
+
+    host = Host(busybox.root)
+    c = host.create_container("busybox", ["sleep", "60"], name="typed")
+    try:
+        with pytest.raises(Conflict, match="is not running"):
+            c.exec(["true"])
+        c.start()
+        with pytest.raises(InvalidArgument, match="no command given"):
+            c.exec([])
+        c.pause()
+        with pytest.raises(Conflict, match="is paused, unpause the container before exec"):
+            c.exec(["true"])
+        c.unpause()
+        other = host.container("typed")
+        c.remove(force=True)
+        with pytest.raises(NotFound, match="No such container"):
+            other.exec(["true"])
+        with pytest.raises(NotFound, match="No such container"):
+            other.remove(force=True)  # a stale object: its container is gone
+    finally:
+        if busybox.out("ps", "-aq"):
+            c.remove(force=True)
 
 
 def test_run_streams_output_and_stdin(busybox):

@@ -41,3 +41,23 @@ def error_for(code: int, message: str) -> CorralError:
     """The error a process start reported as "<exit code>:<message>" (init, exec, the monitor)."""
     cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(code, CorralError)
     return cls(message)
+
+
+_KINDS = {cls.__name__: cls for cls in (CorralError, NotFound, Conflict, InvalidArgument, StoreError,
+                                        CommandNotFound, CommandNotExecutable)}
+
+
+def to_answer(e: CorralError) -> str:
+    """How the store's monitor reports `e` to a client: "<exit code>:<kind>:<message>", so the
+    client raises the same error (a script catching NotFound or Conflict still can)."""
+    kind = type(e).__name__
+    return f"{e.exit_code}:{kind if kind in _KINDS else 'CorralError'}:{e}"
+
+
+def from_answer(answer: str) -> CorralError:
+    """The error that to_answer() wrote; any other "<exit code>:<message>" reads as error_for() has it."""
+    code, _, rest = answer.partition(":")
+    kind, sep, message = rest.partition(":")
+    if sep and kind in _KINDS:
+        return _KINDS[kind](message)
+    return error_for(int(code) if code.isdigit() else 125, rest)

@@ -6,10 +6,20 @@
     c.start()
     print(c.exec(["hostname"]).stdout)
     c.remove(force=True)
-"""
-from corral.api.container import Container, ExecResult
-from corral.api.host import Host
-from corral.api.image import Image
-from corral.api.network import Network
 
-__all__ = ["Host", "Container", "Image", "ExecResult", "Network"]
+The classes load on first use, so a client of a light module here
+(corral.api.sessions, for `corral exec`) loads no more than it uses.
+"""
+_HOMES = {"Container": "container", "ExecResult": "container", "Host": "host", "Image": "image",
+          "Network": "network"}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> object:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'corral.api' has no attribute {name!r}")
+    module = __import__(f"corral.api.{_HOMES[name]}", fromlist=[name])
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

@@ -129,8 +129,11 @@ class Container:
             client.call(self.host.store, req)
             self.reload()
             return None
-        return self._session(dict(req, attach=True), stdin_fd, stdout_fd, stderr_fd, self.options.tty,
-                             detach_keys, sig_proxy)
+        from corral.api import sessions
+
+        return sessions.attach(self.host.store, dict(req, attach=True), stdin_fd=stdin_fd, stdout_fd=stdout_fd,
+                               stderr_fd=stderr_fd, tty=self.options.tty, detach_keys=detach_keys,
+                               sig_proxy=sig_proxy)
 
     def attach(self, stdin_fd: int | None = None, *, stdout_fd: int = 1, stderr_fd: int = 2,
                detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
@@ -143,25 +146,11 @@ class Container:
             raise Conflict("You cannot attach to a paused container, unpause it first")
         if stdin_fd is not None and not self.options.interactive:
             stdin_fd = None  # as Docker: a container created without -i has no stdin to attach
-        return self._session({"op": "attach", "id": self.id}, stdin_fd, stdout_fd, stderr_fd,
-                             self.options.tty, detach_keys, sig_proxy)
+        from corral.api import sessions
 
-    def _session(self, req: dict, stdin_fd: int | None, stdout_fd: int, stderr_fd: int, tty: bool,
-                 detach_keys: str | None, sig_proxy: bool) -> int | None:
-        from corral.runtime import client
-
-        try:
-            keys = client.parse_detach_keys(detach_keys or client.DEFAULT_DETACH_KEYS)
-        except ValueError:
-            raise InvalidArgument(f"invalid detach keys {detach_keys!r}: use e.g. ctrl-p,ctrl-q") from None
-        if tty:
-            req["rows"], req["cols"] = client.window_of(stdin_fd, stdout_fd)
-        req["stdin"] = stdin_fd is not None
-        sock, pending = client.request(self.host.store, req)
-        code = client.Session(sock, pending, tty=tty, stdin_fd=stdin_fd, stdout_fd=stdout_fd,
-                              stderr_fd=stderr_fd, detach_keys=keys, sig_proxy=sig_proxy).run()
-        self.host.store.close()  # the monitor wrote meanwhile; read afresh
-        return code
+        return sessions.attach(self.host.store, {"op": "attach", "id": self.id}, stdin_fd=stdin_fd,
+                               stdout_fd=stdout_fd, stderr_fd=stderr_fd, tty=self.options.tty,
+                               detach_keys=detach_keys, sig_proxy=sig_proxy)
 
     def kill(self, signal: str | int = "KILL") -> None:
         sig = parse_signal(signal)
@@ -223,6 +212,7 @@ class Container:
     def remove(self, force: bool = False) -> None:
         from corral.runtime.cleanup import remove_container
 
+        self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
         if self.status == state.RUNNING:
             if not force:
                 raise Conflict(
@@ -256,15 +246,13 @@ class Container:
         ExecStream yielding (1 or 2, bytes) as output comes, exit_code set at
         the end; with detach=True nothing: the store's monitor reaps it.
         """
-        from corral.runtime import client
+        from corral.api import sessions
 
-        req = self._exec_request(cmd, user, env, workdir, privileged)
+        how = {"user": user, "env": env, "workdir": workdir, "privileged": privileged}
         if detach:
-            client.call(self.host.store, req)
+            sessions.exec_detached(self.host.store, self.id, cmd, **how)
             return None
-        req.update(attach=True, stdin=stdin is not None)
-        sock, pending = client.request(self.host.store, req)
-        output = ExecStream(client.Session(sock, pending, tty=False, stdin_data=stdin, sig_proxy=False).events())
+        output = ExecStream(sessions.exec_events(self.host.store, self.id, cmd, stdin, **how))
         if stream:
             return output
         out: list[bytes] = []
@@ -279,28 +267,11 @@ class Container:
                       detach_keys: str | None = None) -> int | None:
         """`corral exec [-i] [-t]`: the command's streams on these fds; its exit code, or None when
         the user detached from its terminal (it goes on, owned by the store's monitor)."""
-        req = self._exec_request(cmd, user, env, workdir, privileged)
-        req.update(tty=tty, attach=True)
-        return self._session(req, stdin_fd, stdout_fd, stderr_fd, tty, detach_keys, sig_proxy=True)
+        from corral.api import sessions
 
-    def _exec_request(self, cmd: list[str], user: str | None, env: list[str] | None, workdir: str | None,
-                      privileged: bool) -> dict:
-        """What the store's monitor needs to spawn an exec: the init to join, the OCI process to run
-        and the cgroup's entry files (cgroups.enter); built here, so a refusal costs no round trip."""
-        from corral.runtime import cgroups, users
-        from corral.runtime.spec import exec_process
-
-        if not cmd:
-            raise InvalidArgument("no command given to exec")
-        if self.status != state.RUNNING or not self.pid:
-            raise Conflict(f"Container {self.id} is not running")
-        spec = self.spec
-        cg = cgroups.manager(spec["linux"]["cgroupsPath"])
-        if cg.frozen():
-            raise Conflict(f"Container {self.id} is paused, unpause the container before exec")
-        ids = users.resolve(user, [f"/proc/{self.pid}/root"]) if user else None
-        process = exec_process(spec["process"], list(cmd), ids, env or [], workdir, privileged)
-        return {"op": "exec", "id": self.id, "pid": self.pid, "process": process, "procs": cg.entry_files()}
+        return sessions.exec_attached(self.host.store, self.id, cmd, tty=tty, stdin_fd=stdin_fd, stdout_fd=stdout_fd,
+                                      stderr_fd=stderr_fd, detach_keys=detach_keys, user=user, env=env,
+                                      workdir=workdir, privileged=privileged)
 
     # observing ---------------------------------------------------------------------------------------
 

@@ -91,18 +91,9 @@ class Host:
 
     def container(self, ref: str) -> Container:
         """A container by full ID, name, or unambiguous ID prefix."""
-        if not ref:
-            raise InvalidArgument("a container name or ID is required")
-        bare = ref[1:] if ref.startswith("/") else ref
-        rows = self.store.query(f"SELECT {COLUMNS} FROM containers WHERE id=? OR name=?", (bare, bare))
-        if not rows and all(c in "0123456789abcdef" for c in bare):
-            rows = self.store.query(f"SELECT {COLUMNS} FROM containers WHERE id >= ? AND id < ?",
-                                    (bare, bare + "g"))
-            if len(rows) > 1:
-                raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
-        if not rows:
-            raise NotFound(f"No such container: {ref}")
-        return Container(self, rows[0])
+        from corral.store import containers
+
+        return Container(self, containers.find(self.store, ref, COLUMNS))
 
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
         rows = self.store.query(f"SELECT {COLUMNS} FROM containers ORDER BY created DESC")

@@ -5,6 +5,7 @@ import os
 import sys
 
 from corral.api import Host
+from corral.cli.exec_cmds import attached, stdin_of
 from corral.errors import CorralError, InvalidArgument
 
 
@@ -39,34 +40,22 @@ def create(o: dict, args: list[str]) -> int:
     return 0
 
 
-def _stdin(o: dict) -> int | None:
-    """fd 0 when stdin is to be attached; a terminal session needs a terminal there, as in Docker."""
-    if not o["interactive"]:
-        return None
-    if o.get("tty") and not os.isatty(0):
-        raise InvalidArgument("the input device is not a TTY: drop -t, or run from a terminal")
-    return 0
-
-
 def run(o: dict, args: list[str]) -> int:
-    stdin = None if o["detach"] else _stdin(o)
+    stdin = None if o["detach"] else stdin_of(o)
     c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
     if o["detach"]:
         c.start()
         print(c.id)
         return 0
-    return _attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
-
-
-def _attached(code: int | None) -> int:
-    """The exit code of an attached session; a detach (None) is a success, as in Docker."""
-    return 0 if code is None else code
+    return attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
 
 
 def attach(o: dict, args: list[str]) -> int:
     c = Host().container(args[0])
-    stdin = None if o["no_stdin"] or not c.options.interactive else _stdin({"interactive": True, "tty": c.options.tty})
-    return _attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
+    stdin = None
+    if not o["no_stdin"] and c.options.interactive:
+        stdin = stdin_of({"interactive": True, "tty": c.options.tty})
+    return attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
 
 
 def each(args: list[str], action) -> int:  # noqa: ANN001
@@ -93,8 +82,8 @@ def start(o: dict, args: list[str]) -> int:
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         c = Host().container(args[0])
-        stdin = _stdin({"interactive": o["interactive"], "tty": c.options.tty})
-        return _attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"]))
+        stdin = stdin_of({"interactive": o["interactive"], "tty": c.options.tty})
+        return attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"]))
     return _each(args, lambda c: c.start())
 
 
@@ -205,16 +194,6 @@ def logs(o: dict, args: list[str]) -> int:
         if o["follow"]:
             out[stream].flush()
     return 0
-
-
-def exec(o: dict, args: list[str]) -> int:  # noqa: A001 - the verb's name
-    c = Host().container(args[0])
-    how = {"user": o["user"], "env": o["env"], "workdir": o["workdir"], "privileged": o["privileged"]}
-    if o["detach"]:
-        c.exec(args[1:], detach=True, **how)
-        return 0
-    return _attached(c.exec_attached(args[1:], tty=o["tty"], stdin_fd=_stdin(o), detach_keys=o["detach_keys"],
-                                     **how))
 
 
 def commit(o: dict, args: list[str]) -> int:

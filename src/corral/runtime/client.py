@@ -12,7 +12,7 @@ import select
 import time
 
 from corral import fastjson as json
-from corral.errors import CorralError, error_for
+from corral.errors import CorralError, from_answer
 from corral.runtime import wire
 
 TYPE_CHECKING = False
@@ -83,10 +83,9 @@ def call(store: "Store", req: dict) -> None:
 
 
 def _error(answer: str) -> CorralError:
-    code, _, message = answer.partition(":")
-    if not code.isdigit():
+    if not answer.partition(":")[0].isdigit():
         return CorralError(f"the store's monitor answered {answer!r}")
-    return error_for(int(code), message)
+    return from_answer(answer)
 
 
 def _spawn(store: "Store") -> None:

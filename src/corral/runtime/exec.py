@@ -11,13 +11,32 @@ from __future__ import annotations
 import _socket
 import os
 
-from corral.errors import CorralError, error_for
+from corral import fastjson as json
+from corral.errors import Conflict, CorralError, InvalidArgument, error_for
 from corral.runtime import cgroups, console, init
 from corral.runtime.supervisor import read_all
 from corral.sys import libc
 
 _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("uts", libc.CLONE_NEWUTS),
                ("net", libc.CLONE_NEWNET), ("mnt", libc.CLONE_NEWNS))
+
+
+def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: list[str], workdir: str | None,
+            privileged: bool) -> tuple[dict, list[str]]:
+    """The OCI process to run for `docker exec`-like options, and the entry files of the cgroup to
+    join, for the running container in `bundle` whose init is `init_pid`."""
+    from corral.runtime import users
+    from corral.runtime.spec import exec_process
+
+    if not cmd:
+        raise InvalidArgument("no command given to exec")
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.loads(f.read())
+    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
+    if cg.frozen():
+        raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
+    ids = users.resolve(user, [f"/proc/{init_pid}/root"]) if user else None
+    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files()
 
 
 def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | None,

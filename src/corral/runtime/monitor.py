@@ -26,7 +26,7 @@ import struct
 import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import Conflict, CorralError, InvalidArgument, to_answer
 from corral.runtime import console, logs, state, wire
 from corral.runtime.client import socket_name
 from corral.runtime.supervisor import Started, exit_code, finish, start_init
@@ -170,7 +170,7 @@ class Monitor:
             try:
                 keep = self._handle(sock, json.loads(request))
             except CorralError as e:
-                sock.sendall(f"{e.exit_code}:{e}\n".encode())
+                sock.sendall(to_answer(e).encode() + b"\n")
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
                 sock.sendall(f"125:{e}\n".encode())
         except OSError:
@@ -214,22 +214,34 @@ class Monitor:
         return bool(attach)
 
     def _exec(self, req: dict, window: tuple[int, int]) -> _Proc:
-        """An exec'd process: on a terminal, on pipes to an attached client, or on /dev/null (detached)."""
-        from corral.runtime import exec as exec_
+        """A process in the running container that req["ref"] names (an ID, a name or an ID prefix):
+        on a terminal, on pipes to an attached client, or on /dev/null (detached).
 
-        args = (req["pid"], req["process"], req["procs"])
+        Every running container of the store is this monitor's child, so what
+        it holds is the truth about which are running (and their inits' PIDs).
+        """
+        from corral.runtime import exec as exec_
+        from corral.store import containers
+
+        cid = containers.find(self.store, req["ref"], "id")[0]
+        init = self.containers.get(cid)
+        if init is None or init.status is not None:
+            raise Conflict(f"Container {cid} is not running")
+        process, cgroup = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
+                                        req.get("env") or [], req.get("workdir"), bool(req.get("privileged")))
+        args = (init.pid, process, cgroup)
         if req.get("tty"):
             pid, master = exec_.spawn(*args, None, window)
-            return _Proc(req["id"], pid, {master: logs.STDOUT}, master, True)
+            return _Proc(cid, pid, {master: logs.STDOUT}, master, True)
         if req.get("attach"):
             pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
-            return _Proc(req["id"], pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
+            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
             pid, _ = exec_.spawn(*args, (null, null, null))
         finally:
             os.close(null)
-        return _Proc(req["id"], pid, {}, None, False)
+        return _Proc(cid, pid, {}, None, False)
 
     # a supervised process's fds ---------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import errno
 import os
 
 from corral.errors import StoreError
-from corral.store import db
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +35,11 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """Opened on first use, and only then is SQLite loaded: a Store that only names a root (a
+        client of the monitor, `corral exec`) costs nothing."""
         if self._conn is None:
+            from corral.store import db
+
             with store_errors(self.root):
                 fresh = not os.path.exists(os.path.join(self.root, "corral.db"))
                 if fresh:
@@ -140,6 +143,10 @@ class store_errors:  # noqa: N801 - used like a function: `with store_errors(roo
         return None
 
     def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
+        if value is None:
+            return False
+        from corral.store import db
+
         if isinstance(value, (OSError, db.OperationalError)):
             translated = _translate(self.root, value)
             if translated is not value:
