@@ -326,6 +326,88 @@ def test_switches_are_isolated_nat_goes_out_internal_does_not(busybox, lan):
     busybox.out("network", "rm", "a19", "b20", "i21")
 
 
+_SYN_PROBE = r"""
+import random, socket, struct, sys, time
+src_ip, dst_ip, dst_mac, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+
+def checksum(data):
+    data += b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+sport = random.randint(40000, 60000)
+tcp = struct.pack("!HHIIBBHHH", sport, port, 1, 0, 5 << 4, 0x02, 64240, 0, 0)
+pseudo = socket.inet_aton(src_ip) + socket.inet_aton(dst_ip) + struct.pack("!BBH", 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack("!H", checksum(pseudo + tcp)) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0,
+                 socket.inet_aton(src_ip), socket.inet_aton(dst_ip))
+ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+src_mac = open("/sys/class/net/eth0/address").read().strip()
+frame = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":", "")) + b"\x08\x00" + ip + tcp
+rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+rx.bind(("eth0", 0))
+rx.settimeout(0.2)
+tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+tx.bind(("eth0", 0))
+tx.send(frame)
+deadline = time.monotonic() + 2
+answer = "none"
+while time.monotonic() < deadline and answer == "none":
+    try:
+        packet = rx.recv(65535)[14:]
+    except socket.timeout:
+        continue
+    head = (packet[0] & 15) * 4
+    if packet[9] == 6 and struct.unpack("!HH", packet[head:head + 4]) == (port, sport) \
+            and packet[head + 13] & 0x12 == 0x12:
+        answer = "syn-ack"
+print(answer)
+"""
+
+
+def _syn_from(pid: int, src_ip: str, dst_ip: str, dst_mac: str, port: int) -> str:
+    """Send a hand-made TCP SYN from a container's network namespace straight to `dst_mac` (as a
+    process with CAP_NET_RAW, in Docker's default set, can); "syn-ack" if an answer comes back."""
+    r = subprocess.run(["nsenter", "-t", str(pid), "-n", sys.executable, "-c", _SYN_PROBE, src_ip, dst_ip, dst_mac,
+                        str(port)], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().strip()
+
+
+def test_a_container_cannot_reach_the_hosts_loopback_services(busybox):
+    """route_localnet on a bridge (so the host reaches published ports through 127.0.0.1) would also
+    take in a packet a container addresses to 127.0.0.1 by the bridge's MAC (CVE-2020-8558): a host
+    service listening only on loopback would answer. The raw chain drops such packets; the same
+    hand-made SYN to the bridge's own address is answered, so the probe can see an answer."""
+    gateway = subnet(40).replace(".0/24", ".1")
+    busybox.out("network", "create", "--subnet", subnet(40), "lab40")
+    busybox.out("run", "-d", "--name", "probe40", "--network", "lab40", "busybox", "sleep", "300")
+    pid = json.loads(busybox.out("inspect", "probe40"))[0]["State"]["Pid"]
+    bridge = next(i["ifname"] for i in json.loads(subprocess.run(["ip", "-4", "-j", "addr"], capture_output=True).stdout)
+                  if any(a["local"] == gateway for a in i.get("addr_info", [])))
+    with open(f"/sys/class/net/{bridge}/address") as f:
+        mac = f.read().strip()
+    with open(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet") as f:
+        assert f.read().strip() == "1"  # what makes the drop necessary
+    loopback, reachable = socket.socket(), socket.socket()
+    try:
+        loopback.bind(("127.0.0.1", 0))
+        reachable.bind((gateway, 0))
+        for s in (loopback, reachable):
+            s.listen()
+        container_ip = ip_of(busybox, "probe40")
+        assert _syn_from(pid, container_ip, gateway, mac, reachable.getsockname()[1]) == "syn-ack"
+        assert _syn_from(pid, container_ip, "127.0.0.1", mac, loopback.getsockname()[1]) == "none"
+    finally:
+        loopback.close()
+        reachable.close()
+    busybox.out("rm", "-f", "probe40")
+    busybox.out("network", "rm", "lab40")
+
+
 def test_port_in_use_is_refused_before_the_container_starts(busybox):
     use_pool(busybox, 23)
     port = free_port()
