@@ -38,7 +38,7 @@ class CommandNotExecutable(CorralError):
 
 
 def error_for(code: int, message: str) -> CorralError:
-    """The error a process start reported as "<exit code>:<message>" (init, exec, the monitor)."""
+    """The error a process start reported as "<exit code>:<message>" (a container's init, an exec'd child)."""
     cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(code, CorralError)
     return cls(message)
 
