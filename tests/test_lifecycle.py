@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+import pytest
+
 
 def test_run_rm_prints_and_leaves_nothing(busybox):
     r = busybox("run", "--rm", "busybox", "echo", "hello")
@@ -152,20 +154,37 @@ def test_restart_and_rename(busybox):
     busybox.out("rm", "-f", "new")
 
 
-def test_supervisor_outlives_cli_and_a_dead_one_is_not_a_ghost(busybox):
-    cid = busybox.out("run", "-d", "busybox", "sleep", "60").strip()
+@pytest.mark.parametrize("user", ["0", "1000:1000"])
+def test_supervisor_outlives_cli_and_a_dead_one_is_not_a_ghost(busybox, user):
+    """A container run as another user too: the kernel clears the init's parent-death signal when its
+    user changes, so the init must set it again or outlive its supervisor."""
+    cid = busybox.out("run", "-d", "-u", user, "busybox", "sleep", "60").strip()
     info = json.loads(busybox.out("inspect", cid))[0]["State"]
     with open(f"/proc/{info['Pid']}/status") as f:
         sup = int(next(line for line in f if line.startswith("PPid:")).split()[1])
     os.kill(sup, signal.SIGKILL)  # a crashed supervisor, or a host reboot
     deadline = time.monotonic() + 5
     while os.path.exists(f"/proc/{info['Pid']}") and time.monotonic() < deadline:
+        if "Z" in _state_of(info["Pid"]):
+            break
         time.sleep(0.02)
-    assert not os.path.exists(f"/proc/{info['Pid']}/status") or "Z" in open(f"/proc/{info['Pid']}/status").read()
+    alive = _state_of(info["Pid"])
+    if alive and "Z" not in alive:
+        os.kill(info["Pid"], signal.SIGKILL)  # leave no ghost behind even when failing
+    assert not alive or "Z" in alive, f"the init outlived its supervisor: {alive}"
     state = json.loads(busybox.out("inspect", cid))[0]["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 255
     assert "Exited (255)" in busybox.out("ps", "-a")
     busybox.out("rm", cid)
+
+
+def _state_of(pid: int) -> str:
+    """The State: line of a process, "" once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((line for line in f if line.startswith("State:")), "")
+    except FileNotFoundError:
+        return ""
 
 
 def test_reboot_shows_exited(busybox):

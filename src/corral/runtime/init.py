@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
+import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
 from corral.runtime import caps, cgroups, mounts
@@ -112,6 +113,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     os.closerange(3, error_fd)
     os.closerange(error_fd + 1, 65536)
     apply_identity(process)
+    _rearm_parent_death(error_fd)
     cwd = process.get("cwd") or "/"
     try:
         os.chdir(cwd)
@@ -119,6 +121,17 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
     exec_command(process["args"], process.get("env", []))
+
+
+def _rearm_parent_death(error_fd: int) -> None:
+    """Set PDEATHSIG again: the kernel clears it when the user changes (commit_creds), and a
+    container run as a non-root user must die with its supervisor like any other, not live on
+    as a ghost. A supervisor that died in between has closed its end of error_fd."""
+    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    poller = select.poll()
+    poller.register(error_fd, select.POLLOUT)
+    if any(events & select.POLLERR for _, events in poller.poll(0)):
+        os._exit(125)
 
 
 def apply_identity(process: dict) -> None:
