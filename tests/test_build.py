@@ -235,7 +235,7 @@ def test_reading_through_layers_survives_deep_trees(tmp_path):
     from conftest import SRC
 
     sys.path.insert(0, SRC)
-    from corral.image.merged import MergedTree
+    from corral.store.merged import MergedTree
 
     layer = str(tmp_path / "layer")
     deep = layer
@@ -252,3 +252,42 @@ def test_reading_through_layers_survives_deep_trees(tmp_path):
 
         remove_tree(layer)  # pytest's own clean-up of old tmp dirs recurses, and would fail on it
     assert len(found) == 1101 and found[-1].endswith("/d/f") and found[0] == "d"
+
+
+def test_links_are_followed_inside_the_stage_or_context_never_on_the_host(busybox, tmp_path):
+    """A build may be hostile: a link in a stage or in the context pointing at the host's files must
+    lead nowhere outside (BuildKit resolves each link within its root, so does corral)."""
+    host_secret = tmp_path / "host-only"
+    host_secret.mkdir()
+    (host_secret / "secret").write_text("host secret\n")
+    ctx = _context(tmp_path, f"""FROM busybox AS stage
+RUN mkdir -p /in && echo in-stage > /in/file && ln -s / /root-link && ln -s {host_secret} /escape && \\
+    ln -s file /in/rel-link && ln -s /in /abs-dir-link
+FROM busybox
+COPY --from=stage /root-link/in/file /a
+COPY --from=stage /in/rel-link /b
+COPY --from=stage /abs-dir-link/ /c/
+COPY linked-dir/file /d
+COPY file-link /e
+COPY tree /f/
+""", {"real-dir/file": "from-context\n", "tree/plain": "p\n"})
+    os.symlink("real-dir", ctx / "linked-dir")
+    os.symlink("real-dir/file", ctx / "file-link")
+    os.symlink("../plain", ctx / "tree" / "inner-link")
+    busybox.out("build", "--network", "none", "-t", "links:1", str(ctx))
+    script = "cat /a /b /c/file /d /e; readlink /c/rel-link; readlink /f/inner-link"
+    assert busybox.out("run", "--rm", "links:1", "sh", "-c", script) == \
+        "in-stage\nin-stage\nin-stage\nfrom-context\nfrom-context\nfile\n../plain\n"
+
+    escapes = [f"FROM busybox AS stage\nRUN ln -s {host_secret} /escape\nFROM busybox\nCOPY --from=stage /escape/secret /x\n",
+               f"FROM busybox AS stage\nRUN ln -s {host_secret}/secret /escape\nFROM busybox\nCOPY --from=stage /escape /x\n",
+               f"FROM busybox AS stage\nRUN ln -s / /r\nFROM busybox\nCOPY --from=stage /r{host_secret}/secret /x\n",
+               "FROM busybox\nCOPY out/secret /x\n", "FROM busybox\nCOPY out-file /x\n", "FROM busybox\nCOPY out/* /x/\n"]
+    for i, dockerfile in enumerate(escapes):
+        (tmp_path / f"bad{i}").mkdir()
+        bad = _context(tmp_path / f"bad{i}", dockerfile)
+        os.symlink(host_secret, bad / "out")
+        os.symlink(host_secret / "secret", bad / "out-file")
+        r = busybox("build", "--network", "none", "-t", f"escape:{i}", str(bad))
+        assert r.returncode != 0 and (b"not found" in r.stderr or b"nothing matches" in r.stderr), (dockerfile, r.stderr)
+        assert busybox("inspect", f"escape:{i}").returncode != 0

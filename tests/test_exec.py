@@ -200,3 +200,27 @@ def test_exec_from_python_streams(busybox):
             list(c.exec(["nope"], stream=True))
     finally:
         c.remove(force=True)
+
+
+def test_user_lookup_reads_only_the_containers_own_plain_files(busybox, tmp_path):
+    """-u looks a name up in the image's or the running container's /etc/passwd. A hostile one (a FIFO,
+    a link to a host file or to /dev/zero) must neither hang corral nor read the host: the name is
+    simply not found, and the monitor goes on serving."""
+    host_passwd = tmp_path / "passwd"
+    host_passwd.write_text("hostuser:x:4242:4242::/:/bin/sh\n")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    for tag, step in (("fifo", "mkfifo /etc/passwd"), ("host", f"ln -s {host_passwd} /etc/passwd"),
+                      ("zero", "ln -s /dev/zero /etc/passwd")):
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN rm /etc/passwd && {step}\n")
+        busybox.out("build", "--network", "none", "-t", f"pw:{tag}", str(ctx))
+        r = busybox("run", "--rm", "-u", "hostuser", f"pw:{tag}", "id", "-u", timeout=20)
+        assert r.returncode == 125 and b"unable to find user hostuser" in r.stderr, (tag, r.stderr)
+    assert busybox("run", "--rm", "-u", "4242", "pw:fifo", "true").returncode == 0  # a numeric id needs no name
+
+    busybox.out("run", "-d", "--name", "pw", "--network", "none", "busybox", "sleep", "300")
+    for step in ("mkfifo /etc/passwd", f"ln -s {host_passwd} /etc/passwd", "ln -s /dev/zero /etc/passwd"):
+        busybox.out("exec", "pw", "sh", "-c", f"rm -f /etc/passwd && {step}")
+        r = busybox("exec", "-u", "hostuser", "pw", "id", "-u", timeout=20)
+        assert r.returncode == 1 and b"unable to find user hostuser" in r.stderr, (step, r.stderr)
+        assert busybox.out("exec", "pw", "echo", "alive", timeout=20) == "alive\n"

@@ -421,7 +421,7 @@ class Build:
     def _sources(self, state: _State, ins, built: dict[int, _State]) -> tuple[str, list]:  # noqa: ANN001
         """The destination as written, and (path relative to it, real path, lstat, kind) for each entry
         a COPY/ADD writes."""
-        from corral.image.merged import MergedTree
+        from corral.store.merged import MergedTree
 
         scope = state.scope()
         words = list(ins.args) if ins.json else [df.expand(w, scope, self.escape) for w in ins.args]
@@ -444,39 +444,45 @@ class Build:
 
                 tree = MergedTree(Image(self.host, repo.resolve(self.store, source)).layer_dirs())
             for src in srcs:
-                rel = os.path.normpath("/" + src).lstrip("/")
-                found = tree.lookup(rel)
+                rel = tree.resolve(src)  # links followed inside the stage or image, never on the host
+                found = tree.lookup(rel) if rel is not None else None
                 if found is None:
                     raise BuildError(f"{self.file.filename}:{ins.line}: {src}: not found in {source}")
-                base = rel if stat.S_ISDIR(found[1].st_mode) else os.path.dirname(rel)
+                if not stat.S_ISDIR(found[1].st_mode):
+                    name = os.path.basename(os.path.normpath("/" + src)) or os.path.basename(rel)
+                    entries.append((name, found[0], found[1], "image"))
+                    continue
                 for r, real, st in tree.walk(rel):
-                    if r == rel and stat.S_ISDIR(st.st_mode):
-                        continue  # a directory's contents are copied, not the directory itself
-                    entries.append((os.path.relpath(r, base) if base else r, real, st, "image"))
+                    if r != rel:  # a directory's contents are copied, not the directory itself
+                        entries.append((os.path.relpath(r, rel) if rel else r, real, st, "image"))
             return dest, entries
+        context = MergedTree([self.context])
         for src in srcs:
-            matches = self._context_glob(src, ins)
-            for rel in matches:
-                real = os.path.join(self.context, rel)
-                st = os.lstat(real)
+            for rel in self._context_glob(src, ins, context):
+                resolved = context.resolve(rel)  # as BuildKit: links followed, inside the context only
+                found = context.lookup(resolved) if resolved is not None else None
+                if found is None:
+                    raise BuildError(f"{self.file.filename}:{ins.line}: COPY failed: {src}: not found in the build "
+                                     "context (a link there leads out of it, or nowhere)")
+                real, st = found
                 if stat.S_ISDIR(st.st_mode):
-                    for r, full, est in self._context_walk(rel):
-                        entries.append((os.path.relpath(r, rel), full, est, "context"))
+                    for r, full, est in self._context_walk(resolved):
+                        entries.append((os.path.relpath(r, resolved) if resolved else r, full, est, "context"))
                 elif ins.cmd == "ADD" and _is_archive(real):
                     entries.append((os.path.basename(rel), real, st, "archive"))
                 else:
                     entries.append((os.path.basename(rel), real, st, "context"))
         return dest, entries
 
-    def _context_glob(self, pattern: str, ins) -> list[str]:  # noqa: ANN001
+    def _context_glob(self, pattern: str, ins, context) -> list[str]:  # noqa: ANN001 - context: a MergedTree
+        """The context paths (as written, links unresolved) that pattern names, .dockerignore applied."""
         import fnmatch
 
         clean = os.path.normpath("/" + pattern).lstrip("/")
         if clean.startswith("..") or "/../" in f"/{clean}/":
             raise BuildError(f"{self.file.filename}:{ins.line}: {pattern}: outside the build context")
         if not any(ch in clean for ch in "*?["):
-            if clean and not os.path.lexists(os.path.join(self.context, clean)) or \
-                    (clean and self.ignore.excluded(clean)):
+            if clean and context.resolve(clean) is None or (clean and self.ignore.excluded(clean)):
                 raise BuildError(f"{self.file.filename}:{ins.line}: COPY failed: file not found in build context "
                                  f"or excluded by .dockerignore: {pattern}")
             return [clean] if clean else [""]
@@ -484,10 +490,8 @@ class Build:
         for part in clean.split("/"):
             nxt = []
             for base in found:
-                d = os.path.join(self.context, base)
-                if not os.path.isdir(d):
-                    continue
-                for name in sorted(os.listdir(d)):
+                resolved = context.resolve(base)
+                for name in context.listdir(resolved) if resolved is not None else []:
                     if fnmatch.fnmatchcase(name, part):
                         nxt.append(f"{base}/{name}" if base else name)
             found = nxt
@@ -535,7 +539,7 @@ class Build:
 
         from corral.image import gc, oci
         from corral.image.layers import add_layer
-        from corral.image.merged import MergedTree
+        from corral.store.merged import MergedTree
         from corral.runtime import users
 
         layer_dirs = [self.store.layer_dir(l.chain_id) + "/diff" for l in reversed(state.layers)]
@@ -543,7 +547,10 @@ class Build:
         workdir = state.config.get("WorkingDir") or "/"
         to_dir = dest.endswith("/") or len(entries) > 1 or any(e[3] in ("archive",) for e in entries) or \
             (len(entries) == 1 and entries[0][0] != os.path.basename(entries[0][0]))
-        dest_abs = os.path.normpath(os.path.join(workdir, dest)).lstrip("/")
+        dest_abs = tree.resolve(os.path.join(workdir, dest), must_exist=False)  # as BuildKit, links inside the image
+        if dest_abs is None:
+            raise BuildError(f"{self.file.filename}:{ins.line}: {dest}: cannot copy there (a file is on the way, "
+                             "or links go round)")
         if not to_dir and entries and (found := tree.lookup(dest_abs)) and stat.S_ISDIR(found[1].st_mode):
             to_dir = True
         owner = None

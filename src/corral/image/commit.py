@@ -14,7 +14,7 @@ import os
 import stat
 
 from corral.image.extract import OPAQUE, WHITEOUT
-from corral.image.merged import MergedTree, is_opaque, is_whiteout
+from corral.store.merged import MergedTree, is_opaque, is_whiteout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

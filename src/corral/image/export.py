@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from corral.errors import CorralError
 from corral.image.commit import xattrs
-from corral.image.merged import is_opaque, is_whiteout  # the sandbox's format, read one way
+from corral.store.merged import is_opaque, is_whiteout  # the sandbox's format, read one way
 
 _EMPTIED = ("proc", "sys", "dev")
 

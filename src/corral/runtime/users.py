@@ -1,31 +1,46 @@
 """Resolving `--user name[:group]` against the image's own /etc/passwd and /etc/group.
 
 Lookups read the image layers directly (top layer first), as the container's
-sandbox is still empty when the container is created.
+sandbox is still empty when the container is created; an exec reads the
+running container's root (/proc/PID/root) the same way. Either may be
+hostile: links are followed inside it only (store/merged.py), and only a
+plain file of sane size is read (a FIFO would hang the reader, /dev/zero
+would never end).
 """
 from __future__ import annotations
 
 import os
+import stat
 
 from corral.errors import InvalidArgument
+from corral.store.merged import MergedTree
+
+MAX_DB_BYTES = 16 << 20  # far beyond any real passwd or group file
 
 
 def _read_from_layers(layer_dirs: list[str], path: str) -> str | None:
-    """Contents of `path` as the merged image sees it (top layer first)."""
-    for top in layer_dirs:
-        full = os.path.join(top, path)
-        try:
-            st = os.lstat(full)
-        except OSError:
-            continue
-        if (st.st_mode & 0o170000) == 0o020000:  # overlay whiteout: deleted in this layer
+    """Contents of `path` as the merged image sees it, or None if it is missing or no plain file."""
+    tree = MergedTree(layer_dirs)
+    rel = tree.resolve(path)
+    found = tree.lookup(rel) if rel is not None else None
+    if found is None or not stat.S_ISREG(found[1].st_mode):
+        return None
+    try:
+        fd = os.open(found[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lookup, in a running container
             return None
-        try:
-            with open(full, encoding="utf-8", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return None
-    return None
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > MAX_DB_BYTES:
+                return None
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _entries(text: str | None) -> list[list[str]]:
