@@ -203,9 +203,9 @@ def test_exec_from_python_streams(busybox):
 
 
 def test_user_lookup_reads_only_the_containers_own_plain_files(busybox, tmp_path):
-    """-u looks a name up in the image's or the running container's /etc/passwd. A hostile one (a FIFO,
-    a link to a host file or to /dev/zero) must neither hang corral nor read the host: the name is
-    simply not found, and the monitor goes on serving."""
+    """-u (and top, for its names) looks a name up in the image's or the running container's /etc/passwd.
+    A hostile one (a FIFO, a link to a host file or to /dev/zero) must neither hang corral nor read the
+    host: the name is simply not found, and the monitor goes on serving."""
     host_passwd = tmp_path / "passwd"
     host_passwd.write_text("hostuser:x:4242:4242::/:/bin/sh\n")
     ctx = tmp_path / "ctx"
@@ -224,3 +224,4 @@ def test_user_lookup_reads_only_the_containers_own_plain_files(busybox, tmp_path
         r = busybox("exec", "-u", "hostuser", "pw", "id", "-u", timeout=20)
         assert r.returncode == 1 and b"unable to find user hostuser" in r.stderr, (step, r.stderr)
         assert busybox.out("exec", "pw", "echo", "alive", timeout=20) == "alive\n"
+        assert "sleep 300" in busybox.out("top", "pw", timeout=20)  # top reads the same file for its names

@@ -32,15 +32,12 @@ def _boot_time() -> float:
 def user_names(root: str) -> dict[int, str]:
     """uid → name from the container's own /etc/passwd, whose names mean something there (the host's may not).
 
-    Read through the init's /proc/PID/root; a file that is a symlink is not
-    followed, as it would resolve against the host's root, not the container's.
+    Read through the init's /proc/PID/root as users.read_file reads it:
+    links followed inside the container only, a FIFO never opened.
     """
-    try:
-        fd = os.open(os.path.join(root, "etc/passwd"), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return {}
-    with open(fd, encoding="utf-8", errors="replace") as f:
-        text = f.read(1 << 20)
+    from corral.runtime import users
+
+    text = users.read_file([root], "etc/passwd") or ""
     names: dict[int, str] = {}
     for line in text.splitlines():
         fields = line.split(":")

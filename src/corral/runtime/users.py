@@ -18,7 +18,7 @@ from corral.store.merged import MergedTree
 MAX_DB_BYTES = 16 << 20  # far beyond any real passwd or group file
 
 
-def _read_from_layers(layer_dirs: list[str], path: str) -> str | None:
+def read_file(layer_dirs: list[str], path: str) -> str | None:
     """Contents of `path` as the merged image sees it, or None if it is missing or no plain file."""
     tree = MergedTree(layer_dirs)
     rel = tree.resolve(path)
@@ -50,8 +50,8 @@ def _entries(text: str | None) -> list[list[str]]:
 def resolve(spec: str, layer_dirs: list[str]) -> tuple[int, int, list[int]]:
     """(uid, gid, supplementary gids) for a Docker --user value."""
     user, _, group = (spec or "0").partition(":")
-    passwd = _entries(_read_from_layers(layer_dirs, "etc/passwd"))
-    groups = _entries(_read_from_layers(layer_dirs, "etc/group"))
+    passwd = _entries(read_file(layer_dirs, "etc/passwd"))
+    groups = _entries(read_file(layer_dirs, "etc/group"))
     uid = gid = None
     name = None
     if user.isdigit():
