@@ -167,3 +167,29 @@ def test_devices(busybox):
         assert dev in out.split("\n")[0].split()
     assert out.split("\n")[1] == "4"
     assert "READ-HOST-DISK" not in out
+
+
+def test_mount_points_are_resolved_inside_the_image(busybox, tmp_path):
+    """What corral mounts into a container (/etc/hostname, /etc/resolv.conf) lands where the image's own
+    links lead inside it: an image linking those paths to host paths must not make corral create, or
+    mount over, anything on the host."""
+    host = tmp_path / "host"
+    host.mkdir()
+    import io
+    import tarfile
+
+    image = tmp_path / "links.tar"
+    with tarfile.open(image, "w") as tar:  # a build cannot make these: they are mount points during RUN
+        tar.add("/bin/busybox", "bin/busybox")
+        for name, target in (("bin/sh", "busybox"), ("bin/cat", "busybox"), ("bin/ls", "busybox"),
+                             ("etc/hostname", f"{host}/made-by-corral"), ("etc/resolv.conf", f"{host}/resolv"),
+                             ("data", str(host))):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+        info = tarfile.TarInfo("etc/hosts")
+        tar.addfile(info, io.BytesIO(b""))
+    busybox.out("import", str(image), "links:1")
+    out = busybox.out("run", "--rm", "--hostname", "hn", "links:1", "sh", "-c", "cat /etc/hostname; ls /data")
+    assert out == "hn\nmade-by-corral\nresolv\n"  # /data links to {host} too: inside, it holds what corral made
+    assert os.listdir(host) == []

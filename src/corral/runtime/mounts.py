@@ -10,6 +10,7 @@ import errno
 import os
 import stat
 
+from corral.store.merged import MergedTree
 from corral.sys import libc
 
 _FLAGS = {
@@ -26,33 +27,12 @@ DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "
 
 
 def secure_join(root: str, path: str) -> str:
-    """`path` under `root`, resolving symlinks as if root were `/`, so no link can lead outside."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = os.path.join(root, *resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise OSError(errno.ELOOP, "too many symlinks", path)
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(part)
-    return os.path.join(root, *resolved)
+    """`path` under `root`, resolving symlinks as if root were `/`, so no link can lead outside
+    (the image is not trusted: its /etc/hosts may be a link to a host file)."""
+    rel = MergedTree([root]).resolve(path, must_exist=False)
+    if rel is None:
+        raise OSError(errno.ENOTDIR, "a file, or a loop of links, is on the way to", path)
+    return os.path.join(root, rel) if rel else root
 
 
 def mount_overlay(target: str, lowerdirs: list[str], upper: str, work: str) -> None:
