@@ -150,3 +150,37 @@ def test_remove_tree_takes_everything_and_follows_no_link(tmp_path):
     assert not tree.exists()
     assert (outside / "keep").read_text() == "k"
     remove_tree(str(tree))  # gone already: nothing to do, no error
+
+
+def test_read_beneath_never_follows_a_link_and_keeps_the_size(tmp_path):
+    """What export and commit read from a running container's sandbox: the container may swap a
+    directory for a link to the host between listing a file and reading it."""
+    import sys
+
+    from conftest import SRC
+
+    sys.path.insert(0, SRC)
+    from corral.store.fsutil import read_beneath
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("host secret")
+    root = tmp_path / "root"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "f").write_text("0123456789")
+    os.symlink(outside, root / "l")
+    os.symlink(outside / "secret", root / "a" / "link-file")
+    os.mkfifo(root / "a" / "fifo")
+
+    def read(rel: str, size: int) -> bytes:
+        with read_beneath(str(root), rel, size) as f:
+            return b"".join(iter(lambda: f.read(4), b""))
+
+    assert read("a/f", 10) == b"0123456789"
+    assert read("a/f", 4) == b"0123"  # grown since listed: cut
+    assert read("a/f", 12) == b"0123456789\0\0"  # shrunk since listed: padded
+    assert read("l/secret", 11) == b"\0" * 11  # a link on the way
+    assert read("a/link-file", 11) == b"\0" * 11  # the file itself a link
+    assert read("a/fifo", 3) == b"\0" * 3  # no hang
+    assert read("../outside/secret", 11) == b"\0" * 11
+    assert read("a/gone", 2) == b"\0\0"

@@ -14,6 +14,7 @@ import os
 import stat
 
 from corral.image.extract import OPAQUE, WHITEOUT
+from corral.store.fsutil import read_beneath
 from corral.store.merged import MergedTree, is_opaque, is_whiteout
 
 TYPE_CHECKING = False
@@ -108,8 +109,8 @@ def write_layer(upper: str, out: BinaryIO, skip: set[str], clamp_mtime: int | No
             if records:
                 info.pax_headers = records
             if info.isreg():
-                with open(full, "rb") as f:
-                    tar.addfile(info, f)
+                with read_beneath(upper, rel, info.size) as f:  # with --pause=false the container may race
+                    tar.addfile(info, f)  # type: ignore[arg-type]
             else:
                 tar.addfile(info)
             if info.isdir() and is_opaque(full):

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from corral.errors import CorralError
 from corral.image.commit import xattrs
+from corral.store.fsutil import read_beneath
 from corral.store.merged import is_opaque, is_whiteout  # the sandbox's format, read one way
 
 _EMPTIED = ("proc", "sys", "dev")
@@ -107,8 +108,8 @@ class _Exporter:
             self.inodes[key] = rel
         if stat.S_ISREG(mode):
             info.size = st.st_size
-            with open(full, "rb") as f:
-                self.tar.addfile(info, _Exactly(f, st.st_size))  # type: ignore[arg-type]
+            with read_beneath(full[: len(full) - len(rel) - 1], rel, st.st_size) as f:
+                self.tar.addfile(info, f)  # type: ignore[arg-type]
             return
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
@@ -128,19 +129,3 @@ def _refuse_metacopy(full: str, st: os.stat_result) -> None:
         if _xattr(full, name) is not None:
             raise CorralError(f"cannot export {full}: it uses overlayfs {name.rsplit('.', 1)[1]}, "
                               "which corral does not support")
-
-
-class _Exactly:
-    """A file read as exactly `size` bytes: a file a running container shrinks meanwhile is padded
-    with zeros, one it grows is cut, so the tar stays well-formed (as `docker export` does)."""
-
-    def __init__(self, f: BinaryIO, size: int) -> None:
-        self.f, self.left = f, size
-
-    def read(self, n: int = -1) -> bytes:
-        n = self.left if n < 0 or n > self.left else n
-        data = self.f.read(n)
-        if len(data) < n:
-            data += b"\0" * (n - len(data))
-        self.left -= n
-        return data

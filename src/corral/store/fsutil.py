@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
@@ -69,3 +70,62 @@ def remove_tree(path: str) -> None:
         except FileNotFoundError:
             pass
         stack.pop()
+
+
+def open_beneath(root: str, rel: str) -> int:
+    """A read-only fd for root/rel, where no link on the way is followed and nothing leads out of root.
+
+    For files a running container can change under corral's feet (its
+    sandbox, read by export and commit): between the lstat that found a
+    regular file and this open, it may have swapped a directory on the path
+    for a link to the host's "/"; a plain open would then read the host.
+    """
+    from corral.sys import libc
+
+    dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return libc.openat2(dirfd, rel, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK,
+                            libc.RESOLVE_BENEATH | libc.RESOLVE_NO_SYMLINKS | libc.RESOLVE_NO_MAGICLINKS)
+    finally:
+        os.close(dirfd)
+
+
+class Exactly:
+    """A file read as exactly `size` bytes: one shrunk meanwhile is padded with zeros, one grown is
+    cut, so a tar entry whose header already gives the size stays well-formed (as `docker export`)."""
+
+    def __init__(self, fd: int | None, size: int) -> None:
+        self.fd, self.left = fd, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 or n > self.left else n
+        data = os.read(self.fd, n) if self.fd is not None and n else b""
+        while self.fd is not None and len(data) < n:
+            more = os.read(self.fd, n - len(data))
+            if not more:
+                break
+            data += more
+        data += b"\0" * (n - len(data))
+        self.left -= n
+        return data
+
+    def __enter__(self) -> "Exactly":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def read_beneath(root: str, rel: str, size: int) -> Exactly:
+    """root/rel (opened by open_beneath) as exactly `size` bytes; a file gone, or turned into a link
+    or anything but a regular file since it was listed, reads as zeros."""
+    try:
+        fd = open_beneath(root, rel)
+    except OSError:
+        return Exactly(None, size)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return Exactly(None, size)
+    return Exactly(fd, size)

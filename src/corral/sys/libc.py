@@ -38,9 +38,13 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272},
-    "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97},
+    "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437},
+    "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437},
 }[os.uname().machine]
 
 
@@ -127,3 +131,14 @@ def loopback_up() -> None:
         fcntl.ioctl(sock.fileno(), siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
     finally:
         sock.close()
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
+    """openat2(2) (Linux 5.6): `resolve` says which links and escapes the path walk refuses."""
+    how = _OpenHow(flags, 0, resolve)
+    return _check(_libc.syscall(_SYSCALLS["openat2"], dirfd, path.encode(), ctypes.byref(how),
+                                ctypes.sizeof(how)), "openat2", path)
