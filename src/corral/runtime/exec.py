@@ -35,7 +35,7 @@ def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: l
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
     if cg.frozen():
         raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
-    ids = users.resolve(user, [f"/proc/{init_pid}/root"]) if user else None
+    ids = users.resolve(user, [f"/proc/{init_pid}/root"], live=True) if user else None
     return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files()
 
 

@@ -37,7 +37,7 @@ def user_names(root: str) -> dict[int, str]:
     """
     from corral.runtime import users
 
-    text = users.read_file([root], "etc/passwd") or ""
+    text = users.read_file([root], "etc/passwd", live=True) or ""
     names: dict[int, str] = {}
     for line in text.splitlines():
         fields = line.split(":")

@@ -18,15 +18,26 @@ from corral.store.merged import MergedTree
 MAX_DB_BYTES = 16 << 20  # far beyond any real passwd or group file
 
 
-def read_file(layer_dirs: list[str], path: str) -> str | None:
-    """Contents of `path` as the merged image sees it, or None if it is missing or no plain file."""
+def read_file(layer_dirs: list[str], path: str, live: bool = False) -> str | None:
+    """Contents of `path` as the merged image sees it, or None if it is missing or no plain file.
+
+    live: the root is a running container's, which may swap a directory on
+    the path for a link between the lookup and the open; the open then
+    follows no link at all (fsutil.open_beneath: ctypes, so not for image
+    layers, which never change and are read on every `run`).
+    """
     tree = MergedTree(layer_dirs)
     rel = tree.resolve(path)
     found = tree.lookup(rel) if rel is not None else None
     if found is None or not stat.S_ISREG(found[1].st_mode):
         return None
     try:
-        fd = os.open(found[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        if live:
+            from corral.store.fsutil import open_beneath
+
+            fd = open_beneath(found[0][: len(found[0]) - len(rel) - 1], rel)
+        else:
+            fd = os.open(found[0], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:
@@ -47,11 +58,11 @@ def _entries(text: str | None) -> list[list[str]]:
     return [line.split(":") for line in (text or "").splitlines() if line and not line.startswith("#")]
 
 
-def resolve(spec: str, layer_dirs: list[str]) -> tuple[int, int, list[int]]:
-    """(uid, gid, supplementary gids) for a Docker --user value."""
+def resolve(spec: str, layer_dirs: list[str], live: bool = False) -> tuple[int, int, list[int]]:
+    """(uid, gid, supplementary gids) for a Docker --user value (live: see read_file)."""
     user, _, group = (spec or "0").partition(":")
-    passwd = _entries(read_file(layer_dirs, "etc/passwd"))
-    groups = _entries(read_file(layer_dirs, "etc/group"))
+    passwd = _entries(read_file(layer_dirs, "etc/passwd", live))
+    groups = _entries(read_file(layer_dirs, "etc/group", live))
     uid = gid = None
     name = None
     if user.isdigit():
