@@ -386,8 +386,8 @@ def test_a_container_cannot_reach_the_hosts_loopback_services(busybox):
     busybox.out("network", "create", "--subnet", subnet(40), "lab40")
     busybox.out("run", "-d", "--name", "probe40", "--network", "lab40", "busybox", "sleep", "300")
     pid = json.loads(busybox.out("inspect", "probe40"))[0]["State"]["Pid"]
-    bridge = next(i["ifname"] for i in json.loads(subprocess.run(["ip", "-4", "-j", "addr"], capture_output=True).stdout)
-                  if any(a["local"] == gateway for a in i.get("addr_info", [])))
+    links = json.loads(subprocess.run(["ip", "-4", "-j", "addr"], capture_output=True).stdout)
+    bridge = next(i["ifname"] for i in links if any(a["local"] == gateway for a in i.get("addr_info", [])))
     with open(f"/sys/class/net/{bridge}/address") as f:
         mac = f.read().strip()
     with open(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet") as f:
