@@ -186,6 +186,7 @@ def test_attached_client_killed_leaves_the_container_running(busybox):
 def test_exec_from_python_streams(busybox):
     sys.path.insert(0, SRC)
     from corral.api import Host
+    from corral.errors import Conflict
 
     c = Host(busybox.root).create_container("busybox", ["sleep", "60"], name="py")
     c.start()
@@ -198,8 +199,14 @@ def test_exec_from_python_streams(busybox):
         assert sorted(events) == [(1, b"1\n"), (2, b"2\n")] and events.exit_code == 9
         with pytest.raises(Exception, match="executable file not found"):
             list(c.exec(["nope"], stream=True))
+        with pytest.raises(Conflict, match="already running"):
+            c.start(stream=True)
     finally:
         c.remove(force=True)
+    once = Host(busybox.root).create_container("busybox", ["sh", "-c", "echo a; sleep 0.2; echo b >&2; exit 3"])
+    output = once.start(stream=True)  # what a build's RUN step shows, from the first byte
+    assert list(output) == [(1, b"a\n"), (2, b"b\n")] and output.exit_code == 3
+    once.remove()
 
 
 def test_user_lookup_reads_only_the_containers_own_plain_files(busybox, tmp_path):

@@ -35,8 +35,8 @@ class ExecResult(tuple):
     stderr = property(lambda self: self[2])
 
 
-class ExecStream:
-    """Output of a streaming exec: iterate for (1 or 2, bytes); exit_code is set once it is over."""
+class OutputStream:
+    """Output of a streaming exec or start: iterate for (1 or 2, bytes); exit_code is set once it is over."""
 
     def __init__(self, events: Iterator[tuple[int, bytes]]) -> None:
         self._events = events
@@ -108,23 +108,30 @@ class Container:
     # lifecycle -----------------------------------------------------------------------------------------
 
     def start(self, attach: bool = False, stdin_fd: int | None = None, *, stdout_fd: int = 1,
-              stderr_fd: int = 2, detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
+              stderr_fd: int = 2, detach_keys: str | None = None, sig_proxy: bool = True,
+              stream: bool = False) -> int | OutputStream | None:
         """Start the command under the store's monitor.
 
         attach=True stays attached as `corral start -a` does: output goes to
         stdout_fd/stderr_fd from the first byte, stdin_fd feeds the command
         (created with interactive=True), and the exit code is returned, or
         None when the user detached (the container keeps running).
+        stream=True returns an OutputStream of the output from the first byte
+        instead (its exit_code set at the end): what a build's RUN step shows.
         """
         from corral.runtime import client
 
         if self.status == state.RUNNING:
             if self.paused:
                 raise Conflict("cannot start a paused container, try unpause instead")
-            if attach:
+            if attach or stream:
                 raise Conflict(f"container {self.name} is already running")
             return None
         req = {"op": "start", "id": self.id, "autoremove": self.options.autoremove}
+        if stream:
+            from corral.api import sessions
+
+            return OutputStream(sessions.events(self.host.store, req))
         if not attach:
             client.call(self.host.store, req)
             self.reload()
@@ -239,11 +246,11 @@ class Container:
 
     def exec(self, cmd: list[str], *, user: str | None = None, env: list[str] | None = None,
              workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False,
-             stream: bool = False, detach: bool = False) -> ExecResult | ExecStream | None:
+             stream: bool = False, detach: bool = False) -> ExecResult | OutputStream | None:
         """Run `cmd` inside the running container, as `docker exec` does.
 
         Returns (exit code, stdout, stderr) once it ends; with stream=True an
-        ExecStream yielding (1 or 2, bytes) as output comes, exit_code set at
+        OutputStream yielding (1 or 2, bytes) as output comes, exit_code set at
         the end; with detach=True nothing: the store's monitor reaps it.
         """
         from corral.api import sessions
@@ -252,7 +259,7 @@ class Container:
         if detach:
             sessions.exec_detached(self.host.store, self.id, cmd, **how)
             return None
-        output = ExecStream(sessions.exec_events(self.host.store, self.id, cmd, stdin, **how))
+        output = OutputStream(sessions.exec_events(self.host.store, self.id, cmd, stdin, **how))
         if stream:
             return output
         out: list[bytes] = []

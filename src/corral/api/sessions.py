@@ -61,12 +61,16 @@ def exec_detached(store: Store | None, ref: str, cmd: list[str], **options) -> N
     client.call(store or Store(), exec_request(ref, cmd, **options))
 
 
-def exec_events(store: Store, ref: str, cmd: list[str], stdin: bytes | None = None,
-                **options) -> Iterator[tuple[int, bytes]]:  # noqa: ANN003
-    """The command's output as it comes, (runtime.wire.STDOUT or STDERR, bytes), then (wire.EXIT, code);
-    stdin is all its input (then closed), or None for /dev/null."""
+def events(store: Store, req: dict, stdin: bytes | None = None) -> Iterator[tuple[int, bytes]]:
+    """An attaching request's output as it comes, (runtime.wire.STDOUT or STDERR, bytes), then
+    (wire.EXIT, the code); stdin is all its input (then closed), or None for none."""
     from corral.runtime import client
 
-    req = dict(exec_request(ref, cmd, **options), attach=True, stdin=stdin is not None)
-    sock, pending = client.request(store, req)
+    sock, pending = client.request(store, dict(req, attach=True, stdin=stdin is not None))
     return client.Session(sock, pending, tty=False, stdin_data=stdin, sig_proxy=False).events()
+
+
+def exec_events(store: Store, ref: str, cmd: list[str], stdin: bytes | None = None,
+                **options) -> Iterator[tuple[int, bytes]]:  # noqa: ANN003
+    """events() of a command run in the container `ref`; stdin None is /dev/null."""
+    return events(store, exec_request(ref, cmd, **options), stdin)

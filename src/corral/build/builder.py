@@ -15,6 +15,7 @@ The build is a generator of Docker-API-shaped events ({"stream": text},
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import stat
@@ -400,11 +401,12 @@ class Build:
                                        workdir=state.config.get("WorkingDir") or None)
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
-            c.start()
-            for _stream, _t, data in c.logs(follow=True):
-                if not self.quiet:
-                    yield {"stream": data.decode(errors="replace")}
-            code = c.wait()
+            output = c.start(stream=True)
+            text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks may split a character
+            for _stream, data in output:
+                if not self.quiet and (chunk := text.decode(data)):
+                    yield {"stream": chunk}
+            code = output.exit_code
             if code != 0:
                 raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
             upper, _, skip = c._sandbox()
