@@ -452,25 +452,15 @@ def _words(text: str, escape: str) -> list[str]:
         if quote:
             if ch == quote:
                 quote = ""
-            if ch == escape and quote != "'":
-                if i + 1 == n:
-                    i += 1
-                    continue
-                word.append(ch)
-                i += 1
-                ch = text[i]
-            word.append(ch)
-            i += 1
-            continue
-        if ch.isspace():
+        elif ch.isspace():
             if blank_ok or word:
                 words.append("".join(word))
             word, in_word, blank_ok = [], False, False
             i += 1
             continue
-        if ch in "'\"":
+        elif ch in "'\"":
             quote, blank_ok = ch, True
-        if ch == escape:
+        if ch == escape and quote != "'":  # an escape works outside quotes and inside double ones
             if i + 1 == n:
                 i += 1
                 continue
