@@ -91,14 +91,16 @@ class MergedTree:
         component and what follows it are kept as written (a destination to create)."""
         parts = [p for p in rel.split("/") if p not in ("", ".")]
         done: list[str] = []
+        chain = [self.layers]  # chain[k]: the layer directories that make up the directory done[:k]
         links = 0
         while parts:
             name = parts.pop(0)
             if name == "..":
                 if done:
                     done.pop()
+                    chain.pop()
                 continue
-            found = self.lookup("/".join(done + [name]))
+            found = self._entry(chain[-1], name)
             if found is None:
                 if must_exist:
                     return None
@@ -110,19 +112,20 @@ class MergedTree:
                     else:
                         rest.append(p)
                 return "/".join(done + rest)
-            path, st = found
+            path, st, dirs = found
             if stat.S_ISLNK(st.st_mode):
                 links += 1
                 if links > self.MAX_LINKS:
                     return None
                 target = os.readlink(path)
                 if target.startswith("/"):
-                    done = []
+                    done, chain = [], [self.layers]
                 parts = [p for p in target.split("/") if p not in ("", ".")] + parts
                 continue
             if parts and not stat.S_ISDIR(st.st_mode):
                 return None
             done.append(name)
+            chain.append(dirs)
         return "/".join(done)
 
     def listdir(self, rel: str) -> list[str]:
