@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import shlex
 import shutil
 import signal
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import hostprep  # bench/ is on sys.path: the benchmarks are run as scripts
+
 PREFIX = f"corral-bench-{os.getpid()}"
 """Names of everything a benchmark creates start with this, so cleanup finds them."""
 PODMAN_IMAGE = f"localhost/{PREFIX}:latest"
@@ -35,7 +36,6 @@ PODMAN = ("podman",)
 """The podman command; a benchmark with a private store adds --root/--runroot/--tmpdir to it."""
 Command = Callable[[int], list[str]]
 """An engine's command for its i-th run (from 0, warm-up runs included), e.g. to name containers."""
-CAP_SYS_RESOURCE = 24
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 120,
@@ -57,18 +57,16 @@ def timed(cmd: list[str], env: dict[str, str] | None = None
     return (time.perf_counter() - t0) * 1000, p
 
 
-def begin(doc: str | None, default: int, what: str, *, flag: str = "--count", hugetlb: bool = True) -> tuple[int, Path]:
+def begin(doc: str | None, default: int, what: str, *, flag: str = "--count") -> tuple[int, Path]:
     """What every benchmark does first: its count from the command line (`flag`, at least 1), the host
-    set up for crun and podman, SIGTERM turned into a normal exit so cleanup runs, and a temp dir."""
+    set up for crun and podman (hostprep), SIGTERM turned into a normal exit so cleanup runs, and a temp dir."""
     import argparse
 
     ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
     ap.add_argument(flag, type=lambda v: max(1, int(v)), default=default, help=f"{what} (default {default})")
     count = getattr(ap.parse_args(), flag.lstrip("-").replace("-", "_"))
-    if hugetlb:
-        ensure_hugetlb_v1()
+    hostprep.prepare()
     cleanup_on_sigterm()
-    ensure_podman_ulimits()
     return count, Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
 
 
@@ -76,49 +74,6 @@ def cleanup_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit so the benchmarks' finally blocks still remove
     the containers, images and directories they made (SIGINT already does)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-
-
-# --- host set-up (see design/HOST-NOTES.md): detect, don't assume ----------
-
-def ensure_hugetlb_v1() -> None:
-    """crun 1.8 refuses every container ("cgroups in hybrid mode not supported")
-    when /sys/fs/cgroup is a v1 hierarchy but hugetlb sits on the cgroup2 mount;
-    mounting hugetlb as v1 fixes it. Does nothing on pure v2 or when already done."""
-    cg = Path("/sys/fs/cgroup")
-    if (cg / "cgroup.controllers").exists() or (cg / "hugetlb" / "tasks").exists():
-        return
-    unified = cg / "unified" / "cgroup.controllers"
-    if not unified.exists() or "hugetlb" not in unified.read_text().split():
-        return
-    (cg / "hugetlb").mkdir(exist_ok=True)
-    run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", str(cg / "hugetlb")])
-
-
-def _has_cap(bit: int) -> bool:
-    m = re.search(r"^CapEff:\s*([0-9a-f]+)", Path("/proc/self/status").read_text(), re.M)
-    return bool(m and int(m.group(1), 16) >> bit & 1)
-
-
-def ensure_podman_ulimits(conf: Path = Path("/etc/containers/containers.conf")) -> None:
-    """Without CAP_SYS_RESOURCE podman cannot raise rlimits to its defaults and
-    fails every run ("setrlimit RLIMIT_NPROC"), so give it the host's own hard
-    limits as default_ulimits. Appends/creates only when the setting is missing."""
-    if _has_cap(CAP_SYS_RESOURCE):
-        return
-    text = conf.read_text() if conf.exists() else ""
-    if re.search(r"^\s*default_ulimits\s*=", text, re.M):
-        return
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[1]
-    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
-    nproc = pid_max if nproc == resource.RLIM_INFINITY else min(nproc, pid_max)
-    line = f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n'
-    if re.search(r"^\s*\[containers\]\s*$", text, re.M):
-        text = re.sub(r"^(\s*\[containers\]\s*\n)", lambda m: m.group(1) + line, text, count=1, flags=re.M)
-    else:
-        text += ("\n" if text and not text.endswith("\n") else "") + "[containers]\n" + line
-    conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(text)
 
 
 # --- engines -----------------------------------------------------------------

@@ -149,7 +149,7 @@ def cleanup_corral(root: Path) -> None:
 
 def main() -> int:
     forwarding = host_forwarding()
-    runs, tmp = begin(__doc__, 5, "timed builds per engine and case")  # hugetlb: podman runs crun here
+    runs, tmp = begin(__doc__, 5, "timed builds per engine and case")
     root = tmp / "corral-root"
     root.mkdir()
     failed: dict[str, str] = {}

@@ -167,7 +167,7 @@ def report_storage(usage: dict[str, tuple[int, int, int]], failed: dict[str, str
 
 
 def main() -> int:
-    runs, tmp = begin(__doc__, 5, "timed commits per engine")  # hugetlb: podman runs crun here
+    runs, tmp = begin(__doc__, 5, "timed commits per engine")
     corral_roots = [tmp / "corral-commit", tmp / "corral-storage"]
     podman_stores = [tmp / "p1", tmp / "p2"]
     failed: dict[str, str] = {}

@@ -102,7 +102,7 @@ def report(res: dict[str, Batch], failed: dict[str, str], count: int) -> None:
     print(f"corral/podman time per start: {verdict(start['corral'] / start['podman'] if both else None, 1)}")
 
 def main() -> int:
-    count, tmp = begin(__doc__, 50, "containers per engine", hugetlb=False)
+    count, tmp = begin(__doc__, 50, "containers per engine")
     root, image = tmp / "corral-root", None
     root.mkdir()
     failed: dict[str, str] = {}

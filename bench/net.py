@@ -27,8 +27,9 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (PODMAN, PREFIX, cleanup_on_sigterm, cleanup_podman, corral_cmd, corral_env,  # noqa: E402
-                     corral_ready, ensure_hugetlb_v1, ensure_podman_ulimits, make_rootfs, median_table,
+                     corral_ready, make_rootfs, median_table,
                      podman_import, remove_corral_root, run, timed, verdict)
+import hostprep  # noqa: E402
 
 NET = f"{PREFIX}-net"
 WEB = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -148,7 +149,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6, help="load time per HTTP target (default 6)")
     ap.add_argument("--no-podman", action="store_true", help="corral only")
     args = ap.parse_args()
-    ensure_hugetlb_v1()
+    hostprep.prepare()
     cleanup_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix=f"{PREFIX}-"))
     root = tmp / "corral-root"
@@ -163,7 +164,6 @@ def main() -> int:
         run(corral_cmd() + ["network", "create", NET], env=corral_env(root))
         if not args.no_podman and shutil.which(PODMAN[0]):
             try:
-                ensure_podman_ulimits()
                 rootfs = tmp / "rootfs"
                 make_rootfs(rootfs)
                 for applet in APPLETS:

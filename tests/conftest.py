@@ -1,9 +1,14 @@
-"""Shared fixtures: a private store per test, the corral CLI, and a residue check after every test.
+"""Shared fixtures: a private store per test, the corral CLI, a residue check after every test, and
+the host made ready for the peer tools (crun, podman, skopeo, ...) that some tests run beside corral.
 
 Tests run as root on the real kernel. Each test gets its own CORRAL_ROOT;
 after it, whatever it did, no mount, cgroup, process, link or firewall
 element of that store may remain (the fixture cleans up first, then
 asserts, so one failure does not cascade into the next test).
+
+The suite runs in a random order (pytest-randomly), its seed printed first and last so that
+`./run-tests.sh --randomly-seed=N` replays a run: a test that passes only after another one fails
+sooner or later instead of hiding.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ import sys
 import time
 
 import pytest
+
+from bench import hostprep
 
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
@@ -179,3 +186,60 @@ def busybox(cli) -> Cli:
     """A store holding busybox:latest."""
     cli.out("image", "bootstrap", "busybox")
     return cli
+
+
+# ---------------------------------------------------------------- peer tools and the order of tests
+
+
+@pytest.fixture(scope="session")
+def peer_host() -> None:
+    """The host made ready for crun, runc, podman, skopeo and umoci (bench/hostprep.py). Every test
+    that runs one of them asks for this fixture, directly or through another; one that does not is
+    refused (_refuse_unprepared_peers), so no test passes only because an earlier one prepared the host."""
+    hostprep.prepare()
+
+
+_running: list[pytest.Item | None] = [None]
+"""The test whose set-up, call or tear-down is running now."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # noqa: ANN201
+    _running[0] = item
+    try:
+        return (yield)
+    finally:
+        _running[0] = None
+
+
+def _refuse_unprepared_peers(event: str, args: tuple) -> None:
+    """An audit hook: starting a peer tool from a test that did not ask for peer_host raises."""
+    item = _running[0]
+    if event != "subprocess.Popen" or item is None or "peer_host" in item.fixturenames:
+        return
+    executable, argv = args[0], args[1]
+    first = executable or (argv[0] if isinstance(argv, (list, tuple)) and argv else argv)
+    name = os.path.basename(os.fsdecode(first)) if first else ""
+    if name in hostprep.PEERS:
+        raise RuntimeError(f"{item.nodeid} runs {name} without the peer_host fixture; ask for it, so the host"
+                           " is ready for it whatever ran before (bench/hostprep.py)")
+
+
+sys.addaudithook(_refuse_unprepared_peers)
+
+
+def _seed_line(config: pytest.Config) -> str | None:
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is None or not getattr(config.option, "randomly_reorganize", True):
+        return None
+    return f"random test order, seed {seed}: replay it with ./run-tests.sh --randomly-seed={seed}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if line := _seed_line(session.config):
+        session.config.get_terminal_writer().line(line)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    if line := _seed_line(config):
+        terminalreporter.write_line(line)

@@ -34,11 +34,7 @@ import pytest
 
 from corral.runtime.caps import mask as capability_mask
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="requires root (mounts, cgroups, crun)"),
-    pytest.mark.skipif(shutil.which("crun") is None, reason="crun is not installed"),
-]
+pytestmark = pytest.mark.slow
 
 CGROUP_PARENT = "corral-crun-test"
 TIMEOUT = 60
@@ -162,26 +158,6 @@ def remove_cgroups(leaf: str, problems: list[str]) -> None:
                 problems.append(f"could not remove cgroup {d}: {e}")
 
 
-def ensure_crun_cgroups() -> None:
-    """crun 1.8 refuses every container on a hybrid host whose hugetlb controller sits on the cgroup2
-    mount ("cgroups in hybrid mode not supported"); mount hugetlb as v1 there. Pure v2 hosts and hosts
-    that have it as v1 already are left alone, and so is a kernel without hugetlb."""
-    with open("/proc/self/mounts") as f:
-        mounts = [line.split() for line in f]
-    by_point = {m[1]: m for m in mounts}
-    root = by_point.get("/sys/fs/cgroup")
-    if root is None or root[2] == "cgroup2":
-        return  # no cgroups mounted there, or the unified hierarchy alone
-    if any(m[2] == "cgroup" and "hugetlb" in m[3].split(",") for m in mounts):
-        return
-    with open("/proc/cgroups") as f:
-        if not any(line.split()[0] == "hugetlb" and line.split()[3] == "1" for line in f if not line.startswith("#")):
-            return
-    os.makedirs("/sys/fs/cgroup/hugetlb", exist_ok=True)
-    subprocess.run(["mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", "/sys/fs/cgroup/hugetlb"],
-                   check=True, capture_output=True)
-
-
 # ---------------------------------------------------------------- normalising a report
 
 
@@ -271,9 +247,8 @@ def corral():
 
 
 @pytest.fixture(scope="module")
-def reports(corral):
+def reports(corral, peer_host):
     """Both runs of the probe; cleaned up before any test looks at them."""
-    ensure_crun_cgroups()
     name = "probe-crun-conformance"
     tmp = tempfile.mkdtemp(prefix="corral-crun-bundle-")
     crun_id = f"corral-crun-test-{uuid.uuid4().hex[:12]}"
