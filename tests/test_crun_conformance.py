@@ -32,6 +32,7 @@ import uuid
 
 import pytest
 
+from conftest import SRC
 from corral.runtime.caps import mask as capability_mask
 
 pytestmark = pytest.mark.slow
@@ -223,7 +224,7 @@ def assert_same(corral: list[str], crun: list[str], what: str) -> None:
 def corral():
     """Runs the corral CLI against a private CORRAL_ROOT that has busybox:latest."""
     root = tempfile.mkdtemp(prefix="corral-crun-root-")
-    env = dict(os.environ, CORRAL_ROOT=root)
+    env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC)  # this checkout's corral, not the installed one
 
     def run(*args, check=True, timeout=TIMEOUT):
         p = subprocess.run([sys.executable, "-m", "corral.cli.main", *args], env=env, stdin=subprocess.DEVNULL,
