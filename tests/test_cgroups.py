@@ -66,7 +66,8 @@ def test_v2_create_stays_under_its_root_and_writes_the_limits(cgroup2, writes):
     cg = cgroups.CgroupV2(f"/corral/{CID}", cgroup2)
     cg.create(resources(memory=64 << 20, cpus=0.5, pids_limit=100))
     parent, leaf = f"{cgroup2}/corral", f"{cgroup2}/corral/{CID}"
-    enable = [(f"{d}/cgroup.subtree_control", f"+{c}") for d in (cgroup2, parent) for c in ("cpu", "memory", "pids", "io")]
+    enable = [(f"{d}/cgroup.subtree_control", f"+{c}")
+              for d in (cgroup2, parent) for c in ("cpu", "memory", "pids", "io")]
     assert writes == enable + [(f"{leaf}/memory.max", str(64 << 20)), (f"{leaf}/cpu.max", "50000 100000"),
                                (f"{leaf}/pids.max", "100")]
     assert os.path.isdir(leaf) and cg.paths() == [leaf]

@@ -257,7 +257,8 @@ def test_a_path_given_is_executed_as_given(fake):
 
 @pytest.mark.parametrize("args, error, code, message", [
     (["nothere"], None, 127, 'exec: "nothere": executable file not found in $PATH'),
-    (["/no/such"], FileNotFoundError(errno.ENOENT, "x"), 127, 'exec: "/no/such": stat /no/such: no such file or directory'),
+    (["/no/such"], FileNotFoundError(errno.ENOENT, "x"), 127,
+     'exec: "/no/such": stat /no/such: no such file or directory'),
     (["plain"], PermissionError(errno.EACCES, "x"), 126, 'exec: "plain": permission denied'),
     (["/bin/x"], OSError(errno.ENOEXEC, "Exec format error"), 126, 'exec: "/bin/x": exec format error'),
     (["/bin/x"], OSError(errno.E2BIG, "Argument list too long"), 126, 'exec: "/bin/x": Argument list too long'),

@@ -105,9 +105,10 @@ def test_the_pool_from_the_environment(monkeypatch):
     assert [(str(net), size) for net, size in ipam.pools()] == [("10.213.0.0/16", 24), ("10.9.0.0/24", 24)]
 
 
-@pytest.mark.parametrize("value, message", [("10.0.0.0/33", "use BASE/LEN:SIZE"), ("10.0.0.0/16:x", "use BASE/LEN:SIZE"),
-                                            ("10.0.0.0/16:8", "SIZE must be between 16 and 30"),
-                                            ("10.0.0.0/16:31", "SIZE must be between 16 and 30")])
+@pytest.mark.parametrize("value, message", [
+    ("10.0.0.0/33", "use BASE/LEN:SIZE"), ("10.0.0.0/16:x", "use BASE/LEN:SIZE"),
+    ("10.0.0.0/16:8", "SIZE must be between 16 and 30"), ("10.0.0.0/16:31", "SIZE must be between 16 and 30"),
+])
 def test_bad_pools(monkeypatch, value, message):
     monkeypatch.setenv(ipam.POOLS_ENV, value)
     with pytest.raises(InvalidArgument, match=message):

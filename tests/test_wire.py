@@ -13,8 +13,8 @@ from corral.runtime.client import Session, parse_detach_keys
 
 pytestmark = pytest.mark.unit
 
-FRAMES = [(wire.STDOUT, b"hello\n"), (wire.STDERR, b""), (wire.RESIZE, b"24 80"), (wire.STDOUT, bytes(range(256)) * 300),
-          (wire.EXIT, b"0")]
+FRAMES = [(wire.STDOUT, b"hello\n"), (wire.STDERR, b""), (wire.RESIZE, b"24 80"),
+          (wire.STDOUT, bytes(range(256)) * 300), (wire.EXIT, b"0")]
 STREAM = b"".join(wire.frame(kind, payload) for kind, payload in FRAMES)
 
 
