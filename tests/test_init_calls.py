@@ -10,8 +10,10 @@ kernel, files are made in a temporary directory only.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
+from typing import Callable, NoReturn
 
 import pytest
 
@@ -297,3 +299,100 @@ def test_an_exec_that_cannot_enter_the_cgroup_joins_no_namespace(fake, tmp_path)
     with pytest.raises(FileNotFoundError):
         exec_.join({"cgroup": 1, "ipc": 2, "uts": 3, "net": 4, "mnt": 5}, [str(tmp_path / "gone" / "tasks")], fake)
     assert fake.calls == []
+
+
+# ------------------------------------------------------------------------------------- a whole init, forked
+
+
+class ReportingSyscall(RecordingSyscall):
+    """In a forked init: at the exec, the calls so far go back over the init's own error pipe (the one
+    fd it keeps open to the end), and the child ends there, as a real exec would end this program."""
+
+    def __init__(self, report_fd: int) -> None:
+        super().__init__()
+        self.report_fd = report_fd
+
+    def execve(self, path: str, args: list[str], env: dict[str, str]) -> NoReturn:
+        self.calls.append(("execve", (path, list(args), dict(env))))
+        os.write(self.report_fd, json.dumps(self.calls).encode())
+        os._exit(0)
+
+
+def run_forked(child: Callable[[RecordingSyscall, int], None]) -> tuple[int, bytes]:
+    """Run child(fake, error_fd) in a fork; returns its exit code and what it wrote on error_fd."""
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(err_r)
+            child(ReportingSyscall(err_w), err_w)
+        finally:
+            os._exit(99)
+    os.close(err_w)
+    with os.fdopen(err_r, "rb") as f:
+        written = f.read()
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), written
+
+
+def collapsed(calls: list) -> list[str]:
+    """The names of the calls, runs of the same call as one."""
+    names = [name for name, _ in calls]
+    return [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
+
+
+def test_a_whole_container_init_in_order(bundle, tmp_path):
+    cgroup_files = [tmp_path / "cpu-tasks", tmp_path / "pids-tasks"]
+    for f in cgroup_files:
+        f.write_text("")
+    cfg = container_spec(bundle)
+    cfg["process"]["args"] = ["/bin/echo", "hi"]
+    cg_r, cg_w = os.pipe()
+    os.write(cg_w, b"1")
+    try:
+        code, written = run_forked(lambda fake, error_fd: init.container_init(
+            cfg, bundle, (0, 1, 2), error_fd, cg_r, [str(f) for f in cgroup_files], fake))
+    finally:
+        os.close(cg_r)
+        os.close(cg_w)
+    assert code == 0, written
+    calls = json.loads(written)
+    assert collapsed(calls) == [
+        "prctl",  # PDEATHSIG
+        "unshare", "loopback_up", "mount", "mknod",  # namespaces, the root filesystem, /dev
+        "unshare", "chdir", "pivot_root", "umount", "chdir",  # in the cgroup: its namespace, the pivot
+        "mount", "sethostname",  # masked and read-only paths
+        "prctl", "setgroups", "setgid", "setuid", "prctl", "capset",  # the identity
+        "prctl", "execve"]  # PDEATHSIG again: a change of user clears it
+    assert calls[0] == ["prctl", [libc.PR_SET_PDEATHSIG, 9, 0, 0, 0]] and calls[-2] == calls[0]
+    assert calls[-1][1][:2] == ["/bin/echo", ["/bin/echo", "hi"]]
+    assert [f.read_text() for f in cgroup_files] == ["0", "0"]
+
+
+def test_an_init_whose_cgroup_failed_stops_before_the_pivot_and_says_why(bundle):
+    cg_r, cg_w = os.pipe()
+    os.write(cg_w, b"0")
+    try:
+        code, written = run_forked(lambda fake, error_fd: init.container_init(
+            container_spec(bundle), bundle, (0, 1, 2), error_fd, cg_r, [], fake))
+    finally:
+        os.close(cg_r)
+        os.close(cg_w)
+    assert (code, written) == (125, b"125:the supervisor could not set up the container's cgroup")
+
+
+def test_a_whole_exec_child_in_order(bundle, tmp_path):
+    entry = tmp_path / "tasks"
+    entry.write_text("")
+    process = spec.exec_process(container_spec(bundle)["process"], ["/bin/ls", "/"], (33, 33, [33]), ["X=1"], "/",
+                                False)
+    ns_fds = {"cgroup": 11, "ipc": 12, "uts": 13, "net": 14, "mnt": 15}
+    code, written = run_forked(lambda fake, fail_w: exec_._child(ns_fds, process, [str(entry)], (0, 1, 2), fail_w,
+                                                                 fake))
+    assert code == 0, written
+    calls = json.loads(written)
+    assert collapsed(calls) == ["setns", "prctl", "setgroups", "setgid", "prctl", "setuid", "prctl", "capset",
+                                "execve"]
+    assert [args[1] for name, args in calls if name == "setns"] == [
+        libc.CLONE_NEWCGROUP, libc.CLONE_NEWIPC, libc.CLONE_NEWUTS, libc.CLONE_NEWNET, libc.CLONE_NEWNS]
+    assert calls[-2] == ["capset", [0, 0, 0]]  # not root: no effective capability
+    assert calls[-1][1][2]["X"] == "1" and entry.read_text() == "0"
