@@ -188,6 +188,30 @@ def busybox(cli) -> Cli:
     return cli
 
 
+# ---------------------------------------------------------------- tiers: unit and root
+
+ROOT_FIXTURES = frozenset({"store_root", "new_store", "other", "cli", "busybox", "peer_host"})
+"""Fixtures that need root: a store torn down with corral and checked on the host, the host readied for
+peer tools. A unit test uses none of them."""
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test not marked `unit` is marked `root`, so that `-m unit` and `-m root` split the suite in
+    two; a test marked unit that asks for a fixture needing root (or is marked root too) stops the run,
+    as it would fail only where unit tests are meant to run: without root."""
+    wrong = []
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.root)
+        elif item.get_closest_marker("root") is not None:
+            wrong.append(f"{item.nodeid} is marked both unit and root")
+        elif needed := ROOT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            wrong.append(f"{item.nodeid} uses {', '.join(sorted(needed))}")
+    if wrong:
+        raise pytest.UsageError("a unit test may not need root:\n  " + "\n  ".join(wrong))
+
+
 # ---------------------------------------------------------------- peer tools and the order of tests
 
 

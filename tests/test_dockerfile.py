@@ -11,6 +11,8 @@ from corral.build import dockerfile as df
 from corral.build.ignore import Ignore, clean
 from corral.errors import InvalidArgument
 
+pytestmark = pytest.mark.unit
+
 
 def instructions(body: str) -> list[df.Instruction]:
     return df.parse("FROM busybox\n" + body).stages[0].instructions

@@ -33,22 +33,26 @@ def proc_cgroups(hugetlb: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.unit
 def test_the_cgroup2_mount_of_a_hybrid_host_is_found():
     assert hostprep.cgroup2_beside_v1(HYBRID_MOUNTS) == "/sys/fs/cgroup/unified"
     assert hostprep.cgroup2_beside_v1(HYBRID_MOUNTS + HUGETLB_V1_MOUNT) == "/sys/fs/cgroup/unified"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("mounts", [PURE_V2_MOUNTS, PURE_V1_MOUNTS, "proc /proc proc rw 0 0\n", ""],
                          ids=["pure-v2", "pure-v1", "no-cgroups", "empty"])
 def test_hosts_that_are_not_hybrid_need_nothing(mounts):
     assert hostprep.cgroup2_beside_v1(mounts) is None
 
 
+@pytest.mark.unit
 def test_a_fresh_machine_mounts_hugetlb_as_v1():
     """What a new machine of this kind shows: hugetlb bound to no v1 hierarchy, listed by cgroup2."""
     assert hostprep.hugetlb_needs_v1(proc_cgroups("0 1 1"), "hugetlb\n")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("hugetlb, controllers", [
     ("9 1 1", ""),           # a used machine: hugetlb is a v1 hierarchy, cgroup2 lists nothing
     ("9 1 1", "hugetlb\n"),  # inconsistent, but a v1 hierarchy already holds it: mounting again would not help
@@ -71,12 +75,14 @@ def test_this_host_ends_ready_for_crun(peer_host):
     assert subprocess.run(["crun", "--version"], capture_output=True).returncode == 0
 
 
+@pytest.mark.unit
 def test_podman_ulimits_are_added_once():
     new = hostprep.podman_ulimits("", False, 20000, 32768, 4194304)
     assert new == '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
     assert hostprep.podman_ulimits(new, False, 20000, 32768, 4194304) is None  # idempotent
 
 
+@pytest.mark.unit
 def test_podman_ulimits_keep_the_users_settings():
     conf = '# mine\n[engine]\ncgroup_manager = "cgroupfs"\n\n[containers]\nlog_size_max = 10\n'
     new = hostprep.podman_ulimits(conf, False, 1024, resource.RLIM_INFINITY, 4194304)
@@ -86,10 +92,12 @@ def test_podman_ulimits_keep_the_users_settings():
     assert hostprep.podman_ulimits("no newline", False, 5, 6, 7).startswith("no newline\n[containers]\n")
 
 
+@pytest.mark.unit
 def test_podman_can_raise_its_own_limits_with_cap_sys_resource():
     assert hostprep.podman_ulimits("", True, 20000, 32768, 4194304) is None
 
 
+@pytest.mark.unit
 def test_a_peer_tool_run_without_peer_host_is_refused():
     with pytest.raises(RuntimeError, match="without the peer_host fixture"):
         subprocess.run(["crun", "--version"], capture_output=True)

@@ -16,8 +16,8 @@ V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devic
 FREEZE_TIMEOUT = 5.0  # seconds; a task in uninterruptible sleep (a hung NFS read) can hold a freeze up
 
 
-def is_v2() -> bool:
-    return os.path.exists(os.path.join(ROOT, "cgroup.controllers"))
+def is_v2(root: str = ROOT) -> bool:
+    return os.path.exists(os.path.join(root, "cgroup.controllers"))
 
 
 def _write(path: str, value: str) -> None:
@@ -45,11 +45,15 @@ def _v1_mounts() -> dict[str, str]:
 
 
 class CgroupV1:
-    """One directory per controller hierarchy, all named by the same relative path."""
+    """One directory per controller hierarchy, all named by the same relative path.
 
-    def __init__(self, rel: str) -> None:
+    `mounts` maps each controller to its hierarchy's mount point; by default the
+    host's, from /proc/self/mounts (tests give directories laid out as cgroupfs).
+    """
+
+    def __init__(self, rel: str, mounts: dict[str, str] | None = None) -> None:
         self.rel = rel.strip("/")
-        self.dirs = {c: os.path.join(m, self.rel) for c, m in _v1_mounts().items()}
+        self.dirs = {c: os.path.join(m, self.rel) for c, m in (_v1_mounts() if mounts is None else mounts).items()}
 
     def create(self, resources: dict) -> None:
         for ctrl, d in self.dirs.items():
@@ -160,19 +164,21 @@ class CgroupV1:
 
 
 class CgroupV2:
-    """One directory in the unified hierarchy; `root` is another cgroup2 mount (the hybrid one in tests)."""
+    """One directory in the unified hierarchy mounted at `root` (another cgroup2 mount, or in unit
+    tests a directory laid out as one): every path, the controllers offered included, is under it."""
 
     def __init__(self, rel: str, root: str = ROOT) -> None:
         self.rel = rel.strip("/")
+        self.root = root
         self.dir = os.path.join(root, self.rel)
 
     def create(self, resources: dict) -> None:
         parent = os.path.dirname(self.dir)
         os.makedirs(parent, exist_ok=True)
-        with open(os.path.join(ROOT, "cgroup.controllers")) as f:
+        with open(os.path.join(self.root, "cgroup.controllers")) as f:
             available = f.read().split()
         wanted = [c for c in ("cpu", "memory", "pids", "io") if c in available]
-        for d in (ROOT, parent):
+        for d in (self.root, parent):
             for c in wanted:
                 try:
                     _write(os.path.join(d, "cgroup.subtree_control"), "+" + c)
@@ -276,8 +282,9 @@ def _rmdir_retry(d: str) -> None:
         delay *= 2
 
 
-def manager(rel: str) -> CgroupV1 | CgroupV2:
-    return CgroupV2(rel) if is_v2() else CgroupV1(rel)
+def manager(rel: str, root: str = ROOT) -> CgroupV1 | CgroupV2:
+    """The cgroup `rel` of the host's hierarchy at `root`, v2 when that is a cgroup2 mount."""
+    return CgroupV2(rel, root) if is_v2(root) else CgroupV1(rel)
 
 
 def enter(entry_files: list[str]) -> None:

@@ -17,6 +17,10 @@ from corral.runtime import cgroups, console, init
 from corral.runtime.supervisor import read_all
 from corral.sys import libc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.sys.syscall import Syscall
+
 _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("uts", libc.CLONE_NEWUTS),
                ("net", libc.CLONE_NEWNET), ("mnt", libc.CLONE_NEWNS))
 
@@ -40,7 +44,7 @@ def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: l
 
 
 def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | None,
-          window: tuple[int, int] = (0, 0)) -> tuple[int, int | None]:
+          window: tuple[int, int] = (0, 0), syscall: Syscall = libc.LINUX) -> tuple[int, int | None]:
     """Start `process` (an OCI process object) inside the container whose init is `init_pid`.
 
     stdio are the child's three fds, or None for a terminal made inside the
@@ -62,13 +66,14 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
     if stdio is None:
         console_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        libc.setns(ns_fds["pid"], libc.CLONE_NEWPID)
+        syscall.setns(ns_fds["pid"], libc.CLONE_NEWPID)
         pid = os.fork()
         if pid == 0:
             if console_sock is not None:
                 console_sock.close()
-            _child(ns_fds, process, cgroup_files, stdio if child_sock is None else child_sock.detach(), fail_w)
-        libc.setns(own_pid_ns, libc.CLONE_NEWPID)
+            _child(ns_fds, process, cgroup_files, stdio if child_sock is None else child_sock.detach(), fail_w,
+                   syscall)
+        syscall.setns(own_pid_ns, libc.CLONE_NEWPID)
     finally:
         for fd in list(ns_fds.values()) + [own_pid_ns, fail_w]:
             os.close(fd)
@@ -85,12 +90,20 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
     return pid, master
 
 
+def join(ns_fds: dict[str, int], cgroup_files: list[str], syscall: Syscall = libc.LINUX) -> None:
+    """Enter the container's cgroup, then its namespaces in _JOIN_ORDER. The cgroup first: its
+    entry files are the host's /sys/fs/cgroup paths, out of reach once in the container's mount
+    namespace. Not the pid namespace: setns into one only applies to children, so the parent joins
+    it before the fork."""
+    cgroups.enter(cgroup_files)
+    for name, flag in _JOIN_ORDER:
+        syscall.setns(ns_fds[name], flag)
+
+
 def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | int,
-           fail_w: int) -> None:
+           fail_w: int, syscall: Syscall) -> None:
     try:
-        cgroups.enter(cgroup_files)
-        for name, flag in _JOIN_ORDER:
-            libc.setns(ns_fds[name], flag)
+        join(ns_fds, cgroup_files, syscall)
         if isinstance(stdio, int):
             os.setsid()  # a session of its own, so the terminal can become its controlling one
             console.take_controlling(console.open_inside(stdio, bind_console=False))
@@ -99,9 +112,9 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio
                 os.dup2(fd, i)
         os.closerange(3, fail_w)
         os.closerange(fail_w + 1, 65536)
-        init.apply_identity(process)
+        init.apply_identity(process, syscall)
         os.chdir(process.get("cwd") or "/")
-        init.exec_command(process["args"], process.get("env", []))
+        init.exec_command(process["args"], process.get("env", []), syscall)
     except init.ExecFailure as e:
         init.fail(fail_w, e.code, str(e))
     except BaseException as e:  # noqa: BLE001

@@ -25,6 +25,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from corral.sys.syscall import Syscall
+
 _NS_FLAGS = {"mount": libc.CLONE_NEWNS, "uts": libc.CLONE_NEWUTS, "ipc": libc.CLONE_NEWIPC,
              "network": libc.CLONE_NEWNET, "cgroup": libc.CLONE_NEWCGROUP}
 
@@ -39,13 +41,13 @@ class ExecFailure(Exception):
 
 
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                   cgroup_fd: int, cgroup_files: list[str]) -> NoReturn:
+                   cgroup_fd: int, cgroup_files: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
     over which the terminal's master goes to the supervisor (runtime/console.py); cgroup_files
     are the cgroup's entry_files()."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
-        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files)
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files, syscall)
     except ExecFailure as e:
         fail(error_fd, e.code, str(e))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
@@ -61,48 +63,21 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
 
 
 def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                    cgroup_fd: int, cgroup_files: list[str]) -> NoReturn:
+                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall) -> NoReturn:
     process = spec["process"]
-    linux = spec.get("linux", {})
     if isinstance(stdio, int):
         from corral.runtime import console  # now: nothing can be imported after pivot_root
     os.setsid()
-    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    flags = 0
-    joins = []  # (path, flag): namespaces to enter rather than create (a wired network namespace)
-    for ns in linux.get("namespaces", []):
-        if ns.get("path"):
-            joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
-        else:
-            flags |= _NS_FLAGS.get(ns["type"], 0)
-    libc.unshare(flags & ~libc.CLONE_NEWCGROUP)
-    for path, flag in joins:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        libc.setns(fd, flag)
-        os.close(fd)
-    if flags & libc.CLONE_NEWNET:
-        libc.loopback_up()
-    libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
-
-    rootfs = os.path.join(bundle, spec["root"]["path"])
-    lower = spec.get("annotations", {}).get("org.corral.lowerdirs", "")
-    mounts.mount_overlay(rootfs, [d for d in lower.split(":") if d],
-                         os.path.join(bundle, "upper"), os.path.join(bundle, "work"))
-    for m in spec.get("mounts", []):
-        mounts.apply_mount(rootfs, m)
-    mounts.populate_dev(rootfs)
+    syscall.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    flags = enter_namespaces(spec.get("linux", {}), syscall)
+    rootfs = build_rootfs(spec, bundle, syscall)
     if os.read(cgroup_fd, 1) != b"1":
         raise ExecFailure(125, "the supervisor could not set up the container's cgroup")
     try:
         cgroups.enter(cgroup_files)  # while /sys/fs/cgroup is still in reach
     except OSError as e:
         raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
-    if flags & libc.CLONE_NEWCGROUP:
-        libc.unshare(libc.CLONE_NEWCGROUP)  # once inside, so the container sees its cgroup as /
-    mounts.pivot(rootfs)
-    mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []))
-    if spec.get("hostname"):
-        libc.sethostname(spec["hostname"])
+    switch_root(spec, rootfs, flags, syscall)
 
     if isinstance(stdio, int):
         console.take_controlling(console.open_inside(stdio, bind_console=True))
@@ -112,29 +87,84 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
                 os.dup2(fd, i)
     os.closerange(3, error_fd)
     os.closerange(error_fd + 1, 65536)
-    apply_identity(process)
-    _rearm_parent_death(error_fd)
+    apply_identity(process, syscall)
+    _rearm_parent_death(error_fd, syscall)
     cwd = process.get("cwd") or "/"
     try:
         os.chdir(cwd)
     except FileNotFoundError:
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
-    exec_command(process["args"], process.get("env", []))
+    exec_command(process["args"], process.get("env", []), syscall)
 
 
-def _rearm_parent_death(error_fd: int) -> None:
+def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
+    """The CLONE_NEW* flags of the namespaces to create, and the (path, flag) of those to join
+    (a namespace with a path: a network namespace the supervisor wired beforehand)."""
+    flags = 0
+    joins = []
+    for ns in linux.get("namespaces", []):
+        if ns.get("path"):
+            joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
+        else:
+            flags |= _NS_FLAGS.get(ns["type"], 0)
+    return flags, joins
+
+
+def enter_namespaces(linux: dict, syscall: Syscall = libc.LINUX) -> int:
+    """Create and join the container's namespaces, all but the cgroup one (see switch_root), and
+    bring up the loopback of a new network namespace; returns the flags created or still to create."""
+    flags, joins = namespace_plan(linux)
+    syscall.unshare(flags & ~libc.CLONE_NEWCGROUP)
+    for path, flag in joins:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            syscall.setns(fd, flag)
+        finally:
+            os.close(fd)
+    if flags & libc.CLONE_NEWNET:
+        syscall.loopback_up()
+    return flags
+
+
+def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
+    """Mount the container's root filesystem and its mounts under the bundle, in this (new) mount
+    namespace made private first so nothing propagates to the host; returns the rootfs path."""
+    syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    lower = spec.get("annotations", {}).get("org.corral.lowerdirs", "")
+    mounts.mount_overlay(rootfs, [d for d in lower.split(":") if d],
+                         os.path.join(bundle, "upper"), os.path.join(bundle, "work"), syscall)
+    for m in spec.get("mounts", []):
+        mounts.apply_mount(rootfs, m, syscall)
+    mounts.populate_dev(rootfs, syscall)
+    return rootfs
+
+
+def switch_root(spec: dict, rootfs: str, flags: int, syscall: Syscall = libc.LINUX) -> None:
+    """Once in its cgroup: the cgroup namespace (so the container sees its cgroup as /), pivot_root,
+    the masked and read-only paths, the hostname."""
+    linux = spec.get("linux", {})
+    if flags & libc.CLONE_NEWCGROUP:
+        syscall.unshare(libc.CLONE_NEWCGROUP)
+    mounts.pivot(rootfs, syscall)
+    mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), syscall)
+    if spec.get("hostname"):
+        syscall.sethostname(spec["hostname"])
+
+
+def _rearm_parent_death(error_fd: int, syscall: Syscall) -> None:
     """Set PDEATHSIG again: the kernel clears it when the user changes (commit_creds), and a
     container run as a non-root user must die with its supervisor like any other, not live on
     as a ghost. A supervisor that died in between has closed its end of error_fd."""
-    libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+    syscall.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     poller = select.poll()
     poller.register(error_fd, select.POLLOUT)
     if any(events & select.POLLERR for _, events in poller.poll(0)):
         os._exit(125)
 
 
-def apply_identity(process: dict) -> None:
+def apply_identity(process: dict, syscall: Syscall = libc.LINUX) -> None:
     """Bounding set, no_new_privs, user and groups, then the capability sets: in that order.
 
     setuid() to a non-root user clears the permitted set unless KEEPCAPS is
@@ -144,31 +174,37 @@ def apply_identity(process: dict) -> None:
     keep = caps.mask(capabilities.get("bounding", []))
     for i in range(caps.last_cap() + 1):
         if not keep & (1 << i):
-            libc.prctl(libc.PR_CAPBSET_DROP, i)
+            syscall.prctl(libc.PR_CAPBSET_DROP, i)
     if process.get("noNewPrivileges"):
-        libc.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
+        syscall.prctl(libc.PR_SET_NO_NEW_PRIVS, 1)
     user = process.get("user", {})
     uid, gid = user.get("uid", 0), user.get("gid", 0)
-    os.setgroups(user.get("additionalGids") or [])
-    os.setgid(gid)
+    syscall.setgroups(user.get("additionalGids") or [])
+    syscall.setgid(gid)
     if uid != 0:
-        libc.prctl(8, 1)  # PR_SET_KEEPCAPS, so capset below is what decides
-    os.setuid(uid)
-    libc.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
-    libc.capset(caps.mask(capabilities.get("effective", [])), caps.mask(capabilities.get("permitted", [])),
-                caps.mask(capabilities.get("inheritable", [])))
+        syscall.prctl(8, 1)  # PR_SET_KEEPCAPS, so capset below is what decides
+    syscall.setuid(uid)
+    syscall.prctl(libc.PR_CAP_AMBIENT, libc.PR_CAP_AMBIENT_CLEAR_ALL)
+    syscall.capset(caps.mask(capabilities.get("effective", [])), caps.mask(capabilities.get("permitted", [])),
+                   caps.mask(capabilities.get("inheritable", [])))
 
 
-def exec_command(args: list[str], env: list[str]) -> NoReturn:
-    envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+def exec_command(args: list[str], env: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # no sys.stdout.flush(): a buffer inherited from a library caller's process would land in the
     # container's output (Python's buffers die with execve, as they should)
+    execute(args, env, syscall)
+
+
+def execute(args: list[str], env: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
+    """execve the command as found in the env's PATH; a failure becomes Docker's 127 (not found) or
+    126 (cannot execute), with Docker's message."""
+    envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     name = args[0]
     try:
-        os.execve(_lookup(name, envmap.get("PATH", "")), args, envmap)
+        syscall.execve(_lookup(name, envmap.get("PATH", "")), args, envmap)
     except FileNotFoundError:
         if "/" in name:
             raise ExecFailure(127, f'exec: "{name}": stat {name}: no such file or directory') from None

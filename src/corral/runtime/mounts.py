@@ -13,6 +13,10 @@ import stat
 from corral.store.merged import MergedTree
 from corral.sys import libc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.sys.syscall import Syscall
+
 _FLAGS = {
     "ro": libc.MS_RDONLY, "nosuid": libc.MS_NOSUID, "nodev": libc.MS_NODEV, "noexec": libc.MS_NOEXEC,
     "strictatime": libc.MS_STRICTATIME, "bind": libc.MS_BIND, "rbind": libc.MS_BIND | libc.MS_REC,
@@ -35,25 +39,25 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, rel) if rel else root
 
 
-def mount_overlay(target: str, lowerdirs: list[str], upper: str, work: str) -> None:
+def mount_overlay(target: str, lowerdirs: list[str], upper: str, work: str, syscall: Syscall = libc.LINUX) -> None:
     if not lowerdirs:
         empty = os.path.join(os.path.dirname(upper), "empty")
         os.makedirs(empty, exist_ok=True)
         lowerdirs = [empty]
     data = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
     if len(data) < 4000:
-        libc.mount("overlay", target, "overlay", 0, data)
+        syscall.mount("overlay", target, "overlay", 0, data)
         return
     # One page limits the options; relative paths from the layers' common parent keep them short.
     base = os.path.commonpath(lowerdirs + [upper, work])
     rel = [os.path.relpath(p, base) for p in lowerdirs]
     cwd = os.getcwd()
-    os.chdir(base)
+    syscall.chdir(base)
     try:
         data = f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},workdir={os.path.relpath(work, base)}"
-        libc.mount("overlay", target, "overlay", 0, data)
+        syscall.mount("overlay", target, "overlay", 0, data)
     finally:
-        os.chdir(cwd)
+        syscall.chdir(cwd)
 
 
 def _split_options(options: list[str]) -> tuple[int, int, str]:
@@ -68,7 +72,7 @@ def _split_options(options: list[str]) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
-def apply_mount(rootfs: str, m: dict) -> None:
+def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX) -> None:
     target = secure_join(rootfs, m["destination"])
     flags, propagation, data = _split_options(m.get("options", []))
     is_bind = m.get("type") == "bind" or flags & libc.MS_BIND
@@ -79,16 +83,16 @@ def apply_mount(rootfs: str, m: dict) -> None:
     else:
         os.makedirs(target, exist_ok=True)
     if is_bind:
-        libc.mount(m["source"], target, None, flags & (libc.MS_BIND | libc.MS_REC))
+        syscall.mount(m["source"], target, None, flags & (libc.MS_BIND | libc.MS_REC))
         if flags & ~(libc.MS_BIND | libc.MS_REC):
-            libc.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_BIND)
+            syscall.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_BIND)
     else:
-        libc.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
+        syscall.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
     if propagation:
-        libc.mount(None, target, None, propagation)
+        syscall.mount(None, target, None, propagation)
 
 
-def populate_dev(rootfs: str) -> None:
+def populate_dev(rootfs: str, syscall: Syscall = libc.LINUX) -> None:
     """The minimal /dev every container gets (the devices cgroup allows exactly these)."""
     dev = os.path.join(rootfs, "dev")
     old = os.umask(0)
@@ -96,7 +100,7 @@ def populate_dev(rootfs: str) -> None:
         for name, major, minor in DEVICES:
             path = os.path.join(dev, name)
             if not os.path.exists(path):
-                os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+                syscall.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
         for name, target in DEV_LINKS:
             path = os.path.join(dev, name)
             if not os.path.lexists(path):
@@ -105,27 +109,27 @@ def populate_dev(rootfs: str) -> None:
         os.umask(old)
 
 
-def pivot(rootfs: str) -> None:
+def pivot(rootfs: str, syscall: Syscall = libc.LINUX) -> None:
     """pivot_root into rootfs and detach the old root (the "pivot_root(., .)" idiom runc uses)."""
-    os.chdir(rootfs)
-    libc.pivot_root(".", ".")
-    libc.umount(".", libc.MNT_DETACH)
-    os.chdir("/")
+    syscall.chdir(rootfs)
+    syscall.pivot_root(".", ".")
+    syscall.umount(".", libc.MNT_DETACH)
+    syscall.chdir("/")
 
 
-def mask_paths(masked: list[str], readonly: list[str]) -> None:
+def mask_paths(masked: list[str], readonly: list[str], syscall: Syscall = libc.LINUX) -> None:
     for path in masked:
         try:
             if os.path.isdir(path):
-                libc.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY, "size=0k")
+                syscall.mount("tmpfs", path, "tmpfs", libc.MS_RDONLY, "size=0k")
             else:
-                libc.mount("/dev/null", path, None, libc.MS_BIND)
-                libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+                syscall.mount("/dev/null", path, None, libc.MS_BIND)
+                syscall.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
         except FileNotFoundError:
             continue
     for path in readonly:
         try:
-            libc.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
+            syscall.mount(path, path, None, libc.MS_BIND | libc.MS_REC)
         except FileNotFoundError:
             continue
-        libc.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_REC)
+        syscall.mount(None, path, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY | libc.MS_REC)

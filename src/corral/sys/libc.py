@@ -142,3 +142,32 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
     how = _OpenHow(flags, 0, resolve)
     return _check(_libc.syscall(_SYSCALLS["openat2"], dirfd, path.encode(), ctypes.byref(how),
                                 ctypes.sizeof(how)), "openat2", path)
+
+
+class Linux:
+    """The real kernel, as the runtime takes it: an object of the shape of `corral.sys.syscall.Syscall`.
+
+    The methods are this module's functions and os's own, not wrappers, so
+    passing the object down costs one attribute lookup per call and no import;
+    `corral.sys.fake.RecordingSyscall` stands in for it in unit tests.
+    """
+
+    mount = staticmethod(mount)
+    umount = staticmethod(umount)
+    pivot_root = staticmethod(pivot_root)
+    chdir = staticmethod(os.chdir)
+    unshare = staticmethod(unshare)
+    setns = staticmethod(setns)
+    sethostname = staticmethod(sethostname)
+    prctl = staticmethod(prctl)
+    capset = staticmethod(capset)
+    loopback_up = staticmethod(loopback_up)
+    mknod = staticmethod(os.mknod)
+    setgroups = staticmethod(os.setgroups)
+    setgid = staticmethod(os.setgid)
+    setuid = staticmethod(os.setuid)
+    execve = staticmethod(os.execve)
+
+
+LINUX = Linux()
+"""The one real syscall object: the default argument of every function that takes one."""
