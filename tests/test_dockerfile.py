@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from corral.build import dockerfile as df
-from corral.build.ignore import Ignore, clean
+from corral.builder import dockerfile as df
+from corral.builder.ignore import Ignore, clean
 from corral.errors import InvalidArgument
 
 
@@ -735,7 +735,7 @@ def test_modules_import_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys, corral.build.dockerfile, corral.build.ignore; "
+    code = ("import sys, corral.builder.dockerfile, corral.builder.ignore; "
             "print(sorted({'re', 'json', 'csv', 'warnings'} & set(sys.modules)))")
     src = __file__.rsplit("/tests/", 1)[0] + "/src"
     out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,

@@ -22,7 +22,7 @@ import stat
 import time
 
 from corral import fastjson as json
-from corral.build import dockerfile as df
+from corral.builder import dockerfile as df
 from corral.errors import CorralError, InvalidArgument
 
 TYPE_CHECKING = False
@@ -94,7 +94,7 @@ class Build:
     # driving ---------------------------------------------------------------------------------------
 
     def run(self) -> Iterator[dict]:
-        from corral.build.ignore import Ignore
+        from corral.builder.ignore import Ignore
 
         try:
             with open(self.dockerfile_path, encoding="utf-8") as f:
