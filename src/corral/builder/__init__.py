@@ -1,1 +1,2 @@
-"""Dockerfile builds: the parser (`dockerfile`), `.dockerignore` matching (`ignore`) and the executor (`builder`)."""
+"""Dockerfile builds: the parser (`parser`), shell-word expansion (`shellwords`), instruction arguments
+(`instructions`), `.dockerignore` matching (`ignore`) and the executor (`builder`)."""
