@@ -22,7 +22,7 @@ import stat
 import time
 
 from corral import fastjson as json
-from corral.builder.instructions import key_values, secret_mount
+from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
 from corral.builder.shellwords import expand, expand_words
 from corral.errors import CorralError, InvalidArgument
@@ -707,7 +707,7 @@ def _healthcheck(ins, cfg: dict) -> dict:  # noqa: ANN001
     for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
                       ("start-interval", "StartInterval")):
         if ins.flags.get(flag):
-            check[key] = _duration_ns(ins.flags[flag][-1], ins)
+            check[key] = parse_duration(ins.flags[flag][-1])  # checked by the parser: cannot fail here
     if ins.flags.get("retries"):
         check["Retries"] = int(ins.flags["retries"][-1])
     words = ins.args
@@ -724,24 +724,3 @@ def _healthcheck(ins, cfg: dict) -> dict:  # noqa: ANN001
         test = ["CMD"] + parsed if isinstance(parsed, list) else ["CMD-SHELL", text]
     check["Test"] = test
     return check
-
-
-def _duration_ns(text: str, ins) -> int:  # noqa: ANN001
-    units = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    total, number = 0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = text[i:i + 2] if text[i:i + 2] in units else ch
-        if unit not in units or not number:
-            raise InvalidArgument(f"line {ins.line}: invalid duration {text!r}")
-        total += int(float(number) * units[unit])
-        number = ""
-        i += len(unit)
-    if number:
-        raise InvalidArgument(f"line {ins.line}: invalid duration {text!r}: missing unit")
-    return total
