@@ -411,7 +411,7 @@ class Build:
             code = output.exit_code
             if code != 0:
                 raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
-            upper, _, skip = c._sandbox()
+            upper, _, skip = c.sandbox()
             created_by = "RUN " + ("|".join([str(len(state.args))] + env) + " " if env else "") + \
                 " ".join(argv) + " # buildkit"
             return commit.commit(self.store, upper, skip, state.image_id, state.config, [],
