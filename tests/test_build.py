@@ -122,6 +122,19 @@ CMD ["cat", "/stamp"]
     assert busybox.out("run", "--rm", "builder:1", "cat", "/out/stamp") == "built\n"
 
 
+def test_copy_from_an_image_not_a_stage(busybox, tmp_path):
+    ctx = _context(tmp_path, """
+FROM scratch
+COPY --from=busybox /bin/busybox /busybox
+COPY --from=busybox /etc/passwd /passwd
+ENTRYPOINT ["/busybox"]
+CMD ["cat", "/passwd"]
+""")
+    busybox.out("build", "-t", "fromimage:1", str(ctx))
+    passwd = busybox.out("run", "--rm", "busybox", "cat", "/etc/passwd")
+    assert "root:" in passwd and busybox.out("run", "--rm", "fromimage:1") == passwd
+
+
 def test_cache_reuses_until_a_copied_file_changes(busybox, tmp_path):
     ctx = _context(tmp_path, """
 FROM busybox

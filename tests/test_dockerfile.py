@@ -732,6 +732,23 @@ def test_from_file(tmp_path):
         Ignore.from_file(str(path))
 
 
+def test_builder_imports_nothing_from_api():
+    """builder/ sits under api/ (api's Host.build drives a Build) and reaches the engine only through
+    builder/backend.py's protocol: an import of corral.api anywhere in it, even in a function or
+    under TYPE_CHECKING, would make the two packages import each other."""
+    import ast
+    import pathlib
+
+    package = pathlib.Path(__file__).parents[1] / "src" / "corral" / "builder"
+    found = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names if n == "corral.api" or n.startswith("corral.api.")]
+    assert len(list(package.glob("*.py"))) >= 6 and found == []
+
+
 def test_modules_import_nothing_heavy():
     import subprocess
     import sys

@@ -31,7 +31,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
-    from corral.api.host import Host
+    from corral.builder.backend import Backend
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 SECRET_LIKE = ("PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL")
@@ -68,7 +68,7 @@ class _State:
 
 
 class Build:
-    def __init__(self, host: "Host", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
+    def __init__(self, host: "Backend", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
                  buildargs: dict[str, str] | None = None, target: str | None = None, nocache: bool = False,
                  secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                  network: str = "bridge", quiet: bool = False) -> None:
@@ -441,12 +441,12 @@ class Build:
         if source:
             stage = self._stage_ref(source, len(self.file.stages))
             if stage is not None:
-                tree = MergedTree([self.store.layer_dir(l.chain_id) + "/diff" for l in reversed(built[stage.index].layers)])
+                chain = [l.chain_id for l in built[stage.index].layers]
             else:
-                from corral.api.image import Image
                 from corral.image import repo
 
-                tree = MergedTree(Image(self.host, repo.resolve(self.store, source)).layer_dirs())
+                chain = repo.layer_chain(self.store, repo.top_layer(self.store, repo.resolve(self.store, source)))
+            tree = MergedTree([self.store.layer_dir(c) + "/diff" for c in reversed(chain)])
             for src in srcs:
                 rel = tree.resolve(src)  # links followed inside the stage or image, never on the host
                 found = tree.lookup(rel) if rel is not None else None
