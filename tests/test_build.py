@@ -95,6 +95,16 @@ def test_every_instruction(busybox, tmp_path):
     assert "WORKDIR" in history and "/bin/sh -c echo \"$GREETING from $MODE\"" in history
 
 
+def test_healthcheck_durations_are_read_as_the_parser_reads_them(busybox, tmp_path):
+    """The executor once read durations with a float parser of its own: `1500µs` passed the
+    parser and failed the build, and `1.005s` came out a nanosecond short."""
+    ctx = _context(tmp_path, "FROM busybox\n"
+                             "HEALTHCHECK --interval=1500\u00b5s --timeout=1.005s --start-period=1m30s CMD true\n")
+    busybox.out("build", "-t", "hc:1", str(ctx))
+    assert _inspect(busybox, "hc:1")["Config"]["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "true"], "Interval": 1_500_000, "Timeout": 1_005_000_000, "StartPeriod": 90 * 10**9}
+
+
 def test_multi_stage_into_scratch_and_target(busybox, tmp_path):
     ctx = _context(tmp_path, """
 FROM busybox AS builder
@@ -110,6 +120,19 @@ CMD ["cat", "/stamp"]
     assert len(_inspect(busybox, "small:1")["RootFS"]["Layers"]) == 2  # no busybox base layer in scratch
     busybox.out("build", "--target", "builder", "-t", "builder:1", str(ctx))
     assert busybox.out("run", "--rm", "builder:1", "cat", "/out/stamp") == "built\n"
+
+
+def test_copy_from_an_image_not_a_stage(busybox, tmp_path):
+    ctx = _context(tmp_path, """
+FROM scratch
+COPY --from=busybox /bin/busybox /busybox
+COPY --from=busybox /etc/passwd /passwd
+ENTRYPOINT ["/busybox"]
+CMD ["cat", "/passwd"]
+""")
+    busybox.out("build", "-t", "fromimage:1", str(ctx))
+    passwd = busybox.out("run", "--rm", "busybox", "cat", "/etc/passwd")
+    assert "root:" in passwd and busybox.out("run", "--rm", "fromimage:1") == passwd
 
 
 def test_cache_reuses_until_a_copied_file_changes(busybox, tmp_path):

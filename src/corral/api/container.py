@@ -413,8 +413,12 @@ class Container:
 
     # the sandbox ------------------------------------------------------------------------------------
 
-    def _sandbox(self) -> tuple[str, list[str], set[str]]:
-        """The upper dir, the image's layer dirs (top first), and the mount points to leave out."""
+    def sandbox(self) -> tuple[str, list[str], set[str]]:
+        """The upper dir, the image's layer dirs (top first), and the mount points to leave out.
+
+        Public because more than this class reads a container's own writes: diff, commit and
+        export here, and the builder, which turns a RUN step's sandbox into its layer.
+        """
         spec = self.spec
         lower = [d for d in spec.get("annotations", {}).get("org.corral.lowerdirs", "").split(":") if d]
         from corral.image.commit import mount_stubs
@@ -426,7 +430,7 @@ class Container:
         """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""
         from corral.image import commit
 
-        return commit.changes(*self._sandbox())
+        return commit.changes(*self.sandbox())
 
     def commit(self, repository: str | None = None, tag: str | None = None, *, author: str = "",
                message: str = "", changes: list[str] | None = None, pause: bool = True) -> "Image":
@@ -454,7 +458,7 @@ class Container:
         if opts.labels:
             config["Labels"] = dict(base.get("Labels") or {}, **opts.labels)
         config = commit.apply_changes(config, changes or [])
-        upper, _, skip = self._sandbox()
+        upper, _, skip = self.sandbox()
         args = self.spec["process"]["args"]
         frozen = False
         if pause and self.status == state.RUNNING and not self.paused:
@@ -533,6 +537,6 @@ class Container:
         from corral.image import archive
         from corral.image.export import export_rootfs
 
-        upper, lower, _ = self._sandbox()
+        upper, lower, _ = self.sandbox()
         with archive.output(dest) as out:
             export_rootfs(upper, lower, out)

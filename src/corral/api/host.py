@@ -120,7 +120,7 @@ class Host:
               quiet: bool = False) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""
-        from corral.build.builder import Build
+        from corral.builder.builder import Build
 
         return Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
                      nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet).run()

@@ -1,10 +1,13 @@
-"""Dockerfile parsing, as BuildKit's dockerfile frontend reads a file, without building anything.
+"""Dockerfile parsing, as BuildKit's dockerfile parser reads a file, without building anything.
 
-`parse` turns the text into stages of instructions and reports every parse-level
-mistake as `InvalidArgument("Dockerfile:LINE: reason")` before anything runs.
-Variables are *not* expanded here: the executor expands each argument with
-`expand` (BuildKit's shell lexer, `ProcessWord`) against the ARG/ENV scope of
-the step, because that scope is only known while building.
+`parse` turns the text into stages of instructions (lines, parser directives,
+continuations, heredocs, flags) and checks each instruction, reporting every
+parse-level mistake as `InvalidArgument("Dockerfile:LINE: reason")` before
+anything runs. Variables are *not* expanded here: the executor expands each
+argument with `shellwords.expand` (BuildKit's shell lexer, `ProcessWord`)
+against the ARG/ENV scope of the step, because that scope is only known while
+building. The checks read arguments with the same helpers the executor uses
+(`instructions`), so what parses is what builds.
 
 What `Instruction.args` holds, per instruction (all unexpanded, quotes kept):
 
@@ -17,7 +20,7 @@ What `Instruction.args` holds, per instruction (all unexpanded, quotes kept):
 - FROM, EXPOSE: the words split on whitespace.
 - ENV, LABEL: `KEY=VALUE` words (quote-aware split, quotes kept); the legacy
   form `ENV KEY some value` gives exactly `[KEY, "some value"]` (the rest of
-  the line as written). `key_values` turns either into pairs.
+  the line as written). `instructions.key_values` turns either into pairs.
 - ARG: the `NAME` / `NAME=default` words (quote-aware split, quotes kept).
 - USER, WORKDIR, STOPSIGNAL, MAINTAINER: `[rest of the line]` as one string,
   as Docker does (`WORKDIR /my dir` is the directory "/my dir").
@@ -27,12 +30,14 @@ What `Instruction.args` holds, per instruction (all unexpanded, quotes kept):
 - ONBUILD: `[the trigger instruction's text]`, as the image config stores it
   (with its heredocs appended, as BuildKit does); the trigger is validated.
 
-Each expansion goes through `expand` once per word (Docker's `ProcessWord`),
-except EXPOSE, whose words go through `expand_words` (`ProcessWords`: a
-variable holding "80 443" exposes two ports).
+Each expansion goes through `shellwords.expand` once per word (Docker's
+`ProcessWord`), except EXPOSE, whose words go through `shellwords.expand_words`
+(`ProcessWords`: a variable holding "80 443" exposes two ports).
 """
 from __future__ import annotations
 
+from corral.builder.instructions import check_mount, key_values, parse_duration
+from corral.builder.shellwords import LexError, literal_words
 from corral.errors import InvalidArgument
 
 INSTRUCTIONS = frozenset({
@@ -55,7 +60,6 @@ _HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _WS = " \t\v\f\r"  # BuildKit's [\t\v\f\r ] word separator
 _NETWORKS = ("default", "none", "host")
 _SECURITY = ("sandbox", "insecure")
-_MOUNT_TYPES = ("bind", "cache", "tmpfs", "secret", "ssh")
 
 
 class Heredoc:
@@ -521,7 +525,7 @@ def _check_run(ins: Instruction, rest: str, raw_flags: list[str], escape: str, f
         raise fail(ins.line, f'security "{security}" is not valid (sandbox or insecure)')
     for value in ins.flags.get("mount", []):
         try:
-            _mount_fields(value, None, escape)
+            check_mount(value, escape)
         except InvalidArgument as e:
             raise fail(ins.line, f"--mount={value}: {e}") from None
 
@@ -547,7 +551,10 @@ def _check_key_values(ins: Instruction, rest: str, raw_flags: list[str], escape:
         if len(words) < 2:
             raise fail(ins.line, f"{ins.cmd} must have two arguments (KEY=VALUE, or the legacy KEY VALUE)")
     ins.args = words
-    _key_values(words, ins.cmd, ins.line, fail)
+    try:
+        key_values(words, ins.cmd)
+    except InvalidArgument as e:
+        raise fail(ins.line, str(e)) from None
 
 
 def _check_expose(ins: Instruction, rest: str, raw_flags: list[str], escape: str, fail) -> None:  # noqa: ANN001
@@ -639,37 +646,7 @@ _CHECKS = {
 
 
 # ---------------------------------------------------------------------------------------------------
-# arguments the executor asks about
-
-
-def key_values(words: list[str], cmd: str, line: int, filename: str) -> list[tuple[str, str | None]]:
-    """ENV/LABEL/ARG arguments as (key, value) pairs, in order, still unexpanded (quotes kept).
-
-    ENV and LABEL: `KEY=VALUE` words, or the legacy `KEY VALUE` (when the first
-    word has no "="): one pair, the value being the rest joined by spaces.
-    ARG: `NAME=default` gives (NAME, "default"), a bare `NAME` gives (NAME, None).
-    The executor expands each value in turn, so `ENV A=1 B=$A` sees the old A.
-    """
-    return _key_values(words, cmd, line, lambda ln, reason: InvalidArgument(f"{filename}:{ln}: {reason}"))
-
-
-def _key_values(words: list[str], cmd: str, line: int, fail) -> list[tuple[str, str | None]]:  # noqa: ANN001
-    cmd = cmd.upper()
-    if not words:
-        raise fail(line, f"{cmd} requires at least one argument")
-    if cmd != "ARG" and "=" not in words[0]:
-        if len(words) < 2:
-            raise fail(line, f"{cmd} must have two arguments (KEY=VALUE, or the legacy KEY VALUE)")
-        return [(words[0], " ".join(words[1:]))]
-    pairs: list[tuple[str, str | None]] = []
-    for word in words:
-        key, eq, value = word.partition("=")
-        if not eq and cmd != "ARG":
-            raise fail(line, f'Syntax error - can\'t find = in "{word}". Must be of the form: name=value')
-        if not key:
-            raise fail(line, f"{cmd} names can not be blank")
-        pairs.append((key, value if eq else None))
-    return pairs
+# heredoc words
 
 
 def heredoc_word(word: str) -> Heredoc | None:
@@ -687,9 +664,9 @@ def heredoc_word(word: str) -> Heredoc | None:
     if not rest or "<" in rest:
         return None
     try:
-        plain = _Lex(rest, {}, "\\", skip_unset=True).words()
-        raw = _Lex(rest, {}, "\\", skip_unset=True, raw_quotes=True).words()
-    except _LexError:
+        plain = literal_words(rest)
+        raw = literal_words(rest, raw_quotes=True)
+    except LexError:
         return None
     if len(plain) != 1 or len(raw) != 1:
         return None
@@ -700,466 +677,7 @@ def heredoc_word(word: str) -> Heredoc | None:
 def _heredocs_in(line: str) -> list[Heredoc]:
     """The heredocs a RUN/COPY/ADD line opens, in order (BuildKit lexes the whole line, quotes kept)."""
     try:
-        words = _Lex(line, {}, "\\", skip_unset=True, raw_quotes=True, raw_escapes=True).words()
-    except _LexError:
+        words = literal_words(line, raw_quotes=True, raw_escapes=True)
+    except LexError:
         return []
     return [doc for doc in map(heredoc_word, words) if doc is not None]
-
-
-def parse_duration(text: str) -> int:
-    """Nanoseconds in a Go duration ("30s", "1m30s", "1.5h", "0"); ValueError when it is not one."""
-    units = {"ns": 1, "us": 10**3, "\u00b5s": 10**3, "\u03bcs": 10**3, "ms": 10**6, "s": 10**9,
-             "m": 60 * 10**9, "h": 3600 * 10**9}
-    sign, s = 1, text
-    if s.startswith(("+", "-")):
-        sign, s = (-1 if s[0] == "-" else 1), s[1:]
-    if s == "0":
-        return 0
-    if not s:
-        raise ValueError(text)
-    total = 0
-    i = 0
-    while i < len(s):
-        j = i
-        while j < len(s) and (s[j].isascii() and s[j].isdigit() or s[j] == "."):
-            j += 1
-        number = s[i:j]
-        if not number or number == "." or number.count(".") > 1:
-            raise ValueError(text)
-        k = j
-        while k < len(s) and not (s[k].isascii() and (s[k].isdigit() or s[k] == ".")):
-            k += 1
-        unit = s[j:k]
-        if unit not in units:
-            raise ValueError(text)
-        whole, _, frac = number.partition(".")
-        value = int(whole or "0") * units[unit]
-        if frac:
-            value += int(frac) * units[unit] // 10 ** len(frac)
-        total += value
-        i = k
-    return sign * total
-
-
-def secret_mount(value: str, env: dict[str, str], escape: str = "\\") -> dict:
-    """A `RUN --mount=type=secret,...` value, variables expanded, with Docker's defaults filled in.
-
-    Returns {"id", "target", "required", "mode", "uid", "gid"}: id defaults to
-    the target's basename, target to /run/secrets/<id>, mode to 0o400, owner
-    to 0:0, required to False. Raises InvalidArgument for anything but a valid
-    secret mount (corral supports only type=secret).
-    """
-    fields = _mount_fields(value, env, escape)
-    ident = fields.get("id", "")
-    target = fields.get("target", "")
-    if not ident:
-        ident = target.rstrip("/").rsplit("/", 1)[-1]
-    return {
-        "id": ident,
-        "target": target or "/run/secrets/" + ident.rstrip("/").rsplit("/", 1)[-1],
-        "required": fields.get("required", "false") == "true",
-        "mode": int(fields.get("mode", "400"), 8),
-        "uid": int(fields.get("uid", "0")),
-        "gid": int(fields.get("gid", "0")),
-    }
-
-
-def _mount_fields(value: str, env: dict[str, str] | None, escape: str) -> dict[str, str]:
-    """Check a --mount value; with env None (parse time) values holding a variable are not checked."""
-    import csv
-
-    try:
-        fields = next(csv.reader([value], skipinitialspace=False))
-    except (csv.Error, StopIteration):
-        raise InvalidArgument("failed to parse csv mounts") from None
-    out: dict[str, str] = {}
-    deferred: set[str] = set()  # keys whose value holds a variable (checked once expanded)
-    named: set[str] = set()  # which of id= and source= were given
-    for field in fields:
-        key, eq, val = field.partition("=")
-        key = key.lower()
-        if not eq:
-            if key in ("ro", "readonly", "rw", "readwrite"):
-                continue
-            if key == "required":
-                out["required"] = "true"
-                continue
-            raise InvalidArgument(f"invalid field '{field}' must be a key=value pair")
-        if env is not None:
-            val = expand(val, env, escape)
-        key = _MOUNT_KEYS.get(key, key)
-        if env is None and "$" in val:
-            deferred.add("id" if key == "source" else key)
-            named.add(key)
-            continue
-        if key == "type":
-            val = val.lower()
-            if val not in _MOUNT_TYPES:
-                raise InvalidArgument(f'unsupported mount type "{val}" (bind, cache, tmpfs, secret or ssh)')
-            if val != "secret":
-                raise InvalidArgument(f"mount type={val} is not supported by corral (only type=secret)")
-        elif key in ("mode", "uid", "gid"):
-            base = 8 if key == "mode" else 10
-            try:
-                number = int(val, base)
-            except ValueError:
-                number = -1
-            if number < 0 or number > 0xFFFFFFFF or not val.isdigit():
-                raise InvalidArgument(f"invalid value {val} for {key}")
-        elif key == "required":
-            if val.lower() not in ("1", "t", "true", "0", "f", "false"):
-                raise InvalidArgument(f"invalid value for required: {val}")
-            val = "true" if val.lower() in ("1", "t", "true") else "false"
-        elif key in ("readonly", "readwrite"):
-            continue
-        elif key not in ("id", "target", "source"):
-            raise InvalidArgument(f"unexpected key '{key}' in '{field}' (a secret mount takes id, target, "
-                                  "required, mode, uid, gid)")
-        if key in ("id", "source"):
-            if ("source" if key == "id" else "id") in named:
-                raise InvalidArgument("both source and id can't be set")
-            named.add(key)
-            key = "id"  # Docker takes source= as the secret's id
-        out[key] = val
-    if "type" not in out and "type" not in deferred:
-        raise InvalidArgument("mount type=bind (the default) is not supported by corral: use type=secret")
-    if not (out.get("id") or out.get("target") or deferred & {"id", "target"}):
-        raise InvalidArgument("invalid secret mount: one of id, target required")
-    return out
-
-
-_MOUNT_KEYS = {"dst": "target", "destination": "target", "src": "source", "ro": "readonly", "rw": "readwrite"}
-
-
-# ---------------------------------------------------------------------------------------------------
-# variable expansion: BuildKit's shell lexer
-
-
-def expand(word: str, env: dict[str, str], escape: str = "\\", *, quotes: bool = True) -> str:
-    """Expand variables in one word and remove its quotes, as BuildKit's `ProcessWord`.
-
-    $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:+alt}, ${VAR+alt},
-    ${VAR:?msg}, ${VAR?msg}, ${VAR#pat}, ${VAR##pat}, ${VAR%pat}, ${VAR%%pat},
-    ${VAR/pat/repl}, ${VAR//pat/repl}; an escaped `\\$` stays literal, single
-    quotes prevent expansion, double quotes allow it. Undefined variables are
-    "". With quotes=False quote characters are ordinary text (BuildKit's
-    SkipProcessQuotes, used on COPY heredoc bodies).
-    """
-    try:
-        return _Lex(word, env, escape, quotes=quotes).word()
-    except _LexError as e:
-        raise InvalidArgument(f'failed to process "{word}": {e}') from None
-
-
-def expand_words(text: str, env: dict[str, str], escape: str = "\\") -> list[str]:
-    """Expand then split into words on unquoted whitespace, as BuildKit's `ProcessWords` (used for EXPOSE)."""
-    try:
-        return _Lex(text, env, escape).words()
-    except _LexError as e:
-        raise InvalidArgument(f'failed to process "{text}": {e}') from None
-
-
-class _LexError(Exception):
-    pass
-
-
-class _Words:
-    """Word splitting alongside expansion: expanded values split on spaces, quoted text never does."""
-
-    __slots__ = ("buf", "words", "in_word")
-
-    def __init__(self) -> None:
-        self.buf: list[str] = []
-        self.words: list[str] = []
-        self.in_word = False
-
-    def add(self, text: str) -> None:
-        for ch in text:
-            if ch.isspace():
-                if self.in_word and self.buf:
-                    self.words.append("".join(self.buf))
-                    self.buf, self.in_word = [], False
-            else:
-                self.buf.append(ch)
-                self.in_word = True
-
-    def add_raw(self, text: str) -> None:
-        if text:
-            self.buf.append(text)
-        self.in_word = True
-
-    def result(self) -> list[str]:
-        if self.buf:
-            self.words.append("".join(self.buf))
-            self.buf, self.in_word = [], False
-        return self.words
-
-
-class _Lex:
-    """One pass over a word: `$` expansion, quotes, escapes, word splitting (BuildKit's shell.Lex)."""
-
-    __slots__ = ("s", "pos", "env", "escape", "raw_quotes", "raw_escapes", "skip_unset", "quotes")
-
-    def __init__(self, s: str, env: dict[str, str], escape: str, *, raw_quotes: bool = False,
-                 raw_escapes: bool = False, skip_unset: bool = False, quotes: bool = True) -> None:
-        self.s, self.pos, self.env, self.escape = s, 0, env, escape
-        self.raw_quotes, self.raw_escapes, self.skip_unset, self.quotes = raw_quotes, raw_escapes, skip_unset, quotes
-
-    def word(self) -> str:
-        return self._until("", self.raw_escapes)[0]
-
-    def words(self) -> list[str]:
-        return self._until("", self.raw_escapes)[1]
-
-    def _peek(self) -> str:
-        return self.s[self.pos] if self.pos < len(self.s) else ""
-
-    def _next(self) -> str:
-        ch = self._peek()
-        self.pos += 1 if ch else 0
-        return ch
-
-    def _until(self, stop: str, raw_escapes: bool) -> tuple[str, list[str]]:
-        saved, self.raw_escapes = self.raw_escapes, raw_escapes
-        try:
-            return self._scan(stop)
-        finally:
-            self.raw_escapes = saved
-
-    def _scan(self, stop: str) -> tuple[str, list[str]]:
-        result: list[str] = []
-        words = _Words()
-        while self.pos < len(self.s):
-            ch = self.s[self.pos]
-            if stop and ch == stop:
-                self.pos += 1
-                return "".join(result), words.result()
-            if ch == "$":
-                text = self._dollar()
-                result.append(text)
-                words.add(text)
-            elif ch == "<":
-                text = self._maybe_heredoc()
-                result.append(text)
-                words.add_raw(text)
-            elif self.quotes and ch == "'":
-                text = self._single_quoted()
-                result.append(text)
-                words.add_raw(text)
-            elif self.quotes and ch == '"':
-                text = self._double_quoted()
-                result.append(text)
-                words.add_raw(text)
-            else:
-                self.pos += 1
-                if ch == self.escape:
-                    if self.raw_escapes:
-                        words.add_raw(ch)
-                        result.append(ch)
-                    if self.pos >= len(self.s):
-                        break  # an escape at the very end is dropped
-                    ch = self.s[self.pos]
-                    self.pos += 1
-                    words.add_raw(ch)
-                else:
-                    words.add(ch)
-                result.append(ch)
-        if stop:
-            raise _LexError(f"unexpected end of statement while looking for matching {stop}")
-        return "".join(result), words.result()
-
-    def _single_quoted(self) -> str:
-        quote = self._next()
-        out = [quote] if self.raw_quotes else []
-        while True:
-            ch = self._next()
-            if not ch:
-                raise _LexError("unexpected end of statement while looking for matching single-quote")
-            if ch == "'":
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            out.append(ch)
-
-    def _double_quoted(self) -> str:
-        out: list[str] = []
-        ch = self._next()
-        if self.raw_quotes:
-            out.append(ch)
-        while True:
-            ch = self._peek()
-            if not ch:
-                raise _LexError("unexpected end of statement while looking for matching double-quote")
-            if ch == '"':
-                self.pos += 1
-                if self.raw_quotes:
-                    out.append(ch)
-                return "".join(out)
-            if ch == "$":
-                out.append(self._dollar())
-                continue
-            self.pos += 1
-            if ch == self.escape:
-                if self.raw_escapes:
-                    out.append(ch)
-                following = self._peek()
-                if not following:
-                    continue
-                if following in ('"', "$", self.escape):
-                    ch = self._next()
-            out.append(ch)
-
-    def _maybe_heredoc(self) -> str:
-        self.pos += 1
-        if self._peek() != "<":
-            return "<"
-        self.pos += 1
-        start = self.pos
-        while self._peek() in (" ", "\t", "\r"):
-            self.pos += 1
-        return "<<" + self.s[start:self.pos]
-
-    def _name(self) -> str:
-        start = self.pos
-        ch = self._peek()
-        if ch and ch.isdecimal():
-            while self._peek() and self._peek().isdecimal():
-                self.pos += 1
-            return self.s[start:self.pos]
-        if ch and ch in "@*#?-$!0":
-            self.pos += 1
-            return ch
-        while self._peek() and (self._peek().isalpha() or self._peek().isdecimal() or self._peek() == "_"):
-            self.pos += 1
-        return self.s[start:self.pos]
-
-    def _lookup(self, name: str) -> tuple[str, bool]:
-        if name in self.env:
-            return self.env[name], True
-        return "", False
-
-    def _dollar(self) -> str:
-        self.pos += 1
-        if self._peek() != "{":
-            name = self._name()
-            if not name:
-                return "$"
-            value, found = self._lookup(name)
-            return "$" + name if not found and self.skip_unset else value
-        self.pos += 1
-        ch = self._peek()
-        if not ch:
-            raise _LexError("syntax error: missing '}'")
-        if ch in "{}:":
-            raise _LexError("syntax error: bad substitution")
-        name = self._name()
-        op = self._next()
-        if op == "}":
-            value, found = self._lookup(name)
-            return "${" + name + "}" if not found and self.skip_unset else value
-        if op == "/":
-            return self._replace(name)
-        if not op:
-            raise _LexError("syntax error: missing '}'")
-        null_is_unset = op == ":"
-        if null_is_unset:
-            op = self._next()
-        spelled = (":" if null_is_unset else "") + op
-        if op not in ("+", "-", "?", "#", "%") and op:
-            # consume the rest like BuildKit does before it reports the modifier
-            self._until_brace(False)
-            raise _LexError(f"unsupported modifier ({spelled}) in substitution")
-        if null_is_unset and op in ("#", "%"):
-            raise _LexError(f"unsupported modifier ({spelled}) in substitution")
-        word = self._until_brace(op in ("#", "%"))
-        value, found = self._lookup(name)
-        if not found and self.skip_unset:
-            return "${" + name + spelled + word + "}"
-        empty = not found or (null_is_unset and value == "")
-        if op == "-":
-            return word if empty else value
-        if op == "+":
-            return "" if empty else word
-        if op == "?":
-            if not found:
-                raise _LexError(f"{name}: {word or 'is not allowed to be unset'}")
-            if null_is_unset and value == "":
-                raise _LexError(f"{name}: {word or 'is not allowed to be empty'}")
-            return value
-        greedy = word[:1] == op
-        if greedy:
-            word = word[1:]
-        if op == "#":
-            return _trim_prefix(word, value, greedy)
-        return _trim_suffix(word, value, greedy)
-
-    def _until_brace(self, raw_escapes: bool) -> str:
-        try:
-            return self._until("}", raw_escapes)[0]
-        except _LexError:
-            if self.pos >= len(self.s):
-                raise _LexError("syntax error: missing '}'") from None
-            raise
-
-    def _replace(self, name: str) -> str:
-        replace_all = self._peek() == "/"
-        if replace_all:
-            self.pos += 1
-        try:
-            pattern = self._until("/", True)[0]
-        except _LexError:
-            if self.pos >= len(self.s):
-                raise _LexError("syntax error: missing '/' in ${}") from None
-            raise
-        replacement = self._until_brace(True)
-        value, found = self._lookup(name)
-        if not found and self.skip_unset:
-            return "${" + name + "/" + pattern + "/" + replacement + "}"
-        regex = _shell_pattern(pattern, greedy=True, anchored=False)
-        return regex.sub(lambda m: replacement, value, count=0 if replace_all else 1)
-
-
-def _shell_pattern(pattern: str, greedy: bool, anchored: bool):  # noqa: ANN202
-    """A ${VAR#...}-style pattern (`*`, `?`, `\\` escapes; no brackets) as a compiled regex."""
-    import re
-
-    out = ["^"] if anchored else []
-    i, n = 0, len(pattern)
-    while i < n:
-        ch = pattern[i]
-        i += 1
-        if ch == "*":
-            out.append(".*" if greedy else ".*?")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "\\":
-            if i < n and pattern[i] in "}/":
-                continue
-            nxt = pattern[i] if i < n else ""
-            i += 1
-            if nxt not in ("*", "?", "\\") or not nxt:
-                raise _LexError(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{nxt}'")
-            out.append(re.escape(nxt))
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out))
-
-
-def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    match = _shell_pattern(pattern, greedy, anchored=True).search(value)
-    return value[match.end():] if match else value
-
-
-def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:
-    """Shortest/longest suffix match, done as a prefix match on the reversed text and pattern."""
-    tokens: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern[i] == "\\" and i + 1 < len(pattern):
-            tokens.append(pattern[i:i + 2])
-            i += 2
-        else:
-            tokens.append(pattern[i])
-            i += 1
-    reversed_pattern = "".join(reversed(tokens))
-    return _trim_prefix(reversed_pattern, value[::-1], greedy)[::-1]

@@ -22,14 +22,16 @@ import stat
 import time
 
 from corral import fastjson as json
-from corral.build import dockerfile as df
+from corral.builder.instructions import key_values, parse_duration, secret_mount
+from corral.builder.parser import heredoc_word, parse
+from corral.builder.shellwords import expand, expand_words
 from corral.errors import CorralError, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
-    from corral.api.host import Host
+    from corral.builder.backend import Backend
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 SECRET_LIKE = ("PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL")
@@ -66,7 +68,7 @@ class _State:
 
 
 class Build:
-    def __init__(self, host: "Host", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
+    def __init__(self, host: "Backend", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
                  buildargs: dict[str, str] | None = None, target: str | None = None, nocache: bool = False,
                  secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                  network: str = "bridge", quiet: bool = False) -> None:
@@ -94,7 +96,7 @@ class Build:
     # driving ---------------------------------------------------------------------------------------
 
     def run(self) -> Iterator[dict]:
-        from corral.build.ignore import Ignore
+        from corral.builder.ignore import Ignore
 
         try:
             with open(self.dockerfile_path, encoding="utf-8") as f:
@@ -102,7 +104,7 @@ class Build:
         except FileNotFoundError:
             raise InvalidArgument(f"cannot find the Dockerfile: {self.dockerfile_path}") from None
         name = os.path.basename(self.dockerfile_path)
-        self.file = df.parse(text, name)
+        self.file = parse(text, name)
         self.escape = self.file.directives.get("escape", "\\")
         self.ignore = Ignore.from_file(os.path.join(self.context, ".dockerignore"))
         stages = self._stages_needed()
@@ -175,7 +177,7 @@ class Build:
 
         globals_scope = self._global_args()
         for stage in stages:
-            base = df.expand(stage.base, globals_scope, self.escape)
+            base = expand(stage.base, globals_scope, self.escape)
             if base != "scratch" and self._stage_ref(base, stage.index) is None:
                 try:
                     repo.resolve(self.store, base)
@@ -198,7 +200,7 @@ class Build:
                     raise InvalidArgument(f"{self.file.filename}:{ins.line}: ADD from a URL needs network access, "
                                           "which builds here do not have: download it into the context")
                 for mount in ins.flags.get("mount", []):
-                    fields = df.secret_mount(mount, {}, self.escape)
+                    fields = secret_mount(mount, {}, self.escape)
                     if fields["required"] and fields["id"] not in self.secrets:
                         raise InvalidArgument(f"{self.file.filename}:{ins.line}: secret {fields['id']!r} is "
                                               "required: pass --secret id=...,src=FILE")
@@ -206,12 +208,12 @@ class Build:
     def _global_args(self) -> dict[str, str]:
         scope: dict[str, str] = {}
         for ins in self.file.global_args:
-            for key, value in df.key_values(ins.args, "ARG", ins.line, self.file.filename):
+            for key, value in key_values(ins.args, "ARG"):
                 if key in self.buildargs:
                     scope[key] = self.buildargs[key]
                     self.used_args.add(key)
                 elif value is not None:
-                    scope[key] = df.expand(value, scope, self.escape)
+                    scope[key] = expand(value, scope, self.escape)
         return scope
 
     # one stage ------------------------------------------------------------------------------------
@@ -220,7 +222,7 @@ class Build:
         from corral.image import repo
 
         globals_scope = self._global_args()
-        base = df.expand(stage.base, globals_scope, self.escape)
+        base = expand(stage.base, globals_scope, self.escape)
         self.step += 1
         yield {"stream": f"Step {self.step}/{self.total} : FROM {stage.base}"
                          f"{' AS ' + stage.name if stage.name else ''}\n"}
@@ -259,11 +261,11 @@ class Build:
     # metadata steps -------------------------------------------------------------------------------
 
     def _meta_step(self, state: _State, ins) -> None:  # noqa: ANN001
-        cfg, scope, name = state.config, state.scope(), self.file.filename
-        x = lambda word: df.expand(word, scope, self.escape)  # noqa: E731
+        cfg, scope = state.config, state.scope()
+        x = lambda word: expand(word, scope, self.escape)  # noqa: E731
         created_by = ins.original
         if ins.cmd == "ARG":
-            for key, value in df.key_values(ins.args, "ARG", ins.line, name):
+            for key, value in key_values(ins.args, "ARG"):
                 if key in self.buildargs:
                     state.args[key] = self.buildargs[key]
                     self.used_args.add(key)
@@ -275,14 +277,14 @@ class Build:
                     state.args.setdefault(key, "")
         elif ins.cmd == "ENV":
             env = state.env()
-            for key, value in df.key_values(ins.args, "ENV", ins.line, name):
-                env[key] = df.expand(value, {**state.args, **env}, self.escape)
+            for key, value in key_values(ins.args, "ENV"):
+                env[key] = expand(value, {**state.args, **env}, self.escape)
             cfg["Env"] = [f"{k}={v}" for k, v in env.items()]
             created_by = "ENV " + " ".join(f"{k}={v}" for k, v in env.items()
-                                           if k in dict(df.key_values(ins.args, "ENV", ins.line, name)))
+                                           if k in dict(key_values(ins.args, "ENV")))
         elif ins.cmd == "LABEL":
             labels = dict(cfg.get("Labels") or {})
-            for key, value in df.key_values(ins.args, "LABEL", ins.line, name):
+            for key, value in key_values(ins.args, "LABEL"):
                 labels[x(key)] = x(value)
             cfg["Labels"] = labels
         elif ins.cmd in ("CMD", "ENTRYPOINT"):
@@ -299,7 +301,7 @@ class Build:
             cfg["User"] = x(ins.args[0])
         elif ins.cmd == "EXPOSE":
             ports = dict(cfg.get("ExposedPorts") or {})
-            for word in df.expand_words(" ".join(ins.args), scope, self.escape):
+            for word in expand_words(" ".join(ins.args), scope, self.escape):
                 ports[word if "/" in word else word + "/tcp"] = {}
             cfg["ExposedPorts"] = ports
         elif ins.cmd == "VOLUME":
@@ -339,7 +341,7 @@ class Build:
             network = (ins.flags.get("network") or [self.network])[-1]  # a RUN's result may depend on it
             key = _digest(state.key, ins.original, network, *(h.content for h in ins.heredocs),
                           json.dumps(sorted(args_in_scope.items())),
-                          json.dumps(sorted(df.secret_mount(m, scope, self.escape)["id"]
+                          json.dumps(sorted(secret_mount(m, scope, self.escape)["id"]
                                             for m in ins.flags.get("mount", []))))
         else:
             dest, sources = self._sources(state, ins, built)
@@ -390,7 +392,7 @@ class Build:
             argv = shell + [ins.args[0]]
         binds = []
         for mount in ins.flags.get("mount", []):
-            fields = df.secret_mount(mount, scope, self.escape)
+            fields = secret_mount(mount, scope, self.escape)
             if fields["id"] not in self.secrets:
                 continue  # not required: BuildKit runs the step without it
             binds.append(f"{self.secrets[fields['id']]}:{fields['target']}:ro")
@@ -409,7 +411,7 @@ class Build:
             code = output.exit_code
             if code != 0:
                 raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
-            upper, _, skip = c._sandbox()
+            upper, _, skip = c.sandbox()
             created_by = "RUN " + ("|".join([str(len(state.args))] + env) + " " if env else "") + \
                 " ".join(argv) + " # buildkit"
             return commit.commit(self.store, upper, skip, state.image_id, state.config, [],
@@ -426,9 +428,9 @@ class Build:
         from corral.store.merged import MergedTree
 
         scope = state.scope()
-        words = list(ins.args) if ins.json else [df.expand(w, scope, self.escape) for w in ins.args]
+        words = list(ins.args) if ins.json else [expand(w, scope, self.escape) for w in ins.args]
         if ins.heredocs:
-            words = [w for w in words if df.heredoc_word(w) is None]
+            words = [w for w in words if heredoc_word(w) is None]
         dest, srcs = words[-1], words[:-1]
         entries: list[tuple[str, str, os.stat_result, str]] = []
         source = (ins.flags.get("from") or [None])[-1]
@@ -439,12 +441,12 @@ class Build:
         if source:
             stage = self._stage_ref(source, len(self.file.stages))
             if stage is not None:
-                tree = MergedTree([self.store.layer_dir(l.chain_id) + "/diff" for l in reversed(built[stage.index].layers)])
+                chain = [l.chain_id for l in built[stage.index].layers]
             else:
-                from corral.api.image import Image
                 from corral.image import repo
 
-                tree = MergedTree(Image(self.host, repo.resolve(self.store, source)).layer_dirs())
+                chain = repo.layer_chain(self.store, repo.top_layer(self.store, repo.resolve(self.store, source)))
+            tree = MergedTree([self.store.layer_dir(c) + "/diff" for c in reversed(chain)])
             for src in srcs:
                 rel = tree.resolve(src)  # links followed inside the stage or image, never on the host
                 found = tree.lookup(rel) if rel is not None else None
@@ -557,7 +559,7 @@ class Build:
             to_dir = True
         owner = None
         if ins.flags.get("chown"):
-            spec = df.expand(ins.flags["chown"][-1], state.scope(), self.escape)
+            spec = expand(ins.flags["chown"][-1], state.scope(), self.escape)
             uid, gid, _ = users.resolve(spec, layer_dirs)
             owner = (uid, gid)
         mode = None
@@ -705,7 +707,7 @@ def _healthcheck(ins, cfg: dict) -> dict:  # noqa: ANN001
     for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
                       ("start-interval", "StartInterval")):
         if ins.flags.get(flag):
-            check[key] = _duration_ns(ins.flags[flag][-1], ins)
+            check[key] = parse_duration(ins.flags[flag][-1])  # checked by the parser: cannot fail here
     if ins.flags.get("retries"):
         check["Retries"] = int(ins.flags["retries"][-1])
     words = ins.args
@@ -722,24 +724,3 @@ def _healthcheck(ins, cfg: dict) -> dict:  # noqa: ANN001
         test = ["CMD"] + parsed if isinstance(parsed, list) else ["CMD-SHELL", text]
     check["Test"] = test
     return check
-
-
-def _duration_ns(text: str, ins) -> int:  # noqa: ANN001
-    units = {"ns": 1, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-    total, number = 0, ""
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch.isdigit() or ch == ".":
-            number += ch
-            i += 1
-            continue
-        unit = text[i:i + 2] if text[i:i + 2] in units else ch
-        if unit not in units or not number:
-            raise InvalidArgument(f"line {ins.line}: invalid duration {text!r}")
-        total += int(float(number) * units[unit])
-        number = ""
-        i += len(unit)
-    if number:
-        raise InvalidArgument(f"line {ins.line}: invalid duration {text!r}: missing unit")
-    return total

@@ -1,1 +1,0 @@
-"""Dockerfile builds: the parser (`dockerfile`), `.dockerignore` matching (`ignore`) and the executor (`builder`)."""

@@ -1,0 +1,2 @@
+"""Dockerfile builds: the parser (`parser`), shell-word expansion (`shellwords`), instruction arguments
+(`instructions`), `.dockerignore` matching (`ignore`) and the executor (`builder`)."""
