@@ -16,6 +16,7 @@ import pytest
 from corral.errors import CorralError
 from corral.runtime import cgroups, spec
 from corral.runtime.options import ContainerOptions
+from corral.store.rootfs import Mount
 
 pytestmark = pytest.mark.unit
 
@@ -49,7 +50,8 @@ def cgroup2(tmp_path) -> str:
 
 def resources(**options: object) -> dict:
     """linux.resources as spec.build makes them from `docker create` options."""
-    return spec.build(CID, ContainerOptions(cmd=["sh"], **options), {}, [], "/bundle")["linux"]["resources"]
+    rootfs = Mount("overlay", "overlay", ("lowerdir=/bundle/empty", "upperdir=/bundle/upper", "workdir=/bundle/work"))
+    return spec.build(CID, ContainerOptions(cmd=["sh"], **options), {}, rootfs, "/bundle")["linux"]["resources"]
 
 
 # ------------------------------------------------------------------------------------- v2

@@ -34,6 +34,7 @@ import pytest
 
 from conftest import SRC
 from corral.runtime.caps import mask as capability_mask
+from corral.store.rootfs import rootfs_of
 
 pytestmark = pytest.mark.slow
 
@@ -271,8 +272,8 @@ def reports(corral, peer_host):
         result["corral_raw"] = p.stdout
 
         # crun: the same config.json, over an overlay of the same layers that this test mounts itself.
-        lower = cfg["annotations"]["org.corral.lowerdirs"]
-        assert lower, "org.corral.lowerdirs is empty"
+        lower = ":".join(rootfs_of(cfg).lowerdirs())
+        assert lower, "the container's root filesystem names no layer"
         for d in ("rootfs", "upper", "work", "crun-state"):
             os.mkdir(os.path.join(tmp, d))
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o",

@@ -19,6 +19,7 @@ import pytest
 
 from corral.runtime import caps, exec as exec_, init, mounts, spec
 from corral.runtime.options import ContainerOptions
+from corral.store.rootfs import Mount
 from corral.sys import libc
 from corral.sys.fake import ExecCalled, RecordingSyscall
 
@@ -41,9 +42,15 @@ def bundle(tmp_path) -> str:
     return str(tmp_path / "bundle")
 
 
+def overlay(lower: list[str], bundle: str) -> Mount:
+    return Mount("overlay", "overlay", (f"lowerdir={':'.join(lower)}", f"upperdir={bundle}/upper",
+                                        f"workdir={bundle}/work"))
+
+
 def container_spec(bundle: str, **options: object) -> dict:
     layers = [os.path.join(os.path.dirname(bundle), "layers", name) for name in ("a", "b")]
-    return spec.build("c0ffee" * 10 + "abcd", ContainerOptions(cmd=["sh"], **options), {}, layers, bundle)
+    return spec.build("c0ffee" * 10 + "abcd", ContainerOptions(cmd=["sh"], **options), {}, overlay(layers, bundle),
+                      bundle)
 
 
 # ------------------------------------------------------------------------------------- namespaces
@@ -112,24 +119,21 @@ def test_privileged_leaves_sys_writable(fake, bundle):
     assert sysfs[3] == NOSUID | NOEXEC | NODEV
 
 
-def test_an_image_without_layers_gets_an_empty_lower_dir(fake, bundle):
-    mounts.mount_overlay(f"{bundle}/rootfs", [], f"{bundle}/upper", f"{bundle}/work", fake)
-    empty = os.path.join(bundle, "empty")
-    assert fake.calls == [("mount", ("overlay", f"{bundle}/rootfs", "overlay", 0,
-                                     f"lowerdir={empty},upperdir={bundle}/upper,workdir={bundle}/work"))]
-    assert os.path.isdir(empty)
+def test_a_described_root_that_is_not_an_overlay_is_mounted_as_described(fake, tmp_path):
+    mounts.mount_rootfs(f"{tmp_path}/rootfs", Mount("tmpfs", "tmpfs", ("ro", "size=1m")), fake)
+    assert fake.calls == [("mount", ("tmpfs", f"{tmp_path}/rootfs", "tmpfs", RDONLY, "size=1m"))]
 
 
-def test_overlay_options_beyond_a_page_are_given_relative_to_the_layers_parent(fake, tmp_path):
-    base = str(tmp_path)
-    lower = [f"{base}/layers/{'%064d' % i}/diff" for i in range(40)]  # as chain IDs are long
-    assert len(":".join(lower)) > 4000
+def test_overlay_options_beyond_a_page_are_given_relative_to_the_layers_links(fake, tmp_path):
+    base = f"{tmp_path}/{'s' * 150}"  # a long store path: it must not count
+    links = [f"{base}/links/{'%026d' % i}" for i in range(130)]
+    assert len(":".join(links)) > 4096
     cwd = os.getcwd()
-    mounts.mount_overlay(f"{base}/b/rootfs", lower, f"{base}/b/upper", f"{base}/b/work", fake)
+    mounts.mount_rootfs(f"{base}/b/rootfs", overlay(links, f"{base}/b"), fake)
     assert fake.names() == ["chdir", "mount", "chdir"]
-    assert fake.calls[0] == ("chdir", (base,)) and fake.calls[2] == ("chdir", (cwd,))
+    assert fake.calls[0] == ("chdir", (f"{base}/links",)) and fake.calls[2] == ("chdir", (cwd,))
     data = fake.named("mount")[0][4]
-    assert data.startswith(f"lowerdir=layers/{'%064d' % 0}/diff:") and data.endswith(",upperdir=b/upper,workdir=b/work")
+    assert data.startswith(f"lowerdir={'%026d' % 0}:") and data.endswith(",upperdir=../b/upper,workdir=../b/work")
     assert len(data) < 4096 and base not in data
     assert os.getcwd() == cwd, "the fake changes no directory"
 

@@ -5,6 +5,7 @@ what `docker create` puts in a bundle for the same options.
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from corral.errors import InvalidArgument
 from corral.runtime import caps, spec
 from corral.runtime.options import MIN_MEMORY, ContainerOptions, parse_bytes
+from corral.store.rootfs import ROOTFS_ANNOTATION, Mount, rootfs_of
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +36,8 @@ def build(layers: list[str], image: dict | None = None, **options: object) -> di
     options.setdefault("cmd", ["sh"])
     opts = ContainerOptions(**options)
     opts.check()
-    return spec.build(CID, opts, {"config": image or {}}, layers, "/b")
+    rootfs = Mount("overlay", "overlay", (f"lowerdir={':'.join(layers)}", "upperdir=/b/upper", "workdir=/b/work"))
+    return spec.build(CID, opts, {"config": image or {}}, rootfs, "/b")
 
 
 # ------------------------------------------------------------------------------------- the bundle
@@ -56,7 +59,10 @@ def test_defaults_are_dockers(layers):
     assert linux["maskedPaths"] == spec.MASKED_PATHS and linux["readonlyPaths"] == spec.READONLY_PATHS
     assert [m["destination"] for m in cfg["mounts"]] == ["/proc", "/dev", "/dev/pts", "/sys", "/dev/mqueue",
                                                           "/dev/shm", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]
-    assert cfg["annotations"] == {"org.corral.lowerdirs": ":".join(layers), spec.STDIN_ANNOTATION: "null"}
+    assert sorted(cfg["annotations"]) == sorted([ROOTFS_ANNOTATION, spec.STDIN_ANNOTATION])
+    assert cfg["annotations"][spec.STDIN_ANNOTATION] == "null"
+    assert json.loads(cfg["annotations"][ROOTFS_ANNOTATION]) == {"type": "overlay", "source": "overlay", "options": [
+        f"lowerdir={':'.join(layers)}", "upperdir=/b/upper", "workdir=/b/work"]}
 
 
 def test_devices_deny_all_then_allow_the_minimal_set(layers):
@@ -291,5 +297,5 @@ def test_options_round_trip_through_a_dict():
 
 
 def test_layers_are_passed_top_first(layers):
-    assert build(layers)["annotations"]["org.corral.lowerdirs"].split(":") == layers
+    assert rootfs_of(build(layers)).lowerdirs() == layers
     assert os.path.basename(layers[0]) == "top"

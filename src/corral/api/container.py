@@ -321,6 +321,9 @@ class Container:
         args = process.get("args", [])
         img = (repo.config(self.host.store, self.image_id).get("config") or {})
         limits = spec.get("linux", {}).get("resources", {})
+        from corral.store.rootfs import rootfs_of
+
+        rootfs = rootfs_of(spec)
         return {
             "Id": self.id,
             "Created": self.created,
@@ -356,10 +359,9 @@ class Container:
                 "Image": self.image_ref, "WorkingDir": process.get("cwd", ""), "Labels": opts.labels,
                 "Tty": opts.tty, "OpenStdin": opts.interactive, "StopSignal": opts.stop_signal,
             },
-            "GraphDriver": {"Name": "overlay", "Data": {
-                "LowerDir": spec.get("annotations", {}).get("org.corral.lowerdirs", ""),
-                "UpperDir": os.path.join(self.bundle, "upper"), "WorkDir": os.path.join(self.bundle, "work"),
-                "MergedDir": os.path.join(self.bundle, "rootfs")}},
+            "GraphDriver": {"Name": rootfs.type, "Data": {
+                "LowerDir": ":".join(rootfs.lowerdirs()), "UpperDir": rootfs.option("upperdir") or "",
+                "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
             "NetworkSettings": self._network_settings(),
             "Resources": limits,
         }
@@ -420,11 +422,12 @@ class Container:
         export here, and the builder, which turns a RUN step's sandbox into its layer.
         """
         spec = self.spec
-        lower = [d for d in spec.get("annotations", {}).get("org.corral.lowerdirs", "").split(":") if d]
         from corral.image.commit import mount_stubs
+        from corral.store.rootfs import rootfs_of
 
-        upper = os.path.join(self.bundle, "upper")
-        return upper, lower, mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
+        rootfs = rootfs_of(spec)
+        upper = rootfs.option("upperdir") or ""
+        return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 
     def diff(self) -> list[tuple[str, str]]:
         """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""

@@ -31,6 +31,7 @@ class Host:
         from corral.api import names
         from corral.image import repo
         from corral.runtime import spec as specs
+        from corral.store import rootfs as sandbox
         from corral.store.fsutil import remove_tree, write_atomic
 
         opts = ContainerOptions(cmd=command, **options)
@@ -40,7 +41,6 @@ class Host:
         self._check_name_free(bare)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
-        layer_dirs = img.layer_dirs()
         bundle = self.store.container_dir(cid)
         net = None
         if opts.network != "none" or opts.ports or opts.publish_all or opts.ip or opts.network_aliases or \
@@ -49,12 +49,13 @@ class Host:
 
             net = endpoint.plan(self.store, cid, opts, img.config)
         try:
-            spec = specs.build(cid, opts, img.config, layer_dirs, bundle)
+            rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
+            sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
+            spec = specs.build(cid, opts, img.config, rootfs, bundle)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
-            for sub in ("upper", "work", "rootfs"):
-                os.makedirs(os.path.join(bundle, sub))
+            sandbox.make_sandbox(bundle, rootfs)
             files = net.etc_files(spec["hostname"]) if net is not None else specs.etc_files(spec["hostname"])
             for fname, text in files.items():
                 with open(os.path.join(bundle, fname), "w") as f:

@@ -39,7 +39,9 @@ class Image:
 
     def layer_dirs(self) -> list[str]:
         """Unpacked layer directories, top layer first (overlayfs lowerdir order)."""
-        return [self.host.store.layer_dir(c) + "/diff" for c in reversed(self.layers)]
+        from corral.store.rootfs import layer_diff
+
+        return [layer_diff(self.host.store, c) for c in reversed(self.layers)]
 
     def inspect(self) -> dict:
         store = self.host.store

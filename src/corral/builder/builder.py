@@ -26,6 +26,7 @@ from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
 from corral.builder.shellwords import expand, expand_words
 from corral.errors import CorralError, InvalidArgument
+from corral.store.rootfs import layer_diff
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -446,7 +447,7 @@ class Build:
                 from corral.image import repo
 
                 chain = repo.layer_chain(self.store, repo.top_layer(self.store, repo.resolve(self.store, source)))
-            tree = MergedTree([self.store.layer_dir(c) + "/diff" for c in reversed(chain)])
+            tree = MergedTree([layer_diff(self.store, c) for c in reversed(chain)])
             for src in srcs:
                 rel = tree.resolve(src)  # links followed inside the stage or image, never on the host
                 found = tree.lookup(rel) if rel is not None else None
@@ -546,7 +547,7 @@ class Build:
         from corral.store.merged import MergedTree
         from corral.runtime import users
 
-        layer_dirs = [self.store.layer_dir(l.chain_id) + "/diff" for l in reversed(state.layers)]
+        layer_dirs = [layer_diff(self.store, l.chain_id) for l in reversed(state.layers)]
         tree = MergedTree(layer_dirs)
         workdir = state.config.get("WorkingDir") or "/"
         to_dir = dest.endswith("/") or len(entries) > 1 or any(e[3] in ("archive",) for e in entries) or \

@@ -11,6 +11,7 @@ import os
 
 from corral.image import repo
 from corral.store.fsutil import remove_tree
+from corral.store.rootfs import stale_links
 from corral.store.root import Store
 
 
@@ -55,6 +56,8 @@ def _sweep(store: Store) -> list[str]:
         for name in os.listdir(store.layers):
             if name not in kept:
                 _remove_dir(store, os.path.join(store.layers, name))
+    for link in stale_links(store):  # after the layers: a crash in between leaves only dangling links
+        _unlink(link)
     return gone
 
 

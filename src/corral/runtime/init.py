@@ -19,6 +19,7 @@ import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
 from corral.runtime import caps, cgroups, mounts
+from corral.store.rootfs import rootfs_of
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -132,9 +133,7 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     namespace made private first so nothing propagates to the host; returns the rootfs path."""
     syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     rootfs = os.path.join(bundle, spec["root"]["path"])
-    lower = spec.get("annotations", {}).get("org.corral.lowerdirs", "")
-    mounts.mount_overlay(rootfs, [d for d in lower.split(":") if d],
-                         os.path.join(bundle, "upper"), os.path.join(bundle, "work"), syscall)
+    mounts.mount_rootfs(rootfs, rootfs_of(spec), syscall)
     for m in spec.get("mounts", []):
         mounts.apply_mount(rootfs, m, syscall)
     mounts.populate_dev(rootfs, syscall)

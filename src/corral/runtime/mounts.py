@@ -11,6 +11,7 @@ import os
 import stat
 
 from corral.store.merged import MergedTree
+from corral.store.rootfs import Mount, overlay_data
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -39,22 +40,19 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, rel) if rel else root
 
 
-def mount_overlay(target: str, lowerdirs: list[str], upper: str, work: str, syscall: Syscall = libc.LINUX) -> None:
-    if not lowerdirs:
-        empty = os.path.join(os.path.dirname(upper), "empty")
-        os.makedirs(empty, exist_ok=True)
-        lowerdirs = [empty]
-    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upper},workdir={work}"
-    if len(data) < 4000:
+def mount_rootfs(target: str, rootfs: Mount, syscall: Syscall = libc.LINUX) -> None:
+    """Mount the root filesystem the store described (an overlay of the image's layers and the sandbox)."""
+    if rootfs.type != "overlay":
+        flags, _, data = _split_options(list(rootfs.options))
+        syscall.mount(rootfs.source, target, rootfs.type, flags, data or None)
+        return
+    data, base = overlay_data(rootfs)
+    if base is None:
         syscall.mount("overlay", target, "overlay", 0, data)
         return
-    # One page limits the options; relative paths from the layers' common parent keep them short.
-    base = os.path.commonpath(lowerdirs + [upper, work])
-    rel = [os.path.relpath(p, base) for p in lowerdirs]
     cwd = os.getcwd()
-    syscall.chdir(base)
+    syscall.chdir(base)  # the options name the layers relative to their short links
     try:
-        data = f"lowerdir={':'.join(rel)},upperdir={os.path.relpath(upper, base)},workdir={os.path.relpath(work, base)}"
         syscall.mount("overlay", target, "overlay", 0, data)
     finally:
         syscall.chdir(cwd)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 
+from corral import fastjson as json
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
 from corral.runtime.options import ContainerOptions
+from corral.store.rootfs import ROOTFS_ANNOTATION, Mount
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -70,10 +72,10 @@ NETWORK_ANNOTATION = "org.corral.network"
 """Present when the supervisor wires a network at start (corral/network/endpoint.py); absent for none and host."""
 
 
-def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[str], bundle: str) -> dict:
-    """config.json for container `cid`; layer_dirs are the image layers, top first."""
+def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str) -> dict:
+    """config.json for container `cid`, whose root filesystem the store described as `rootfs`."""
     cfg = image_cfg.get("config") or {}
-    uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", layer_dirs)
+    uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", rootfs.lowerdirs())
     hostname = opts.hostname or cid[:12]
     env_extra = {"HOSTNAME": hostname, "HOME": "/root" if uid == 0 else "/"}
     if opts.tty:
@@ -136,7 +138,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, layer_dirs: list[st
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
-        "annotations": {"org.corral.lowerdirs": ":".join(layer_dirs),
+        "annotations": {ROOTFS_ANNOTATION: json.dumps(rootfs.to_dict()),
                         STDIN_ANNOTATION: "open" if opts.interactive else "null"},
     }
 

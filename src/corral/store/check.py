@@ -5,6 +5,7 @@ import hashlib
 import os
 
 from corral.store.root import Store
+from corral.store.rootfs import stale_links
 
 
 def _sha256_file(path: str) -> str:
@@ -71,6 +72,8 @@ def check(store: Store) -> list[str]:
     if os.path.isdir(store.layers):
         for name in sorted(set(os.listdir(store.layers)) - known_layers):
             problems.append(f"layer directory {name} is not recorded in the DB (orphan)")
+    for link in stale_links(store):
+        problems.append(f"link {os.path.relpath(link, store.root)} leads to no layer (a removal was interrupted)")
 
     rows = store.query("SELECT id, image_id FROM containers")
     cids = {cid for cid, _ in rows}
