@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from corral.api.host import Host
+    from corral.store.containers import ContainerRecord
 
 
 class Image:
@@ -102,9 +103,11 @@ class Image:
             steps[0]["Id"], steps[0]["Tags"] = self.id, self.tags or None
         return steps
 
-    def users(self) -> list[tuple[str, str, str]]:
-        """(container ID, name, state) of every container created from this image."""
-        return self.host.store.query("SELECT id, name, state FROM containers WHERE image_id=?", (self.id,))
+    def users(self) -> list[ContainerRecord]:
+        """The records (ID, name, state, …) of every container created from this image."""
+        from corral.store import containers
+
+        return containers.of_image(self.host.store, self.id)
 
     # save, load, export ------------------------------------------------------------------------------
 

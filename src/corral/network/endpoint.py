@@ -29,6 +29,7 @@ from corral.network import etc, nft, sha256_hex, store_tag
 from corral.network import ports as portmod
 from corral.network import switch as switches
 from corral.runtime.spec import NETWORK_ANNOTATION
+from corral.store import containers
 from corral.store.root import Store
 
 ANNOTATION = NETWORK_ANNOTATION
@@ -58,7 +59,7 @@ class Plan:
         if mode.startswith("container:"):
             if mappings:
                 raise InvalidArgument("conflicting options: port publishing and the container type network mode")
-            self.mode, self.target = "container", _container_id(store, mode.split(":", 1)[1])
+            self.mode, self.target = "container", containers.find(store, mode.split(":", 1)[1]).id
         elif mode in ("none", "host"):
             if mappings and mode == "none":
                 raise InvalidArgument("conflicting options: port publishing and network mode none")
@@ -127,19 +128,6 @@ class Plan:
         return found
 
 
-def _container_id(store: Store, ref: str) -> str:
-    """A container's ID from its name, ID or unambiguous ID prefix."""
-    bare = ref[1:] if ref.startswith("/") else ref
-    rows = store.query("SELECT id FROM containers WHERE id=? OR name=?", (bare, bare))
-    if not rows and bare and all(c in "0123456789abcdef" for c in bare):
-        rows = store.query("SELECT id FROM containers WHERE id >= ? AND id < ?", (bare, bare + "g"))
-        if len(rows) > 1:
-            raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
-    if not rows:
-        raise NotFound(f"No such container: {ref}")
-    return rows[0][0]
-
-
 def plan(store: Store, cid: str, opts, image_config: dict) -> Plan:  # noqa: ANN001 - ContainerOptions
     return Plan(store, cid, opts, image_config)
 
@@ -192,10 +180,10 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
 def _running_pid(store: Store, target: str) -> int:
     from corral.runtime import state
 
-    rows = store.query("SELECT state, pid, supervisor FROM containers WHERE id=?", (target,))
-    if not rows:
+    rec = containers.get(store, target)
+    if rec is None:
         raise NotFound(f"cannot join the network of container {target[:12]}: it no longer exists")
-    status, pid, supervisor = rows[0]
+    status, pid, supervisor = rec.state, rec.pid, rec.supervisor
     if status != state.RUNNING or not pid or not state.is_alive(supervisor):
         raise Conflict(f"cannot join the network of container {target[:12]}: it is not running")
     return pid
@@ -334,8 +322,8 @@ def recover(store: Store) -> None:
     them as exited, and release their ports, rules and links."""
     from corral.runtime import state
 
-    for cid, supervisor in store.query("SELECT id, supervisor FROM containers WHERE state=?", (state.RUNNING,)):
-        state.refresh(store, cid, state.RUNNING, supervisor)
+    for rec in containers.recorded_running(store):
+        state.refresh(store, rec.id, state.RUNNING, rec.supervisor)
     for (cid,) in store.query("SELECT DISTINCT container_id FROM ports"):
         try:
             release(store, cid)
@@ -408,9 +396,9 @@ def _spec(store: Store, cid: str) -> dict:
 def _live_pid(store: Store, cid: str) -> int | None:
     from corral.runtime import state
 
-    rows = store.query("SELECT state, pid, supervisor FROM containers WHERE id=?", (cid,))
-    if rows and rows[0][0] == state.RUNNING and rows[0][1] and state.is_alive(rows[0][2]):
-        return rows[0][1]
+    rec = containers.get(store, cid)
+    if rec is not None and rec.state == state.RUNNING and rec.pid and state.is_alive(rec.supervisor):
+        return rec.pid
     return None
 
 

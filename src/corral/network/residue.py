@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from corral.network import nft, store_tag
 from corral.network import switch as switches
+from corral.store import containers
 from corral.store.root import Store
 
 
@@ -27,9 +28,9 @@ def findings(store: Store) -> list[Finding]:
 
     tag = store_tag(store.root)
     nets = {s.id: s for s in switches.all_switches(store)}
-    rows = store.query("SELECT id, name, state, supervisor FROM containers")
-    names = {cid: name for cid, name, _, _ in rows}
-    running = {cid for cid, _, st, sup in rows if st == state.RUNNING and state.is_alive(sup)}
+    records = containers.newest_first(store)
+    names = {c.id: c.name for c in records}
+    running = {c.id for c in records if c.state == state.RUNNING and state.is_alive(c.supervisor)}
     found: list[Finding] = []
 
     with Netlink() as nl:

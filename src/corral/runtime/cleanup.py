@@ -5,6 +5,7 @@ from corral import fastjson as json
 import os
 
 from corral.runtime import cgroups
+from corral.store import containers
 from corral.store.fsutil import remove_tree
 from corral.store.root import Store
 
@@ -28,5 +29,4 @@ def remove_container(store: Store, cid: str) -> None:
 
         forget(store, cid)  # its address, and whatever a crash left of its links and rules
     remove_container_files(store, cid)
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+    containers.delete(store, cid)

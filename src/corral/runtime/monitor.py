@@ -223,7 +223,7 @@ class Monitor:
         from corral.runtime import exec as exec_
         from corral.store import containers
 
-        cid = containers.find(self.store, req["ref"], "id")[0]
+        cid = containers.find(self.store, req["ref"]).id
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")

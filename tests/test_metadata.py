@@ -1,0 +1,91 @@
+"""The metadata layer (store/: containers, images, networks, leases, ports, build cache): its records,
+its mapping of database errors into the CorralError tree, and the rule that no SQL lives elsewhere."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from corral.errors import Conflict, NotFound
+from corral.store import containers
+from corral.store.records import Record, columns
+from corral.store.root import Store
+
+
+class _Thing(Record):
+    __slots__ = ()
+    id: str
+    size: int
+
+
+def test_records_are_tuples_with_named_fields():
+    t = _Thing("a", 1)
+    assert (t.id, t.size) == ("a", 1) and t == ("a", 1) and _Thing(id="a", size=1) == t
+    assert t.replace(size=2) == ("a", 2) and repr(t) == "_Thing(id='a', size=1)"
+    assert columns(_Thing, "x.") == "x.id, x.size"
+    with pytest.raises(TypeError):
+        _Thing("a")
+    with pytest.raises(TypeError):
+        _Thing("a", 1, colour="red")
+    with pytest.raises(TypeError):
+        t.replace(colour="red")
+    with pytest.raises(AttributeError):
+        t.other = 1  # noqa: B018 - records have no __dict__
+
+
+def _record(cid: str, name: str, image_id: str) -> containers.ContainerRecord:
+    return containers.ContainerRecord(cid, name, image_id, "ref", "2026-01-01T00:00:00Z", {}, containers.CREATED,
+                                      None, None, None, None, None, None)
+
+
+def test_a_constraint_the_store_cannot_name_is_a_conflict_not_a_sqlite_error(tmp_path):
+    """Any IntegrityError that reaches a transaction's end leaves as a CorralError with one clear line."""
+    from corral.store import db
+
+    store = Store(str(tmp_path / "s"))
+    with pytest.raises(Conflict, match="refused the change .*FOREIGN KEY") as caught:
+        with store.transaction() as conn:
+            conn.execute("INSERT INTO tags VALUES('x:1', 'sha256:nothing')")
+    assert isinstance(caught.value.__cause__, db.IntegrityError)
+    assert "\n" not in str(caught.value)
+    assert store.query("SELECT count(*) FROM tags") == [(0,)]  # rolled back
+    store.close()
+
+
+def test_container_records_map_their_constraints(tmp_path):
+    store = Store(str(tmp_path / "s"))
+    with pytest.raises(NotFound, match="No such image: sha256:gone"):
+        containers.insert(store, _record("a" * 64, "web", "sha256:gone"))
+    with store.transaction() as conn:  # an image row for the next records to stand on
+        conn.execute("INSERT INTO images VALUES('sha256:i', 'sha256:m', '', NULL, 0)")
+    containers.insert(store, _record("a" * 64, "web", "sha256:i"))
+    with pytest.raises(Conflict, match=f'"/web" is already in use by container "{"a" * 64}"'):
+        containers.insert(store, _record("b" * 64, "web", "sha256:i"))
+    containers.insert(store, _record("b" * 64, "db", "sha256:i"))
+    with pytest.raises(Conflict, match='"/web" is already in use'):
+        containers.rename(store, "b" * 64, "web")
+    assert containers.find(store, "/db").id == "b" * 64 and containers.find(store, "aaa").name == "web"
+    assert containers.state_of(store, "a" * 64) == containers.CREATED
+    store.close()
+
+
+def test_an_image_removed_while_a_container_is_created_is_a_clear_error(busybox, monkeypatch):
+    """The regression: a foreign-key failure (not a name clash) escaped api/host.py as a raw
+    sqlite3.IntegrityError traceback. Now it is NotFound, and the half-made bundle is gone."""
+    from corral.api.host import Host
+    from corral.image import gc
+    from corral.runtime import spec
+
+    host = Host(busybox.root)
+    build = spec.build
+
+    def build_then_lose_the_image(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        made = build(*args, **kwargs)
+        gc.delete_image(host.store, host.image("busybox").id)  # its tags, its rows, its layers
+        return made
+
+    monkeypatch.setattr(spec, "build", build_then_lose_the_image)
+    with pytest.raises(NotFound, match="No such image: sha256:.*removed while the container was being created"):
+        host.create_container("busybox", ["true"], name="late", network="none")
+    assert host.containers(all=True) == []
+    assert os.listdir(host.store.containers) == []
