@@ -88,10 +88,9 @@ class Host:
 
     def images(self, all: bool = False) -> list[Image]:  # noqa: A002 - docker-py's name
         """Newest first; the build cache's intermediate images (untagged) only with all=True."""
-        sql = "SELECT id FROM images ORDER BY created DESC" if all else (
-            "SELECT id FROM images WHERE id IN (SELECT image_id FROM tags) OR id NOT IN "
-            "(SELECT image_id FROM build_cache) ORDER BY created DESC")
-        return [Image(self, r[0]) for r in self.store.query(sql)]
+        from corral.store import images
+
+        return [Image(self, image_id) for image_id in images.listed_ids(self.store, all)]
 
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
@@ -159,8 +158,9 @@ class Host:
         return done
 
     def _untag(self, names: list[str]) -> None:
-        with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM tags WHERE name=?", [(n,) for n in names])
+        from corral.store import images
+
+        images.untag(self.store, names)
 
     def prune_images(self, all: bool = False) -> tuple[list[str], int]:  # noqa: A002 - docker-py's name
         """Delete images no container uses: untagged ones, or with all=True every unused one.
@@ -182,7 +182,9 @@ class Host:
         """`docker system df`: images and containers, total, in use, bytes, reclaimable bytes."""
         used_images = container_records.image_ids_in_use(self.store)
         images = self.images()
-        layer_size = dict(self.store.query("SELECT chain_id, size FROM layers"))
+        from corral.store import images as image_records
+
+        layer_size = {layer.chain_id: layer.size for layer in image_records.all_layers(self.store)}
         needed_by_used: set[str] = set()
         all_layers: set[str] = set()
         for image in images:

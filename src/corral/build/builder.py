@@ -24,6 +24,7 @@ import time
 from corral import fastjson as json
 from corral.build import dockerfile as df
 from corral.errors import CorralError, InvalidArgument
+from corral.store import buildcache, images
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,10 +136,8 @@ class Build:
         image_id = None if self.nocache else self._cached(key)
         if image_id is None:
             image_id = self._register(state, [], labels=self.labels)
-            with self.store.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
-        with self.store.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO tags VALUES(?,?)", [(t, image_id) for t in self.tags])
+            buildcache.remember(self.store, key, image_id, self._created())
+        images.tag(self.store, self.tags, image_id)
         return image_id
 
     def _stages_needed(self) -> list:
@@ -355,13 +354,11 @@ class Build:
             image_id = yield from self._run(state, ins, scope)
         else:
             image_id = self._copy(state, ins, dest, sources)
-        with self.store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
+        buildcache.remember(self.store, key, image_id, self._created())
         return self._load(image_id, key).carry(state)
 
     def _cached(self, key: str) -> str | None:
-        rows = self.store.query("SELECT image_id FROM build_cache WHERE key=?", (key,))
-        return rows[0][0] if rows else None
+        return buildcache.lookup(self.store, key)
 
     def _register(self, state: _State, tags: list[str], labels: dict[str, str] | None = None) -> str:
         from corral.image import oci
