@@ -365,24 +365,25 @@ class Container:
         found: dict[str, list[dict[str, str]]] = {}
         if self.status != state.RUNNING:
             return found
-        for proto, host_ip, host_port, cport in self.host.store.query(
-                "SELECT proto, host_ip, host_port, container_port FROM ports WHERE container_id=?"
-                " ORDER BY container_port, host_port", (self.id,)):
-            found.setdefault(f"{cport}/{proto}", []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)})
+        from corral.store import leases
+
+        for b in leases.ports_of(self.host.store, self.id):
+            found.setdefault(f"{b.container_port}/{b.proto}", []).append(
+                {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)})
         return found
 
     @property
     def networks(self) -> dict[str, dict]:
         """The switches the container is on: name → {IPAddress, Gateway, IPPrefixLen, NetworkID, Aliases…}."""
+        from corral.store import leases
+
         found = {}
-        for name, net_id, subnet, gateway, ip, aliases in self.host.store.query(
-                "SELECT n.name, n.id, n.subnet, n.gateway, l.ip, l.aliases FROM leases l"
-                " JOIN networks n ON n.id = l.network_id WHERE l.container_id=? ORDER BY l.ifname", (self.id,)):
-            found[name] = {"IPAMConfig": None, "Links": None, "Aliases": json.loads(aliases) or None,
-                           "NetworkID": net_id, "EndpointID": "", "Gateway": gateway, "IPAddress": ip,
-                           "IPPrefixLen": int(subnet.rsplit("/", 1)[1]), "IPv6Gateway": "",
-                           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
-                           "DNSNames": [self.name, *json.loads(aliases), self.short_id]}
+        for net, lease in leases.of_container(self.host.store, self.id):
+            found[net.name] = {"IPAMConfig": None, "Links": None, "Aliases": lease.aliases or None,
+                               "NetworkID": net.id, "EndpointID": "", "Gateway": net.gateway, "IPAddress": lease.ip,
+                               "IPPrefixLen": int(net.subnet.rsplit("/", 1)[1]), "IPv6Gateway": "",
+                               "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
+                               "DNSNames": [self.name, *lease.aliases, self.short_id]}
         return found
 
     def _port_bindings(self) -> dict[str, list[dict[str, str]]]:

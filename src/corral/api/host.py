@@ -258,7 +258,9 @@ class Host:
     def prune_networks(self) -> list[str]:
         """Remove every switch no container holds an address on (the default one too: it is made again
         on demand); returns their names."""
-        used = {r[0] for r in self.store.query("SELECT DISTINCT network_id FROM leases")}
+        from corral.store import leases
+
+        used = leases.network_ids_in_use(self.store)
         removed = []
         for n in self.networks():
             if n.id not in used:
