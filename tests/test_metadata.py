@@ -2,7 +2,11 @@
 its mapping of database errors into the CorralError tree, and the rule that no SQL lives elsewhere."""
 from __future__ import annotations
 
+import ast
+import io
 import os
+import re
+import tokenize
 
 import pytest
 
@@ -89,3 +93,68 @@ def test_an_image_removed_while_a_container_is_created_is_a_clear_error(busybox,
         host.create_container("busybox", ["true"], name="late", network="none")
     assert host.containers(all=True) == []
     assert os.listdir(host.store.containers) == []
+
+
+# no SQL outside store/ -----------------------------------------------------------------------------
+
+SRC_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src", "corral")
+_SQL = re.compile(r"\b(SELECT\s.*\bFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM|"
+                  r"(CREATE|DROP|ALTER)\s+(TABLE|INDEX)|PRAGMA\s+\w+|BEGIN\s+(IMMEDIATE|EXCLUSIVE)|ROLLBACK|COMMIT)\b",
+                  re.DOTALL)
+_DB_CALLS = {"execute", "executemany", "executescript", "query", "transaction", "conn"}
+_DB_MODULES = ("sqlite3", "_sqlite3", "corral.store.db")
+
+
+def _sql_in(source: str) -> list[str]:
+    """What in `source` talks to the metadata DB directly: SQL text in a string, a call of the DB
+    connection's or Store's query methods, or an import of the SQLite modules."""
+    found = []
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.STRING and _SQL.search(tok.string):
+            found.append(f"line {tok.start[0]}: SQL {tok.string[:60]!r}")
+        elif tok.type == tokenize.NAME and tok.string in _DB_CALLS and i and tokens[i - 1].string == ".":
+            found.append(f"line {tok.start[0]}: .{tok.string}")
+    for node in ast.walk(ast.parse(source)):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) \
+            else []
+        if any(n in _DB_MODULES for n in names):
+            found.append(f"line {node.lineno}: imports {', '.join(n for n in names if n in _DB_MODULES)}")
+    return found
+
+
+def test_the_scan_finds_sql_and_db_calls():
+    """The rule below is only as good as this scanner: each way of reaching the DB is caught."""
+    planted = {
+        'rows = store.query("SELECT id FROM images WHERE id=?", (x,))': 2,
+        'with store.transaction() as conn:\n    conn.execute("DELETE FROM tags WHERE name=?", (n,))\n': 3,
+        'sql = (\n    "INSERT OR REPLACE INTO tags"\n    " VALUES(?,?)")\n': 1,
+        'q = f"UPDATE {table} SET state=?"\n': 1,
+        "from corral.store.db import IntegrityError\n": 1,
+        "from corral.store import db\n": 1,
+        "import sqlite3\n": 1,
+        "store.conn  # noqa: B018\n": 1,
+    }
+    for source, hits in planted.items():
+        assert len(_sql_in(source)) == hits, (source, _sql_in(source))
+    clean = ('"""Docker\'s exit codes: 126 the command could not be executed, 127 it was not found."""\n'
+             'print("Select a network; update it, then delete it from the list")\n')
+    assert _sql_in(clean) == []
+
+
+def test_no_sql_outside_store():
+    """Every statement lives in store/ (containers, images, networks, leases, buildcache…), which owns the
+    transactions and maps database errors into the CorralError tree; the rest of corral calls those
+    typed modules and never sees a connection, a row of SQL or a sqlite3 exception."""
+    offenders = []
+    for dirpath, dirnames, filenames in os.walk(SRC_ROOT):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        if os.path.relpath(dirpath, SRC_ROOT).split(os.sep)[0] == "store":
+            continue
+        for name in filenames:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                with open(path, encoding="utf-8") as f:
+                    offenders += [f"{os.path.relpath(path, SRC_ROOT)} {hit}" for hit in _sql_in(f.read())]
+    assert offenders == []
