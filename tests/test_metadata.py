@@ -73,6 +73,37 @@ def test_container_records_map_their_constraints(tmp_path):
     store.close()
 
 
+def test_network_and_port_records_map_their_constraints(tmp_path):
+    from corral.store import leases, networks
+
+    store = Store(str(tmp_path / "s"))
+    net = networks.NetworkRecord("ab1", "lab", "cr-ab1", "10.1.2.0/24", "10.1.2.1", False, False, "", {"a": "b"}, {})
+    networks.insert(store, net)
+    assert networks.find(store, "lab") == net and networks.find(store, "ab") == net
+    with pytest.raises(Conflict, match="network with name lab already exists"):
+        networks.insert(store, net.replace(id="ab2", bridge="cr-ab2"))
+    binding = leases.PortBinding("c1", "tcp", "", 8080, "10.1.2.2", 80)
+    leases.bind_ports(store, [binding])
+    with pytest.raises(Conflict, match="a published host port is already allocated to another container"):
+        leases.bind_ports(store, [binding.replace(container_id="c2")])
+    assert leases.ports_of(store, "c1") == [binding] and leases.held_by(store, "c1")
+    assert not leases.held_by(store, "c2")
+    store.close()
+
+
+def test_an_image_is_read_once_not_once_per_property(busybox, monkeypatch):
+    from corral.api.host import Host
+    from corral.store import images
+
+    image = Host(busybox.root).image("busybox")
+    reads = []
+    get = images.get
+    monkeypatch.setattr(images, "get", lambda *a: reads.append(a) or get(*a))
+    assert image.created and image.size > 0 and image.manifest_digest.startswith("sha256:")
+    assert image.inspect()["Size"] == image.size
+    assert len(reads) == 1
+
+
 def test_an_image_removed_while_a_container_is_created_is_a_clear_error(busybox, monkeypatch):
     """The regression: a foreign-key failure (not a name clash) escaped api/host.py as a raw
     sqlite3.IntegrityError traceback. Now it is NotFound, and the half-made bundle is gone."""

@@ -38,7 +38,7 @@ class Image:
     @property
     def layers(self) -> list[str]:
         """Chain IDs, base layer first."""
-        return repo.layer_chain(self.host.store, repo.top_layer(self.host.store, self.id))
+        return repo.layer_chain(self.host.store, self.record().top_layer)
 
     def layer_dirs(self) -> list[str]:
         """Unpacked layer directories, top layer first (overlayfs lowerdir order)."""

@@ -11,7 +11,9 @@ becomes a record without copying, and code that unpacks a row keeps working.
         id: str
         size: int
 
-gives Thing("a", 1), Thing(id="a", size=1), thing.id, thing.size.
+gives Thing("a", 1), Thing(id="a", size=1), thing.id, thing.size. Records are
+values: equal when their fields are, and (being tuples) hashable only when every
+field is, so one that holds decoded JSON (a dict, a list) is not a set member.
 """
 from __future__ import annotations
 
