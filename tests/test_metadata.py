@@ -19,7 +19,7 @@ from corral.store.root import Store
 class _Thing(Record):
     __slots__ = ()
     id: str
-    size: int
+    size: int = 0
 
 
 def test_records_are_tuples_with_named_fields():
@@ -27,8 +27,11 @@ def test_records_are_tuples_with_named_fields():
     assert (t.id, t.size) == ("a", 1) and t == ("a", 1) and _Thing(id="a", size=1) == t
     assert t.replace(size=2) == ("a", 2) and repr(t) == "_Thing(id='a', size=1)"
     assert columns(_Thing, "x.") == "x.id, x.size"
+    assert _Thing("a") == ("a", 0) and _Thing.of(("b", 2)).size == 2
     with pytest.raises(TypeError):
-        _Thing("a")
+        _Thing()
+    with pytest.raises(TypeError):
+        _Thing("a", 1, 2)
     with pytest.raises(TypeError):
         _Thing("a", 1, colour="red")
     with pytest.raises(TypeError):
@@ -38,8 +41,7 @@ def test_records_are_tuples_with_named_fields():
 
 
 def _record(cid: str, name: str, image_id: str) -> containers.ContainerRecord:
-    return containers.ContainerRecord(cid, name, image_id, "ref", "2026-01-01T00:00:00Z", {}, containers.CREATED,
-                                      None, None, None, None, None, None)
+    return containers.ContainerRecord(cid, name, image_id, "ref", "2026-01-01T00:00:00Z", {})
 
 
 def test_a_constraint_the_store_cannot_name_is_a_conflict_not_a_sqlite_error(tmp_path):

@@ -60,10 +60,10 @@ class Host:
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
-            from corral.runtime.state import CREATED, now
+            from corral.runtime.state import now
 
             container_records.insert(self.store, container_records.ContainerRecord(
-                cid, bare, image_id, image, now(), opts.to_dict(), CREATED, None, None, None, None, None, None))
+                cid, bare, image_id, image, now(), opts.to_dict()))
         except BaseException:
             remove_tree(bundle)
             if net is not None:

@@ -17,7 +17,8 @@ CREATED, RUNNING, EXITED = "created", "running", "exited"
 
 
 class ContainerRecord(Record):
-    """One row of the containers table; options is the decoded ContainerOptions dict."""
+    """One row of the containers table; options is the decoded ContainerOptions dict. What a run sets
+    (pid … error) is None until it has."""
 
     __slots__ = ()
     id: str
@@ -26,13 +27,13 @@ class ContainerRecord(Record):
     image_ref: str
     created: str
     options: dict
-    state: str
-    pid: int | None
-    supervisor: str | None
-    exit_code: int | None
-    started_at: str | None
-    finished_at: str | None
-    error: str | None
+    state: str = CREATED
+    pid: int | None = None
+    supervisor: str | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
 
 
 _COLUMNS = columns(ContainerRecord)

@@ -9,9 +9,9 @@ becomes a record without copying, and code that unpacks a row keeps working.
     class Thing(Record):
         __slots__ = ()
         id: str
-        size: int
+        size: int = 0
 
-gives Thing("a", 1), Thing(id="a", size=1), thing.id, thing.size. Records are
+gives Thing("a", 1), Thing(id="a", size=1), Thing("a"), thing.id, thing.size. Records are
 values: equal when their fields are, and (being tuples) hashable only when every
 field is, so one that holds decoded JSON (a dict, a list) is not a set member.
 """
@@ -25,21 +25,25 @@ class Record(tuple):
 
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+    _defaults: dict[str, object] = {}
 
     def __init_subclass__(cls) -> None:
         own = tuple(cls.__dict__.get("__annotations__", {}))
         cls._fields = cls._fields + own
+        cls._defaults = dict(cls._defaults, **{f: cls.__dict__[f] for f in own if f in cls.__dict__})
         for i, name in enumerate(cls._fields):
             setattr(cls, name, property(itemgetter(i)))
 
     def __new__(cls, *values: object, **named: object):  # noqa: ANN204 - the subclass
-        if named:
-            values = values + tuple(named.pop(f) for f in cls._fields[len(values):] if f in named)
-            if named:
-                raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(named))}")
-        if len(values) != len(cls._fields):
-            raise TypeError(f"{cls.__name__} takes {len(cls._fields)} fields ({', '.join(cls._fields)}), "
-                            f"got {len(values)}")
+        if len(values) < len(cls._fields):
+            missing = [f for f in cls._fields[len(values):] if f not in named and f not in cls._defaults]
+            if missing:
+                raise TypeError(f"{cls.__name__} needs field(s) {', '.join(missing)}")
+            values = values + tuple(named.pop(f) if f in named else cls._defaults[f]
+                                    for f in cls._fields[len(values):])
+        if named or len(values) != len(cls._fields):
+            raise TypeError(f"{cls.__name__} takes the fields {', '.join(cls._fields)}; got "
+                            f"{len(values)} values and {', '.join(sorted(named)) or 'no other names'}")
         return tuple.__new__(cls, values)
 
     @classmethod
