@@ -661,28 +661,28 @@ def test_port_specs():
             parse(bad)
 
 
-def test_leases_skip_used_and_gateway_and_wrap():
-    import sqlite3
+def test_leases_skip_used_and_gateway_and_wrap(tmp_path):
+    from corral.network.ipam import chooser
+    from corral.store import leases, networks
+    from corral.store.root import Store
 
-    from corral.network.ipam import allocate
-    from corral.store.db import SCHEMA
-
-    conn = sqlite3.connect(":memory:")
-    conn.executescript(SCHEMA)
-    conn.execute("INSERT INTO networks VALUES('n', 'n', 'cr-n', '10.1.2.0/29', '10.1.2.1', 0, 0, '', '{}', '{}', 0)")
+    store = Store(str(tmp_path / "s"))
+    net = networks.NetworkRecord("n", "n", "cr-n", "10.1.2.0/29", "10.1.2.1", False, False, "", {}, {})
+    networks.insert(store, net)
 
     def lease(cid: str, requested: str | None = None) -> str:
-        row = conn.execute("SELECT id, subnet, gateway, cursor FROM networks").fetchone()
-        ip = allocate(conn, row, cid, requested)
-        conn.execute("INSERT INTO leases VALUES('n', ?, ?, 'eth0', '[]')", (cid, ip))
-        return ip
+        return leases.take(store, net, cid, "eth0", [], chooser(requested))
 
     got = [lease(f"c{i}") for i in range(5)]
     assert got == ["10.1.2.2", "10.1.2.3", "10.1.2.4", "10.1.2.5", "10.1.2.6"]
     with pytest.raises(Exception, match="no free address"):
         lease("c5")
-    conn.execute("DELETE FROM leases WHERE container_id='c1'")
+    with pytest.raises(Exception, match="endpoint with name c0 already exists in network n"):
+        lease("c0")
+    leases.give_back(store, "c1")
     assert lease("c6") == "10.1.2.3"
+    assert [(x.container_id, x.ip) for x in leases.on_network(store, "n")][:2] == [("c0", "10.1.2.2"), ("c6", "10.1.2.3")]
+    store.close()
 
 
 def test_nft_elements_round_trip_through_json():

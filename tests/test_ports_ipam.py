@@ -6,7 +6,6 @@ conflict case is tested whatever this machine's routes are.
 from __future__ import annotations
 
 import ipaddress
-import sqlite3
 
 import pytest
 
@@ -160,20 +159,25 @@ def test_the_first_free_range_of_the_pool_is_chosen(monkeypatch):
 # ------------------------------------------------------------------------------------- leases
 
 
+class Leases:
+    """One switch 10.9.0.0/29 (addresses .1 to .6, gateway .1) as store/leases.take keeps it: the
+    addresses in use and the cursor, with ipam.choose picking each address."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.cursor = 0
+
+
 @pytest.fixture
-def leases() -> sqlite3.Connection:
-    """The two tables allocate() reads and writes, with one switch 10.9.0.0/29 (addresses .1 to .6)."""
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE networks(id TEXT PRIMARY KEY, cursor INTEGER NOT NULL DEFAULT 0)")
-    conn.execute("CREATE TABLE leases(network_id TEXT NOT NULL, ip TEXT NOT NULL, UNIQUE(network_id, ip))")
-    conn.execute("INSERT INTO networks(id) VALUES ('n1')")
-    return conn
+def leases() -> Leases:
+    return Leases()
 
 
-def allocate(conn: sqlite3.Connection, cid: str = "c", requested: str | None = None) -> str:
-    cursor = conn.execute("SELECT cursor FROM networks WHERE id='n1'").fetchone()[0]
-    ip = ipam.allocate(conn, ("n1", "10.9.0.0/29", "10.9.0.1", cursor), cid, requested)
-    conn.execute("INSERT INTO leases VALUES ('n1', ?)", (ip,))
+def allocate(switch: Leases, cid: str = "c", requested: str | None = None) -> str:
+    ip, cursor = ipam.choose("10.9.0.0/29", "10.9.0.1", switch.cursor, switch.used, requested)
+    switch.used.add(ip)
+    if cursor is not None:
+        switch.cursor = cursor
     return ip
 
 
@@ -186,7 +190,7 @@ def test_addresses_are_handed_out_in_turn_skipping_the_gateway_until_none_is_lef
 def test_a_freed_address_is_not_reused_at_once(leases):
     """Other containers' ARP caches may still point at its last holder."""
     first, second = allocate(leases), allocate(leases)
-    leases.execute("DELETE FROM leases WHERE ip=?", (first,))
+    leases.used.discard(first)
     assert allocate(leases) == "10.9.0.4" and second == "10.9.0.3"
     for _ in range(2):
         allocate(leases)

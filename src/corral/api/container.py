@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 
     from corral.api.host import Host
     from corral.api.image import Image
-
-COLUMNS = "id, name, image_id, image_ref, created, options, state, pid, supervisor, exit_code, started_at, " \
-          "finished_at, error"
-
+    from corral.store.containers import ContainerRecord
 
 class ExecResult(tuple):
     """What `Container.exec` returns: (exit_code, stdout, stderr), also as attributes."""
@@ -63,14 +60,14 @@ def parse_signal(sig: str | int) -> int:
 
 
 class Container:
-    def __init__(self, host: "Host", row: tuple) -> None:
+    def __init__(self, host: "Host", record: "ContainerRecord") -> None:
         self.host = host
-        self._load(row)
+        self._load(record)
 
-    def _load(self, row: tuple) -> None:
+    def _load(self, record: "ContainerRecord") -> None:
         (self.id, self.name, self.image_id, self.image_ref, self.created, options, self._state, self.pid,
-         self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = row
-        self.options = ContainerOptions.from_dict(json.loads(options))
+         self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = record
+        self.options = ContainerOptions.from_dict(options)
 
     def __repr__(self) -> str:
         return f"<Container {self.id[:12]} {self.name} {self.status}>"
@@ -80,12 +77,12 @@ class Container:
         return self.id[:12]
 
     def reload(self) -> "Container":
-        rows = self.host.store.query(f"SELECT {COLUMNS} FROM containers WHERE id=?", (self.id,))
-        if not rows:
-            from corral.errors import NotFound
+        from corral.store import containers
 
+        record = containers.get(self.host.store, self.id)
+        if record is None:
             raise NotFound(f"No such container: {self.id}")
-        self._load(rows[0])
+        self._load(record)
         return self
 
     @property
@@ -232,14 +229,10 @@ class Container:
     def rename(self, new_name: str) -> None:
         from corral.api import names
 
-        bare = names.validate(new_name)
-        from corral.store.db import IntegrityError
+        from corral.store import containers
 
-        try:
-            with self.host.store.transaction() as conn:
-                conn.execute("UPDATE containers SET name=? WHERE id=?", (bare, self.id))
-        except IntegrityError:
-            raise Conflict(f'Conflict. The container name "/{bare}" is already in use') from None
+        bare = names.validate(new_name)
+        containers.rename(self.host.store, self.id, bare)
         self.name = bare
 
     # inside the container ---------------------------------------------------------------------------
@@ -374,24 +367,25 @@ class Container:
         found: dict[str, list[dict[str, str]]] = {}
         if self.status != state.RUNNING:
             return found
-        for proto, host_ip, host_port, cport in self.host.store.query(
-                "SELECT proto, host_ip, host_port, container_port FROM ports WHERE container_id=?"
-                " ORDER BY container_port, host_port", (self.id,)):
-            found.setdefault(f"{cport}/{proto}", []).append({"HostIp": host_ip or "0.0.0.0", "HostPort": str(host_port)})
+        from corral.store import leases
+
+        for b in leases.ports_of(self.host.store, self.id):
+            found.setdefault(f"{b.container_port}/{b.proto}", []).append(
+                {"HostIp": b.host_ip or "0.0.0.0", "HostPort": str(b.host_port)})
         return found
 
     @property
     def networks(self) -> dict[str, dict]:
         """The switches the container is on: name → {IPAddress, Gateway, IPPrefixLen, NetworkID, Aliases…}."""
+        from corral.store import leases
+
         found = {}
-        for name, net_id, subnet, gateway, ip, aliases in self.host.store.query(
-                "SELECT n.name, n.id, n.subnet, n.gateway, l.ip, l.aliases FROM leases l"
-                " JOIN networks n ON n.id = l.network_id WHERE l.container_id=? ORDER BY l.ifname", (self.id,)):
-            found[name] = {"IPAMConfig": None, "Links": None, "Aliases": json.loads(aliases) or None,
-                           "NetworkID": net_id, "EndpointID": "", "Gateway": gateway, "IPAddress": ip,
-                           "IPPrefixLen": int(subnet.rsplit("/", 1)[1]), "IPv6Gateway": "",
-                           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
-                           "DNSNames": [self.name, *json.loads(aliases), self.short_id]}
+        for net, lease in leases.of_container(self.host.store, self.id):
+            found[net.name] = {"IPAMConfig": None, "Links": None, "Aliases": lease.aliases or None,
+                               "NetworkID": net.id, "EndpointID": "", "Gateway": net.gateway, "IPAddress": lease.ip,
+                               "IPPrefixLen": int(net.subnet.rsplit("/", 1)[1]), "IPv6Gateway": "",
+                               "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
+                               "DNSNames": [self.name, *lease.aliases, self.short_id]}
         return found
 
     def _port_bindings(self) -> dict[str, list[dict[str, str]]]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 from corral import fastjson as json
 import os
 
-from corral.api.container import COLUMNS, Container
+from corral.api.container import Container
 from corral.api.image import Image
 from corral.api.network import Network
 from corral.errors import Conflict, InvalidArgument, NotFound
 from corral.runtime.options import ContainerOptions
-from corral.store.db import IntegrityError
+from corral.store import containers as container_records
 from corral.store.root import Store
 
 TYPE_CHECKING = False
@@ -38,7 +38,7 @@ class Host:
         opts.check()
         image_id = repo.resolve(self.store, image)
         bare = names.validate(name) if name else names.generate()
-        self._check_name_free(bare)
+        container_records.check_name_free(self.store, bare)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
         bundle = self.store.container_dir(cid)
@@ -61,20 +61,10 @@ class Host:
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
-            from corral.runtime.state import CREATED, now
+            from corral.runtime.state import now
 
-            with self.store.transaction() as conn:
-                conn.execute(
-                    "INSERT INTO containers(id, name, image_id, image_ref, created, options, state)"
-                    " VALUES(?,?,?,?,?,?,?)",
-                    (cid, bare, image_id, image, now(), json.dumps(opts.to_dict()), CREATED),
-                )
-        except IntegrityError:
-            remove_tree(bundle)
-            if net is not None:
-                net.abandon()
-            self._check_name_free(bare)
-            raise
+            container_records.insert(self.store, container_records.ContainerRecord(
+                cid, bare, image_id, image, now(), opts.to_dict()))
         except BaseException:
             remove_tree(bundle)
             if net is not None:
@@ -82,23 +72,12 @@ class Host:
             raise
         return self.container(cid)
 
-    def _check_name_free(self, bare: str) -> None:
-        rows = self.store.query("SELECT id FROM containers WHERE name=?", (bare,))
-        if rows:
-            raise Conflict(
-                f'Conflict. The container name "/{bare}" is already in use by container "{rows[0][0]}". '
-                "You have to remove (or rename) that container to be able to reuse that name."
-            )
-
     def container(self, ref: str) -> Container:
         """A container by full ID, name, or unambiguous ID prefix."""
-        from corral.store import containers
-
-        return Container(self, containers.find(self.store, ref, COLUMNS))
+        return Container(self, container_records.find(self.store, ref))
 
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
-        rows = self.store.query(f"SELECT {COLUMNS} FROM containers ORDER BY created DESC")
-        found = [Container(self, r) for r in rows]
+        found = [Container(self, r) for r in container_records.newest_first(self.store)]
         return found if all else [c for c in found if c.status == "running"]
 
     # images ------------------------------------------------------------------------------------------
@@ -110,10 +89,9 @@ class Host:
 
     def images(self, all: bool = False) -> list[Image]:  # noqa: A002 - docker-py's name
         """Newest first; the build cache's intermediate images (untagged) only with all=True."""
-        sql = "SELECT id FROM images ORDER BY created DESC" if all else (
-            "SELECT id FROM images WHERE id IN (SELECT image_id FROM tags) OR id NOT IN "
-            "(SELECT image_id FROM build_cache) ORDER BY created DESC")
-        return [Image(self, r[0]) for r in self.store.query(sql)]
+        from corral.store import images
+
+        return [Image(self, image_id) for image_id in images.listed_ids(self.store, all)]
 
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
@@ -162,7 +140,7 @@ class Host:
             self._untag([normalize(ref)])
             return [("Untagged", normalize(ref))]
         users = image.users()
-        running = [u for u in users if Container(self, self._row(u[0])).status == "running"]
+        running = [u for u in users if Container(self, u).status == "running"]
         if running:
             how = "cannot be forced" if force or not named else "must force"
             raise Conflict(f"conflict: unable to delete {image.short_id} ({how}) - image is being used by "
@@ -181,11 +159,9 @@ class Host:
         return done
 
     def _untag(self, names: list[str]) -> None:
-        with self.store.transaction() as conn:
-            conn.executemany("DELETE FROM tags WHERE name=?", [(n,) for n in names])
+        from corral.store import images
 
-    def _row(self, cid: str) -> tuple:
-        return self.store.query(f"SELECT {COLUMNS} FROM containers WHERE id=?", (cid,))[0]
+        images.untag(self.store, names)
 
     def prune_images(self, all: bool = False) -> tuple[list[str], int]:  # noqa: A002 - docker-py's name
         """Delete images no container uses: untagged ones, or with all=True every unused one.
@@ -193,7 +169,7 @@ class Host:
         from corral.image import gc
 
         before = _disk_usage(self.store.layers) + _disk_usage(self.store.blobs)
-        used = {r[0] for r in self.store.query("SELECT DISTINCT image_id FROM containers")}
+        used = container_records.image_ids_in_use(self.store)
         deleted: list[str] = []
         for image in self.images():
             if image.id in used or (image.tags and not all):
@@ -205,9 +181,11 @@ class Host:
 
     def df(self) -> dict:
         """`docker system df`: images and containers, total, in use, bytes, reclaimable bytes."""
-        used_images = {r[0] for r in self.store.query("SELECT DISTINCT image_id FROM containers")}
+        used_images = container_records.image_ids_in_use(self.store)
         images = self.images()
-        layer_size = dict(self.store.query("SELECT chain_id, size FROM layers"))
+        from corral.store import images as image_records
+
+        layer_size = {layer.chain_id: layer.size for layer in image_records.all_layers(self.store)}
         needed_by_used: set[str] = set()
         all_layers: set[str] = set()
         for image in images:
@@ -281,7 +259,9 @@ class Host:
     def prune_networks(self) -> list[str]:
         """Remove every switch no container holds an address on (the default one too: it is made again
         on demand); returns their names."""
-        used = {r[0] for r in self.store.query("SELECT DISTINCT network_id FROM leases")}
+        from corral.store import leases
+
+        used = leases.network_ids_in_use(self.store)
         removed = []
         for n in self.networks():
             if n.id not in used:

@@ -10,12 +10,15 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from corral.api.host import Host
+    from corral.store.containers import ContainerRecord
+    from corral.store.images import ImageRecord
 
 
 class Image:
     def __init__(self, host: "Host", image_id: str) -> None:
         self.host = host
         self.id = image_id
+        self._record: ImageRecord | None = None
 
     def __repr__(self) -> str:
         return f"<Image {self.short_id} {' '.join(self.tags)}>"
@@ -35,7 +38,7 @@ class Image:
     @property
     def layers(self) -> list[str]:
         """Chain IDs, base layer first."""
-        return repo.layer_chain(self.host.store, repo.top_layer(self.host.store, self.id))
+        return repo.layer_chain(self.host.store, self.record().top_layer)
 
     def layer_dirs(self) -> list[str]:
         """Unpacked layer directories, top layer first (overlayfs lowerdir order)."""
@@ -44,10 +47,9 @@ class Image:
         return [layer_diff(self.host.store, c) for c in reversed(self.layers)]
 
     def inspect(self) -> dict:
-        store = self.host.store
         cfg = self.config
-        manifest_digest, created, size = store.query(
-            "SELECT manifest_digest, created, size FROM images WHERE id=?", (self.id,))[0]
+        record = self.record()
+        manifest_digest, created, size = record.manifest_digest, record.created, record.size
         return {
             "Id": self.id,
             "RepoTags": self.tags,
@@ -64,26 +66,39 @@ class Image:
 
     # repository ------------------------------------------------------------------------------------
 
+    def record(self) -> ImageRecord:
+        """The image's row, read once for the properties below (one query, not one per property). It
+        cannot go stale: an image ID is its config's digest, and the row's fields follow from the content."""
+        if self._record is None:
+            from corral.errors import NotFound
+            from corral.store import images
+
+            self._record = images.get(self.host.store, self.id)
+            if self._record is None:
+                raise NotFound(f"No such image: {self.id}")
+        return self._record
+
     @property
     def created(self) -> str:
-        return self.host.store.query("SELECT created FROM images WHERE id=?", (self.id,))[0][0]
+        return self.record().created
 
     @property
     def size(self) -> int:
         """Bytes of all its layers, unpacked (what `docker images` shows)."""
-        return self.host.store.query("SELECT size FROM images WHERE id=?", (self.id,))[0][0]
+        return self.record().size
 
     @property
     def manifest_digest(self) -> str:
-        return self.host.store.query("SELECT manifest_digest FROM images WHERE id=?", (self.id,))[0][0]
+        return self.record().manifest_digest
 
     def tag(self, repository: str, tag: str | None = None) -> None:
         """Give the image one more name (`corral tag`); a name another image had moves here."""
         from corral.image.reference import validate_tag
 
         name = validate_tag(f"{repository}:{tag}" if tag else repository)
-        with self.host.store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO tags VALUES(?,?)", (name, self.id))
+        from corral.store import images
+
+        images.tag(self.host.store, [name], self.id)
 
     def history(self) -> list[dict]:
         """The config's history, newest first, each step with the size of the layer it made (0 for
@@ -91,8 +106,9 @@ class Image:
         only it is an image here (older ones show "<missing>", as in Docker for pulled images)."""
         from corral.timestamps import parse
 
-        store = self.host.store
-        sizes = [store.query("SELECT size FROM layers WHERE chain_id=?", (c,))[0][0] for c in self.layers]
+        from corral.store import images
+
+        sizes = [images.layer(self.host.store, c).size for c in self.layers]
         steps = []
         for entry in self.config.get("history") or [{}] * len(sizes):
             size = 0 if entry.get("empty_layer") or not sizes else sizes.pop(0)
@@ -104,9 +120,11 @@ class Image:
             steps[0]["Id"], steps[0]["Tags"] = self.id, self.tags or None
         return steps
 
-    def users(self) -> list[tuple[str, str, str]]:
-        """(container ID, name, state) of every container created from this image."""
-        return self.host.store.query("SELECT id, name, state FROM containers WHERE image_id=?", (self.id,))
+    def users(self) -> list[ContainerRecord]:
+        """The records (ID, name, state, …) of every container created from this image."""
+        from corral.store import containers
+
+        return containers.of_image(self.host.store, self.id)
 
     # save, load, export ------------------------------------------------------------------------------
 

@@ -34,11 +34,9 @@ class Network:
 
     def endpoints(self) -> list[tuple[str, str, list[str]]]:
         """(container id, address, aliases) of every container holding an address on the switch."""
-        from corral import fastjson as json
+        from corral.store import leases
 
-        rows = self.host.store.query("SELECT container_id, ip, aliases FROM leases WHERE network_id=? ORDER BY ip",
-                                     (self.id,))
-        return [(cid, ip, json.loads(aliases)) for cid, ip, aliases in rows]
+        return [(lease.container_id, lease.ip, lease.aliases) for lease in leases.on_network(self.host.store, self.id)]
 
     @property
     def containers(self) -> list["Container"]:
@@ -67,10 +65,10 @@ class Network:
     def inspect(self) -> dict:
         """Docker's network inspect shape."""
         prefix = self.subnet.rsplit("/", 1)[1]
-        names = dict(self.host.store.query(
-            "SELECT c.id, c.name FROM containers c JOIN leases l ON l.container_id = c.id WHERE l.network_id=?",
-            (self.id,)))
         from corral.network.endpoint import veth_name
+        from corral.store import leases
+
+        names = leases.holder_names(self.host.store, self.id)
 
         return {
             "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local", "Driver": "bridge",

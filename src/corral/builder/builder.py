@@ -26,6 +26,7 @@ from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
 from corral.builder.shellwords import expand, expand_words
 from corral.errors import CorralError, InvalidArgument
+from corral.store import buildcache, images
 from corral.store.rootfs import layer_diff
 
 TYPE_CHECKING = False
@@ -138,10 +139,8 @@ class Build:
         image_id = None if self.nocache else self._cached(key)
         if image_id is None:
             image_id = self._register(state, [], labels=self.labels)
-            with self.store.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
-        with self.store.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO tags VALUES(?,?)", [(t, image_id) for t in self.tags])
+            buildcache.remember(self.store, key, image_id, self._created())
+        images.tag(self.store, self.tags, image_id)
         return image_id
 
     def _stages_needed(self) -> list:
@@ -358,13 +357,11 @@ class Build:
             image_id = yield from self._run(state, ins, scope)
         else:
             image_id = self._copy(state, ins, dest, sources)
-        with self.store.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO build_cache VALUES(?,?,?)", (key, image_id, self._created()))
+        buildcache.remember(self.store, key, image_id, self._created())
         return self._load(image_id, key).carry(state)
 
     def _cached(self, key: str) -> str | None:
-        rows = self.store.query("SELECT image_id FROM build_cache WHERE key=?", (key,))
-        return rows[0][0] if rows else None
+        return buildcache.lookup(self.store, key)
 
     def _register(self, state: _State, tags: list[str], labels: dict[str, str] | None = None) -> str:
         from corral.image import oci

@@ -29,6 +29,7 @@ from corral.image import oci
 from corral.image.extract import CHUNK, MAX_MEMBER_SIZE, UnsafeArchive, _header_class, open_stream
 from corral.image.layers import DigestMismatch, Layer, add_layer, chain_id, image_layers, open_layer, stored_layer
 from corral.store import blobs
+from corral.store import images as image_records
 from corral.store.fsutil import remove_tree
 from corral.store.root import Store, store_errors
 
@@ -176,7 +177,7 @@ def _write_oci(store: Store, images: list[tuple[str, list[str]]], w: _Writer) ->
     w.directory("blobs/sha256")
     entries = []
     for image_id, tags in images:
-        manifest_digest = store.query("SELECT manifest_digest FROM images WHERE id=?", (image_id,))[0][0]
+        manifest_digest = image_records.get(store, image_id).manifest_digest
         manifest_bytes = _read_blob(store, manifest_digest)
         manifest = json.loads(manifest_bytes)
         kept_as_tar = {layer.blob_digest: layer for layer in image_layers(store, image_id)

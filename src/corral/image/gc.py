@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from corral.image import repo
+from corral.store import images
 from corral.store.fsutil import remove_tree
 from corral.store.rootfs import stale_links
 from corral.store.root import Store
@@ -18,17 +19,15 @@ from corral.store.root import Store
 def needed_layers(store: Store) -> set[str]:
     """Chain IDs some image still stands on."""
     needed: set[str] = set()
-    for (top,) in store.query("SELECT top_layer FROM images WHERE top_layer IS NOT NULL"):
-        needed.update(repo.layer_chain(store, top))
+    for image in images.newest_first(store):
+        needed.update(repo.layer_chain(store, image.top_layer))
     return needed
 
 
 def delete_image(store: Store, image_id: str) -> list[str]:
     """Remove the image and whatever only it used; returns what was deleted (image ID, then layers),
     as `docker rmi` prints it. The caller has checked that no container uses it."""
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
-        conn.execute("DELETE FROM images WHERE id=?", (image_id,))
+    images.delete(store, image_id)
     return [image_id] + sweep(store)
 
 
@@ -40,13 +39,12 @@ def sweep(store: Store) -> list[str]:
 
 def _sweep(store: Store) -> list[str]:
     needed = needed_layers(store)
-    gone = [c for (c,) in store.query("SELECT chain_id FROM layers") if c not in needed]
+    gone = [layer.chain_id for layer in images.all_layers(store) if layer.chain_id not in needed]
     if gone:
-        with store.transaction() as conn:
-            conn.executemany("DELETE FROM layers WHERE chain_id=?", [(c,) for c in gone])
-    referenced = {d.split(":", 1)[1] for (d,) in store.query("SELECT blob_digest FROM layers")}
-    for image_id, manifest in store.query("SELECT id, manifest_digest FROM images"):
-        referenced.update((image_id.split(":", 1)[1], manifest.split(":", 1)[1]))
+        images.delete_layers(store, gone)
+    referenced = {layer.blob_digest.split(":", 1)[1] for layer in images.all_layers(store)}
+    for image in images.newest_first(store):
+        referenced.update((image.id.split(":", 1)[1], image.manifest_digest.split(":", 1)[1]))
     if os.path.isdir(store.blobs):
         for name in os.listdir(store.blobs):
             if name not in referenced:

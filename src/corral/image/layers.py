@@ -102,18 +102,19 @@ def open_layer(store: Store, layer: Layer) -> BinaryIO:
 def stored_layer(store: Store, cid: str) -> Layer | None:
     """The layer recorded under chain ID `cid` with its unpacked directory and its tar (tar-split or
     blob) present, or None: a load that finds it need not read, store or unpack that layer again."""
-    rows = store.query("SELECT chain_id, diff_id, parent, blob_digest, media_type, size FROM layers WHERE chain_id=?",
-                       (cid,))
+    from corral.store import images
+
+    record = images.layer(store, cid)
     layer_dir = store.layer_dir(cid)
-    if not rows or not os.path.isdir(os.path.join(layer_dir, "diff")):
+    if record is None or not os.path.isdir(os.path.join(layer_dir, "diff")):
         return None
     if os.path.exists(os.path.join(layer_dir, SPLIT)):
-        return Layer(*rows[0], rows[0][5])
+        return Layer(*record, record.size)
     try:
-        blob_size = os.path.getsize(store.blob_path(rows[0][3]))
+        blob_size = os.path.getsize(store.blob_path(record.blob_digest))
     except FileNotFoundError:
         return None
-    return Layer(*rows[0], blob_size)
+    return Layer(*record, blob_size)
 
 
 def image_layers(store: Store, image_id: str) -> list[Layer]:

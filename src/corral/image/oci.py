@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from corral import fastjson as json
 from corral.image.layers import Layer
-from corral.store import blobs
+from corral.store import blobs, images
 from corral.store.root import Store
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -52,16 +52,9 @@ def register_image(store: Store, config: dict | bytes, layers: list[Layer], tags
     }
     manifest_digest = blobs.put_bytes(store, canonical(manifest))
     size = sum(lay.size for lay in layers)
-    with store.transaction() as conn:
-        for lay in layers:
-            conn.execute(
-                "INSERT OR IGNORE INTO layers VALUES(?,?,?,?,?,?)",
-                (lay.chain_id, lay.diff_id, lay.parent, lay.blob_digest, lay.media_type, lay.size),
-            )
-        conn.execute(
-            "INSERT OR IGNORE INTO images VALUES(?,?,?,?,?)",
-            (image_id, manifest_digest, str(created or ""), layers[-1].chain_id if layers else None, size),
-        )
-        for tag in tags:
-            conn.execute("INSERT OR REPLACE INTO tags VALUES(?,?)", (tag, image_id))
+    images.register(
+        store, images.ImageRecord(image_id, manifest_digest, str(created or ""),
+                                  layers[-1].chain_id if layers else None, size),
+        [images.LayerRecord(lay.chain_id, lay.diff_id, lay.parent, lay.blob_digest, lay.media_type, lay.size)
+         for lay in layers], tags)
     return image_id

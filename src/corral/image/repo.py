@@ -5,7 +5,7 @@ from corral import fastjson as json
 
 from corral.errors import InvalidArgument, NotFound
 from corral.image.reference import normalize
-from corral.store import blobs
+from corral.store import blobs, images
 from corral.store.root import Store
 
 
@@ -14,20 +14,18 @@ def resolve(store: Store, ref: str) -> str:
     if not ref:
         raise InvalidArgument("an image name is required")
     norm = normalize(ref)
-    row = store.query("SELECT image_id FROM tags WHERE name=?", (norm,))
-    if row:
-        return row[0][0]
+    found = images.by_tag(store, norm)
+    if found:
+        return found
     if "@" in norm:
-        digest = norm.split("@", 1)[1]
-        row = store.query("SELECT id FROM images WHERE manifest_digest=? OR id=?", (digest, digest))
-        if row:
-            return row[0][0]
+        found = images.by_digest(store, norm.split("@", 1)[1])
+        if found:
+            return found
     hexpart = ref[7:] if ref.startswith("sha256:") else ref
     if hexpart and len(hexpart) <= 64 and all(c in "0123456789abcdef" for c in hexpart):
-        rows = store.query("SELECT id FROM images WHERE id >= ? AND id < ?",
-                           ("sha256:" + hexpart, "sha256:" + hexpart + "g"))
+        rows = images.with_id_prefix(store, "sha256:" + hexpart)
         if len(rows) == 1:
-            return rows[0][0]
+            return rows[0]
         if len(rows) > 1:
             raise InvalidArgument(f"image ID prefix {ref!r} is ambiguous: give more digits")
     raise NotFound(f"No such image: {ref}")
@@ -38,11 +36,14 @@ def config(store: Store, image_id: str) -> dict:
 
 
 def tags_of(store: Store, image_id: str) -> list[str]:
-    return [r[0] for r in store.query("SELECT name FROM tags WHERE image_id=? ORDER BY name", (image_id,))]
+    return images.tags_of(store, image_id)
 
 
 def top_layer(store: Store, image_id: str) -> str | None:
-    return store.query("SELECT top_layer FROM images WHERE id=?", (image_id,))[0][0]
+    record = images.get(store, image_id)
+    if record is None:
+        raise NotFound(f"No such image: {image_id}")
+    return record.top_layer
 
 
 def layer_chain(store: Store, top: str | None) -> list[str]:
@@ -50,7 +51,6 @@ def layer_chain(store: Store, top: str | None) -> list[str]:
     chain: list[str] = []
     while top:
         chain.append(top)
-        row = store.query("SELECT parent FROM layers WHERE chain_id=?", (top,))
-        top = row[0][0] if row else None
+        top = images.parent_of(store, top)
     chain.reverse()
     return chain

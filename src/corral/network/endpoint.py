@@ -29,6 +29,7 @@ from corral.network import etc, nft, sha256_hex, store_tag
 from corral.network import ports as portmod
 from corral.network import switch as switches
 from corral.runtime.spec import NETWORK_ANNOTATION
+from corral.store import containers, leases
 from corral.store.root import Store
 
 ANNOTATION = NETWORK_ANNOTATION
@@ -58,7 +59,7 @@ class Plan:
         if mode.startswith("container:"):
             if mappings:
                 raise InvalidArgument("conflicting options: port publishing and the container type network mode")
-            self.mode, self.target = "container", _container_id(store, mode.split(":", 1)[1])
+            self.mode, self.target = "container", containers.find(store, mode.split(":", 1)[1]).id
         elif mode in ("none", "host"):
             if mappings and mode == "none":
                 raise InvalidArgument("conflicting options: port publishing and network mode none")
@@ -77,19 +78,12 @@ class Plan:
         """Lease the container's address (its own transaction, before the container row exists)."""
         if self.switch is None:
             return
-        sw = self.switch
-        with self.store.transaction() as conn:
-            row = conn.execute("SELECT id, subnet, gateway, cursor FROM networks WHERE id=?", (sw.id,)).fetchone()
-            if row is None:
-                raise NotFound(f"network {sw.name} not found")
-            self.ip = _ipam().allocate(conn, row, self.cid, self.opts.ip)
-            conn.execute("INSERT INTO leases(network_id, container_id, ip, ifname, aliases) VALUES(?,?,?,?,?)",
-                         (sw.id, self.cid, self.ip, "eth0", json.dumps(list(self.opts.network_aliases))))
+        self.ip = leases.take(self.store, self.switch, self.cid, "eth0", list(self.opts.network_aliases),
+                              _ipam().chooser(self.opts.ip))
 
     def abandon(self) -> None:
         if self.switch is not None:
-            with self.store.transaction() as conn:
-                conn.execute("DELETE FROM leases WHERE container_id=?", (self.cid,))
+            leases.give_back(self.store, self.cid)
 
     def annotate(self, spec: dict) -> None:
         if self.mode in ("switch", "container"):
@@ -125,19 +119,6 @@ class Plan:
                 ip = gateway
             found.append((name, ip))
         return found
-
-
-def _container_id(store: Store, ref: str) -> str:
-    """A container's ID from its name, ID or unambiguous ID prefix."""
-    bare = ref[1:] if ref.startswith("/") else ref
-    rows = store.query("SELECT id FROM containers WHERE id=? OR name=?", (bare, bare))
-    if not rows and bare and all(c in "0123456789abcdef" for c in bare):
-        rows = store.query("SELECT id FROM containers WHERE id >= ? AND id < ?", (bare, bare + "g"))
-        if len(rows) > 1:
-            raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
-    if not rows:
-        raise NotFound(f"No such container: {ref}")
-    return rows[0][0]
 
 
 def plan(store: Store, cid: str, opts, image_config: dict) -> Plan:  # noqa: ANN001 - ContainerOptions
@@ -192,10 +173,10 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
 def _running_pid(store: Store, target: str) -> int:
     from corral.runtime import state
 
-    rows = store.query("SELECT state, pid, supervisor FROM containers WHERE id=?", (target,))
-    if not rows:
+    rec = containers.get(store, target)
+    if rec is None:
         raise NotFound(f"cannot join the network of container {target[:12]}: it no longer exists")
-    status, pid, supervisor = rows[0]
+    status, pid, supervisor = rec.state, rec.pid, rec.supervisor
     if status != state.RUNNING or not pid or not state.is_alive(supervisor):
         raise Conflict(f"cannot join the network of container {target[:12]}: it is not running")
     return pid
@@ -203,44 +184,34 @@ def _running_pid(store: Store, target: str) -> int:
 
 def leases_of(store: Store, cid: str) -> list[tuple[switches.Switch, str, str]]:
     """(switch, ip, ifname) of every switch container `cid` is on, eth0 first."""
-    rows = store.query(
-        f"SELECT l.ip, l.ifname, {', '.join('n.' + c.strip() for c in switches.COLUMNS.split(','))}"
-        " FROM leases l JOIN networks n ON n.id = l.network_id WHERE l.container_id=? ORDER BY l.ifname", (cid,))
-    return [(switches.Switch(r[2:]), r[0], r[1]) for r in rows]
+    return [(switches.Switch.of(net), lease.ip, lease.ifname) for net, lease in leases.of_container(store, cid)]
 
 
 def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dict]) -> None:
-    leases = leases_of(store, cid)
-    if not leases:
+    held = leases_of(store, cid)
+    if not held:
         raise CorralError("the container has no address on any switch: remove and create it again")
-    for sw, _, _ in leases:
+    for sw, _, _ in held:
         switches.bring_up(store, sw)
-    ip = leases[0][1]
+    ip = held[0][1]
     tag = f"{store_tag(store.root)}:{cid[:12]}"
     bound = []
     for m in mappings:
         port = att.reservation.reserve(m)
         bound.append((m["proto"], m["host_ip"], port, ip, m["container_port"]))
     if bound:
-        from corral.store.db import IntegrityError
-
-        try:
-            with store.transaction() as conn:
-                conn.executemany("INSERT INTO ports(container_id, proto, host_ip, host_port, container_ip,"
-                                 " container_port) VALUES(?,?,?,?,?,?)", [(cid, *b) for b in bound])
-        except IntegrityError:
-            raise Conflict("a published host port is already allocated to another container") from None
-    att.netns = _wire(store, cid, leases)
+        leases.bind_ports(store, [leases.PortBinding(cid, *b) for b in bound])
+    att.netns = _wire(store, cid, held)
     if bound:
         elements = [e for b in bound for e in nft.port_elements(*b, tag)]
         try:
             nft.add(elements)  # the table is there: its switch was brought up
         except CorralError:  # someone flushed the ruleset: the whole table again, with the switches' elements
-            nft.apply(add=[e for sw, _, _ in leases for e in sw.elements(store)] + elements)
+            nft.apply(add=[e for sw, _, _ in held for e in sw.elements(store)] + elements)
     update_hosts(store, cid, joining=True)
 
 
-def _wire(store: Store, cid: str, leases: list[tuple[switches.Switch, str, str]]) -> int:
+def _wire(store: Store, cid: str, held: list[tuple[switches.Switch, str, str]]) -> int:
     """A new network namespace with lo up and one veth per switch, addressed and routed; returns its fd."""
     from corral.network.netlink import Netlink
     from corral.sys import libc
@@ -254,15 +225,15 @@ def _wire(store: Store, cid: str, leases: list[tuple[switches.Switch, str, str]]
             netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             inner = Netlink()  # speaks for the container's namespace from now on
             inner.set_index_up(1)
-            for sw, _, ifname in leases:
+            for sw, _, ifname in held:
                 inner.add_veth(ifname, veth_name(cid, sw.id), own)
             inner.flush()
-            index = {ifname: _socket.if_nametoindex(ifname) for _, _, ifname in leases}
+            index = {ifname: _socket.if_nametoindex(ifname) for _, _, ifname in held}
         finally:
             libc.setns(own, libc.CLONE_NEWNET)
         host = Netlink()
         routed = False
-        for sw, ip, ifname in leases:
+        for sw, ip, ifname in held:
             veth = veth_name(cid, sw.id)
             host.set_link(veth, up=True, master=_socket.if_nametoindex(sw.bridge))
             host.set_alias(veth, f"corral:{store_tag(store.root)}:{cid}")
@@ -273,7 +244,7 @@ def _wire(store: Store, cid: str, leases: list[tuple[switches.Switch, str, str]]
                 routed = True
         host.flush()
         inner.flush()
-        for sw, _, _ in leases:
+        for sw, _, _ in held:
             _hairpin(veth_name(cid, sw.id))
     except BaseException:
         if netns is not None:
@@ -313,20 +284,17 @@ def release(store: Store, cid: str) -> None:
     disconnect deletes it from a running container; prune removes any left.
     """
     tag = f"{store_tag(store.root)}:{cid[:12]}"
-    rows = store.query("SELECT proto, host_ip, host_port, container_ip, container_port FROM ports"
-                       " WHERE container_id=?", (cid,))
-    if rows:
-        nft.remove([e for r in rows for e in nft.port_elements(*r, tag)])
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM ports WHERE container_id=?", (cid,))
+    bindings = leases.ports_of(store, cid)
+    if bindings:
+        nft.remove([e for b in bindings for e in nft.port_elements(*b[1:], tag)])
+        leases.unbind_ports(store, cid)
     update_hosts(store, cid, joining=False)
 
 
 def forget(store: Store, cid: str) -> None:
     """release(), and give the container's addresses back (rm)."""
     release(store, cid)
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM leases WHERE container_id=?", (cid,))
+    leases.give_back(store, cid)
 
 
 def recover(store: Store) -> None:
@@ -334,9 +302,9 @@ def recover(store: Store) -> None:
     them as exited, and release their ports, rules and links."""
     from corral.runtime import state
 
-    for cid, supervisor in store.query("SELECT id, supervisor FROM containers WHERE state=?", (state.RUNNING,)):
-        state.refresh(store, cid, state.RUNNING, supervisor)
-    for (cid,) in store.query("SELECT DISTINCT container_id FROM ports"):
+    for rec in containers.recorded_running(store):
+        state.refresh(store, rec.id, state.RUNNING, rec.supervisor)
+    for cid in {b.container_id for b in leases.every_port(store)}:
         try:
             release(store, cid)
         except (OSError, CorralError):
@@ -347,8 +315,6 @@ def recover(store: Store) -> None:
 
 def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases: list[str]) -> None:
     """Lease an address on one more switch; a running container gets its interface at once."""
-    from corral.store.db import IntegrityError
-
     spec = _spec(store, cid)
     info = json.loads(spec.get("annotations", {}).get(ANNOTATION) or "{}")
     if info.get("mode") != "switch":
@@ -356,18 +322,9 @@ def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases
                        "container:)")
     if aliases and sw.is_default:
         raise InvalidArgument("network-scoped aliases are supported only for user-created switches")
-    taken = {r[0] for r in store.query("SELECT ifname FROM leases WHERE container_id=?", (cid,))}
+    taken = {lease.ifname for _, lease in leases.of_container(store, cid)}
     ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
-    try:
-        with store.transaction() as conn:
-            if conn.execute("SELECT 1 FROM leases WHERE network_id=? AND container_id=?", (sw.id, cid)).fetchone():
-                raise Conflict(f"endpoint with name {cid[:12]} already exists in network {sw.name}")
-            row = conn.execute("SELECT id, subnet, gateway, cursor FROM networks WHERE id=?", (sw.id,)).fetchone()
-            address = _ipam().allocate(conn, row, cid, ip)
-            conn.execute("INSERT INTO leases(network_id, container_id, ip, ifname, aliases) VALUES(?,?,?,?,?)",
-                         (sw.id, cid, address, ifname, json.dumps(aliases)))
-    except IntegrityError:
-        raise Conflict(f"address {ip} is already in use on the switch") from None
+    address = leases.take(store, sw, cid, ifname, aliases, _ipam().chooser(ip))
     pid = _live_pid(store, cid)
     if pid is None:
         return
@@ -375,8 +332,7 @@ def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases
         switches.bring_up(store, sw)
         _wire_into(store, cid, pid, sw, address, ifname)
     except BaseException:
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM leases WHERE network_id=? AND container_id=?", (sw.id, cid))
+        leases.give_back(store, cid, sw.id)
         raise
     update_hosts(store, cid, joining=True)
 
@@ -384,7 +340,7 @@ def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases
 def disconnect(store: Store, cid: str, sw: switches.Switch, force: bool = False) -> None:
     from corral.network.netlink import Netlink
 
-    if not store.query("SELECT 1 FROM leases WHERE network_id=? AND container_id=?", (sw.id, cid)):
+    if not leases.holds(store, sw.id, cid):
         if force:
             return
         raise NotFound(f"container {cid[:12]} is not connected to network {sw.name}")
@@ -394,8 +350,7 @@ def disconnect(store: Store, cid: str, sw: switches.Switch, force: bool = False)
     with Netlink() as nl:
         nl.delete_link(veth_name(cid, sw.id))
         nl.flush(ignore=(19,))
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM leases WHERE network_id=? AND container_id=?", (sw.id, cid))
+    leases.give_back(store, cid, sw.id)
     if live:
         update_hosts(store, cid, joining=True)  # its own file and its remaining switches' peers
 
@@ -408,9 +363,9 @@ def _spec(store: Store, cid: str) -> dict:
 def _live_pid(store: Store, cid: str) -> int | None:
     from corral.runtime import state
 
-    rows = store.query("SELECT state, pid, supervisor FROM containers WHERE id=?", (cid,))
-    if rows and rows[0][0] == state.RUNNING and rows[0][1] and state.is_alive(rows[0][2]):
-        return rows[0][1]
+    rec = containers.get(store, cid)
+    if rec is not None and rec.state == state.RUNNING and rec.pid and state.is_alive(rec.supervisor):
+        return rec.pid
     return None
 
 
@@ -452,11 +407,7 @@ def _wire_into(store: Store, cid: str, pid: int, sw: switches.Switch, ip: str, i
 def update_hosts(store: Store, cid: str, joining: bool) -> None:
     """Rewrite the hosts files of every running container sharing a user-created switch with `cid`
     (and cid's own when it joins), so names follow containers as they start and stop."""
-    rows = store.query(
-        "SELECT DISTINCT p.container_id, c.state FROM leases mine JOIN networks n ON n.id = mine.network_id"
-        " JOIN leases p ON p.network_id = mine.network_id JOIN containers c ON c.id = p.container_id"
-        " WHERE mine.container_id=? AND n.is_default=0", (cid,))
-    for other, status in rows:
+    for other, status in leases.neighbours(store, cid):
         if _present(other, status, cid, joining):
             _write_hosts(store, other, cid, joining)
 
@@ -470,12 +421,7 @@ def _present(other: str, status: str, changing: str, joining: bool) -> bool:
 
 
 def _write_hosts(store: Store, cid: str, changing: str, joining: bool) -> None:
-    rows = store.query(
-        "SELECT DISTINCT p.container_id, p.ip, p.aliases, c.name, c.state FROM leases mine"
-        " JOIN networks n ON n.id = mine.network_id AND n.is_default=0"
-        " JOIN leases p ON p.network_id = mine.network_id JOIN containers c ON c.id = p.container_id"
-        " WHERE mine.container_id=? AND p.container_id != ? ORDER BY c.name, p.ip", (cid, cid))
-    peers = [(ip, [name, *json.loads(aliases), pid[:12]]) for pid, ip, aliases, name, status in rows
+    peers = [(ip, [name, *aliases, pid[:12]]) for pid, ip, aliases, name, status in leases.peers(store, cid)
              if _present(pid, status, changing, joining)]
     bundle = store.container_dir(cid)
     try:

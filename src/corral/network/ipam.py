@@ -147,15 +147,19 @@ def choose_free(switches: list[tuple[str, str]]) -> ipaddress.IPv4Network:
 
 # leases ----------------------------------------------------------------------------------------------
 
-def allocate(conn, network: tuple, cid: str, requested: str | None) -> str:  # noqa: ANN001 - sqlite3.Connection
-    """An address of `network` (id, subnet, gateway, cursor) for container `cid`, inside the caller's
-    transaction. The next free one after the last handed out, so a freed address is not reused at once
-    (other containers' ARP caches may still point at the old holder)."""
-    net_id, subnet, gateway, cursor = network
+def chooser(requested: str | None):  # noqa: ANN201 - a store.leases.Chooser
+    """What store/leases.take asks for the address to lease: `requested` if it is usable and free, else
+    the next free one after the last handed out, so a freed address is not reused at once (other
+    containers' ARP caches may still point at the old holder)."""
+    return lambda subnet, gateway, cursor, used: choose(subnet, gateway, cursor, used, requested)
+
+
+def choose(subnet: str, gateway: str, cursor: int, used: set[str], requested: str | None) -> tuple[str, int | None]:
+    """The address to lease on a switch with `subnet` and `gateway` when `used` are taken, and the switch's
+    next cursor (None when a requested address leaves it as it is)."""
     address, length = subnet.split("/")
     base = _ip_int(address)
     first, last = base + 1, base + (1 << (32 - int(length))) - 2
-    used = {r[0] for r in conn.execute("SELECT ip FROM leases WHERE network_id=?", (net_id,))}
     if requested:
         value = _ip_int(requested) if _is_ipv4(requested) else None
         if value is None:
@@ -166,15 +170,14 @@ def allocate(conn, network: tuple, cid: str, requested: str | None) -> str:  # n
             raise Conflict(f"--ip {requested} is the switch's gateway")
         if requested in used:
             raise Conflict(f"address {requested} is already in use on the switch")
-        return requested
+        return requested, None
     size = last - first + 1
     start = cursor if first <= cursor <= last else first
     for i in range(size):
         candidate = first + (start - first + i) % size
         text = _ip_text(candidate)
         if text not in used and text != gateway:
-            conn.execute("UPDATE networks SET cursor=? WHERE id=?", (candidate + 1, net_id))
-            return text
+            return text, candidate + 1
     raise Conflict(f"no free address left in subnet {subnet}")
 
 

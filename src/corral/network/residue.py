@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from corral.network import nft, store_tag
 from corral.network import switch as switches
+from corral.store import containers, leases
 from corral.store.root import Store
 
 
@@ -27,9 +28,9 @@ def findings(store: Store) -> list[Finding]:
 
     tag = store_tag(store.root)
     nets = {s.id: s for s in switches.all_switches(store)}
-    rows = store.query("SELECT id, name, state, supervisor FROM containers")
-    names = {cid: name for cid, name, _, _ in rows}
-    running = {cid for cid, _, st, sup in rows if st == state.RUNNING and state.is_alive(sup)}
+    records = containers.newest_first(store)
+    names = {c.id: c.name for c in records}
+    running = {c.id for c in records if c.state == state.RUNNING and state.is_alive(c.supervisor)}
     found: list[Finding] = []
 
     with Netlink() as nl:
@@ -48,7 +49,7 @@ def findings(store: Store) -> list[Finding]:
     if nets and not nft.skeleton_intact():
         found.append(Finding("network: the firewall table ip corral lacks some of its rules", lambda: nft.apply()))
     elements = [e for e in nft.elements() if e.comment.split(":")[0] == tag]
-    ports = store.query("SELECT container_id, proto, host_ip, host_port, container_ip, container_port FROM ports")
+    ports = leases.every_port(store)
     wanted: set[nft.Element] = set()
     for sw in nets.values():
         wanted.update(sw.elements(store))
@@ -69,7 +70,8 @@ def findings(store: Store) -> list[Finding]:
             found.append(Finding(f"network: published port {mapping[2]}/{mapping[0]} of running container "
                                  f"{names.get(cid, cid[:12])} has no firewall rule",
                                  _add_elements(nft.port_elements(*mapping, f"{tag}:{cid[:12]}"))))
-    serving = {net_id for cid, net_id in store.query("SELECT container_id, network_id FROM leases") if cid in running}
+    held = leases.every(store)
+    serving = {lease.network_id for lease in held if lease.container_id in running}
     for sw in nets.values():
         if sw.id not in serving:
             continue
@@ -79,7 +81,7 @@ def findings(store: Store) -> list[Finding]:
         elif not set(sw.elements(store)) <= present:
             found.append(Finding(f"network: switch {sw.name} lacks its firewall rules",
                                  _add_elements(sw.elements(store))))
-    for cid, net_id in store.query("SELECT container_id, network_id FROM leases"):
+    for net_id, cid, *_ in held:
         if cid not in names:
             found.append(Finding(f"network: address lease of missing container {cid[:12]}", _drop_lease(store, cid)))
         elif net_id not in nets:
@@ -120,13 +122,7 @@ def _release(store: Store, cid: str):  # noqa: ANN202 - a fix
 
 
 def _drop_lease(store: Store, cid: str, net_id: str | None = None):  # noqa: ANN202 - a fix
-    def fix() -> None:
-        with store.transaction() as conn:
-            if net_id is None:
-                conn.execute("DELETE FROM leases WHERE container_id=?", (cid,))
-            else:
-                conn.execute("DELETE FROM leases WHERE container_id=? AND network_id=?", (cid, net_id))
-    return fix
+    return lambda: leases.give_back(store, cid, net_id)
 
 
 def check(store: Store) -> list[str]:

@@ -14,24 +14,20 @@ from __future__ import annotations
 import os
 import _socket
 
-from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.errors import Conflict, CorralError, InvalidArgument
 from corral.network import HostLock, ipam, nft, store_tag
-from corral.store.db import IntegrityError
+from corral.store import leases, networks
+from corral.store.networks import NetworkRecord
 from corral.store.root import Store
 
 DEFAULT_NAME = "bridge"
 RESERVED = ("none", "host", "default")
-COLUMNS = "id, name, bridge, subnet, gateway, internal, is_default, created, labels, options"
 
 
-class Switch:
-    def __init__(self, row: tuple) -> None:
-        (self.id, self.name, self.bridge, self.subnet, self.gateway, internal, is_default, self.created,
-         labels, options) = row
-        self.internal, self.is_default = bool(internal), bool(is_default)
-        self.labels: dict = json.loads(labels)
-        self.options: dict = json.loads(options)
+class Switch(NetworkRecord):
+    """A switch's record (store/networks.py) with what it means on the host: its bridge and nft elements."""
+
+    __slots__ = ()
 
     @property
     def prefix(self) -> int:
@@ -47,37 +43,26 @@ class Switch:
         return f"<Switch {self.name} {self.subnet}>"
 
 
-def ensure_schema(store: Store) -> None:
-    store.conn  # noqa: B018 - opening the store creates missing tables (store/db.py)
-
-
 def all_switches(store: Store) -> list[Switch]:
-    return [Switch(r) for r in store.query(f"SELECT {COLUMNS} FROM networks ORDER BY created")]
+    return [Switch.of(r) for r in networks.by_creation(store)]
 
 
 def find(store: Store, ref: str) -> Switch:
     """A switch by name, full ID or unambiguous ID prefix."""
-    rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE name=? OR id=?", (ref, ref))
-    if not rows and ref and all(c in "0123456789abcdef" for c in ref):
-        rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE id >= ? AND id < ?", (ref, ref + "g"))
-        if len(rows) > 1:
-            raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
-    if not rows:
-        raise NotFound(f"network {ref} not found")
-    return Switch(rows[0])
+    return Switch.of(networks.find(store, ref))
 
 
 def default(store: Store) -> Switch:
     """The default NAT switch, made on first use with a free range from the pool."""
-    rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE is_default=1")
-    if rows:
-        return Switch(rows[0])
+    found = networks.default(store)
+    if found:
+        return Switch.of(found)
     try:
         return create(store, DEFAULT_NAME, is_default=True)
     except Conflict:
-        rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE is_default=1")  # a parallel run made it
-        if rows:
-            return Switch(rows[0])
+        found = networks.default(store)  # a parallel run made it
+        if found:
+            return Switch.of(found)
         raise
 
 
@@ -91,10 +76,9 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
     if gateway and not subnet:
         raise InvalidArgument("--gateway needs --subnet")
     net = ipam.parse_subnet(subnet) if subnet else None
-    ensure_schema(store)
     nid = os.urandom(32).hex()
     with HostLock():
-        if store.query("SELECT 1 FROM networks WHERE name=?", (name,)):
+        if networks.name_taken(store, name):
             raise Conflict(f"network with name {name} already exists")
         others = [(s.name, s.subnet) for s in all_switches(store)]
         if net is None:
@@ -102,20 +86,14 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
         else:
             ipam.check_free(net, others)
         gw = ipam.gateway_for(net, gateway)
-        row = (nid, name, "cr-" + nid[:12], str(net), gw, int(internal), int(is_default), now(),
-               json.dumps(labels or {}), json.dumps(options or {}))
-        try:
-            with store.transaction() as conn:
-                conn.execute(f"INSERT INTO networks({COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?)", row)
-        except IntegrityError:
-            raise Conflict(f"network with name {name} already exists") from None
-        sw = Switch(row)
+        sw = Switch(nid, name, "cr-" + nid[:12], str(net), gw, bool(internal), bool(is_default), now(),
+                    dict(labels or {}), dict(options or {}))
+        networks.insert(store, sw)
         try:
             _bring_up(store, sw)
         except BaseException:
             _tear_down(store, sw)
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM networks WHERE id=?", (nid,))
+            networks.delete(store, nid)
             raise
     return sw
 
@@ -168,14 +146,13 @@ def _bring_up(store: Store, sw: Switch) -> None:
 
 def remove(store: Store, sw: Switch) -> None:
     """Delete the switch: refused while a container holds an address on it."""
-    users = store.query("SELECT container_id FROM leases WHERE network_id=?", (sw.id,))
+    users = leases.on_network(store, sw.id)
     if users:
         raise Conflict(f"error while removing network: network {sw.name} id {sw.id} has active endpoints "
-                       f"(container {users[0][0][:12]})")
+                       f"(container {users[0].container_id[:12]})")
     with HostLock():
         _tear_down(store, sw)
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM networks WHERE id=?", (sw.id,))
+        networks.delete(store, sw.id)
 
 
 def _tear_down(store: Store, sw: Switch) -> None:

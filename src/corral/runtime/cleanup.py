@@ -5,6 +5,7 @@ from corral import fastjson as json
 import os
 
 from corral.runtime import cgroups
+from corral.store import containers, leases
 from corral.store.fsutil import remove_tree
 from corral.store.root import Store
 
@@ -22,11 +23,9 @@ def remove_container_files(store: Store, cid: str) -> None:
 
 def remove_container(store: Store, cid: str) -> None:
     """Network, files, cgroups and the DB row: what `rm` and `--rm` both do once the container has stopped."""
-    if store.query("SELECT 1 FROM leases WHERE container_id=? UNION ALL SELECT 1 FROM ports WHERE container_id=?"
-                   " LIMIT 1", (cid, cid)):
+    if leases.held_by(store, cid):
         from corral.network.endpoint import forget
 
         forget(store, cid)  # its address, and whatever a crash left of its links and rules
     remove_container_files(store, cid)
-    with store.transaction() as conn:
-        conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+    containers.delete(store, cid)

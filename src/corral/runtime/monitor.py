@@ -121,8 +121,9 @@ class Monitor:
         """Whatever this store's containers held on the network when their monitor died (with them) is
         released before anything starts: ports, rules, peers' hosts lines. One query when there is none."""
         try:
-            if not self.store.query("SELECT 1 FROM ports UNION ALL SELECT 1 FROM leases l JOIN containers c"
-                                    " ON c.id = l.container_id WHERE c.state='running' LIMIT 1"):
+            from corral.store import leases
+
+            if not leases.held_by_the_dead(self.store):
                 return
             from corral.network.endpoint import recover
 
@@ -223,7 +224,7 @@ class Monitor:
         from corral.runtime import exec as exec_
         from corral.store import containers
 
-        cid = containers.find(self.store, req["ref"], "id")[0]
+        cid = containers.find(self.store, req["ref"]).id
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import time
 
+from corral.store import containers
+from corral.store.containers import CREATED, EXITED, RUNNING  # noqa: F401 - the states, kept where their column is
 from corral.store.root import Store
 from corral.timestamps import rfc3339
 
-CREATED, RUNNING, EXITED = "created", "running", "exited"
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
 
 
@@ -51,33 +52,18 @@ def now() -> str:
 
 
 def mark_running(store: Store, cid: str, pid: int, supervisor: str) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "UPDATE containers SET state=?, pid=?, supervisor=?, started_at=?, exit_code=NULL, finished_at=NULL,"
-            " error=NULL WHERE id=?",
-            (RUNNING, pid, supervisor, now(), cid),
-        )
+    containers.mark_running(store, cid, pid, supervisor, now())
 
 
 def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> None:
-    with store.transaction() as conn:
-        conn.execute(
-            "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?,"
-            " started_at=COALESCE(started_at, ?) WHERE id=?",
-            (EXITED, code, now(), error, now(), cid),
-        )
+    containers.mark_exited(store, cid, code, error, now())
 
 
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
     """The true state of a container the DB calls running: exited if its supervisor is gone."""
     if state == RUNNING and not is_alive(supervisor):
-        with store.transaction() as conn:
-            conn.execute(
-                "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?"
-                " WHERE id=? AND state=? AND supervisor IS ?",
-                (EXITED, LOST_EXIT_CODE, now(), "the container's supervisor exited (host reboot or crash)",
-                 cid, RUNNING, supervisor),
-            )
+        containers.mark_lost(store, cid, supervisor, LOST_EXIT_CODE,
+                             "the container's supervisor exited (host reboot or crash)", now())
         return EXITED
     return state
 
@@ -116,4 +102,4 @@ def wait_stopped(store: Store, cid: str, pid: int | None, supervisor: str | None
 
 
 def _still_running(store: Store, cid: str) -> bool:
-    return store.query("SELECT state FROM containers WHERE id=?", (cid,)) == [(RUNNING,)]
+    return containers.state_of(store, cid) == RUNNING

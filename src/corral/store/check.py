@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+from corral.store import containers, images
 from corral.store.root import Store
 from corral.store.rootfs import stale_links
 
@@ -47,16 +48,20 @@ def check(store: Store) -> list[str]:
             problems.append(f"blob sha256:{name} does not match its digest (corrupt)")
 
     referenced: set[str] = set()
-    for image_id, manifest, top in store.query("SELECT id, manifest_digest, top_layer FROM images"):
+    layer_rows = images.all_layers(store)
+    recorded = {layer.chain_id for layer in layer_rows}
+    image_rows = images.newest_first(store)
+    for image in image_rows:
+        image_id, manifest, top = image.id, image.manifest_digest, image.top_layer
         for digest, what in ((image_id, "config"), (manifest, "manifest")):
             referenced.add(digest.split(":", 1)[1])
             if digest.split(":", 1)[1] not in blob_files:
                 problems.append(f"image {image_id[7:19]}: {what} blob {digest} is missing")
-        if top and not store.query("SELECT 1 FROM layers WHERE chain_id=?", (top,)):
+        if top and top not in recorded:
             problems.append(f"image {image_id[7:19]}: top layer {top} is not recorded")
-    layer_rows = store.query("SELECT chain_id, blob_digest, parent FROM layers")
     known_layers = set()
-    for chain, blob, parent in layer_rows:
+    for layer in layer_rows:
+        chain, parent, blob = layer.chain_id, layer.parent, layer.blob_digest
         known_layers.add(chain.split(":", 1)[1])
         referenced.add(blob.split(":", 1)[1])
         if os.path.exists(os.path.join(store.layer_dir(chain), "tar-split")):
@@ -65,7 +70,7 @@ def check(store: Store) -> list[str]:
             problems.append(f"layer {chain}: blob {blob} is missing")
         if not os.path.isdir(os.path.join(store.layer_dir(chain), "diff")):
             problems.append(f"layer {chain}: unpacked directory is missing")
-        if parent and not store.query("SELECT 1 FROM layers WHERE chain_id=?", (parent,)):
+        if parent and parent not in recorded:
             problems.append(f"layer {chain}: parent {parent} is not recorded")
     for name in sorted(blob_files - referenced):
         problems.append(f"blob sha256:{name} is not referenced by any image (orphan)")
@@ -75,12 +80,14 @@ def check(store: Store) -> list[str]:
     for link in stale_links(store):
         problems.append(f"link {os.path.relpath(link, store.root)} leads to no layer (a removal was interrupted)")
 
-    rows = store.query("SELECT id, image_id FROM containers")
-    cids = {cid for cid, _ in rows}
-    for cid, image_id in rows:
+    rows = containers.newest_first(store)
+    cids = {c.id for c in rows}
+    image_ids = {i.id for i in image_rows}
+    for c in rows:
+        cid, image_id = c.id, c.image_id
         if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json")):
             problems.append(f"container {cid[:12]}: its directory or config.json is missing")
-        if not store.query("SELECT 1 FROM images WHERE id=?", (image_id,)):
+        if image_id not in image_ids:
             problems.append(f"container {cid[:12]}: image {image_id} is missing")
     if os.path.isdir(store.containers):
         for name in sorted(set(os.listdir(store.containers)) - cids):

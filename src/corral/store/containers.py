@@ -1,21 +1,160 @@
-"""Finding a container's record by the names users give it: full ID, name, or unambiguous ID prefix."""
+"""Container records: the containers table, the one place its rows are read and written.
+
+A container is found by the names users give it (full ID, name, "/name" as
+Docker prints it, or an unambiguous ID prefix) here and nowhere else. The
+state columns change only through mark_running/mark_exited/mark_lost, each one
+transaction, so `ps` never sees half a transition.
+"""
 from __future__ import annotations
 
-from corral.errors import InvalidArgument, NotFound
+from corral import fastjson as json
+from corral.errors import Conflict, InvalidArgument, NotFound
+from corral.store.records import Record, columns
 from corral.store.root import Store
 
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+"""The values of the state column (runtime/state.py tells a live supervisor from a dead one)."""
 
-def find(store: Store, ref: str, columns: str) -> tuple:
-    """The row (`columns` of table containers) that `ref` names: an ID, a name ("/name" too, as
-    Docker prints them) or an ID prefix that only one container has."""
+
+class ContainerRecord(Record):
+    """One row of the containers table; options is the decoded ContainerOptions dict. What a run sets
+    (pid … error) is None until it has."""
+
+    __slots__ = ()
+    id: str
+    name: str
+    image_id: str
+    image_ref: str
+    created: str
+    options: dict
+    state: str = CREATED
+    pid: int | None = None
+    supervisor: str | None = None
+    exit_code: int | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = None
+
+
+_COLUMNS = columns(ContainerRecord)
+
+
+def _record(row: tuple) -> ContainerRecord:
+    return ContainerRecord.of(row[:5] + (json.loads(row[5]),) + row[6:])
+
+
+def get(store: Store, cid: str) -> ContainerRecord | None:
+    """The container with full ID `cid`, or None."""
+    rows = store.query(f"SELECT {_COLUMNS} FROM containers WHERE id=?", (cid,))
+    return _record(rows[0]) if rows else None
+
+
+def find(store: Store, ref: str) -> ContainerRecord:
+    """The container `ref` names: an ID, a name ("/name" too) or an ID prefix only one container has."""
     if not ref:
         raise InvalidArgument("a container name or ID is required")
     bare = ref[1:] if ref.startswith("/") else ref
-    rows = store.query(f"SELECT {columns} FROM containers WHERE id=? OR name=?", (bare, bare))
+    rows = store.query(f"SELECT {_COLUMNS} FROM containers WHERE id=? OR name=?", (bare, bare))
     if not rows and all(c in "0123456789abcdef" for c in bare):
-        rows = store.query(f"SELECT {columns} FROM containers WHERE id >= ? AND id < ?", (bare, bare + "g"))
+        rows = store.query(f"SELECT {_COLUMNS} FROM containers WHERE id >= ? AND id < ?", (bare, bare + "g"))
         if len(rows) > 1:
             raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
     if not rows:
         raise NotFound(f"No such container: {ref}")
-    return rows[0]
+    return _record(rows[0])
+
+
+def newest_first(store: Store) -> list[ContainerRecord]:
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers ORDER BY created DESC")]
+
+
+def recorded_running(store: Store) -> list[ContainerRecord]:
+    """Containers the DB calls running (whether their supervisor still lives is runtime/state.py's question)."""
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE state=?", (RUNNING,))]
+
+
+def of_image(store: Store, image_id: str) -> list[ContainerRecord]:
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE image_id=?", (image_id,))]
+
+
+def image_ids_in_use(store: Store) -> set[str]:
+    """Images some container was created from (they cannot be deleted)."""
+    return {r[0] for r in store.query("SELECT DISTINCT image_id FROM containers")}
+
+
+def state_of(store: Store, cid: str) -> str | None:
+    rows = store.query("SELECT state FROM containers WHERE id=?", (cid,))
+    return rows[0][0] if rows else None
+
+
+def check_name_free(store: Store, name: str) -> None:
+    """Conflict, in Docker's words, when another container has `name`."""
+    rows = store.query("SELECT id FROM containers WHERE name=?", (name,))
+    if rows:
+        raise Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container "{rows[0][0]}". '
+            "You have to remove (or rename) that container to be able to reuse that name."
+        )
+
+
+def insert(store: Store, rec: ContainerRecord) -> None:
+    """Record a new container. Its name taken meanwhile is a Conflict naming the holder; its image gone
+    meanwhile (deleted by another command since it was resolved) is NotFound."""
+    from corral.store import db
+
+    with store.transaction() as conn:
+        try:
+            conn.execute(f"INSERT INTO containers({_COLUMNS}) VALUES({', '.join('?' * len(rec))})",
+                         rec[:5] + (json.dumps(rec.options),) + rec[6:])
+        except db.IntegrityError as e:
+            if "containers.name" in str(e):
+                check_name_free(store, rec.name)
+            if "FOREIGN KEY" in str(e):
+                raise NotFound(f"No such image: {rec.image_id} (it was removed while the container was "
+                               "being created)") from None
+            raise
+
+
+def rename(store: Store, cid: str, name: str) -> None:
+    from corral.store import db
+
+    with store.transaction() as conn:
+        try:
+            conn.execute("UPDATE containers SET name=? WHERE id=?", (name, cid))
+        except db.IntegrityError:
+            raise Conflict(f'Conflict. The container name "/{name}" is already in use') from None
+
+
+def mark_running(store: Store, cid: str, pid: int, supervisor: str, at: str) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE containers SET state=?, pid=?, supervisor=?, started_at=?, exit_code=NULL, finished_at=NULL,"
+            " error=NULL WHERE id=?",
+            (RUNNING, pid, supervisor, at, cid),
+        )
+
+
+def mark_exited(store: Store, cid: str, code: int, error: str | None, at: str) -> None:
+    """Exited with `code`; a container that never started gets started_at too (Docker shows both)."""
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?,"
+            " started_at=COALESCE(started_at, ?) WHERE id=?",
+            (EXITED, code, at, error, at, cid),
+        )
+
+
+def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: str, at: str) -> None:
+    """Exited because its supervisor is gone: only if the record still names that supervisor as running
+    (a start that raced this check wins)."""
+    with store.transaction() as conn:
+        conn.execute(
+            "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?"
+            " WHERE id=? AND state=? AND supervisor IS ?",
+            (EXITED, code, at, error, cid, RUNNING, supervisor),
+        )
+
+
+def delete(store: Store, cid: str) -> None:
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM containers WHERE id=?", (cid,))

@@ -2,7 +2,8 @@
 published ports, one transaction per change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
-CLI invocations wait for each other instead of failing.
+CLI invocations wait for each other instead of failing. Only the typed modules
+beside this one (containers, images, networks, leases, buildcache) speak SQL.
 """
 from __future__ import annotations
 

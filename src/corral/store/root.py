@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from corral.errors import StoreError
+from corral.errors import Conflict, StoreError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -134,7 +134,12 @@ _FS_ERRNOS = {errno.EROFS: "it is on a read-only file system", errno.ENOSPC: "th
 
 
 class store_errors:  # noqa: N801 - used like a function: `with store_errors(root):`
-    """Turn a read-only, full or unwritable store into one clear StoreError line."""
+    """Turn a read-only, full or unwritable store into one clear StoreError line, and a change the
+    DB's constraints refuse into a Conflict: no sqlite3 exception reaches a user as a traceback.
+
+    The typed modules (store/containers.py, …) catch the constraint failures they
+    can name better ("the container name is already in use") before this does.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -147,7 +152,7 @@ class store_errors:  # noqa: N801 - used like a function: `with store_errors(roo
             return False
         from corral.store import db
 
-        if isinstance(value, (OSError, db.OperationalError)):
+        if isinstance(value, (OSError, db.OperationalError, db.IntegrityError)):
             translated = _translate(self.root, value)
             if translated is not value:
                 raise translated from value
@@ -161,6 +166,11 @@ def _translate(root: str, e: BaseException) -> BaseException:
             return StoreError(f"cannot write the store at {root}: {_FS_ERRNOS[e.errno]}; {hint}")
         return e
     text = str(e)
+    from corral.store import db
+
+    if isinstance(e, db.IntegrityError):
+        return Conflict(f"the store at {root} refused the change ({text}): it conflicts with what is "
+                        "recorded there; nothing was changed")
     if "readonly" in text or "read-only" in text:
         return StoreError(f"cannot write the store at {root}: it is read-only; {hint}")
     if "full" in text:
