@@ -6,11 +6,8 @@ import sys
 import time
 
 from corral.api import Host
+from corral.cli.shared import archive_to_stdout
 from corral.errors import CorralError, InvalidArgument
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import BinaryIO
 
 
 def import_(o: dict, args: list[str]) -> int:
@@ -151,15 +148,6 @@ def image(o: dict, args: list[str]) -> int:
 
 
 # save, load, export
-
-
-def archive_to_stdout() -> "BinaryIO":
-    """Where an archive goes without -o: stdout, unless that is a terminal (Docker's rule)."""
-    import os
-
-    if os.isatty(1):
-        raise InvalidArgument("cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout")
-    return sys.stdout.buffer
 
 
 def save(o: dict, args: list[str]) -> int:

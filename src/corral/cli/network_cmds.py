@@ -4,8 +4,8 @@ from __future__ import annotations
 import sys
 
 from corral.api import Host
-from corral.cli.container_cmds import each
 from corral.cli.parser import Command, Opt, key_values, parse
+from corral.cli.shared import each
 from corral.errors import CorralError, InvalidArgument
 
 _SUB = {c.name: c for c in [
