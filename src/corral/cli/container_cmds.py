@@ -124,30 +124,16 @@ def ps(o: dict, args: list[str]) -> int:
 def inspect(o: dict, args: list[str]) -> int:
     import json
 
+    from corral.api.inspect import inspect
     from corral.errors import NotFound
 
     host = Host()
     found, status = [], 0
     for ref in args:
         try:
-            if o["type"] in (None, "container"):
-                try:
-                    found.append(host.container(ref).inspect())
-                    continue
-                except NotFound:
-                    if o["type"] == "container":
-                        raise
-            if o["type"] == "network":
-                found.append(host.network(ref).inspect())
-                continue
-            try:
-                found.append(host.image(ref).inspect())
-            except NotFound:
-                if o["type"] == "image":
-                    raise
-                found.append(host.network(ref).inspect())  # Docker's generic inspect tries networks next
-        except NotFound:
-            print(f"Error: No such object: {ref}", file=sys.stderr)
+            found.append(inspect(host, ref, o["type"]))
+        except NotFound as e:
+            print(f"Error: {e}", file=sys.stderr)
             status = 1
     print(json.dumps(found, indent=4))
     return status

@@ -16,46 +16,16 @@ def import_(o: dict, args: list[str]) -> int:
     return 0
 
 
-def _image_filter(filters: list[str]):  # noqa: ANN202 - a predicate on Image
-    """docker images --filter: dangling=, reference=, label=, before=, since= (all must match)."""
-    import fnmatch
-
-    host = Host()
-    tests = []
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
-        if key == "dangling":
-            want = value.lower() in ("1", "true")
-            tests.append(lambda img, want=want: (not img.tags) == want)
-        elif key == "reference":
-            tests.append(lambda img, v=value: any(fnmatch.fnmatch(t, v) or fnmatch.fnmatch(t.rsplit(":", 1)[0], v)
-                                                  or fnmatch.fnmatch(t.rsplit("/", 1)[-1], v) for t in img.tags))
-        elif key == "label":
-            k, _, v = value.partition("=")
-            tests.append(lambda img, k=k, v=v: k in (img.config.get("config", {}).get("Labels") or {})
-                         and (not v or img.config["config"]["Labels"][k] == v))
-        elif key in ("before", "since"):
-            pivot = host.image(value).created
-            tests.append(lambda img, p=pivot, k=key: img.created < p if k == "before" else img.created > p)
-        else:
-            raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, label, before or since")
-    return lambda img: all(t(img) for t in tests)
-
-
 def images(o: dict, args: list[str]) -> int:
+    from corral.api import filters
     from corral.cli import fmt
 
-    wanted = _image_filter(o.get("filter") or [])
+    found = filters.images(Host(), name=args[0] if args else None, all=o.get("all", False),
+                           filters=filters.parse(o.get("filter") or []))
     header = ("REPOSITORY", "TAG") + (("DIGEST",) if o.get("digests") else ()) + ("IMAGE ID", "CREATED", "SIZE")
     rows = [header]
-    for img in Host().images(all=o.get("all", False)):
+    for img in found:
         ident = img.id if o["no_trunc"] else img.short_id
-        if args and not any(t.rpartition(":")[0] == args[0] for t in img.tags):
-            continue
-        if not wanted(img):
-            continue
         if o["quiet"]:
             print(ident)
             continue
