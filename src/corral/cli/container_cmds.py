@@ -121,24 +121,6 @@ def ps(o: dict, args: list[str]) -> int:
     return 0
 
 
-def inspect(o: dict, args: list[str]) -> int:
-    import json
-
-    from corral.api.inspect import inspect
-    from corral.errors import NotFound
-
-    host = Host()
-    found, status = [], 0
-    for ref in args:
-        try:
-            found.append(inspect(host, ref, o["type"]))
-        except NotFound as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    print(json.dumps(found, indent=4))
-    return status
-
-
 def logs(o: dict, args: list[str]) -> int:
     from corral.timestamps import from_ns
 

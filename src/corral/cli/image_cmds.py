@@ -1,4 +1,4 @@
-"""Image verbs: import, images, tag, rmi, history, image bootstrap/ls/inspect/prune."""
+"""Image verbs: import, images, tag, rmi, history, image prune, image bootstrap, save, load, build."""
 from __future__ import annotations
 
 import os
@@ -90,34 +90,11 @@ def prune(o: dict, args: list[str]) -> int:
     return 0
 
 
-def image(o: dict, args: list[str]) -> int:
-    sub, rest = args[0], args[1:]
-    if sub == "bootstrap":
-        if len(rest) != 1:
-            raise InvalidArgument("usage: corral image bootstrap busybox|debian:SUITE")
-        if rest[0].startswith("debian"):
-            print(f"bootstrapping {rest[0]} with debootstrap (about a minute)…", file=sys.stderr)
-        img = Host().bootstrap(rest[0])
-        print(img.id)
-        return 0
-    if sub in ("ls", "list"):
-        return images({"quiet": "-q" in rest, "no_trunc": "--no-trunc" in rest}, [])
-    if sub in ("rm", "prune", "history", "tag", "save", "load", "import", "build"):
-        from corral.cli.main import COMMANDS
-        from corral.cli.parser import parse
-
-        cmd = COMMANDS[{"rm": "rmi", "prune": "image-prune"}.get(sub, sub)]
-        opts, positional = parse(cmd, rest)
-        return globals()[cmd.handler.split(":")[1]](opts, positional)
-    if sub == "inspect":
-        from corral.cli.container_cmds import inspect
-
-        return inspect({"type": "image"}, rest)
-    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history, tag, "
-                          "save, load, import or build")
-
-
-# save, load, export
+def bootstrap(o: dict, args: list[str]) -> int:
+    if args[0].startswith("debian"):
+        print(f"bootstrapping {args[0]} with debootstrap (about a minute)…", file=sys.stderr)
+    print(Host().bootstrap(args[0]).id)
+    return 0
 
 
 def save(o: dict, args: list[str]) -> int:
