@@ -60,7 +60,8 @@ IMAGES = [
 
 
 def _ids(*flags: str, name: str | None = None, all: bool = False) -> list[str]:  # noqa: A002
-    return [i.id for i in filters.images(FakeHost(images=IMAGES), name=name, all=all, filters=filters.parse(list(flags)))]
+    found = filters.images(FakeHost(images=IMAGES), name=name, all=all, filters=filters.parse(list(flags)))
+    return [img.id for img in found]
 
 
 def test_filter_flags_become_the_engine_api_mapping():

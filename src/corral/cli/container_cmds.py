@@ -40,7 +40,7 @@ def create(o: dict, args: list[str]) -> int:
 
 
 def run(o: dict, args: list[str]) -> int:
-    stdin = None if o["detach"] else stdin_of(o)
+    stdin = None if o["detach"] else stdin_of(o["interactive"], o["tty"])
     c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
     if o["detach"]:
         c.start()
@@ -53,7 +53,7 @@ def attach(o: dict, args: list[str]) -> int:
     c = Host().container(args[0])
     stdin = None
     if not o["no_stdin"] and c.options.interactive:
-        stdin = stdin_of({"interactive": True, "tty": c.options.tty})
+        stdin = stdin_of(True, c.options.tty)
     return attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
 
 
@@ -62,7 +62,7 @@ def start(o: dict, args: list[str]) -> int:
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         c = Host().container(args[0])
-        stdin = stdin_of({"interactive": o["interactive"], "tty": c.options.tty})
+        stdin = stdin_of(o["interactive"], c.options.tty)
         return attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"]))
     return each_container(args, lambda c: c.start())
 

@@ -15,5 +15,6 @@ def exec(o: dict, args: list[str]) -> int:  # noqa: A001 - the verb's name
     if o["detach"]:
         sessions.exec_detached(None, args[0], args[1:], **how)
         return 0
-    return attached(sessions.exec_attached(None, args[0], args[1:], tty=o["tty"], stdin_fd=stdin_of(o),
+    stdin = stdin_of(o["interactive"], o["tty"])
+    return attached(sessions.exec_attached(None, args[0], args[1:], tty=o["tty"], stdin_fd=stdin,
                                            detach_keys=o["detach_keys"], **how))

@@ -20,9 +20,9 @@ def images(o: dict, args: list[str]) -> int:
     from corral.api import filters
     from corral.cli import fmt
 
-    found = filters.images(Host(), name=args[0] if args else None, all=o.get("all", False),
-                           filters=filters.parse(o.get("filter") or []))
-    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o.get("digests") else ()) + ("IMAGE ID", "CREATED", "SIZE")
+    found = filters.images(Host(), name=args[0] if args else None, all=o["all"],
+                           filters=filters.parse(o["filter"]))
+    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o["digests"] else ()) + ("IMAGE ID", "CREATED", "SIZE")
     rows = [header]
     for img in found:
         ident = img.id if o["no_trunc"] else img.short_id
@@ -32,7 +32,7 @@ def images(o: dict, args: list[str]) -> int:
         size = f"{img.size / 1e6:.3g}MB"
         for tag in img.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            digest = (img.manifest_digest,) if o.get("digests") else ()
+            digest = (img.manifest_digest,) if o["digests"] else ()
             rows.append((repo, t) + digest + (ident, fmt.ago(img.created), size))
     if not o["quiet"]:
         print(fmt.table(rows))

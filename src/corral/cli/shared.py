@@ -41,11 +41,11 @@ def each_container(refs: list[str], action: "Callable[[Container], object]") -> 
     return each(refs, lambda host, ref: action(host.container(ref)))
 
 
-def stdin_of(o: dict) -> int | None:
+def stdin_of(interactive: bool, tty: bool) -> int | None:
     """fd 0 when stdin is to be attached; a terminal session needs a terminal there, as in Docker."""
-    if not o["interactive"]:
+    if not interactive:
         return None
-    if o.get("tty") and not os.isatty(0):
+    if tty and not os.isatty(0):
         raise InvalidArgument("the input device is not a TTY: drop -t, or run from a terminal")
     return 0
 
