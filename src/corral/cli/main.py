@@ -21,6 +21,9 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; the exit code. --help shows the command's help; for a command whose
+    options end at its first positional (run, exec, a group), only as its first or second argument,
+    so that `corral run IMG sh --help` reaches the container."""
     argv = sys.argv[1:] if argv is None else argv
     while argv and argv[0] in ("--root",) and len(argv) > 1:
         os.environ["CORRAL_ROOT"] = argv[1]
