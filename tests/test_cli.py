@@ -10,28 +10,28 @@ from conftest import SRC
 
 sys.path.insert(0, SRC)
 
-from corral.cli.main import COMMANDS  # noqa: E402
+from corral.cli.commands import command  # noqa: E402
 from corral.cli.parser import parse  # noqa: E402
 from corral.errors import InvalidArgument  # noqa: E402
 
 
 def test_run_flags_stop_at_the_image():
-    opts, args = parse(COMMANDS["run"], ["-it", "--rm", "-e", "A=1", "-eB=2", "--name=x", "img", "sh", "-c", "ls -l"])
+    opts, args = parse(command("run"), ["-it", "--rm", "-e", "A=1", "-eB=2", "--name=x", "img", "sh", "-c", "ls -l"])
     assert opts["interactive"] and opts["tty"] and opts["rm"] and opts["name"] == "x"
     assert opts["env"] == ["A=1", "B=2"]
     assert args == ["img", "sh", "-c", "ls -l"]
 
 
 def test_interspersed_and_errors():
-    opts, args = parse(COMMANDS["rm"], ["a", "-f", "b"])
+    opts, args = parse(command("rm"), ["a", "-f", "b"])
     assert opts["force"] and args == ["a", "b"]
     with pytest.raises(InvalidArgument, match="unknown flag: --nope"):
-        parse(COMMANDS["rm"], ["--nope", "a"])
+        parse(command("rm"), ["--nope", "a"])
     with pytest.raises(InvalidArgument, match="requires at least 1 argument"):
-        parse(COMMANDS["rm"], [])
+        parse(command("rm"), [])
     with pytest.raises(InvalidArgument, match="flag needs an argument"):
-        parse(COMMANDS["stop"], ["-t"])
-    opts, _ = parse(COMMANDS["run"], ["--rm=false", "img"])
+        parse(command("stop"), ["-t"])
+    opts, _ = parse(command("run"), ["--rm=false", "img"])
     assert opts["rm"] is False
 
 
@@ -75,3 +75,16 @@ def test_key_value_flags(monkeypatch):
     assert key_values(["FROM_ENV", "k=v=w"], "--label") == {"FROM_ENV": "", "k": "v=w"}  # docker: a bare label is empty
     with pytest.raises(InvalidArgument, match="invalid --opt '=x'"):
         key_values(["=x"], "--opt")
+
+
+def test_management_forms_reach_the_same_commands(busybox):
+    """`image ls`, `image inspect`, `image rm` are the entries of `images`, `inspect --type image`, `rmi`."""
+    assert busybox.out("image", "ls", "-q", "busybox") == busybox.out("images", "-q", "busybox") != ""
+    assert busybox.out("image", "list", "--no-trunc", "-f", "reference=busy*") == \
+        busybox.out("images", "--no-trunc", "-f", "reference=busy*")
+    assert busybox.out("image", "inspect", "busybox") == busybox.out("inspect", "--type", "image", "busybox")
+    busybox.out("image", "tag", "busybox", "second:1")
+    assert busybox.out("image", "rm", "second:1") == "Untagged: second:1\n"
+    r = busybox("image", "inspect", "busybox", "nosuch")
+    assert r.returncode == 1 and r.stderr == b"Error: No such object: nosuch\n"
+    assert busybox.out("system", "check").startswith("store at ")

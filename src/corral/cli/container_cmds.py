@@ -1,11 +1,10 @@
 """Container verbs: each parses its flags into a corral.api call and prints what Docker prints."""
 from __future__ import annotations
 
-import os
 import sys
 
 from corral.api import Host
-from corral.cli.exec_cmds import attached, stdin_of
+from corral.cli.shared import archive_to_stdout, attached, each_container, seconds, stdin_of
 from corral.errors import CorralError, InvalidArgument
 
 
@@ -41,7 +40,7 @@ def create(o: dict, args: list[str]) -> int:
 
 
 def run(o: dict, args: list[str]) -> int:
-    stdin = None if o["detach"] else stdin_of(o)
+    stdin = None if o["detach"] else stdin_of(o["interactive"], o["tty"])
     c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
     if o["detach"]:
         c.start()
@@ -54,27 +53,8 @@ def attach(o: dict, args: list[str]) -> int:
     c = Host().container(args[0])
     stdin = None
     if not o["no_stdin"] and c.options.interactive:
-        stdin = stdin_of({"interactive": True, "tty": c.options.tty})
+        stdin = stdin_of(True, c.options.tty)
     return attached(c.attach(stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
-
-
-def each(args: list[str], action) -> int:  # noqa: ANN001
-    """action(host, ref) for every name given, printing each done and each failure like Docker does."""
-    host = Host()
-    status = 0
-    for ref in args:
-        try:
-            action(host, ref)
-            print(ref)
-        except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return status
-
-
-def _each(args: list[str], action) -> int:  # noqa: ANN001
-    """`each` for containers: action(container)."""
-    return each(args, lambda host, ref: action(host.container(ref)))
 
 
 def start(o: dict, args: list[str]) -> int:
@@ -82,35 +62,27 @@ def start(o: dict, args: list[str]) -> int:
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         c = Host().container(args[0])
-        stdin = stdin_of({"interactive": o["interactive"], "tty": c.options.tty})
+        stdin = stdin_of(o["interactive"], c.options.tty)
         return attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"]))
-    return _each(args, lambda c: c.start())
-
-
-def _seconds(text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.lstrip("-").isdigit():
-        raise InvalidArgument(f"invalid timeout {text!r}: give whole seconds")
-    return int(text)
+    return each_container(args, lambda c: c.start())
 
 
 def stop(o: dict, args: list[str]) -> int:
-    timeout = _seconds(o["time"])
-    return _each(args, lambda c: c.stop(timeout, o["signal"]))
+    timeout = seconds(o["time"])
+    return each_container(args, lambda c: c.stop(timeout, o["signal"]))
 
 
 def restart(o: dict, args: list[str]) -> int:
-    timeout = _seconds(o["time"])
-    return _each(args, lambda c: c.restart(timeout))
+    timeout = seconds(o["time"])
+    return each_container(args, lambda c: c.restart(timeout))
 
 
 def kill(o: dict, args: list[str]) -> int:
-    return _each(args, lambda c: c.kill(o["signal"] or "KILL"))
+    return each_container(args, lambda c: c.kill(o["signal"] or "KILL"))
 
 
 def rm(o: dict, args: list[str]) -> int:
-    return _each(args, lambda c: c.remove(force=o["force"]))
+    return each_container(args, lambda c: c.remove(force=o["force"]))
 
 
 def rename(o: dict, args: list[str]) -> int:
@@ -149,42 +121,10 @@ def ps(o: dict, args: list[str]) -> int:
     return 0
 
 
-def inspect(o: dict, args: list[str]) -> int:
-    import json
-
-    from corral.errors import NotFound
-
-    host = Host()
-    found, status = [], 0
-    for ref in args:
-        try:
-            if o["type"] in (None, "container"):
-                try:
-                    found.append(host.container(ref).inspect())
-                    continue
-                except NotFound:
-                    if o["type"] == "container":
-                        raise
-            if o["type"] == "network":
-                found.append(host.network(ref).inspect())
-                continue
-            try:
-                found.append(host.image(ref).inspect())
-            except NotFound:
-                if o["type"] == "image":
-                    raise
-                found.append(host.network(ref).inspect())  # Docker's generic inspect tries networks next
-        except NotFound:
-            print(f"Error: No such object: {ref}", file=sys.stderr)
-            status = 1
-    print(json.dumps(found, indent=4))
-    return status
-
-
 def logs(o: dict, args: list[str]) -> int:
     from corral.timestamps import from_ns
 
-    tail = None if o["tail"] in (None, "all") else _seconds(o["tail"])
+    tail = None if o["tail"] in (None, "all") else seconds(o["tail"])
     c = Host().container(args[0])
     out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
@@ -216,12 +156,7 @@ def diff(o: dict, args: list[str]) -> int:
     return 0
 
 
-# save, load, export
-
-
 def export(o: dict, args: list[str]) -> int:
-    from corral.cli.image_cmds import archive_to_stdout
-
     dest = o["output"] or archive_to_stdout()  # refused before anything else, as docker does
     Host().container(args[0]).export(dest)
     return 0

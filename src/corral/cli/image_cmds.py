@@ -1,4 +1,4 @@
-"""Image verbs: import, images, tag, rmi, history, image bootstrap/ls/inspect/prune."""
+"""Image verbs: import, images, tag, rmi, history, image prune, image bootstrap, save, load, build."""
 from __future__ import annotations
 
 import os
@@ -6,11 +6,8 @@ import sys
 import time
 
 from corral.api import Host
+from corral.cli.shared import archive_to_stdout
 from corral.errors import CorralError, InvalidArgument
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import BinaryIO
 
 
 def import_(o: dict, args: list[str]) -> int:
@@ -19,53 +16,23 @@ def import_(o: dict, args: list[str]) -> int:
     return 0
 
 
-def _image_filter(filters: list[str]):  # noqa: ANN202 - a predicate on Image
-    """docker images --filter: dangling=, reference=, label=, before=, since= (all must match)."""
-    import fnmatch
-
-    host = Host()
-    tests = []
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {f}")
-        if key == "dangling":
-            want = value.lower() in ("1", "true")
-            tests.append(lambda img, want=want: (not img.tags) == want)
-        elif key == "reference":
-            tests.append(lambda img, v=value: any(fnmatch.fnmatch(t, v) or fnmatch.fnmatch(t.rsplit(":", 1)[0], v)
-                                                  or fnmatch.fnmatch(t.rsplit("/", 1)[-1], v) for t in img.tags))
-        elif key == "label":
-            k, _, v = value.partition("=")
-            tests.append(lambda img, k=k, v=v: k in (img.config.get("config", {}).get("Labels") or {})
-                         and (not v or img.config["config"]["Labels"][k] == v))
-        elif key in ("before", "since"):
-            pivot = host.image(value).created
-            tests.append(lambda img, p=pivot, k=key: img.created < p if k == "before" else img.created > p)
-        else:
-            raise InvalidArgument(f"invalid filter {key!r}: use dangling, reference, label, before or since")
-    return lambda img: all(t(img) for t in tests)
-
-
 def images(o: dict, args: list[str]) -> int:
+    from corral.api import filters
     from corral.cli import fmt
 
-    wanted = _image_filter(o.get("filter") or [])
-    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o.get("digests") else ()) + ("IMAGE ID", "CREATED", "SIZE")
+    found = filters.images(Host(), name=args[0] if args else None, all=o["all"],
+                           filters=filters.parse(o["filter"]))
+    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o["digests"] else ()) + ("IMAGE ID", "CREATED", "SIZE")
     rows = [header]
-    for img in Host().images(all=o.get("all", False)):
+    for img in found:
         ident = img.id if o["no_trunc"] else img.short_id
-        if args and not any(t.rpartition(":")[0] == args[0] for t in img.tags):
-            continue
-        if not wanted(img):
-            continue
         if o["quiet"]:
             print(ident)
             continue
         size = f"{img.size / 1e6:.3g}MB"
         for tag in img.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            digest = (img.manifest_digest,) if o.get("digests") else ()
+            digest = (img.manifest_digest,) if o["digests"] else ()
             rows.append((repo, t) + digest + (ident, fmt.ago(img.created), size))
     if not o["quiet"]:
         print(fmt.table(rows))
@@ -123,43 +90,11 @@ def prune(o: dict, args: list[str]) -> int:
     return 0
 
 
-def image(o: dict, args: list[str]) -> int:
-    sub, rest = args[0], args[1:]
-    if sub == "bootstrap":
-        if len(rest) != 1:
-            raise InvalidArgument("usage: corral image bootstrap busybox|debian:SUITE")
-        if rest[0].startswith("debian"):
-            print(f"bootstrapping {rest[0]} with debootstrap (about a minute)…", file=sys.stderr)
-        img = Host().bootstrap(rest[0])
-        print(img.id)
-        return 0
-    if sub in ("ls", "list"):
-        return images({"quiet": "-q" in rest, "no_trunc": "--no-trunc" in rest}, [])
-    if sub in ("rm", "prune", "history", "tag", "save", "load", "import", "build"):
-        from corral.cli.main import COMMANDS
-        from corral.cli.parser import parse
-
-        cmd = COMMANDS[{"rm": "rmi", "prune": "image-prune"}.get(sub, sub)]
-        opts, positional = parse(cmd, rest)
-        return globals()[cmd.handler.split(":")[1]](opts, positional)
-    if sub == "inspect":
-        from corral.cli.container_cmds import inspect
-
-        return inspect({"type": "image"}, rest)
-    raise InvalidArgument(f"unknown image command {sub!r}: use bootstrap, ls, inspect, rm, prune, history, tag, "
-                          "save, load, import or build")
-
-
-# save, load, export
-
-
-def archive_to_stdout() -> "BinaryIO":
-    """Where an archive goes without -o: stdout, unless that is a terminal (Docker's rule)."""
-    import os
-
-    if os.isatty(1):
-        raise InvalidArgument("cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout")
-    return sys.stdout.buffer
+def bootstrap(o: dict, args: list[str]) -> int:
+    if args[0].startswith("debian"):
+        print(f"bootstrapping {args[0]} with debootstrap (about a minute)…", file=sys.stderr)
+    print(Host().bootstrap(args[0]).id)
+    return 0
 
 
 def save(o: dict, args: list[str]) -> int:

@@ -21,16 +21,45 @@ class Opt:
 
 
 class Command:
-    """One verb. handler is "module:function" under corral.cli, imported only when the verb runs;
+    """One command. name is its words as docs and messages show them ("run", "network create"); also
+    holds its other names, each one entry in the command tree (`image ls` and `image list` for
+    `images`). handler is "module:function" under corral.cli, imported only when the command runs;
     interspersed=False makes options stop at the first positional (run IMAGE CMD -x...)."""
 
-    __slots__ = ("name", "handler", "usage", "help", "opts", "interspersed", "min_args", "max_args")
+    __slots__ = ("name", "also", "handler", "usage", "help", "opts", "interspersed", "min_args", "max_args")
 
     def __init__(self, name: str, handler: str, usage: str, help: str, opts: list[Opt] | None = None,  # noqa: A002
-                 interspersed: bool = True, min_args: int = 0, max_args: int | None = None) -> None:
-        self.name, self.handler, self.usage, self.help = name, handler, usage, help
+                 interspersed: bool = True, min_args: int = 0, max_args: int | None = None,
+                 also: tuple[str, ...] = ()) -> None:
+        self.name, self.also, self.handler, self.usage, self.help = name, also, handler, usage, help
         self.opts = opts or []
         self.interspersed, self.min_args, self.max_args = interspersed, min_args, max_args
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name,) + self.also
+
+
+class Group(Command):
+    """A management command (`image`, `network`, `system`): the first word of its subcommands' names,
+    which the command table fills in. Parsed as a command of no options and at least one argument,
+    so that `corral image` or `corral image --bogus` fail as any command does; what parses is a word
+    that names no subcommand."""
+
+    __slots__ = ("subcommands",)
+
+    def __init__(self, name: str, usage: str, help: str) -> None:  # noqa: A002
+        super().__init__(name, "", usage, help, interspersed=False, min_args=1)
+        self.subcommands: dict[str, Command] = {}
+
+    def unknown(self, word: str) -> InvalidArgument:
+        """The error for `corral GROUP WORD` when WORD names none of its subcommands."""
+        first: dict[str, str] = {}  # each subcommand once, under the first of its words here
+        for name, cmd in self.subcommands.items():
+            first.setdefault(cmd.name, name)
+        words = sorted(first.values())
+        listed = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+        return InvalidArgument(f"unknown {self.name} command {word!r}: use {listed}")
 
 
 def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 import time
 
 from corral.api import Host
-from corral.cli.container_cmds import _each
+from corral.cli.shared import each_container
 
 
 def pause(o: dict, args: list[str]) -> int:
-    return _each(args, lambda c: c.pause())
+    return each_container(args, lambda c: c.pause())
 
 
 def unpause(o: dict, args: list[str]) -> int:
-    return _each(args, lambda c: c.unpause())
+    return each_container(args, lambda c: c.unpause())
 
 
 def _start_time(started: float, now: float) -> str:

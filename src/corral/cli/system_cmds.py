@@ -4,16 +4,9 @@ from __future__ import annotations
 import sys
 
 from corral.api import Host
-from corral.errors import InvalidArgument
 
 
-def system(o: dict, args: list[str]) -> int:
-    if args[0] == "df":
-        return _df()
-    if args[0] == "prune":
-        return _prune()
-    if args[0] != "check":
-        raise InvalidArgument(f"unknown system command {args[0]!r}: use check, df or prune")
+def check(o: dict, args: list[str]) -> int:
     host = Host()
     problems = host.check()
     for p in problems:
@@ -25,7 +18,7 @@ def system(o: dict, args: list[str]) -> int:
     return 0
 
 
-def _prune() -> int:
+def prune(o: dict, args: list[str]) -> int:
     """Remove what `system check` reports of the host's network state: leftover links, rules, port holds."""
     done = Host().prune_system()
     for line in done:
@@ -34,7 +27,7 @@ def _prune() -> int:
     return 0
 
 
-def _df() -> int:
+def df(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
     usage = Host().df()

@@ -1,0 +1,29 @@
+"""Docker's generic inspect: one name looked up as a container, then an image, then a network.
+
+`corral inspect NAME` does not say what NAME is; docker's order decides, and
+`--type` (the `kind` here) narrows the lookup to one kind. The API server's
+per-kind endpoints call the kind's own `inspect()`; this is the one place the
+fallback order lives.
+"""
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api.host import Host
+
+KINDS = ("container", "image", "network")
+
+
+def inspect(host: Host, ref: str, kind: str | None = None) -> dict:
+    """The inspect dict of the first object named `ref` among the kinds looked at (all three unless
+    `kind` names one); NotFound("No such object: REF") when none has that name."""
+    from corral.errors import InvalidArgument, NotFound
+
+    if kind is not None and kind not in KINDS:
+        raise InvalidArgument(f"invalid type {kind!r}: use container, image or network")
+    for each in (kind,) if kind else KINDS:
+        try:
+            return getattr(host, each)(ref).inspect()
+        except NotFound:
+            continue
+    raise NotFound(f"No such object: {ref}")

@@ -1,0 +1,36 @@
+"""`corral inspect` and `corral image inspect`: what each name is, as one JSON list.
+
+Docker's generic inspect (a container, else an image, else a network) is
+corral.api.inspect's; this prints it as docker does: the objects found, and an
+error line for each name that is none of them.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def inspect(o: dict, args: list[str]) -> int:
+    return _print_inspected(args, o["type"])
+
+
+def image_inspect(o: dict, args: list[str]) -> int:
+    return _print_inspected(args, "image")
+
+
+def _print_inspected(refs: list[str], kind: str | None) -> int:
+    import json
+
+    from corral.api import Host
+    from corral.api.inspect import inspect as inspect_one
+    from corral.errors import NotFound
+
+    host = Host()
+    found, status = [], 0
+    for ref in refs:
+        try:
+            found.append(inspect_one(host, ref, kind))
+        except NotFound as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    print(json.dumps(found, indent=4))
+    return status

@@ -1,0 +1,71 @@
+"""What several verb modules share: one action per name given, an attached session's stdin and exit
+code, where an archive goes without -o, whole seconds from a flag.
+
+Verb modules import these from here (and parser, fmt), never from one another, so that no verb
+module loads another, there is no import circle among them, and no private name crosses a module.
+`corral exec` loads this module: it imports corral.api only inside the function that needs a Host.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from corral.errors import CorralError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
+
+    from corral.api import Container, Host
+
+
+def each(refs: list[str], action: "Callable[[Host, str], object]") -> int:
+    """action(host, ref) for every name given, printing each done and each failure as Docker does:
+    one bad name does not stop the others, and the exit status is 1 if any failed."""
+    from corral.api import Host
+
+    host = Host()
+    status = 0
+    for ref in refs:
+        try:
+            action(host, ref)
+            print(ref)
+        except CorralError as e:
+            print(f"Error: {e}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def each_container(refs: list[str], action: "Callable[[Container], object]") -> int:
+    """`each` for containers: action(container)."""
+    return each(refs, lambda host, ref: action(host.container(ref)))
+
+
+def stdin_of(interactive: bool, tty: bool) -> int | None:
+    """fd 0 when stdin is to be attached; a terminal session needs a terminal there, as in Docker."""
+    if not interactive:
+        return None
+    if tty and not os.isatty(0):
+        raise InvalidArgument("the input device is not a TTY: drop -t, or run from a terminal")
+    return 0
+
+
+def attached(code: int | None) -> int:
+    """The exit code of an attached session; a detach (None) is a success, as in Docker."""
+    return 0 if code is None else code
+
+
+def archive_to_stdout() -> "BinaryIO":
+    """Where an archive goes without -o: stdout, unless that is a terminal (Docker's rule)."""
+    if os.isatty(1):
+        raise InvalidArgument("cowardly refusing to write an archive to a terminal: use -o FILE or redirect stdout")
+    return sys.stdout.buffer
+
+
+def seconds(text: str | None) -> int | None:
+    """A flag's whole seconds (stop -t, logs --tail); None when the flag was not given."""
+    if text is None:
+        return None
+    if not text.lstrip("-").isdigit():
+        raise InvalidArgument(f"invalid timeout {text!r}: give whole seconds")
+    return int(text)
