@@ -13,6 +13,8 @@ from corral.api import filters  # noqa: E402
 from corral.api.inspect import inspect  # noqa: E402
 from corral.errors import InvalidArgument, NotFound  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 
 class FakeImage:
     def __init__(self, ident: str, tags: list[str], created: str, labels: dict[str, str] | None = None) -> None:

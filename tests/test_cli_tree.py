@@ -15,6 +15,8 @@ sys.path.insert(0, SRC)
 from corral.cli import commands, main  # noqa: E402
 from corral.cli.parser import Command, Group  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 CLI = os.path.join(SRC, "corral", "cli")
 # What every verb module may use; a verb module (any other but main and commands) imports none of the others.
 SHARED = {"parser", "shared", "fmt"}
