@@ -247,7 +247,7 @@ def test_one_monitor_per_store_that_leaves_when_idle(busybox):
 def test_monitor_answers_only_its_own_user(busybox):
     import _socket
 
-    from corral.runtime.client import socket_name
+    from corral.monitor.client import socket_name
 
     busybox.out("run", "-d", "--name", "m3", "busybox", "sleep", "60")
     read_end, write_end = os.pipe()

@@ -14,7 +14,7 @@ import os
 from corral import fastjson as json
 from corral.errors import Conflict, CorralError, InvalidArgument, error_for
 from corral.runtime import cgroups, console, init
-from corral.runtime.supervisor import read_all
+from corral.runtime.start import read_all
 from corral.sys import libc
 
 _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("uts", libc.CLONE_NEWUTS),

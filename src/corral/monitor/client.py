@@ -13,7 +13,7 @@ import time
 
 from corral import fastjson as json
 from corral.errors import CorralError, from_answer
-from corral.runtime import wire
+from corral.monitor import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def _spawn(store: "Store") -> None:
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.closerange(3, 65536)  # nothing of a library caller's (its pipes, its files) stays open
-                from corral.runtime.monitor import Monitor
+                from corral.monitor.monitor import Monitor
                 from corral.store.root import Store as StoreClass
 
                 Monitor(StoreClass(store.root)).serve()

@@ -13,7 +13,7 @@ import os
 
 from corral.errors import CorralError, error_for
 from corral.runtime import cgroups, console, state
-from corral.runtime.cleanup import remove_container
+from corral.monitor.cleanup import remove_container
 from corral.runtime.init import container_init
 from corral.runtime.spec import NETWORK_ANNOTATION, STDIN_ANNOTATION
 from corral.store.root import Store
@@ -59,7 +59,7 @@ def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
 
 
 def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> Started:
-    from corral.runtime import logs
+    from corral.monitor import logs
 
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:

@@ -27,9 +27,10 @@ import time
 
 from corral import fastjson as json
 from corral.errors import Conflict, CorralError, InvalidArgument, to_answer
-from corral.runtime import console, logs, state, wire
-from corral.runtime.client import socket_name
-from corral.runtime.supervisor import Started, exit_code, finish, start_init
+from corral.monitor import logs, wire
+from corral.monitor.client import socket_name
+from corral.runtime import console, state
+from corral.runtime.start import Started, exit_code, finish, start_init
 from corral.store.root import Store
 
 IDLE_EXIT_SECONDS = 2.0

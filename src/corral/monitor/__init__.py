@@ -1,0 +1,1 @@
+"""The engine's per-store monitor: supervises every container, wires it to networks and volumes."""
