@@ -27,10 +27,10 @@ import time
 
 from corral import fastjson as json
 from corral.errors import Conflict, CorralError, InvalidArgument, to_answer
-from corral.monitor import logs, wire
+from corral.monitor import logs, supervisor, wire
 from corral.monitor.client import socket_name
 from corral.runtime import console, state
-from corral.runtime.start import Started, exit_code, finish, start_init
+from corral.runtime.start import exit_code
 from corral.store.root import Store
 
 IDLE_EXIT_SECONDS = 2.0
@@ -44,7 +44,7 @@ class _Proc:
     """A process the monitor supervises: a container's init (started is set) or an exec'd process."""
 
     def __init__(self, cid: str, pid: int, outputs: dict[int, int], stdin: int | None, tty: bool,
-                 started: Started | None = None, autoremove: bool = False) -> None:
+                 started: supervisor.Started | None = None, autoremove: bool = False) -> None:
         self.cid, self.pid, self.outputs, self.stdin, self.tty = cid, pid, outputs, stdin, tty
         if stdin is not None:
             os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
@@ -186,7 +186,7 @@ class Monitor:
         window = (int(req.get("rows") or 0), int(req.get("cols") or 0))
         if op == "start":
             cid = req["id"]
-            started = start_init(self.store, cid, self.identity, bool(req.get("autoremove")), window)
+            started = supervisor.start(self.store, cid, self.identity, bool(req.get("autoremove")), window)
             proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started,
                          bool(req.get("autoremove")))
             self.containers[cid] = proc
@@ -433,7 +433,7 @@ class Monitor:
         code = exit_code(proc.status)
         if proc.started is not None:
             try:
-                code = finish(self.store, proc.started, proc.status, proc.autoremove)
+                code = supervisor.finish(self.store, proc.started, proc.status, proc.autoremove)
             except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
                 pass
         for client in proc.clients:

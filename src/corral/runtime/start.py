@@ -1,81 +1,65 @@
-"""Supervision: starting a container's init, and seeing it to the end (log, exit status, cgroup).
+"""Starting a container from its bundle: its init forked into new namespaces, its cgroup made
+meanwhile, and a wait until the command is exec'd, or the reason it never was.
 
-Only the store's monitor (runtime/monitor.py) supervises: detached or not,
-every container is its child, so a client may come and go (`run` attached,
-`attach`, a detach key, a closed terminal) while the container runs on.
-The monitor is the only process that reaps the init and records the exit.
+This is the OCI runtime's create and start in one step, as `crun run` does:
+a bundle's config.json in, a running process and its stdio out. What the
+engine adds around it, the container's network, its record in the store and
+--rm, is the monitor's (monitor/supervisor.py); the one thing it must do
+between the fork and the wait (let go of the network namespace the init
+joins) it passes as after_fork.
 """
 from __future__ import annotations
 
-from corral import fastjson as json
 import _socket
 import os
 
-from corral.errors import CorralError, error_for
-from corral.runtime import cgroups, console, state
-from corral.monitor.cleanup import remove_container
+from corral.errors import CorralError, from_answer
+from corral.runtime import cgroups, console
 from corral.runtime.init import container_init
-from corral.runtime.spec import NETWORK_ANNOTATION, STDIN_ANNOTATION
-from corral.store.root import Store
+from corral.runtime.spec import STDIN_ANNOTATION
 from corral.sys import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def exit_code(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128+N for a process killed by signal N."""
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
 
 
-class Started:
-    """A container whose command has been exec'd: what its supervisor must keep to see it to the end.
+class Process:
+    """A container's init whose command has been exec'd, and the fds its supervisor reads and writes.
 
-    outputs maps each fd to read to the log stream it feeds (a terminal's
-    master is one stdout stream); stdin is where attach clients write: the
-    pipe to the command's stdin (-i), the terminal's master (-t), or None.
+    stdout and stderr are the read ends of its output pipes; with a terminal
+    stdout is the terminal's master and stderr None. stdin is where input
+    goes: the pipe to the command's stdin (-i), the terminal's master (-t),
+    or None.
     """
 
-    def __init__(self, cid: str, pid: int, cg: object, outputs: dict[int, int], stdin: int | None,
-                 tty: bool, log_path: str) -> None:
-        self.cid, self.pid, self.cg, self.outputs = cid, pid, cg, outputs
-        self.stdin, self.tty, self.log_path = stdin, tty, log_path
-        self.net = None  # the network.endpoint.Attachment to release at exit, if the container has a network
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, stdin: int | None, stdout: int, stderr: int | None,
+                 tty: bool) -> None:
+        self.pid, self.cg, self.stdin, self.stdout, self.stderr, self.tty = pid, cg, stdin, stdout, stderr, tty
 
 
-def start_init(store: Store, cid: str, supervisor: str, autoremove: bool,
-               window: tuple[int, int] = (0, 0)) -> Started:
-    """Fork the container's init, make its cgroup meanwhile (the init enters it), wait until its command is exec'd.
+class StartFailed(Exception):
+    """The container's command never ran: `error` is for the caller, `reason` for the container's
+    record (it names the step that failed, which `error` may leave out). Nothing is left running."""
 
-    Records the container as running under `supervisor` (an identity from
-    state.identity), or as exited with the error, which is then raised (after
-    removing the container when it was created with --rm). `window` is the
-    initial (rows, cols) of a terminal.
-    """
-    try:
-        return _start_init(store, cid, supervisor, window)
-    except CorralError:
-        if autoremove:
-            remove_container(store, cid)
-        raise
+    def __init__(self, error: CorralError, reason: str) -> None:
+        super().__init__(reason)
+        self.error, self.reason = error, reason
 
 
-def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> Started:
-    from corral.monitor import logs
-
-    bundle = store.container_dir(cid)
-    with open(os.path.join(bundle, "config.json")) as f:
-        spec = json.loads(f.read())
+def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
+          after_fork: Callable[[], None] | None = None) -> Process:
+    """Fork the container's init, make its cgroup meanwhile (the init enters it), wait until its command
+    is exec'd. `spec` is the bundle's config.json as read (and amended) by the caller; `window` is the
+    initial (rows, cols) of a terminal. Raises StartFailed once the init is reaped and its cgroup gone."""
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
-    net = None
-    if NETWORK_ANNOTATION in spec.get("annotations", {}):
-        from corral.network import endpoint  # only containers with a network pay for its imports
-
-        try:
-            net = endpoint.attach(store, cid, spec)  # before the fork: the command never runs unwired
-        except BaseException as e:
-            state.mark_exited(store, cid, 125, f"cannot set up the container's network: {e}")
-            if isinstance(e, CorralError):
-                raise
-            raise CorralError(f"cannot set up the container's network: {e}") from e
     tty = bool(spec["process"].get("terminal"))
     ours: list[int] = []  # fds this process keeps
     theirs: list[int] = []  # fds only the init keeps
@@ -105,8 +89,8 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files())
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
-    if net is not None:
-        net.after_fork()
+    if after_fork is not None:
+        after_fork()
     cg_failure = None
     try:
         cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
@@ -125,43 +109,15 @@ def _start_init(store: Store, cid: str, supervisor: str, window: tuple[int, int]
         for fd in ours + ([master] if master is not None else []):
             os.close(fd)
         cg.destroy()
-        if net is not None:
-            try:
-                net.release()
-            except Exception:  # noqa: BLE001, S110 - the start's own failure is what to report
-                pass
         if cg_failure is not None:
-            message = f"cannot set up the container's cgroup: {cg_failure}"
-            state.mark_exited(store, cid, 125, message)
-            raise cg_failure if isinstance(cg_failure, CorralError) else CorralError(message)
-        failure = failure or b"125:the container's terminal could not be set up"
-        code, _, message = failure.decode(errors="replace").partition(":")
-        state.mark_exited(store, cid, int(code), message)
-        raise error_for(int(code), message)
-    state.mark_running(store, cid, pid, supervisor)
-    log_path = os.path.join(bundle, "log")
+            reason = f"cannot set up the container's cgroup: {cg_failure}"
+            raise StartFailed(cg_failure if isinstance(cg_failure, CorralError) else CorralError(reason), reason)
+        error = from_answer(failure.decode(errors="replace")) if failure else \
+            CorralError("the container's terminal could not be set up")
+        raise StartFailed(error, str(error))
     if tty:
-        started = Started(cid, pid, cg, {master: logs.STDOUT}, master, True, log_path)
-    else:
-        started = Started(cid, pid, cg, {out_r: logs.STDOUT, err_r: logs.STDERR}, in_w, False, log_path)
-    started.net = net
-    return started
-
-
-def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
-    """Record the exit of a reaped init, release its cgroup, and remove the container if asked."""
-    code = exit_code(status)
-    if not autoremove:  # else remove_container below releases it, with everything else
-        started.cg.destroy()
-    if started.net is not None:
-        try:
-            started.net.release()
-        except Exception:  # noqa: BLE001, S110 - the exit must be recorded; `system check` reports residue
-            pass
-    state.mark_exited(store, started.cid, code)
-    if autoremove:
-        remove_container(store, started.cid)
-    return code
+        return Process(pid, cg, master, master, None, True)
+    return Process(pid, cg, in_w, out_r, err_r, False)
 
 
 def _fork_into_new_pidns() -> int:
@@ -188,6 +144,7 @@ def _fork_into_new_pidns() -> int:
 
 
 def read_all(fd: int) -> bytes:
+    """What a forked child wrote on `fd` (O_CLOEXEC) before it exec'd or died: its failure, or nothing."""
     chunks = []
     while chunk := os.read(fd, 4096):
         chunks.append(chunk)
