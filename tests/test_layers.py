@@ -1,5 +1,6 @@
 """Rules of the layering (docs: ARCHITECTURE.md), checked on the source, so breaking one fails here
-and not in a review: the runtime imports nothing above it.
+and not in a review: the runtime imports nothing above it, the monitor's modules import no circle,
+and the answer format ("<exit code>:<kind>:<message>") is written in one place.
 
 Imports are read from the syntax tree, lazy ones inside functions and TYPE_CHECKING blocks
 included: a lazy import is still a dependency, only a cheaper one.
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+
+from corral.errors import (CommandNotExecutable, CommandNotFound, Conflict, CorralError, InvalidArgument,
+                           NotFound, StoreError, from_answer)
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 PACKAGE = os.path.join(SRC, "corral")
@@ -109,3 +114,76 @@ def test_runtime_imports_nothing_above_it():
     offenders = {name: sorted(bad) for name, path in sorted(modules.items())
                  if (bad := forbidden(imports_of_file(path), ABOVE_RUNTIME))}
     assert offenders == {}
+
+
+def test_monitor_client_and_wire_import_no_circle():
+    """The client (what `corral exec` loads) and the monitor share wire.py; neither needs the other for it."""
+    modules = modules_under(os.path.join(PACKAGE, "monitor"))
+    assert {"corral.monitor.monitor", "corral.monitor.client", "corral.monitor.wire"} <= modules.keys()
+    graph = {name: {m for m in imports_of_file(path) if m in modules} for name, path in modules.items()}
+    assert "corral.monitor.wire" in graph["corral.monitor.client"]  # the reader resolved the package's imports
+    assert cycles(graph) == []
+    assert graph["corral.monitor.wire"] == set()
+    assert "corral.monitor.client" not in graph["corral.monitor.monitor"]
+
+
+def _answer_writers(path: str) -> list[str]:
+    """Places in the file that write "<exit code>:..." themselves: a literal that starts with a code,
+    or an f-string that starts with a code-like value followed by ':'."""
+    with open(path) as f:
+        tree = ast.parse(f.read())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+            text = node.value.encode() if isinstance(node.value, str) else node.value
+            if re.match(rb"\d{3}:", text):
+                found.append(f"{path}:{node.lineno}: {node.value!r}")
+        elif isinstance(node, ast.JoinedStr) and len(node.values) > 1:
+            first, second = node.values[0], node.values[1]
+            if (isinstance(first, ast.FormattedValue) and "code" in ast.unparse(first.value)
+                    and isinstance(second, ast.Constant) and str(second.value).startswith(":")):
+                found.append(f"{path}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_answer_format_has_one_writer():
+    """errors.to_answer writes it; the monitor's answers (monitor/wire.py) and the reports of a failed
+    init or exec (runtime/init.py) go through it, so the reader (from_answer) knows every one."""
+    errors_py = os.path.join(PACKAGE, "errors.py")
+    writers = [w for path in modules_under(PACKAGE).values() for w in _answer_writers(path)]
+    assert len([w for w in writers if w.startswith(errors_py)]) == 1  # to_answer: the check sees it
+    assert [w for w in writers if not w.startswith(errors_py)] == []
+
+
+def test_answers_carry_the_error_across():
+    """A script that catches NotFound or Conflict from the monitor still can; an unknown kind and a
+    bare "<code>:<message>" (a monitor of an older corral) read as the plain error with that code."""
+    from corral.monitor import wire
+
+    for cls in (CorralError, NotFound, Conflict, InvalidArgument, StoreError, CommandNotFound,
+                CommandNotExecutable):
+        line = wire.answer(cls("a: message: with colons"))
+        assert line.endswith(b"\n") and not line.startswith(wire.OK)
+        error = wire.answer_error(line[:-1])
+        assert (type(error), str(error), error.exit_code) == (cls, "a: message: with colons", cls.exit_code)
+    assert type(from_answer("127:exec: x")) is CommandNotFound
+    assert (type(from_answer("125:Strange:x")), str(from_answer("125:Strange:x"))) == (CorralError, "Strange:x")
+    assert str(wire.answer_error(b"garbage")) == "the store's monitor answered 'garbage'"
+
+
+def test_a_failed_init_reports_the_error_to_raise():
+    """init.fail runs in the forked child: what it writes is what the runtime raises, and its exit code."""
+    from corral.runtime import init
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        init.fail(w, 127, 'exec: "nope": executable file not found in $PATH')
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        report = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 127
+    error = from_answer(report.decode())
+    assert (type(error), str(error)) == (CommandNotFound, 'exec: "nope": executable file not found in $PATH')

@@ -2,7 +2,7 @@
 
 Light on purpose: `corral exec` loads this module, the client half of the
 monitor and nothing else of corral. The monitor finds the container, checks
-that it runs and spawns the command (runtime/monitor.py), so the caller
+that it runs and spawns the command (monitor/monitor.py), so the caller
 needs neither the store's database nor the runtime's namespace code.
 """
 from __future__ import annotations
@@ -62,7 +62,7 @@ def exec_detached(store: Store | None, ref: str, cmd: list[str], **options) -> N
 
 
 def events(store: Store, req: dict, stdin: bytes | None = None) -> Iterator[tuple[int, bytes]]:
-    """An attaching request's output as it comes, (runtime.wire.STDOUT or STDERR, bytes), then
+    """An attaching request's output as it comes, (monitor.wire.STDOUT or STDERR, bytes), then
     (wire.EXIT, the code); stdin is all its input (then closed), or None for none."""
     from corral.monitor import client
 

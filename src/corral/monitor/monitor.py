@@ -12,7 +12,7 @@ running ghosts, as with a per-container supervisor.
 Every start goes through it, attached (`run`, `start -a`) or not, and every
 exec: it holds each process's output pipes or terminal master, writes a
 container's log (never an exec's), and relays to any attached clients
-(runtime/wire.py), so a client can detach, re-attach, or vanish while the
+(monitor/wire.py), so a client can detach, re-attach, or vanish while the
 process runs on. A client then needs no runtime: `corral exec` loads
 neither ctypes nor the namespace code.
 """
@@ -26,9 +26,8 @@ import struct
 import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, to_answer
+from corral.errors import Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
-from corral.monitor.client import socket_name
 from corral.runtime import console, state
 from corral.runtime.start import exit_code
 from corral.store.root import Store
@@ -93,7 +92,7 @@ class Monitor:
     def serve(self) -> None:
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            listener.bind(socket_name(self.store.root))
+            listener.bind(wire.socket_name(self.store.root))
         except OSError:
             return  # another monitor serves this store
         listener.listen(64)
@@ -158,7 +157,7 @@ class Monitor:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
-                sock.sendall(b"125:permission denied\n")
+                sock.sendall(wire.answer(CorralError("permission denied")))
                 _discard_pending(sock)  # closing with its request unread would reset the answer away
                 return
             sock.settimeout(5)
@@ -171,9 +170,9 @@ class Monitor:
             try:
                 keep = self._handle(sock, json.loads(request))
             except CorralError as e:
-                sock.sendall(to_answer(e).encode() + b"\n")
+                sock.sendall(wire.answer(e))
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
-                sock.sendall(f"125:{e}\n".encode())
+                sock.sendall(wire.answer(CorralError(str(e))))
         except OSError:
             pass
         finally:
@@ -205,7 +204,7 @@ class Monitor:
             for fd in proc.outputs:
                 self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
         attach = op == "attach" or req.get("attach")
-        sock.sendall(b"ok\n")
+        sock.sendall(wire.OK)
         if attach:
             client = _Client(sock, proc, bool(req.get("stdin")), owner=op != "attach")
             proc.clients.append(client)
