@@ -1,16 +1,15 @@
-"""The protocol between a client (`corral run`, `attach`, `exec`) and the store's monitor.
+"""The attach protocol between a client (`corral run`, `attach`, `exec`) and the store's monitor.
 
-A client connects to the store's abstract socket (socket_name), sends one
-JSON request line, and the monitor answers one line: "ok", or the error as
-errors.to_answer writes it ("<exit code>:<kind>:<message>"), so the client
-raises the very error the monitor met. After "ok" on an attaching request
-both sides exchange frames: one type byte, a 4-byte big-endian length, the
-payload. Frames keep stdout and stderr apart on one socket and carry the
-control messages (stdin EOF, window size, signals, detach, the exit code)
-in band, in order with the data.
+A client sends one JSON request line; the monitor answers one line, "ok" or
+the error (errors.to_answer). After "ok" on an attaching request both sides
+exchange frames: one type byte, a 4-byte big-endian length, the payload.
+Frames keep stdout and stderr apart on one socket and carry the control
+messages (stdin EOF, window size, signals, detach, the exit code) in band,
+in order with the data.
 
-Both halves import this module and neither imports the other for it, so
-the client (loaded by `corral exec`) stays free of the monitor's imports.
+Both halves import this module (the socket's name, the answer line, the
+frames) and neither imports the other for it, so the client, which
+`corral exec` loads, stays free of the monitor's imports.
 """
 from __future__ import annotations
 
