@@ -53,9 +53,11 @@ def test_exec_client_loads_no_runtime(busybox):
                        env=busybox.env, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     loaded = {line.split("|")[-1].strip() for line in r.stderr.decode().splitlines()}
-    assert "corral.api.sessions" in loaded  # the line format is what this test expects
+    assert {"corral.api.sessions", "corral.monitor.client", "corral.monitor.wire"} <= loaded  # the line format
     assert not loaded & {"ctypes", "corral.sys.libc", "corral.runtime.exec", "corral.runtime.init", "_sqlite3",
-                         "corral.store.db", "corral.api.container", "corral.api.host"}
+                         "corral.store.db", "corral.api.container", "corral.api.host", "corral.monitor.monitor",
+                         "corral.monitor.supervisor", "corral.network"}
+    assert not {m for m in loaded if m.startswith("corral.runtime")}  # the client half needs no runtime at all
 
 
 def test_exec_forwards_signals(busybox):

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from corral.errors import CorralError
+
 
 def test_run_rm_prints_and_leaves_nothing(busybox):
     r = busybox("run", "--rm", "busybox", "echo", "hello")
@@ -247,7 +249,7 @@ def test_one_monitor_per_store_that_leaves_when_idle(busybox):
 def test_monitor_answers_only_its_own_user(busybox):
     import _socket
 
-    from corral.runtime.client import socket_name
+    from corral.monitor import wire
 
     busybox.out("run", "-d", "--name", "m3", "busybox", "sleep", "60")
     read_end, write_end = os.pipe()
@@ -257,7 +259,7 @@ def test_monitor_answers_only_its_own_user(busybox):
         os.setgid(65534)
         os.setuid(65534)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        sock.connect(socket_name(busybox.root))
+        sock.connect(wire.socket_name(busybox.root))
         try:
             sock.sendall(b"{\"op\": \"start\", \"id\": \"" + b"0" * 64 + b"\"}\n")
         except BrokenPipeError:
@@ -266,7 +268,10 @@ def test_monitor_answers_only_its_own_user(busybox):
         os._exit(0)
     os.close(write_end)
     os.waitpid(child, 0)
-    assert os.read(read_end, 100) == b"125:permission denied\n"
+    answer = os.read(read_end, 100)
+    assert answer.endswith(b"\n") and not answer.startswith(wire.OK)
+    error = wire.answer_error(answer[:-1])
+    assert (type(error), str(error), error.exit_code) == (CorralError, "permission denied", 125)
     os.close(read_end)
     busybox.out("rm", "-f", "m3")
 

@@ -8,8 +8,8 @@ import pytest
 
 from corral.errors import InvalidArgument
 from corral.image import reference
-from corral.runtime import wire
-from corral.runtime.client import Session, parse_detach_keys
+from corral.monitor import wire
+from corral.monitor.client import Session, parse_detach_keys
 
 pytestmark = pytest.mark.unit
 

@@ -38,7 +38,7 @@ class CommandNotExecutable(CorralError):
 
 
 def error_for(code: int, message: str) -> CorralError:
-    """The error a process start reported as "<exit code>:<message>" (a container's init, an exec'd child)."""
+    """The error for a command that could not be started with exit code `code` (Docker's 127 and 126)."""
     cls = {127: CommandNotFound, 126: CommandNotExecutable}.get(code, CorralError)
     return cls(message)
 
@@ -48,14 +48,17 @@ _KINDS = {cls.__name__: cls for cls in (CorralError, NotFound, Conflict, Invalid
 
 
 def to_answer(e: CorralError) -> str:
-    """How the store's monitor reports `e` to a client: "<exit code>:<kind>:<message>", so the
-    client raises the same error (a script catching NotFound or Conflict still can)."""
+    """`e` as one line of text, "<exit code>:<kind>:<message>", the only writer of that format: the
+    store's monitor answers a client with it (monitor/wire.py), and a container's init or an exec'd
+    child reports with it why its command cannot run (runtime/init.py), so whoever reads it
+    raises the same error (a script catching NotFound or Conflict still can)."""
     kind = type(e).__name__
     return f"{e.exit_code}:{kind if kind in _KINDS else 'CorralError'}:{e}"
 
 
 def from_answer(answer: str) -> CorralError:
-    """The error that to_answer() wrote; any other "<exit code>:<message>" reads as error_for() has it."""
+    """The error that to_answer() wrote; a bare "<exit code>:<message>" (a monitor of an older corral
+    still running) reads as error_for() has it."""
     code, _, rest = answer.partition(":")
     kind, sep, message = rest.partition(":")
     if sep and kind in _KINDS:

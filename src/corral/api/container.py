@@ -116,7 +116,7 @@ class Container:
         stream=True returns an OutputStream of the output from the first byte
         instead (its exit_code set at the end): what a build's RUN step shows.
         """
-        from corral.runtime import client
+        from corral.monitor import client
 
         if self.status == state.RUNNING:
             if self.paused:
@@ -214,7 +214,7 @@ class Container:
         return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
 
     def remove(self, force: bool = False) -> None:
-        from corral.runtime.cleanup import remove_container
+        from corral.monitor.cleanup import remove_container
 
         self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
         if self.status == state.RUNNING:
@@ -278,7 +278,7 @@ class Container:
     def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None,
              follow: bool = False) -> Iterator[tuple[int, int, bytes]]:
         """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more."""
-        from corral.runtime import logs
+        from corral.monitor import logs
 
         path = os.path.join(self.bundle, "log")
         wanted = {logs.STDOUT} if stdout else set()

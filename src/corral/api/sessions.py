@@ -2,7 +2,7 @@
 
 Light on purpose: `corral exec` loads this module, the client half of the
 monitor and nothing else of corral. The monitor finds the container, checks
-that it runs and spawns the command (runtime/monitor.py), so the caller
+that it runs and spawns the command (monitor/monitor.py), so the caller
 needs neither the store's database nor the runtime's namespace code.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ def attach(store: Store, req: dict, *, stdin_fd: int | None = None, stdout_fd: i
            tty: bool = False, detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
     """Send an attaching request (start, attach, exec) and copy streams until the process exits
     (its exit code) or the user detaches (None)."""
-    from corral.runtime import client
+    from corral.monitor import client
 
     try:
         keys = client.parse_detach_keys(detach_keys or client.DEFAULT_DETACH_KEYS)
@@ -56,15 +56,15 @@ def exec_attached(store: Store | None, ref: str, cmd: list[str], *, tty: bool = 
 
 def exec_detached(store: Store | None, ref: str, cmd: list[str], **options) -> None:  # noqa: ANN003
     """`corral exec -d`: returns once the command runs; the store's monitor reaps it."""
-    from corral.runtime import client
+    from corral.monitor import client
 
     client.call(store or Store(), exec_request(ref, cmd, **options))
 
 
 def events(store: Store, req: dict, stdin: bytes | None = None) -> Iterator[tuple[int, bytes]]:
-    """An attaching request's output as it comes, (runtime.wire.STDOUT or STDERR, bytes), then
+    """An attaching request's output as it comes, (monitor.wire.STDOUT or STDERR, bytes), then
     (wire.EXIT, the code); stdin is all its input (then closed), or None for none."""
-    from corral.runtime import client
+    from corral.monitor import client
 
     sock, pending = client.request(store, dict(req, attach=True, stdin=stdin is not None))
     return client.Session(sock, pending, tty=False, stdin_data=stdin, sig_proxy=False).events()

@@ -6,7 +6,7 @@ is made on first use), the container's address is leased in the DB, its
 that tells the supervisor and cleanup there is networking to do (a
 container without it never imports this package).
 
-start (runtime/supervisor.py, in the store's monitor) calls attach() before
+start (monitor/supervisor.py, in the store's monitor) calls attach() before
 forking the init: host ports are bound, a fresh network namespace is made
 and wired (lo, a veth pair into the switch, address, default route) over
 netlink, published ports go into nftables in one transaction, peers' hosts

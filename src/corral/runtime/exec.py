@@ -12,9 +12,9 @@ import _socket
 import os
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, error_for
+from corral.errors import CommandNotExecutable, Conflict, CorralError, InvalidArgument, from_answer
 from corral.runtime import cgroups, console, init
-from corral.runtime.supervisor import read_all
+from corral.runtime.start import read_all
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -85,8 +85,9 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
         os.waitpid(pid, 0)
         if master is not None:
             os.close(master)
-        code, _, message = (failure or b"126:exec failed: no terminal").decode(errors="replace").partition(":")
-        raise error_for(int(code), message)
+        if failure:
+            raise from_answer(failure.decode(errors="replace"))
+        raise CommandNotExecutable("exec failed: no terminal")
     return pid, master
 
 

@@ -2,7 +2,7 @@
 
 Runs in a child forked by the supervisor right after unshare(CLONE_NEWPID),
 so it is PID 1 of the new PID namespace. Any failure before exec is written
-to `error_fd` as "<exit code>:<message>" and the process exits; a clean exec
+to `error_fd` as errors.to_answer() writes it and the process exits; a clean exec
 closes error_fd (O_CLOEXEC), which tells the supervisor the command runs.
 
 The supervisor makes the container's cgroup while this process builds the
@@ -18,6 +18,7 @@ import os
 import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
+from corral.errors import error_for, to_answer
 from corral.runtime import caps, cgroups, mounts
 from corral.store.rootfs import rootfs_of
 from corral.sys import libc
@@ -57,8 +58,9 @@ def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, e
 
 
 def fail(error_fd: int, code: int, message: str) -> NoReturn:
+    """Report why the command cannot run, as the error the parent is to raise (errors.to_answer), and exit."""
     try:
-        os.write(error_fd, f"{code}:{message}".encode(errors="replace"))
+        os.write(error_fd, to_answer(error_for(code, message)).encode(errors="replace"))
     finally:
         os._exit(code)
 

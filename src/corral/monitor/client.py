@@ -1,7 +1,7 @@
 """Talking to the store's monitor: requests, and attached sessions (output, stdin, terminal, signals).
 
-This is the client half of runtime/monitor.py, kept apart so `corral run`
-loads only sockets and this file, not the runtime the monitor needs.
+This is the client half of monitor/monitor.py, kept apart so `corral run`
+loads only sockets, this file and wire.py, not the runtime the monitor needs.
 """
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import select
 import time
 
 from corral import fastjson as json
-from corral.errors import CorralError, from_answer
-from corral.runtime import wire
+from corral.errors import CorralError
+from corral.monitor import wire
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,21 +26,13 @@ PROXIED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1
 _QUEUE_LIMIT = 1 << 20
 
 
-def socket_name(root: str) -> bytes:
-    try:
-        from _sha256 import sha256  # the C digest alone: `hashlib` costs milliseconds at start-up
-    except ImportError:
-        from hashlib import sha256
-    return b"\0corral-monitor/" + sha256(root.encode()).hexdigest()[:32].encode()
-
-
 def request(store: "Store", req: dict) -> tuple["_socket.socket", bytes]:
     """Send `req` to the store's monitor (starting one if there is none) and wait for "ok".
 
     Returns the connection and whatever frames already followed the answer;
     raises the error the monitor reports.
     """
-    name = socket_name(store.root)
+    name = wire.socket_name(store.root)
     line = json.dumps(req).encode() + b"\n"
     deadline = time.monotonic() + 15
     spawned_at = 0.0
@@ -56,11 +48,10 @@ def request(store: "Store", req: dict) -> tuple["_socket.socket", bytes]:
                     break
                 reply += chunk
             if reply:
-                answer, _, rest = reply.partition(b"\n")
-                if answer == b"ok":
-                    return sock, rest
+                if reply.startswith(wire.OK):
+                    return sock, reply[len(wire.OK):]
                 sock.close()
-                raise _error(answer.decode(errors="replace"))
+                raise wire.answer_error(reply.partition(b"\n")[0])
             # EOF without an answer: that monitor was on its way out; ask its successor
         except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError):
             pass
@@ -82,12 +73,6 @@ def call(store: "Store", req: dict) -> None:
     sock.close()
 
 
-def _error(answer: str) -> CorralError:
-    if not answer.partition(":")[0].isdigit():
-        return CorralError(f"the store's monitor answered {answer!r}")
-    return from_answer(answer)
-
-
 def _spawn(store: "Store") -> None:
     """Start a monitor that outlives this process (double fork, own session, stdio on /dev/null)."""
     store.close()  # an SQLite connection must not cross a fork
@@ -105,7 +90,7 @@ def _spawn(store: "Store") -> None:
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.closerange(3, 65536)  # nothing of a library caller's (its pipes, its files) stays open
-                from corral.runtime.monitor import Monitor
+                from corral.monitor.monitor import Monitor
                 from corral.store.root import Store as StoreClass
 
                 Monitor(StoreClass(store.root)).serve()

@@ -12,7 +12,7 @@ running ghosts, as with a per-container supervisor.
 Every start goes through it, attached (`run`, `start -a`) or not, and every
 exec: it holds each process's output pipes or terminal master, writes a
 container's log (never an exec's), and relays to any attached clients
-(runtime/wire.py), so a client can detach, re-attach, or vanish while the
+(monitor/wire.py), so a client can detach, re-attach, or vanish while the
 process runs on. A client then needs no runtime: `corral exec` loads
 neither ctypes nor the namespace code.
 """
@@ -26,10 +26,10 @@ import struct
 import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, to_answer
-from corral.runtime import console, logs, state, wire
-from corral.runtime.client import socket_name
-from corral.runtime.supervisor import Started, exit_code, finish, start_init
+from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.monitor import logs, supervisor, wire
+from corral.runtime import console, state
+from corral.runtime.start import exit_code
 from corral.store.root import Store
 
 IDLE_EXIT_SECONDS = 2.0
@@ -43,7 +43,7 @@ class _Proc:
     """A process the monitor supervises: a container's init (started is set) or an exec'd process."""
 
     def __init__(self, cid: str, pid: int, outputs: dict[int, int], stdin: int | None, tty: bool,
-                 started: Started | None = None, autoremove: bool = False) -> None:
+                 started: supervisor.Started | None = None, autoremove: bool = False) -> None:
         self.cid, self.pid, self.outputs, self.stdin, self.tty = cid, pid, outputs, stdin, tty
         if stdin is not None:
             os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
@@ -92,7 +92,7 @@ class Monitor:
     def serve(self) -> None:
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            listener.bind(socket_name(self.store.root))
+            listener.bind(wire.socket_name(self.store.root))
         except OSError:
             return  # another monitor serves this store
         listener.listen(64)
@@ -158,7 +158,7 @@ class Monitor:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
-                sock.sendall(b"125:permission denied\n")
+                sock.sendall(wire.answer(CorralError("permission denied")))
                 _discard_pending(sock)  # closing with its request unread would reset the answer away
                 return
             sock.settimeout(5)
@@ -171,9 +171,9 @@ class Monitor:
             try:
                 keep = self._handle(sock, json.loads(request))
             except CorralError as e:
-                sock.sendall(to_answer(e).encode() + b"\n")
+                sock.sendall(wire.answer(e))
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
-                sock.sendall(f"125:{e}\n".encode())
+                sock.sendall(wire.answer(CorralError(str(e))))
         except OSError:
             pass
         finally:
@@ -186,7 +186,7 @@ class Monitor:
         window = (int(req.get("rows") or 0), int(req.get("cols") or 0))
         if op == "start":
             cid = req["id"]
-            started = start_init(self.store, cid, self.identity, bool(req.get("autoremove")), window)
+            started = supervisor.start(self.store, cid, self.identity, bool(req.get("autoremove")), window)
             proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started,
                          bool(req.get("autoremove")))
             self.containers[cid] = proc
@@ -205,7 +205,7 @@ class Monitor:
             for fd in proc.outputs:
                 self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
         attach = op == "attach" or req.get("attach")
-        sock.sendall(b"ok\n")
+        sock.sendall(wire.OK)
         if attach:
             client = _Client(sock, proc, bool(req.get("stdin")), owner=op != "attach")
             proc.clients.append(client)
@@ -433,7 +433,7 @@ class Monitor:
         code = exit_code(proc.status)
         if proc.started is not None:
             try:
-                code = finish(self.store, proc.started, proc.status, proc.autoremove)
+                code = supervisor.finish(self.store, proc.started, proc.status, proc.autoremove)
             except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
                 pass
         for client in proc.clients:

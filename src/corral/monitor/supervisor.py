@@ -1,0 +1,106 @@
+"""Supervision: a container started under the store's monitor, and seen to the end.
+
+The runtime (runtime/start.py) turns a bundle into a running init; this adds
+what the engine owns around it: the container's network, wired before the
+fork so the command never runs unwired and released at the end; its record
+in the store (running, or exited and why); and --rm. Only the store's
+monitor calls it: every container is the monitor's child, so a client may
+come and go (`run` attached, `attach`, a detach key, a closed terminal)
+while the container runs on, and the monitor alone reaps the init and
+records the exit.
+"""
+from __future__ import annotations
+
+import os
+
+from corral import fastjson as json
+from corral.errors import CorralError
+from corral.monitor import logs
+from corral.monitor.cleanup import remove_container
+from corral.runtime import start as runtime
+from corral.runtime import state
+from corral.runtime.spec import NETWORK_ANNOTATION
+from corral.store.root import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.network.endpoint import Attachment
+
+
+class Started:
+    """A container whose command has been exec'd: what the monitor keeps to see it to the end.
+
+    outputs maps each fd to read to the log stream it feeds (a terminal's
+    master is one stdout stream); stdin is where attached clients write.
+    """
+
+    def __init__(self, cid: str, process: runtime.Process, net: Attachment | None, log_path: str) -> None:
+        self.cid, self.process, self.net, self.log_path = cid, process, net, log_path
+        self.pid, self.stdin, self.tty = process.pid, process.stdin, process.tty
+        self.outputs = {process.stdout: logs.STDOUT}
+        if process.stderr is not None:
+            self.outputs[process.stderr] = logs.STDERR
+
+
+def start(store: Store, cid: str, supervisor: str, autoremove: bool,
+          window: tuple[int, int] = (0, 0)) -> Started:
+    """Wire the container's network, start its init (runtime.start) and record it as running under
+    `supervisor` (an identity from state.identity); or record it as exited with the reason and raise
+    the error (after removing the container when it was created with --rm). `window` is the initial
+    (rows, cols) of a terminal."""
+    try:
+        return _start(store, cid, supervisor, window)
+    except CorralError:
+        if autoremove:
+            remove_container(store, cid)
+        raise
+
+
+def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> Started:
+    bundle = store.container_dir(cid)
+    with open(os.path.join(bundle, "config.json")) as f:
+        spec = json.loads(f.read())
+    net = _attach_network(store, cid, spec)
+    try:
+        process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None)
+    except runtime.StartFailed as failure:
+        _release_network(net)
+        state.mark_exited(store, cid, failure.error.exit_code, failure.reason)
+        raise failure.error from None
+    state.mark_running(store, cid, process.pid, supervisor)
+    return Started(cid, process, net, os.path.join(bundle, "log"))
+
+
+def _attach_network(store: Store, cid: str, spec: dict) -> Attachment | None:
+    """The container's network wired before its init is forked (which then joins it), if it has one."""
+    if NETWORK_ANNOTATION not in spec.get("annotations", {}):
+        return None
+    from corral.network import endpoint  # only containers with a network pay for its imports
+
+    try:
+        return endpoint.attach(store, cid, spec)
+    except BaseException as e:
+        state.mark_exited(store, cid, 125, f"cannot set up the container's network: {e}")
+        if isinstance(e, CorralError):
+            raise
+        raise CorralError(f"cannot set up the container's network: {e}") from e
+
+
+def _release_network(net: Attachment | None) -> None:
+    if net is not None:
+        try:
+            net.release()
+        except Exception:  # noqa: BLE001, S110 - the exit or the failure is what to record; `system check` reports residue
+            pass
+
+
+def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
+    """Record the exit of a reaped init, release its cgroup and network, and remove the container if asked."""
+    code = runtime.exit_code(status)
+    if not autoremove:  # else remove_container below releases it, with everything else
+        started.process.cg.destroy()
+    _release_network(started.net)
+    state.mark_exited(store, started.cid, code)
+    if autoremove:
+        remove_container(store, started.cid)
+    return code

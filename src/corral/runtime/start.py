@@ -1,0 +1,154 @@
+"""Starting a container from its bundle: its init forked into new namespaces, its cgroup made
+meanwhile, and a wait until the command is exec'd, or the reason it never was.
+
+This is the OCI runtime's create and start in one step, as `crun run` does:
+a bundle's config.json in, a running process and its stdio out. What the
+engine adds around it, the container's network, its record in the store and
+--rm, is the monitor's (monitor/supervisor.py); the one thing it must do
+between the fork and the wait (let go of the network namespace the init
+joins) it passes as after_fork.
+"""
+from __future__ import annotations
+
+import _socket
+import os
+
+from corral.errors import CorralError, from_answer
+from corral.runtime import cgroups, console
+from corral.runtime.init import container_init
+from corral.runtime.spec import STDIN_ANNOTATION
+from corral.sys import libc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def exit_code(status: int) -> int:
+    """A wait status as Docker reports it: the exit code, or 128+N for a process killed by signal N."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class Process:
+    """A container's init whose command has been exec'd, and the fds its supervisor reads and writes.
+
+    stdout and stderr are the read ends of its output pipes; with a terminal
+    stdout is the terminal's master and stderr None. stdin is where input
+    goes: the pipe to the command's stdin (-i), the terminal's master (-t),
+    or None.
+    """
+
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, stdin: int | None, stdout: int, stderr: int | None,
+                 tty: bool) -> None:
+        self.pid, self.cg, self.stdin, self.stdout, self.stderr, self.tty = pid, cg, stdin, stdout, stderr, tty
+
+
+class StartFailed(Exception):
+    """The container's command never ran: `error` is for the caller, `reason` for the container's
+    record (it names the step that failed, which `error` may leave out). Nothing is left running."""
+
+    def __init__(self, error: CorralError, reason: str) -> None:
+        super().__init__(reason)
+        self.error, self.reason = error, reason
+
+
+def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
+          after_fork: Callable[[], None] | None = None) -> Process:
+    """Fork the container's init, make its cgroup meanwhile (the init enters it), wait until its command
+    is exec'd. `spec` is the bundle's config.json as read (and amended) by the caller; `window` is the
+    initial (rows, cols) of a terminal. Raises StartFailed once the init is reaped and its cgroup gone."""
+    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
+    tty = bool(spec["process"].get("terminal"))
+    ours: list[int] = []  # fds this process keeps
+    theirs: list[int] = []  # fds only the init keeps
+    if tty:
+        console_sock, child_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        stdio: tuple[int, int, int] | int = child_sock.detach()
+        theirs.append(stdio)
+    else:
+        if spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open":
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            ours.append(in_w)
+        else:
+            in_r, in_w = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), None
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours += [out_r, err_r]
+        theirs += [in_r, out_w, err_w]
+        stdio = (in_r, out_w, err_w)
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
+    pid = _fork_into_new_pidns()
+    if pid == 0:
+        for fd in ours + [fail_r, cg_w]:
+            os.close(fd)
+        if tty:
+            console_sock.close()
+        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files())
+    for fd in theirs + [fail_w, cg_r]:
+        os.close(fd)
+    if after_fork is not None:
+        after_fork()
+    cg_failure = None
+    try:
+        cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
+    except Exception as e:  # noqa: BLE001 - reported below, once the init has given up
+        cg_failure = e
+    else:
+        try:
+            os.write(cg_w, b"1")
+        except OSError:
+            pass  # the init is gone already: its own error is on fail_r
+    os.close(cg_w)
+    master = console.take_master(console_sock, window) if tty else None
+    failure = read_all(fail_r)
+    if cg_failure is not None or failure or (tty and master is None):
+        os.waitpid(pid, 0)
+        for fd in ours + ([master] if master is not None else []):
+            os.close(fd)
+        cg.destroy()
+        if cg_failure is not None:
+            reason = f"cannot set up the container's cgroup: {cg_failure}"
+            raise StartFailed(cg_failure if isinstance(cg_failure, CorralError) else CorralError(reason), reason)
+        error = from_answer(failure.decode(errors="replace")) if failure else \
+            CorralError("the container's terminal could not be set up")
+        raise StartFailed(error, str(error))
+    if tty:
+        return Process(pid, cg, master, master, None, True)
+    return Process(pid, cg, in_w, out_r, err_r, False)
+
+
+def _fork_into_new_pidns() -> int:
+    """fork() a child that is PID 1 of a new PID namespace, leaving this process's own forks unchanged.
+
+    unshare(CLONE_NEWPID) only redirects this process's future children, so
+    the original namespace is restored with setns() right after the fork:
+    a library caller's later subprocesses must not land in a dead namespace.
+    """
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        libc.unshare(libc.CLONE_NEWPID)
+        pid = os.fork()
+    except BaseException:
+        os.close(own)
+        raise
+    if pid == 0:
+        return 0
+    try:
+        libc.setns(own, libc.CLONE_NEWPID)
+    finally:
+        os.close(own)
+    return pid
+
+
+def read_all(fd: int) -> bytes:
+    """What a forked child wrote on `fd` (O_CLOEXEC) before it exec'd or died: its failure, or nothing."""
+    chunks = []
+    while chunk := os.read(fd, 4096):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
