@@ -11,8 +11,12 @@ import ast
 import os
 import re
 
+import pytest
+
 from corral.errors import (CommandNotExecutable, CommandNotFound, Conflict, CorralError, InvalidArgument,
                            NotFound, StoreError, from_answer)
+
+pytestmark = pytest.mark.unit
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 PACKAGE = os.path.join(SRC, "corral")
@@ -42,11 +46,24 @@ def _is_module(name: str) -> bool:
     return os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py"))
 
 
-def imports_of(source: str, name: str, is_package: bool = False) -> set[str]:
-    """The corral modules that module `name` imports anywhere in `source`; `from P import m` counts as
-    P.m when that is a module, as P otherwise."""
+def _nodes(tree: ast.AST, typing_too: bool):  # noqa: ANN202 - Iterator[ast.AST]
+    """ast.walk, leaving out `if TYPE_CHECKING:` blocks unless typing_too."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if not typing_too and isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def imports_of(source: str, name: str, is_package: bool = False, typing_too: bool = True) -> set[str]:
+    """The corral modules that module `name` imports anywhere in `source` (with typing_too=False, not
+    counting imports for type checkers only); `from P import m` counts as P.m when that is a module,
+    as P otherwise."""
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _nodes(ast.parse(source), typing_too):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -62,9 +79,9 @@ def imports_of(source: str, name: str, is_package: bool = False) -> set[str]:
     return {m for m in found if m == "corral" or m.startswith("corral.")}
 
 
-def imports_of_file(path: str) -> set[str]:
+def imports_of_file(path: str, typing_too: bool = True) -> set[str]:
     with open(path) as f:
-        return imports_of(f.read(), module_name(path), path.endswith("__init__.py"))
+        return imports_of(f.read(), module_name(path), path.endswith("__init__.py"), typing_too)
 
 
 def forbidden(imported: set[str], layers: tuple[str, ...]) -> set[str]:
@@ -103,6 +120,11 @@ def test_the_import_reader_sees_lazy_and_relative_imports():
                      "corral.runtime.console", "corral.monitor.wire"}
     assert forbidden(found, ABOVE_RUNTIME) == {"corral.network.endpoint", "corral.api.host", "corral.monitor",
                                                "corral.monitor.wire"}
+    assert imports_of(source, "corral.runtime.start", typing_too=False) == found
+    typing_only = ("TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from corral.api.host import Host\n"
+                   "else:\n    import corral.errors\n")
+    assert imports_of(typing_only, "corral.api.image", typing_too=False) == {"corral.errors"}
+    assert imports_of(typing_only, "corral.api.image") == {"corral.api.host", "corral.errors"}
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": {"c"}, "d": {"a", "c"}}) == []
 
@@ -114,6 +136,18 @@ def test_runtime_imports_nothing_above_it():
     offenders = {name: sorted(bad) for name, path in sorted(modules.items())
                  if (bad := forbidden(imports_of_file(path), ABOVE_RUNTIME))}
     assert offenders == {}
+
+
+def test_no_module_imports_a_circle_but_for_type_checkers():
+    """A circle makes the order of imports matter and the layers meaningless; the API's objects may name
+    one another's types (Host and Container), in TYPE_CHECKING blocks that never run."""
+    modules = modules_under(PACKAGE)
+    graph = {name: {m for m in imports_of_file(path, typing_too=False) if m in modules and m != name}
+             for name, path in modules.items()}
+    assert cycles(graph) == []
+    typing_graph = {name: {m for m in imports_of_file(path) if m in modules and m != name}
+                    for name, path in modules.items()}
+    assert cycles(typing_graph) != [], "the reader sees the API's typing-only circles (else it sees nothing)"
 
 
 def test_monitor_client_and_wire_import_no_circle():

@@ -95,7 +95,8 @@ def test_a_dangling_link_is_reported_by_check_and_removed_by_prune(busybox):
     os.symlink("/etc", os.path.join(links, "NOTOURS"))
     r = busybox("system", "check")
     assert r.returncode != 0
-    assert f"link {rootfs.LINKS}/{rootfs.link_name('ab' * 32)} leads to no layer" in r.stdout.decode() + r.stderr.decode()
+    said = r.stdout.decode() + r.stderr.decode()
+    assert f"link {rootfs.LINKS}/{rootfs.link_name('ab' * 32)} leads to no layer" in said
     busybox.out("image", "prune")
     assert sorted(os.listdir(links)) == kept
     assert os.path.isdir("/etc")
