@@ -5,8 +5,6 @@ from corral import fastjson as json
 import os
 
 from corral.api.container import Container
-from corral.api.image import Image
-from corral.api.network import Network
 from corral.errors import Conflict, InvalidArgument, NotFound
 from corral.runtime.options import ContainerOptions
 from corral.store import containers as container_records
@@ -16,7 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
-    from corral.api.image import LoadedImage
+    from corral.api.image import Image, LoadedImage
+    from corral.api.network import Network
 
 
 class Host:
@@ -29,6 +28,7 @@ class Host:
                          **options) -> Container:  # noqa: ANN003 - the ContainerOptions fields
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields."""
         from corral.api import names
+        from corral.api.image import Image
         from corral.image import repo
         from corral.runtime import spec as specs
         from corral.store import rootfs as sandbox
@@ -83,12 +83,14 @@ class Host:
     # images ------------------------------------------------------------------------------------------
 
     def image(self, ref: str) -> Image:
+        from corral.api.image import Image  # not on the path of ps, rm, start
         from corral.image import repo
 
         return Image(self, repo.resolve(self.store, ref))
 
     def images(self, all: bool = False) -> list[Image]:  # noqa: A002 - docker-py's name
         """Newest first; the build cache's intermediate images (untagged) only with all=True."""
+        from corral.api.image import Image
         from corral.store import images
 
         return [Image(self, image_id) for image_id in images.listed_ids(self.store, all)]
@@ -106,6 +108,7 @@ class Host:
 
     def import_image(self, src: str | BinaryIO, tag: str) -> Image:
         """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
+        from corral.api.image import Image
         from corral.image.importer import import_tar
 
         if isinstance(src, str):
@@ -206,6 +209,7 @@ class Host:
 
     def bootstrap(self, name: str) -> Image:
         """A base image made on this host: `busybox[:tag]` or `debian:<suite>`."""
+        from corral.api.image import Image
         from corral.image import bootstrap
         from corral.image.reference import normalize, split, validate_tag
 
@@ -241,17 +245,20 @@ class Host:
                        options: dict[str, str] | None = None) -> Network:
         """A new switch: a bridge with `gateway` (default: the subnet's first address) on `subnet` (default:
         the first free range of the pool); a subnet overlapping a host network or a switch is refused."""
+        from corral.api.network import Network  # not on the path of a container without network, nor of ps
         from corral.network import switch
 
         return Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
 
     def network(self, ref: str) -> Network:
         """A switch by name, full ID or unambiguous ID prefix."""
+        from corral.api.network import Network
         from corral.network import switch
 
         return Network(self, switch.find(self.store, ref))
 
     def networks(self) -> list[Network]:
+        from corral.api.network import Network
         from corral.network import switch
 
         return [Network(self, s) for s in switch.all_switches(self.store)]

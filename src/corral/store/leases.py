@@ -11,13 +11,14 @@ from __future__ import annotations
 from corral import fastjson as json
 from corral.errors import Conflict, NotFound
 from corral.store.containers import RUNNING
-from corral.store.networks import NetworkRecord, record as network_record
 from corral.store.records import Record, columns
 from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
+
+    from corral.store.networks import NetworkRecord
 
     Chooser = Callable[[str, str, int, set], tuple[str, "int | None"]]
 
@@ -98,6 +99,8 @@ def holds(store: Store, network_id: str, cid: str) -> bool:
 
 def of_container(store: Store, cid: str) -> list[tuple[NetworkRecord, Lease]]:
     """Every switch container `cid` is on with its lease there, by interface name (eth0 first)."""
+    from corral.store.networks import NetworkRecord, record as network_record  # not on `rm`'s path
+
     rows = store.query(f"SELECT {columns(Lease, 'l.')}, {columns(NetworkRecord, 'n.')}"
                        " FROM leases l JOIN networks n ON n.id = l.network_id WHERE l.container_id=?"
                        " ORDER BY l.ifname", (cid,))

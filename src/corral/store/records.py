@@ -17,7 +17,10 @@ field is, so one that holds decoded JSON (a dict, a list) is not a set member.
 """
 from __future__ import annotations
 
-from _operator import itemgetter
+
+def _field(i: int) -> property:
+    """The i-th item as a read-only attribute (operator.itemgetter would load one module more on `run`)."""
+    return property(lambda record: tuple.__getitem__(record, i))
 
 
 class Record(tuple):
@@ -32,7 +35,7 @@ class Record(tuple):
         cls._fields = cls._fields + own
         cls._defaults = dict(cls._defaults, **{f: cls.__dict__[f] for f in own if f in cls.__dict__})
         for i, name in enumerate(cls._fields):
-            setattr(cls, name, property(itemgetter(i)))
+            setattr(cls, name, _field(i))
 
     def __new__(cls, *values: object, **named: object):  # noqa: ANN204 - the subclass
         if len(values) < len(cls._fields):
