@@ -54,3 +54,16 @@ def test_exec_result_stdin_and_errors(busybox):
     finally:
         del os.environ["CORRAL_ROOT"]
 
+
+
+def test_an_image_names_its_containers_as_id_name_and_state(busybox):
+    script = """
+from corral.api import Host
+host = Host()
+c = host.create_container("busybox", ["true"], name="user1")
+print(host.image("busybox").users() == [(c.id, "user1", "created")])
+c.remove()
+"""
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, env=busybox.env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"True\n"

@@ -272,7 +272,7 @@ def reports(corral, peer_host):
         result["corral_raw"] = p.stdout
 
         # crun: the same config.json, over an overlay of the same layers that this test mounts itself.
-        lower = ":".join(rootfs_of(cfg).lowerdirs())
+        lower = ":".join(rootfs_of(cfg, bundle).lowerdirs())
         assert lower, "the container's root filesystem names no layer"
         for d in ("rootfs", "upper", "work", "crun-state"):
             os.mkdir(os.path.join(tmp, d))

@@ -109,3 +109,52 @@ def test_a_lost_link_is_made_again(busybox):
     for name in os.listdir(links):
         os.unlink(os.path.join(links, name))
     assert busybox.out("run", "--rm", "busybox", "echo", "back") == "back\n"
+
+
+def test_a_container_made_before_mount_descriptions_still_starts_and_diffs(busybox):
+    """Its config.json names the layers in org.corral.lowerdirs and nothing else."""
+    cid = busybox.out("create", "--name", "old", "busybox", "sh", "-c", "echo x > /made").strip()
+    path = os.path.join(busybox.root, "containers", cid, "config.json")
+    with open(path) as f:
+        cfg = json.load(f)
+    lower = rootfs.rootfs_of(cfg, os.path.dirname(path)).lowerdirs()
+    del cfg["annotations"][rootfs.ROOTFS_ANNOTATION]
+    cfg["annotations"][rootfs.LEGACY_ANNOTATION] = ":".join(os.path.realpath(d) for d in lower)
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    busybox.out("start", "-a", "old")
+    assert busybox.out("diff", "old") == "A /made\n"
+    graph = json.loads(busybox.out("inspect", "old"))[0]["GraphDriver"]["Data"]
+    assert graph["LowerDir"] == ":".join(os.path.realpath(d) for d in lower)
+    assert graph["UpperDir"] == os.path.join(os.path.dirname(path), "upper")
+
+
+def test_inspect_shows_the_layers_and_survives_a_lost_config(busybox):
+    cid = busybox.out("create", "busybox", "true").strip()
+    layer = json.loads(busybox.out("image", "inspect", "busybox"))[0]["RootFS"]["Layers"][0]
+    graph = json.loads(busybox.out("inspect", cid))[0]["GraphDriver"]
+    assert graph["Data"]["LowerDir"] == os.path.join(busybox.root, "layers", layer.split(":")[1], "diff")
+    os.unlink(os.path.join(busybox.root, "containers", cid, "config.json"))
+    r = busybox("inspect", cid)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)[0]["Id"] == cid
+    busybox.out("rm", cid)
+
+
+@pytest.mark.unit
+def test_a_link_is_made_outside_links_first(tmp_path, monkeypatch):
+    """A sweep running beside a create must never see a half-made link in links/ (it would take it)."""
+    store = Store(str(tmp_path / "store"))
+    chain = "sha256:" + "7" * 64
+    seen = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append((os.path.dirname(src), sorted(os.listdir(os.path.dirname(dst)))))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    path = rootfs.ensure_link(store, chain)
+    monkeypatch.undo()
+    assert seen == [(store.tmp, [])]
+    assert os.readlink(path) == f"../layers/{'7' * 64}/diff" and os.listdir(store.tmp) == []

@@ -297,5 +297,5 @@ def test_options_round_trip_through_a_dict():
 
 
 def test_layers_are_passed_top_first(layers):
-    assert rootfs_of(build(layers)).lowerdirs() == layers
+    assert rootfs_of(build(layers), "/b").lowerdirs() == layers
     assert os.path.basename(layers[0]) == "top"

@@ -184,3 +184,22 @@ def test_read_beneath_never_follows_a_link_and_keeps_the_size(tmp_path):
     assert read("a/fifo", 3) == b"\0" * 3  # no hang
     assert read("../outside/secret", 11) == b"\0" * 11
     assert read("a/gone", 2) == b"\0\0"
+
+
+def test_check_reports_a_damaged_container_row_instead_of_crashing(busybox):
+    import sqlite3
+
+    cid = busybox.out("create", "busybox", "true").strip()
+    conn = sqlite3.connect(os.path.join(busybox.root, "corral.db"))
+    with conn:
+        conn.execute("UPDATE containers SET options='{not json' WHERE id=?", (cid,))
+    conn.close()
+    r = busybox("system", "check")
+    assert b"Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 1 and f"container {cid[:12]}: its recorded options are damaged".encode() in r.stdout
+    r = busybox("ps", "-a")
+    assert r.returncode != 0 and b"its recorded options are damaged" in r.stderr and b"Traceback" not in r.stderr
+    conn = sqlite3.connect(os.path.join(busybox.root, "corral.db"))
+    with conn:
+        conn.execute("UPDATE containers SET options='{}' WHERE id=?", (cid,))
+    conn.close()

@@ -316,7 +316,8 @@ class Container:
         limits = spec.get("linux", {}).get("resources", {})
         from corral.store.rootfs import rootfs_of
 
-        rootfs = rootfs_of(spec)
+        rootfs = rootfs_of(spec, self.bundle)
+        layers = [os.path.realpath(d) for d in rootfs.lowerdirs() if os.path.dirname(d) != self.bundle]
         return {
             "Id": self.id,
             "Created": self.created,
@@ -353,7 +354,7 @@ class Container:
                 "Tty": opts.tty, "OpenStdin": opts.interactive, "StopSignal": opts.stop_signal,
             },
             "GraphDriver": {"Name": rootfs.type, "Data": {
-                "LowerDir": ":".join(rootfs.lowerdirs()), "UpperDir": rootfs.option("upperdir") or "",
+                "LowerDir": ":".join(layers), "UpperDir": rootfs.option("upperdir") or "",
                 "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
             "NetworkSettings": self._network_settings(),
             "Resources": limits,
@@ -419,8 +420,11 @@ class Container:
         from corral.image.commit import mount_stubs
         from corral.store.rootfs import rootfs_of
 
-        rootfs = rootfs_of(spec)
-        upper = rootfs.option("upperdir") or ""
+        rootfs = rootfs_of(spec, self.bundle)
+        upper = rootfs.option("upperdir")
+        if rootfs.type != "overlay" or upper is None:
+            raise CorralError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
+                              " of its own")
         return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 
     def diff(self) -> list[tuple[str, str]]:

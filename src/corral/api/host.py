@@ -142,7 +142,7 @@ class Host:
         if named and len(tags) > 1 and not force:
             self._untag([normalize(ref)])
             return [("Untagged", normalize(ref))]
-        users = image.users()
+        users = container_records.of_image(self.store, image.id)
         running = [u for u in users if Container(self, u).status == "running"]
         if running:
             how = "cannot be forced" if force or not named else "must force"
@@ -197,7 +197,9 @@ class Host:
             if image.id in used_images:
                 needed_by_used |= chain
         containers = self.containers(all=True)
-        sizes = {c.id: _disk_usage(os.path.join(c.bundle, "upper")) for c in containers}
+        from corral.store.rootfs import upper_dir
+
+        sizes = {c.id: _disk_usage(upper_dir(c.bundle)) for c in containers}
         return {
             "Images": {"Total": len(images), "Active": len(used_images & {i.id for i in images}),
                        "Size": sum(layer_size.get(c, 0) for c in all_layers),

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from corral.api.host import Host
-    from corral.store.containers import ContainerRecord
     from corral.store.images import ImageRecord
 
 
@@ -120,11 +119,11 @@ class Image:
             steps[0]["Id"], steps[0]["Tags"] = self.id, self.tags or None
         return steps
 
-    def users(self) -> list[ContainerRecord]:
-        """The records (ID, name, state, …) of every container created from this image."""
+    def users(self) -> list[tuple[str, str, str]]:
+        """(container ID, name, state) of every container created from this image."""
         from corral.store import containers
 
-        return containers.of_image(self.host.store, self.id)
+        return [(c.id, c.name, c.state) for c in containers.of_image(self.host.store, self.id)]
 
     # save, load, export ------------------------------------------------------------------------------
 

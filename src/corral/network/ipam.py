@@ -18,7 +18,7 @@ from corral.errors import Conflict, CorralError, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import ipaddress  # imported where used: it costs milliseconds, and `run` only needs allocate()
+    import ipaddress  # imported where used: it costs milliseconds, and `run` only needs choose()
 
 DEFAULT_POOLS = [(f"172.{n}.0.0/16", 16) for n in range(17, 32)] + [("192.168.0.0/16", 20)]
 POOLS_ENV = "CORRAL_NETWORK_POOLS"

@@ -28,9 +28,9 @@ def findings(store: Store) -> list[Finding]:
 
     tag = store_tag(store.root)
     nets = {s.id: s for s in switches.all_switches(store)}
-    records = containers.newest_first(store)
-    names = {c.id: c.name for c in records}
-    running = {c.id for c in records if c.state == state.RUNNING and state.is_alive(c.supervisor)}
+    rows = containers.states(store)
+    names = {cid: name for cid, name, _, _ in rows}
+    running = {cid for cid, _, st, supervisor in rows if st == state.RUNNING and state.is_alive(supervisor)}
     found: list[Finding] = []
 
     with Netlink() as nl:

@@ -70,7 +70,7 @@ def take_controlling(slave: int) -> None:
 
 
 def take_master(sock: "_socket.socket", window: tuple[int, int]) -> int | None:
-    """The supervisor's side of open_inside: the master, sized to window (rows, cols), then the go-ahead.
+    """The parent's side of open_inside: the master, sized to window (rows, cols), then the go-ahead.
 
     None when the process died first (its own error then explains why).
     Closes sock either way.

@@ -1,11 +1,11 @@
 """The container's first process: applies the OCI spec to itself, then execs the command.
 
-Runs in a child forked by the supervisor right after unshare(CLONE_NEWPID),
+Runs in a child forked by runtime/start.py (in the store's monitor) right after unshare(CLONE_NEWPID),
 so it is PID 1 of the new PID namespace. Any failure before exec is written
 to `error_fd` as errors.to_answer() writes it and the process exits; a clean exec
-closes error_fd (O_CLOEXEC), which tells the supervisor the command runs.
+closes error_fd (O_CLOEXEC), which tells the parent the command runs.
 
-The supervisor makes the container's cgroup while this process builds the
+The parent makes the container's cgroup while this process builds the
 root filesystem; one byte on `cgroup_fd` says it is ready, and this process
 then moves itself in (cgroups.enter: a move by anyone else costs a v1 host
 an RCU grace period), before pivot_root and long before the exec.
@@ -45,7 +45,7 @@ class ExecFailure(Exception):
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
-    over which the terminal's master goes to the supervisor (runtime/console.py); cgroup_files
+    over which the terminal's master goes to the parent (runtime/console.py); cgroup_files
     are the cgroup's entry_files()."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
@@ -103,7 +103,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
 
 def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
     """The CLONE_NEW* flags of the namespaces to create, and the (path, flag) of those to join
-    (a namespace with a path: a network namespace the supervisor wired beforehand)."""
+    (a namespace with a path: a network namespace the monitor wired beforehand)."""
     flags = 0
     joins = []
     for ns in linux.get("namespaces", []):
@@ -135,7 +135,11 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     namespace made private first so nothing propagates to the host; returns the rootfs path."""
     syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     rootfs = os.path.join(bundle, spec["root"]["path"])
-    mounts.mount_rootfs(rootfs, rootfs_of(spec), syscall)
+    described = rootfs_of(spec, bundle)
+    for d in described.lowerdirs():
+        if os.path.dirname(d) == bundle:  # the empty lower layer of an image without layers, which a
+            os.makedirs(d, exist_ok=True)  # corral before mount descriptions made only here
+    mounts.mount_rootfs(rootfs, described, syscall)
     for m in spec.get("mounts", []):
         mounts.apply_mount(rootfs, m, syscall)
     mounts.populate_dev(rootfs, syscall)
@@ -156,8 +160,8 @@ def switch_root(spec: dict, rootfs: str, flags: int, syscall: Syscall = libc.LIN
 
 def _rearm_parent_death(error_fd: int, syscall: Syscall) -> None:
     """Set PDEATHSIG again: the kernel clears it when the user changes (commit_creds), and a
-    container run as a non-root user must die with its supervisor like any other, not live on
-    as a ghost. A supervisor that died in between has closed its end of error_fd."""
+    container run as a non-root user must die with its monitor like any other, not live on
+    as a ghost. A monitor that died in between has closed its end of error_fd."""
     syscall.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
     poller = select.poll()
     poller.register(error_fd, select.POLLOUT)

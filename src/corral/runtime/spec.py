@@ -67,9 +67,10 @@ def capability_set(opts: ContainerOptions) -> list[str]:
 
 
 STDIN_ANNOTATION = "org.corral.stdin"
-""""open": the supervisor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
+""""open": the monitor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
 NETWORK_ANNOTATION = "org.corral.network"
-"""Present when the supervisor wires a network at start (corral/network/endpoint.py); absent for none and host."""
+"""Present when the monitor wires a network at start (monitor/supervisor.py, network/endpoint.py); absent for none
+and host."""
 
 
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str) -> dict:

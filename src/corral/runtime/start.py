@@ -32,7 +32,7 @@ def exit_code(status: int) -> int:
 
 
 class Process:
-    """A container's init whose command has been exec'd, and the fds its supervisor reads and writes.
+    """A container's init whose command has been exec'd, and the fds the monitor reads and writes.
 
     stdout and stderr are the read ends of its output pipes; with a terminal
     stdout is the terminal's master and stderr None. stdin is where input

@@ -80,11 +80,12 @@ def check(store: Store) -> list[str]:
     for link in stale_links(store):
         problems.append(f"link {os.path.relpath(link, store.root)} leads to no layer (a removal was interrupted)")
 
-    rows = containers.newest_first(store)
-    cids = {c.id for c in rows}
+    for cid in containers.damaged(store):
+        problems.append(f"container {cid[:12]}: its recorded options are damaged (not JSON)")
+    rows = containers.images_used(store)
+    cids = {cid for cid, _ in rows}
     image_ids = {i.id for i in image_rows}
-    for c in rows:
-        cid, image_id = c.id, c.image_id
+    for cid, image_id in rows:
         if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json")):
             problems.append(f"container {cid[:12]}: its directory or config.json is missing")
         if image_id not in image_ids:

@@ -8,7 +8,7 @@ transaction, so `ps` never sees half a transition.
 from __future__ import annotations
 
 from corral import fastjson as json
-from corral.errors import Conflict, InvalidArgument, NotFound
+from corral.errors import Conflict, InvalidArgument, NotFound, StoreError
 from corral.store.records import Record, columns
 from corral.store.root import Store
 
@@ -40,7 +40,12 @@ _COLUMNS = columns(ContainerRecord)
 
 
 def _record(row: tuple) -> ContainerRecord:
-    return ContainerRecord.of(row[:5] + (json.loads(row[5]),) + row[6:])
+    try:
+        options = json.loads(row[5])
+    except ValueError:
+        raise StoreError(f"container {row[0][:12]}: its recorded options are damaged; `corral system check`"
+                         " lists the store's problems") from None
+    return ContainerRecord.of(row[:5] + (options,) + row[6:])
 
 
 def get(store: Store, cid: str) -> ContainerRecord | None:
@@ -66,6 +71,29 @@ def find(store: Store, ref: str) -> ContainerRecord:
 
 def newest_first(store: Store) -> list[ContainerRecord]:
     return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers ORDER BY created DESC")]
+
+
+def images_used(store: Store) -> list[tuple[str, str]]:
+    """(container ID, image ID) of every container: what `system check` needs, without decoding the
+    options column (a damaged row must be reported, not crash the checker)."""
+    return store.query("SELECT id, image_id FROM containers")
+
+
+def states(store: Store) -> list[tuple[str, str, str, str | None]]:
+    """(ID, name, state, supervisor) of every container, options left undecoded: what the network's
+    residue check needs."""
+    return store.query("SELECT id, name, state, supervisor FROM containers")
+
+
+def damaged(store: Store) -> list[str]:
+    """IDs of containers whose recorded options do not decode."""
+    bad = []
+    for cid, options in store.query("SELECT id, options FROM containers"):
+        try:
+            json.loads(options)
+        except ValueError:
+            bad.append(cid)
+    return bad
 
 
 def recorded_running(store: Store) -> list[ContainerRecord]:

@@ -66,11 +66,21 @@ ROOTFS_ANNOTATION = "org.corral.rootfs"
 the root is mounted (root.path), not what to mount there."""
 
 
-def rootfs_of(spec: dict) -> Mount:
-    """The Mount a container's config.json carries."""
-    from corral import fastjson as json
+LEGACY_ANNOTATION = "org.corral.lowerdirs"
+"""What a corral before mount descriptions wrote instead: the image's layer directories, top first."""
 
-    return Mount.from_dict(json.loads(spec["annotations"][ROOTFS_ANNOTATION]))
+
+def rootfs_of(spec: dict, bundle: str) -> Mount:
+    """The Mount the config.json of the container in `bundle` carries. A container made by a corral
+    before mount descriptions (or whose config.json is gone) gets the overlay its bundle implies."""
+    annotations = spec.get("annotations", {})
+    if ROOTFS_ANNOTATION in annotations:
+        from corral import fastjson as json
+
+        return Mount.from_dict(json.loads(annotations[ROOTFS_ANNOTATION]))
+    lower = [d for d in annotations.get(LEGACY_ANNOTATION, "").split(":") if d] or [os.path.join(bundle, "empty")]
+    return Mount("overlay", "overlay", (f"lowerdir={':'.join(lower)}", f"upperdir={upper_dir(bundle)}",
+                                        f"workdir={os.path.join(bundle, 'work')}"))
 
 
 PAGE = 4096
@@ -129,7 +139,8 @@ def ensure_link(store: "Store", chain_id: str) -> str:
     except FileNotFoundError:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    os.makedirs(store.tmp, exist_ok=True)
+    tmp = os.path.join(store.tmp, f"link-{os.getpid()}-{link_name(chain_id)}")  # not in links/: a sweep would take it
     try:
         os.symlink(target, tmp)
         os.replace(tmp, path)
@@ -158,13 +169,6 @@ def stale_links(store: "Store") -> list[str]:
                 link_name(parts[2]) != name or not os.path.isdir(os.path.join(store.layers, parts[2], "diff")):
             stale.append(path)
     return stale
-
-
-def remove_link(store: "Store", chain_id: str) -> None:
-    try:
-        os.unlink(os.path.join(store.root, LINKS, link_name(chain_id)))
-    except FileNotFoundError:
-        pass
 
 
 def upper_dir(bundle: str) -> str:

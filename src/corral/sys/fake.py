@@ -27,7 +27,7 @@ class ExecCalled(BaseException):
 
 
 class RecordingSyscall:
-    """Implements `corral.sys.syscall.Syscall` by recording (tests/test_syscall_fake.py keeps the two in step)."""
+    """Implements `corral.sys.syscall.Syscall` by recording (tests/test_syscall.py keeps the two in step)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple]] = []
