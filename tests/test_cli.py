@@ -10,7 +10,7 @@ from conftest import SRC
 
 sys.path.insert(0, SRC)
 
-from corral.cli.commands import command  # noqa: E402
+from corral.cli.main import command  # noqa: E402
 from corral.cli.parser import parse  # noqa: E402
 from corral.errors import InvalidArgument  # noqa: E402
 

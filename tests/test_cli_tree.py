@@ -12,13 +12,13 @@ from conftest import SRC
 
 sys.path.insert(0, SRC)
 
-from corral.cli import commands, main  # noqa: E402
+from corral.cli import main  # noqa: E402
 from corral.cli.parser import Command, Group  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
 CLI = os.path.join(SRC, "corral", "cli")
-# What every verb module may use; a verb module (any other but main and commands) imports none of the others.
+# What every verb module may use; a verb module (any other but main) imports none of the others.
 SHARED = {"parser", "shared", "fmt"}
 
 
@@ -71,7 +71,7 @@ def test_the_cycle_finder_finds_a_circle():
 
 def test_the_import_scan_sees_every_form():
     imports = _cli_imports()
-    assert ("shared", ["attached", "stdin_of"]) in imports["exec_cmds"]  # from corral.cli.shared import …
+    assert ("shared", ["archive_to_stdout"]) in imports["image_cmds"]  # from corral.cli.shared import …
     assert any(mod == "fmt" for mod, _ in imports["container_cmds"])  # from corral.cli import fmt (in a function)
 
 
@@ -83,7 +83,7 @@ def test_no_import_circle_between_cli_modules():
 def test_verb_modules_import_only_the_shared_ones():
     """A helper two verb modules need goes to shared.py, so no verb module loads another."""
     for mod, edges in _cli_imports().items():
-        if mod in SHARED or mod in ("main", "commands", "__init__"):
+        if mod in SHARED or mod in ("main", "__init__"):
             continue
         assert {m for m, _ in edges} <= SHARED, mod
 
@@ -100,22 +100,21 @@ def test_no_private_name_crosses_a_cli_module():
 def test_the_table_imports_no_handler_module():
     """Handlers are named as strings: the table and the dispatcher import only the parser."""
     imports = _cli_imports()
-    assert {m for m, _ in imports["commands"]} == {"parser"}
-    assert {m for m, _ in imports["main"]} == {"commands", "parser"}
+    assert {m for m, _ in imports["main"]} == {"parser"}
     code = ("import sys; from corral.cli import main; main.main(['network', 'create', '--help']); "
             "print(sorted(m for m in sys.modules if m.startswith('corral')))")
     r = subprocess.run([sys.executable, "-IS", "-c", f"import sys; sys.path.insert(0, {SRC!r}); {code}"],
                        capture_output=True, text=True, check=True)
-    assert r.stdout.splitlines()[-1] == str(["corral", "corral.cli", "corral.cli.commands", "corral.cli.main",
-                                             "corral.cli.parser", "corral.errors"])
+    assert r.stdout.splitlines()[-1] == str(["corral", "corral.cli", "corral.cli.main", "corral.cli.parser",
+                                             "corral.errors"])
 
 
 def test_every_name_finds_its_entry_and_every_handler_exists():
     import importlib
 
-    for cmd in commands.TABLE:
+    for cmd in main.TABLE:
         for name in cmd.names:
-            assert commands.command(name) is cmd, name
+            assert main.command(name) is cmd, name
         if isinstance(cmd, Group):
             assert cmd.subcommands, cmd.name
             continue
@@ -124,15 +123,15 @@ def test_every_name_finds_its_entry_and_every_handler_exists():
 
 
 def test_aliases_are_one_entry():
-    assert commands.command("images") is commands.command("image ls") is commands.command("image list")
-    assert commands.command("rmi") is commands.command("image rm")
-    assert commands.command("image-prune") is commands.command("image prune")
-    assert commands.command("network ls") is commands.command("network list")
-    assert commands.command("network rm") is commands.command("network remove")
-    assert commands.command("image ls").name == "images"  # messages name the entry's first name
+    assert main.command("images") is main.command("image ls") is main.command("image list")
+    assert main.command("rmi") is main.command("image rm")
+    assert main.command("image-prune") is main.command("image prune")
+    assert main.command("network ls") is main.command("network list")
+    assert main.command("network rm") is main.command("network remove")
+    assert main.command("image ls").name == "images"  # messages name the entry's first name
     with pytest.raises(KeyError):
-        commands.command("image nope")
-    assert isinstance(commands.command("image"), Group)
+        main.command("image nope")
+    assert isinstance(main.command("image"), Group)
 
 
 def test_a_management_form_and_its_aliases_are_one_entry():
@@ -140,13 +139,13 @@ def test_a_management_form_and_its_aliases_are_one_entry():
     ps = Command("ps", "container_cmds:ps", "ps", "List containers.", also=("container ls", "container list"))
     rm = Command("container rm", "container_cmds:rm", "container rm", "Remove containers.", also=("rm",))
     group = Group("container", "container COMMAND", "Manage containers.")
-    top = commands.tree((ps, group, rm))
+    top = main.tree((ps, group, rm))
     assert top == {"ps": ps, "container": group, "rm": rm}
     assert group.subcommands == {"ls": ps, "list": ps, "rm": rm}
-    assert commands.find(["container", "list", "-a"], top) == (ps, ["-a"])
-    assert commands.find(["container", "-a"], top) == (group, ["-a"])
-    assert commands.find(["nope"], top) == (None, [])
-    assert commands.listing((ps, group, rm)) == [("ps", "List containers."), ("container", "Manage containers."),
+    assert main.find(["container", "list", "-a"], top) == (ps, ["-a"])
+    assert main.find(["container", "-a"], top) == (group, ["-a"])
+    assert main.find(["nope"], top) == (None, [])
+    assert main.listing((ps, group, rm)) == [("ps", "List containers."), ("container", "Manage containers."),
                                                  ("rm", "Remove containers.")]
     assert str(group.unknown("x")) == "unknown container command 'x': use ls or rm"
 
@@ -154,14 +153,14 @@ def test_a_management_form_and_its_aliases_are_one_entry():
 def test_the_table_refuses_a_name_twice_or_without_its_group():
     group = Group("image", "image COMMAND", "Manage images.")
     with pytest.raises(ValueError, match="'image ls' is in the table twice"):
-        commands.tree((group, Command("images", "m:f", "", "", also=("image ls",)),
+        main.tree((group, Command("images", "m:f", "", "", also=("image ls",)),
                        Command("image ls", "m:g", "", "")))
     with pytest.raises(ValueError, match="'image' is in the table twice"):
-        commands.tree((group, Command("image", "m:f", "", "")))
+        main.tree((group, Command("image", "m:f", "", "")))
     with pytest.raises(ValueError, match="the table has no group 'volume'"):
-        commands.tree((group, Command("volume ls", "m:f", "", "")))
+        main.tree((group, Command("volume ls", "m:f", "", "")))
     with pytest.raises(ValueError, match="'image ls x'"):
-        commands.tree((group, Command("image ls x", "m:f", "", "")))
+        main.tree((group, Command("image ls x", "m:f", "", "")))
 
 
 def test_a_subcommand_has_its_own_help_and_messages(capsys):

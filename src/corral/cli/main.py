@@ -1,20 +1,274 @@
-"""Entry point of the `corral` command: dispatch through the command table, and errors to exit codes.
+"""Entry point of the `corral` command: the command table, dispatch through it, and errors to exit codes.
 
-Handlers live in sibling modules and are imported only for the command that
-runs, so `corral --help` and `corral run` load as little as possible.
+One table, one scheme: a top-level verb (`run`), a management command's
+subcommand (`network create`) and an alias of either (`image ls` for `images`)
+are all found by `find`, parsed by the same parser and shown by the same help.
+A name's words are its path in the tree: "image ls" is the subcommand ls of the
+group image. Entries name their handlers as strings, imported only for the
+command that runs, so `corral --help` loads this module and the parser only
+(and `corral exec` one module fewer than with the table apart).
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from corral.cli import commands
-from corral.cli.parser import Group, help_text, parse
+from corral.cli.parser import Command, Group, Opt, help_text, parse
+
+_RUN_OPTS = [
+    Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
+    Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+    Opt(("-w", "--workdir"), "workdir", "value", "working directory inside the container", "DIR"),
+    Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
+    Opt(("-h", "--hostname"), "hostname", "value", "container host name", "NAME"),
+    Opt(("--entrypoint",), "entrypoint", "value", "override the image's ENTRYPOINT", "CMD"),
+    Opt(("--network", "--net"), "network", "value",
+        "none (default without -p), bridge (the default switch), a switch's name, host, container:NAME", "NET"),
+    Opt(("-p", "--publish"), "publish", "multi", "publish a port: [HOSTIP:][HOSTPORT:]PORT[/tcp|udp]", "PORT"),
+    Opt(("-P", "--publish-all"), "publish_all", "flag", "publish every EXPOSEd port on a free host port"),
+    Opt(("--ip",), "ip", "value", "the container's address on its switch", "IP"),
+    Opt(("--network-alias", "--net-alias"), "network_alias", "multi", "another name on a user-created switch",
+        "NAME"),
+    Opt(("--dns",), "dns", "multi", "a DNS server for /etc/resolv.conf", "IP"),
+    Opt(("--dns-search",), "dns_search", "multi", "a DNS search domain", "DOMAIN"),
+    Opt(("--dns-option",), "dns_option", "multi", "a resolver option", "OPT"),
+    Opt(("--add-host",), "add_host", "multi", "add a line to /etc/hosts", "NAME:IP"),
+    Opt(("-m", "--memory"), "memory", "value", "memory limit (e.g. 64m)", "BYTES"),
+    Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
+    Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes", "N"),
+    Opt(("-i", "--interactive"), "interactive", "flag", "keep stdin open"),
+    Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
+    Opt(("--rm",), "rm", "flag", "remove the container when it exits"),
+    Opt(("--privileged",), "privileged", "flag", "give every capability and device"),
+    Opt(("--cap-add",), "cap_add", "multi", "add a Linux capability", "CAP"),
+    Opt(("--cap-drop",), "cap_drop", "multi", "drop a Linux capability", "CAP"),
+    Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
+    Opt(("--stop-signal",), "stop_signal", "value", "signal to stop the container", "SIGNAL"),
+    Opt(("--stop-timeout",), "stop_timeout", "value", "seconds to wait before killing", "N"),
+]
+_DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
+                   "KEYS")
+_SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
+_C = "container_cmds:"
+_I = "image_cmds:"
+_S = "system_cmds:"
+_P = "process_cmds:"
+_N = "network_cmds:"
+
+TABLE: tuple[Command, ...] = (
+    Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
+            _RUN_OPTS + [Opt(("-d", "--detach"), "detach", "flag", "run in the background and print the ID"),
+                         _DETACH_KEYS, _SIG_PROXY],
+            interspersed=False, min_args=1),
+    Command("create", _C + "create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container.",
+            _RUN_OPTS, interspersed=False, min_args=1),
+    Command("start", _C + "start", "start [OPTIONS] CONTAINER [CONTAINER...]", "Start stopped containers.",
+            [Opt(("-a", "--attach"), "attach", "flag", "attach output and return the exit code"),
+             Opt(("-i", "--interactive"), "interactive", "flag", "attach stdin"), _DETACH_KEYS], min_args=1),
+    Command("attach", _C + "attach", "attach [OPTIONS] CONTAINER",
+            "Attach your terminal's input and output to a running container.",
+            [Opt(("--no-stdin",), "no_stdin", "flag", "do not attach stdin"), _DETACH_KEYS, _SIG_PROXY],
+            min_args=1, max_args=1),
+    Command("stop", _C + "stop", "stop [OPTIONS] CONTAINER [CONTAINER...]", "Stop running containers.",
+            [Opt(("-t", "--time", "--timeout"), "time", "value", "seconds to wait before killing", "N"),
+             Opt(("-s", "--signal"), "signal", "value", "signal to send", "SIGNAL")], min_args=1),
+    Command("restart", _C + "restart", "restart [OPTIONS] CONTAINER [CONTAINER...]", "Restart containers.",
+            [Opt(("-t", "--time", "--timeout"), "time", "value", "seconds to wait before killing", "N")],
+            min_args=1),
+    Command("kill", _C + "kill", "kill [OPTIONS] CONTAINER [CONTAINER...]", "Send a signal to containers.",
+            [Opt(("-s", "--signal"), "signal", "value", "signal to send (default KILL)", "SIGNAL")], min_args=1),
+    Command("rm", _C + "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove containers.",
+            [Opt(("-f", "--force"), "force", "flag", "kill and remove a running container"),
+             Opt(("-v", "--volumes"), "volumes", "flag", "accepted for compatibility")], min_args=1),
+    Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
+            [Opt(("-a", "--all"), "all", "flag", "show all containers"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
+    Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
+            "Low-level information on containers or images, as JSON.",
+            [Opt(("--type",), "type", "value", "container, image or network", "TYPE")], min_args=1),
+    Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
+            [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
+             Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
+             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps")], min_args=1, max_args=1),
+    Command("wait", _C + "wait", "wait CONTAINER [CONTAINER...]", "Block until containers stop; print exit codes.",
+            min_args=1),
+    Command("rename", _C + "rename", "rename CONTAINER NEW_NAME", "Rename a container.", min_args=2, max_args=2),
+    Command("exec", "exec_cmds:exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+            "Run a command in a running container.",
+            [Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
+             Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+             Opt(("-w", "--workdir"), "workdir", "value", "working directory", "DIR"),
+             Opt(("-i", "--interactive"), "interactive", "flag", "pass stdin"),
+             Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
+             Opt(("-d", "--detach"), "detach", "flag", "run the command in the background"),
+             Opt(("--privileged",), "privileged", "flag", "every capability for this command"), _DETACH_KEYS],
+            interspersed=False, min_args=2),
+    Command("pause", _P + "pause", "pause CONTAINER [CONTAINER...]", "Pause all processes within containers.",
+            min_args=1),
+    Command("unpause", _P + "unpause", "unpause CONTAINER [CONTAINER...]",
+            "Unpause all processes within containers.", min_args=1),
+    Command("top", _P + "top", "top CONTAINER [ps OPTIONS]",
+            "Display the running processes of a container (ps options are accepted and ignored).",
+            interspersed=False, min_args=1),
+    Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",
+            min_args=2, max_args=2, also=("image import",)),
+    Command("images", _I + "images", "images [OPTIONS] [REPOSITORY]", "List images.",
+            [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("-a", "--all"), "all", "flag", "all images (corral keeps no hidden intermediate ones)"),
+             Opt(("--digests",), "digests", "flag", "show manifest digests"),
+             Opt(("-f", "--filter"), "filter", "multi", "dangling=, reference=, label=, before=, since=", "FILTER"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1, also=("image ls", "image list")),
+    Command("build", _I + "build", "build [OPTIONS] PATH", "Build an image from a Dockerfile.",
+            [Opt(("-t", "--tag"), "tag", "multi", "name and tag for the image", "NAME:TAG"),
+             Opt(("-f", "--file"), "file", "value", "the Dockerfile (default PATH/Dockerfile)", "FILE"),
+             Opt(("--build-arg",), "build_arg", "multi", "set a build-time variable", "K=V"),
+             Opt(("--target",), "target", "value", "build up to this stage", "STAGE"),
+             Opt(("--no-cache",), "no_cache", "flag", "do not use the build cache"),
+             Opt(("--secret",), "secret", "multi", "a secret for RUN --mount=type=secret", "id=ID,src=PATH"),
+             Opt(("--label",), "label", "multi", "set a label on the image", "K=V"),
+             Opt(("--network",), "network", "value", "network for RUN steps (default: the default switch)", "MODE"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print only the image ID")], min_args=1, max_args=1,
+            also=("image build",)),
+    Command("tag", _I + "tag", "tag SOURCE_IMAGE TARGET_IMAGE[:TAG]", "Give an image another name.",
+            min_args=2, max_args=2, also=("image tag",)),
+    Command("rmi", _I + "rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove images (untag; delete unused layers).",
+            [Opt(("-f", "--force"), "force", "flag", "remove every name, even of an image a stopped container uses")],
+            min_args=1, also=("image rm",)),
+    Command("history", _I + "history", "history [OPTIONS] IMAGE", "Show the steps that made an image.",
+            [Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)")],
+            min_args=1, max_args=1, also=("image history",)),
+    Command("image-prune", _I + "prune", "image prune [OPTIONS]", "Remove unused images (also `image prune`).",
+            [Opt(("-a", "--all"), "all", "flag", "every image no container uses, not only untagged ones"),
+             Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0,
+            also=("image prune",)),
+    Command("commit", _C + "commit", "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+            "Create a new image from a container's changes.",
+            [Opt(("-a", "--author"), "author", "value", "author", "NAME"),
+             Opt(("-m", "--message"), "message", "value", "commit message", "TEXT"),
+             Opt(("-c", "--change"), "change", "multi", "apply a Dockerfile instruction (CMD, ENV, …)", "INSTR"),
+             Opt(("-p", "--pause"), "pause", "flag_on", "pause the container while committing (default true)")],
+            min_args=1, max_args=2),
+    Command("diff", _C + "diff", "diff CONTAINER", "Files added (A), changed (C) or deleted (D) in a container.",
+            min_args=1, max_args=1),
+    Command("save", _I + "save", "save [OPTIONS] IMAGE [IMAGE...]",
+            "Save images to a tar archive (to stdout unless -o).",
+            [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE"),
+             Opt(("--format",), "format", "value", "docker-archive (default) or oci-archive", "FORMAT")],
+            min_args=1, also=("image save",)),
+    Command("load", _I + "load", "load [OPTIONS]", "Load images from a docker-archive or OCI-layout tar archive.",
+            [Opt(("-i", "--input"), "input", "value", "read from a file instead of stdin", "FILE"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "accepted for compatibility (corral prints no progress)")],
+            max_args=0, also=("image load",)),
+    Command("export", _C + "export", "export [OPTIONS] CONTAINER",
+            "Export a container's filesystem as a tar archive (to stdout unless -o).",
+            [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE")],
+            min_args=1, max_args=1),
+    Group("image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build ...",
+          "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`."),
+    Command("image bootstrap", _I + "bootstrap", "image bootstrap busybox|debian:SUITE",
+            "Make a base image: busybox from the host's busybox-static, debian:SUITE with debootstrap.",
+            min_args=1, max_args=1),
+    Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
+            "Low-level information on images, as JSON.", min_args=1),
+    Group("system", "system check|df|prune",
+          "Check the store for any inconsistency; show disk usage; remove what a crash left behind."),
+    Command("system check", _S + "check", "system check",
+            "Verify blobs and metadata; exit non-zero on any inconsistency.", max_args=0),
+    Command("system df", _S + "df", "system df", "Show the disk usage of images and containers.", max_args=0),
+    Command("system prune", _S + "prune", "system prune",
+            "Remove the network residue a crash left behind; restore the rules of running containers.",
+            max_args=0),
+    Group("network",
+          "network create [--subnet CIDR] [--gateway IP] [--internal] [--label K=V] NAME\n"
+          "        corral network ls [-q] | inspect NET... | rm NET... | prune\n"
+          "        corral network connect [--ip IP] [--alias NAME] NET CONTAINER | disconnect [-f] NET CONTAINER",
+          "Manage switches (NAT bridges with published ports; --internal: no way out)."),
+    Command("network create", _N + "create", "network create [OPTIONS] NAME", "Create a switch.",
+            [Opt(("--subnet",), "subnet", "value", "subnet in CIDR form (default: a free range of the pool)", "CIDR"),
+             Opt(("--gateway",), "gateway", "value", "the bridge's address (default: the subnet's first)", "IP"),
+             Opt(("--internal",), "internal", "flag", "no outbound traffic: containers reach only each other"),
+             Opt(("-d", "--driver"), "driver", "value", "bridge (the only driver)", "DRIVER"),
+             Opt(("-o", "--opt"), "opt", "multi", "driver option (recorded)", "K=V"),
+             Opt(("--label",), "label", "multi", "set a label", "K=V")], min_args=1, max_args=1),
+    Command("network ls", _N + "ls", "network ls [OPTIONS]", "List switches.",
+            [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=0, also=("network list",)),
+    Command("network inspect", _N + "inspect", "network inspect NETWORK [NETWORK...]", "Show switches as JSON.",
+            min_args=1),
+    Command("network rm", _N + "rm", "network rm NETWORK [NETWORK...]", "Remove switches.", min_args=1,
+            also=("network remove",)),
+    Command("network prune", _N + "prune", "network prune [OPTIONS]", "Remove every switch no container uses.",
+            [Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0),
+    Command("network connect", _N + "connect", "network connect [OPTIONS] NETWORK CONTAINER",
+            "Connect a container to a switch.",
+            [Opt(("--ip",), "ip", "value", "the container's address on the switch", "IP"),
+             Opt(("--alias",), "alias", "multi", "another name on the switch", "NAME")], min_args=2, max_args=2),
+    Command("network disconnect", _N + "disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER",
+            "Disconnect a container from a switch.",
+            [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
+    Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+            "List a container's published ports.", min_args=1, max_args=2),
+    Command("version", _S + "version", "version", "Show the corral version.", max_args=0),
+)
+
+
+def tree(entries: tuple[Command, ...]) -> dict[str, Command]:
+    """The top-level words of the entries' names, each to its command or group, with every group's
+    subcommands filled in. A name given twice, or under a group the table lacks, is an error here,
+    so a mistake in the table fails every test that loads it."""
+    top: dict[str, Command] = {}
+    for cmd in sorted(entries, key=lambda c: not isinstance(c, Group)):  # groups first, then the rest in order
+        for name in cmd.names:
+            words = name.split()
+            if len(words) > 2:
+                raise ValueError(f"{name!r}: a name is a command, or a group and one of its subcommands")
+            group = top.get(words[0]) if len(words) == 2 else None
+            if len(words) == 2 and not isinstance(group, Group):
+                raise ValueError(f"{name!r}: the table has no group {words[0]!r}")
+            where = group.subcommands if group is not None else top
+            if words[-1] in where:
+                raise ValueError(f"{name!r} is in the table twice")
+            where[words[-1]] = cmd
+    return top
+
+
+TREE = tree(TABLE)
+
+
+def find(argv: list[str], top: dict[str, Command] = TREE) -> tuple[Command | None, list[str]]:
+    """The command argv's first words name, and the arguments after them: a group when no
+    subcommand of it follows; None when the first word is no command."""
+    cmd, rest = top.get(argv[0]), argv[1:]
+    while isinstance(cmd, Group) and rest and rest[0] in cmd.subcommands:
+        cmd, rest = cmd.subcommands[rest[0]], rest[1:]
+    return cmd, rest
+
+
+def command(name: str) -> Command:
+    """The entry with this name or alias ("run", "network create", "image ls")."""
+    cmd, rest = find(name.split())
+    if cmd is None or rest:
+        raise KeyError(name)
+    return cmd
+
+
+def listing(entries: tuple[Command, ...] = TABLE) -> list[tuple[str, str]]:
+    """What `corral --help` lists, in the table's order: each entry that has a one-word name (its
+    first), with its help. A group's subcommands show in the group's help, not here."""
+    found = []
+    for cmd in entries:
+        word = next((n for n in cmd.names if " " not in n), None)
+        if word is not None:
+            found.append((word, cmd.help))
+    return found
 
 
 def usage() -> str:
     lines = ["Usage:  corral [--root DIR] COMMAND", "", "A container engine for Linux.", "", "Commands:"]
-    lines += [f"  {name:<10} {text}" for name, text in commands.listing()]
+    lines += [f"  {name:<10} {text}" for name, text in listing()]
     lines += ["", "Environment: CORRAL_ROOT selects the store (default /var/lib/corral).",
               "Run 'corral COMMAND --help' for more on a command."]
     return "\n".join(lines)
@@ -33,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] in ("-v", "--version"):
         argv = ["version"]
-    cmd, rest = commands.find(argv)
+    cmd, rest = find(argv)
     if cmd is None:
         print(f"corral: '{argv[0]}' is not a corral command.\nSee 'corral --help'", file=sys.stderr)
         return 1
