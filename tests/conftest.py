@@ -94,6 +94,8 @@ def network_residue(root: str) -> list[str]:
                     problems.append(f"firewall element left: {body['name']} {raw['elem']['val']} ({comment})")
         if not any(link.get("ifalias", "").startswith("corral:") for link in links):
             problems.append("nft table ip corral left, with no corral switch on the host")
+    if os.path.exists(f"/run/corral/stores/{tag}"):
+        problems.append(f"record of the store's bridges left: /run/corral/stores/{tag}")
     return problems
 
 

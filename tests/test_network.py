@@ -612,6 +612,30 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     assert not os.path.exists("/sys/class/net/crtest31b")
 
 
+def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
+    """A store's directory deleted by hand (or with a test's temporary directory) leaves its bridge and
+    firewall elements, which no command of that store can reach any more: another store's check finds
+    them through /run/corral/stores, its prune removes them, and a store that still exists is left alone."""
+    import shutil
+
+    from conftest import network_residue
+    from corral.network import store_tag
+
+    other.out("image", "bootstrap", "busybox")
+    other.out("network", "create", "--subnet", subnet(33), "n33")
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, check=True).stdout)
+    tag = store_tag(other.root)
+    (bridge,) = [link["ifname"] for link in links if link.get("ifalias", "").startswith(f"corral:{tag}:")]
+    assert busybox("system", "check").returncode == 0  # that store exists: none of this store's business
+    assert os.path.exists(f"/run/corral/stores/{tag}")
+    shutil.rmtree(other.root)
+    r = busybox("system", "check")
+    assert r.returncode == 1 and f"network: store {other.root}, which is gone, left link {bridge}".encode() in r.stdout
+    busybox.out("system", "prune")
+    assert busybox("system", "check").returncode == 0
+    assert network_residue(other.root) == [] and not os.path.exists(f"/sys/class/net/{bridge}")
+
+
 # the Python API ---------------------------------------------------------------------------------------------------
 
 def test_python_api(busybox):

@@ -15,6 +15,11 @@ from __future__ import annotations
 import os
 
 LOCK_PATH = "/run/lock/corral-network.lock"
+STORES_DIR = "/run/corral/stores"
+"""A file per store with a bridge on this host, named by the store's tag and holding its root. A tag
+cannot be traced back to its store, so this is how `system check` and `system prune` in any store tell
+the links and firewall elements of a store whose directory was deleted (by hand, or with a test's
+temporary directory) from those of a store that still exists. /run goes with a reboot, as bridges do."""
 
 
 def store_tag(root: str) -> str:
@@ -28,6 +33,37 @@ def sha256_hex(text: str) -> str:
     except ImportError:
         from hashlib import sha256
     return sha256(text.encode()).hexdigest()
+
+
+def register(root: str) -> None:
+    """Record that the store at `root` has a bridge here (under HostLock, before the bridge is made)."""
+    os.makedirs(STORES_DIR, exist_ok=True)
+    path = os.path.join(STORES_DIR, store_tag(root))
+    with open(path + ".tmp", "w") as f:
+        f.write(os.path.abspath(root))
+    os.replace(path + ".tmp", path)
+
+
+def unregister(tag: str) -> None:
+    """Forget a store once it has no switch left (under HostLock)."""
+    try:
+        os.unlink(os.path.join(STORES_DIR, tag))
+    except FileNotFoundError:
+        pass
+
+
+def registered() -> dict[str, str]:
+    """{tag: root} of every store recorded in STORES_DIR whose name and content agree."""
+    found = {}
+    for tag in os.listdir(STORES_DIR) if os.path.isdir(STORES_DIR) else ():
+        try:
+            with open(os.path.join(STORES_DIR, tag)) as f:
+                root = f.read()
+        except OSError:
+            continue
+        if store_tag(root) == tag:
+            found[tag] = root
+    return found
 
 
 class HostLock:

@@ -6,10 +6,14 @@ another store's: a bridge whose switch is gone, a veth whose container is not
 running, an element for a removed switch or a stopped container; and, the
 other way round, what a running container needs but lacks (after a reboot or
 a flushed ruleset): its switch's bridge, the switch's elements, its ports.
+Also what a store whose directory is gone left (network.STORES_DIR says which
+stores had bridges here and where they were): nothing else can remove it.
 """
 from __future__ import annotations
 
-from corral.network import nft, store_tag
+import os
+
+from corral.network import nft, registered, store_tag, unregister
 from corral.network import switch as switches
 from corral.store import containers, leases
 from corral.store.root import Store
@@ -45,6 +49,8 @@ def findings(store: Store) -> list[Finding]:
         elif kind == "veth" and owner not in running:
             found.append(Finding(f"network: veth {name} of container {owner[:12]}, which is not running, is left",
                                  _delete_link(name)))
+
+    found += _of_removed_stores(tag, links)
 
     if nets and not nft.skeleton_intact():
         found.append(Finding("network: the firewall table ip corral lacks some of its rules", lambda: nft.apply()))
@@ -88,6 +94,35 @@ def findings(store: Store) -> list[Finding]:
             found.append(Finding(f"network: container {cid[:12]} leases an address on missing switch {net_id[:12]}",
                                  _drop_lease(store, cid, net_id)))
     return found
+
+
+def _of_removed_stores(own: str, links: list[tuple]) -> list[Finding]:
+    """The links and firewall elements of every registered store whose root directory is gone."""
+    found = []
+    for tag, root in sorted(registered().items()):
+        if tag == own or os.path.isdir(root):
+            continue
+        names = [name for _, name, _, alias in links if alias.startswith(f"corral:{tag}:")]
+        elements = [e for e in nft.elements() if e.comment.split(":")[0] == tag]
+        left = [f"link {name}" for name in names] + ([f"{len(elements)} firewall element(s)"] if elements else [])
+        found.append(Finding(f"network: store {root}, which is gone, left {', '.join(left) or 'its record'}",
+                             _reclaim(tag, names, elements)))
+    return found
+
+
+def _reclaim(tag: str, names: list[str], elements: list[nft.Element]):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        from corral.network import HostLock
+        from corral.network.netlink import Netlink
+
+        with HostLock():
+            with Netlink() as nl:
+                for name in names:
+                    nl.delete_link(name)
+                nl.flush(ignore=(19,))
+            switches.drop_table_if_unused(delete=elements)
+            unregister(tag)
+    return fix
 
 
 def _delete_link(name: str):  # noqa: ANN202 - a fix

@@ -15,7 +15,7 @@ import os
 import _socket
 
 from corral.errors import Conflict, CorralError, InvalidArgument
-from corral.network import HostLock, ipam, nft, store_tag
+from corral.network import HostLock, ipam, nft, register, store_tag, unregister
 from corral.store import leases, networks
 from corral.store.networks import NetworkRecord
 from corral.store.root import Store
@@ -94,6 +94,7 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
         except BaseException:
             _tear_down(store, sw)
             networks.delete(store, nid)
+            _forget_if_bare(store)
             raise
     return sw
 
@@ -126,6 +127,7 @@ def bring_up(store: Store, sw: Switch) -> None:
 def _bring_up(store: Store, sw: Switch) -> None:
     from corral.network.netlink import Netlink
 
+    register(store.root)
     with Netlink() as nl:
         if not is_up(sw):
             nl.add_bridge(sw.bridge, sw.alias(store))
@@ -153,6 +155,13 @@ def remove(store: Store, sw: Switch) -> None:
     with HostLock():
         _tear_down(store, sw)
         networks.delete(store, sw.id)
+        _forget_if_bare(store)
+
+
+def _forget_if_bare(store: Store) -> None:
+    """A store without switches has nothing on the host for another store's prune to reclaim."""
+    if not networks.by_creation(store):
+        unregister(store_tag(store.root))
 
 
 def _tear_down(store: Store, sw: Switch) -> None:
