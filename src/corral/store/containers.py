@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from corral import fastjson as json
 from corral.errors import Conflict, InvalidArgument, NotFound, StoreError
-from corral.store.records import Record, columns
+from corral.store.records import Record, by_ref, columns
 from corral.store.root import Store
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
@@ -59,11 +59,9 @@ def find(store: Store, ref: str) -> ContainerRecord:
     if not ref:
         raise InvalidArgument("a container name or ID is required")
     bare = ref[1:] if ref.startswith("/") else ref
-    rows = store.query(f"SELECT {_COLUMNS} FROM containers WHERE id=? OR name=?", (bare, bare))
-    if not rows and all(c in "0123456789abcdef" for c in bare):
-        rows = store.query(f"SELECT {_COLUMNS} FROM containers WHERE id >= ? AND id < ?", (bare, bare + "g"))
-        if len(rows) > 1:
-            raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
+    rows, by_prefix = by_ref(store, "containers", _COLUMNS, bare)
+    if by_prefix and len(rows) > 1:
+        raise InvalidArgument(f"multiple IDs found with provided prefix: {bare}")
     if not rows:
         raise NotFound(f"No such container: {ref}")
     return _record(rows[0])

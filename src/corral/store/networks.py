@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from corral import fastjson as json
 from corral.errors import Conflict, InvalidArgument, NotFound
-from corral.store.records import Record, columns
+from corral.store.records import Record, by_ref, columns
 from corral.store.root import Store
 
 
@@ -41,11 +41,9 @@ def by_creation(store: Store) -> list[NetworkRecord]:
 
 def find(store: Store, ref: str) -> NetworkRecord:
     """A switch by name, full ID or unambiguous ID prefix."""
-    rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE name=? OR id=?", (ref, ref))
-    if not rows and ref and all(c in "0123456789abcdef" for c in ref):
-        rows = store.query(f"SELECT {COLUMNS} FROM networks WHERE id >= ? AND id < ?", (ref, ref + "g"))
-        if len(rows) > 1:
-            raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
+    rows, by_prefix = by_ref(store, "networks", COLUMNS, ref)
+    if by_prefix and len(rows) > 1:
+        raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
     if not rows:
         raise NotFound(f"network {ref} not found")
     return record(rows[0])

@@ -17,6 +17,10 @@ field is, so one that holds decoded JSON (a dict, a list) is not a set member.
 """
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.store.root import Store
+
 
 def _field(i: int) -> property:
     """The i-th item as a read-only attribute (operator.itemgetter would load one module more on `run`)."""
@@ -62,6 +66,16 @@ class Record(tuple):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{f}={v!r}' for f, v in zip(self._fields, self))})"
+
+
+def by_ref(store: "Store", table: str, columns: str, ref: str) -> tuple[list[tuple], bool]:
+    """Docker's lookup by name, full ID or ID prefix: the rows of `table` whose ID or name is `ref`, else
+    those whose ID starts with it when it can be a prefix (hex); and whether they came by prefix, where
+    more than one row means an ambiguous prefix."""
+    rows = store.query(f"SELECT {columns} FROM {table} WHERE id=? OR name=?", (ref, ref))
+    if rows or not ref or any(c not in "0123456789abcdef" for c in ref):
+        return rows, False
+    return store.query(f"SELECT {columns} FROM {table} WHERE id >= ? AND id < ?", (ref, ref + "g")), True
 
 
 def columns(cls: type[Record], prefix: str = "") -> str:
