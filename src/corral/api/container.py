@@ -314,10 +314,11 @@ class Container:
         args = process.get("args", [])
         img = (repo.config(self.host.store, self.image_id).get("config") or {})
         limits = spec.get("linux", {}).get("resources", {})
-        from corral.store.rootfs import rootfs_of
+        from corral.store.rootfs import empty_layers, rootfs_of
 
         rootfs = rootfs_of(spec, self.bundle)
-        layers = [os.path.realpath(d) for d in rootfs.lowerdirs() if os.path.dirname(d) != self.bundle]
+        own = empty_layers(rootfs, self.bundle)
+        layers = [os.path.realpath(d) for d in rootfs.lowerdirs() if d not in own]
         return {
             "Id": self.id,
             "Created": self.created,

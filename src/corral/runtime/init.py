@@ -20,7 +20,7 @@ import _signal as signal  # the C core of `signal`, without its enum wrappers (~
 
 from corral.errors import error_for, to_answer
 from corral.runtime import caps, cgroups, mounts
-from corral.store.rootfs import rootfs_of
+from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -136,9 +136,8 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     rootfs = os.path.join(bundle, spec["root"]["path"])
     described = rootfs_of(spec, bundle)
-    for d in described.lowerdirs():
-        if os.path.dirname(d) == bundle:  # the empty lower layer of an image without layers, which a
-            os.makedirs(d, exist_ok=True)  # corral before mount descriptions made only here
+    for d in empty_layers(described, bundle):  # a corral before mount descriptions made it only here
+        os.makedirs(d, exist_ok=True)
     mounts.mount_rootfs(rootfs, described, syscall)
     for m in spec.get("mounts", []):
         mounts.apply_mount(rootfs, m, syscall)

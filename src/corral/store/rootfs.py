@@ -176,14 +176,18 @@ def upper_dir(bundle: str) -> str:
     return os.path.join(bundle, "upper")
 
 
+def empty_layers(rootfs: Mount, bundle: str) -> list[str]:
+    """The lower dirs that are the bundle's own, not an image layer: the empty one of an image with none."""
+    return [d for d in rootfs.lowerdirs() if os.path.dirname(d) == bundle]
+
+
 def make_sandbox(bundle: str, rootfs: Mount) -> None:
     """The directories a container's overlay needs in its bundle: the writable upper and work dirs, the
     mount point, and the empty lower layer of an image with none."""
     for sub in ("upper", "work", "rootfs"):
         os.makedirs(os.path.join(bundle, sub))
-    for d in rootfs.lowerdirs():
-        if os.path.dirname(d) == bundle:
-            os.makedirs(d)
+    for d in empty_layers(rootfs, bundle):
+        os.makedirs(d)
 
 
 def container_rootfs(store: "Store", bundle: str, chain_ids: list[str]) -> Mount:
