@@ -634,6 +634,8 @@ def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
     busybox.out("system", "prune")
     assert busybox("system", "check").returncode == 0
     assert network_residue(other.root) == [] and not os.path.exists(f"/sys/class/net/{bridge}")
+    assert not os.path.exists(f"/run/corral/stores/{tag}")
+    assert not os.path.exists("/run/corral/stores") or os.listdir("/run/corral/stores"), "an empty record dir left"
 
 
 # the Python API ---------------------------------------------------------------------------------------------------

@@ -45,11 +45,16 @@ def register(root: str) -> None:
 
 
 def unregister(tag: str) -> None:
-    """Forget a store once it has no switch left (under HostLock)."""
+    """Forget a store once it has no switch left (under HostLock); the directories go with the last one."""
     try:
         os.unlink(os.path.join(STORES_DIR, tag))
     except FileNotFoundError:
         pass
+    for d in (STORES_DIR, os.path.dirname(STORES_DIR)):
+        try:
+            os.rmdir(d)
+        except OSError:  # another store's record, or something else of corral's, is there
+            break
 
 
 def registered() -> dict[str, str]:
