@@ -142,7 +142,7 @@ def ps(o: dict, args: list[str]) -> int:
         return 0
     rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
     for c in containers:
-        command = " ".join(c.spec["process"]["args"]) if c.status else ""
+        command = " ".join(c.command) if c.status else ""
         if not o["no_trunc"] and len(command) > 20:
             command = command[:19] + "…"
         rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),

@@ -4,6 +4,8 @@ from __future__ import annotations
 from corral.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill the init before exec
+INIT_PATH = "/sbin/docker-init"
+"""Where --init's binary appears in the container (runtime/spec.py puts it there), as docker puts its tini."""
 
 
 _DEFAULTS: dict = {

@@ -10,7 +10,7 @@ import os
 from corral import fastjson as json
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
-from corral.runtime.options import ContainerOptions
+from corral.runtime.options import INIT_PATH, ContainerOptions
 from corral.store.rootfs import ROOTFS_ANNOTATION, Mount
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -76,8 +76,6 @@ NETWORK_ANNOTATION = "org.corral.network"
 and host."""
 
 
-INIT_PATH = "/sbin/docker-init"
-"""Where --init's binary appears in the container, as docker puts its tini."""
 INIT_BINARIES = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/bin/tini-static", "/usr/bin/docker-init")
 """Static inits on the host, first found is used (Debian's catatonit; tini-static): static, as it runs in any image."""
 
