@@ -125,7 +125,8 @@ def test_device_is_made_and_allowed_only_as_asked(busybox):
 
 
 def test_expose_is_recorded_and_published_by_P(busybox):
-    busybox.out("create", "--name", "exp", "--expose", "7000-7001", "--expose", "53/udp", "-P", "busybox", "sleep", "30")
+    busybox.out("create", "--name", "exp", "--expose", "7000-7001", "--expose", "53/udp", "-P", "busybox",
+                "sleep", "30")
     assert inspect(busybox, "exp")["Config"]["ExposedPorts"] == {"53/udp": {}, "7000/tcp": {}, "7001/tcp": {}}
     busybox.out("start", "exp")
     assert sorted(line.split(" -> ")[0] for line in busybox.out("port", "exp").splitlines()) == \

@@ -134,9 +134,9 @@ def test_uts_host_sets_no_hostname_and_ipc_none_no_shm(layers):
     cfg = build(layers, uts="host")
     assert "hostname" not in cfg and f"HOSTNAME={os.uname().nodename}" in cfg["process"]["env"]
     assert "/dev/shm" not in [m["destination"] for m in build(layers, ipc="none")["mounts"]]
-    shm = [m for m in spec.build(CID, ContainerOptions(cmd=["sh"], ipc="shareable"), {"config": {}},
-                                 Mount("overlay", "overlay", (f"lowerdir={layers[0]}",)), "/b", None, "/b/shm")["mounts"]
-           if m["destination"] == "/dev/shm"]
+    rootfs = Mount("overlay", "overlay", (f"lowerdir={layers[0]}",))
+    cfg = spec.build(CID, ContainerOptions(cmd=["sh"], ipc="shareable"), {"config": {}}, rootfs, "/b", None, "/b/shm")
+    shm = [m for m in cfg["mounts"] if m["destination"] == "/dev/shm"]
     assert shm == [{"destination": "/dev/shm", "type": "bind", "source": "/b/shm",
                     "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]}]
 
