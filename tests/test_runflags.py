@@ -173,3 +173,10 @@ def test_inspect_shows_dockers_fields(busybox, tmp_path):
     assert d["SizeRw"] == 100000 and d["SizeRootFs"] == 100000 + Host(busybox.root).image("busybox").size
     assert "SizeRw" not in inspect(busybox, "insp")
     c.remove()
+
+
+def test_commit_keeps_exposed_ports(busybox):
+    busybox.out("create", "--name", "ex2", "--expose", "8125", "busybox", "true")
+    image = busybox.out("commit", "ex2", "exposed:1").strip()
+    assert json.loads(busybox.out("image", "inspect", image))[0]["Config"]["ExposedPorts"] == {"8125/tcp": {}}
+    busybox.out("rm", "ex2")

@@ -529,6 +529,8 @@ class Container:
                 config[key] = value
         if opts.labels:
             config["Labels"] = dict(base.get("Labels") or {}, **opts.labels)
+        if opts.expose:  # docker's commit keeps the container's --expose, as its Config.ExposedPorts has it
+            config["ExposedPorts"] = self._exposed_ports(base)
         config = commit.apply_changes(config, changes or [])
         upper, _, skip = self.sandbox()
         args = self.spec["process"]["args"]
