@@ -87,7 +87,7 @@ class CgroupV1:
         weight = resources.get("blockIO", {}).get("weight")
         if weight:
             path = os.path.join(self.dirs.get("blkio", "/"), "blkio.weight")
-            _write(_required(path, "--blkio-weight (the block I/O scheduler keeps no weights)"), str(weight))
+            _write(_required(path, "--blkio-weight", "the block I/O scheduler keeps no weights"), str(weight))
 
     @staticmethod
     def _memory(d: str, mem: dict) -> None:
@@ -98,7 +98,7 @@ class CgroupV1:
             writes.append(("memory.limit_in_bytes", str(max(mem["limit"], -1))))
         swap = os.path.join(d, "memory.memsw.limit_in_bytes")
         if mem.get("swap") and (mem["swap"] != -1 or os.path.exists(swap)):  # no accounting: -1 is the case already
-            _required(swap, "--memory-swap (the kernel keeps no swap accounting: boot it with swapaccount=1)")
+            _required(swap, "--memory-swap", "the kernel keeps no swap accounting: boot it with swapaccount=1")
             with open(swap) as f:
                 current = int(f.read())
             grows = mem["swap"] == -1 or (mem.get("limit") or 0) > current
@@ -330,10 +330,11 @@ def _limit(value: int) -> str:
     return "max" if value < 0 else str(value)
 
 
-def _required(path: str, flag: str) -> str:
+def _required(path: str, flag: str, why: str = "") -> str:
     """`path`, which a limit needs; a host whose cgroups lack it refuses the limit in words, not with ENOENT."""
     if not os.path.exists(path):
-        raise InvalidArgument(f"{flag} is not supported on this host: its cgroups have no {os.path.basename(path)}")
+        raise InvalidArgument(f"{flag} is not supported on this host: its cgroups have no {os.path.basename(path)}"
+                              + (f" ({why})" if why else ""))
     return path
 
 
@@ -376,10 +377,10 @@ def refuse_unsupported(blkio_weight: int | None, memory_swap: int | None, root: 
     mounts = _v1_mounts() if root == ROOT else {c: os.path.join(root, c) for c in V1_CONTROLLERS}
     if blkio_weight and "blkio" in mounts:
         _required(os.path.join(mounts["blkio"], "blkio.weight"),
-                  "--blkio-weight (the block I/O scheduler keeps no weights)")
+                  "--blkio-weight", "the block I/O scheduler keeps no weights")
     if memory_swap and memory_swap != -1 and "memory" in mounts:
         _required(os.path.join(mounts["memory"], "memory.memsw.limit_in_bytes"),
-                  "--memory-swap (the kernel keeps no swap accounting: boot it with swapaccount=1)")
+                  "--memory-swap", "the kernel keeps no swap accounting: boot it with swapaccount=1")
 
 
 def manager(rel: str, root: str = ROOT) -> CgroupV1 | CgroupV2:
