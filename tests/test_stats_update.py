@@ -164,7 +164,8 @@ def test_a_stopped_containers_update_is_recorded_and_applied_at_start(busybox, h
 
 
 @pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/blkio/blkio.weight")
-                    or os.path.exists("/sys/fs/cgroup/cgroup.controllers"), reason="this host's cgroups can weigh block I/O")
+                    or os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                    reason="this host's cgroups can weigh block I/O")
 def test_a_blkio_weight_the_host_cannot_apply_is_refused(busybox, host):
     r = busybox("create", "--name", "up5", "busybox", "true")
     c = host.container("up5")
