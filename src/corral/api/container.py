@@ -386,13 +386,13 @@ class Container:
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": False, "SecurityOpt": None,
             "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "corral",
-            "Isolation": "", "CpuShares": 0, "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
-            "CgroupParent": "corral", "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
+            "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
-            "DeviceCgroupRules": None, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None,
-            "PidsLimit": opts.pids_limit,
+            "DeviceCgroupRules": None, "MemorySwappiness": None, "PidsLimit": opts.pids_limit,
             "Ulimits": [dict(zip(("Name", "Soft", "Hard"), parse_ulimit(u))) for u in opts.ulimits],
+            **self._limits_config(),
         }
         if opts.sysctls:
             found["Sysctls"] = dict(opts.sysctls)
@@ -430,6 +430,14 @@ class Container:
         except (CorralError, OSError):
             rw = 0
         return rw, rw + self.host.image(self.image_id).size
+
+    def _limits_config(self) -> dict:
+        """HostConfig's limits beyond Memory, NanoCpus and PidsLimit, docker's zeros when unset."""
+        o = self.options
+        return {"MemorySwap": o.memory_swap or 0, "MemoryReservation": o.memory_reservation or 0,
+                "CpuShares": o.cpu_shares or 0, "CpuPeriod": o.cpu_period or 0, "CpuQuota": o.cpu_quota or 0,
+                "CpusetCpus": o.cpuset_cpus or "", "CpusetMems": o.cpuset_mems or "",
+                "BlkioWeight": o.blkio_weight or 0}
 
     # network -----------------------------------------------------------------------------------------
 
@@ -593,6 +601,86 @@ class Container:
             cg.thaw()
         except FileNotFoundError:
             pass  # it exited meanwhile and its cgroup is gone
+
+    def stats(self, stream: bool = False, one_shot: bool = False) -> dict | Iterator[dict]:
+        """Resource use in docker's stats JSON shape (the Engine API's GET /containers/{id}/stats).
+
+        stream=True yields a sample a second while the container runs, each with the one before as
+        precpu_stats (zeros in the first); stream=False returns one sample, taken a second after a
+        first so that CPU % can be computed from it, or at once (precpu zero) with one_shot=True.
+        A container that is not running gives docker's zeroed sample.
+        """
+        from corral.api import stats
+
+        if stream:
+            if one_shot:
+                raise InvalidArgument("cannot have stream=True and one_shot=True")
+            return stats.stream(self)
+        return stats.one(self, one_shot=one_shot)
+
+    UPDATABLE = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpu_period", "cpu_quota",
+                 "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight")
+    """The limits update() changes, by their ContainerOptions names."""
+
+    def update(self, **limits: object) -> dict:
+        """`docker update`: change resource limits, live on a running container's cgroup, and recorded
+        (the options and the bundle's config.json) so that inspect shows them and a restart keeps them.
+
+        Keywords are UPDATABLE's; None leaves a limit as it is; pids_limit 0 or -1, cpu_quota -1 and
+        memory_swap -1 lift theirs. Checked as docker checks them, against the limits already set.
+        Returns docker's {"Warnings": [...]}.
+        """
+        if "restart_policy" in limits:
+            raise InvalidArgument("restart policies are not supported yet: corral does not restart containers")
+        unknown = sorted(set(limits) - set(self.UPDATABLE))
+        if unknown:
+            raise InvalidArgument(f"unknown update option(s): {', '.join(unknown)}")
+        given = {key: value for key, value in limits.items() if value is not None}
+        if not given:
+            raise InvalidArgument("you must provide one or more flags when using this command")
+        old = self.reload().options
+        for mine, theirs, name, other in (("cpus", "cpu_period", "Nano CPUs", "CPU Period"),
+                                          ("cpus", "cpu_quota", "Nano CPUs", "CPU Quota"),
+                                          ("cpu_period", "cpus", "CPU Period", "NanoCPUs"),
+                                          ("cpu_quota", "cpus", "CPU Quota", "NanoCPUs")):
+            if given.get(mine) and getattr(old, theirs) and theirs not in given:
+                raise Conflict(f"Conflicting options: {name} cannot be updated as {other} has already been set")
+        if given.get("memory") and (old.memory_swap or 0) > 0 and "memory_swap" not in given \
+                and given["memory"] > old.memory_swap:  # type: ignore[operator]
+            raise Conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap "
+                           "at the same time")
+        lifted = {key for key in ("pids_limit",) if key in given and given[key] <= 0}  # type: ignore[operator]
+        merged = ContainerOptions.from_dict(dict(old.to_dict(), **{k: None if k in lifted else v
+                                                                   for k, v in given.items()}))
+        merged.check(update=True)
+        from corral.runtime import spec as specs
+
+        limits_now = specs.limits(merged)
+        groups = {"memory": ("memory", "memory_swap", "memory_reservation"), "pids": ("pids_limit",),
+                  "cpu": ("cpus", "cpu_shares", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems"),
+                  "blockIO": ("blkio_weight",)}
+        live = {group: dict(limits_now.get(group, {})) for group, keys in groups.items() if set(keys) & set(given)}
+        if lifted:
+            live["pids"] = {"limit": -1}
+        if self.status == state.RUNNING:
+            try:
+                self._cgroup().set(live)
+            except FileNotFoundError:
+                pass  # it stopped meanwhile: recorded below, applied at its next start
+        self._record_limits(merged, limits_now)
+        return {"Warnings": []}
+
+    def _record_limits(self, options: ContainerOptions, limits: dict) -> None:
+        """The options in the store, the limits in config.json's linux.resources (its devices kept)."""
+        from corral.store import containers
+        from corral.store.fsutil import write_atomic
+
+        spec = self.spec
+        resources = spec.setdefault("linux", {}).setdefault("resources", {})
+        spec["linux"]["resources"] = dict({"devices": resources.get("devices", [])}, **limits)
+        write_atomic(os.path.join(self.bundle, "config.json"), json.dumps(spec).encode())
+        containers.set_options(self.host.store, self.id, options.to_dict())
+        self.options = options
 
     def top(self) -> list[tuple]:  # procs.Process: (pid, container_pid, user, cmd, ppid, started, cpu_seconds)
         """Every process in the container's cgroup, so exec'd commands and daemons' children are listed too."""

@@ -50,6 +50,15 @@ def size(n: float) -> str:
     return f"{n:.3g}TB"
 
 
+def binary_size(n: float) -> str:
+    """Docker's BytesSize: powers of 1024, four significant digits (1.953MiB, 23.54GiB, 0B)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.4g}{unit}"
+        n /= 1024
+    return f"{n:.4g}TiB"
+
+
 def table(rows: list[tuple]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)

@@ -63,6 +63,7 @@ _I = "image_cmds:"
 _S = "system_cmds:"
 _P = "process_cmds:"
 _N = "network_cmds:"
+_R = "resource_cmds:"
 
 TABLE: tuple[Command, ...] = (
     Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
@@ -122,6 +123,26 @@ TABLE: tuple[Command, ...] = (
     Command("top", _P + "top", "top CONTAINER [ps OPTIONS]",
             "Display the running processes of a container (ps options are accepted and ignored).",
             interspersed=False, min_args=1),
+    Command("stats", _R + "stats", "stats [OPTIONS] [CONTAINER...]",
+            "Display a live stream of containers' resource usage statistics.",
+            [Opt(("-a", "--all"), "all", "flag", "show all containers (default shows just running)"),
+             Opt(("--no-stream",), "no_stream", "flag", "print one table and exit"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")]),
+    Command("update", _R + "update", "update [OPTIONS] CONTAINER [CONTAINER...]",
+            "Update the resource limits of containers, live when they run.",
+            [Opt(("-m", "--memory"), "memory", "value", "memory limit", "BYTES"),
+             Opt(("--memory-reservation",), "memory_reservation", "value", "memory soft limit", "BYTES"),
+             Opt(("--memory-swap",), "memory_swap", "value", "memory plus swap: -1 for unlimited swap", "BYTES"),
+             Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
+             Opt(("-c", "--cpu-shares"), "cpu_shares", "value", "CPU shares (relative weight)", "N"),
+             Opt(("--cpu-period",), "cpu_period", "value", "CPU CFS period (microseconds)", "N"),
+             Opt(("--cpu-quota",), "cpu_quota", "value", "CPU CFS quota (microseconds; -1: none)", "N"),
+             Opt(("--cpuset-cpus",), "cpuset_cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", "CPUS"),
+             Opt(("--cpuset-mems",), "cpuset_mems", "value", "memory nodes in which to allow execution", "MEMS"),
+             Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes (-1: unlimited)", "N"),
+             Opt(("--blkio-weight",), "blkio_weight", "value", "block I/O relative weight, 10 to 1000", "N"),
+             Opt(("--restart",), "restart", "value", "refused: corral has no restart policies yet", "POLICY")],
+            min_args=1),
     Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",
             min_args=2, max_args=2, also=("image import",)),
     Command("images", _I + "images", "images [OPTIONS] [REPOSITORY]", "List images.",

@@ -109,12 +109,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         ]
     else:
         resources["devices"] = [{"allow": True, "access": "rwm"}]
-    if opts.memory:
-        resources["memory"] = {"limit": opts.memory}
-    if opts.cpus:
-        resources["cpu"] = {"quota": int(opts.cpus * 100000), "period": 100000}
-    if opts.pids_limit:
-        resources["pids"] = {"limit": opts.pids_limit}
+    resources.update(limits(opts))
     shared = {"pid": bool(opts.pid), "ipc": opts.ipc == "host" or (opts.ipc or "").startswith("container:"),
               "uts": opts.uts == "host", "network": opts.network == "host"}  # joined ones: see JOINS_ANNOTATION
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "network") if not shared.get(t)]
@@ -220,6 +215,33 @@ def devices(specs: list[str], rules: list[dict]) -> list[dict]:
         found.append({"path": dst, "type": kind, "major": major, "minor": minor, "fileMode": st.st_mode & 0o777,
                       "uid": st.st_uid, "gid": st.st_gid})
         rules.append({"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+    return found
+
+
+def limits(opts: ContainerOptions) -> dict:
+    """linux.resources but devices: the memory, CPU, pids and block I/O limits the options ask for.
+
+    --cpus is a CFS quota over docker's 100 ms period; --memory-swap is memory plus swap (OCI's and
+    v1's sense; the v2 manager subtracts); -1 lifts a limit. Groups with nothing asked are absent.
+    """
+    found: dict = {}
+    memory = {key: value for key, value in (("limit", opts.memory), ("swap", opts.memory_swap),
+                                             ("reservation", opts.memory_reservation)) if value}
+    if memory:
+        found["memory"] = memory
+    cpu: dict = {}
+    if opts.cpus:
+        cpu.update(quota=int(opts.cpus * 100000), period=100000)
+    for key, value in (("shares", opts.cpu_shares), ("quota", opts.cpu_quota), ("period", opts.cpu_period),
+                       ("cpus", opts.cpuset_cpus), ("mems", opts.cpuset_mems)):
+        if value:
+            cpu[key] = value
+    if cpu:
+        found["cpu"] = cpu
+    if opts.pids_limit:
+        found["pids"] = {"limit": opts.pids_limit}
+    if opts.blkio_weight:
+        found["blockIO"] = {"weight": opts.blkio_weight}
     return found
 
 

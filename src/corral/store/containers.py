@@ -184,3 +184,10 @@ def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: 
 def delete(store: Store, cid: str) -> None:
     with store.transaction() as conn:
         conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+
+
+def set_options(store: Store, cid: str, options: dict) -> None:
+    """Replace a container's recorded options (`docker update` changes its limits); NotFound if it is gone."""
+    with store.transaction() as conn:
+        if conn.execute("UPDATE containers SET options=? WHERE id=?", (json.dumps(options), cid)).rowcount == 0:
+            raise NotFound(f"No such container: {cid}")
