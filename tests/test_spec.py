@@ -139,8 +139,8 @@ def test_no_command_at_all_is_refused():
 
 
 def test_environment_merging():
-    merged = spec.merge_env(["A=1", "B=2", "PATH=/x"], ["B=3", "A", "D=4"], {"A": "extra", "E": "5"})
-    assert merged == ["A=1", "B=3", "PATH=/x", "D=4", "E=5"]  # a bare name keeps the value it had
+    merged = spec.merge_env(["A=1", "B=2", "C=0", "PATH=/x"], ["B=3", "A", "D=4", "C"], {"A": "extra", "E": "5"})
+    assert merged == ["B=3", "PATH=/x", "D=4", "A=extra", "E=5"]  # a bare name unsets it, as docker's engine
     assert spec.merge_env([], [], {}) == [spec.DEFAULT_PATH]
 
 

@@ -198,19 +198,18 @@ class Container:
         self.start()
 
     def wait(self, timeout: float | None = None) -> int:
-        """Block until the container stops; returns its exit code."""
+        """Block until the container is not running; returns its exit code. Docker's condition
+        not-running: a created container (never started, or whose start failed) is not running, so
+        its exit code (0, or 127/126/125 of a failed start) comes back at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.status == state.CREATED:
-            if deadline is not None and time.monotonic() > deadline:
-                raise CorralError(f"timed out waiting for {self.name}")
-            time.sleep(0.05)
-            self.reload()
-        if self._state == state.RUNNING:
+        if self.status == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
                 raise CorralError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
+        if self._state == state.CREATED:
+            return self.exit_code or 0
         return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
 
     def remove(self, force: bool = False) -> None:
