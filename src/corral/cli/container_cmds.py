@@ -157,7 +157,7 @@ def logs(o: dict, args: list[str]) -> int:
     tail = None if o["tail"] in (None, "all") else seconds(o["tail"])
     c = Host().container(args[0])
     out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
-    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
+    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"], since=o["since"], until=o["until"]):
         if o["timestamps"]:
             data = from_ns(t_ns).encode() + b" " + data
         out[stream].write(data)
