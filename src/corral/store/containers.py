@@ -113,12 +113,18 @@ def state_of(store: Store, cid: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def name_holder(store: Store, name: str) -> str | None:
+    """The ID of the container named `name`, if any."""
+    rows = store.query("SELECT id FROM containers WHERE name=?", (name,))
+    return rows[0][0] if rows else None
+
+
 def check_name_free(store: Store, name: str) -> None:
     """Conflict, in Docker's words, when another container has `name`."""
-    rows = store.query("SELECT id FROM containers WHERE name=?", (name,))
-    if rows:
+    holder = name_holder(store, name)
+    if holder:
         raise Conflict(
-            f'Conflict. The container name "/{name}" is already in use by container "{rows[0][0]}". '
+            f'Conflict. The container name "/{name}" is already in use by container "{holder}". '
             "You have to remove (or rename) that container to be able to reuse that name."
         )
 
