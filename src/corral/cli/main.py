@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
-from corral.cli.parser import Command, Group, Opt, help_text, parse
+from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
 _RUN_OPTS = [
     Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
@@ -94,7 +94,7 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
              Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps"),
-             Opt(("--since",), "since", "value", "lines since a time (2024-05-01T10:00:00Z, Unix time) or for 10m", "T"),
+             Opt(("--since",), "since", "value", "lines since a time (2024-05-01T10:00:00Z, Unix) or for 10m", "T"),
              Opt(("--until",), "until", "value", "lines until a time, or until 10m ago", "T")],
             min_args=1, max_args=1),
     Command("wait", _C + "wait", "wait CONTAINER [CONTAINER...]", "Block until containers stop; print exit codes.",
@@ -356,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     from corral.errors import CorralError
 
     engine_code = 125 if cmd.name in ("run", "create") else 1
+    DEBUG[0] = debug
     try:
         try:
             opts, args = parse(cmd, rest)
@@ -371,11 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         print(e, file=sys.stderr)
         return e.status
     except CorralError as e:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        print(f"Error: {e}", file=sys.stderr)
+        report(e)
         return e.exit_code if e.exit_code in (126, 127) else engine_code
     except KeyboardInterrupt:
         return 130

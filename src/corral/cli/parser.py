@@ -20,14 +20,31 @@ class UsageError(InvalidArgument):
         self.status = status
 
 
+DEBUG = [False]
+"""Set by the global -D/--debug (or --log-level debug): engine errors show their traceback."""
+
+
+def report(e: Exception) -> None:
+    """An engine error on stderr as docker prints it; with -D its traceback first. Call it from the
+    except clause that caught `e`. Here, beside the parser, because the dispatcher and the verb
+    modules both report, and the dispatcher imports nothing else of the CLI."""
+    import sys
+
+    if DEBUG[0]:
+        import traceback
+
+        traceback.print_exc()
+    print(f"Error: {e}", file=sys.stderr)
+
+
 class HelpRequested(Exception):
     """--help (or -h where -h is no flag of the command) before the command's first positional argument."""
 
 
 def flag_error(cmd: "Command", message: str) -> UsageError:
     """docker's lines for a flag that does not parse; exit status 125 on every command."""
-    return UsageError(f"{message}\n\nUsage:  corral {cmd.usage}\n\nRun 'corral {cmd.name} --help' for more information",
-                      125)
+    return UsageError(f"{message}\n\nUsage:  corral {cmd.usage}\n\n"
+                      f"Run 'corral {cmd.name} --help' for more information", 125)
 
 
 class Opt:

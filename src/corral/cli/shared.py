@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+from corral.cli.parser import report
 from corral.errors import CorralError, InvalidArgument
 
 TYPE_CHECKING = False
@@ -31,9 +32,10 @@ def each(refs: list[str], action: "Callable[[Host, str], object]") -> int:
             action(host, ref)
             print(ref)
         except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
+            report(e)
             status = 1
     return status
+
 
 
 def each_container(refs: list[str], action: "Callable[[Container], object]") -> int:
