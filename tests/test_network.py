@@ -292,7 +292,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
     assert "0% packet loss" in busybox.out("exec", ids[1], "ping", "-c", "1", "-W", "2", addresses[2])
     busybox.out("rm", "-f", *ids)
     assert json.loads(busybox.out("network", "inspect", "bridge"))[0]["Containers"] == {}
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
 
 
 # the firewall ----------------------------------------------------------------------------------------------
@@ -521,7 +521,8 @@ def test_names_and_aliases_follow_containers_on_user_switches(busybox):
     r = busybox("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true")
     assert r.returncode == 125 and b"user-created" in r.stderr
     busybox.out("rm", "-f", "app26", "d27", "e27")
-    busybox.out("network", "rm", "n26", "bridge")
+    busybox.out("network", "rm", "n26")
+    busybox.out("network", "prune")
 
 
 def test_connect_and_disconnect(busybox):
@@ -578,7 +579,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     assert busybox("system", "check").returncode == 0
     assert refused("127.0.0.1", port)
     busybox.out("rm", "crash30")
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
     assert network_residue(busybox.root) == []
 
 
