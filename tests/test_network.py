@@ -199,7 +199,9 @@ def test_default_switch_made_on_first_use_and_plain_run_has_no_network(busybox):
     assert busybox.out("run", "--rm", "busybox", "cat", "/sys/class/net/lo/operstate")
     out = busybox.out("run", "--rm", "busybox", "ls", "/sys/class/net")
     assert out.split() == ["lo"]
-    assert busybox.out("network", "ls", "-q") == ""
+    listed = [line.split()[1:3] for line in busybox.out("network", "ls").splitlines()[1:]]
+    assert listed == [["bridge", "bridge"], ["host", "host"], ["none", "null"]]  # docker's pre-defined three
+    assert network_residue(busybox.root) == []  # listed, the default switch has no bridge on the host yet
     port = free_port()
     out = busybox.out("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
     assert "10.213.13." in out
@@ -282,7 +284,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
 
     with ThreadPoolExecutor(20) as pool:
         ids = list(pool.map(run, range(20)))
-    assert busybox.out("network", "ls", "-q").count("\n") == 1
+    assert busybox.out("network", "ls", "-q").count("\n") == 3  # one default switch, and host and none
     addresses = [ip_of(busybox, cid) for cid in ids]
     assert len(set(addresses)) == 20 and all(a.startswith("10.213.18.") for a in addresses)
     inside = busybox.out("exec", ids[0], "ip", "-4", "-o", "addr", "show", "eth0")
@@ -290,7 +292,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
     assert "0% packet loss" in busybox.out("exec", ids[1], "ping", "-c", "1", "-W", "2", addresses[2])
     busybox.out("rm", "-f", *ids)
     assert json.loads(busybox.out("network", "inspect", "bridge"))[0]["Containers"] == {}
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
 
 
 # the firewall ----------------------------------------------------------------------------------------------
@@ -519,7 +521,8 @@ def test_names_and_aliases_follow_containers_on_user_switches(busybox):
     r = busybox("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true")
     assert r.returncode == 125 and b"user-created" in r.stderr
     busybox.out("rm", "-f", "app26", "d27", "e27")
-    busybox.out("network", "rm", "n26", "bridge")
+    busybox.out("network", "rm", "n26")
+    busybox.out("network", "prune")
 
 
 def test_connect_and_disconnect(busybox):
@@ -576,7 +579,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     assert busybox("system", "check").returncode == 0
     assert refused("127.0.0.1", port)
     busybox.out("rm", "crash30")
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
     assert network_residue(busybox.root) == []
 
 
@@ -648,7 +651,8 @@ def test_python_api(busybox):
     try:
         host = Host(busybox.root)
         net = host.create_network("api32", subnet=subnet(33))
-        assert [n.name for n in host.networks()] == ["api32"] and net.gateway == "10.213.33.1"
+        assert [n.name for n in host.networks()] == ["bridge", "host", "none", "api32"]
+        assert net.gateway == "10.213.33.1"
         port = free_port()
         c = host.create_container("busybox", ["sh", "-c", WEB.format(text="api")], name="api-web",
                                   network="api32", ports=[f"{port}:80"])

@@ -13,6 +13,7 @@ from corral.runtime.options import INIT_PATH, ContainerOptions
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
     from typing import BinaryIO
 
     from corral.api.host import Host
@@ -57,6 +58,20 @@ def parse_signal(sig: str | int) -> int:
         return int(getattr(_signal, "SIG" + text))
     except AttributeError:
         raise InvalidArgument(f"invalid signal: {sig}") from None
+
+
+def _log_bound(when: "float | str | datetime | None") -> int | None:
+    """A logs since/until bound in nanoseconds since the epoch; None (and docker's 0) for no bound."""
+    if when is None or when == 0 or when == "":
+        return None
+    if isinstance(when, str):
+        from corral.timestamps import docker_time
+
+        t_ns = docker_time(when)
+        return None if t_ns == 0 else t_ns
+    if isinstance(when, (int, float)):
+        return int(when * 1_000_000_000)
+    return int(when.timestamp() * 1_000_000_000)  # a datetime, as docker-py takes it
 
 
 class Container:
@@ -198,19 +213,18 @@ class Container:
         self.start()
 
     def wait(self, timeout: float | None = None) -> int:
-        """Block until the container stops; returns its exit code."""
+        """Block until the container is not running; returns its exit code. Docker's condition
+        not-running: a created container (never started, or whose start failed) is not running, so
+        its exit code (0, or 127/126/125 of a failed start) comes back at once."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.status == state.CREATED:
-            if deadline is not None and time.monotonic() > deadline:
-                raise CorralError(f"timed out waiting for {self.name}")
-            time.sleep(0.05)
-            self.reload()
-        if self._state == state.RUNNING:
+        if self.status == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
                 raise CorralError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
+        if self._state == state.CREATED:
+            return self.exit_code or 0
         return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
 
     def remove(self, force: bool = False) -> None:
@@ -275,19 +289,30 @@ class Container:
 
     # observing ---------------------------------------------------------------------------------------
 
-    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None,
-             follow: bool = False) -> Iterator[tuple[int, int, bytes]]:
-        """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more."""
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None, follow: bool = False,
+             since: "float | str | datetime | None" = None,
+             until: "float | str | datetime | None" = None) -> Iterator[tuple[int, int, bytes]]:
+        """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more.
+
+        since/until keep the lines written at or after / at or before a time: Unix seconds, a
+        datetime, or a string as `docker logs --since` takes it ("10m", "2024-05-01T10:00:00Z",
+        "1700000000.5"); as docker, --tail picks the last lines first, then they are filtered,
+        and a follow ends once `until` has passed."""
         from corral.monitor import logs
 
+        since_ns, until_ns = _log_bound(since), _log_bound(until)
         path = os.path.join(self.bundle, "log")
         wanted = {logs.STDOUT} if stdout else set()
         if stderr:
             wanted.add(logs.STDERR)
+
+        def kept(t_ns: int) -> bool:
+            return (since_ns is None or t_ns >= since_ns) and (until_ns is None or t_ns <= until_ns)
+
         entries = [e for e in logs.lines(path) if e[0] in wanted]
         if tail is not None:
             entries = entries[-tail:] if tail > 0 else []
-        yield from entries
+        yield from (e for e in entries if kept(e[1]))
         if not follow:
             return
         offset = logs.size(path)
@@ -297,9 +322,9 @@ class Container:
             except NotFound:
                 running = False  # removed (--rm) once it exited; what it wrote was read below
             for stream, t_ns, data, offset in logs.read_records(path, offset):
-                if stream in wanted:
+                if stream in wanted and kept(t_ns):
                     yield stream, t_ns, data
-            if not running:
+            if not running or (until_ns is not None and time.time_ns() > until_ns):
                 return
             time.sleep(0.05)
 
@@ -690,6 +715,21 @@ class Container:
             raise Conflict(f"Container {self.id} is not running")
         return procs.list_processes(self._cgroup().pids(), f"/proc/{self.pid}/root")
 
+    def top_table(self, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """`docker top`: titles and rows. Without ps options docker's `ps -ef` columns (UID PID PPID C
+        STIME TTY TIME CMD), read from /proc with the container's own user names; with them, the
+        host's ps given those options, restricted to the container's processes, as docker does."""
+        from corral.runtime import procs
+
+        if ps_args:
+            if self.status != state.RUNNING or not self.pid:
+                raise Conflict(f"Container {self.id} is not running")
+            return procs.ps_listing(self._cgroup().pids(), ps_args)
+        now = time.time()
+        rows = [[p.user, str(p.pid), str(p.ppid), str(min(99, int(p.cpu_seconds * 100 / max(now - p.started, 1)))),
+                 _ps_start_time(p.started, now), p.tty, _ps_cpu_time(p.cpu_seconds), p.cmd] for p in self.top()]
+        return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], rows
+
     # save, load, export ------------------------------------------------------------------------------
 
     def export(self, dest: str | BinaryIO) -> None:
@@ -702,3 +742,19 @@ class Container:
         upper, lower, _ = self.sandbox()
         with archive.output(dest) as out:
             export_rootfs(upper, lower, out)
+
+
+def _ps_start_time(started: float, now: float) -> str:
+    """ps's STIME: the clock time today, the date this year, the year before that."""
+    then, today = time.localtime(started), time.localtime(now)
+    if then[:3] == today[:3]:
+        return time.strftime("%H:%M", then)
+    return time.strftime("%b%d" if then.tm_year == today.tm_year else "%Y", then)
+
+
+def _ps_cpu_time(seconds: float) -> str:
+    """ps's TIME: [DD-]HH:MM:SS of CPU used."""
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    text = f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{days}-{text}" if days else text

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
     from corral.api.image import Image, LoadedImage
-    from corral.api.network import Network
+    from corral.api.network import ModeNetwork, Network
 
 
 class Host:
@@ -37,8 +37,11 @@ class Host:
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
         image_id = repo.resolve(self.store, image)
-        bare = names.validate(name) if name else names.generate()
-        container_records.check_name_free(self.store, bare)
+        if name:
+            bare = names.validate(name)
+            container_records.check_name_free(self.store, bare)
+        else:
+            bare = names.free_name(lambda n: container_records.name_holder(self.store, n) is not None)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
         bundle = self.store.container_dir(cid)
@@ -278,30 +281,39 @@ class Host:
 
         return Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
 
-    def network(self, ref: str) -> Network:
-        """A switch by name, full ID or unambiguous ID prefix."""
-        from corral.api.network import Network
+    def network(self, ref: str) -> Network | ModeNetwork:
+        """A network by name, full ID or unambiguous ID prefix; docker's pre-defined ones by name too:
+        `bridge` (the default switch, its record made if it was not yet), `host` and `none`."""
+        from corral.api.network import ModeNetwork, Network
         from corral.network import switch
 
+        if ref in ("host", "none"):
+            return ModeNetwork(self, ref)
+        if ref == switch.DEFAULT_NAME:
+            return Network(self, switch.default(self.store))
         return Network(self, switch.find(self.store, ref))
 
-    def networks(self) -> list[Network]:
-        from corral.api.network import Network
+    def networks(self) -> list[Network | ModeNetwork]:
+        """Every network as docker lists them: bridge, host and none first, then the switches made."""
+        from corral.api.network import ModeNetwork, Network
         from corral.network import switch
 
-        return [Network(self, s) for s in switch.all_switches(self.store)]
+        default = switch.default(self.store)
+        return [Network(self, default), ModeNetwork(self, "host"), ModeNetwork(self, "none")] + \
+            [Network(self, s) for s in switch.all_switches(self.store) if s.id != default.id]
 
     def prune_networks(self) -> list[str]:
-        """Remove every switch no container holds an address on (the default one too: it is made again
-        on demand); returns their names."""
+        """Remove every switch no container holds an address on (the default one too, unlike docker: it
+        is made again on demand, and so leaves nothing on the host); returns their names."""
+        from corral.network import switch
         from corral.store import leases
 
         used = leases.network_ids_in_use(self.store)
         removed = []
-        for n in self.networks():
-            if n.id not in used:
-                n.remove()
-                removed.append(n.name)
+        for sw in switch.all_switches(self.store):
+            if sw.id not in used:
+                switch.remove(self.store, sw)
+                removed.append(sw.name)
         return removed
 
     # save, load, export ------------------------------------------------------------------------------

@@ -5,8 +5,13 @@ import os
 import sys
 
 from corral.api import Host
-from corral.cli.shared import archive_to_stdout, attached, each_container, seconds, stdin_of
+from corral.cli.parser import report
+from corral.cli.shared import archive_to_stdout, attached, each_container, env_list, read_kv_file, seconds, stdin_of
 from corral.errors import CorralError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api import Container
 
 
 def _options(o: dict) -> dict:
@@ -20,9 +25,10 @@ def _options(o: dict) -> dict:
         except ValueError:
             raise InvalidArgument(f"invalid value {o[key]!r} for --{key.replace('_', '-')}") from None
 
-    labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o["label"])
+    items = [line for path in o["label_file"] for line in read_kv_file(path, False)] + o["label"]
+    labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in items)
     return {
-        "env": o["env"], "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
+        "env": env_list(o["env"], o["env_file"]), "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
         "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
         "network": o["network"] or "default", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
         "cpus": number("cpus", float), "pids_limit": number("pids_limit", int), "interactive": o["interactive"],
@@ -59,16 +65,40 @@ def _streams(o: dict) -> tuple[bool, bool, bool]:
     return "stdin" in names, "stdout" in names, "stderr" in names
 
 
+def _create(o: dict, args: list[str]) -> "Container":
+    """The container run and create make; with --cidfile its ID written to a file that must not exist
+    (docker's guard against two containers of one script), the file removed if the create fails."""
+    options = _options(o)
+    path = o["cidfile"]
+    if not path:
+        return Host().create_container(args[0], args[1:] or None, name=o["name"], **options)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete "
+                              f"{path}") from None
+    except OSError as e:
+        raise InvalidArgument(f"failed to create the container ID file: {e}") from None
+    try:
+        c = Host().create_container(args[0], args[1:] or None, name=o["name"], **options)
+        os.write(fd, c.id.encode())
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return c
+
+
 def create(o: dict, args: list[str]) -> int:
-    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
-    print(c.id)
+    print(_create(o, args).id)
     return 0
 
 
 def run(o: dict, args: list[str]) -> int:
     attach_in, attach_out, attach_err = _streams(o) if o["attach"] else (True, True, True)
     stdin = None if o["detach"] or not attach_in else stdin_of(o["interactive"], o["tty"])
-    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
+    c = _create(o, args)
     if o["detach"]:
         c.start()
         print(c.id)
@@ -88,7 +118,7 @@ def attach(o: dict, args: list[str]) -> int:
 
 
 def start(o: dict, args: list[str]) -> int:
-    if o["attach"]:
+    if o["attach"] or o["interactive"]:  # docker: -i attaches stdin and output, as -ai
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         c = Host().container(args[0])
@@ -127,7 +157,7 @@ def wait(o: dict, args: list[str]) -> int:
         try:
             print(host.container(ref).wait(), flush=True)
         except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
+            report(e)
             status = 1
     return status
 
@@ -157,7 +187,7 @@ def logs(o: dict, args: list[str]) -> int:
     tail = None if o["tail"] in (None, "all") else seconds(o["tail"])
     c = Host().container(args[0])
     out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
-    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
+    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"], since=o["since"], until=o["until"]):
         if o["timestamps"]:
             data = from_ns(t_ns).encode() + b" " + data
         out[stream].write(data)

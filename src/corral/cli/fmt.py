@@ -22,6 +22,14 @@ def human_duration(seconds: float) -> str:
     return f"{d} days" if d > 1 else "1 day"
 
 
+def local_rfc3339(seconds: float) -> str:
+    """Go's time.RFC3339 of a Unix time in the local zone (2024-05-01T12:00:00+02:00, or ...Z in UTC)."""
+    t = time.localtime(seconds)
+    off = t.tm_gmtoff or 0
+    zone = "Z" if off == 0 else f"{'+' if off > 0 else '-'}{abs(off) // 3600:02d}:{abs(off) % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + zone
+
+
 def ago(text: str) -> str:
     return human_duration(time.time() - parse_time(text)) + " ago"
 

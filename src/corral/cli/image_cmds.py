@@ -71,8 +71,13 @@ def history(o: dict, args: list[str]) -> int:
         by = s["CreatedBy"]
         if not o["no_trunc"] and len(by) > 45:
             by = by[:44] + "…"
-        created = fmt.human_duration(time.time() - s["Created"]) + " ago" if s["Created"] else "N/A"
-        rows.append((ident, created, by, fmt.size(s["Size"]), s["Comment"]))
+        if not s["Created"]:
+            created = "N/A"
+        elif o["human"]:
+            created = fmt.human_duration(time.time() - s["Created"]) + " ago"
+        else:  # -H=false: docker's RFC 3339 in local time, and sizes in bytes
+            created = fmt.local_rfc3339(s["Created"])
+        rows.append((ident, created, by, fmt.size(s["Size"]) if o["human"] else str(s["Size"]), s["Comment"]))
     print(fmt.table(rows))
     return 0
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
-from corral.cli.parser import Command, Group, Opt, help_text, parse
+from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
 _RUN_OPTS = [
     Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
-    Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+    Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
+    Opt(("--env-file",), "env_file", "multi", "read environment variables from a file", "FILE"),
+    Opt(("--label-file",), "label_file", "multi", "read labels from a file", "FILE"),
+    Opt(("--cidfile",), "cidfile", "value", "write the container ID to a file (which must not exist)", "FILE"),
     Opt(("-w", "--workdir"), "workdir", "value", "working directory inside the container", "DIR"),
     Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
     Opt(("-h", "--hostname"), "hostname", "value", "container host name", "NAME"),
@@ -102,14 +105,18 @@ TABLE: tuple[Command, ...] = (
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
-             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps")], min_args=1, max_args=1),
+             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps"),
+             Opt(("--since",), "since", "value", "lines since a time (2024-05-01T10:00:00Z, Unix) or for 10m", "T"),
+             Opt(("--until",), "until", "value", "lines until a time, or until 10m ago", "T")],
+            min_args=1, max_args=1),
     Command("wait", _C + "wait", "wait CONTAINER [CONTAINER...]", "Block until containers stop; print exit codes.",
             min_args=1),
     Command("rename", _C + "rename", "rename CONTAINER NEW_NAME", "Rename a container.", min_args=2, max_args=2),
     Command("exec", "exec_cmds:exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
             "Run a command in a running container.",
             [Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
-             Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+             Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
+             Opt(("--env-file",), "env_file", "multi", "read environment variables from a file", "FILE"),
              Opt(("-w", "--workdir"), "workdir", "value", "working directory", "DIR"),
              Opt(("-i", "--interactive"), "interactive", "flag", "pass stdin"),
              Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
@@ -121,7 +128,7 @@ TABLE: tuple[Command, ...] = (
     Command("unpause", _P + "unpause", "unpause CONTAINER [CONTAINER...]",
             "Unpause all processes within containers.", min_args=1),
     Command("top", _P + "top", "top CONTAINER [ps OPTIONS]",
-            "Display the running processes of a container (ps options are accepted and ignored).",
+            "Display the running processes of a container (ps -ef, or the host's ps with the options given).",
             interspersed=False, min_args=1),
     Command("stats", _R + "stats", "stats [OPTIONS] [CONTAINER...]",
             "Display a live stream of containers' resource usage statistics.",
@@ -298,22 +305,77 @@ def listing(entries: tuple[Command, ...] = TABLE) -> list[tuple[str, str]]:
     return found
 
 
+_GLOBAL_USAGE = "corral [OPTIONS] COMMAND [ARG...]"
+_LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+_DAEMONLESS = ("corral is daemonless: only local stores are supported until `corral serve` lands; "
+               "select a store with --root DIR or CORRAL_ROOT")
+
+
 def usage() -> str:
-    lines = ["Usage:  corral [--root DIR] COMMAND", "", "A container engine for Linux.", "", "Commands:"]
+    lines = [f"Usage:  {_GLOBAL_USAGE}", "", "A container engine for Linux.", "", "Global Options:",
+             "  --root DIR                   the store (default $CORRAL_ROOT, else /var/lib/corral)",
+             "  -D, --debug                  show the traceback of an engine error",
+             "  -l, --log-level LEVEL        debug (as -D), info (default), warn, error or fatal",
+             "  -v, --version                print the version and quit", "", "Commands:"]
     lines += [f"  {name:<10} {text}" for name, text in listing()]
     lines += ["", "Environment: CORRAL_ROOT selects the store (default /var/lib/corral).",
               "Run 'corral COMMAND --help' for more on a command."]
     return "\n".join(lines)
 
 
+def _global_options(argv: list[str]) -> tuple[list[str], bool]:
+    """Docker's global flags before the command, applied or refused: the rest of argv, and whether
+    engine errors show their traceback (-D, --log-level debug). --root selects the store; -H/--host,
+    CORRAL_HOST and --config name what corral does not have yet (a `corral serve` endpoint, a client
+    configuration), so they are refused rather than ignored."""
+    from corral.cli.parser import UsageError
+
+    def refuse(message: str) -> UsageError:
+        return UsageError(f"{message}\n\nUsage:  {_GLOBAL_USAGE}\n\nRun 'corral --help' for more information", 125)
+
+    if os.environ.get("CORRAL_HOST"):
+        raise UsageError(f"CORRAL_HOST={os.environ['CORRAL_HOST']}: {_DAEMONLESS}", 125)
+    debug = False
+    while argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "-v", "--version"):
+        name, eq, value = argv[0].partition("=")
+        if name in ("-D", "--debug"):
+            debug = value.lower() not in ("0", "f", "false") if eq else True
+            argv = argv[1:]
+            continue
+        if name not in ("--root", "-l", "--log-level", "-H", "--host", "--config"):
+            raise refuse(f"unknown flag: {name}" if name.startswith("--") else
+                         f"unknown shorthand flag: '{name[1:2]}' in {name}")
+        if not eq:
+            if len(argv) < 2:
+                raise refuse(f"flag needs an argument: {name}")
+            value, argv = argv[1], argv[1:]
+        argv = argv[1:]
+        if name == "--root":
+            os.environ["CORRAL_ROOT"] = value
+        elif name in ("-l", "--log-level"):
+            if value not in _LOG_LEVELS:
+                raise UsageError(f"Unable to parse logging level: {value}", 1)
+            debug = debug or value == "debug"
+        elif name in ("-H", "--host"):
+            raise UsageError(f"{name} {value}: {_DAEMONLESS}", 125)
+        else:
+            raise UsageError(f"--config {value}: corral reads no client configuration (docker's config.json) yet",
+                             125)
+    return argv, debug
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command line; the exit code. --help shows the command's help; for a command whose
-    options end at its first positional (run, exec, a group), only as its first or second argument,
-    so that `corral run IMG sh --help` reaches the container."""
+    """Run one command line; the exit code. --help (or -h where it is no flag of the command) shows
+    the command's help when it comes before the command's first positional argument, so that
+    `corral run IMG sh --help` reaches the container."""
+    from corral.cli.parser import HelpRequested, UsageError
+
     argv = sys.argv[1:] if argv is None else argv
-    while argv and argv[0] in ("--root",) and len(argv) > 1:
-        os.environ["CORRAL_ROOT"] = argv[1]
-        argv = argv[2:]
+    try:
+        argv, debug = _global_options(argv)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return e.status
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -323,21 +385,26 @@ def main(argv: list[str] | None = None) -> int:
     if cmd is None:
         print(f"corral: '{argv[0]}' is not a corral command.\nSee 'corral --help'", file=sys.stderr)
         return 1
-    if "--help" in rest and (cmd.interspersed or rest.index("--help") <= 1):
-        print(help_text(cmd))
-        return 0
     from corral.errors import CorralError
 
     engine_code = 125 if cmd.name in ("run", "create") else 1
+    DEBUG[0] = debug
     try:
-        opts, args = parse(cmd, rest)
+        try:
+            opts, args = parse(cmd, rest)
+        except HelpRequested:
+            print(help_text(cmd))
+            return 0
         if isinstance(cmd, Group):
             raise cmd.unknown(args[0])
         module, func = cmd.handler.split(":")
         handler = getattr(__import__(f"corral.cli.{module}", fromlist=[func]), func)
         return handler(opts, args)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return e.status
     except CorralError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        report(e)
         return e.exit_code if e.exit_code in (126, 127) else engine_code
     except KeyboardInterrupt:
         return 130

@@ -28,7 +28,7 @@ def ls(o: dict, args: list[str]) -> int:
         return 0
     rows = [("NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "GATEWAY", "INTERNAL")]
     for n in nets:
-        rows.append((n.id if o["no_trunc"] else n.short_id, n.name, "bridge", "local", n.subnet, n.gateway,
+        rows.append((n.id if o["no_trunc"] else n.short_id, n.name, n.driver, "local", n.subnet, n.gateway,
                      "yes" if n.internal else ""))
     print(fmt.table(rows))
     return 0

@@ -85,10 +85,15 @@ class ContainerOptions:
         """Docker's checks of the options, in its words; `update` for `docker update`'s merged options."""
         if self.memory is not None and self.memory < MIN_MEMORY:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        if self.cpus is not None and not 0.01 <= self.cpus <= 1024:
-            raise InvalidArgument(f"invalid --cpus {self.cpus}: the range is 0.01 to the number of CPUs")
-        if self.pids_limit is not None and self.pids_limit == 0:
-            self.pids_limit = None
+        if self.cpus is not None:
+            import os
+
+            count = len(os.sched_getaffinity(0))  # Go's runtime.NumCPU, which docker checks against
+            if not 0.01 <= self.cpus <= count:
+                raise InvalidArgument(f"range of CPUs is from 0.01 to {count}.00, as there are only {count} CPUs "
+                                      "available")
+        if self.pids_limit is not None and self.pids_limit <= 0:
+            self.pids_limit = None  # docker: 0 and -1 (any negative) mean unlimited
         if self.network in ("default", ""):
             # no network unless a port is published (then the default switch): `run` stays as fast as it was
             self.network = "bridge" if self.ports or self.publish_all else "none"

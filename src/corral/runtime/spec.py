@@ -31,10 +31,15 @@ ALLOWED_DEVICES = [
 
 
 def merge_env(image_env: list[str], user_env: list[str], extra: dict[str, str]) -> list[str]:
+    """The image's ENV, then the user's: a bare NAME among the user's unsets NAME, as docker's
+    ReplaceOrAppendEnvValues does (`-e NAME` for a NAME the caller does not have)."""
     merged: dict[str, str] = {}
     for item in image_env + user_env:
         key, sep, value = item.partition("=")
-        merged[key] = value if sep else merged.get(key, "")
+        if sep:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
     for key, value in extra.items():
         merged.setdefault(key, value)
     if "PATH" not in merged:
@@ -271,7 +276,13 @@ def exec_process(spec_process: dict, args: list[str], user: tuple[int, int, list
     """The OCI process for an exec: the container's own, with this exec's command and overrides."""
     process = {k: v for k, v in spec_process.items() if k != "terminal"}
     process["args"] = args
-    merged = dict(e.split("=", 1) if "=" in e else (e, "") for e in spec_process.get("env", []) + env)
+    merged = dict(e.split("=", 1) for e in spec_process.get("env", []) if "=" in e)
+    for item in env:  # a bare NAME unsets NAME, as in merge_env
+        key, sep, value = item.partition("=")
+        if sep:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
     process["env"] = [f"{k}={v}" for k, v in merged.items()]
     if workdir:
         process["cwd"] = workdir
