@@ -97,6 +97,178 @@ def put(c: "Container", path: str, data: "bytes | BinaryIO", *, no_overwrite_dir
         child.finish()
 
 
+def copy_out(c: "Container", src: str, dest: str, *, follow_link: bool = False, archive: bool = False,
+             stdout: "BinaryIO | None" = None) -> tuple[int, bool]:
+    """`corral cp CONTAINER:SRC DEST|-` with docker's rules; returns (bytes of tar read, whether SRC is
+    a directory). DEST "-" writes the tar to stdout. The files are owned by the caller and lose
+    set-id bits unless archive (-a), which keeps the container's owners and modes as they are."""
+    from corral.image import extract, tree
+
+    rebase_name = ""
+    if follow_link:  # a path ending "/" or "/." is followed anyway, so never names a link here
+        st = stat_path(c, src)
+        if st["mode"] & tree.MODE_SYMLINK:
+            if tree.go_base(src) != tree.go_base(st["linkTarget"]):
+                rebase_name = tree.go_base(src)
+            src = st["linkTarget"]
+    stream, st = get(c, src)
+    with stream:
+        if dest == "-":
+            out = stdout
+            total = 0
+            for chunk in stream:
+                out.write(chunk)
+                total += len(chunk)
+            out.flush()
+            return total, bool(st["mode"] & tree.MODE_DIR)
+        src_is_dir = bool(st["mode"] & tree.MODE_DIR)
+        top = tree.go_base(tree.clean(src))
+        top = "." if top == "/" else top
+        dest_path, exists, is_dir = _local_destination(tree.clean(dest, os.getcwd()))
+        into, name = _prepare(src_is_dir, rebase_name or top, dest_path, exists, is_dir)
+        counted = _Counting(stream)
+        owner = None if archive else (os.getuid(), os.getgid())
+        rename = None if name == top else (lambda entry: tree.rebase(entry, top, name))
+        extract.extract_tree(counted, into, extract.Plain(rename=rename, owner=owner, strip_setid=not archive,
+                                                          no_overwrite_dir_non_dir=True))
+        return counted.total, src_is_dir
+
+
+def copy_in(c: "Container", src: str, dest: str, *, follow_link: bool = False, archive: bool = False,
+            stdin: "BinaryIO | None" = None) -> int:
+    """`corral cp SRC|- CONTAINER:DEST` with docker's rules; returns the bytes of content copied.
+    SRC "-" is a tar on stdin, unpacked into the directory DEST."""
+    from corral.image import tree
+
+    dest_path, exists, is_dir = dest, False, False
+    try:
+        st = stat_path(c, dest)
+        if st["mode"] & tree.MODE_SYMLINK:
+            dest_path = st["linkTarget"]
+            st = stat_path(c, dest_path)
+        if st["mode"] & (tree.MODE_SYMLINK | tree.MODE_DEVICE | tree.MODE_NAMED_PIPE | tree.MODE_SOCKET):
+            raise InvalidArgument(f'destination "{c.name}:{dest}" must be a directory or a regular file')
+        exists, is_dir = True, bool(st["mode"] & tree.MODE_DIR)
+    except NotFound:
+        pass  # its parent may exist: the unpacking says if not
+    if src == "-":
+        if not is_dir:
+            raise InvalidArgument(f'destination "{c.name}:{dest}" must be a directory')
+        put(c, dest_path, stdin, no_overwrite_dir_non_dir=True, copy_uid_gid=archive)
+        return 0
+    path, top, size = _local_source(tree.clean(src, os.getcwd()), follow_link)
+    into, name = _prepare(os.path.isdir(path), top, dest_path, exists, is_dir)
+    import threading
+
+    r, w = os.pipe2(os.O_CLOEXEC)
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(w, "wb", buffering=CHUNK) as out:
+                tree.write_tar(out, path, name)
+        except BaseException as e:  # noqa: BLE001 - told to the caller below
+            failed.append(e)
+
+    writer = threading.Thread(target=produce, daemon=True)
+    writer.start()
+    try:
+        with os.fdopen(r, "rb", buffering=0) as data:
+            put(c, into, data, no_overwrite_dir_non_dir=True, copy_uid_gid=archive)
+    finally:
+        writer.join()
+    if failed and not isinstance(failed[0], BrokenPipeError):
+        raise CorralError(f"reading {src}: {failed[0]}")
+    return size
+
+
+class _Counting:
+    """A stream that counts the bytes read through it (what cp reports as transferred)."""
+
+    def __init__(self, raw: "ArchiveStream") -> None:
+        self.raw, self.total = raw, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.total += len(data)
+        return data
+
+
+def _prepare(src_is_dir: bool, top: str, dest: str, exists: bool, is_dir: bool) -> tuple[str, str]:
+    """Docker's PrepareArchiveCopy: the directory to unpack into and the name the top entry takes there."""
+    from corral.image import tree
+
+    parent, base = tree.split_entry(dest)
+    if exists and is_dir:
+        return dest, top
+    if exists and src_is_dir:
+        raise InvalidArgument("cannot copy directory")
+    if exists or src_is_dir:
+        return parent, base
+    if tree.ends_as_dir(dest):
+        raise NotFound("no such directory")
+    return parent, base
+
+
+def _local_destination(path: str) -> tuple[str, bool, bool]:
+    """Docker's CopyInfoDestinationPath: (the path, its links followed; exists; is a directory)."""
+    import errno
+    import stat
+
+    from corral.image import tree
+
+    for _ in range(11):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            break
+        if not stat.S_ISLNK(st.st_mode):
+            return path, True, stat.S_ISDIR(st.st_mode)
+        target = os.readlink(path)
+        path = target if target.startswith("/") else os.path.join(tree.split_entry(path)[0], target)
+    else:
+        raise InvalidArgument(f"too many symlinks in {path}")
+    parent = tree.split_entry(path)[0]
+    try:
+        if not stat.S_ISDIR(os.stat(parent).st_mode):
+            raise InvalidArgument("not a directory")
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise NotFound(f"stat {parent}: no such file or directory") from None
+        raise
+    return path, False, False
+
+
+def _local_source(path: str, follow_link: bool) -> tuple[str, str, int]:
+    """Docker's CopyInfoSourcePath: (the path to archive, the name its top entry takes, the bytes of
+    file content under it); links before the last element are followed, the last one only with -L."""
+    import stat
+
+    from corral.image import tree
+
+    parent, _, base = path.rpartition("/")
+    resolved = os.path.realpath(path) if follow_link else os.path.realpath(parent or "/").rstrip("/") + "/" + base
+    try:
+        st = os.stat(resolved) if follow_link or path.endswith("/") else os.lstat(resolved)
+    except OSError:
+        raise NotFound(f"lstat {path.rstrip('/.') or '/'}: no such file or directory") from None
+    top = tree.go_base(path)
+    if top == "/":
+        top = "."
+    size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+    if stat.S_ISDIR(st.st_mode):
+        for root, _, files in os.walk(resolved):
+            for f in files:
+                try:
+                    sub = os.lstat(os.path.join(root, f))
+                except OSError:
+                    continue
+                size += sub.st_size if stat.S_ISREG(sub.st_mode) else 0
+    if resolved.endswith("/."):
+        resolved = resolved[:-2] or "/"
+    return resolved, top, size
+
+
 class ArchiveStream:
     """The tar of get(): iterate for chunks of bytes, or read() it as a file. Reading to the end
     checks that the helper finished well (an error there raises); close() ends it early."""

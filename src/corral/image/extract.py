@@ -179,6 +179,18 @@ def _set_mtime(path: str, mtime: float) -> None:
     os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
+def _set_dir_meta(path: str, mode: int, mtime: float) -> None:
+    """A directory's mode and mtime, through an fd opened without following a link (chmod with
+    follow_symlinks=False needs /proc in glibc, which a container's root as api/archive.py enters lacks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.chmod(fd, mode)
+        ns = int(mtime * 1_000_000_000)
+        os.utime(fd, ns=(ns, ns))
+    finally:
+        os.close(fd)
+
+
 def _header_class(tarfile, what: str = "layer archive"):
     class _StrictHeader(tarfile.TarInfo):
         """tarfile silently ends the archive at a garbled or partial header; a layer must not."""
@@ -263,7 +275,8 @@ def extract_tree(src: "BinaryIO", dest: str, plain: Plain | None = None,
     return written
 
 
-def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder, plain: Plain | None = None) -> int:  # noqa: ANN001
+def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder,  # noqa: ANN001
+                 plain: Plain | None = None) -> int:
     skip = on_skip or (lambda name, reason: None)
     written = 0
     dir_meta: dict = {_VERIFIED: set()}  # mode and mtime of each directory, applied last; checked parents
@@ -278,8 +291,7 @@ def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder, plain: P
             raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
     del dir_meta[_VERIFIED]
     for path, (mode, mtime) in dir_meta.items():
-        os.chmod(path, mode, follow_symlinks=False)
-        _set_mtime(path, mtime)
+        _set_dir_meta(path, mode, mtime)
     return written
 
 
