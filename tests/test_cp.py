@@ -360,3 +360,45 @@ def test_cp_rules_out_of_a_container(busybox, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(out)) as tf:
         assert tf.getnames() == ["b"] and tf.extractfile("b").read() == b"B\n"
     cli.out("rm", "-f", "ct")
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_bind_mounts_are_part_of_the_view(host, tmp_path, state):
+    """As docker: a copy into a bind-mounted directory goes to its source, read-only ones refuse."""
+    from corral.errors import CorralError
+
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    c = host.create_container("busybox", ["sleep", "300"], name="binds", binds=[f"{rw}:/data", f"{ro}:/ro:ro"])
+    c.start()
+    if state == "stopped":
+        c.stop(timeout=0)
+    c.put_archive("/data", tar_bytes(member("in-volume", b"v")))
+    assert (rw / "in-volume").read_bytes() == b"v"
+    (rw / "from-host").write_bytes(b"h")
+    assert read_tar(c.get_archive("/data/from-host")[0])["from-host"][5] == b"h"
+    with pytest.raises(CorralError, match="Read-only file system"):
+        c.put_archive("/ro", tar_bytes(member("nope", b"x")))
+    assert os.listdir(ro) == []
+    c.remove(force=True)
+
+
+@pytest.mark.unit
+def test_docker_path_rules():
+    from corral.image import tree
+
+    assert [tree.clean(p) for p in ("etc", "/etc/", "etc/.", "/", "//x/../y", "a/./")] == \
+        ["/etc", "/etc/", "/etc/.", "/", "/y", "/a/."]
+    assert tree.clean("x/.", "/home") == "/home/x/."
+    assert [tree.go_base(p) for p in ("/etc/", "/etc/.", "/", "a")] == ["etc", ".", "/", "a"]
+    assert tree.split_entry("/a/b/.") == ("/a/b", ".") and tree.split_entry("/a/b/") == ("/a", "b")
+    assert tree.ends_as_dir("x/") and tree.ends_as_dir("x/.") and not tree.ends_as_dir("x")
+    assert tree.go_mode(0o040755) == (1 << 31) | 0o755
+    assert tree.go_mode(0o120777) == (1 << 27) | 0o777
+    assert tree.go_mode(0o104755) == (1 << 23) | 0o755
+    assert tree.go_mode(0o020666) == (1 << 26) | (1 << 21) | 0o666
+    assert tree.rfc3339_ns(1_600_000_000_500_000_000) == "2020-09-13T12:26:40.5Z"
+    assert tree.rfc3339_ns(1_600_000_000_000_000_000) == "2020-09-13T12:26:40Z"
+    assert [tree.rebase(n, "d", "e") for n in ("d", "d/", "d/x", "dx")] == ["e", "e/", "e/x", "dx"]
+    assert [tree.rebase(n, ".", "e") for n in (".", "./", "./x")] == ["e", "e", "e/x"]
