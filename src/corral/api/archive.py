@@ -437,9 +437,10 @@ def _plan(c: "Container") -> tuple[dict, int]:
 
     from corral.store.rootfs import rootfs_of
 
+    plan = {"rootfs": rootfs_of(spec, c.bundle), "target": os.path.join(c.bundle, "rootfs"), "binds": binds}
     lock = os.open(c.bundle, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    return {"rootfs": rootfs_of(spec, c.bundle), "target": os.path.join(c.bundle, "rootfs"), "binds": binds}, lock
+    return plan, lock
 
 
 # the child's side --------------------------------------------------------------------------------------
