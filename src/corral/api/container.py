@@ -730,6 +730,31 @@ class Container:
                  _ps_start_time(p.started, now), p.tty, _ps_cpu_time(p.cpu_seconds), p.cmd] for p in self.top()]
         return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], rows
 
+    # files in and out -------------------------------------------------------------------------------
+
+    def put_archive(self, path: str, data: "bytes | BinaryIO", *, no_overwrite_dir_non_dir: bool = False,
+                    copy_uid_gid: bool = False) -> None:
+        """Unpack the tar `data` (bytes or a binary file; plain, gzip, bzip2 or xz) into the directory
+        `path` inside the container, running or not, as docker's PUT /containers/{id}/archive does.
+        Paths resolve inside the container's root only; see corral.api.archive for how and why."""
+        from corral.api import archive
+
+        archive.put(self, path, data, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid)
+
+    def get_archive(self, path: str, chunk_size: int = 1 << 20) -> tuple["Iterator[bytes]", dict]:
+        """(a tar of the file or directory at `path` in chunks, docker's stat of it: name, size, mode as
+        Go's os.FileMode, mtime, linkTarget), as docker's GET /containers/{id}/archive. Iterate the
+        stream to its end (or close() it): the reading is done by a helper process until then."""
+        from corral.api import archive
+
+        return archive.get(self, path, chunk_size)
+
+    def stat_path(self, path: str) -> dict:
+        """docker's HEAD /containers/{id}/archive: the stat get_archive would give, without the tar."""
+        from corral.api import archive
+
+        return archive.stat_path(self, path)
+
     # save, load, export ------------------------------------------------------------------------------
 
     def export(self, dest: str | BinaryIO) -> None:

@@ -220,3 +220,43 @@ def export(o: dict, args: list[str]) -> int:
     dest = o["output"] or archive_to_stdout()  # refused before anything else, as docker does
     Host().container(args[0]).export(dest)
     return 0
+
+
+def _cp_side(arg: str) -> tuple[str, str]:
+    """docker's splitCpArg: "NAME:PATH" names a container, unless the argument is an absolute path or
+    starts with "." (./file:name is a local file with a colon)."""
+    if arg.startswith("/") or ":" not in arg or arg.startswith("."):
+        return "", arg
+    name, _, path = arg.partition(":")
+    return name, path
+
+
+def cp(o: dict, args: list[str]) -> int:
+    from corral.api import archive
+
+    if not args[0]:
+        raise InvalidArgument("source can not be empty")
+    if not args[1]:
+        raise InvalidArgument("destination can not be empty")
+    (src_ctr, src), (dst_ctr, dst) = _cp_side(args[0]), _cp_side(args[1])
+    if src_ctr and dst_ctr:
+        raise InvalidArgument("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise InvalidArgument("must specify at least one container source")
+    how = {"follow_link": o["follow_link"], "archive": o["archive"]}
+    if src_ctr:
+        c = Host().container(src_ctr)
+        if dst == "-":
+            archive.copy_out(c, src, dst, stdout=sys.stdout.buffer, **how)
+            return 0
+        size, _ = archive.copy_out(c, src, dst, **how)
+        where = dst
+    else:
+        c = Host().container(dst_ctr)
+        size = archive.copy_in(c, src, dst, stdin=sys.stdin.buffer, **how)
+        where = f"{dst_ctr}:{dst}"
+    if not o["quiet"] and sys.stdout.isatty():
+        from corral.cli.fmt import size as human_size
+
+        print(f"Successfully copied {human_size(size)} to {where}", file=sys.stderr)
+    return 0
