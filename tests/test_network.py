@@ -207,7 +207,7 @@ def test_default_switch_made_on_first_use_and_plain_run_has_no_network(busybox):
     assert "bridge" in listed and "10.213.13.0/24" in listed
     info = json.loads(busybox.out("network", "inspect", "bridge"))[0]
     assert info["IPAM"]["Config"] == [{"Subnet": "10.213.13.0/24", "Gateway": "10.213.13.1"}]
-    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"
 
 
 # subnets -------------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_network_commands_and_errors(busybox):
     assert r.returncode == 125 and b"not a usable address" in r.stderr
     r = busybox("network", "rm", "net17")
     assert r.returncode == 1 and b"active endpoints" in r.stderr
-    assert busybox.out("network", "prune") == ""
+    assert busybox.out("network", "prune", "-f") == ""
     busybox.out("rm", "c17")
     assert busybox.out("network", "rm", "net17") == "net17\n"
     assert busybox("network", "inspect", "net17").returncode == 1
@@ -564,7 +564,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     _kill_monitor(busybox.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and b"not running but holds host port" in r.stdout
-    out = busybox.out("system", "prune")
+    out = busybox.out("system", "check", "--repair")
     assert "fixed" in out
     assert busybox("system", "check").returncode == 0, busybox("system", "check").stdout
     assert refused("127.0.0.1", port)
@@ -593,14 +593,14 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     subprocess.run(["ip", "link", "set", "crvtest31", "alias", f"corral:{tag}:{'cd' * 32}"], check=True)
     problems = busybox("system", "check").stdout.decode()
     assert "veth crvtest31" in problems and "firewall element" in problems
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     assert not os.path.exists("/sys/class/net/crvtest31")
     # what a running container needs but lost (a ruleset flushed by hand): restored
     busybox.out("run", "-d", "--name", "r31", "--network", "n31", "busybox", "sleep", "60")
     subprocess.run(["nft", "delete", "element", "ip", "corral", "masq", "{", net, "}"], check=True)
     assert b"switch n31 lacks its firewall rules" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     busybox.out("rm", "-f", "r31")
     # a bridge whose switch vanished from the DB
@@ -608,7 +608,7 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     sh("ip link add crtest31b type bridge")
     subprocess.run(["ip", "link", "set", "crtest31b", "alias", f"corral:{tag}:{'ef' * 32}"], check=True)
     assert b"bridge crtest31b of a removed switch" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert not os.path.exists("/sys/class/net/crtest31b")
 
 
@@ -631,7 +631,7 @@ def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
     shutil.rmtree(other.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and f"network: store {other.root}, which is gone, left link {bridge}".encode() in r.stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "prune", "-f")
     assert busybox("system", "check").returncode == 0
     assert network_residue(other.root) == [] and not os.path.exists(f"/sys/class/net/{bridge}")
     assert not os.path.exists(f"/run/corral/stores/{tag}")

@@ -16,7 +16,7 @@ KINDS = ("container", "image", "network")
 
 def inspect(host: Host, ref: str, kind: str | None = None) -> dict:
     """The inspect dict of the first object named `ref` among the kinds looked at (all three unless
-    `kind` names one); NotFound("No such object: REF") when none has that name."""
+    `kind` names one); NotFound("No such object: REF"), or "No such KIND: REF", when none has that name."""
     from corral.errors import InvalidArgument, NotFound
 
     if kind is not None and kind not in KINDS:
@@ -26,4 +26,4 @@ def inspect(host: Host, ref: str, kind: str | None = None) -> dict:
             return getattr(host, each)(ref).inspect()
         except NotFound:
             continue
-    raise NotFound(f"No such object: {ref}")
+    raise NotFound(f"No such {kind}: {ref}" if kind else f"No such object: {ref}")

@@ -109,13 +109,8 @@ def system(host: Host, all: bool = False, filters: Filters | None = None,  # noq
     """`docker system prune`: first repair what a crash left of the store's network state (Host.repair),
     then remove stopped containers, unused switches, dangling (all=True: every unused) images and the
     build cache, in docker's order. volumes=True would take unused anonymous volumes: corral has none yet."""
-    from corral.api import filters as f
-    from corral.errors import InvalidArgument
-
     wanted = filters or {}
-    f.validate(wanted, f.PRUNE_KEYS)
-    if volumes and "until" in wanted:
-        raise InvalidArgument('The "until" filter is not supported with "--volumes"')
+    check_system(wanted, volumes)
     repaired = host.repair()
     done = containers(host, wanted)
     nets = networks(host, wanted)
@@ -124,6 +119,17 @@ def system(host: Host, all: bool = False, filters: Filters | None = None,  # noq
     return {"Repaired": repaired, "ContainersDeleted": done["ContainersDeleted"], "NetworksDeleted": nets,
             "VolumesDeleted": [], "ImagesDeleted": imgs["ImagesDeleted"], "CachesDeleted": cache["CachesDeleted"],
             "SpaceReclaimed": done["SpaceReclaimed"] + imgs["SpaceReclaimed"] + cache["SpaceReclaimed"]}
+
+
+def check_system(filters: Filters, volumes: bool) -> None:
+    """The filters system prune takes, checked before anything is removed (and before the CLI's prompt,
+    as docker's refusal of until= with volumes comes first)."""
+    from corral.api import filters as f
+    from corral.errors import InvalidArgument
+
+    f.validate(filters, f.PRUNE_KEYS)
+    if volumes and "until" in filters:
+        raise InvalidArgument('The "until" filter is not supported with "--volumes"')
 
 
 def _content_bytes(host: Host) -> int:

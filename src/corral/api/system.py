@@ -34,8 +34,10 @@ def info(host: Host) -> dict:
             paused += 1
         else:
             running += 1
+    import hashlib
+
     return {
-        "ID": host.store.root, "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ID": hashlib.sha256(os.path.abspath(host.store.root).encode()).hexdigest()[:12], "Containers": running + paused + stopped, "ContainersRunning": running,
         "ContainersPaused": paused, "ContainersStopped": stopped, "Images": len(host.images()),
         "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", _filesystem_of(host.store.root)],
                                                ["Supports d_type", "true"]],
