@@ -37,7 +37,8 @@ def info(host: Host) -> dict:
     import hashlib
 
     return {
-        "ID": hashlib.sha256(os.path.abspath(host.store.root).encode()).hexdigest()[:12], "Containers": running + paused + stopped, "ContainersRunning": running,
+        "ID": hashlib.sha256(os.path.abspath(host.store.root).encode()).hexdigest()[:12],
+        "Containers": running + paused + stopped, "ContainersRunning": running,
         "ContainersPaused": paused, "ContainersStopped": stopped, "Images": len(host.images()),
         "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", _filesystem_of(host.store.root)],
                                                ["Supports d_type", "true"]],
