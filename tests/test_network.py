@@ -209,7 +209,7 @@ def test_default_switch_made_on_first_use_and_plain_run_has_no_network(busybox):
     assert "bridge" in listed and "10.213.13.0/24" in listed
     info = json.loads(busybox.out("network", "inspect", "bridge"))[0]
     assert info["IPAM"]["Config"] == [{"Subnet": "10.213.13.0/24", "Gateway": "10.213.13.1"}]
-    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"
 
 
 # subnets -------------------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_network_commands_and_errors(busybox):
     assert r.returncode == 125 and b"not a usable address" in r.stderr
     r = busybox("network", "rm", "net17")
     assert r.returncode == 1 and b"active endpoints" in r.stderr
-    assert busybox.out("network", "prune") == ""
+    assert busybox.out("network", "prune", "-f") == ""
     busybox.out("rm", "c17")
     assert busybox.out("network", "rm", "net17") == "net17\n"
     assert busybox("network", "inspect", "net17").returncode == 1
@@ -292,7 +292,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
     assert "0% packet loss" in busybox.out("exec", ids[1], "ping", "-c", "1", "-W", "2", addresses[2])
     busybox.out("rm", "-f", *ids)
     assert json.loads(busybox.out("network", "inspect", "bridge"))[0]["Containers"] == {}
-    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
 
 
 # the firewall ----------------------------------------------------------------------------------------------
@@ -522,7 +522,7 @@ def test_names_and_aliases_follow_containers_on_user_switches(busybox):
     assert r.returncode == 125 and b"user-created" in r.stderr
     busybox.out("rm", "-f", "app26", "d27", "e27")
     busybox.out("network", "rm", "n26")
-    busybox.out("network", "prune")
+    busybox.out("network", "prune", "-f")
 
 
 def test_connect_and_disconnect(busybox):
@@ -567,7 +567,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     _kill_monitor(busybox.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and b"not running but holds host port" in r.stdout
-    out = busybox.out("system", "prune")
+    out = busybox.out("system", "check", "--repair")
     assert "fixed" in out
     assert busybox("system", "check").returncode == 0, busybox("system", "check").stdout
     assert refused("127.0.0.1", port)
@@ -579,7 +579,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     assert busybox("system", "check").returncode == 0
     assert refused("127.0.0.1", port)
     busybox.out("rm", "crash30")
-    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
     assert network_residue(busybox.root) == []
 
 
@@ -596,14 +596,14 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     subprocess.run(["ip", "link", "set", "crvtest31", "alias", f"corral:{tag}:{'cd' * 32}"], check=True)
     problems = busybox("system", "check").stdout.decode()
     assert "veth crvtest31" in problems and "firewall element" in problems
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     assert not os.path.exists("/sys/class/net/crvtest31")
     # what a running container needs but lost (a ruleset flushed by hand): restored
     busybox.out("run", "-d", "--name", "r31", "--network", "n31", "busybox", "sleep", "60")
     subprocess.run(["nft", "delete", "element", "ip", "corral", "masq", "{", net, "}"], check=True)
     assert b"switch n31 lacks its firewall rules" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     busybox.out("rm", "-f", "r31")
     # a bridge whose switch vanished from the DB
@@ -611,7 +611,7 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     sh("ip link add crtest31b type bridge")
     subprocess.run(["ip", "link", "set", "crtest31b", "alias", f"corral:{tag}:{'ef' * 32}"], check=True)
     assert b"bridge crtest31b of a removed switch" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert not os.path.exists("/sys/class/net/crtest31b")
 
 
@@ -634,7 +634,7 @@ def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
     shutil.rmtree(other.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and f"network: store {other.root}, which is gone, left link {bridge}".encode() in r.stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "prune", "-f")
     assert busybox("system", "check").returncode == 0
     assert network_residue(other.root) == [] and not os.path.exists(f"/sys/class/net/{bridge}")
     assert not os.path.exists(f"/run/corral/stores/{tag}")

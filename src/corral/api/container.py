@@ -531,6 +531,16 @@ class Container:
                               " of its own")
         return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 
+    def size(self) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs) as `docker ps -s` shows them: the bytes of the files this container wrote
+        (their lengths), and those plus its image's; read from the sandbox, running or not."""
+        from corral.api.image import Image
+        from corral.store.fsutil import apparent_size
+        from corral.store.rootfs import upper_dir
+
+        rw = apparent_size(upper_dir(self.bundle))
+        return rw, rw + Image(self.host, self.image_id).size
+
     def diff(self) -> list[tuple[str, str]]:
         """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""
         from corral.image import commit

@@ -6,7 +6,8 @@ import sys
 
 from corral.api import Host
 from corral.cli.parser import report
-from corral.cli.shared import archive_to_stdout, attached, each_container, env_list, read_kv_file, seconds, stdin_of
+from corral.cli.shared import (archive_to_stdout, attached, confirmed, each_container, env_list, read_kv_file, seconds,
+                               stdin_of)
 from corral.errors import CorralError, InvalidArgument
 
 TYPE_CHECKING = False
@@ -165,19 +166,50 @@ def wait(o: dict, args: list[str]) -> int:
 def ps(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
-    containers = Host().containers(all=o["all"])
+    host = Host()
+    last = 1 if o["latest"] else _count(o["last"], "-n, --last")
+    if o["filter"] or last > 0:
+        from corral.api import filters
+
+        containers = filters.containers(host, all=o["all"], filters=filters.parse(o["filter"]), limit=last)
+    else:
+        containers = host.containers(all=o["all"])
     if o["quiet"]:
         for c in containers:
             print(c.id if o["no_trunc"] else c.short_id)
         return 0
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
+    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES") + (("SIZE",) * o["size"])]
     for c in containers:
         command = " ".join(c.command) if c.status else ""
         if not o["no_trunc"] and len(command) > 20:
             command = command[:19] + "…"
         rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),
-                     fmt.status(c), fmt.ports(c.ports), c.name))
+                     fmt.status(c), fmt.ports(c.ports), c.name) + ((fmt.container_size(*c.size()),) * o["size"]))
     print(fmt.table(rows))
+    return 0
+
+
+def _count(text: str | None, flag: str) -> int:
+    """A whole number flag (ps -n); -1 when not given, as docker's default."""
+    if text is None:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: give a whole number') from None
+
+
+def prune(o: dict, args: list[str]) -> int:
+    from corral.api import filters
+    from corral.cli import fmt
+
+    wanted = filters.parse(o["filter"])
+    if not confirmed("WARNING! This will remove all stopped containers.", o["force"]):
+        return 0
+    done = Host().prune_containers(wanted)
+    if done["ContainersDeleted"]:
+        print("Deleted Containers:\n" + "\n".join(done["ContainersDeleted"]) + "\n")
+    print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 
 

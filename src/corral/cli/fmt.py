@@ -67,6 +67,19 @@ def binary_size(n: float) -> str:
     return f"{n:.4g}TiB"
 
 
+def deleted_images(deleted: list[dict[str, str]]) -> str:
+    """docker's "Deleted Images:" block of a prune (untagged: NAME, deleted: ID lines, a blank line), or ""."""
+    if not deleted:
+        return ""
+    lines = [f"untagged: {d['Untagged']}" if "Untagged" in d else f"deleted: {d['Deleted']}" for d in deleted]
+    return "Deleted Images:\n" + "\n".join(lines) + "\n\n"
+
+
+def container_size(rw: int, rootfs: int) -> str:
+    """docker's ps SIZE column: "12B (virtual 1.23MB)"."""
+    return f"{size(rw)} (virtual {size(rootfs)})"
+
+
 def table(rows: list[tuple]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows)

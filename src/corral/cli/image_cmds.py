@@ -6,7 +6,7 @@ import sys
 import time
 
 from corral.api import Host
-from corral.cli.shared import archive_to_stdout
+from corral.cli.shared import archive_to_stdout, confirmed
 from corral.errors import CorralError, InvalidArgument
 
 
@@ -20,17 +20,17 @@ def images(o: dict, args: list[str]) -> int:
     from corral.api import filters
     from corral.cli import fmt
 
-    found = filters.images(Host(), name=args[0] if args else None, all=o["all"],
-                           filters=filters.parse(o["filter"]))
+    found = filters.image_rows(Host(), name=args[0] if args else None, all=o["all"],
+                               filters=filters.parse(o["filter"]))
     header = ("REPOSITORY", "TAG") + (("DIGEST",) if o["digests"] else ()) + ("IMAGE ID", "CREATED", "SIZE")
     rows = [header]
-    for img in found:
+    for img, shown in found:
         ident = img.id if o["no_trunc"] else img.short_id
         if o["quiet"]:
             print(ident)
             continue
         size = f"{img.size / 1e6:.3g}MB"
-        for tag in img.tags or ["<none>:<none>"]:
+        for tag in shown or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
             digest = (img.manifest_digest,) if o["digests"] else ()
             rows.append((repo, t) + digest + (ident, fmt.ago(img.created), size))
@@ -83,15 +83,17 @@ def history(o: dict, args: list[str]) -> int:
 
 
 def prune(o: dict, args: list[str]) -> int:
+    from corral.api import filters
     from corral.cli import fmt
 
-    deleted, freed = Host().prune_images(all=o["all"])
-    if deleted:
-        print("Deleted Images:")
-        for d in deleted:
-            print(f"deleted: {d}")
-        print()
-    print(f"Total reclaimed space: {fmt.size(freed)}")
+    wanted = filters.parse(o["filter"])
+    warning = ("all images without at least one container associated to them" if o["all"] else
+               "all dangling images")
+    if not confirmed(f"WARNING! This will remove {warning}.", o["force"]):
+        return 0
+    done = Host().prune_images(all=o["all"], filters=wanted)
+    print(fmt.deleted_images(done["ImagesDeleted"]), end="")
+    print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 
 

@@ -17,6 +17,10 @@ def image_inspect(o: dict, args: list[str]) -> int:
     return _print_inspected(args, "image")
 
 
+def container_inspect(o: dict, args: list[str]) -> int:
+    return _print_inspected(args, "container")
+
+
 def _print_inspected(refs: list[str], kind: str | None, size: bool = False) -> int:
     import json
 

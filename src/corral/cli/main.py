@@ -61,6 +61,9 @@ _RUN_OPTS = [
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
 _SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
+_FILTER = Opt(("-f", "--filter"), "filter", "multi", "filter output based on conditions provided", "KEY=VALUE")
+_FORCE = Opt(("-f", "--force"), "force", "flag", "do not prompt for confirmation")
+_PRUNE_FILTER = Opt(("--filter",), "filter", "multi", "until=TIME, label=K[=V], label!=K[=V]", "KEY=VALUE")
 _C = "container_cmds:"
 _I = "image_cmds:"
 _S = "system_cmds:"
@@ -97,7 +100,11 @@ TABLE: tuple[Command, ...] = (
     Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
             [Opt(("-a", "--all"), "all", "flag", "show all containers"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FILTER,
+             Opt(("-n", "--last"), "last", "value", "the N last created containers (any state)", "N"),
+             Opt(("-l", "--latest"), "latest", "flag", "the last created container (any state)"),
+             Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image")],
+            max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
             [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
@@ -154,7 +161,7 @@ TABLE: tuple[Command, ...] = (
             min_args=2, max_args=2, also=("image import",)),
     Command("images", _I + "images", "images [OPTIONS] [REPOSITORY]", "List images.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("-a", "--all"), "all", "flag", "all images (corral keeps no hidden intermediate ones)"),
+             Opt(("-a", "--all"), "all", "flag", "show the build cache's intermediate images too"),
              Opt(("--digests",), "digests", "flag", "show manifest digests"),
              Opt(("-f", "--filter"), "filter", "multi", "dangling=, reference=, label=, before=, since=", "FILTER"),
              Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1, also=("image ls", "image list")),
@@ -181,8 +188,7 @@ TABLE: tuple[Command, ...] = (
             min_args=1, max_args=1, also=("image history",)),
     Command("image-prune", _I + "prune", "image prune [OPTIONS]", "Remove unused images (also `image prune`).",
             [Opt(("-a", "--all"), "all", "flag", "every image no container uses, not only untagged ones"),
-             Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0,
-            also=("image prune",)),
+             _FORCE, _PRUNE_FILTER], max_args=0, also=("image prune",)),
     Command("commit", _C + "commit", "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
             "Create a new image from a container's changes.",
             [Opt(("-a", "--author"), "author", "value", "author", "NAME"),
@@ -218,14 +224,26 @@ TABLE: tuple[Command, ...] = (
             min_args=1, max_args=1),
     Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
             "Low-level information on images, as JSON.", min_args=1),
-    Group("system", "system check|df|prune",
-          "Check the store for any inconsistency; show disk usage; remove what a crash left behind."),
-    Command("system check", _S + "check", "system check",
-            "Verify blobs and metadata; exit non-zero on any inconsistency.", max_args=0),
-    Command("system df", _S + "df", "system df", "Show the disk usage of images and containers.", max_args=0),
-    Command("system prune", _S + "prune", "system prune",
-            "Remove the network residue a crash left behind; restore the rules of running containers.",
-            max_args=0),
+    Group("system", "system check|df|info|prune",
+          "Check (and repair) the store; show disk usage and host information; remove unused data."),
+    Command("system check", _S + "check", "system check [--repair]",
+            "Verify blobs and metadata; exit non-zero on any inconsistency.",
+            [Opt(("--repair",), "repair", "flag", "remove the network residue a crash left; restore running "
+                 "containers' rules")], max_args=0),
+    Command("system df", _S + "df", "system df [OPTIONS]", "Show disk usage.",
+            [Opt(("-v", "--verbose"), "verbose", "flag", "show detailed information on space usage")], max_args=0),
+    Command("system prune", _S + "prune", "system prune [OPTIONS]",
+            "Repair the store's network state, then remove stopped containers, unused networks, dangling "
+            "images and the build cache.",
+            [Opt(("-a", "--all"), "all", "flag", "remove all unused images, not only dangling ones"), _FORCE,
+             Opt(("--volumes",), "volumes", "flag", "prune anonymous volumes (corral has none yet)"),
+             _PRUNE_FILTER], max_args=0),
+    Command("info", _S + "info", "info", "Display system-wide information.", max_args=0, also=("system info",)),
+    Group("container", "container COMMAND", "Manage containers: every container verb, and ls, prune."),
+    Command("container inspect", "inspect_cmds:container_inspect", "container inspect CONTAINER [CONTAINER...]",
+            "Low-level information on containers, as JSON.", min_args=1),
+    Command("container prune", _C + "prune", "container prune [OPTIONS]", "Remove all stopped containers.",
+            [_FORCE, _PRUNE_FILTER], max_args=0),
     Group("network",
           "network create [--subnet CIDR] [--gateway IP] [--internal] [--label K=V] NAME\n"
           "        corral network ls [-q] | inspect NET... | rm NET... | prune\n"
@@ -240,13 +258,13 @@ TABLE: tuple[Command, ...] = (
              Opt(("--label",), "label", "multi", "set a label", "K=V")], min_args=1, max_args=1),
     Command("network ls", _N + "ls", "network ls [OPTIONS]", "List switches.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=0, also=("network list",)),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FILTER], max_args=0, also=("network list",)),
     Command("network inspect", _N + "inspect", "network inspect NETWORK [NETWORK...]", "Show switches as JSON.",
             min_args=1),
     Command("network rm", _N + "rm", "network rm NETWORK [NETWORK...]", "Remove switches.", min_args=1,
             also=("network remove",)),
     Command("network prune", _N + "prune", "network prune [OPTIONS]", "Remove every switch no container uses.",
-            [Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0),
+            [_FORCE, _PRUNE_FILTER], max_args=0),
     Command("network connect", _N + "connect", "network connect [OPTIONS] NETWORK CONTAINER",
             "Connect a container to a switch.",
             [Opt(("--ip",), "ip", "value", "the container's address on the switch", "IP"),
@@ -256,8 +274,13 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
-    Command("version", _S + "version", "version", "Show the corral version.", max_args=0),
+    Command("version", _S + "version", "version", "Show the corral version information.", max_args=0),
 )
+for _cmd in TABLE:  # docker's `container VERB` for each container verb (`container ls` for ps)
+    if _cmd.handler.startswith(_C) or _cmd.name in ("exec", "pause", "unpause", "top", "port", "stats", "update"):
+        if _cmd.name != "container prune":
+            _cmd.also += {"ps": ("container ls", "container list", "container ps"),
+                          "rm": ("container rm", "container remove")}.get(_cmd.name, (f"container {_cmd.name}",))
 
 
 def tree(entries: tuple[Command, ...]) -> dict[str, Command]:

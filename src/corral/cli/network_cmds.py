@@ -5,7 +5,7 @@ import sys
 
 from corral.api import Host
 from corral.cli.parser import key_values
-from corral.cli.shared import each
+from corral.cli.shared import confirmed, each
 from corral.errors import CorralError, InvalidArgument
 
 
@@ -21,7 +21,9 @@ def create(o: dict, args: list[str]) -> int:
 def ls(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
-    nets = Host().networks()
+    from corral.api import filters
+
+    nets = filters.networks(Host(), filters.parse(o["filter"]))
     if o["quiet"]:
         for n in nets:
             print(n.id if o["no_trunc"] else n.short_id)
@@ -54,7 +56,13 @@ def rm(o: dict, args: list[str]) -> int:
 
 
 def prune(o: dict, args: list[str]) -> int:
-    removed = Host().prune_networks()
+    from corral.api import filters
+
+    wanted = filters.parse(o["filter"])
+    if not confirmed("WARNING! This will remove all custom networks not used by at least one container.",
+                     o["force"]):
+        return 0
+    removed = Host().prune_networks(wanted)
     if removed:
         print("Deleted Networks:")
         for name in removed:

@@ -64,6 +64,17 @@ def archive_to_stdout() -> "BinaryIO":
     return sys.stdout.buffer
 
 
+def confirmed(warning: str, force: bool) -> bool:
+    """docker's prompt before a prune: the warning and "Are you sure you want to continue? [y/N] ", then a
+    line from stdin, a terminal or not (so `echo y | corral image prune` proceeds and an empty stdin
+    cancels); -f skips it. A cancel prints nothing more and exits 0, as docker does."""
+    if force:
+        return True
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() == "y"
+
+
 def seconds(text: str | None) -> int | None:
     """A flag's whole seconds (stop -t, logs --tail); None when the flag was not given."""
     if text is None:
