@@ -188,7 +188,7 @@ CASES = [
     # execution errors
     ("{{.Name.X}}", C, ERR + ':1:7: executing "" at <.Name.X>: can\'t evaluate field X in type interface {}'),
     ("{{.Config.Entrypoint.X}}", C,
-     ERR + ':1:20: executing "" at <.Config.Entrypoint.X>: nil pointer evaluating interface {}.X'),
+     ERR + ':1:9: executing "" at <.Config.Entrypoint.X>: nil pointer evaluating interface {}.X'),
     ('{{eq .State.Pid "x"}}', C,
      ERR + ':1:2: executing "" at <eq .State.Pid "x">: error calling eq: incompatible types for comparison'),
     ("{{index .Config.Cmd 5}}", C,
