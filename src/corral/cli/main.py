@@ -49,6 +49,10 @@ _RUN_OPTS = [
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
 _SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
+_FORMAT_INSPECT = Opt(("-f", "--format"), "format", "value", "a Go template for each object ('{{.Name}}')",
+                     "TEMPLATE")
+_FORMAT_LIST = Opt(("--format",), "format", "value", "table (default), json, a Go template, or 'table TEMPLATE'",
+                   "FORMAT")
 _C = "container_cmds:"
 _I = "image_cmds:"
 _S = "system_cmds:"
@@ -83,10 +87,10 @@ TABLE: tuple[Command, ...] = (
     Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
             [Opt(("-a", "--all"), "all", "flag", "show all containers"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
-            [Opt(("--type",), "type", "value", "container, image or network", "TYPE")], min_args=1),
+            [Opt(("--type",), "type", "value", "container, image or network", "TYPE"), _FORMAT_INSPECT], min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
@@ -118,7 +122,8 @@ TABLE: tuple[Command, ...] = (
              Opt(("-a", "--all"), "all", "flag", "all images (corral keeps no hidden intermediate ones)"),
              Opt(("--digests",), "digests", "flag", "show manifest digests"),
              Opt(("-f", "--filter"), "filter", "multi", "dangling=, reference=, label=, before=, since=", "FILTER"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1, also=("image ls", "image list")),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FORMAT_LIST], max_args=1,
+            also=("image ls", "image list")),
     Command("build", _I + "build", "build [OPTIONS] PATH", "Build an image from a Dockerfile.",
             [Opt(("-t", "--tag"), "tag", "multi", "name and tag for the image", "NAME:TAG"),
              Opt(("-f", "--file"), "file", "value", "the Dockerfile (default PATH/Dockerfile)", "FILE"),
@@ -138,7 +143,8 @@ TABLE: tuple[Command, ...] = (
     Command("history", _I + "history", "history [OPTIONS] IMAGE", "Show the steps that made an image.",
             [Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)")],
+             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)"),
+             _FORMAT_LIST],
             min_args=1, max_args=1, also=("image history",)),
     Command("image-prune", _I + "prune", "image prune [OPTIONS]", "Remove unused images (also `image prune`).",
             [Opt(("-a", "--all"), "all", "flag", "every image no container uses, not only untagged ones"),
@@ -172,7 +178,7 @@ TABLE: tuple[Command, ...] = (
             "Make a base image: busybox from the host's busybox-static, debian:SUITE with debootstrap.",
             min_args=1, max_args=1),
     Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
-            "Low-level information on images, as JSON.", min_args=1),
+            "Low-level information on images, as JSON.", [_FORMAT_INSPECT], min_args=1),
     Group("system", "system check|df|prune",
           "Check the store for any inconsistency; show disk usage; remove what a crash left behind."),
     Command("system check", _S + "check", "system check",
@@ -195,9 +201,10 @@ TABLE: tuple[Command, ...] = (
              Opt(("--label",), "label", "multi", "set a label", "K=V")], min_args=1, max_args=1),
     Command("network ls", _N + "ls", "network ls [OPTIONS]", "List switches.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=0, also=("network list",)),
-    Command("network inspect", _N + "inspect", "network inspect NETWORK [NETWORK...]", "Show switches as JSON.",
-            min_args=1),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FORMAT_LIST], max_args=0,
+            also=("network list",)),
+    Command("network inspect", _N + "inspect", "network inspect [OPTIONS] NETWORK [NETWORK...]",
+            "Show switches as JSON.", [_FORMAT_INSPECT], min_args=1),
     Command("network rm", _N + "rm", "network rm NETWORK [NETWORK...]", "Remove switches.", min_args=1,
             also=("network remove",)),
     Command("network prune", _N + "prune", "network prune [OPTIONS]", "Remove every switch no container uses.",
@@ -211,7 +218,9 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
-    Command("version", _S + "version", "version", "Show the corral version.", max_args=0),
+    Command("version", _S + "version", "version [OPTIONS]", "Show the corral version.",
+            [Opt(("-f", "--format"), "format", "value", "a Go template of the Client and Server sections",
+                 "TEMPLATE")], max_args=0),
 )
 
 
@@ -305,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = getattr(__import__(f"corral.cli.{module}", fromlist=[func]), func)
         return handler(opts, args)
     except CorralError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        print(e if getattr(e, "bare", False) else f"Error: {e}", file=sys.stderr)  # bare: docker's own wording
         return e.exit_code if e.exit_code in (126, 127) else engine_code
     except KeyboardInterrupt:
         return 130

@@ -43,5 +43,21 @@ def df(o: dict, args: list[str]) -> int:
 def version(o: dict, args: list[str]) -> int:
     from corral import __version__
 
-    print(f"corral version {__version__}")
+    if o["format"] is None:
+        print(f"corral version {__version__}")
+        return 0
+    import os
+    import platform
+
+    from corral.cli import template
+
+    # docker's shape: a Client and a Server section; corral is daemonless, so both are this program
+    engine = {"Version": __version__, "ApiVersion": "1.50", "MinAPIVersion": "1.44", "Os": "linux",
+              "Arch": {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine),
+              "KernelVersion": os.uname().release, "GoVersion": "python" + platform.python_version(),
+              "GitCommit": "", "BuildTime": "", "Experimental": False}
+    data = {"Client": dict(engine, Platform={"Name": "corral"}, Context="default", DefaultAPIVersion="1.50"),
+            "Server": dict(engine, Platform={"Name": "corral"},
+                           Components=[{"Name": "Engine", "Version": __version__, "Details": {}}])}
+    print(template.render(o["format"], data))
     return 0
