@@ -251,7 +251,7 @@ def test_the_table_is_large_enough():
 
 def test_a_template_parses_once_and_runs_on_many_objects():
     tmpl = template.parse("{{.Name}}:{{len .Config.Cmd}}")
-    assert [template.execute(tmpl, {"Name": n, "Config": {"Cmd": ["a"] * i}}) for i, n in enumerate("ab")] == \
+    assert [template.apply(tmpl, {"Name": n, "Config": {"Cmd": ["a"] * i}}) for i, n in enumerate("ab")] == \
         ["a:0", "b:1"]
 
 

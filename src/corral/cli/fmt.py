@@ -94,10 +94,10 @@ def render_rows(rows: list[dict], spec: str | None, columns: tuple[str, ...], he
     text = "{{json .}}" if spec.strip() == "json" else spec[5:] if table else spec
     text = text.strip(" ").replace("\\t", "\t").replace("\\n", "\n")  # docker's escapes in --format
     tmpl = template.parse(text)
-    body = "".join(template.execute(tmpl, row) + "\n" for row in rows)
+    body = "".join(template.apply(tmpl, row) + "\n" for row in rows)
     if not table:
         return body
-    header = tmpl.execute_partial(headers, template.HEADER_FUNCS)
+    header = tmpl.apply_partial(headers, template.HEADER_FUNCS)
     return tabwriter(header + "\n" + body)
 
 
@@ -159,7 +159,7 @@ def inspector(spec: str | None):  # noqa: ANN201 - a function of the found objec
         status = 0
         for obj in found:
             try:
-                sys.stdout.write(template.execute(tmpl, obj) + "\n")
+                sys.stdout.write(template.apply(tmpl, obj) + "\n")
             except template.TemplateError as e:
                 print(e, file=sys.stderr)
                 status = 1

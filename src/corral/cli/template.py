@@ -1420,13 +1420,13 @@ class Template:
         self.funcs = FUNCS if funcs is None else funcs
         self.root = _Parser(text, self.funcs).parse()
 
-    def execute(self, data: object, funcs: dict | None = None) -> str:
+    def apply(self, data: object, funcs: dict | None = None) -> str:
         """The output for data; TemplateError for an execution error (the partial output is lost)."""
         ex = _Exec(self.text, self.funcs if funcs is None else funcs, data)
         ex.walk(data, self.root)
         return "".join(ex.out)
 
-    def execute_partial(self, data: object, funcs: dict | None = None) -> str:
+    def apply_partial(self, data: object, funcs: dict | None = None) -> str:
         """The output for data up to where it failed, if it did (docker's table header)."""
         ex = _Exec(self.text, self.funcs if funcs is None else funcs, data)
         try:
@@ -1446,11 +1446,11 @@ def parse(text: str) -> Template:
 
 def render(text: str, data: object) -> str:
     """Parse and execute, both reported as docker reports them ("template parsing error: …")."""
-    return execute(parse(text), data)
+    return apply(parse(text), data)
 
 
-def execute(tmpl: Template, data: object) -> str:
+def apply(tmpl: Template, data: object) -> str:
     try:
-        return tmpl.execute(data)
+        return tmpl.apply(data)
     except TemplateError as e:
         raise TemplateError(f"template parsing error: {e}") from None
