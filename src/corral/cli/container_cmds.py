@@ -163,6 +163,13 @@ def wait(o: dict, args: list[str]) -> int:
     return status
 
 
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "LocalVolumes": "LOCAL VOLUMES"}
+PS_COLUMNS = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+
+
 def ps(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
@@ -174,19 +181,34 @@ def ps(o: dict, args: list[str]) -> int:
         containers = filters.containers(host, all=o["all"], filters=filters.parse(o["filter"]), limit=last)
     else:
         containers = host.containers(all=o["all"])
-    if o["quiet"]:
+    if o["quiet"] and o["format"] is None:
         for c in containers:
             print(c.id if o["no_trunc"] else c.short_id)
         return 0
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES") + (("SIZE",) * o["size"])]
-    for c in containers:
-        command = " ".join(c.command) if c.status else ""
-        if not o["no_trunc"] and len(command) > 20:
-            command = command[:19] + "…"
-        rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),
-                     fmt.status(c), fmt.ports(c.ports), c.name) + ((fmt.container_size(*c.size()),) * o["size"]))
-    print(fmt.table(rows))
+    columns = PS_COLUMNS + (("Size",) if o["size"] else ())
+    fmt.print_rows([_ps_row(c, o["no_trunc"], o["size"]) for c in containers], o["format"], columns, PS_HEADERS)
     return 0
+
+
+def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a corral.api.Container
+    """docker's fields of a container in `ps`; those that cost a query are computed when asked."""
+    from corral.cli import fmt
+
+    command = " ".join(c.command) if c.status else ""
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+
+    def networks() -> str:
+        names = sorted(c.networks)
+        return ",".join(names or ([c.options.network] if c.options.network in ("none", "host") else []))
+
+    status = c.status
+    return fmt.Row(c.options.labels, ID=c.id if no_trunc else c.short_id, Image=c.image_ref, Command=f'"{command}"',
+                   CreatedAt=lambda: fmt.go_time(c.created), RunningFor=fmt.ago(c.created),
+                   Ports=lambda: fmt.ports(c.ports), State=lambda: "paused" if status == "running" and c.paused
+                   else status, Status=lambda: fmt.status(c),
+                   Size=(lambda: fmt.container_size(*c.size())) if size else "0B", Names=c.name,
+                   Labels=lambda: fmt.labels(c.options.labels), Mounts="", Networks=networks, LocalVolumes="0")
 
 
 def _count(text: str | None, flag: str) -> int:

@@ -64,6 +64,10 @@ _SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signal
 _FILTER = Opt(("-f", "--filter"), "filter", "multi", "filter output based on conditions provided", "KEY=VALUE")
 _FORCE = Opt(("-f", "--force"), "force", "flag", "do not prompt for confirmation")
 _PRUNE_FILTER = Opt(("--filter",), "filter", "multi", "until=TIME, label=K[=V], label!=K[=V]", "KEY=VALUE")
+_FORMAT_INSPECT = Opt(("-f", "--format"), "format", "value", "a Go template for each object ('{{.Name}}')",
+                     "TEMPLATE")
+_FORMAT_LIST = Opt(("--format",), "format", "value", "table (default), json, a Go template, or 'table TEMPLATE'",
+                   "FORMAT")
 _C = "container_cmds:"
 _I = "image_cmds:"
 _S = "system_cmds:"
@@ -103,12 +107,13 @@ TABLE: tuple[Command, ...] = (
              Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FILTER,
              Opt(("-n", "--last"), "last", "value", "the N last created containers (any state)", "N"),
              Opt(("-l", "--latest"), "latest", "flag", "the last created container (any state)"),
-             Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image")],
-            max_args=0),
+             Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image"),
+             _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
             [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
-             Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs")], min_args=1),
+             Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs"), _FORMAT_INSPECT],
+            min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
@@ -164,7 +169,8 @@ TABLE: tuple[Command, ...] = (
              Opt(("-a", "--all"), "all", "flag", "show the build cache's intermediate images too"),
              Opt(("--digests",), "digests", "flag", "show manifest digests"),
              Opt(("-f", "--filter"), "filter", "multi", "dangling=, reference=, label=, before=, since=", "FILTER"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1, also=("image ls", "image list")),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FORMAT_LIST], max_args=1,
+            also=("image ls", "image list")),
     Command("build", _I + "build", "build [OPTIONS] PATH", "Build an image from a Dockerfile.",
             [Opt(("-t", "--tag"), "tag", "multi", "name and tag for the image", "NAME:TAG"),
              Opt(("-f", "--file"), "file", "value", "the Dockerfile (default PATH/Dockerfile)", "FILE"),
@@ -184,7 +190,8 @@ TABLE: tuple[Command, ...] = (
     Command("history", _I + "history", "history [OPTIONS] IMAGE", "Show the steps that made an image.",
             [Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)")],
+             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)"),
+             _FORMAT_LIST],
             min_args=1, max_args=1, also=("image history",)),
     Command("image-prune", _I + "prune", "image prune [OPTIONS]", "Remove unused images (also `image prune`).",
             [Opt(("-a", "--all"), "all", "flag", "every image no container uses, not only untagged ones"),
@@ -224,7 +231,7 @@ TABLE: tuple[Command, ...] = (
             "Make a base image: busybox from the host's busybox-static, debian:SUITE with debootstrap.",
             min_args=1, max_args=1),
     Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
-            "Low-level information on images, as JSON.", min_args=1),
+            "Low-level information on images, as JSON.", [_FORMAT_INSPECT], min_args=1),
     Group("system", "system check|df|info|prune",
           "Check (and repair) the store; show disk usage and host information; remove unused data."),
     Command("system check", _S + "check", "system check [--repair]",
@@ -242,7 +249,8 @@ TABLE: tuple[Command, ...] = (
     Command("info", _S + "info", "info", "Display system-wide information.", max_args=0, also=("system info",)),
     Group("container", "container COMMAND", "Manage containers: every container verb, and ls, prune."),
     Command("container inspect", "inspect_cmds:container_inspect", "container inspect CONTAINER [CONTAINER...]",
-            "Low-level information on containers, as JSON.", min_args=1),
+            "Low-level information on containers, as JSON.",
+            [Opt(("-s", "--size"), "size", "flag", "SizeRw and SizeRootFs"), _FORMAT_INSPECT], min_args=1),
     Command("container prune", _C + "prune", "container prune [OPTIONS]", "Remove all stopped containers.",
             [_FORCE, _PRUNE_FILTER], max_args=0),
     Group("network",
@@ -259,9 +267,10 @@ TABLE: tuple[Command, ...] = (
              Opt(("--label",), "label", "multi", "set a label", "K=V")], min_args=1, max_args=1),
     Command("network ls", _N + "ls", "network ls [OPTIONS]", "List switches.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FILTER], max_args=0, also=("network list",)),
-    Command("network inspect", _N + "inspect", "network inspect NETWORK [NETWORK...]", "Show switches as JSON.",
-            min_args=1),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FILTER, _FORMAT_LIST], max_args=0,
+            also=("network list",)),
+    Command("network inspect", _N + "inspect", "network inspect [OPTIONS] NETWORK [NETWORK...]",
+            "Show switches as JSON.", [_FORMAT_INSPECT], min_args=1),
     Command("network rm", _N + "rm", "network rm NETWORK [NETWORK...]", "Remove switches.", min_args=1,
             also=("network remove",)),
     Command("network prune", _N + "prune", "network prune [OPTIONS]", "Remove every switch no container uses.",
@@ -275,7 +284,9 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
-    Command("version", _S + "version", "version", "Show the corral version information.", max_args=0),
+    Command("version", _S + "version", "version [OPTIONS]", "Show the corral version information.",
+            [Opt(("-f", "--format"), "format", "value", "a Go template of the Client and Server sections",
+                 "TEMPLATE")], max_args=0),
 )
 for _cmd in TABLE:  # docker's `container VERB` for each container verb (`container ls` for ps)
     if _cmd.handler.startswith(_C) or _cmd.name in ("exec", "pause", "unpause", "top", "port", "stats", "update"):

@@ -34,7 +34,7 @@ def report(e: Exception) -> None:
         import traceback
 
         traceback.print_exc()
-    print(f"Error: {e}", file=sys.stderr)
+    print(e if getattr(e, "bare", False) else f"Error: {e}", file=sys.stderr)  # bare: docker's own wording
 
 
 class HelpRequested(Exception):

@@ -100,6 +100,7 @@ def _df_verbose(usage: dict) -> int:
 def info(o: dict, args: list[str]) -> int:
     """docker info's layout: a Client section, then the Server's fields that mean something for corral."""
     from corral import __version__
+    from corral.cli import fmt
 
     i = Host().info()
     lines = ["Client:", f" Version:    {__version__}", " Debug Mode: false", "", "Server:",
@@ -110,15 +111,25 @@ def info(o: dict, args: list[str]) -> int:
     lines += [f" Cgroup Driver: {i['CgroupDriver']}", f" Cgroup Version: {i['CgroupVersion']}",
               f" Kernel Version: {i['KernelVersion']}", f" Operating System: {i['OperatingSystem']}",
               f" OSType: {i['OSType']}", f" Architecture: {i['Architecture']}", f" CPUs: {i['NCPU']}",
-              f" Total Memory: {_binary_size(i['MemTotal'])}", f" Name: {i['Name']}", f" ID: {i['ID']}",
+              f" Total Memory: {fmt.binary_size(i['MemTotal'])}", f" Name: {i['Name']}", f" ID: {i['ID']}",
               f" Corral Root Dir: {i['DockerRootDir']}", " Debug Mode: false"]
     print("\n".join(lines))
     return 0
 
 
 def version(o: dict, args: list[str]) -> int:
-    """docker version's layout: Client, then Server with its Engine component (one program here)."""
+    """docker version's layout: Client, then Server with its Engine component (one program here);
+    --format sees docker's data: .Client and .Server with Version, ApiVersion, Os, Arch, ..."""
     v = Host().version()
+    if o["format"] is not None:
+        from corral.cli import template
+
+        common = {k: v[k] for k in ("Version", "ApiVersion", "Os", "Arch", "GitCommit", "BuildTime")}
+        common["GoVersion"] = "python" + v["PythonVersion"]
+        data = {"Client": dict(common, Platform=v["Platform"], Context="default", DefaultAPIVersion=v["ApiVersion"]),
+                "Server": dict(v, **common)}
+        print(template.render(o["format"], data))
+        return 0
     client = [("Version", v["Version"]), ("API version", v["ApiVersion"]), ("Python version", v["PythonVersion"]),
               ("OS/Arch", f"{v['Os']}/{v['Arch']}")]
     engine = [("Version", v["Version"]), ("API version", f"{v['ApiVersion']} (minimum version {v['MinAPIVersion']})"),
@@ -128,12 +139,3 @@ def version(o: dict, args: list[str]) -> int:
     lines += ["", f"Server: {v['Platform']['Name']}", " Engine:"] + [f"  {k + ':':<17} {val}" for k, val in engine]
     print("\n".join(lines))
     return 0
-
-
-def _binary_size(n: float) -> str:
-    """docker's units.BytesSize: powers of 1024, four significant digits (3.842GiB)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.4g}{unit}"
-        n /= 1024
-    return f"{n:.4g}TiB"
