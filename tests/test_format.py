@@ -49,7 +49,7 @@ def test_network_formats(busybox):
     assert busybox.out("network", "inspect", "-f", "{{.IPAM.Config}}", "fmtnet") == \
         "[map[Gateway:10.231.77.1 Subnet:10.231.77.0/24]]\n"
     assert busybox.out("network", "ls", "--format", '{{.Name}} {{.Driver}} {{.Label "team"}} {{.Internal}}') == \
-        "fmtnet bridge ops false\n"
+        "bridge bridge  false\nhost host  false\nnone null  false\nfmtnet bridge ops false\n"  # docker's three first
     busybox.out("network", "rm", "fmtnet")
 
 
