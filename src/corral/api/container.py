@@ -6,7 +6,7 @@ import os
 import _signal
 import time
 
-from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.errors import APIError, Conflict, InvalidArgument, NotFound
 from corral.runtime import state
 from corral.runtime.options import ContainerOptions
 
@@ -202,13 +202,13 @@ class Container:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.status == state.CREATED:
             if deadline is not None and time.monotonic() > deadline:
-                raise CorralError(f"timed out waiting for {self.name}")
+                raise APIError(f"timed out waiting for {self.name}")
             time.sleep(0.05)
             self.reload()
         if self._state == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
-                raise CorralError(f"timed out waiting for {self.name}")
+                raise APIError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
         return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
@@ -424,7 +424,7 @@ class Container:
         rootfs = rootfs_of(spec, self.bundle)
         upper = rootfs.option("upperdir")
         if rootfs.type != "overlay" or upper is None:
-            raise CorralError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
+            raise APIError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
                               " of its own")
         return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 

@@ -12,7 +12,7 @@ import select
 import time
 
 from corral import fastjson as json
-from corral.errors import CorralError
+from corral.errors import APIError
 from corral.monitor import wire
 
 TYPE_CHECKING = False
@@ -60,7 +60,7 @@ def request(store: "Store", req: dict) -> tuple["_socket.socket", bytes]:
             raise
         sock.close()
         if time.monotonic() > deadline:
-            raise CorralError("the store's monitor did not answer; see `corral system check`")
+            raise APIError("the store's monitor did not answer; see `corral system check`")
         if time.monotonic() - spawned_at > 1.0:
             _spawn(store)
             spawned_at = time.monotonic()
@@ -279,7 +279,7 @@ class Session:
                         except OSError:
                             data = b""
                         if not data:
-                            raise CorralError("lost the connection to the store's monitor before the "
+                            raise APIError("lost the connection to the store's monitor before the "
                                               "container exited; see `corral ps -a`")
                         for kind, payload in self.reader.feed(data):
                             yield kind, payload

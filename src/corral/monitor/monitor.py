@@ -26,7 +26,7 @@ import struct
 import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import APIError, Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
 from corral.runtime import console, state
 from corral.runtime.start import exit_code
@@ -158,7 +158,7 @@ class Monitor:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
-                sock.sendall(wire.answer(CorralError("permission denied")))
+                sock.sendall(wire.answer(APIError("permission denied")))
                 _discard_pending(sock)  # closing with its request unread would reset the answer away
                 return
             sock.settimeout(5)
@@ -173,7 +173,7 @@ class Monitor:
             except CorralError as e:
                 sock.sendall(wire.answer(e))
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
-                sock.sendall(wire.answer(CorralError(str(e))))
+                sock.sendall(wire.answer(APIError(str(e))))
         except OSError:
             pass
         finally:
