@@ -197,21 +197,47 @@ class Container:
         self.stop(timeout)
         self.start()
 
-    def wait(self, timeout: float | None = None) -> int:
-        """Block until the container stops; returns its exit code."""
+    def wait(self, timeout: float | None = None, condition: str = "not-running") -> int:
+        """Block until the container is not running; returns its exit code. docker's conditions:
+        "not-running" returns at once for a container that is not running (created or exited);
+        "next-exit" waits for the next exit, through a start if it is not running now; "removed"
+        waits until it is also gone (an auto-removed one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.status == state.CREATED:
+
+        def pause() -> None:
             if deadline is not None and time.monotonic() > deadline:
                 raise APIError(f"timed out waiting for {self.name}")
             time.sleep(0.05)
-            self.reload()
-        if self._state == state.RUNNING:
+
+        if condition == "next-exit":
+            started = self.started_at
+            while self.status != state.RUNNING and self.started_at == started:
+                pause()
+                self.reload()
+        if self.status == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
                 raise APIError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
-        return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
+        if self.exit_code is not None:
+            code = self.exit_code
+        else:  # never started: docker answers 0; started but its exit lost: LOST_EXIT_CODE
+            code = 0 if self._state == state.CREATED else state.LOST_EXIT_CODE
+        if condition == "removed":
+            while True:
+                try:
+                    self.reload()
+                except NotFound:
+                    break
+                pause()
+        return code
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the size of the running container's terminal (created with tty=True)."""
+        from corral.monitor import client
+
+        client.call(self.host.store, {"op": "resize", "id": self.id, "rows": rows, "cols": cols})
 
     def remove(self, force: bool = False) -> None:
         from corral.monitor.cleanup import remove_container
@@ -237,7 +263,7 @@ class Container:
 
     # inside the container ---------------------------------------------------------------------------
 
-    def exec(self, cmd: list[str], *, user: str | None = None, env: list[str] | None = None,
+    def exec(self, cmd: list[str] | str, *, user: str | None = None, env: list[str] | None = None,
              workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False,
              stream: bool = False, detach: bool = False) -> ExecResult | OutputStream | None:
         """Run `cmd` inside the running container, as `docker exec` does.
@@ -248,6 +274,10 @@ class Container:
         """
         from corral.api import sessions
 
+        if isinstance(cmd, str):  # docker-py's habit: a command line, split as a shell would
+            import shlex
+
+            cmd = shlex.split(cmd)
         how = {"user": user, "env": env, "workdir": workdir, "privileged": privileged}
         if detach:
             sessions.exec_detached(self.host.store, self.id, cmd, **how)
