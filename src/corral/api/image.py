@@ -54,6 +54,8 @@ class Image:
             "RepoTags": self.tags,
             "RepoDigests": [f"{t.rsplit(':', 1)[0]}@{manifest_digest}" for t in self.tags],
             "Created": created,
+            "Author": cfg.get("author", ""),
+            "Comment": ((cfg.get("history") or [{}])[-1]).get("comment", ""),
             "Config": cfg.get("config", {}),
             "Architecture": cfg.get("architecture"),
             "Os": cfg.get("os"),
