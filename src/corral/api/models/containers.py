@@ -280,13 +280,14 @@ class Container(Model):
         return {"Titles": titles, "Processes": rows}
 
     def stats(self, decode: bool | None = None, stream: bool = True, one_shot: bool | None = None) -> object:
-        """docker's stats JSON: one dict with stream=False; else a generator of samples, one a second
-        (JSON bytes, or dicts with decode=True)."""
+        """docker's stats JSON: one dict with stream=False (one_shot=True: at once, without the CPU
+        baseline a second earlier); else a generator of samples, one a second (JSON bytes, or dicts
+        with decode=True)."""
         if not stream:
-            return self.engine.stats()
+            return self.engine.stats(one_shot=bool(one_shot))
         from corral import fastjson as json
 
-        samples = self.engine.stats(stream=True)
+        samples = self.engine.stats(stream=True, one_shot=bool(one_shot))
         return samples if decode else (json.dumps(s).encode() for s in samples)
 
     def export(self, chunk_size: int | None = CHUNK) -> Iterator[bytes]:
