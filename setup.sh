@@ -4,7 +4,7 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${CORRAL_VENV:-/opt/corral}
-PKGS="busybox-static debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux"
+PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux"
 
 missing=""
 for p in $PKGS; do

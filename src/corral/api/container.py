@@ -8,7 +8,7 @@ import time
 
 from corral.errors import APIError, Conflict, InvalidArgument, NotFound
 from corral.runtime import state
-from corral.runtime.options import ContainerOptions
+from corral.runtime.options import INIT_PATH, ContainerOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -333,7 +333,15 @@ class Container:
                 return
             time.sleep(0.05)
 
-    def inspect(self) -> dict:
+    @property
+    def command(self) -> list[str]:
+        """The command as the user gave it (docker's Path and Args): without --init's init before it."""
+        args = self.spec["process"]["args"]
+        return args[2:] if self.options.init and args[:2] == [INIT_PATH, "--"] else args
+
+    def inspect(self, size: bool = False) -> dict:
+        """docker's container inspect; size=True adds SizeRw and SizeRootFs (`inspect -s`), which walk the
+        sandbox."""
         from corral.image import repo
 
         status = self.status
@@ -341,7 +349,7 @@ class Container:
         opts = self.options
         spec = self.spec if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
         process = spec.get("process", {})
-        args = process.get("args", [])
+        args = self.command if spec else []
         img = (repo.config(self.host.store, self.image_id).get("config") or {})
         limits = spec.get("linux", {}).get("resources", {})
         from corral.store.rootfs import empty_layers, rootfs_of
@@ -349,7 +357,7 @@ class Container:
         rootfs = rootfs_of(spec, self.bundle)
         own = empty_layers(rootfs, self.bundle)
         layers = [os.path.realpath(d) for d in rootfs.lowerdirs() if d not in own]
-        return {
+        found = {
             "Id": self.id,
             "Created": self.created,
             "Path": args[0] if args else "",
@@ -363,33 +371,95 @@ class Container:
                 "FinishedAt": self.finished_at or "0001-01-01T00:00:00Z",
             },
             "Image": self.image_id,
+            "ResolvConfPath": os.path.join(self.bundle, "resolv.conf"),
+            "HostnamePath": os.path.join(self.bundle, "hostname"),
+            "HostsPath": os.path.join(self.bundle, "hosts"),
+            "LogPath": os.path.join(self.bundle, "log"),
             "Name": "/" + self.name,
             "RestartCount": 0,
             "Driver": "overlay",
             "Platform": "linux",
-            "LogPath": os.path.join(self.bundle, "log"),
-            "HostConfig": {
-                "AutoRemove": opts.autoremove, "Privileged": opts.privileged, "NetworkMode": opts.network,
-                "Memory": opts.memory or 0, "NanoCpus": int((opts.cpus or 0) * 1e9),
-                "PidsLimit": opts.pids_limit, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
-                "LogConfig": {"Type": "json-file", "Config": {}},
-                "CgroupParent": "corral", "PortBindings": self._port_bindings(), "PublishAllPorts": opts.publish_all,
-                "Dns": opts.dns, "DnsSearch": opts.dns_search, "DnsOptions": opts.dns_option,
-                "ExtraHosts": opts.add_host or None,
-            },
+            "HostConfig": self._host_config(),
+            "GraphDriver": {"Name": rootfs.type, "Data": {
+                "LowerDir": ":".join(layers), "UpperDir": rootfs.option("upperdir") or "",
+                "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
+            "Mounts": self._mounts(),
             "Config": {
-                "Hostname": spec.get("hostname", ""), "User": opts.user or img.get("User", ""),
+                "Hostname": spec.get("hostname", os.uname().nodename), "User": opts.user or img.get("User", ""),
+                "ExposedPorts": self._exposed_ports(img),
                 "Env": process.get("env", []), "Cmd": opts.cmd or img.get("Cmd"),
                 "Entrypoint": opts.entrypoint if opts.entrypoint is not None else img.get("Entrypoint"),
                 "Image": self.image_ref, "WorkingDir": process.get("cwd", ""), "Labels": opts.labels,
                 "Tty": opts.tty, "OpenStdin": opts.interactive, "StopSignal": opts.stop_signal,
             },
-            "GraphDriver": {"Name": rootfs.type, "Data": {
-                "LowerDir": ":".join(layers), "UpperDir": rootfs.option("upperdir") or "",
-                "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
             "NetworkSettings": self._network_settings(),
             "Resources": limits,
         }
+        if not found["Config"]["ExposedPorts"]:
+            del found["Config"]["ExposedPorts"]  # omitted when empty, as docker's omitempty does
+        if size:
+            found["SizeRw"], found["SizeRootFs"] = self._sizes()
+        return found
+
+    def _host_config(self) -> dict:
+        """docker's HostConfig for what corral applies; null where docker has null for "not set"."""
+        from corral.runtime.options import parse_device, parse_ulimit
+
+        opts = self.options
+        found = {
+            "Binds": opts.binds or None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+            "NetworkMode": opts.network, "PortBindings": self._port_bindings(),
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": opts.autoremove,
+            "VolumeDriver": "", "VolumesFrom": None, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
+            "CgroupnsMode": "private", "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
+            "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
+            "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
+            "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": False, "SecurityOpt": None,
+            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "corral",
+            "Isolation": "", "CpuShares": 0, "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "CgroupParent": "corral", "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
+            "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
+                        for d in opts.devices],
+            "DeviceCgroupRules": None, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None,
+            "PidsLimit": opts.pids_limit,
+            "Ulimits": [dict(zip(("Name", "Soft", "Hard"), parse_ulimit(u))) for u in opts.ulimits],
+        }
+        if opts.sysctls:
+            found["Sysctls"] = dict(opts.sysctls)
+        if opts.init:
+            found["Init"] = True
+        return found
+
+    def _mounts(self) -> list[dict]:
+        """docker's Mounts: one entry per bind (HOST:CONTAINER[:ro])."""
+        found = []
+        for bind in self.options.binds:
+            source, _, rest = bind.partition(":")
+            destination, _, mode = rest.partition(":")
+            found.append({"Type": "bind", "Source": source, "Destination": destination, "Mode": mode,
+                          "RW": mode != "ro", "Propagation": "rprivate"})
+        return found
+
+    def _exposed_ports(self, image_config: dict) -> dict[str, dict]:
+        """The image's EXPOSE, --expose and the published ports, as docker's Config.ExposedPorts."""
+        keys = set(image_config.get("ExposedPorts") or {})
+        if self.options.expose:
+            from corral.runtime.options import expose_ports
+
+            keys.update(k for text in self.options.expose for k in expose_ports(text))
+        keys.update(self._port_bindings())
+        return {k: {} for k in sorted(keys)}
+
+    def _sizes(self) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): the bytes of the container's own writes, and those plus its image's."""
+        from corral.image.commit import changes_size
+
+        try:
+            upper, _, skip = self.sandbox()
+            rw = changes_size(upper, skip)
+        except (CorralError, OSError):
+            rw = 0
+        return rw, rw + self.host.image(self.image_id).size
 
     # network -----------------------------------------------------------------------------------------
 
@@ -489,6 +559,8 @@ class Container:
                 config[key] = value
         if opts.labels:
             config["Labels"] = dict(base.get("Labels") or {}, **opts.labels)
+        if opts.expose:  # docker's commit keeps the container's --expose, as its Config.ExposedPorts has it
+            config["ExposedPorts"] = self._exposed_ports(base)
         config = commit.apply_changes(config, changes or [])
         upper, _, skip = self.sandbox()
         args = self.spec["process"]["args"]

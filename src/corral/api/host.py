@@ -53,15 +53,20 @@ class Host:
             from corral.network import endpoint  # not on the path of a container without network
 
             net = endpoint.plan(self.store, cid, opts, img.config)
+        joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
         try:
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, img.config, rootfs, bundle)
+            spec = specs.build(cid, opts, img.config, rootfs, bundle, joins, shm)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
             sandbox.make_sandbox(bundle, rootfs)
-            files = net.etc_files(spec["hostname"]) if net is not None else specs.etc_files(spec["hostname"])
+            if shm == os.path.join(bundle, "shm"):
+                os.mkdir(shm, 0o1777)
+                os.chmod(shm, 0o1777)  # past the umask
+            hostname = spec.get("hostname") or os.uname().nodename  # none in the spec: --uts host
+            files = net.etc_files(hostname) if net is not None else specs.etc_files(hostname)
             for fname, text in files.items():
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
@@ -76,6 +81,27 @@ class Host:
                 net.abandon()
             raise
         return self.container(cid)
+
+    def _shared_namespaces(self, opts: ContainerOptions, bundle: str) -> tuple[dict[str, str], str | None]:
+        """--ipc/--pid: the full IDs of the containers whose namespaces to join, and the host directory
+        for /dev/shm: a shareable IPC namespace's own (in its bundle, so its peers can bind it as docker
+        does; no host mount to leave behind), its donor's, the host's for --ipc host, else None (a tmpfs)."""
+        joins = {}
+        shm = None
+        if opts.pid and opts.pid.startswith("container:"):
+            joins["pid"] = container_records.find(self.store, opts.pid.split(":", 1)[1]).id
+        if opts.ipc == "host":
+            shm = "/dev/shm"
+        elif opts.ipc == "shareable":
+            shm = os.path.join(bundle, "shm")
+        elif opts.ipc and opts.ipc.startswith("container:"):
+            donor = self.container(opts.ipc.split(":", 1)[1])
+            if donor.options.ipc != "shareable":
+                raise Conflict(f"cannot join the IPC namespace of {donor.name}: it is not shareable (hint: create "
+                               "it with --ipc shareable)")
+            joins["ipc"] = donor.id
+            shm = os.path.join(donor.bundle, "shm")
+        return joins, shm
 
     def container(self, ref: str) -> Container:
         """A container by full ID, name, or unambiguous ID prefix."""

@@ -14,16 +14,18 @@ if TYPE_CHECKING:
 KINDS = ("container", "image", "network")
 
 
-def inspect(host: Host, ref: str, kind: str | None = None) -> dict:
+def inspect(host: Host, ref: str, kind: str | None = None, *, size: bool = False) -> dict:
     """The inspect dict of the first object named `ref` among the kinds looked at (all three unless
-    `kind` names one); NotFound("No such object: REF") when none has that name."""
+    `kind` names one); NotFound("No such object: REF") when none has that name. size adds a
+    container's SizeRw and SizeRootFs (`inspect -s`); other kinds ignore it, as docker's."""
     from corral.errors import InvalidArgument, NotFound
 
     if kind is not None and kind not in KINDS:
         raise InvalidArgument(f"invalid type {kind!r}: use container, image or network")
     for each in (kind,) if kind else KINDS:
         try:
-            return getattr(host, each)(ref).inspect()
+            found = getattr(host, each)(ref)
+            return found.inspect(size=True) if size and each == "container" else found.inspect()
         except NotFound:
             continue
     raise NotFound(f"No such object: {ref}")

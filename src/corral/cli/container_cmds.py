@@ -1,6 +1,7 @@
 """Container verbs: each parses its flags into a corral.api call and prints what Docker prints."""
 from __future__ import annotations
 
+import os
 import sys
 
 from corral.api import Host
@@ -29,8 +30,33 @@ def _options(o: dict) -> dict:
         "cap_drop": o["cap_drop"], "labels": labels, "stop_signal": o["stop_signal"],
         "stop_timeout": number("stop_timeout", int), "ports": o["publish"], "publish_all": o["publish_all"],
         "ip": o["ip"], "dns": o["dns"], "dns_search": o["dns_search"], "dns_option": o["dns_option"],
-        "add_host": o["add_host"], "network_aliases": o["network_alias"],
+        "add_host": o["add_host"], "network_aliases": o["network_alias"], "init": o["init"],
+        "ulimits": o["ulimit"], "sysctls": _sysctls(o["sysctl"]), "group_add": o["group_add"], "ipc": o["ipc"],
+        "pid": o["pid"], "uts": o["uts"], "devices": o["device"], "expose": o["expose"],
     }
+
+
+def _sysctls(items: list[str]) -> dict[str, str]:
+    found = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f'invalid argument "{item}" for "--sysctl" flag: sysctl \'{item}\' is not allowed')
+        found[key] = value
+    return found
+
+
+def _streams(o: dict) -> tuple[bool, bool, bool]:
+    """run -a: (stdin, stdout, stderr) attached; all three without -a, as docker."""
+    names = {a.lower() for a in o["attach"]}
+    if names - {"stdin", "stdout", "stderr"}:
+        raise InvalidArgument(f'invalid argument "{o["attach"][0]}" for "-a, --attach" flag: valid streams are '
+                              "STDIN, STDOUT and STDERR")
+    if names and o["detach"]:
+        raise InvalidArgument("conflicting options: cannot specify both --attach and --detach")
+    if not names:
+        return True, True, True
+    return "stdin" in names, "stdout" in names, "stderr" in names
 
 
 def create(o: dict, args: list[str]) -> int:
@@ -40,13 +66,17 @@ def create(o: dict, args: list[str]) -> int:
 
 
 def run(o: dict, args: list[str]) -> int:
-    stdin = None if o["detach"] else stdin_of(o["interactive"], o["tty"])
+    attach_in, attach_out, attach_err = _streams(o) if o["attach"] else (True, True, True)
+    stdin = None if o["detach"] or not attach_in else stdin_of(o["interactive"], o["tty"])
     c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
     if o["detach"]:
         c.start()
         print(c.id)
         return 0
-    return attached(c.start(attach=True, stdin_fd=stdin, detach_keys=o["detach_keys"], sig_proxy=o["sig_proxy"]))
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC) if not (attach_out and attach_err) else -1
+    return attached(c.start(attach=True, stdin_fd=stdin, stdout_fd=1 if attach_out else null,
+                            stderr_fd=2 if attach_err else null, detach_keys=o["detach_keys"],
+                            sig_proxy=o["sig_proxy"]))
 
 
 def attach(o: dict, args: list[str]) -> int:
@@ -112,7 +142,7 @@ def ps(o: dict, args: list[str]) -> int:
         return 0
     rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
     for c in containers:
-        command = " ".join(c.spec["process"]["args"]) if c.status else ""
+        command = " ".join(c.command) if c.status else ""
         if not o["no_trunc"] and len(command) > 20:
             command = command[:19] + "…"
         rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),

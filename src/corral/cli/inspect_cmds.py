@@ -10,14 +10,14 @@ import sys
 
 
 def inspect(o: dict, args: list[str]) -> int:
-    return _print_inspected(args, o["type"])
+    return _print_inspected(args, o["type"], o["size"])
 
 
 def image_inspect(o: dict, args: list[str]) -> int:
     return _print_inspected(args, "image")
 
 
-def _print_inspected(refs: list[str], kind: str | None) -> int:
+def _print_inspected(refs: list[str], kind: str | None, size: bool = False) -> int:
     import json
 
     from corral.api import Host
@@ -28,7 +28,7 @@ def _print_inspected(refs: list[str], kind: str | None) -> int:
     found, status = [], 0
     for ref in refs:
         try:
-            found.append(inspect_one(host, ref, kind))
+            found.append(inspect_one(host, ref, kind, size=size))
         except NotFound as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1

@@ -45,6 +45,15 @@ _RUN_OPTS = [
     Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
     Opt(("--stop-signal",), "stop_signal", "value", "signal to stop the container", "SIGNAL"),
     Opt(("--stop-timeout",), "stop_timeout", "value", "seconds to wait before killing", "N"),
+    Opt(("--init",), "init", "flag", "run an init as PID 1 that forwards signals and reaps processes"),
+    Opt(("--ulimit",), "ulimit", "multi", "a resource limit, e.g. nofile=1024:2048", "NAME=SOFT[:HARD]"),
+    Opt(("--sysctl",), "sysctl", "multi", "a namespaced kernel parameter (net.*, kernel.shm*…)", "K=V"),
+    Opt(("--group-add",), "group_add", "multi", "an additional group to join", "GROUP"),
+    Opt(("--ipc",), "ipc", "value", "private, shareable, host, none or container:NAME", "MODE"),
+    Opt(("--pid",), "pid", "value", "host or container:NAME", "MODE"),
+    Opt(("--uts",), "uts", "value", "host", "MODE"),
+    Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
+    Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
@@ -58,6 +67,7 @@ _N = "network_cmds:"
 TABLE: tuple[Command, ...] = (
     Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
             _RUN_OPTS + [Opt(("-d", "--detach"), "detach", "flag", "run in the background and print the ID"),
+                         Opt(("-a", "--attach"), "attach", "multi", "attach only these streams", "STDIN|STDOUT|STDERR"),
                          _DETACH_KEYS, _SIG_PROXY],
             interspersed=False, min_args=1),
     Command("create", _C + "create", "create [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container.",
@@ -86,7 +96,8 @@ TABLE: tuple[Command, ...] = (
              Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
-            [Opt(("--type",), "type", "value", "container, image or network", "TYPE")], min_args=1),
+            [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
+             Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs")], min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),

@@ -86,6 +86,19 @@ def changes(upper: str, lower_dirs: list[str], skip: set[str]) -> list[tuple[str
     return sorted(found, key=lambda change: change[1])
 
 
+def changes_size(upper: str, skip: set[str]) -> int:
+    """Bytes the container wrote (docker's SizeRw): every file of the sandbox but whiteouts and
+    directories, a hard-linked inode once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for _, _, st in _walk(upper, skip):
+        if stat.S_ISDIR(st.st_mode) or is_whiteout(st) or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total
+
+
 def write_layer(upper: str, out: BinaryIO, skip: set[str], clamp_mtime: int | None = None) -> None:
     """The sandbox as an uncompressed OCI layer tar: whiteouts converted, hard links kept as links,
     owners numeric, modes, times and xattrs (overlayfs's own excepted) preserved. clamp_mtime

@@ -19,7 +19,7 @@ from corral.monitor import logs
 from corral.monitor.cleanup import remove_container
 from corral.runtime import start as runtime
 from corral.runtime import state
-from corral.runtime.spec import NETWORK_ANNOTATION
+from corral.runtime.spec import JOINS_ANNOTATION, NETWORK_ANNOTATION
 from corral.store.root import Store
 
 TYPE_CHECKING = False
@@ -60,6 +60,8 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.loads(f.read())
+    if JOINS_ANNOTATION in spec["annotations"]:
+        _join_namespaces(store, cid, spec)
     net = _attach_network(store, cid, spec)
     try:
         process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None)
@@ -69,6 +71,18 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         raise failure.error from None
     state.mark_running(store, cid, process.pid, supervisor)
     return Started(cid, process, net, os.path.join(bundle, "log"))
+
+
+def _join_namespaces(store: Store, cid: str, spec: dict) -> None:
+    """--ipc/--pid container:ID: the paths of the running peer's namespaces, for the init to join."""
+    joins = json.loads(spec["annotations"][JOINS_ANNOTATION])
+    for kind, target in joins.items():
+        try:
+            pid = state.running_pid(store, target, kind.upper() + " namespace")
+        except CorralError as e:
+            state.mark_exited(store, cid, 125, str(e))
+            raise
+        spec["linux"]["namespaces"].append({"type": kind, "path": f"/proc/{pid}/ns/{kind}"})
 
 
 def _attach_network(store: Store, cid: str, spec: dict) -> Attachment | None:

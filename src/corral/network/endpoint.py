@@ -54,7 +54,9 @@ class Plan:
         mode = opts.network
         mappings = [m for spec in opts.ports for m in portmod.parse(spec)]
         if opts.publish_all:
-            mappings += portmod.exposed(image_config)
+            from corral.runtime.options import expose_ports
+
+            mappings += portmod.exposed(image_config, [k for text in opts.expose for k in expose_ports(text)])
         self.mappings = mappings
         if mode.startswith("container:"):
             if mappings:
@@ -159,7 +161,9 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
     net_ns = next(ns for ns in spec["linux"]["namespaces"] if ns["type"] == "network")
     att = Attachment(store, cid)
     if info["mode"] == "container":
-        net_ns["path"] = f"/proc/{_running_pid(store, info['container'])}/ns/net"
+        from corral.runtime.state import running_pid
+
+        net_ns["path"] = f"/proc/{running_pid(store, info['container'], 'network')}/ns/net"
         return att
     try:
         _attach_switches(att, store, cid, info.get("ports") or [])
@@ -168,18 +172,6 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
         att.release()
         raise
     return att
-
-
-def _running_pid(store: Store, target: str) -> int:
-    from corral.runtime import state
-
-    rec = containers.get(store, target)
-    if rec is None:
-        raise NotFound(f"cannot join the network of container {target[:12]}: it no longer exists")
-    status, pid, supervisor = rec.state, rec.pid, rec.supervisor
-    if status != state.RUNNING or not pid or not state.is_alive(supervisor):
-        raise Conflict(f"cannot join the network of container {target[:12]}: it is not running")
-    return pid
 
 
 def leases_of(store: Store, cid: str) -> list[tuple[switches.Switch, str, str]]:

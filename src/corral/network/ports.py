@@ -64,10 +64,11 @@ def _range(text: str, spec: str) -> list[int]:
     return list(range(lo, hi + 1))
 
 
-def exposed(image_config: dict) -> list[dict]:
-    """-P: every port the image EXPOSEs ("80/tcp"), each on a free host port."""
+def exposed(image_config: dict, extra: list[str] | tuple[str, ...] = ()) -> list[dict]:
+    """-P: every port the image EXPOSEs ("80/tcp") and the container's --expose keys (`extra`), each on a
+    free host port."""
     found = []
-    for key in sorted((image_config.get("config") or {}).get("ExposedPorts") or {}):
+    for key in sorted(set((image_config.get("config") or {}).get("ExposedPorts") or {}) | set(extra)):
         port, _, proto = key.partition("/")
         found += parse(f"{port}/{proto or 'tcp'}")
     return found

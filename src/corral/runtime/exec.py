@@ -113,6 +113,7 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio
                 os.dup2(fd, i)
         os.closerange(3, fail_w)
         os.closerange(fail_w + 1, 65536)
+        init.apply_rlimits(process.get("rlimits") or [], syscall)  # the container's --ulimit, as docker exec
         init.apply_identity(process, syscall)
         os.chdir(process.get("cwd") or "/")
         init.exec_command(process["args"], process.get("env", []), syscall)

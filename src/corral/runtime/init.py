@@ -20,6 +20,7 @@ import _signal as signal  # the C core of `signal`, without its enum wrappers (~
 
 from corral.errors import error_for, to_answer
 from corral.runtime import caps, cgroups, mounts
+from corral.runtime.options import RLIMITS
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
@@ -90,6 +91,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
                 os.dup2(fd, i)
     os.closerange(3, error_fd)
     os.closerange(error_fd + 1, 65536)
+    apply_rlimits(process.get("rlimits") or [], syscall)
     apply_identity(process, syscall)
     _rearm_parent_death(error_fd, syscall)
     cwd = process.get("cwd") or "/"
@@ -107,6 +109,8 @@ def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
     flags = 0
     joins = []
     for ns in linux.get("namespaces", []):
+        if ns["type"] == "pid":
+            continue  # runtime/start.py forks the init into its PID namespace: unshare or setns can only be before
         if ns.get("path"):
             joins.append((ns["path"], _NS_FLAGS.get(ns["type"], 0)))
         else:
@@ -142,6 +146,7 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     for m in spec.get("mounts", []):
         mounts.apply_mount(rootfs, m, syscall)
     mounts.populate_dev(rootfs, syscall)
+    mounts.make_devices(rootfs, spec.get("linux", {}).get("devices") or [], syscall)
     return rootfs
 
 
@@ -152,9 +157,39 @@ def switch_root(spec: dict, rootfs: str, flags: int, syscall: Syscall = libc.LIN
     if flags & libc.CLONE_NEWCGROUP:
         syscall.unshare(libc.CLONE_NEWCGROUP)
     mounts.pivot(rootfs, syscall)
+    apply_sysctls(linux.get("sysctl") or {})
     mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), syscall)
     if spec.get("hostname"):
         syscall.sethostname(spec["hostname"])
+
+
+def apply_sysctls(sysctls: dict[str, str]) -> None:
+    """Write linux.sysctl through the container's /proc (its own namespaces: net.* of its network
+    namespace, kernel.shm*… of its IPC one), before /proc/sys is made read-only."""
+    for key, value in sysctls.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise ExecFailure(125, f"cannot set sysctl {key}={value}: {e.strerror}") from None
+
+
+def apply_rlimits(rlimits: list[dict], syscall: Syscall = libc.LINUX) -> None:
+    """process.rlimits (--ulimit), before the user changes; a hard limit above the engine's own needs
+    CAP_SYS_RESOURCE, which a host may not give: then the error says so rather than lowering it."""
+    for limit in rlimits:
+        name = limit["type"].removeprefix("RLIMIT_").lower()
+        try:
+            syscall.setrlimit(RLIMITS[name], limit["soft"], limit["hard"])
+        except (KeyError, OSError) as e:
+            reason = "unknown limit" if isinstance(e, KeyError) else e.strerror
+            if isinstance(e, OSError) and e.errno == errno.EPERM:
+                reason += " (a hard limit above the engine's own needs CAP_SYS_RESOURCE)"
+            raise ExecFailure(125, f"cannot set --ulimit {name}: {reason}") from None
 
 
 def _rearm_parent_death(error_fd: int, syscall: Syscall) -> None:

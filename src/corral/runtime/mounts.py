@@ -107,6 +107,23 @@ def populate_dev(rootfs: str, syscall: Syscall = libc.LINUX) -> None:
         os.umask(old)
 
 
+def make_devices(rootfs: str, devices: list[dict], syscall: Syscall = libc.LINUX) -> None:
+    """linux.devices (--device): each node made at its path in the container, replacing what is there."""
+    old = os.umask(0)
+    try:
+        for d in devices:
+            path = secure_join(rootfs, d["path"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.lexists(path):
+                os.unlink(path)
+            kind = stat.S_IFCHR if d["type"] == "c" else stat.S_IFBLK
+            syscall.mknod(path, kind | d.get("fileMode", 0o666), os.makedev(d["major"], d["minor"]))
+            if d.get("uid") or d.get("gid"):
+                os.chown(path, d.get("uid", 0), d.get("gid", 0))
+    finally:
+        os.umask(old)
+
+
 def pivot(rootfs: str, syscall: Syscall = libc.LINUX) -> None:
     """pivot_root into rootfs and detach the old root (the "pivot_root(., .)" idiom runc uses)."""
     syscall.chdir(rootfs)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from corral.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill the init before exec
+INIT_PATH = "/sbin/docker-init"
+"""Where --init's binary appears in the container (runtime/spec.py puts it there), as docker puts its tini."""
 
 
 _DEFAULTS: dict = {
@@ -13,6 +15,8 @@ _DEFAULTS: dict = {
     "stop_signal": None, "stop_timeout": None, "binds": list,
     "ports": list, "publish_all": False, "ip": None, "dns": list, "dns_search": list, "dns_option": list,
     "add_host": list, "network_aliases": list,
+    "init": False, "ulimits": list, "sysctls": dict, "group_add": list, "ipc": None, "pid": None, "uts": None,
+    "devices": list, "expose": list,
 }
 
 
@@ -47,6 +51,15 @@ class ContainerOptions:
     dns_option: list[str]
     add_host: list[str]  # NAME:IP
     network_aliases: list[str]
+    init: bool  # a tiny init (catatonit) as PID 1: reaps zombies, forwards signals
+    ulimits: list[str]  # NAME=SOFT[:HARD] as typed; parse_ulimit reads them
+    sysctls: dict[str, str]  # only namespaced ones (check_sysctl)
+    group_add: list[str]  # group names (the image's /etc/group) or numbers
+    ipc: str | None  # None (private), private, shareable, host, none, container:ID
+    pid: str | None  # None (its own), host, container:ID
+    uts: str | None  # None (its own), host
+    devices: list[str]  # HOST[:CONTAINER[:rwm]]
+    expose: list[str]  # PORT[/PROTO] or a range, added to the image's ExposedPorts
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -81,6 +94,27 @@ class ContainerOptions:
                 raise InvalidArgument(f"invalid environment variable: {e!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
+        if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts:
+            self._check_namespaces_and_limits()
+
+    def _check_namespaces_and_limits(self) -> None:
+        """The flags of docker's that are rarely given, checked as docker checks them (its messages)."""
+        for text in self.ulimits:
+            parse_ulimit(text)
+        if self.ipc not in (None, "", "private", "shareable", "host", "none") and not _joins(self.ipc):
+            raise InvalidArgument(f"invalid IPC mode: {self.ipc}")
+        if self.pid not in (None, "", "host") and not _joins(self.pid):
+            raise InvalidArgument("--pid: invalid PID mode")
+        if self.uts not in (None, "", "host"):
+            raise InvalidArgument("--uts: invalid UTS mode")
+        if self.uts == "host" and self.hostname:
+            raise InvalidArgument("conflicting options: hostname and the UTS mode")
+        for key, value in self.sysctls.items():
+            check_sysctl(key, value, self.network, self.ipc)
+        for text in self.devices:
+            parse_device(text)
+        for text in self.expose:
+            expose_ports(text)
 
     def to_dict(self) -> dict:
         return {key: getattr(self, key) for key in _DEFAULTS}
@@ -88,6 +122,93 @@ class ContainerOptions:
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerOptions":
         return cls(**{k: v for k, v in data.items() if k in _DEFAULTS})
+
+
+def _joins(mode: str | None) -> bool:
+    """container:NAME|ID, the mode of a namespace shared with another container."""
+    return bool(mode) and mode.startswith("container:") and len(mode) > len("container:")
+
+
+RLIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "nproc": 6, "nofile": 7,
+           "memlock": 8, "locks": 10, "sigpending": 11, "msgqueue": 12, "nice": 13, "rtprio": 14, "rttime": 15}
+"""docker's --ulimit names and their RLIMIT_ numbers (docker leaves out `as` too)."""
+UNLIMITED = (1 << 64) - 1  # RLIM_INFINITY, as OCI's rlimits carry it; -1 on the command line
+
+
+def parse_ulimit(text: str) -> tuple[str, int, int]:
+    """NAME=SOFT[:HARD] (-1 unlimited) as (name, soft, hard), with docker's messages."""
+    name, sep, limits = text.partition("=")
+    if not sep:
+        raise InvalidArgument(f"invalid ulimit argument: {text}")
+    if name not in RLIMITS:
+        raise InvalidArgument(f"invalid ulimit type: {name}")
+    soft_text, _, hard_text = limits.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise InvalidArgument(f"invalid ulimit argument: {text}") from None
+    if soft < -1 or hard < -1:
+        raise InvalidArgument(f"invalid ulimit argument: {text}")
+    if hard != -1 and (soft == -1 or soft > hard):
+        raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return name, soft, hard
+
+
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def check_sysctl(key: str, value: str, network: str, ipc: str | None) -> None:
+    """Only the sysctls of a namespace the container has of its own may be set (docker's list)."""
+    if key.startswith("net."):
+        if network == "host" or network.startswith("container:"):
+            raise InvalidArgument(f"sysctl {key!r} is not allowed: the container shares another network namespace"
+                                  f" ({network})")
+    elif key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        if ipc == "host" or _joins(ipc):
+            raise InvalidArgument(f"sysctl {key!r} is not allowed: the container shares another IPC namespace ({ipc})")
+    else:
+        raise InvalidArgument(f"sysctl '{key}={value}' is not allowed")
+
+
+def parse_device(text: str) -> tuple[str, str, str]:
+    """HOST[:CONTAINER][:rwm] as (host path, container path, permissions), as docker's parseDevice."""
+    parts = text.split(":")
+    perms = "rwm"
+    if len(parts) == 3:
+        src, dst, perms = parts
+    elif len(parts) == 2:
+        src, dst = parts
+        if _device_perms(dst):
+            dst, perms = src, dst
+    elif len(parts) == 1:
+        src = dst = parts[0]
+    else:
+        raise InvalidArgument(f"invalid device specification: {text}")
+    if not _device_perms(perms):
+        raise InvalidArgument(f"invalid device mode: {perms}")
+    for path in (src, dst):
+        if not path.startswith("/"):
+            raise InvalidArgument(f"bad format for path: {path}")
+    return src, dst, perms
+
+
+def _device_perms(text: str) -> bool:
+    return bool(text) and all(c in "rwm" for c in text) and len(set(text)) == len(text)
+
+
+def expose_ports(text: str) -> list[str]:
+    """--expose PORT[/PROTO] or START-END[/PROTO] as ExposedPorts keys ("80/tcp")."""
+    ports, _, proto = text.partition("/")
+    proto = proto or "tcp"
+    first, _, last = ports.partition("-")
+    if not (first.isdigit() and (not last or last.isdigit())) or proto not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"invalid range format for --expose: {text}")
+    start, end = int(first), int(last or first)
+    if not 0 < start <= end <= 65535:
+        raise InvalidArgument(f"invalid range format for --expose: {text}")
+    return [f"{p}/{proto}" for p in range(start, end + 1)]
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

@@ -10,7 +10,7 @@ import os
 from corral import fastjson as json
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
-from corral.runtime.options import ContainerOptions
+from corral.runtime.options import INIT_PATH, ContainerOptions
 from corral.store.rootfs import ROOTFS_ANNOTATION, Mount
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -68,16 +68,35 @@ def capability_set(opts: ContainerOptions) -> list[str]:
 
 STDIN_ANNOTATION = "org.corral.stdin"
 """"open": the monitor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
+JOINS_ANNOTATION = "org.corral.joins"
+"""JSON {"ipc": ID, "pid": ID}: namespaces of other containers the init joins (--ipc/--pid container:ID), whose
+paths the monitor fills in at start (monitor/supervisor.py), as it does for --network container:ID."""
 NETWORK_ANNOTATION = "org.corral.network"
 """Present when the monitor wires a network at start (monitor/supervisor.py, network/endpoint.py); absent for none
 and host."""
 
 
-def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str) -> dict:
-    """config.json for container `cid`, whose root filesystem the store described as `rootfs`."""
+INIT_BINARIES = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/bin/tini-static", "/usr/bin/docker-init")
+"""Static inits on the host, first found is used (Debian's catatonit; tini-static): static, as it runs in any image."""
+
+
+def init_binary() -> str:
+    for path in INIT_BINARIES:
+        if os.access(path, os.X_OK):
+            return path
+    raise InvalidArgument("--init needs a static init on the host: install Debian's catatonit (or tini) package")
+
+
+def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str,
+          joins: dict[str, str] | None = None, shm: str | None = None) -> dict:
+    """config.json for container `cid`, whose root filesystem the store described as `rootfs`.
+    joins maps "ipc"/"pid" to the full ID of a container whose namespace to join (--ipc/--pid container:);
+    shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm)."""
     cfg = image_cfg.get("config") or {}
     uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", rootfs.lowerdirs())
-    hostname = opts.hostname or cid[:12]
+    if opts.group_add:
+        extra_gids = users.group_ids(opts.group_add, rootfs.lowerdirs(), extra_gids)
+    hostname = opts.hostname or (os.uname().nodename if opts.uts == "host" else cid[:12])
     env_extra = {"HOSTNAME": hostname, "HOME": "/root" if uid == 0 else "/"}
     if opts.tty:
         env_extra["TERM"] = "xterm"
@@ -96,14 +115,18 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         resources["cpu"] = {"quota": int(opts.cpus * 100000), "period": 100000}
     if opts.pids_limit:
         resources["pids"] = {"limit": opts.pids_limit}
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
-    if opts.network != "host":
-        namespaces.append({"type": "network"})
+    shared = {"pid": bool(opts.pid), "ipc": opts.ipc == "host" or (opts.ipc or "").startswith("container:"),
+              "uts": opts.uts == "host", "network": opts.network == "host"}  # joined ones: see JOINS_ANNOTATION
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "network") if not shared.get(t)]
     linux: dict = {
         "namespaces": namespaces,
         "resources": resources,
         "cgroupsPath": f"/corral/{cid}",
     }
+    if opts.sysctls:
+        linux["sysctl"] = dict(opts.sysctls)
+    if opts.devices:
+        linux["devices"] = devices(opts.devices, resources["devices"])
     if not opts.privileged:
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
@@ -116,32 +139,88 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
     ]
+    if shm:
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": shm,
+                       "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})
+    elif opts.ipc != "none":
+        mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]})
     for name in ("resolv.conf", "hostname", "hosts"):
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
                        "options": ["rbind", "rprivate"]})
     mounts += [bind_mount(b) for b in opts.binds]
-    return {
+    args = process_args(opts, cfg)
+    if opts.init:
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(),
+                       "options": ["bind", "rprivate", "ro"]})
+        args = [INIT_PATH, "--"] + args
+    annotations = {ROOTFS_ANNOTATION: json.dumps(rootfs.to_dict()),
+                   STDIN_ANNOTATION: "open" if opts.interactive else "null"}
+    if joins:
+        annotations[JOINS_ANNOTATION] = json.dumps(joins)
+    process: dict = {
+        "terminal": opts.tty,
+        "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
+        "args": args,
+        "env": merge_env(cfg.get("Env") or [], opts.env, env_extra),
+        "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
+        "capabilities": {"bounding": cap_names, "effective": effective, "permitted": effective,
+                         "inheritable": [], "ambient": []},
+        "noNewPrivileges": not opts.privileged,
+    }
+    if opts.ulimits:
+        process["rlimits"] = rlimits(opts.ulimits)
+    spec = {
         "ociVersion": "1.0.2",
-        "process": {
-            "terminal": opts.tty,
-            "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
-            "args": process_args(opts, cfg),
-            "env": merge_env(cfg.get("Env") or [], opts.env, env_extra),
-            "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
-            "capabilities": {"bounding": cap_names, "effective": effective, "permitted": effective,
-                             "inheritable": [], "ambient": []},
-            "noNewPrivileges": not opts.privileged,
-        },
+        "process": process,
         "root": {"path": "rootfs", "readonly": False},
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
-        "annotations": {ROOTFS_ANNOTATION: json.dumps(rootfs.to_dict()),
-                        STDIN_ANNOTATION: "open" if opts.interactive else "null"},
+        "annotations": annotations,
     }
+    if opts.uts == "host":
+        del spec["hostname"]  # the host's own: OCI sets a hostname only in a UTS namespace of the container's
+    return spec
+
+
+def rlimits(ulimits: list[str]) -> list[dict]:
+    """--ulimit values as OCI rlimits (-1 is RLIM_INFINITY); the last of a name wins, as in docker."""
+    from corral.runtime.options import UNLIMITED, parse_ulimit
+
+    found: dict[str, dict] = {}
+    for text in ulimits:
+        name, soft, hard = parse_ulimit(text)
+        found[name] = {"type": "RLIMIT_" + name.upper(), "soft": UNLIMITED if soft == -1 else soft,
+                       "hard": UNLIMITED if hard == -1 else hard}
+    return list(found.values())
+
+
+def devices(specs: list[str], rules: list[dict]) -> list[dict]:
+    """--device values as OCI linux.devices (nodes the init makes), each allowed in the devices cgroup
+    by a rule appended to `rules`. The host path must be a device node, as docker requires."""
+    import stat
+
+    from corral.runtime.options import parse_device
+
+    found = []
+    for text in specs:
+        src, dst, perms = parse_device(text)
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise InvalidArgument(f'error gathering device information while adding custom device "{src}": '
+                                  f"{e.strerror.lower()}") from None
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise InvalidArgument(f'error gathering device information while adding custom device "{src}": '
+                                  "not a device node")
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        found.append({"path": dst, "type": kind, "major": major, "minor": minor, "fileMode": st.st_mode & 0o777,
+                      "uid": st.st_uid, "gid": st.st_gid})
+        rules.append({"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
+    return found
 
 
 def bind_mount(bind: str) -> dict:

@@ -80,7 +80,15 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         stdio = (in_r, out_w, err_w)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
-    pid = _fork_into_new_pidns()
+    try:
+        pid = _fork_into_pidns(next((ns for ns in spec["linux"].get("namespaces", []) if ns["type"] == "pid"), None))
+    except OSError as e:  # the PID namespace to join is gone (its container exited meanwhile)
+        for fd in ours + theirs + [fail_r, fail_w, cg_r, cg_w]:
+            os.close(fd)
+        if tty:
+            console_sock.close()
+        reason = f"cannot join the container's PID namespace: {e.strerror}"
+        raise StartFailed(CorralError(reason), reason) from None
     if pid == 0:
         for fd in ours + [fail_r, cg_w]:
             os.close(fd)
@@ -120,16 +128,27 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
     return Process(pid, cg, in_w, out_r, err_r, False)
 
 
-def _fork_into_new_pidns() -> int:
-    """fork() a child that is PID 1 of a new PID namespace, leaving this process's own forks unchanged.
+def _fork_into_pidns(ns: dict | None) -> int:
+    """fork() a child that is PID 1 of a new PID namespace (ns without a path), a process of the
+    namespace at ns["path"] (--pid container:ID), or of this one (no ns: --pid host), leaving this
+    process's own forks unchanged.
 
-    unshare(CLONE_NEWPID) only redirects this process's future children, so
-    the original namespace is restored with setns() right after the fork:
-    a library caller's later subprocesses must not land in a dead namespace.
+    unshare(CLONE_NEWPID) and setns() only redirect this process's future
+    children, so the original namespace is restored with setns() right after
+    the fork: a library caller's later subprocesses must not land in a dead namespace.
     """
+    if ns is None:
+        return os.fork()
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        libc.unshare(libc.CLONE_NEWPID)
+        if ns.get("path"):
+            target = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                libc.setns(target, libc.CLONE_NEWPID)
+            finally:
+                os.close(target)
+        else:
+            libc.unshare(libc.CLONE_NEWPID)
         pid = os.fork()
     except BaseException:
         os.close(own)

@@ -59,6 +59,19 @@ def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> 
     containers.mark_exited(store, cid, code, error, now())
 
 
+def running_pid(store: Store, target: str, joining: str) -> int:
+    """The init PID of running container `target`, whose `joining` (network, IPC, PID) namespace another
+    container's init is about to join; NotFound or Conflict, worded for that, when it is not running."""
+    from corral.errors import Conflict, NotFound
+
+    rec = containers.get(store, target)
+    if rec is None:
+        raise NotFound(f"cannot join the {joining} of container {target[:12]}: it no longer exists")
+    if rec.state != RUNNING or not rec.pid or not is_alive(rec.supervisor):
+        raise Conflict(f"cannot join the {joining} of container {target[:12]}: it is not running")
+    return rec.pid
+
+
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
     """The true state of a container the DB calls running: exited if its supervisor is gone."""
     if state == RUNNING and not is_alive(supervisor):

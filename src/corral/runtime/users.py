@@ -94,3 +94,22 @@ def resolve(spec: str, layer_dirs: list[str], live: bool = False) -> tuple[int, 
             if len(e) > 3 and name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
                 extra.append(int(e[2]))
     return uid, gid, extra or [gid]  # runc's rule: with no supplementary groups, the primary one
+
+
+def group_ids(groups: list[str], layer_dirs: list[str], extra: list[int]) -> list[int]:
+    """`extra` plus --group-add's groups: numbers as given, names looked up in the image's /etc/group."""
+    entries = None
+    found = list(extra)
+    for group in groups:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            if entries is None:
+                entries = _entries(read_file(layer_dirs, "etc/group"))
+            match = [e for e in entries if len(e) > 2 and e[0] == group and e[2].isdigit()]
+            if not match:
+                raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
+            gid = int(match[0][2])
+        if gid not in found:
+            found.append(gid)
+    return found

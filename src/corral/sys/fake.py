@@ -91,6 +91,9 @@ class RecordingSyscall:
     def mknod(self, path: str, mode: int, device: int) -> None:
         self._record("mknod", path, mode, device)
 
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        self._record("setrlimit", resource, soft, hard)
+
     def setgroups(self, groups: list[int]) -> None:
         self._record("setgroups", list(groups))
 

@@ -133,6 +133,16 @@ def loopback_up() -> None:
         sock.close()
 
 
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_uint64), ("max", ctypes.c_uint64)]
+
+
+def setrlimit(resource: int, soft: int, hard: int) -> None:
+    """prlimit(2) of this process (RLIM_INFINITY is 2**64-1), without loading the `resource` module."""
+    limit = _Rlimit(soft, hard)
+    _check(_libc.prlimit(0, resource, ctypes.byref(limit), None), "setrlimit")
+
+
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
@@ -163,6 +173,7 @@ class Linux:
     capset = staticmethod(capset)
     loopback_up = staticmethod(loopback_up)
     mknod = staticmethod(os.mknod)
+    setrlimit = staticmethod(setrlimit)
     setgroups = staticmethod(os.setgroups)
     setgid = staticmethod(os.setgid)
     setuid = staticmethod(os.setuid)

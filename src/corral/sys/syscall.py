@@ -57,6 +57,9 @@ class Syscall(Protocol):
     def mknod(self, path: str, mode: int, device: int) -> None:
         """mknod(2): the device nodes of the container's /dev."""
 
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        """prlimit(2) of this process: the container's --ulimit values."""
+
     def setgroups(self, groups: list[int]) -> None:
         """setgroups(2)."""
 
