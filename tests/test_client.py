@@ -96,6 +96,7 @@ def test_missing_image_is_image_not_found(client):
 
 def test_create_applies_docker_py_keywords(client, tmp_path):
     (tmp_path / "data").write_text("from the host\n")
+    tmp_path.chmod(0o755)
     c = client.containers.create(
         "busybox", ["sleep 30"], name="kw", environment={"A": "1", "B": "two words"}, working_dir="/tmp",
         user="nobody", hostname="box", mem_limit="64m", nano_cpus=500_000_000, pids_limit=50,
@@ -120,6 +121,27 @@ def test_create_applies_docker_py_keywords(client, tmp_path):
         lines = out.decode().splitlines()
         assert lines[:4] == ["nobody", "/tmp", "box", "from the host"]
         assert "10.9.8.7" in lines[4] and lines[-1] == "ro"
+    finally:
+        c.remove(force=True)
+
+
+def test_create_applies_namespace_and_limit_keywords(client):
+    from corral.types import Ulimit
+
+    c = client.containers.run("busybox", "sleep 30", detach=True, init=True, ulimits=[Ulimit(name="nofile", soft=99)],
+                              sysctls={"kernel.shmmax": 65536}, group_add=["mail", 4321], ipc_mode="shareable",
+                              uts_mode="host")
+    try:
+        script = "ulimit -n; cat /proc/sys/kernel/shmmax; id -G; cat /proc/1/cmdline | tr '\\0' ' '"
+        lines = c.exec_run(["sh", "-c", script]).output.decode().splitlines()
+        assert lines[:2] == ["99", "65536"] and {"12", "4321"} <= set(lines[2].split())
+        assert lines[3].startswith("/sbin/docker-init -- sleep 30")
+        assert c.exec_run("hostname").output.decode().strip() == os.uname().nodename
+        assert c.attrs["HostConfig"]["IpcMode"] == "shareable"
+        joined = client.containers.run("busybox", "sleep 30", detach=True, ipc_mode=f"container:{c.id}",
+                                       pid_mode=f"container:{c.id}")
+        assert b"sleep 30" in joined.exec_run("ps").output  # the other container's processes
+        joined.remove(force=True)
     finally:
         c.remove(force=True)
 

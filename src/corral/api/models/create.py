@@ -129,6 +129,24 @@ def volumes(call: str, name: str, value: object) -> list[str]:
     return binds
 
 
+def ulimits(call: str, name: str, value: object) -> list[str]:
+    """docker-py's ulimits: Ulimit objects or dicts ({"Name": "nofile", "Soft": 1024, "Hard": 2048}),
+    as `--ulimit` specs."""
+    check_type(call, name, value, list, tuple)
+    specs = []
+    for u in value or []:
+        check_type(call, f"{name} item", u, dict)
+        soft, hard = u.get("Soft", u.get("soft")), u.get("Hard", u.get("hard"))
+        limit = f"{soft}" if hard is None else f"{soft}:{hard}"
+        specs.append(f"{u.get('Name', u.get('name'))}={limit}")
+    return specs
+
+
+def sysctls(call: str, name: str, value: object) -> dict[str, str]:
+    check_type(call, name, value, dict)
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
 def _str(call: str, name: str, value: object) -> str | None:
     check_type(call, name, value, str)
     return value
@@ -175,6 +193,9 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "cap_add": ("cap_add", _strings), "cap_drop": ("cap_drop", _strings), "privileged": ("privileged", _bool),
     "labels": ("labels", labels), "stop_signal": ("stop_signal", _str), "stop_timeout": ("stop_timeout", _int),
     "stdin_open": ("interactive", _bool), "tty": ("tty", _bool), "volumes": ("binds", volumes),
+    "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
+    "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
+    "uts_mode": ("uts", _str), "devices": ("devices", _strings),
 }
 
 
