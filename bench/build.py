@@ -141,7 +141,7 @@ def cleanup_corral(root: Path) -> None:
             ids = run(cli + ["ps", "-aq"], env=env, check=False).stdout.split()
             if ids:
                 run(cli + ["rm", "-f", *ids], env=env, check=False, timeout=300)
-            run(cli + ["network", "prune"], env=env, check=False, timeout=300)
+            run(cli + ["network", "prune", "-f"], env=env, check=False, timeout=300)
         except (OSError, subprocess.TimeoutExpired):
             pass
     remove_corral_root(root)

@@ -144,7 +144,7 @@ def tear_down(root: str, seen: set[str] | None = None) -> list[str]:
     for cid in _container_ids(root):
         subprocess.run(CORRAL + ["rm", "-f", cid], env=env, capture_output=True, timeout=60)
     if _has_networks(root):
-        subprocess.run(CORRAL + ["network", "prune"], env=env, capture_output=True, timeout=60)
+        subprocess.run(CORRAL + ["network", "prune", "-f"], env=env, capture_output=True, timeout=60)
     left = residue(root, seen)
     shutil.rmtree(root, ignore_errors=True)
     return left

@@ -86,5 +86,5 @@ def test_management_forms_reach_the_same_commands(busybox):
     busybox.out("image", "tag", "busybox", "second:1")
     assert busybox.out("image", "rm", "second:1") == "Untagged: second:1\n"
     r = busybox("image", "inspect", "busybox", "nosuch")
-    assert r.returncode == 1 and r.stderr == b"Error: No such object: nosuch\n"
+    assert r.returncode == 1 and r.stderr == b"Error: No such image: nosuch\n"
     assert busybox.out("system", "check").startswith("store at ")

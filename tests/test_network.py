@@ -199,7 +199,9 @@ def test_default_switch_made_on_first_use_and_plain_run_has_no_network(busybox):
     assert busybox.out("run", "--rm", "busybox", "cat", "/sys/class/net/lo/operstate")
     out = busybox.out("run", "--rm", "busybox", "ls", "/sys/class/net")
     assert out.split() == ["lo"]
-    assert busybox.out("network", "ls", "-q") == ""
+    listed = [line.split()[1:3] for line in busybox.out("network", "ls").splitlines()[1:]]
+    assert listed == [["bridge", "bridge"], ["host", "host"], ["none", "null"]]  # docker's pre-defined three
+    assert network_residue(busybox.root) == []  # listed, the default switch has no bridge on the host yet
     port = free_port()
     out = busybox.out("run", "--rm", "-p", f"127.0.0.1:{port}:80", "busybox", "ip", "-4", "-o", "addr", "show", "eth0")
     assert "10.213.13." in out
@@ -207,7 +209,7 @@ def test_default_switch_made_on_first_use_and_plain_run_has_no_network(busybox):
     assert "bridge" in listed and "10.213.13.0/24" in listed
     info = json.loads(busybox.out("network", "inspect", "bridge"))[0]
     assert info["IPAM"]["Config"] == [{"Subnet": "10.213.13.0/24", "Gateway": "10.213.13.1"}]
-    assert busybox.out("network", "prune") == "Deleted Networks:\nbridge\n"
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"
 
 
 # subnets -------------------------------------------------------------------------------------------------
@@ -262,7 +264,7 @@ def test_network_commands_and_errors(busybox):
     assert r.returncode == 125 and b"not a usable address" in r.stderr
     r = busybox("network", "rm", "net17")
     assert r.returncode == 1 and b"active endpoints" in r.stderr
-    assert busybox.out("network", "prune") == ""
+    assert busybox.out("network", "prune", "-f") == ""
     busybox.out("rm", "c17")
     assert busybox.out("network", "rm", "net17") == "net17\n"
     assert busybox("network", "inspect", "net17").returncode == 1
@@ -282,7 +284,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
 
     with ThreadPoolExecutor(20) as pool:
         ids = list(pool.map(run, range(20)))
-    assert busybox.out("network", "ls", "-q").count("\n") == 1
+    assert busybox.out("network", "ls", "-q").count("\n") == 3  # one default switch, and host and none
     addresses = [ip_of(busybox, cid) for cid in ids]
     assert len(set(addresses)) == 20 and all(a.startswith("10.213.18.") for a in addresses)
     inside = busybox.out("exec", ids[0], "ip", "-4", "-o", "addr", "show", "eth0")
@@ -290,7 +292,7 @@ def test_leases_never_handed_out_twice_under_parallel_runs(busybox):
     assert "0% packet loss" in busybox.out("exec", ids[1], "ping", "-c", "1", "-W", "2", addresses[2])
     busybox.out("rm", "-f", *ids)
     assert json.loads(busybox.out("network", "inspect", "bridge"))[0]["Containers"] == {}
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
 
 
 # the firewall ----------------------------------------------------------------------------------------------
@@ -519,7 +521,8 @@ def test_names_and_aliases_follow_containers_on_user_switches(busybox):
     r = busybox("run", "--rm", "--network", "bridge", "--network-alias", "x", "busybox", "true")
     assert r.returncode == 125 and b"user-created" in r.stderr
     busybox.out("rm", "-f", "app26", "d27", "e27")
-    busybox.out("network", "rm", "n26", "bridge")
+    busybox.out("network", "rm", "n26")
+    busybox.out("network", "prune", "-f")
 
 
 def test_connect_and_disconnect(busybox):
@@ -564,7 +567,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     _kill_monitor(busybox.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and b"not running but holds host port" in r.stdout
-    out = busybox.out("system", "prune")
+    out = busybox.out("system", "check", "--repair")
     assert "fixed" in out
     assert busybox("system", "check").returncode == 0, busybox("system", "check").stdout
     assert refused("127.0.0.1", port)
@@ -576,7 +579,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     assert busybox("system", "check").returncode == 0
     assert refused("127.0.0.1", port)
     busybox.out("rm", "crash30")
-    busybox.out("network", "rm", "bridge")
+    assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm
     assert network_residue(busybox.root) == []
 
 
@@ -593,14 +596,14 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     subprocess.run(["ip", "link", "set", "crvtest31", "alias", f"corral:{tag}:{'cd' * 32}"], check=True)
     problems = busybox("system", "check").stdout.decode()
     assert "veth crvtest31" in problems and "firewall element" in problems
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     assert not os.path.exists("/sys/class/net/crvtest31")
     # what a running container needs but lost (a ruleset flushed by hand): restored
     busybox.out("run", "-d", "--name", "r31", "--network", "n31", "busybox", "sleep", "60")
     subprocess.run(["nft", "delete", "element", "ip", "corral", "masq", "{", net, "}"], check=True)
     assert b"switch n31 lacks its firewall rules" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert busybox("system", "check").returncode == 0
     busybox.out("rm", "-f", "r31")
     # a bridge whose switch vanished from the DB
@@ -608,7 +611,7 @@ def test_prune_removes_links_and_rules_a_crash_left(busybox):
     sh("ip link add crtest31b type bridge")
     subprocess.run(["ip", "link", "set", "crtest31b", "alias", f"corral:{tag}:{'ef' * 32}"], check=True)
     assert b"bridge crtest31b of a removed switch" in busybox("system", "check").stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "check", "--repair")
     assert not os.path.exists("/sys/class/net/crtest31b")
 
 
@@ -631,7 +634,7 @@ def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
     shutil.rmtree(other.root)
     r = busybox("system", "check")
     assert r.returncode == 1 and f"network: store {other.root}, which is gone, left link {bridge}".encode() in r.stdout
-    busybox.out("system", "prune")
+    busybox.out("system", "prune", "-f")
     assert busybox("system", "check").returncode == 0
     assert network_residue(other.root) == [] and not os.path.exists(f"/sys/class/net/{bridge}")
     assert not os.path.exists(f"/run/corral/stores/{tag}")
@@ -648,7 +651,8 @@ def test_python_api(busybox):
     try:
         host = Host(busybox.root)
         net = host.create_network("api32", subnet=subnet(33))
-        assert [n.name for n in host.networks()] == ["api32"] and net.gateway == "10.213.33.1"
+        assert [n.name for n in host.networks()] == ["bridge", "host", "none", "api32"]
+        assert net.gateway == "10.213.33.1"
         port = free_port()
         c = host.create_container("busybox", ["sh", "-c", WEB.format(text="api")], name="api-web",
                                   network="api32", ports=[f"{port}:80"])

@@ -48,10 +48,12 @@ def _top_when(cli, ref: str, done) -> list[dict]:  # noqa: ANN001
     return rows
 
 
-def _top(cli, ref: str, *ps_args: str) -> list[dict]:  # noqa: ANN001
+PS_EF = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]  # docker top's default: ps -ef
+
+
+def _top(cli, ref: str, *ps_args: str, titles: list[str] = PS_EF) -> list[dict]:  # noqa: ANN001
     lines = cli.out("top", ref, *ps_args).splitlines()
-    titles = lines[0].split()
-    assert titles == ["UID", "PID", "PPID", "CPID", "STIME", "TIME", "CMD"]
+    assert lines[0].split() == titles
     return [dict(zip(titles, line.split(None, len(titles) - 1))) for line in lines[1:]]
 
 
@@ -166,19 +168,24 @@ def test_top_lists_exactly_the_container_processes(busybox):
     by_cmd = {r["CMD"]: r for r in rows}
     assert set(by_cmd) == {"sh -c sleep 100 & sleep 200 & wait", "sleep 100", "sleep 200"}
     sh = by_cmd["sh -c sleep 100 & sleep 200 & wait"]
-    assert sh["CPID"] == "1" and int(sh["PID"]) == _state(busybox, "tp")["Pid"]
+    assert int(sh["PID"]) == _state(busybox, "tp")["Pid"]
     for r in rows:
-        assert r["UID"] == "root" and r["TIME"] == "00:00:00"
+        assert r["UID"] == "root" and r["TIME"] == "00:00:00" and r["TTY"] == "?" and r["C"] == "0"
         assert os.path.isdir(f"/proc/{r['PID']}")
-        assert r["PID"] != r["CPID"]
     for cmd in ("sleep 100", "sleep 200"):
         assert by_cmd[cmd]["PPID"] == sh["PID"]
-    assert len({r["CPID"] for r in rows}) == 3 and len({r["PID"] for r in rows}) == 3
+    assert len({r["PID"] for r in rows}) == 3
     procs = glob.glob(f"/sys/fs/cgroup/*/corral/{cid}/cgroup.procs") or [f"/sys/fs/cgroup/corral/{cid}/cgroup.procs"]
     with open(procs[0]) as f:
         assert sorted(f.read().split(), key=int) == sorted((r["PID"] for r in rows), key=int)
 
-    assert _top(busybox, "tp", "-ef") == rows  # ps options are accepted, and do not change the listing
+    assert _top(busybox, "tp", "-ef") == rows  # the host's ps -ef, restricted to the container, says the same
+    pids = sorted(r["PID"] for r in rows)
+    assert sorted(r["PID"] for r in _top(busybox, "tp", "-o", "pid,comm", titles=["PID", "COMMAND"])) == pids
+    aux = _top(busybox, "tp", "aux", titles="USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND".split())
+    assert sorted(r["PID"] for r in aux) == pids and {r["COMMAND"] for r in aux} == set(by_cmd)
+    r = busybox("top", "tp", "-o", "comm")
+    assert r.returncode == 1 and r.stderr == b"Error: Couldn't find PID field in ps output\n"
     busybox.out("pause", "tp")
     assert _top(busybox, "tp") == rows  # a paused container can still be listed, as with Docker
     busybox.out("rm", "-f", "tp")

@@ -107,7 +107,7 @@ def test_image_config_and_options_in_dockers_order(layers):
     cfg = build(layers, image, cmd=None, env=["A=user", "C"], hostname="box")
     process = cfg["process"]
     assert process["args"] == ["/entry", "default"]
-    assert process["env"] == ["PATH=/opt/bin", "A=user", "B=image", "C=", "HOSTNAME=box", "HOME=/"]
+    assert process["env"] == ["PATH=/opt/bin", "A=user", "B=image", "HOSTNAME=box", "HOME=/"]  # bare C: unset
     assert process["cwd"] == "/srv" and cfg["hostname"] == "box"
     assert process["user"] == {"uid": 33, "gid": 33, "additionalGids": [4, 50]}
     assert process["capabilities"]["effective"] == [] and process["capabilities"]["bounding"] == DEFAULT_CAPS
@@ -139,8 +139,8 @@ def test_no_command_at_all_is_refused():
 
 
 def test_environment_merging():
-    merged = spec.merge_env(["A=1", "B=2", "PATH=/x"], ["B=3", "A", "D=4"], {"A": "extra", "E": "5"})
-    assert merged == ["A=1", "B=3", "PATH=/x", "D=4", "E=5"]  # a bare name keeps the value it had
+    merged = spec.merge_env(["A=1", "B=2", "C=0", "PATH=/x"], ["B=3", "A", "D=4", "C"], {"A": "extra", "E": "5"})
+    assert merged == ["B=3", "PATH=/x", "D=4", "A=extra", "E=5"]  # a bare name unsets it, as docker's engine
     assert spec.merge_env([], [], {}) == [spec.DEFAULT_PATH]
 
 
@@ -268,8 +268,16 @@ def test_bad_sizes(text):
 def test_option_checks():
     with pytest.raises(InvalidArgument, match="Minimum memory limit allowed is 6MB"):
         ContainerOptions(memory=MIN_MEMORY - 1).check()
-    with pytest.raises(InvalidArgument, match="invalid --cpus"):
-        ContainerOptions(cpus=0.001).check()
+    count = len(os.sched_getaffinity(0))
+    for cpus in (0.001, count + 0.5):
+        with pytest.raises(InvalidArgument, match=rf"^range of CPUs is from 0.01 to {count}.00, as there are only "
+                                                  rf"{count} CPUs available$"):
+            ContainerOptions(cpus=cpus).check()
+    ContainerOptions(cpus=count).check()
+    for limit in (-1, 0):
+        opts = ContainerOptions(pids_limit=limit)
+        opts.check()
+        assert opts.pids_limit is None  # unlimited, as docker's -1 and 0
     with pytest.raises(InvalidArgument, match="invalid environment variable"):
         ContainerOptions(env=["=x"]).check()
     with pytest.raises(InvalidArgument, match="needs to be an absolute path"):

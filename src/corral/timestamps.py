@@ -23,3 +23,56 @@ def parse(text: str) -> float:
         return 0.0
     frac = text[20:29] if len(text) > 20 and text[19] == "." else ""
     return base + (int(frac) / 10 ** len(frac) if frac.isdigit() else 0.0)
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go time.ParseDuration string ("10m", "1h30m", "1.5h", "-2s", "300ms"); None if it is not one."""
+    import re
+
+    m = re.fullmatch(r"([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+", text)
+    if m is None:
+        return None if text not in ("0", "+0", "-0") else 0.0
+    total = sum(float(n) * _DURATION_UNITS[u]
+                for n, u in re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", text))
+    return -total if m.group(1) == "-" else total
+
+
+def docker_time(text: str, now: float | None = None) -> int:
+    """Nanoseconds since the epoch (exact: a bound compared with log records' times) of a `logs
+    --since/--until` value, as docker's GetTimestamp reads it: a Go duration before `now` ("10m",
+    "1h30m", whole seconds as docker keeps them), an RFC 3339 date or time (local time without a
+    zone: 2024-05-01, 2024-05-01T10:00, 2024-05-01T10:00:00.5Z, 2024-05-01T10:00:00+02:00), or Unix
+    time with an optional fraction (1700000000.123456789)."""
+    import re
+
+    from corral.errors import InvalidArgument
+
+    value = text.strip()
+    span = go_duration(value)
+    if span is not None and value != "0":
+        return int((time.time() if now is None else now) - span) * 1_000_000_000
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?"
+                     r"(Z|z|[+-]\d{2}:\d{2})?", value)
+    if m is not None:
+        import calendar
+
+        year, month, day, hour, minute, sec, frac, zone = m.groups()
+        fields = (int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(sec or 0))
+        if not (1 <= fields[1] <= 12 and 1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60
+                and fields[5] < 61):
+            raise InvalidArgument(f'parsing time "{text}": field out of range')
+        if zone is None:  # docker parses a time without a zone in the local zone
+            base = int(time.mktime(fields + (0, 0, -1)))
+        else:
+            base = calendar.timegm(fields + (0, 0, 0))
+            if zone not in ("Z", "z"):
+                sign = 1 if zone[0] == "+" else -1
+                base -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+        return base * 1_000_000_000 + int((frac or "0").ljust(9, "0"))
+    m = re.fullmatch(r"(\d+)(?:\.(\d{1,9}))?", value)
+    if m is None:
+        raise InvalidArgument(f'failed to parse value as time or duration: "{text}"')
+    return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))

@@ -85,8 +85,23 @@ class Client:
         return self.api.info()
 
     def df(self) -> dict:
-        """docker's system df answer: LayersSize, Images, Containers, Volumes, BuildCache."""
-        return self.api.df(verbose=True)
+        """docker's system df answer (GET /system/df): LayersSize, and Images, Containers, Volumes and
+        BuildCache as lists of summaries."""
+        usage = self.api.df(verbose=True)
+        images = [{"Id": r["Image"].id, "ParentId": "", "RepoTags": r["Image"].tags, "RepoDigests": [],
+                   "Created": int(_seconds(r["Image"].created)), "Size": r["Size"], "SharedSize": r["SharedSize"],
+                   "Labels": (r["Image"].config.get("config") or {}).get("Labels") or {},
+                   "Containers": r["Containers"]} for r in usage["ImageRows"]]
+        containers = [{"Id": r["Container"].id, "Names": ["/" + r["Container"].name],
+                       "Image": r["Container"].image_ref, "ImageID": r["Container"].image_id,
+                       "Command": " ".join(r["Container"].command), "Created": int(_seconds(r["Container"].created)),
+                       "State": r["Container"].status, "SizeRw": r["Size"], "Labels": r["Container"].options.labels}
+                      for r in usage["ContainerRows"]]
+        cache = [{"ID": r["ID"], "Type": "regular", "Size": r["Size"], "CreatedAt": r["Created"],
+                  "LastUsedAt": r["Created"], "UsageCount": 1, "InUse": r["InUse"], "Shared": False}
+                 for r in usage["CacheRows"]]
+        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": [],
+                "BuildCache": cache}
 
     def events(self, since: object = None, until: object = None, filters: dict | None = None,
                decode: bool | None = None) -> object:
@@ -117,3 +132,9 @@ DockerClient = Client
 def from_env(**kwargs: object) -> Client:
     """docker.from_env(): a Client of the store CORRAL_ROOT names (default /var/lib/corral)."""
     return Client.from_env(**kwargs)  # type: ignore[arg-type]
+
+
+def _seconds(rfc3339: str) -> float:
+    from corral.timestamps import parse
+
+    return parse(rfc3339)

@@ -6,13 +6,14 @@ import os
 import _signal
 import time
 
-from corral.errors import APIError, Conflict, InvalidArgument, NotFound
+from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotFound
 from corral.runtime import state
 from corral.runtime.options import INIT_PATH, ContainerOptions
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
     from typing import BinaryIO
 
     from corral.api.host import Host
@@ -57,6 +58,20 @@ def parse_signal(sig: str | int) -> int:
         return int(getattr(_signal, "SIG" + text))
     except AttributeError:
         raise InvalidArgument(f"invalid signal: {sig}") from None
+
+
+def _log_bound(when: "float | str | datetime | None") -> int | None:
+    """A logs since/until bound in nanoseconds since the epoch; None (and docker's 0) for no bound."""
+    if when is None or when == 0 or when == "":
+        return None
+    if isinstance(when, str):
+        from corral.timestamps import docker_time
+
+        t_ns = docker_time(when)
+        return None if t_ns == 0 else t_ns
+    if isinstance(when, (int, float)):
+        return int(when * 1_000_000_000)
+    return int(when.timestamp() * 1_000_000_000)  # a datetime, as docker-py takes it
 
 
 class Container:
@@ -199,7 +214,8 @@ class Container:
 
     def wait(self, timeout: float | None = None, condition: str = "not-running") -> int:
         """Block until the container is not running; returns its exit code. docker's conditions:
-        "not-running" returns at once for a container that is not running (created or exited);
+        "not-running" returns at once for a container that is not running (created, and then its
+        exit code is 0, or 127/126/125 of a failed start; or exited);
         "next-exit" waits for the next exit, through a start if it is not running now; "removed"
         waits until it is also gone (an auto-removed one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -305,19 +321,30 @@ class Container:
 
     # observing ---------------------------------------------------------------------------------------
 
-    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None,
-             follow: bool = False) -> Iterator[tuple[int, int, bytes]]:
-        """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more."""
+    def logs(self, *, stdout: bool = True, stderr: bool = True, tail: int | None = None, follow: bool = False,
+             since: "float | str | datetime | None" = None,
+             until: "float | str | datetime | None" = None) -> Iterator[tuple[int, int, bytes]]:
+        """(stream, time_ns, bytes) of the container's output, line by line; follow waits for more.
+
+        since/until keep the lines written at or after / at or before a time: Unix seconds, a
+        datetime, or a string as `docker logs --since` takes it ("10m", "2024-05-01T10:00:00Z",
+        "1700000000.5"); as docker, --tail picks the last lines first, then they are filtered,
+        and a follow ends once `until` has passed."""
         from corral.monitor import logs
 
+        since_ns, until_ns = _log_bound(since), _log_bound(until)
         path = os.path.join(self.bundle, "log")
         wanted = {logs.STDOUT} if stdout else set()
         if stderr:
             wanted.add(logs.STDERR)
+
+        def kept(t_ns: int) -> bool:
+            return (since_ns is None or t_ns >= since_ns) and (until_ns is None or t_ns <= until_ns)
+
         entries = [e for e in logs.lines(path) if e[0] in wanted]
         if tail is not None:
             entries = entries[-tail:] if tail > 0 else []
-        yield from entries
+        yield from (e for e in entries if kept(e[1]))
         if not follow:
             return
         offset = logs.size(path)
@@ -327,9 +354,9 @@ class Container:
             except NotFound:
                 running = False  # removed (--rm) once it exited; what it wrote was read below
             for stream, t_ns, data, offset in logs.read_records(path, offset):
-                if stream in wanted:
+                if stream in wanted and kept(t_ns):
                     yield stream, t_ns, data
-            if not running:
+            if not running or (until_ns is not None and time.time_ns() > until_ns):
                 return
             time.sleep(0.05)
 
@@ -416,13 +443,13 @@ class Container:
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": False, "SecurityOpt": None,
             "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "corral",
-            "Isolation": "", "CpuShares": 0, "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
-            "CgroupParent": "corral", "CpuPeriod": 0, "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "",
+            "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
-            "DeviceCgroupRules": None, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None,
-            "PidsLimit": opts.pids_limit,
+            "DeviceCgroupRules": None, "MemorySwappiness": None, "PidsLimit": opts.pids_limit,
             "Ulimits": [dict(zip(("Name", "Soft", "Hard"), parse_ulimit(u))) for u in opts.ulimits],
+            **self._limits_config(),
         }
         if opts.sysctls:
             found["Sysctls"] = dict(opts.sysctls)
@@ -460,6 +487,14 @@ class Container:
         except (CorralError, OSError):
             rw = 0
         return rw, rw + self.host.image(self.image_id).size
+
+    def _limits_config(self) -> dict:
+        """HostConfig's limits beyond Memory, NanoCpus and PidsLimit, docker's zeros when unset."""
+        o = self.options
+        return {"MemorySwap": o.memory_swap or 0, "MemoryReservation": o.memory_reservation or 0,
+                "CpuShares": o.cpu_shares or 0, "CpuPeriod": o.cpu_period or 0, "CpuQuota": o.cpu_quota or 0,
+                "CpusetCpus": o.cpuset_cpus or "", "CpusetMems": o.cpuset_mems or "",
+                "BlkioWeight": o.blkio_weight or 0}
 
     # network -----------------------------------------------------------------------------------------
 
@@ -527,6 +562,16 @@ class Container:
             raise APIError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
                               " of its own")
         return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
+
+    def size(self) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs) as `docker ps -s` shows them: the bytes of the files this container wrote
+        (their lengths), and those plus its image's; read from the sandbox, running or not."""
+        from corral.api.image import Image
+        from corral.store.fsutil import apparent_size
+        from corral.store.rootfs import upper_dir
+
+        rw = apparent_size(upper_dir(self.bundle))
+        return rw, rw + Image(self.host, self.image_id).size
 
     def diff(self) -> list[tuple[str, str]]:
         """("A"|"C"|"D", path) for what the container added, changed or deleted, as `docker diff`."""
@@ -624,6 +669,86 @@ class Container:
         except FileNotFoundError:
             pass  # it exited meanwhile and its cgroup is gone
 
+    def stats(self, stream: bool = False, one_shot: bool = False) -> dict | Iterator[dict]:
+        """Resource use in docker's stats JSON shape (the Engine API's GET /containers/{id}/stats).
+
+        stream=True yields a sample a second while the container runs, each with the one before as
+        precpu_stats (zeros in the first); stream=False returns one sample, taken a second after a
+        first so that CPU % can be computed from it, or at once (precpu zero) with one_shot=True.
+        A container that is not running gives docker's zeroed sample.
+        """
+        from corral.api import stats
+
+        if stream:
+            if one_shot:
+                raise InvalidArgument("cannot have stream=True and one_shot=True")
+            return stats.stream(self)
+        return stats.one(self, one_shot=one_shot)
+
+    UPDATABLE = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpu_period", "cpu_quota",
+                 "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight")
+    """The limits update() changes, by their ContainerOptions names."""
+
+    def update(self, **limits: object) -> dict:
+        """`docker update`: change resource limits, live on a running container's cgroup, and recorded
+        (the options and the bundle's config.json) so that inspect shows them and a restart keeps them.
+
+        Keywords are UPDATABLE's; None leaves a limit as it is; pids_limit 0 or -1, cpu_quota -1 and
+        memory_swap -1 lift theirs. Checked as docker checks them, against the limits already set.
+        Returns docker's {"Warnings": [...]}.
+        """
+        if "restart_policy" in limits:
+            raise InvalidArgument("restart policies are not supported yet: corral does not restart containers")
+        unknown = sorted(set(limits) - set(self.UPDATABLE))
+        if unknown:
+            raise InvalidArgument(f"unknown update option(s): {', '.join(unknown)}")
+        given = {key: value for key, value in limits.items() if value is not None}
+        if not given:
+            raise InvalidArgument("you must provide one or more flags when using this command")
+        old = self.reload().options
+        for mine, theirs, name, other in (("cpus", "cpu_period", "Nano CPUs", "CPU Period"),
+                                          ("cpus", "cpu_quota", "Nano CPUs", "CPU Quota"),
+                                          ("cpu_period", "cpus", "CPU Period", "NanoCPUs"),
+                                          ("cpu_quota", "cpus", "CPU Quota", "NanoCPUs")):
+            if given.get(mine) and getattr(old, theirs) and theirs not in given:
+                raise Conflict(f"Conflicting options: {name} cannot be updated as {other} has already been set")
+        if given.get("memory") and (old.memory_swap or 0) > 0 and "memory_swap" not in given \
+                and given["memory"] > old.memory_swap:  # type: ignore[operator]
+            raise Conflict("Memory limit should be smaller than already set memoryswap limit, update the memoryswap "
+                           "at the same time")
+        lifted = {key for key in ("pids_limit",) if key in given and given[key] <= 0}  # type: ignore[operator]
+        merged = ContainerOptions.from_dict(dict(old.to_dict(), **{k: None if k in lifted else v
+                                                                   for k, v in given.items()}))
+        merged.check(update=True)
+        from corral.runtime import spec as specs
+
+        limits_now = specs.limits(merged)
+        groups = {"memory": ("memory", "memory_swap", "memory_reservation"), "pids": ("pids_limit",),
+                  "cpu": ("cpus", "cpu_shares", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems"),
+                  "blockIO": ("blkio_weight",)}
+        live = {group: dict(limits_now.get(group, {})) for group, keys in groups.items() if set(keys) & set(given)}
+        if lifted:
+            live["pids"] = {"limit": -1}
+        if self.status == state.RUNNING:
+            try:
+                self._cgroup().set(live)
+            except FileNotFoundError:
+                pass  # it stopped meanwhile: recorded below, applied at its next start
+        self._record_limits(merged, limits_now)
+        return {"Warnings": []}
+
+    def _record_limits(self, options: ContainerOptions, limits: dict) -> None:
+        """The options in the store, the limits in config.json's linux.resources (its devices kept)."""
+        from corral.store import containers
+        from corral.store.fsutil import write_atomic
+
+        spec = self.spec
+        resources = spec.setdefault("linux", {}).setdefault("resources", {})
+        spec["linux"]["resources"] = dict({"devices": resources.get("devices", [])}, **limits)
+        write_atomic(os.path.join(self.bundle, "config.json"), json.dumps(spec).encode())
+        containers.set_options(self.host.store, self.id, options.to_dict())
+        self.options = options
+
     def top(self) -> list[tuple]:  # procs.Process: (pid, container_pid, user, cmd, ppid, started, cpu_seconds)
         """Every process in the container's cgroup, so exec'd commands and daemons' children are listed too."""
         from corral.runtime import procs
@@ -631,6 +756,46 @@ class Container:
         if self.status != state.RUNNING or not self.pid:
             raise Conflict(f"Container {self.id} is not running")
         return procs.list_processes(self._cgroup().pids(), f"/proc/{self.pid}/root")
+
+    def top_table(self, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+        """`docker top`: titles and rows. Without ps options docker's `ps -ef` columns (UID PID PPID C
+        STIME TTY TIME CMD), read from /proc with the container's own user names; with them, the
+        host's ps given those options, restricted to the container's processes, as docker does."""
+        from corral.runtime import procs
+
+        if ps_args:
+            if self.status != state.RUNNING or not self.pid:
+                raise Conflict(f"Container {self.id} is not running")
+            return procs.ps_listing(self._cgroup().pids(), ps_args)
+        now = time.time()
+        rows = [[p.user, str(p.pid), str(p.ppid), str(min(99, int(p.cpu_seconds * 100 / max(now - p.started, 1)))),
+                 _ps_start_time(p.started, now), p.tty, _ps_cpu_time(p.cpu_seconds), p.cmd] for p in self.top()]
+        return ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], rows
+
+    # files in and out -------------------------------------------------------------------------------
+
+    def put_archive(self, path: str, data: "bytes | BinaryIO", *, no_overwrite_dir_non_dir: bool = False,
+                    copy_uid_gid: bool = False) -> None:
+        """Unpack the tar `data` (bytes or a binary file; plain, gzip, bzip2 or xz) into the directory
+        `path` inside the container, running or not, as docker's PUT /containers/{id}/archive does.
+        Paths resolve inside the container's root only; see corral.api.archive for how and why."""
+        from corral.api import archive
+
+        archive.put(self, path, data, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid)
+
+    def get_archive(self, path: str, chunk_size: int = 1 << 20) -> tuple["Iterator[bytes]", dict]:
+        """(a tar of the file or directory at `path` in chunks, docker's stat of it: name, size, mode as
+        Go's os.FileMode, mtime, linkTarget), as docker's GET /containers/{id}/archive. Iterate the
+        stream to its end (or close() it): the reading is done by a helper process until then."""
+        from corral.api import archive
+
+        return archive.get(self, path, chunk_size)
+
+    def stat_path(self, path: str) -> dict:
+        """docker's HEAD /containers/{id}/archive: the stat get_archive would give, without the tar."""
+        from corral.api import archive
+
+        return archive.stat_path(self, path)
 
     # save, load, export ------------------------------------------------------------------------------
 
@@ -644,3 +809,19 @@ class Container:
         upper, lower, _ = self.sandbox()
         with archive.output(dest) as out:
             export_rootfs(upper, lower, out)
+
+
+def _ps_start_time(started: float, now: float) -> str:
+    """ps's STIME: the clock time today, the date this year, the year before that."""
+    then, today = time.localtime(started), time.localtime(now)
+    if then[:3] == today[:3]:
+        return time.strftime("%H:%M", then)
+    return time.strftime("%b%d" if then.tm_year == today.tm_year else "%Y", then)
+
+
+def _ps_cpu_time(seconds: float) -> str:
+    """ps's TIME: [DD-]HH:MM:SS of CPU used."""
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    text = f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{days}-{text}" if days else text

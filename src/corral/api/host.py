@@ -14,8 +14,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, Iterator
 
+    from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
-    from corral.api.network import Network
+    from corral.api.network import ModeNetwork, Network
 
 
 class Host:
@@ -42,8 +43,11 @@ class Host:
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
         image_id = repo.resolve(self.store, image)
-        bare = names.validate(name) if name else names.generate()
-        container_records.check_name_free(self.store, bare)
+        if name:
+            bare = names.validate(name)
+            container_records.check_name_free(self.store, bare)
+        else:
+            bare = names.free_name(lambda n: container_records.name_holder(self.store, n) is not None)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
         bundle = self.store.container_dir(cid)
@@ -197,48 +201,54 @@ class Host:
 
         images.untag(self.store, names)
 
-    def prune_images(self, all: bool = False) -> tuple[list[str], int]:  # noqa: A002 - docker-py's name
-        """Delete images no container uses: untagged ones, or with all=True every unused one.
-        Returns the deleted IDs and layers, and the bytes freed."""
-        from corral.image import gc
+    def prune_images(self, all: bool = False, filters: Filters | None = None) -> dict:  # noqa: A002
+        """Delete images no container uses: untagged ones, or with all=True every unused one, among those
+        passing docker's prune filters; {"ImagesDeleted": [{"Untagged"|"Deleted": …}], "SpaceReclaimed": N}."""
+        from corral.api import prune
 
-        before = _disk_usage(self.store.layers) + _disk_usage(self.store.blobs)
-        used = container_records.image_ids_in_use(self.store)
-        deleted: list[str] = []
-        for image in self.images():
-            if image.id in used or (image.tags and not all):
-                continue
-            self._untag(image.tags)
-            deleted += gc.delete_image(self.store, image.id)
-        deleted += gc.sweep(self.store)
-        return deleted, max(0, before - _disk_usage(self.store.layers) - _disk_usage(self.store.blobs))
+        return prune.images(self, all, filters)
 
-    def df(self) -> dict:
-        """`docker system df`: images and containers, total, in use, bytes, reclaimable bytes."""
-        used_images = container_records.image_ids_in_use(self.store)
-        images = self.images()
-        from corral.store import images as image_records
+    def prune_containers(self, filters: Filters | None = None) -> dict:
+        """Remove every container not running that passes the filters (until=, label=);
+        {"ContainersDeleted": [IDs], "SpaceReclaimed": N}."""
+        from corral.api import prune
 
-        layer_size = {layer.chain_id: layer.size for layer in image_records.all_layers(self.store)}
-        needed_by_used: set[str] = set()
-        all_layers: set[str] = set()
-        for image in images:
-            chain = set(image.layers)
-            all_layers |= chain
-            if image.id in used_images:
-                needed_by_used |= chain
-        containers = self.containers(all=True)
-        from corral.store.rootfs import upper_dir
+        return prune.containers(self, filters)
 
-        sizes = {c.id: _disk_usage(upper_dir(c.bundle)) for c in containers}
-        return {
-            "Images": {"Total": len(images), "Active": len(used_images & {i.id for i in images}),
-                       "Size": sum(layer_size.get(c, 0) for c in all_layers),
-                       "Reclaimable": sum(layer_size.get(c, 0) for c in all_layers - needed_by_used)},
-            "Containers": {"Total": len(containers), "Active": sum(c.status == "running" for c in containers),
-                           "Size": sum(sizes.values()),
-                           "Reclaimable": sum(sizes[c.id] for c in containers if c.status != "running")},
-        }
+    def prune_build_cache(self, all: bool = False, filters: Filters | None = None) -> dict:  # noqa: A002
+        """Delete the build cache's intermediate images (all=True: forget every cached step too);
+        {"CachesDeleted": [...], "SpaceReclaimed": N}."""
+        from corral.api import prune
+
+        return prune.build_cache(self, all, filters)
+
+    def prune(self, all: bool = False, filters: Filters | None = None,  # noqa: A002 - docker's flag
+              volumes: bool = False) -> dict:
+        """`system prune`: repair the store's network state, then prune containers, switches, images and the
+        build cache; the Engine API's keys of each, "Repaired" (what the repair fixed) and the total
+        "SpaceReclaimed"."""
+        from corral.api import prune
+
+        return prune.system(self, all, filters, volumes)
+
+    def df(self, verbose: bool = False) -> dict:
+        """`docker system df`: images, containers, local volumes and the build cache: total, in use, bytes,
+        reclaimable bytes (with verbose, the rows of `df -v` too)."""
+        from corral.api import system
+
+        return system.df(self, verbose)
+
+    def info(self) -> dict:
+        """docker's `/info` for this host and store."""
+        from corral.api import system
+
+        return system.info(self)
+
+    def version(self) -> dict:
+        """docker's `/version` for this engine."""
+        from corral.api import system
+
+        return system.version()
 
     def bootstrap(self, name: str) -> Image:
         """A base image made on this host: `busybox[:tag]` or `debian:<suite>`."""
@@ -264,9 +274,10 @@ class Host:
 
         return check(self.store) + residue.check(self.store)
 
-    def prune_system(self) -> list[str]:
-        """`corral system prune`: remove the network residue `check` lists (links, rules, port holds and
-        leases of containers that are gone or stopped) and restore what running containers lack."""
+    def repair(self) -> list[str]:
+        """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
+        lists (links, rules, port holds and leases of containers that are gone or stopped, what deleted
+        stores left) and restore what running containers lack; returns what was fixed."""
         from corral.network import residue
 
         return residue.prune(self.store)
@@ -283,31 +294,33 @@ class Host:
 
         return Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
 
-    def network(self, ref: str) -> Network:
-        """A switch by name, full ID or unambiguous ID prefix."""
-        from corral.api.network import Network
+    def network(self, ref: str) -> Network | ModeNetwork:
+        """A network by name, full ID or unambiguous ID prefix; docker's pre-defined ones by name too:
+        `bridge` (the default switch, its record made if it was not yet), `host` and `none`."""
+        from corral.api.network import ModeNetwork, Network
         from corral.network import switch
 
+        if ref in ("host", "none"):
+            return ModeNetwork(self, ref)
+        if ref == switch.DEFAULT_NAME:
+            return Network(self, switch.default(self.store))
         return Network(self, switch.find(self.store, ref))
 
-    def networks(self) -> list[Network]:
-        from corral.api.network import Network
+    def networks(self) -> list[Network | ModeNetwork]:
+        """Every network as docker lists them: bridge, host and none first, then the switches made."""
+        from corral.api.network import ModeNetwork, Network
         from corral.network import switch
 
-        return [Network(self, s) for s in switch.all_switches(self.store)]
+        default = switch.default(self.store)
+        return [Network(self, default), ModeNetwork(self, "host"), ModeNetwork(self, "none")] + \
+            [Network(self, s) for s in switch.all_switches(self.store) if s.id != default.id]
 
-    def prune_networks(self) -> list[str]:
-        """Remove every switch no container holds an address on (the default one too: it is made again
-        on demand); returns their names."""
-        from corral.store import leases
+    def prune_networks(self, filters: Filters | None = None) -> list[str]:
+        """Remove every switch no container holds an address on, among those passing the filters (until=,
+        label=; the default one too: it is made again on demand); returns their names."""
+        from corral.api import prune
 
-        used = leases.network_ids_in_use(self.store)
-        removed = []
-        for n in self.networks():
-            if n.id not in used:
-                n.remove()
-                removed.append(n.name)
-        return removed
+        return prune.networks(self, filters)
 
     # save, load, export ------------------------------------------------------------------------------
 
@@ -346,18 +359,3 @@ class Host:
                 f.close()
         return [LoadedImage(self, image_id, tags) for image_id, tags in loaded]
 
-
-def _disk_usage(path: str) -> int:
-    """Bytes of the files under path (each inode once: hard links are not counted twice)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in dirnames + filenames:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) not in seen:
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_blocks * 512
-    return total

@@ -16,8 +16,8 @@ KINDS = ("container", "image", "network")
 
 def inspect(host: Host, ref: str, kind: str | None = None, *, size: bool = False) -> dict:
     """The inspect dict of the first object named `ref` among the kinds looked at (all three unless
-    `kind` names one); NotFound("No such object: REF") when none has that name. size adds a
-    container's SizeRw and SizeRootFs (`inspect -s`); other kinds ignore it, as docker's."""
+    `kind` names one); NotFound("No such object: REF"), or "No such KIND: REF", when none has that name.
+    size adds a container's SizeRw and SizeRootFs (`inspect -s`); other kinds ignore it, as docker's."""
     from corral.errors import InvalidArgument, NotFound
 
     if kind is not None and kind not in KINDS:
@@ -28,4 +28,4 @@ def inspect(host: Host, ref: str, kind: str | None = None, *, size: bool = False
             return found.inspect(size=True) if size and each == "container" else found.inspect()
         except NotFound:
             continue
-    raise NotFound(f"No such object: {ref}")
+    raise NotFound(f"No such {kind}: {ref}" if kind else f"No such object: {ref}")

@@ -8,7 +8,20 @@ if TYPE_CHECKING:
     from corral.network.switch import Switch
 
 
+PREDEFINED = ("bridge", "host", "none")
+"""docker's networks that always exist and cannot be removed: the default switch, the host's own
+network stack (--network host) and no network at all (--network none)."""
+
+
+def refuse_removal(name: str) -> None:
+    from corral.errors import Conflict
+
+    raise Conflict(f"{name} is a pre-defined network and cannot be removed")
+
+
 class Network:
+    driver = "bridge"
+
     def __init__(self, host: "Host", switch: "Switch") -> None:
         self.host = host
         self._load(switch)
@@ -57,9 +70,12 @@ class Network:
         endpoint.disconnect(self.host.store, c.id, self._switch, force)
 
     def remove(self) -> None:
-        """Delete the switch and its bridge; refused while a container holds an address on it."""
+        """Delete the switch and its bridge; refused while a container holds an address on it, and for
+        the default switch, which is pre-defined as docker's (`network prune` removes it when unused)."""
         from corral.network import switch
 
+        if self.is_default:
+            refuse_removal(self.name)
         switch.remove(self.host.store, self._switch)
 
     def inspect(self) -> dict:
@@ -82,4 +98,58 @@ class Network:
                            for cid, ip, aliases in self.endpoints()},
             "Options": dict(self.options, **{"com.docker.network.bridge.name": self.bridge}),
             "Labels": self.labels,
+        }
+
+
+class ModeNetwork:
+    """`host` or `none`: no switch, a network mode a container is created with, listed and inspected
+    as docker shows its pre-defined networks of the host and null drivers. Its ID is stable per store."""
+
+    internal = is_default = False
+    subnet = gateway = bridge = ""
+
+    def __init__(self, host: "Host", name: str) -> None:
+        import hashlib
+
+        self.host, self.name = host, name
+        self.driver = "host" if name == "host" else "null"
+        self.id = hashlib.sha256(f"{host.store.root}\0{name}".encode()).hexdigest()
+        self.created, self.labels, self.options = "0001-01-01T00:00:00Z", {}, {}
+
+    def __repr__(self) -> str:
+        return f"<Network {self.short_id} {self.name}>"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    def reload(self) -> "ModeNetwork":
+        return self
+
+    @property
+    def containers(self) -> list["Container"]:
+        """The running containers created with this network mode."""
+        return [c for c in self.host.containers() if c.options.network == self.name]
+
+    def remove(self) -> None:
+        refuse_removal(self.name)
+
+    def connect(self, container: "Container | str", **_: object) -> None:
+        from corral.errors import InvalidArgument
+
+        raise InvalidArgument(f"container cannot be disconnected from {self.name} network or connected to "
+                              f"{self.name} network: it is a mode chosen at create (--network {self.name})")
+
+    disconnect = connect
+
+    def inspect(self) -> dict:
+        return {
+            "Name": self.name, "Id": self.id, "Created": self.created, "Scope": "local", "Driver": self.driver,
+            "EnableIPv4": True, "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None, "Config": None},
+            "Internal": False, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False,
+            "Containers": {c.id: {"Name": c.name, "EndpointID": "", "MacAddress": "", "IPv4Address": "",
+                                  "IPv6Address": ""} for c in self.containers},
+            "Options": {}, "Labels": {},
         }

@@ -5,8 +5,14 @@ import os
 import sys
 
 from corral.api import Host
-from corral.cli.shared import archive_to_stdout, attached, each_container, seconds, stdin_of
+from corral.cli.parser import report
+from corral.cli.shared import (archive_to_stdout, attached, confirmed, each_container, env_list, read_kv_file, seconds,
+                               stdin_of)
 from corral.errors import CorralError, InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api import Container
 
 
 def _options(o: dict) -> dict:
@@ -20,9 +26,10 @@ def _options(o: dict) -> dict:
         except ValueError:
             raise InvalidArgument(f"invalid value {o[key]!r} for --{key.replace('_', '-')}") from None
 
-    labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in o["label"])
+    items = [line for path in o["label_file"] for line in read_kv_file(path, False)] + o["label"]
+    labels = dict(kv.split("=", 1) if "=" in kv else (kv, "") for kv in items)
     return {
-        "env": o["env"], "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
+        "env": env_list(o["env"], o["env_file"]), "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
         "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
         "network": o["network"] or "default", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
         "cpus": number("cpus", float), "pids_limit": number("pids_limit", int), "interactive": o["interactive"],
@@ -59,16 +66,40 @@ def _streams(o: dict) -> tuple[bool, bool, bool]:
     return "stdin" in names, "stdout" in names, "stderr" in names
 
 
+def _create(o: dict, args: list[str]) -> "Container":
+    """The container run and create make; with --cidfile its ID written to a file that must not exist
+    (docker's guard against two containers of one script), the file removed if the create fails."""
+    options = _options(o)
+    path = o["cidfile"]
+    if not path:
+        return Host().create_container(args[0], args[1:] or None, name=o["name"], **options)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise InvalidArgument(f"Container ID file found, make sure the other container isn't running or delete "
+                              f"{path}") from None
+    except OSError as e:
+        raise InvalidArgument(f"failed to create the container ID file: {e}") from None
+    try:
+        c = Host().create_container(args[0], args[1:] or None, name=o["name"], **options)
+        os.write(fd, c.id.encode())
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+    return c
+
+
 def create(o: dict, args: list[str]) -> int:
-    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
-    print(c.id)
+    print(_create(o, args).id)
     return 0
 
 
 def run(o: dict, args: list[str]) -> int:
     attach_in, attach_out, attach_err = _streams(o) if o["attach"] else (True, True, True)
     stdin = None if o["detach"] or not attach_in else stdin_of(o["interactive"], o["tty"])
-    c = Host().create_container(args[0], args[1:] or None, name=o["name"], **_options(o))
+    c = _create(o, args)
     if o["detach"]:
         c.start()
         print(c.id)
@@ -88,7 +119,7 @@ def attach(o: dict, args: list[str]) -> int:
 
 
 def start(o: dict, args: list[str]) -> int:
-    if o["attach"]:
+    if o["attach"] or o["interactive"]:  # docker: -i attaches stdin and output, as -ai
         if len(args) != 1:
             raise InvalidArgument("you cannot start and attach multiple containers at once")
         c = Host().container(args[0])
@@ -127,27 +158,80 @@ def wait(o: dict, args: list[str]) -> int:
         try:
             print(host.container(ref).wait(), flush=True)
         except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
+            report(e)
             status = 1
     return status
+
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+              "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+              "LocalVolumes": "LOCAL VOLUMES"}
+PS_COLUMNS = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
 
 def ps(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
-    containers = Host().containers(all=o["all"])
-    if o["quiet"]:
+    host = Host()
+    last = 1 if o["latest"] else _count(o["last"], "-n, --last")
+    if o["filter"] or last > 0:
+        from corral.api import filters
+
+        containers = filters.containers(host, all=o["all"], filters=filters.parse(o["filter"]), limit=last)
+    else:
+        containers = host.containers(all=o["all"])
+    if o["quiet"] and o["format"] is None:
         for c in containers:
             print(c.id if o["no_trunc"] else c.short_id)
         return 0
-    rows = [("CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES")]
-    for c in containers:
-        command = " ".join(c.command) if c.status else ""
-        if not o["no_trunc"] and len(command) > 20:
-            command = command[:19] + "…"
-        rows.append((c.id if o["no_trunc"] else c.short_id, c.image_ref, f'"{command}"', fmt.ago(c.created),
-                     fmt.status(c), fmt.ports(c.ports), c.name))
-    print(fmt.table(rows))
+    columns = PS_COLUMNS + (("Size",) if o["size"] else ())
+    fmt.print_rows([_ps_row(c, o["no_trunc"], o["size"]) for c in containers], o["format"], columns, PS_HEADERS)
+    return 0
+
+
+def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a corral.api.Container
+    """docker's fields of a container in `ps`; those that cost a query are computed when asked."""
+    from corral.cli import fmt
+
+    command = " ".join(c.command) if c.status else ""
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+
+    def networks() -> str:
+        names = sorted(c.networks)
+        return ",".join(names or ([c.options.network] if c.options.network in ("none", "host") else []))
+
+    status = c.status
+    return fmt.Row(c.options.labels, ID=c.id if no_trunc else c.short_id, Image=c.image_ref, Command=f'"{command}"',
+                   CreatedAt=lambda: fmt.go_time(c.created), RunningFor=fmt.ago(c.created),
+                   Ports=lambda: fmt.ports(c.ports), State=lambda: "paused" if status == "running" and c.paused
+                   else status, Status=lambda: fmt.status(c),
+                   Size=(lambda: fmt.container_size(*c.size())) if size else "0B", Names=c.name,
+                   Labels=lambda: fmt.labels(c.options.labels), Mounts="", Networks=networks, LocalVolumes="0")
+
+
+def _count(text: str | None, flag: str) -> int:
+    """A whole number flag (ps -n); -1 when not given, as docker's default."""
+    if text is None:
+        return -1
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{text}" for "{flag}" flag: give a whole number') from None
+
+
+def prune(o: dict, args: list[str]) -> int:
+    from corral.api import filters
+    from corral.cli import fmt
+
+    wanted = filters.parse(o["filter"])
+    if not confirmed("WARNING! This will remove all stopped containers.", o["force"]):
+        return 0
+    done = Host().prune_containers(wanted)
+    if done["ContainersDeleted"]:
+        print("Deleted Containers:\n" + "\n".join(done["ContainersDeleted"]) + "\n")
+    print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 
 
@@ -157,7 +241,7 @@ def logs(o: dict, args: list[str]) -> int:
     tail = None if o["tail"] in (None, "all") else seconds(o["tail"])
     c = Host().container(args[0])
     out = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
-    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"]):
+    for stream, t_ns, data in c.logs(tail=tail, follow=o["follow"], since=o["since"], until=o["until"]):
         if o["timestamps"]:
             data = from_ns(t_ns).encode() + b" " + data
         out[stream].write(data)
@@ -189,4 +273,44 @@ def diff(o: dict, args: list[str]) -> int:
 def export(o: dict, args: list[str]) -> int:
     dest = o["output"] or archive_to_stdout()  # refused before anything else, as docker does
     Host().container(args[0]).export(dest)
+    return 0
+
+
+def _cp_side(arg: str) -> tuple[str, str]:
+    """docker's splitCpArg: "NAME:PATH" names a container, unless the argument is an absolute path or
+    starts with "." (./file:name is a local file with a colon)."""
+    if arg.startswith("/") or ":" not in arg or arg.startswith("."):
+        return "", arg
+    name, _, path = arg.partition(":")
+    return name, path
+
+
+def cp(o: dict, args: list[str]) -> int:
+    from corral.api import archive
+
+    if not args[0]:
+        raise InvalidArgument("source can not be empty")
+    if not args[1]:
+        raise InvalidArgument("destination can not be empty")
+    (src_ctr, src), (dst_ctr, dst) = _cp_side(args[0]), _cp_side(args[1])
+    if src_ctr and dst_ctr:
+        raise InvalidArgument("copying between containers is not supported")
+    if not src_ctr and not dst_ctr:
+        raise InvalidArgument("must specify at least one container source")
+    how = {"follow_link": o["follow_link"], "archive": o["archive"]}
+    if src_ctr:
+        c = Host().container(src_ctr)
+        if dst == "-":
+            archive.copy_out(c, src, dst, stdout=sys.stdout.buffer, **how)
+            return 0
+        size, _ = archive.copy_out(c, src, dst, **how)
+        where = dst
+    else:
+        c = Host().container(dst_ctr)
+        size = archive.copy_in(c, src, dst, stdin=sys.stdin.buffer, **how)
+        where = f"{dst_ctr}:{dst}"
+    if not o["quiet"] and sys.stdout.isatty():
+        from corral.cli.fmt import size as human_size
+
+        print(f"Successfully copied {human_size(size)} to {where}", file=sys.stderr)
     return 0

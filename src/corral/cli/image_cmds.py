@@ -6,7 +6,7 @@ import sys
 import time
 
 from corral.api import Host
-from corral.cli.shared import archive_to_stdout
+from corral.cli.shared import archive_to_stdout, confirmed
 from corral.errors import CorralError, InvalidArgument
 
 
@@ -20,23 +20,26 @@ def images(o: dict, args: list[str]) -> int:
     from corral.api import filters
     from corral.cli import fmt
 
-    found = filters.images(Host(), name=args[0] if args else None, all=o["all"],
-                           filters=filters.parse(o["filter"]))
-    header = ("REPOSITORY", "TAG") + (("DIGEST",) if o["digests"] else ()) + ("IMAGE ID", "CREATED", "SIZE")
-    rows = [header]
-    for img in found:
-        ident = img.id if o["no_trunc"] else img.short_id
-        if o["quiet"]:
-            print(ident)
-            continue
-        size = f"{img.size / 1e6:.3g}MB"
-        for tag in img.tags or ["<none>:<none>"]:
-            repo, _, t = tag.rpartition(":")
-            digest = (img.manifest_digest,) if o["digests"] else ()
-            rows.append((repo, t) + digest + (ident, fmt.ago(img.created), size))
-    if not o["quiet"]:
-        print(fmt.table(rows))
+    found = filters.image_rows(Host(), name=args[0] if args else None, all=o["all"],
+                               filters=filters.parse(o["filter"]))
+    if o["quiet"] and o["format"] is None:
+        for img, _ in found:
+            print(img.id if o["no_trunc"] else img.short_id)
+        return 0
+    rows = []
+    for img, shown in found:
+        for name in shown or ["<none>:<none>"]:
+            repo, _, t = name.rpartition(":")
+            rows.append(fmt.Row(ID=img.id if o["no_trunc"] else img.short_id, Repository=repo, Tag=t,
+                                Digest=img.manifest_digest or "<none>", CreatedSince=fmt.ago(img.created),
+                                CreatedAt=fmt.go_time(img.created), Size=fmt.size(img.size), Containers="N/A"))
+    columns = ("Repository", "Tag") + (("Digest",) if o["digests"] else ()) + ("ID", "CreatedSince", "Size")
+    fmt.print_rows(rows, o["format"], columns, IMAGES_HEADERS)
     return 0
+
+
+IMAGES_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                  "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS"}
 
 
 def tag(o: dict, args: list[str]) -> int:
@@ -61,32 +64,45 @@ def history(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
     steps = Host().image(args[0]).history()
-    if o["quiet"]:
+    if o["quiet"] and o["format"] is None:
         for s in steps:
             print(s["Id"] if o["no_trunc"] or s["Id"] == "<missing>" else s["Id"][7:19])
         return 0
-    rows = [("IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT")]
+    rows = []
     for s in steps:
         ident = s["Id"] if o["no_trunc"] or s["Id"] == "<missing>" else s["Id"][7:19]
         by = s["CreatedBy"]
         if not o["no_trunc"] and len(by) > 45:
             by = by[:44] + "…"
-        created = fmt.human_duration(time.time() - s["Created"]) + " ago" if s["Created"] else "N/A"
-        rows.append((ident, created, by, fmt.size(s["Size"]), s["Comment"]))
-    print(fmt.table(rows))
+        created_at = fmt.local_rfc3339(s["Created"]) if s["Created"] else "N/A"
+        if not s["Created"]:
+            created = "N/A"
+        elif o["human"]:
+            created = fmt.human_duration(time.time() - s["Created"]) + " ago"
+        else:  # -H=false: docker's RFC 3339 in local time, and sizes in bytes
+            created = created_at
+        rows.append(fmt.Row(ID=ident, CreatedSince=created, CreatedAt=created_at, CreatedBy=by,
+                            Size=fmt.size(s["Size"]) if o["human"] else str(s["Size"]), Comment=s["Comment"]))
+    fmt.print_rows(rows, o["format"], ("ID", "CreatedSince", "CreatedBy", "Size", "Comment"), HISTORY_HEADERS)
     return 0
 
 
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+                   "Size": "SIZE", "Comment": "COMMENT"}
+
+
 def prune(o: dict, args: list[str]) -> int:
+    from corral.api import filters
     from corral.cli import fmt
 
-    deleted, freed = Host().prune_images(all=o["all"])
-    if deleted:
-        print("Deleted Images:")
-        for d in deleted:
-            print(f"deleted: {d}")
-        print()
-    print(f"Total reclaimed space: {fmt.size(freed)}")
+    wanted = filters.parse(o["filter"])
+    warning = ("all images without at least one container associated to them" if o["all"] else
+               "all dangling images")
+    if not confirmed(f"WARNING! This will remove {warning}.", o["force"]):
+        return 0
+    done = Host().prune_images(all=o["all"], filters=wanted)
+    print(fmt.deleted_images(done["ImagesDeleted"]), end="")
+    print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 
 

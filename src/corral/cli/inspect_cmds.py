@@ -1,4 +1,4 @@
-"""`corral inspect` and `corral image inspect`: what each name is, as one JSON list.
+"""`corral inspect` and `corral image inspect`: what each name is, as one JSON list or through -f TEMPLATE.
 
 Docker's generic inspect (a container, else an image, else a network) is
 corral.api.inspect's; this prints it as docker does: the objects found, and an
@@ -10,20 +10,25 @@ import sys
 
 
 def inspect(o: dict, args: list[str]) -> int:
-    return _print_inspected(args, o["type"], o["size"])
+    return _print_inspected(args, o["type"], o["format"], o["size"])
 
 
 def image_inspect(o: dict, args: list[str]) -> int:
-    return _print_inspected(args, "image")
+    return _print_inspected(args, "image", o["format"])
 
 
-def _print_inspected(refs: list[str], kind: str | None, size: bool = False) -> int:
-    import json
+def container_inspect(o: dict, args: list[str]) -> int:
+    return _print_inspected(args, "container", o["format"], o["size"])
 
+
+def _print_inspected(refs: list[str], kind: str | None, spec: str | None, size: bool = False) -> int:
     from corral.api import Host
     from corral.api.inspect import inspect as inspect_one
     from corral.errors import NotFound
 
+    from corral.cli import fmt
+
+    show = fmt.inspector(spec)
     host = Host()
     found, status = [], 0
     for ref in refs:
@@ -32,5 +37,4 @@ def _print_inspected(refs: list[str], kind: str | None, size: bool = False) -> i
         except NotFound as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
-    print(json.dumps(found, indent=4))
-    return status
+    return show(found) or status

@@ -13,11 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
-from corral.cli.parser import Command, Group, Opt, help_text, parse
+from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
 _RUN_OPTS = [
     Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
-    Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+    Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
+    Opt(("--env-file",), "env_file", "multi", "read environment variables from a file", "FILE"),
+    Opt(("--label-file",), "label_file", "multi", "read labels from a file", "FILE"),
+    Opt(("--cidfile",), "cidfile", "value", "write the container ID to a file (which must not exist)", "FILE"),
     Opt(("-w", "--workdir"), "workdir", "value", "working directory inside the container", "DIR"),
     Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
     Opt(("-h", "--hostname"), "hostname", "value", "container host name", "NAME"),
@@ -58,11 +61,19 @@ _RUN_OPTS = [
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
 _SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
+_FILTER = Opt(("-f", "--filter"), "filter", "multi", "filter output based on conditions provided", "KEY=VALUE")
+_FORCE = Opt(("-f", "--force"), "force", "flag", "do not prompt for confirmation")
+_PRUNE_FILTER = Opt(("--filter",), "filter", "multi", "until=TIME, label=K[=V], label!=K[=V]", "KEY=VALUE")
+_FORMAT_INSPECT = Opt(("-f", "--format"), "format", "value", "a Go template for each object ('{{.Name}}')",
+                     "TEMPLATE")
+_FORMAT_LIST = Opt(("--format",), "format", "value", "table (default), json, a Go template, or 'table TEMPLATE'",
+                   "FORMAT")
 _C = "container_cmds:"
 _I = "image_cmds:"
 _S = "system_cmds:"
 _P = "process_cmds:"
 _N = "network_cmds:"
+_R = "resource_cmds:"
 
 TABLE: tuple[Command, ...] = (
     Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
@@ -93,22 +104,31 @@ TABLE: tuple[Command, ...] = (
     Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
             [Opt(("-a", "--all"), "all", "flag", "show all containers"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")], max_args=0),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FILTER,
+             Opt(("-n", "--last"), "last", "value", "the N last created containers (any state)", "N"),
+             Opt(("-l", "--latest"), "latest", "flag", "the last created container (any state)"),
+             Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image"),
+             _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
             [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
-             Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs")], min_args=1),
+             Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs"), _FORMAT_INSPECT],
+            min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
             [Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
              Opt(("-n", "--tail"), "tail", "value", "lines from the end (or all)", "N"),
-             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps")], min_args=1, max_args=1),
+             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps"),
+             Opt(("--since",), "since", "value", "lines since a time (2024-05-01T10:00:00Z, Unix) or for 10m", "T"),
+             Opt(("--until",), "until", "value", "lines until a time, or until 10m ago", "T")],
+            min_args=1, max_args=1),
     Command("wait", _C + "wait", "wait CONTAINER [CONTAINER...]", "Block until containers stop; print exit codes.",
             min_args=1),
     Command("rename", _C + "rename", "rename CONTAINER NEW_NAME", "Rename a container.", min_args=2, max_args=2),
     Command("exec", "exec_cmds:exec", "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
             "Run a command in a running container.",
             [Opt(("-u", "--user"), "user", "value", "user name or uid[:gid]", "USER"),
-             Opt(("-e", "--env"), "env", "multi", "set an environment variable", "K=V"),
+             Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
+             Opt(("--env-file",), "env_file", "multi", "read environment variables from a file", "FILE"),
              Opt(("-w", "--workdir"), "workdir", "value", "working directory", "DIR"),
              Opt(("-i", "--interactive"), "interactive", "flag", "pass stdin"),
              Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
@@ -120,16 +140,37 @@ TABLE: tuple[Command, ...] = (
     Command("unpause", _P + "unpause", "unpause CONTAINER [CONTAINER...]",
             "Unpause all processes within containers.", min_args=1),
     Command("top", _P + "top", "top CONTAINER [ps OPTIONS]",
-            "Display the running processes of a container (ps options are accepted and ignored).",
+            "Display the running processes of a container (ps -ef, or the host's ps with the options given).",
             interspersed=False, min_args=1),
+    Command("stats", _R + "stats", "stats [OPTIONS] [CONTAINER...]",
+            "Display a live stream of containers' resource usage statistics.",
+            [Opt(("-a", "--all"), "all", "flag", "show all containers (default shows just running)"),
+             Opt(("--no-stream",), "no_stream", "flag", "print one table and exit"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output")]),
+    Command("update", _R + "update", "update [OPTIONS] CONTAINER [CONTAINER...]",
+            "Update the resource limits of containers, live when they run.",
+            [Opt(("-m", "--memory"), "memory", "value", "memory limit", "BYTES"),
+             Opt(("--memory-reservation",), "memory_reservation", "value", "memory soft limit", "BYTES"),
+             Opt(("--memory-swap",), "memory_swap", "value", "memory plus swap: -1 for unlimited swap", "BYTES"),
+             Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
+             Opt(("-c", "--cpu-shares"), "cpu_shares", "value", "CPU shares (relative weight)", "N"),
+             Opt(("--cpu-period",), "cpu_period", "value", "CPU CFS period (microseconds)", "N"),
+             Opt(("--cpu-quota",), "cpu_quota", "value", "CPU CFS quota (microseconds; -1: none)", "N"),
+             Opt(("--cpuset-cpus",), "cpuset_cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", "CPUS"),
+             Opt(("--cpuset-mems",), "cpuset_mems", "value", "memory nodes in which to allow execution", "MEMS"),
+             Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes (-1: unlimited)", "N"),
+             Opt(("--blkio-weight",), "blkio_weight", "value", "block I/O relative weight, 10 to 1000", "N"),
+             Opt(("--restart",), "restart", "value", "refused: corral has no restart policies yet", "POLICY")],
+            min_args=1),
     Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",
             min_args=2, max_args=2, also=("image import",)),
     Command("images", _I + "images", "images [OPTIONS] [REPOSITORY]", "List images.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("-a", "--all"), "all", "flag", "all images (corral keeps no hidden intermediate ones)"),
+             Opt(("-a", "--all"), "all", "flag", "show the build cache's intermediate images too"),
              Opt(("--digests",), "digests", "flag", "show manifest digests"),
              Opt(("-f", "--filter"), "filter", "multi", "dangling=, reference=, label=, before=, since=", "FILTER"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=1, also=("image ls", "image list")),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FORMAT_LIST], max_args=1,
+            also=("image ls", "image list")),
     Command("build", _I + "build", "build [OPTIONS] PATH", "Build an image from a Dockerfile.",
             [Opt(("-t", "--tag"), "tag", "multi", "name and tag for the image", "NAME:TAG"),
              Opt(("-f", "--file"), "file", "value", "the Dockerfile (default PATH/Dockerfile)", "FILE"),
@@ -149,12 +190,12 @@ TABLE: tuple[Command, ...] = (
     Command("history", _I + "history", "history [OPTIONS] IMAGE", "Show the steps that made an image.",
             [Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)")],
+             Opt(("-H", "--human"), "human", "flag_on", "human-readable sizes and dates (default true)"),
+             _FORMAT_LIST],
             min_args=1, max_args=1, also=("image history",)),
     Command("image-prune", _I + "prune", "image prune [OPTIONS]", "Remove unused images (also `image prune`).",
             [Opt(("-a", "--all"), "all", "flag", "every image no container uses, not only untagged ones"),
-             Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0,
-            also=("image prune",)),
+             _FORCE, _PRUNE_FILTER], max_args=0, also=("image prune",)),
     Command("commit", _C + "commit", "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
             "Create a new image from a container's changes.",
             [Opt(("-a", "--author"), "author", "value", "author", "NAME"),
@@ -164,6 +205,13 @@ TABLE: tuple[Command, ...] = (
             min_args=1, max_args=2),
     Command("diff", _C + "diff", "diff CONTAINER", "Files added (A), changed (C) or deleted (D) in a container.",
             min_args=1, max_args=1),
+    Command("cp", _C + "cp",
+            "cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n  corral cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+            "Copy files/folders between a container and the local filesystem ('-': a tar on stdin/stdout).",
+            [Opt(("-a", "--archive"), "archive", "flag", "archive mode (copy all uid/gid information)"),
+             Opt(("-L", "--follow-link"), "follow_link", "flag", "always follow symlinks in SRC_PATH"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print no summary (the default when stdout is no terminal)")],
+            min_args=2, max_args=2),
     Command("save", _I + "save", "save [OPTIONS] IMAGE [IMAGE...]",
             "Save images to a tar archive (to stdout unless -o).",
             [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE"),
@@ -183,15 +231,28 @@ TABLE: tuple[Command, ...] = (
             "Make a base image: busybox from the host's busybox-static, debian:SUITE with debootstrap.",
             min_args=1, max_args=1),
     Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
-            "Low-level information on images, as JSON.", min_args=1),
-    Group("system", "system check|df|prune",
-          "Check the store for any inconsistency; show disk usage; remove what a crash left behind."),
-    Command("system check", _S + "check", "system check",
-            "Verify blobs and metadata; exit non-zero on any inconsistency.", max_args=0),
-    Command("system df", _S + "df", "system df", "Show the disk usage of images and containers.", max_args=0),
-    Command("system prune", _S + "prune", "system prune",
-            "Remove the network residue a crash left behind; restore the rules of running containers.",
-            max_args=0),
+            "Low-level information on images, as JSON.", [_FORMAT_INSPECT], min_args=1),
+    Group("system", "system check|df|info|prune",
+          "Check (and repair) the store; show disk usage and host information; remove unused data."),
+    Command("system check", _S + "check", "system check [--repair]",
+            "Verify blobs and metadata; exit non-zero on any inconsistency.",
+            [Opt(("--repair",), "repair", "flag", "remove the network residue a crash left; restore running "
+                 "containers' rules")], max_args=0),
+    Command("system df", _S + "df", "system df [OPTIONS]", "Show disk usage.",
+            [Opt(("-v", "--verbose"), "verbose", "flag", "show detailed information on space usage")], max_args=0),
+    Command("system prune", _S + "prune", "system prune [OPTIONS]",
+            "Repair the store's network state, then remove stopped containers, unused networks, dangling "
+            "images and the build cache.",
+            [Opt(("-a", "--all"), "all", "flag", "remove all unused images, not only dangling ones"), _FORCE,
+             Opt(("--volumes",), "volumes", "flag", "prune anonymous volumes (corral has none yet)"),
+             _PRUNE_FILTER], max_args=0),
+    Command("info", _S + "info", "info", "Display system-wide information.", max_args=0, also=("system info",)),
+    Group("container", "container COMMAND", "Manage containers: every container verb, and ls, prune."),
+    Command("container inspect", "inspect_cmds:container_inspect", "container inspect CONTAINER [CONTAINER...]",
+            "Low-level information on containers, as JSON.",
+            [Opt(("-s", "--size"), "size", "flag", "SizeRw and SizeRootFs"), _FORMAT_INSPECT], min_args=1),
+    Command("container prune", _C + "prune", "container prune [OPTIONS]", "Remove all stopped containers.",
+            [_FORCE, _PRUNE_FILTER], max_args=0),
     Group("network",
           "network create [--subnet CIDR] [--gateway IP] [--internal] [--label K=V] NAME\n"
           "        corral network ls [-q] | inspect NET... | rm NET... | prune\n"
@@ -206,13 +267,14 @@ TABLE: tuple[Command, ...] = (
              Opt(("--label",), "label", "multi", "set a label", "K=V")], min_args=1, max_args=1),
     Command("network ls", _N + "ls", "network ls [OPTIONS]", "List switches.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
-             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs")], max_args=0, also=("network list",)),
-    Command("network inspect", _N + "inspect", "network inspect NETWORK [NETWORK...]", "Show switches as JSON.",
-            min_args=1),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"), _FILTER, _FORMAT_LIST], max_args=0,
+            also=("network list",)),
+    Command("network inspect", _N + "inspect", "network inspect [OPTIONS] NETWORK [NETWORK...]",
+            "Show switches as JSON.", [_FORMAT_INSPECT], min_args=1),
     Command("network rm", _N + "rm", "network rm NETWORK [NETWORK...]", "Remove switches.", min_args=1,
             also=("network remove",)),
     Command("network prune", _N + "prune", "network prune [OPTIONS]", "Remove every switch no container uses.",
-            [Opt(("-f", "--force"), "force", "flag", "do not prompt (corral never does)")], max_args=0),
+            [_FORCE, _PRUNE_FILTER], max_args=0),
     Command("network connect", _N + "connect", "network connect [OPTIONS] NETWORK CONTAINER",
             "Connect a container to a switch.",
             [Opt(("--ip",), "ip", "value", "the container's address on the switch", "IP"),
@@ -222,8 +284,15 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
-    Command("version", _S + "version", "version", "Show the corral version.", max_args=0),
+    Command("version", _S + "version", "version [OPTIONS]", "Show the corral version information.",
+            [Opt(("-f", "--format"), "format", "value", "a Go template of the Client and Server sections",
+                 "TEMPLATE")], max_args=0),
 )
+for _cmd in TABLE:  # docker's `container VERB` for each container verb (`container ls` for ps)
+    if _cmd.handler.startswith(_C) or _cmd.name in ("exec", "pause", "unpause", "top", "port", "stats", "update"):
+        if _cmd.name != "container prune":
+            _cmd.also += {"ps": ("container ls", "container list", "container ps"),
+                          "rm": ("container rm", "container remove")}.get(_cmd.name, (f"container {_cmd.name}",))
 
 
 def tree(entries: tuple[Command, ...]) -> dict[str, Command]:
@@ -277,22 +346,77 @@ def listing(entries: tuple[Command, ...] = TABLE) -> list[tuple[str, str]]:
     return found
 
 
+_GLOBAL_USAGE = "corral [OPTIONS] COMMAND [ARG...]"
+_LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+_DAEMONLESS = ("corral is daemonless: only local stores are supported until `corral serve` lands; "
+               "select a store with --root DIR or CORRAL_ROOT")
+
+
 def usage() -> str:
-    lines = ["Usage:  corral [--root DIR] COMMAND", "", "A container engine for Linux.", "", "Commands:"]
+    lines = [f"Usage:  {_GLOBAL_USAGE}", "", "A container engine for Linux.", "", "Global Options:",
+             "  --root DIR                   the store (default $CORRAL_ROOT, else /var/lib/corral)",
+             "  -D, --debug                  show the traceback of an engine error",
+             "  -l, --log-level LEVEL        debug (as -D), info (default), warn, error or fatal",
+             "  -v, --version                print the version and quit", "", "Commands:"]
     lines += [f"  {name:<10} {text}" for name, text in listing()]
     lines += ["", "Environment: CORRAL_ROOT selects the store (default /var/lib/corral).",
               "Run 'corral COMMAND --help' for more on a command."]
     return "\n".join(lines)
 
 
+def _global_options(argv: list[str]) -> tuple[list[str], bool]:
+    """Docker's global flags before the command, applied or refused: the rest of argv, and whether
+    engine errors show their traceback (-D, --log-level debug). --root selects the store; -H/--host,
+    CORRAL_HOST and --config name what corral does not have yet (a `corral serve` endpoint, a client
+    configuration), so they are refused rather than ignored."""
+    from corral.cli.parser import UsageError
+
+    def refuse(message: str) -> UsageError:
+        return UsageError(f"{message}\n\nUsage:  {_GLOBAL_USAGE}\n\nRun 'corral --help' for more information", 125)
+
+    if os.environ.get("CORRAL_HOST"):
+        raise UsageError(f"CORRAL_HOST={os.environ['CORRAL_HOST']}: {_DAEMONLESS}", 125)
+    debug = False
+    while argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "-v", "--version"):
+        name, eq, value = argv[0].partition("=")
+        if name in ("-D", "--debug"):
+            debug = value.lower() not in ("0", "f", "false") if eq else True
+            argv = argv[1:]
+            continue
+        if name not in ("--root", "-l", "--log-level", "-H", "--host", "--config"):
+            raise refuse(f"unknown flag: {name}" if name.startswith("--") else
+                         f"unknown shorthand flag: '{name[1:2]}' in {name}")
+        if not eq:
+            if len(argv) < 2:
+                raise refuse(f"flag needs an argument: {name}")
+            value, argv = argv[1], argv[1:]
+        argv = argv[1:]
+        if name == "--root":
+            os.environ["CORRAL_ROOT"] = value
+        elif name in ("-l", "--log-level"):
+            if value not in _LOG_LEVELS:
+                raise UsageError(f"Unable to parse logging level: {value}", 1)
+            debug = debug or value == "debug"
+        elif name in ("-H", "--host"):
+            raise UsageError(f"{name} {value}: {_DAEMONLESS}", 125)
+        else:
+            raise UsageError(f"--config {value}: corral reads no client configuration (docker's config.json) yet",
+                             125)
+    return argv, debug
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command line; the exit code. --help shows the command's help; for a command whose
-    options end at its first positional (run, exec, a group), only as its first or second argument,
-    so that `corral run IMG sh --help` reaches the container."""
+    """Run one command line; the exit code. --help (or -h where it is no flag of the command) shows
+    the command's help when it comes before the command's first positional argument, so that
+    `corral run IMG sh --help` reaches the container."""
+    from corral.cli.parser import HelpRequested, UsageError
+
     argv = sys.argv[1:] if argv is None else argv
-    while argv and argv[0] in ("--root",) and len(argv) > 1:
-        os.environ["CORRAL_ROOT"] = argv[1]
-        argv = argv[2:]
+    try:
+        argv, debug = _global_options(argv)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return e.status
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -302,21 +426,26 @@ def main(argv: list[str] | None = None) -> int:
     if cmd is None:
         print(f"corral: '{argv[0]}' is not a corral command.\nSee 'corral --help'", file=sys.stderr)
         return 1
-    if "--help" in rest and (cmd.interspersed or rest.index("--help") <= 1):
-        print(help_text(cmd))
-        return 0
     from corral.errors import CorralError
 
     engine_code = 125 if cmd.name in ("run", "create") else 1
+    DEBUG[0] = debug
     try:
-        opts, args = parse(cmd, rest)
+        try:
+            opts, args = parse(cmd, rest)
+        except HelpRequested:
+            print(help_text(cmd))
+            return 0
         if isinstance(cmd, Group):
             raise cmd.unknown(args[0])
         module, func = cmd.handler.split(":")
         handler = getattr(__import__(f"corral.cli.{module}", fromlist=[func]), func)
         return handler(opts, args)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return e.status
     except CorralError as e:
-        print(f"Error: {e}", file=sys.stderr)
+        report(e)
         return e.exit_code if e.exit_code in (126, 127) else engine_code
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,7 @@ import sys
 
 from corral.api import Host
 from corral.cli.parser import key_values
-from corral.cli.shared import each
+from corral.cli.shared import confirmed, each
 from corral.errors import APIError, CorralError, InvalidArgument
 
 
@@ -21,22 +21,30 @@ def create(o: dict, args: list[str]) -> int:
 def ls(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
-    nets = Host().networks()
-    if o["quiet"]:
+    from corral.api import filters
+
+    nets = filters.networks(Host(), filters.parse(o["filter"]))
+    if o["quiet"] and o["format"] is None:
         for n in nets:
             print(n.id if o["no_trunc"] else n.short_id)
         return 0
-    rows = [("NETWORK ID", "NAME", "DRIVER", "SCOPE", "SUBNET", "GATEWAY", "INTERNAL")]
-    for n in nets:
-        rows.append((n.id if o["no_trunc"] else n.short_id, n.name, "bridge", "local", n.subnet, n.gateway,
-                     "yes" if n.internal else ""))
-    print(fmt.table(rows))
+    rows = [fmt.Row(n.labels, ID=n.id if o["no_trunc"] else n.short_id, Name=n.name, Driver=n.driver, Scope="local",
+                    IPv6="false", Internal="true" if n.internal else "false", Labels=fmt.labels(n.labels),
+                    CreatedAt=fmt.go_time(n.created), Subnet=n.subnet, Gateway=n.gateway) for n in nets]
+    fmt.print_rows(rows, o["format"], ("ID", "Name", "Driver", "Scope", "Subnet", "Gateway", "Internal"),
+                   NETWORK_HEADERS)
     return 0
 
 
-def inspect(o: dict, args: list[str]) -> int:
-    import json
+NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                   "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT", "Subnet": "SUBNET",
+                   "Gateway": "GATEWAY"}
 
+
+def inspect(o: dict, args: list[str]) -> int:
+    from corral.cli import fmt
+
+    show = fmt.inspector(o["format"])
     host = Host()
     found, status = [], 0
     for ref in args:
@@ -45,8 +53,7 @@ def inspect(o: dict, args: list[str]) -> int:
         except CorralError as e:
             print(f"Error: {e}", file=sys.stderr)
             status = 1
-    print(json.dumps(found, indent=4))
-    return status
+    return show(found) or status
 
 
 def rm(o: dict, args: list[str]) -> int:
@@ -54,7 +61,13 @@ def rm(o: dict, args: list[str]) -> int:
 
 
 def prune(o: dict, args: list[str]) -> int:
-    removed = Host().prune_networks()
+    from corral.api import filters
+
+    wanted = filters.parse(o["filter"])
+    if not confirmed("WARNING! This will remove all custom networks not used by at least one container.",
+                     o["force"]):
+        return 0
+    removed = Host().prune_networks(wanted)
     if removed:
         print("Deleted Networks:")
         for name in removed:

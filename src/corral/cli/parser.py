@@ -10,6 +10,43 @@ from __future__ import annotations
 from corral.errors import InvalidArgument
 
 
+class UsageError(InvalidArgument):
+    """A command line that does not parse, printed as docker prints it (no "Error:" prefix, the usage
+    and where help is). Its exit status is docker 28's: 125 for a bad flag, 1 for a wrong number of
+    arguments, whatever the command."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+DEBUG = [False]
+"""Set by the global -D/--debug (or --log-level debug): engine errors show their traceback."""
+
+
+def report(e: Exception) -> None:
+    """An engine error on stderr as docker prints it; with -D its traceback first. Call it from the
+    except clause that caught `e`. Here, beside the parser, because the dispatcher and the verb
+    modules both report, and the dispatcher imports nothing else of the CLI."""
+    import sys
+
+    if DEBUG[0]:
+        import traceback
+
+        traceback.print_exc()
+    print(e if getattr(e, "bare", False) else f"Error: {e}", file=sys.stderr)  # bare: docker's own wording
+
+
+class HelpRequested(Exception):
+    """--help (or -h where -h is no flag of the command) before the command's first positional argument."""
+
+
+def flag_error(cmd: "Command", message: str) -> UsageError:
+    """docker's lines for a flag that does not parse; exit status 125 on every command."""
+    return UsageError(f"{message}\n\nUsage:  corral {cmd.usage}\n\n"
+                      f"Run 'corral {cmd.name} --help' for more information", 125)
+
+
 class Opt:
     """One flag; kind is flag, flag_on (a flag that is on unless --x=false), value or multi (repeatable)."""
 
@@ -84,13 +121,15 @@ def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
             name, eq, inline = arg.partition("=")
             opt = table.get(name)
             if opt is None:
-                raise InvalidArgument(f"unknown flag: {name}\nSee 'corral {cmd.name} --help'.")
+                if name == "--help":
+                    raise HelpRequested
+                raise flag_error(cmd, f"unknown flag: {name}")
             if opt.kind in ("flag", "flag_on"):
-                values[opt.dest] = _bool(inline, name) if eq else True
+                values[opt.dest] = _bool(cmd, inline, name) if eq else True
                 continue
             if not eq:
                 if i >= len(argv):
-                    raise InvalidArgument(f"flag needs an argument: {name}")
+                    raise flag_error(cmd, f"flag needs an argument: {name}")
                 inline = argv[i]
                 i += 1
             _store(values, opt, inline)
@@ -100,9 +139,14 @@ def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
             name = "-" + arg[j]
             opt = table.get(name)
             if opt is None:
-                raise InvalidArgument(f"unknown shorthand flag: '{arg[j]}' in {arg}\nSee 'corral {cmd.name} --help'.")
+                if name == "-h":
+                    raise HelpRequested
+                raise flag_error(cmd, f"unknown shorthand flag: '{arg[j]}' in {arg}")
             j += 1
             if opt.kind in ("flag", "flag_on"):
+                if arg[j:j + 1] == "=":  # -H=false, as pflag takes it
+                    values[opt.dest] = _bool(cmd, arg[j + 1:], name)
+                    break
                 values[opt.dest] = True
                 continue
             rest = arg[j:]
@@ -110,27 +154,44 @@ def parse(cmd: Command, argv: list[str]) -> tuple[dict, list[str]]:
                 rest = rest[1:]
             if not rest:
                 if i >= len(argv):
-                    raise InvalidArgument(f"flag needs an argument: '{name[1]}' in {name}")
+                    raise flag_error(cmd, f"flag needs an argument: '{name[1]}' in {name}")
                 rest = argv[i]
                 i += 1
             _store(values, opt, rest)
             break
-    if len(positional) < cmd.min_args:
-        raise InvalidArgument(f'"corral {cmd.name}" requires at least {cmd.min_args} argument'
-                              f'{"s" if cmd.min_args > 1 else ""}.\nUsage:  corral {cmd.usage}')
-    if cmd.max_args is not None and len(positional) > cmd.max_args:
-        raise InvalidArgument(f'"corral {cmd.name}" accepts at most {cmd.max_args} argument(s).\n'
-                              f"Usage:  corral {cmd.usage}")
+    low, high = cmd.min_args, cmd.max_args
+    if len(positional) < low or (high is not None and len(positional) > high):
+        raise _count_error(cmd, low, high)
     return values, positional
 
 
-def _bool(text: str, name: str) -> bool:
-    low = text.lower()
-    if low in ("1", "t", "true"):
+def _count_error(cmd: "Command", low: int, high: int | None) -> UsageError:
+    """docker's cli/required.go wording for a wrong number of arguments; exit status 1."""
+    def n(count: int) -> str:
+        return f"{count} argument{'' if count == 1 else 's'}"
+
+    if high == 0:
+        need = "accepts no arguments"
+    elif high is None:
+        need = f"requires at least {n(low)}"
+    elif low == high:
+        need = f"requires exactly {n(low)}"
+    elif low == 0:
+        need = f"requires at most {n(high)}"
+    else:
+        need = f"requires at least {low} and at most {n(high)}"
+    return UsageError(f"corral: 'corral {cmd.name}' {need}\n\nUsage:  corral {cmd.usage}\n\n"
+                      f"See 'corral {cmd.name} --help' for more information", 1)
+
+
+def _bool(cmd: "Command", text: str, name: str) -> bool:
+    """pflag's strconv.ParseBool, for --flag=VALUE and -f=VALUE of a boolean flag."""
+    if text in ("1", "t", "T", "true", "TRUE", "True"):
         return True
-    if low in ("0", "f", "false"):
+    if text in ("0", "f", "F", "false", "FALSE", "False"):
         return False
-    raise InvalidArgument(f'invalid argument "{text}" for "{name}" flag: expected true or false')
+    raise flag_error(cmd, f'invalid argument "{text}" for "{name}" flag: strconv.ParseBool: parsing '
+                          f'"{text}": invalid syntax')
 
 
 def _store(values: dict, opt: Opt, value: str) -> None:

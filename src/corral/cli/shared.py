@@ -1,5 +1,5 @@
 """What several verb modules share: one action per name given, an attached session's stdin and exit
-code, where an archive goes without -o, whole seconds from a flag.
+code, where an archive goes without -o, whole seconds from a flag, -e/--env-file and --label-file.
 
 Verb modules import these from here (and parser, fmt), never from one another, so that no verb
 module loads another, there is no import circle among them, and no private name crosses a module.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+from corral.cli.parser import report
 from corral.errors import CorralError, InvalidArgument
 
 TYPE_CHECKING = False
@@ -31,9 +32,10 @@ def each(refs: list[str], action: "Callable[[Host, str], object]") -> int:
             action(host, ref)
             print(ref)
         except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
+            report(e)
             status = 1
     return status
+
 
 
 def each_container(refs: list[str], action: "Callable[[Container], object]") -> int:
@@ -62,6 +64,17 @@ def archive_to_stdout() -> "BinaryIO":
     return sys.stdout.buffer
 
 
+def confirmed(warning: str, force: bool) -> bool:
+    """docker's prompt before a prune: the warning and "Are you sure you want to continue? [y/N] ", then a
+    line from stdin, a terminal or not (so `echo y | corral image prune` proceeds and an empty stdin
+    cancels); -f skips it. A cancel prints nothing more and exits 0, as docker does."""
+    if force:
+        return True
+    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() == "y"
+
+
 def seconds(text: str | None) -> int | None:
     """A flag's whole seconds (stop -t, logs --tail); None when the flag was not given."""
     if text is None:
@@ -69,3 +82,46 @@ def seconds(text: str | None) -> int | None:
     if not text.lstrip("-").isdigit():
         raise InvalidArgument(f"invalid timeout {text!r}: give whole seconds")
     return int(text)
+
+
+def read_kv_file(path: str, from_env: bool) -> list[str]:
+    """The lines of a docker --env-file or --label-file (docker's opts.ParseEnvFile): KEY=VALUE taken as
+    written (no quotes, no trimming of the value), `#` comments and blank lines skipped, a bare KEY
+    with from_env taking the caller's value (or left bare: not set at all, as docker)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise InvalidArgument(f"open {path}: {(e.strerror or str(e)).lower()}") from None
+    try:
+        text = raw.decode().removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{path}: invalid utf8 bytes") from None
+    lines = []
+    for line in text.splitlines():
+        line = line.lstrip(" \t")
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not key:
+            raise InvalidArgument(f"{path}: no variable name on line {line!r}")
+        if any(c in key for c in " \t\n\v\f\r"):
+            raise InvalidArgument(f"variable '{key.strip()}' contains whitespaces")
+        if sep:
+            lines.append(line)
+        elif from_env and line.strip() in os.environ:
+            lines.append(f"{line.strip()}={os.environ[line.strip()]}")
+        else:
+            lines.append(line.strip())
+    return lines
+
+
+def env_list(env: list[str], env_files: list[str]) -> list[str]:
+    """-e and --env-file as docker's client passes them: files first, then -e; a bare NAME takes the
+    caller's value of NAME, and stays bare (the engine then leaves NAME unset) when the caller has none."""
+    found = [line for path in env_files for line in read_kv_file(path, True)]
+    for item in env:
+        if "=" not in item and item in os.environ:
+            item = f"{item}={os.environ[item]}"
+        found.append(item)
+    return found

@@ -179,6 +179,18 @@ def _set_mtime(path: str, mtime: float) -> None:
     os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
+def _set_dir_meta(path: str, mode: int, mtime: float) -> None:
+    """A directory's mode and mtime, through an fd opened without following a link (chmod with
+    follow_symlinks=False needs /proc in glibc, which a container's root as api/archive.py enters lacks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.chmod(fd, mode)
+        ns = int(mtime * 1_000_000_000)
+        os.utime(fd, ns=(ns, ns))
+    finally:
+        os.close(fd)
+
+
 def _header_class(tarfile, what: str = "layer archive"):
     class _StrictHeader(tarfile.TarInfo):
         """tarfile silently ends the archive at a garbled or partial header; a layer must not."""
@@ -231,24 +243,88 @@ def extract_layer(
     return written
 
 
-def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder) -> int:  # noqa: ANN001
+class Plain:
+    """How extract_tree differs from a layer: names as written (".wh." files are files), entries renamed
+    (docker cp's rebase), owners replaced, set-id bits dropped, and docker's NoOverwriteDirNonDir."""
+
+    __slots__ = ("rename", "owner", "strip_setid", "no_overwrite_dir_non_dir")
+
+    def __init__(self, rename: Callable[[str], str] | None = None, owner: tuple[int, int] | None = None,
+                 strip_setid: bool = False, no_overwrite_dir_non_dir: bool = False) -> None:
+        self.rename, self.owner, self.strip_setid = rename, owner, strip_setid
+        self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
+
+
+def extract_tree(src: "BinaryIO", dest: str, plain: Plain | None = None,
+                 on_skip: Callable[[str, str], None] | None = None) -> int:
+    """Unpack a tar of files (plain, gzip, bzip2, xz) into the existing directory dest, as `docker cp`
+    and PUT /containers/{id}/archive do: the same hostile-archive rules as a layer (nothing
+    absolute, no "..", no write through a link, no device nodes), but no whiteouts, and an entry
+    "." does not touch dest itself. On error, dest keeps what was written before it."""
+    import tarfile
+
+    plain = plain or Plain()
+    stream = open_stream(src, "archive")
+    try:
+        tf = tarfile.open(fileobj=stream, mode="r|", tarinfo=_header_class(tarfile, "archive"))
+        written = _extract_all(tf, os.path.abspath(dest), False, on_skip, None, plain)
+        while stream.read(CHUNK):
+            pass
+    except tarfile.TarError as e:
+        raise _corrupt(e, "archive") from None
+    return written
+
+
+def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder,  # noqa: ANN001
+                 plain: Plain | None = None) -> int:
     skip = on_skip or (lambda name, reason: None)
     written = 0
     dir_meta: dict = {_VERIFIED: set()}  # mode and mtime of each directory, applied last; checked parents
     while (m := tf.next()) is not None:
         tf.members.clear()  # tarfile keeps every header otherwise: memory would grow with the layer
         try:
+            if plain is not None:
+                written += _extract_plain(tf, m, dest, dir_meta, skip, plain)
+                continue
             written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip, recorder)
         except (OverflowError, ValueError) as e:  # e.g. an mtime or uid no syscall can take
             raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
     del dir_meta[_VERIFIED]
     for path, (mode, mtime) in dir_meta.items():
-        os.chmod(path, mode, follow_symlinks=False)
-        _set_mtime(path, mtime)
+        _set_dir_meta(path, mode, mtime)
     return written
 
 
-def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, recorder=None) -> int:  # noqa: ANN001
+def _extract_plain(tf, m, dest: str, dir_meta: dict, skip, plain: Plain) -> int:  # noqa: ANN001
+    """One entry of extract_tree: renamed, checked for dir/non-dir replacement, then made as a layer's
+    entry is (with no whiteout meaning to any name)."""
+    if plain.rename is not None:
+        m.name = plain.rename(m.name)
+        if m.islnk():
+            m.linkname = plain.rename(m.linkname)
+    rel = _normalise(m.name, m.name)
+    if not rel:
+        if not m.isdir():
+            raise UnsafeArchive(f"entry {m.name!r} would replace the destination directory")
+        return 0  # "." is the destination itself, which stays as it is
+    if plain.owner is not None:
+        m.uid, m.gid = plain.owner
+    if plain.strip_setid:
+        m.mode &= ~(stat.S_ISUID | stat.S_ISGID)
+    if plain.no_overwrite_dir_non_dir:
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(os.path.join(dest, rel)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        else:
+            if is_dir != m.isdir():
+                what = ("directory", "non-directory") if is_dir else ("non-directory", "directory")
+                raise InvalidArgument(f"cannot overwrite {what[0]} {'/' + rel!r} with {what[1]} {m.name!r}")
+    return _extract_one(tf, m, dest, dir_meta, False, skip, plain=True)
+
+
+def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, recorder=None,  # noqa: ANN001
+                 plain: bool = False) -> int:
     """Create one entry; returns the file-data bytes written."""
     rel = _normalise(m.name, m.name)
     *parents, base = rel.split("/")
@@ -258,15 +334,17 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
             not os.path.islink(os.path.join(dest, rel))  # a directory entry over a directory removes nothing
         if not kept_dir:
             recorder.replacing("/".join(parents + [hidden]) if hidden else rel)
-    if any(p.startswith(AUFS_META) for p in parents) or (base.startswith(AUFS_META) and base != OPAQUE):
+    if plain:
+        pass  # a file named .wh.x is a file
+    elif any(p.startswith(AUFS_META) for p in parents) or (base.startswith(AUFS_META) and base != OPAQUE):
         skip(m.name, "aufs metadata")  # .wh..wh.plnk and the like mean nothing to overlayfs
         return 0
-    if base == OPAQUE:
+    elif base == OPAQUE:
         path = _walk_parents(dest, rel, m.name, create=True, verified=dir_meta[_VERIFIED])
         os.setxattr(os.path.dirname(path), "trusted.overlay.opaque", b"y", follow_symlinks=False)
         return 0
     path = _walk_parents(dest, rel, m.name, create=True, verified=dir_meta[_VERIFIED])
-    if base.startswith(WHITEOUT):
+    if base.startswith(WHITEOUT) and not plain:
         hidden = base[len(WHITEOUT):]
         if hidden in ("", ".", ".."):
             raise UnsafeArchive(f"entry {m.name!r} is a whiteout of an invalid name")
@@ -307,10 +385,15 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
         if recorder is not None and m.sparse is None:
             recorder.payload(m.offset_data, m.size, rel)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as out, tf.extractfile(m) as data:
-            while chunk := data.read(CHUNK):
-                out.write(chunk)
-                written += len(chunk)
+        try:
+            with os.fdopen(fd, "wb") as out, tf.extractfile(m) as data:
+                while chunk := data.read(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+        except BaseException:
+            if plain:
+                os.unlink(path)  # a disk that filled up, or a cut stream, leaves no half file
+            raise
     elif m.issym():
         if "\0" in m.linkname:
             raise UnsafeArchive(f"entry {m.name!r} has a NUL byte in its link target")

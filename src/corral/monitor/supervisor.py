@@ -45,9 +45,9 @@ class Started:
 def start(store: Store, cid: str, supervisor: str, autoremove: bool,
           window: tuple[int, int] = (0, 0)) -> Started:
     """Wire the container's network, start its init (runtime.start) and record it as running under
-    `supervisor` (an identity from state.identity); or record it as exited with the reason and raise
-    the error (after removing the container when it was created with --rm). `window` is the initial
-    (rows, cols) of a terminal."""
+    `supervisor` (an identity from state.identity); or record the failure with its reason (the state
+    stays created, as docker's) and raise the error (after removing the container when it was created
+    with --rm). `window` is the initial (rows, cols) of a terminal."""
     try:
         return _start(store, cid, supervisor, window)
     except CorralError:
@@ -67,7 +67,7 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None)
     except runtime.StartFailed as failure:
         _release_network(net)
-        state.mark_exited(store, cid, failure.error.exit_code, failure.reason)
+        state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)
         raise failure.error from None
     state.mark_running(store, cid, process.pid, supervisor)
     return Started(cid, process, net, os.path.join(bundle, "log"))
@@ -94,7 +94,7 @@ def _attach_network(store: Store, cid: str, spec: dict) -> Attachment | None:
     try:
         return endpoint.attach(store, cid, spec)
     except BaseException as e:
-        state.mark_exited(store, cid, 125, f"cannot set up the container's network: {e}")
+        state.mark_start_failed(store, cid, 125, f"cannot set up the container's network: {e}")
         if isinstance(e, CorralError):
             raise
         raise APIError(f"cannot set up the container's network: {e}") from e

@@ -53,12 +53,15 @@ def find(store: Store, ref: str) -> Switch:
 
 
 def default(store: Store) -> Switch:
-    """The default NAT switch, made on first use with a free range from the pool."""
+    """The default NAT switch ("bridge"), its record made on first use (a container that asks for it,
+    `network ls`, `network inspect bridge`) with a free range from the pool. Its bridge comes up with
+    the first container started on it (endpoint's bring_up, as after a reboot), so that listing or
+    inspecting it leaves nothing on the host; `network prune` removes it when unused."""
     found = networks.default(store)
     if found:
         return Switch.of(found)
     try:
-        return create(store, DEFAULT_NAME, is_default=True)
+        return create(store, DEFAULT_NAME, is_default=True, up=False)
     except Conflict:
         found = networks.default(store)  # a parallel run made it
         if found:
@@ -67,7 +70,10 @@ def default(store: Store) -> Switch:
 
 
 def create(store: Store, name: str, subnet: str | None = None, gateway: str | None = None, internal: bool = False,
-           labels: dict | None = None, options: dict | None = None, is_default: bool = False) -> Switch:
+           labels: dict | None = None, options: dict | None = None, is_default: bool = False,
+           up: bool = True) -> Switch:
+    """A new switch's record, and its bridge unless up=False (the default switch's comes with its first
+    container)."""
     from corral.runtime.state import now
 
     if name in RESERVED or (name == DEFAULT_NAME and not is_default):
@@ -89,6 +95,8 @@ def create(store: Store, name: str, subnet: str | None = None, gateway: str | No
         sw = Switch(nid, name, "cr-" + nid[:12], str(net), gw, bool(internal), bool(is_default), now(),
                     dict(labels or {}), dict(options or {}))
         networks.insert(store, sw)
+        if not up:
+            return sw
         try:
             _bring_up(store, sw)
         except BaseException:

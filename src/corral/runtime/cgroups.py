@@ -60,18 +60,53 @@ class CgroupV1:
             os.makedirs(d, exist_ok=True)
             if ctrl == "cpuset":
                 self._inherit_cpuset(d)
-        mem = resources.get("memory", {}).get("limit")
-        if mem and "memory" in self.dirs:
-            _write(os.path.join(self.dirs["memory"], "memory.limit_in_bytes"), str(mem))
-        cpu = resources.get("cpu", {})
-        if cpu.get("quota") and "cpu" in self.dirs:
-            _write(os.path.join(self.dirs["cpu"], "cpu.cfs_period_us"), str(cpu.get("period", 100000)))
-            _write(os.path.join(self.dirs["cpu"], "cpu.cfs_quota_us"), str(cpu["quota"]))
-        pids = resources.get("pids", {}).get("limit")
-        if pids and "pids" in self.dirs:
-            _write(os.path.join(self.dirs["pids"], "pids.max"), str(pids))
+        self.set(resources)
         if "devices" in self.dirs:
             self._devices(resources.get("devices", []))
+
+    def set(self, resources: dict) -> None:
+        """Write the limits `resources` (OCI linux.resources, devices aside) names; at create and for a live
+        update alike. A value of -1 lifts a limit; one absent (or 0) leaves it as it is."""
+        mem = resources.get("memory", {})
+        if mem and "memory" in self.dirs:
+            self._memory(self.dirs["memory"], mem)
+        cpu = resources.get("cpu", {})
+        d = self.dirs.get("cpu")
+        if d and cpu.get("shares"):
+            _write(os.path.join(d, "cpu.shares"), str(cpu["shares"]))
+        if d and cpu.get("period"):
+            _write(os.path.join(d, "cpu.cfs_period_us"), str(cpu["period"]))
+        if d and cpu.get("quota"):
+            _write(os.path.join(d, "cpu.cfs_quota_us"), str(max(cpu["quota"], -1)))
+        for key in ("cpus", "mems"):
+            if cpu.get(key) and "cpuset" in self.dirs:
+                _write(os.path.join(self.dirs["cpuset"], f"cpuset.{key}"), cpu[key])
+        pids = resources.get("pids", {}).get("limit")
+        if pids and "pids" in self.dirs:
+            _write(os.path.join(self.dirs["pids"], "pids.max"), _limit(pids))
+        weight = resources.get("blockIO", {}).get("weight")
+        if weight:
+            path = os.path.join(self.dirs.get("blkio", "/"), "blkio.weight")
+            _write(_required(path, "--blkio-weight", "the block I/O scheduler keeps no weights"), str(weight))
+
+    @staticmethod
+    def _memory(d: str, mem: dict) -> None:
+        """memory.memsw.limit_in_bytes (memory plus swap) may never be below memory.limit_in_bytes, so when the
+        limit grows past the current memsw, memsw is written first (runc's order)."""
+        writes = []
+        if mem.get("limit"):
+            writes.append(("memory.limit_in_bytes", str(max(mem["limit"], -1))))
+        swap = os.path.join(d, "memory.memsw.limit_in_bytes")
+        if mem.get("swap") and (mem["swap"] != -1 or os.path.exists(swap)):  # no accounting: -1 is the case already
+            _required(swap, "--memory-swap", "the kernel keeps no swap accounting: boot it with swapaccount=1")
+            with open(swap) as f:
+                current = int(f.read())
+            grows = mem["swap"] == -1 or (mem.get("limit") or 0) > current
+            writes.insert(0 if grows else len(writes), ("memory.memsw.limit_in_bytes", str(max(mem["swap"], -1))))
+        if mem.get("reservation"):
+            writes.append(("memory.soft_limit_in_bytes", str(max(mem["reservation"], -1))))
+        for name, value in writes:
+            _write(os.path.join(d, name), value)
 
     def _inherit_cpuset(self, d: str) -> None:
         """A new v1 cpuset starts empty and accepts no task; copy the parent's CPUs and nodes down."""
@@ -177,7 +212,9 @@ class CgroupV2:
         os.makedirs(parent, exist_ok=True)
         with open(os.path.join(self.root, "cgroup.controllers")) as f:
             available = f.read().split()
-        wanted = [c for c in ("cpu", "memory", "pids", "io") if c in available]
+        cpu = resources.get("cpu", {})
+        controllers = ("cpu", "memory", "pids", "io") + (("cpuset",) if cpu.get("cpus") or cpu.get("mems") else ())
+        wanted = [c for c in controllers if c in available]
         for d in (self.root, parent):
             for c in wanted:
                 try:
@@ -185,15 +222,47 @@ class CgroupV2:
                 except (OSError, InvalidArgument):
                     pass
         os.makedirs(self.dir, exist_ok=True)
-        mem = resources.get("memory", {}).get("limit")
-        if mem:
-            _write(os.path.join(self.dir, "memory.max"), str(mem))
+        self.set(resources)
+
+    def set(self, resources: dict) -> None:
+        """Write the limits `resources` (OCI linux.resources, devices aside) names, in v2's files and units
+        (as runc converts them); at create and for a live update alike. -1 lifts a limit, absent or 0 keeps it."""
+        mem = resources.get("memory", {})
+        if mem.get("limit"):
+            _write(os.path.join(self.dir, "memory.max"), _limit(mem["limit"]))
+        if mem.get("swap"):
+            # v2 counts swap alone; OCI's swap (docker's --memory-swap) is memory plus swap
+            swap = -1 if mem["swap"] == -1 or not mem.get("limit") or mem["limit"] < 0 else mem["swap"] - mem["limit"]
+            _write(_required(os.path.join(self.dir, "memory.swap.max"), "--memory-swap"), _limit(swap))
+        if mem.get("reservation"):
+            _write(os.path.join(self.dir, "memory.low"), _limit(mem["reservation"]))
         cpu = resources.get("cpu", {})
-        if cpu.get("quota"):
-            _write(os.path.join(self.dir, "cpu.max"), f"{cpu['quota']} {cpu.get('period', 100000)}")
+        if cpu.get("shares"):
+            _write(os.path.join(self.dir, "cpu.weight"), str(shares_to_weight(cpu["shares"])))
+        if cpu.get("quota") or cpu.get("period"):
+            quota = _limit(cpu["quota"]) if cpu.get("quota") else self._current_quota()
+            _write(os.path.join(self.dir, "cpu.max"), f"{quota} {cpu.get('period') or 100000}")
+        for key in ("cpus", "mems"):
+            if cpu.get(key):
+                _write(os.path.join(self.dir, f"cpuset.{key}"), cpu[key])
         pids = resources.get("pids", {}).get("limit")
         if pids:
-            _write(os.path.join(self.dir, "pids.max"), str(pids))
+            _write(os.path.join(self.dir, "pids.max"), _limit(pids))
+        weight = resources.get("blockIO", {}).get("weight")
+        if weight:
+            bfq = os.path.join(self.dir, "io.bfq.weight")
+            if os.path.exists(bfq):
+                _write(bfq, str(weight))
+            else:
+                _write(_required(os.path.join(self.dir, "io.weight"), "--blkio-weight"),
+                       f"default {1 + (weight - 10) * 9999 // 990}")
+
+    def _current_quota(self) -> str:
+        try:
+            with open(os.path.join(self.dir, "cpu.max")) as f:
+                return f.read().split()[0]
+        except (FileNotFoundError, IndexError):
+            return "max"
 
     def entry_files(self) -> list[str]:
         return [os.path.join(self.dir, "cgroup.procs")]
@@ -256,6 +325,24 @@ class CgroupV2:
         return [self.dir]
 
 
+def _limit(value: int) -> str:
+    """A limit as v2 and pids.max write it: -1 (or below) is "max"."""
+    return "max" if value < 0 else str(value)
+
+
+def _required(path: str, flag: str, why: str = "") -> str:
+    """`path`, which a limit needs; a host whose cgroups lack it refuses the limit in words, not with ENOENT."""
+    if not os.path.exists(path):
+        raise InvalidArgument(f"{flag} is not supported on this host: its cgroups have no {os.path.basename(path)}"
+                              + (f" ({why})" if why else ""))
+    return path
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares (2..262144, default 1024) as v2's cpu.weight (1..10000, default 100), runc's mapping."""
+    return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+
+
 def _read_pids(d: str | None) -> list[int]:
     if not d:
         return []
@@ -280,6 +367,20 @@ def _rmdir_retry(d: str) -> None:
                 raise
         time.sleep(delay)
         delay *= 2
+
+
+def refuse_unsupported(blkio_weight: int | None, memory_swap: int | None, root: str = ROOT) -> None:
+    """Refuse, before a container is made or its record changed, a limit this host's cgroups cannot apply
+    (known ahead on v1 only, from the hierarchy's root; on v2 the limit is refused when it is written)."""
+    if is_v2(root):
+        return
+    mounts = _v1_mounts() if root == ROOT else {c: os.path.join(root, c) for c in V1_CONTROLLERS}
+    if blkio_weight and "blkio" in mounts:
+        _required(os.path.join(mounts["blkio"], "blkio.weight"),
+                  "--blkio-weight", "the block I/O scheduler keeps no weights")
+    if memory_swap and memory_swap != -1 and "memory" in mounts:
+        _required(os.path.join(mounts["memory"], "memory.memsw.limit_in_bytes"),
+                  "--memory-swap", "the kernel keeps no swap accounting: boot it with swapaccount=1")
 
 
 def manager(rel: str, root: str = ROOT) -> CgroupV1 | CgroupV2:

@@ -17,6 +17,8 @@ _DEFAULTS: dict = {
     "add_host": list, "network_aliases": list,
     "init": False, "ulimits": list, "sysctls": dict, "group_add": list, "ipc": None, "pid": None, "uts": None,
     "devices": list, "expose": list,
+    "memory_swap": None, "memory_reservation": None, "cpu_shares": None, "cpu_period": None, "cpu_quota": None,
+    "cpuset_cpus": None, "cpuset_mems": None, "blkio_weight": None,
 }
 
 
@@ -60,6 +62,14 @@ class ContainerOptions:
     uts: str | None  # None (its own), host
     devices: list[str]  # HOST[:CONTAINER[:rwm]]
     expose: list[str]  # PORT[/PROTO] or a range, added to the image's ExposedPorts
+    memory_swap: int | None  # memory plus swap, as docker's --memory-swap; -1: unlimited swap
+    memory_reservation: int | None  # a soft limit (v1 memory.soft_limit_in_bytes, v2 memory.low)
+    cpu_shares: int | None  # relative weight, 1024 the default
+    cpu_period: int | None  # CFS period in microseconds
+    cpu_quota: int | None  # CFS quota in microseconds per period; -1: none
+    cpuset_cpus: str | None  # "0-2,4"
+    cpuset_mems: str | None
+    blkio_weight: int | None  # 10..1000
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -77,13 +87,19 @@ class ContainerOptions:
                                          f"not {type(value).__name__}")
             setattr(self, key, value)
 
-    def check(self) -> None:
+    def check(self, update: bool = False) -> None:
+        """Docker's checks of the options, in its words; `update` for `docker update`'s merged options."""
         if self.memory is not None and self.memory < MIN_MEMORY:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
-        if self.cpus is not None and not 0.01 <= self.cpus <= 1024:
-            raise InvalidArgument(f"invalid --cpus {self.cpus}: the range is 0.01 to the number of CPUs")
-        if self.pids_limit is not None and self.pids_limit == 0:
-            self.pids_limit = None
+        if self.cpus is not None:
+            import os
+
+            count = len(os.sched_getaffinity(0))  # Go's runtime.NumCPU, which docker checks against
+            if not 0.01 <= self.cpus <= count:
+                raise InvalidArgument(f"range of CPUs is from 0.01 to {count}.00, as there are only {count} CPUs "
+                                      "available")
+        if self.pids_limit is not None and self.pids_limit <= 0:
+            self.pids_limit = None  # docker: 0 and -1 (any negative) mean unlimited
         if self.network in ("default", ""):
             # no network unless a port is published (then the default switch): `run` stays as fast as it was
             self.network = "bridge" if self.ports or self.publish_all else "none"
@@ -96,6 +112,7 @@ class ContainerOptions:
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts:
             self._check_namespaces_and_limits()
+        self.check_limits(update)
 
     def _check_namespaces_and_limits(self) -> None:
         """The flags of docker's that are rarely given, checked as docker checks them (its messages)."""
@@ -115,6 +132,39 @@ class ContainerOptions:
             parse_device(text)
         for text in self.expose:
             expose_ports(text)
+
+    def check_limits(self, update: bool) -> None:
+        """Docker's checks of the resource limits beyond --memory and --cpus, in its words (the daemon's
+        verifyPlatformContainerResources); `update` for `docker update`, which may set swap alone."""
+        if self.memory_reservation is not None and 0 < self.memory_reservation < MIN_MEMORY:
+            raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+        if self.memory and self.memory_swap and self.memory_swap > 0 and self.memory_swap < self.memory:
+            raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+        if not update and not self.memory and self.memory_swap and self.memory_swap > 0:
+            raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+        if self.memory and self.memory_reservation and self.memory < self.memory_reservation:
+            raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
+        if self.cpus and self.cpu_period:
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+        if self.cpus and self.cpu_quota:
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        if self.cpu_period and not 1000 <= self.cpu_period <= 1000000:
+            raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s "
+                                  "(i.e. 1000000)")
+        if self.cpu_quota and 0 < self.cpu_quota < 1000:
+            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        if self.cpu_shares is not None and self.cpu_shares < 0:
+            raise InvalidArgument(f"invalid CPU shares {self.cpu_shares}: give a relative weight, 1024 the default")
+        for key in ("cpuset_cpus", "cpuset_mems"):
+            value = getattr(self, key)
+            if value:
+                check_cpuset(value, key[7:])
+        if self.blkio_weight and not 10 <= self.blkio_weight <= 1000:
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        if self.blkio_weight or self.memory_swap:
+            from corral.runtime import cgroups
+
+            cgroups.refuse_unsupported(self.blkio_weight, self.memory_swap)
 
     def to_dict(self) -> dict:
         return {key: getattr(self, key) for key in _DEFAULTS}
@@ -209,6 +259,34 @@ def expose_ports(text: str) -> list[str]:
     if not 0 < start <= end <= 65535:
         raise InvalidArgument(f"invalid range format for --expose: {text}")
     return [f"{p}/{proto}" for p in range(start, end + 1)]
+
+
+def parse_cpuset(text: str) -> set[int]:
+    """A cpuset list ("0-2,4") as the numbers it names; InvalidArgument when it is not one."""
+    found: set[int] = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()) or (dash and int(high) < int(low)):
+            raise ValueError(text)
+        found.update(range(int(low), int(high if dash else low) + 1))
+    return found
+
+
+def check_cpuset(text: str, kind: str) -> None:
+    """Docker's words for a cpuset naming CPUs (or memory nodes) the host does not have online."""
+    try:
+        wanted = parse_cpuset(text)
+    except ValueError:
+        raise InvalidArgument(f"Invalid value {text} for cpuset {kind}") from None
+    online = "/sys/devices/system/" + ("cpu/online" if kind == "cpus" else "node/online")
+    try:
+        with open(online) as f:
+            available = f.read().strip()
+    except FileNotFoundError:
+        available = "0"  # no NUMA: node 0 only
+    if not wanted <= parse_cpuset(available):
+        what = "CPUs" if kind == "cpus" else "memory nodes"
+        raise InvalidArgument(f"Requested {what} are not available - requested {text}, available: {available}")
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

@@ -19,6 +19,7 @@ class Process(NamedTuple):
     ppid: int
     started: float  # seconds since the epoch
     cpu_seconds: float
+    tty: str = "?"  # as ps names the controlling terminal: pts/0, or ? for none
 
 
 def _boot_time() -> float:
@@ -69,7 +70,18 @@ def read(pid: int, names: dict[int, str], boot: float, tick: int) -> Process | N
         ppid=int(fields[1]),
         started=boot + int(fields[19]) / tick,
         cpu_seconds=(int(fields[11]) + int(fields[12])) / tick,
+        tty=_tty_name(int(fields[4])),
     )
+
+
+def _tty_name(tty_nr: int) -> str:
+    """ps's TTY column for /proc/PID/stat's tty_nr: pts/N for a pseudo-terminal, ? for none."""
+    if tty_nr == 0:
+        return "?"
+    major, minor = (tty_nr >> 8) & 0xFFF, (tty_nr & 0xFF) | ((tty_nr >> 12) & 0xFFF00)
+    if 136 <= major <= 143:
+        return f"pts/{(major - 136) * 256 + minor}"
+    return f"tty{minor}" if major == 4 and minor < 64 else f"{major}:{minor}"
 
 
 def list_processes(pids: list[int], root: str) -> list[Process]:
@@ -78,3 +90,32 @@ def list_processes(pids: list[int], root: str) -> list[Process]:
     boot, tick = _boot_time(), os.sysconf("SC_CLK_TCK")
     found = (read(pid, names, boot, tick) for pid in sorted(pids))
     return [p for p in found if p is not None]
+
+
+def ps_listing(pids: list[int], args: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The titles and rows of the host's `ps ARGS` for these PIDs only, as docker top does it: ps is
+    asked for them alone (-q), and where the options refuse -q (forest listings), the whole listing
+    is filtered by its PID column. Docker's own error when the options drop that column."""
+    import subprocess
+
+    from corral.errors import APIError
+
+    wanted = sorted(pids)
+    try:
+        done = subprocess.run(["ps", *args, "-q", ",".join(map(str, wanted))], capture_output=True)
+        if done.returncode != 0:
+            done = subprocess.run(["ps", *args], capture_output=True)
+    except FileNotFoundError:
+        raise APIError("top with ps options runs the host's ps, which is not installed (procps)") from None
+    if done.returncode != 0:
+        raise APIError(f"ps: {done.stderr.decode(errors='replace').strip()}")
+    lines = done.stdout.decode(errors="replace").splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise APIError("Couldn't find PID field in ps output")
+    at, keep, rows = titles.index("PID"), set(map(str, wanted)), []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) > at and fields[at] in keep:
+            rows.append(fields[:len(titles) - 1] + [" ".join(fields[len(titles) - 1:])])
+    return titles, rows

@@ -31,10 +31,15 @@ ALLOWED_DEVICES = [
 
 
 def merge_env(image_env: list[str], user_env: list[str], extra: dict[str, str]) -> list[str]:
+    """The image's ENV, then the user's: a bare NAME among the user's unsets NAME, as docker's
+    ReplaceOrAppendEnvValues does (`-e NAME` for a NAME the caller does not have)."""
     merged: dict[str, str] = {}
     for item in image_env + user_env:
         key, sep, value = item.partition("=")
-        merged[key] = value if sep else merged.get(key, "")
+        if sep:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
     for key, value in extra.items():
         merged.setdefault(key, value)
     if "PATH" not in merged:
@@ -109,12 +114,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         ]
     else:
         resources["devices"] = [{"allow": True, "access": "rwm"}]
-    if opts.memory:
-        resources["memory"] = {"limit": opts.memory}
-    if opts.cpus:
-        resources["cpu"] = {"quota": int(opts.cpus * 100000), "period": 100000}
-    if opts.pids_limit:
-        resources["pids"] = {"limit": opts.pids_limit}
+    resources.update(limits(opts))
     shared = {"pid": bool(opts.pid), "ipc": opts.ipc == "host" or (opts.ipc or "").startswith("container:"),
               "uts": opts.uts == "host", "network": opts.network == "host"}  # joined ones: see JOINS_ANNOTATION
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "network") if not shared.get(t)]
@@ -223,6 +223,33 @@ def devices(specs: list[str], rules: list[dict]) -> list[dict]:
     return found
 
 
+def limits(opts: ContainerOptions) -> dict:
+    """linux.resources but devices: the memory, CPU, pids and block I/O limits the options ask for.
+
+    --cpus is a CFS quota over docker's 100 ms period; --memory-swap is memory plus swap (OCI's and
+    v1's sense; the v2 manager subtracts); -1 lifts a limit. Groups with nothing asked are absent.
+    """
+    found: dict = {}
+    memory = {key: value for key, value in (("limit", opts.memory), ("swap", opts.memory_swap),
+                                             ("reservation", opts.memory_reservation)) if value}
+    if memory:
+        found["memory"] = memory
+    cpu: dict = {}
+    if opts.cpus:
+        cpu.update(quota=int(opts.cpus * 100000), period=100000)
+    for key, value in (("shares", opts.cpu_shares), ("quota", opts.cpu_quota), ("period", opts.cpu_period),
+                       ("cpus", opts.cpuset_cpus), ("mems", opts.cpuset_mems)):
+        if value:
+            cpu[key] = value
+    if cpu:
+        found["cpu"] = cpu
+    if opts.pids_limit:
+        found["pids"] = {"limit": opts.pids_limit}
+    if opts.blkio_weight:
+        found["blockIO"] = {"weight": opts.blkio_weight}
+    return found
+
+
 def bind_mount(bind: str) -> dict:
     """A Docker bind ("HOST:CONTAINER[:ro|rw]") as an OCI mount; the host path must exist."""
     source, _, rest = bind.partition(":")
@@ -249,7 +276,13 @@ def exec_process(spec_process: dict, args: list[str], user: tuple[int, int, list
     """The OCI process for an exec: the container's own, with this exec's command and overrides."""
     process = {k: v for k, v in spec_process.items() if k != "terminal"}
     process["args"] = args
-    merged = dict(e.split("=", 1) if "=" in e else (e, "") for e in spec_process.get("env", []) + env)
+    merged = dict(e.split("=", 1) for e in spec_process.get("env", []) if "=" in e)
+    for item in env:  # a bare NAME unsets NAME, as in merge_env
+        key, sep, value = item.partition("=")
+        if sep:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
     process["env"] = [f"{k}={v}" for k, v in merged.items()]
     if workdir:
         process["cwd"] = workdir

@@ -88,7 +88,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         if tty:
             console_sock.close()
         reason = f"cannot join the container's PID namespace: {e.strerror}"
-        raise StartFailed(CorralError(reason), reason) from None
+        raise StartFailed(APIError(reason), reason) from None
     if pid == 0:
         for fd in ours + [fail_r, cg_w]:
             os.close(fd)

@@ -72,6 +72,10 @@ def running_pid(store: Store, target: str, joining: str) -> int:
     return rec.pid
 
 
+def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
+    containers.mark_start_failed(store, cid, code, error)
+
+
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
     """The true state of a container the DB calls running: exited if its supervisor is gone."""
     if state == RUNNING and not is_alive(supervisor):

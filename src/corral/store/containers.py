@@ -2,7 +2,7 @@
 
 A container is found by the names users give it (full ID, name, "/name" as
 Docker prints it, or an unambiguous ID prefix) here and nowhere else. The
-state columns change only through mark_running/mark_exited/mark_lost, each one
+state columns change only through mark_running/mark_exited/mark_lost/mark_start_failed, each one
 transaction, so `ps` never sees half a transition.
 """
 from __future__ import annotations
@@ -113,12 +113,18 @@ def state_of(store: Store, cid: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def name_holder(store: Store, name: str) -> str | None:
+    """The ID of the container named `name`, if any."""
+    rows = store.query("SELECT id FROM containers WHERE name=?", (name,))
+    return rows[0][0] if rows else None
+
+
 def check_name_free(store: Store, name: str) -> None:
     """Conflict, in Docker's words, when another container has `name`."""
-    rows = store.query("SELECT id FROM containers WHERE name=?", (name,))
-    if rows:
+    holder = name_holder(store, name)
+    if holder:
         raise Conflict(
-            f'Conflict. The container name "/{name}" is already in use by container "{rows[0][0]}". '
+            f'Conflict. The container name "/{name}" is already in use by container "{holder}". '
             "You have to remove (or rename) that container to be able to reuse that name."
         )
 
@@ -170,6 +176,15 @@ def mark_exited(store: Store, cid: str, code: int, error: str | None, at: str) -
         )
 
 
+def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
+    """A start that failed before the command ran (not found, not executable, no network): the state
+    stays what it was, created for a container that never ran, with the exit code and the error set,
+    as docker keeps it (`ps -a` shows Created, inspect State.ExitCode 127 and State.Error)."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE containers SET pid=NULL, exit_code=?, error=? WHERE id=? AND state!=?",
+                     (code, error, cid, RUNNING))
+
+
 def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: str, at: str) -> None:
     """Exited because its supervisor is gone: only if the record still names that supervisor as running
     (a start that raced this check wins)."""
@@ -184,3 +199,10 @@ def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: 
 def delete(store: Store, cid: str) -> None:
     with store.transaction() as conn:
         conn.execute("DELETE FROM containers WHERE id=?", (cid,))
+
+
+def set_options(store: Store, cid: str, options: dict) -> None:
+    """Replace a container's recorded options (`docker update` changes its limits); NotFound if it is gone."""
+    with store.transaction() as conn:
+        if conn.execute("UPDATE containers SET options=? WHERE id=?", (json.dumps(options), cid)).rowcount == 0:
+            raise NotFound(f"No such container: {cid}")

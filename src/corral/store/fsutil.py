@@ -129,3 +129,44 @@ def read_beneath(root: str, rel: str, size: int) -> Exactly:
         os.close(fd)
         return Exactly(None, size)
     return Exactly(fd, size)
+
+
+def apparent_size(path: str) -> int:
+    """Bytes of the files under path by their lengths (each inode once), directories not counted: what
+    docker reports as a container's SizeRw, 0 for a container that wrote nothing."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def disk_usage(path: str) -> int:
+    """Bytes of the files under path (each inode once: hard links are not counted twice)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
+    return total

@@ -240,9 +240,9 @@ class Container(Model):
         check_type("logs", "tail", tail, str, int)
         if isinstance(tail, str) and tail != "all":
             raise InvalidArgument(f"logs(): tail must be 'all' or an int, not {tail!r}")
-        window = {k: _unix("logs", k, v) for k, v in (("since", since), ("until", until)) if v is not None}
         lines = self.engine.logs(stdout=stdout, stderr=stderr, tail=None if tail == "all" else tail,
-                                 follow=stream if follow is None else follow, **window)
+                                 follow=stream if follow is None else follow, since=_moment("logs", "since", since),
+                                 until=_moment("logs", "until", until))
 
         def chunks() -> Iterator[bytes]:
             for _, t_ns, data in lines:
@@ -375,15 +375,14 @@ class ContainerCollection(Collection):
         for key, value in (("before", before), ("since", since)):
             if value is not None:
                 wanted.setdefault(key, []).append(value)
-        found = listing.containers(self.client.api, all=all or limit > 0 or bool(before or since),
-                                   filters=wanted, limit=limit if limit > 0 else None)
+        found = listing.containers(self.client.api, all=all, filters=wanted, limit=limit)
         return [Container(None, self.client, self, c) for c in found]
 
     def prune(self, filters: dict | None = None) -> dict:
         """Delete stopped containers: {"ContainersDeleted": [IDs], "SpaceReclaimed": bytes}."""
         check_type("prune", "filters", filters, dict)
-        deleted, space = self.client.api.prune_containers(_filters(filters))
-        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": space}
+        done = self.client.api.prune_containers(_filters(filters))
+        return {"ContainersDeleted": done["ContainersDeleted"] or None, "SpaceReclaimed": done["SpaceReclaimed"]}
 
 
 def _filters(filters: dict | None) -> dict[str, list[str]]:
@@ -400,16 +399,13 @@ def _environment(call: str, value: object) -> list[str]:
     return environment(call, "environment", value)
 
 
-def _unix(call: str, name: str, value: object) -> float | None:
-    """since/until as docker-py takes them: a datetime, or Unix seconds."""
-    if value is None:
-        return None
-    import datetime
+def _moment(call: str, name: str, value: object) -> object:
+    """since/until as docker-py takes them, a datetime or Unix seconds, checked; the engine reads both."""
+    if value is not None:
+        import datetime
 
-    if isinstance(value, datetime.datetime):
-        return value.timestamp()
-    check_type(call, name, value, int, float)
-    return float(value)
+        check_type(call, name, value, datetime.datetime, int, float)
+    return value
 
 
 class _Frames:

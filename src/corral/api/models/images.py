@@ -145,13 +145,22 @@ class ImageCollection(Collection):
         return [{kind: what} for kind, what in self.client.api.remove_image(image, force=force)]
 
     def prune(self, filters: dict | None = None) -> dict:
-        """Delete dangling images ({"dangling": False}: every unused one), docker's answer
+        """Delete dangling images ({"dangling": False}: every unused one; until=, label=), docker's answer
         {"ImagesDeleted": [{"Deleted": id}, ...], "SpaceReclaimed": bytes}."""
         from corral.api.models.containers import _filters
 
         check_type("prune", "filters", filters, dict)
-        deleted, space = self.client.api.prune_images(filters=_filters(filters))
-        return {"ImagesDeleted": [{"Deleted": d} for d in deleted] or None, "SpaceReclaimed": space}
+        done = self.client.api.prune_images(filters=_filters(filters))
+        return {"ImagesDeleted": done["ImagesDeleted"] or None, "SpaceReclaimed": done["SpaceReclaimed"]}
+
+    def prune_builds(self, filters: dict | None = None, keep_storage: int | None = None,
+                     all: bool = False) -> dict:  # noqa: A002 - docker-py's name
+        """Empty the build cache: {"CachesDeleted": [...], "SpaceReclaimed": bytes}."""
+        from corral.api.models.containers import _filters
+
+        if keep_storage is not None:
+            raise InvalidArgument("prune_builds(keep_storage=...): corral empties the cache or a filter's part of it")
+        return self.client.api.prune_build_cache(all=all, filters=_filters(filters))
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs: object) -> Image:
         raise APIError(f"cannot pull {repository}: corral has no registry client yet (images come from "

@@ -1,0 +1,127 @@
+"""Verbs on containers' resources: `stats` (docker's table, streamed or once) and `update` (live limits).
+
+The figures are computed here from the engine's samples (docker's stats JSON) with the docker CLI's
+formulas, as the docker CLI computes them from the Engine API's: CPU % is the container's CPU time
+over the host's between two samples, times the online CPUs; memory is the usage less the inactive
+file cache (total_inactive_file on cgroup v1, inactive_file on v2).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from corral.api import Host
+from corral.cli import fmt
+from corral.cli.shared import each_container
+from corral.errors import InvalidArgument
+
+HEADER = ("CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS")
+
+
+def cpu_percent(frame: dict) -> float:
+    """docker's calculateCPUPercentUnix: container CPU delta over system CPU delta, times the CPUs."""
+    cur, pre = frame["cpu_stats"], frame["precpu_stats"]
+    cpu_delta = cur["cpu_usage"]["total_usage"] - pre["cpu_usage"]["total_usage"]
+    system_delta = cur.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cpus = cur.get("online_cpus") or len(cur["cpu_usage"].get("percpu_usage") or ())
+    if system_delta > 0 and cpu_delta > 0:
+        return cpu_delta / system_delta * cpus * 100.0
+    return 0.0
+
+
+def memory_used(memory: dict) -> int:
+    """docker's calculateMemUsageUnixNoCache: the usage less inactive file pages (v1's total_, else v2's)."""
+    usage, stats = memory.get("usage", 0), memory.get("stats") or {}
+    if "total_inactive_file" in stats and stats["total_inactive_file"] < usage:
+        return usage - stats["total_inactive_file"]
+    if stats.get("inactive_file", 0) < usage:
+        return usage - stats.get("inactive_file", 0)
+    return usage
+
+
+def block_io(blkio: dict) -> tuple[int, int]:
+    """Bytes read and written, summed over the devices' Read/Write entries (v1 "Read", v2 "read")."""
+    read = write = 0
+    for entry in blkio.get("io_service_bytes_recursive") or ():
+        op = entry.get("op", "")[:1].lower()
+        if op == "r":
+            read += entry["value"]
+        elif op == "w":
+            write += entry["value"]
+    return read, write
+
+
+def network_io(networks: dict | None) -> tuple[int, int]:
+    rx = sum(n["rx_bytes"] for n in (networks or {}).values())
+    return rx, sum(n["tx_bytes"] for n in (networks or {}).values())
+
+
+def row(frame: dict, no_trunc: bool = False) -> tuple:
+    """One line of docker's stats table."""
+    memory = frame["memory_stats"]
+    used, limit = memory_used(memory), memory.get("limit", 0)
+    rx, tx = network_io(frame.get("networks"))
+    read, write = block_io(frame["blkio_stats"])
+    return (frame["id"] if no_trunc else frame["id"][:12], frame["name"].lstrip("/"), f"{cpu_percent(frame):.2f}%",
+            f"{fmt.binary_size(used)} / {fmt.binary_size(limit)}", f"{used / limit * 100 if limit else 0.0:.2f}%",
+            f"{fmt.size(rx)} / {fmt.size(tx)}", f"{fmt.size(read)} / {fmt.size(write)}",
+            str(frame["pids_stats"].get("current", 0)))
+
+
+def stats(o: dict, args: list[str]) -> int:
+    """docker stats: named containers (stopped ones as zeros), else the running ones (all with -a),
+    followed as they come and go; --no-stream prints one table, a second after a first sample."""
+    from corral.api import stats as samples
+
+    host = Host()
+    named = [host.container(ref) for ref in args] if args else None
+    frames = samples.frames(named, primed=o["no_stream"], running=lambda: host.containers(all=o["all"]))
+    if o["no_stream"]:
+        print(fmt.table([HEADER] + [row(f, o["no_trunc"]) for f in next(frames)]))
+        return 0
+    terminal = os.isatty(1)
+    if terminal:
+        sys.stdout.write("\033[2J")
+    for batch in frames:
+        text = fmt.table([HEADER] + [row(f, o["no_trunc"]) for f in batch])
+        if terminal:  # redraw in place, as docker: home, each line cleared to its end, the rest cleared
+            text = "\033[H" + "".join(line + "\033[K\n" for line in text.split("\n")) + "\033[J"
+        else:
+            text += "\n"
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
+_SIZES = ("memory", "memory_reservation", "memory_swap")
+_INTS = ("cpu_shares", "cpu_period", "cpu_quota", "pids_limit", "blkio_weight")
+
+
+def update_limits(o: dict) -> dict:
+    """update's flags as Container.update keywords: sizes in bytes (-1 for --memory-swap), numbers."""
+    from corral.runtime.options import parse_bytes
+
+    limits: dict = {}
+    for key in _SIZES:
+        if o[key] is not None:
+            limits[key] = -1 if key == "memory_swap" and o[key].strip() == "-1" else parse_bytes(o[key])
+    for key, kind in [(k, int) for k in _INTS] + [("cpus", float)]:
+        if o[key] is not None:
+            try:
+                limits[key] = kind(o[key])
+            except ValueError:
+                raise InvalidArgument(f"invalid argument {o[key]!r} for --{key.replace('_', '-')}") from None
+    for key in ("cpuset_cpus", "cpuset_mems"):
+        if o[key] is not None:
+            limits[key] = o[key]
+    return limits
+
+
+def update(o: dict, args: list[str]) -> int:
+    if o["restart"] is not None:
+        raise InvalidArgument("--restart: restart policies are not supported yet (corral does not restart "
+                              "containers); update the other limits without it")
+    limits = update_limits(o)
+    if not limits:
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    return each_container(args, lambda c: c.update(**limits))
