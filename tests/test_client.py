@@ -213,8 +213,12 @@ def test_model_attributes_and_reload(client):
 def test_wait_conditions_and_timeout(client):
     created = client.containers.create("busybox", "sh -c 'exit 4'")
     assert created.wait() == {"StatusCode": 0, "Error": None}  # not running: at once, as docker
-    created.start()
-    assert created.wait(condition="next-exit", timeout=10)["StatusCode"] == 4
+    import threading
+
+    later = threading.Timer(0.3, lambda: corral.Client(client.api.store.root).containers.get(created.id).start())
+    later.start()  # another client (a store connection belongs to its thread), as another process would
+    assert created.wait(condition="next-exit", timeout=10)["StatusCode"] == 4  # through the start that came
+    later.join()
     with pytest.raises(errors.InvalidArgument, match="condition 'never'"):
         created.wait(condition="never")
     slow = client.containers.run("busybox", "sleep 30", detach=True)
@@ -246,7 +250,9 @@ def test_exec_run_shapes(client):
         assert streamed.exit_code is None and b"".join(streamed.output) == b"1\n2\n"
         assert c.exec_run("sh -c 'echo done > /tmp/d'", detach=True) == (None, b"")
         _wait_for(lambda: c.exec_run("cat /tmp/d").output == b"done\n")
-        assert c.exec_run("nosuchcommand").exit_code == 127
+        missing = c.exec_run("nosuchcommand")
+        assert missing.exit_code == 127 and b"executable file not found" in missing.output  # as docker's
+        assert c.exec_run("/etc", stream=True).output.__next__().startswith(b"exec")
         with pytest.raises(errors.InvalidArgument, match="socket=True"):
             c.exec_run("true", socket=True)
         with pytest.raises(errors.UnexpectedArgument, match="cmd must be str or list or tuple, not int"):
@@ -301,6 +307,77 @@ def test_resize_sets_the_container_terminal(client):
         with pytest.raises(errors.Conflict, match="no terminal"):
             plain.resize(10, 10)
         plain.remove(force=True)
+    finally:
+        c.remove(force=True)
+
+
+def test_list_filters_limit_and_prune(client):
+    a = client.containers.run("busybox", "sleep 30", detach=True, name="la", labels={"tier": "web"})
+    b = client.containers.create("busybox", "true", name="lb", labels={"tier": "db"})
+    c = client.containers.run("busybox", "sh -c 'exit 2'", detach=True, name="lc")
+    c.wait()
+    try:
+        assert [x.name for x in client.containers.list()] == ["la"]
+        assert [x.name for x in client.containers.list(all=True)] == ["lc", "lb", "la"]
+        assert [x.name for x in client.containers.list(limit=1)] == ["lc"]
+        assert [x.name for x in client.containers.list(all=True, filters={"label": "tier=db"})] == ["lb"]
+        assert [x.name for x in client.containers.list(filters={"status": ["created", "exited"]})] == ["lc", "lb"]
+        assert [x.name for x in client.containers.list(all=True, filters={"exited": 2})] == ["lc"]
+        assert [x.name for x in client.containers.list(since="la")] == ["lc", "lb"]
+        assert [x.name for x in client.containers.list(before="lb")] == ["la"]
+        with pytest.raises(errors.InvalidArgument, match="invalid filter 'colour'"):
+            client.containers.list(filters={"colour": "red"})
+        done = client.containers.prune(filters={"label": "tier=db"})
+        assert done["ContainersDeleted"] == [b.id] and done["SpaceReclaimed"] >= 0
+        assert client.containers.prune()["ContainersDeleted"] == [c.id]
+        assert client.containers.prune() == {"ContainersDeleted": None, "SpaceReclaimed": 0}
+    finally:
+        a.remove(force=True)
+
+
+def test_put_and_get_archive(client):
+    c = client.containers.create("busybox", "sleep 30")
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mode, info.uid = 6, 0o640, 1234
+        tar.addfile(info, io.BytesIO(b"hello\n"))
+    assert c.put_archive("/tmp", data.getvalue()) is True  # a created container: not running
+    c.start()
+    try:
+        chunks, stat = c.get_archive("/tmp/hello.txt", chunk_size=4)
+        got = tarfile.open(fileobj=io.BytesIO(b"".join(chunks)))
+        member = got.getmember("hello.txt")
+        assert (member.mode & 0o777, member.uid, got.extractfile(member).read()) == (0o640, 1234, b"hello\n")
+        assert (stat["name"], stat["size"], stat["mode"] & 0o777) == ("hello.txt", 6, 0o640)
+        assert c.exec_run("cat /tmp/hello.txt").output == b"hello\n"
+        with pytest.raises(errors.NotFound, match="Could not find the file /nope"):
+            c.get_archive("/nope")
+        with pytest.raises(errors.InvalidArgument, match="encode_stream"):
+            c.get_archive("/tmp", encode_stream=True)
+    finally:
+        c.remove(force=True)
+
+
+def test_stats_and_update(client):
+    c = client.containers.run("busybox", "sleep 30", detach=True, mem_limit="64m")
+    try:
+        sample = c.stats(stream=False, one_shot=True)
+        assert sample["id"] == c.id and sample["name"] == "/" + c.name
+        assert sample["memory_stats"]["limit"] == 64 * 1024 * 1024 and sample["pids_stats"]["current"] >= 1
+        stream = c.stats(decode=True)
+        first, second = next(stream), next(stream)
+        assert first["precpu_stats"].get("system_cpu_usage", 0) == 0 and second["precpu_stats"]["system_cpu_usage"] > 0
+        raw = next(c.stats())
+        assert raw.startswith(b"{") and b'"memory_stats"' in raw
+        assert c.update(mem_limit="96m", cpu_shares=512) == {"Warnings": []}
+        c.reload()
+        assert (c.attrs["HostConfig"]["Memory"], c.attrs["HostConfig"]["CpuShares"]) == (96 * 1024 * 1024, 512)
+        assert c.stats(stream=False, one_shot=True)["memory_stats"]["limit"] == 96 * 1024 * 1024
+        with pytest.raises(errors.InvalidArgument, match="restart_policy"):
+            c.update(restart_policy={"Name": "always"})
+        with pytest.raises(errors.UnexpectedArgument, match="update\\(\\) got unexpected keyword argument"):
+            c.update(colour="red")
     finally:
         c.remove(force=True)
 
@@ -375,10 +452,21 @@ def test_networks_create_connect_remove(client):
 # ---------------------------------------------------------------- the client
 
 
-def test_client_from_env_ping_and_errors(busybox):
+def test_client_from_env_ping_version_info_df(busybox):
     client = corral.from_env(environment={"CORRAL_ROOT": busybox.root}, timeout=30, version="auto")
     assert client.ping() is True and client.api.store.root == busybox.root
     assert corral.DockerClient is corral.Client
+    version = client.version()
+    assert version["Version"] == corral.__version__ and version["Os"] == "linux" and version["ApiVersion"]
+    c = client.containers.run("busybox", "sleep 30", detach=True)
+    try:
+        info = client.info()
+        assert (info["Containers"], info["ContainersRunning"], info["Images"]) == (1, 1, 1)
+        df = client.df()
+        assert [i["RepoTags"] for i in df["Images"]] == [["busybox:latest"]] and df["Images"][0]["Containers"] == 1
+        assert [x["Id"] for x in df["Containers"]] == [c.id] and df["LayersSize"] > 0 and df["Volumes"] == []
+    finally:
+        c.remove(force=True)
     with pytest.raises(errors.APIError, match="no events"):
         client.events()
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import _signal as signal  # the C core of `signal`, without its enum wrappers
 import _socket
 import os
+import sys
 import select
 import time
 
@@ -76,6 +77,8 @@ def call(store: "Store", req: dict) -> None:
 def _spawn(store: "Store") -> None:
     """Start a monitor that outlives this process (double fork, own session, stdio on /dev/null)."""
     store.close()  # an SQLite connection must not cross a fork
+    threading = sys.modules.get("threading")  # loaded by a library caller with threads, never by the CLI
+    threaded = threading is not None and threading.active_count() > 1
     child = os.fork()
     if child == 0:
         try:
@@ -90,6 +93,11 @@ def _spawn(store: "Store") -> None:
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.closerange(3, 65536)  # nothing of a library caller's (its pipes, its files) stays open
+                if threaded:  # another thread may have held SQLite's (or any) lock at the fork: start afresh
+                    code = ("import sys; sys.path.insert(0, {!r}); from corral.monitor.monitor import Monitor; "
+                            "from corral.store.root import Store; Monitor(Store({!r})).serve()")
+                    argv = [sys.executable, "-I", "-S", "-c", code.format(_package_dir(), store.root)]
+                    os.execv(sys.executable, argv)
                 from corral.monitor.monitor import Monitor
                 from corral.store.root import Store as StoreClass
 
@@ -97,6 +105,13 @@ def _spawn(store: "Store") -> None:
         finally:
             os._exit(0)
     os.waitpid(child, 0)
+
+
+def _package_dir() -> str:
+    """The directory holding the corral package this process runs, for a monitor started afresh."""
+    import corral
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(corral.__file__)))
 
 
 def parse_detach_keys(spec: str) -> bytes:

@@ -9,7 +9,7 @@ from corral.errors import APIError, ContainerError, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from corral.api.container import Container as Engine
     from corral.api.models.images import Image
@@ -207,7 +207,7 @@ class Container(Model):
         wanted = {1} if stdout else set()
         if stderr:
             wanted.add(2)
-        frames = _Frames(sessions.events(self.client.api.store, req, b"" if stdin else None), wanted)
+        frames = _Frames(lambda: sessions.events(self.client.api.store, req, b"" if stdin else None), wanted)
         if stream:
             return ExecResult(None, frames.demuxed() if demux else frames.data())
         output = frames.collect(demux)
@@ -263,7 +263,8 @@ class Container(Model):
         if engine.status != "running":
             raise APIError("You cannot attach to a stopped container, start it first")
         before = [(s, d) for s, _, d in engine.logs(stdout=stdout, stderr=stderr)] if logs else []
-        frames = _Frames(sessions.events(self.client.api.store, {"op": "attach", "id": self.id}), wanted, before)
+        frames = _Frames(lambda: sessions.events(self.client.api.store, {"op": "attach", "id": self.id}), wanted,
+                         before)
         if stream:
             return frames.demuxed() if demux else frames.data()
         return frames.collect(demux)
@@ -375,7 +376,7 @@ class ContainerCollection(Collection):
         for key, value in (("before", before), ("since", since)):
             if value is not None:
                 wanted.setdefault(key, []).append(value)
-        found = listing.containers(self.client.api, all=all, filters=wanted, limit=limit)
+        found = listing.containers(self.client.api, all=all or bool(before or since), filters=wanted, limit=limit)
         return [Container(None, self.client, self, c) for c in found]
 
     def prune(self, filters: dict | None = None) -> dict:
@@ -410,21 +411,29 @@ def _moment(call: str, name: str, value: object) -> object:
 
 class _Frames:
     """The (stream, bytes) frames of an exec or attach, filtered to the wanted streams; exit_code
-    once they end."""
+    once they end. `events` makes the session when the frames are first read: a command that cannot
+    start is then output and an exit code, as docker's exec reports it."""
 
-    def __init__(self, events: Iterator[tuple[int, bytes]], wanted: set[int],
+    def __init__(self, events: Callable[[], Iterator[tuple[int, bytes]]], wanted: set[int],
                  before: list[tuple[int, bytes]] | None = None) -> None:
         self.events, self.wanted, self.before = events, wanted, before or []
         self.exit_code: int | None = None
 
     def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        from corral.errors import CommandNotExecutable, CommandNotFound
+
         yield from ((s, d) for s, d in self.before if s in self.wanted)
-        for kind, data in self.events:
-            if kind in (1, 2):
-                if kind in self.wanted:
-                    yield kind, data
-            else:  # the wire's EXIT frame, the last
-                self.exit_code = int(data)
+        try:
+            for kind, data in self.events():
+                if kind in (1, 2):
+                    if kind in self.wanted:
+                        yield kind, data
+                else:  # the wire's EXIT frame, the last
+                    self.exit_code = int(data)
+        except (CommandNotFound, CommandNotExecutable) as e:  # docker's exec: the error is output, 127 or 126
+            self.exit_code = e.exit_code
+            if 2 in self.wanted:
+                yield 2, f"{e}\n".encode()
 
     def data(self) -> Iterator[bytes]:
         return (data for _, data in self)
