@@ -9,9 +9,15 @@ inspect() dict, Docker's field names, read again by reload().
 """
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from corral.api.client import Client
+
+CHUNK = 2 * 1024 * 1024  # docker-py's DEFAULT_DATA_CHUNK_SIZE
 
 
 class Model:
@@ -74,3 +80,55 @@ def refuse_unknown(call: str, kwargs: dict) -> None:
 
         names = ", ".join(repr(k) for k in sorted(kwargs))
         raise UnexpectedArgument(f"{call}() got unexpected keyword argument(s) {names}")
+
+
+def wanted_filters(filters: dict | None) -> dict[str, list[str]]:
+    """docker-py's filters ({"label": "a=b"}, {"label": ["a", "b"]}, {"dangling": True}) as the
+    engine's mapping of key to list of strings."""
+    found: dict[str, list[str]] = {}
+    for key, value in (filters or {}).items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        found[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
+    return found
+
+
+def rechunk(chunks: Iterator[bytes], size: int | None) -> Iterator[bytes]:
+    """The bytes of `chunks` in pieces of `size` (the last shorter); as they come when size is None."""
+    if not size:
+        yield from chunks
+        return
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        while len(pending) >= size:
+            yield pending[:size]
+            pending = pending[size:]
+    if pending:
+        yield pending
+
+
+def produced(write: object) -> Iterator[bytes]:
+    """What write(stream) writes to a binary stream, as chunks read from a pipe it writes in a thread;
+    an error of the writer is raised here, after the chunks it wrote."""
+    import threading
+
+    r, w = os.pipe()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(w, "wb") as out:
+                write(out)  # type: ignore[operator]
+        except BaseException as e:  # noqa: BLE001 - handed to the reader
+            failure.append(e)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        with open(r, "rb") as src:
+            while chunk := src.read(65536):
+                yield chunk
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]

@@ -1,9 +1,7 @@
 """client.containers and the Container model, in docker-py's shape (docker.models.containers)."""
 from __future__ import annotations
 
-import os
-
-from corral.api.models import Collection, Model, check_type, refuse_unknown
+from corral.api.models import CHUNK, Collection, Model, check_type, produced, rechunk, refuse_unknown, wanted_filters
 from corral.api.models.create import create_options, environment, split_command
 from corral.errors import APIError, ContainerError, InvalidArgument
 
@@ -14,7 +12,6 @@ if TYPE_CHECKING:
     from corral.api.container import Container as Engine
     from corral.api.models.images import Image
 
-CHUNK = 2 * 1024 * 1024  # docker-py's DEFAULT_DATA_CHUNK_SIZE
 _KINDS = {"C": 0, "A": 1, "D": 2}  # docker's change kinds: modified, added, deleted
 
 
@@ -226,7 +223,7 @@ class Container(Model):
         if encode_stream:
             raise InvalidArgument("get_archive(encode_stream=True): corral sends the tar uncompressed")
         chunks, stat = self.engine.get_archive(path)
-        return _rechunk(chunks, chunk_size), stat
+        return rechunk(chunks, chunk_size), stat
 
     # observing ---------------------------------------------------------------------------------------
 
@@ -293,7 +290,7 @@ class Container(Model):
 
     def export(self, chunk_size: int | None = CHUNK) -> Iterator[bytes]:
         """The container's filesystem as one flat tar, in chunks (docker export)."""
-        return _rechunk(_produced(self.engine.export), chunk_size)
+        return rechunk(produced(self.engine.export), chunk_size)
 
     def commit(self, repository: str | None = None, tag: str | None = None, message: str | None = None,
                author: str | None = None, pause: bool = True, changes: str | list[str] | None = None,
@@ -372,7 +369,7 @@ class ContainerCollection(Collection):
 
         check_type("list", "filters", filters, dict)
         check_type("list", "limit", limit, int)
-        wanted = _filters(filters)
+        wanted = wanted_filters(filters)
         for key, value in (("before", before), ("since", since)):
             if value is not None:
                 wanted.setdefault(key, []).append(value)
@@ -382,18 +379,9 @@ class ContainerCollection(Collection):
     def prune(self, filters: dict | None = None) -> dict:
         """Delete stopped containers: {"ContainersDeleted": [IDs], "SpaceReclaimed": bytes}."""
         check_type("prune", "filters", filters, dict)
-        done = self.client.api.prune_containers(_filters(filters))
+        done = self.client.api.prune_containers(wanted_filters(filters))
         return {"ContainersDeleted": done["ContainersDeleted"] or None, "SpaceReclaimed": done["SpaceReclaimed"]}
 
-
-def _filters(filters: dict | None) -> dict[str, list[str]]:
-    """docker-py's filters ({"label": "a=b"}, {"label": ["a", "b"]}, {"dangling": True}) as the
-    engine's mapping of key to list of strings."""
-    found: dict[str, list[str]] = {}
-    for key, value in (filters or {}).items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        found[key] = [str(v).lower() if isinstance(v, bool) else str(v) for v in values]
-    return found
 
 
 def _environment(call: str, value: object) -> list[str]:
@@ -450,45 +438,3 @@ class _Frames:
         if not demux:
             return b"".join(merged)
         return tuple(b"".join(parts[k]) if k in self.wanted else None for k in (1, 2))  # type: ignore[return-value]
-
-
-def _rechunk(chunks: Iterator[bytes], size: int | None) -> Iterator[bytes]:
-    """The bytes of `chunks` in pieces of `size` (the last shorter); as they come when size is None."""
-    if not size:
-        yield from chunks
-        return
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        while len(pending) >= size:
-            yield pending[:size]
-            pending = pending[size:]
-    if pending:
-        yield pending
-
-
-def _produced(write: object) -> Iterator[bytes]:
-    """What write(stream) writes to a binary stream, as chunks read from a pipe it writes in a thread;
-    an error of the writer is raised here, after the chunks it wrote."""
-    import threading
-
-    r, w = os.pipe()
-    failure: list[BaseException] = []
-
-    def produce() -> None:
-        try:
-            with open(w, "wb") as out:
-                write(out)  # type: ignore[operator]
-        except BaseException as e:  # noqa: BLE001 - handed to the reader
-            failure.append(e)
-
-    thread = threading.Thread(target=produce, daemon=True)
-    thread.start()
-    try:
-        with open(r, "rb") as src:
-            while chunk := src.read(65536):
-                yield chunk
-    finally:
-        thread.join()
-    if failure:
-        raise failure[0]

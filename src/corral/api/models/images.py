@@ -1,15 +1,13 @@
 """client.images and the Image model, in docker-py's shape (docker.models.images)."""
 from __future__ import annotations
 
-from corral.api.models import Collection, Model, check_type, refuse_unknown
+from corral.api.models import (CHUNK, Collection, Model, check_type, produced, rechunk, refuse_unknown,
+                                wanted_filters)
 from corral.errors import APIError, BuildError, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-CHUNK = 2 * 1024 * 1024
-
 
 class Image(Model):
     """An image as docker-py shows it; `attrs` is `corral image inspect`'s dict."""
@@ -50,8 +48,6 @@ class Image(Model):
     def save(self, chunk_size: int | None = CHUNK, named: bool | str = False) -> Iterator[bytes]:
         """The image as a docker-archive tar, in chunks. named=True keeps its first tag in the archive
         (named="repo:tag" that one); by default the archive names it by ID only, as docker-py."""
-        from corral.api.models.containers import _produced, _rechunk
-
         if named is True:
             refs = self.tags[:1] or [self.id]
         elif isinstance(named, str):
@@ -60,7 +56,7 @@ class Image(Model):
             refs = [named]
         else:
             refs = [self.id]
-        return _rechunk(_produced(lambda out: self.client.api.save(refs, out)), chunk_size)
+        return rechunk(produced(lambda out: self.client.api.save(refs, out)), chunk_size)
 
 
 class ImageCollection(Collection):
@@ -76,11 +72,9 @@ class ImageCollection(Collection):
         """Images, newest first: those named `name` (a repository, or repository:tag), passing
         `filters` (dangling, label, reference, before, since); all=True adds untagged build steps."""
         from corral.api import filters as listing
-        from corral.api.models.containers import _filters
-
         check_type("list", "name", name, str)
         check_type("list", "filters", filters, dict)
-        found = listing.images(self.client.api, name=name, all=all, filters=_filters(filters))
+        found = listing.images(self.client.api, name=name, all=all, filters=wanted_filters(filters))
         return [self.prepare_model(img.inspect()) for img in found]  # type: ignore[misc]
 
     def build(self, path: str | None = None, fileobj: object = None, tag: str | None = None, quiet: bool = False,
@@ -147,20 +141,16 @@ class ImageCollection(Collection):
     def prune(self, filters: dict | None = None) -> dict:
         """Delete dangling images ({"dangling": False}: every unused one; until=, label=), docker's answer
         {"ImagesDeleted": [{"Deleted": id}, ...], "SpaceReclaimed": bytes}."""
-        from corral.api.models.containers import _filters
-
         check_type("prune", "filters", filters, dict)
-        done = self.client.api.prune_images(filters=_filters(filters))
+        done = self.client.api.prune_images(filters=wanted_filters(filters))
         return {"ImagesDeleted": done["ImagesDeleted"] or None, "SpaceReclaimed": done["SpaceReclaimed"]}
 
     def prune_builds(self, filters: dict | None = None, keep_storage: int | None = None,
                      all: bool = False) -> dict:  # noqa: A002 - docker-py's name
         """Empty the build cache: {"CachesDeleted": [...], "SpaceReclaimed": bytes}."""
-        from corral.api.models.containers import _filters
-
         if keep_storage is not None:
             raise InvalidArgument("prune_builds(keep_storage=...): corral empties the cache or a filter's part of it")
-        return self.client.api.prune_build_cache(all=all, filters=_filters(filters))
+        return self.client.api.prune_build_cache(all=all, filters=wanted_filters(filters))
 
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs: object) -> Image:
         raise APIError(f"cannot pull {repository}: corral has no registry client yet (images come from "

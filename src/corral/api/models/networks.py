@@ -1,7 +1,7 @@
 """client.networks and the Network model, in docker-py's shape (docker.models.networks)."""
 from __future__ import annotations
 
-from corral.api.models import Collection, Model, check_type, refuse_unknown
+from corral.api.models import Collection, Model, check_type, refuse_unknown, wanted_filters
 from corral.errors import InvalidArgument
 
 TYPE_CHECKING = False
@@ -77,9 +77,7 @@ class NetworkCollection(Collection):
              greedy: bool = False) -> list[Network]:
         """Switches, by name or ID when given, passing `filters` as `docker network ls --filter`."""
         from corral.api import filters as listing
-        from corral.api.models.containers import _filters
-
-        wanted = _filters(filters)
+        wanted = wanted_filters(filters)
         for key, values in (("name", names), ("id", ids)):
             if values:
                 wanted.setdefault(key, []).extend(values)
@@ -88,9 +86,7 @@ class NetworkCollection(Collection):
 
     def prune(self, filters: dict | None = None) -> dict:
         """Remove every switch no container uses: {"NetworksDeleted": [names]}."""
-        from corral.api.models.containers import _filters
-
-        return {"NetworksDeleted": self.client.api.prune_networks(filters=_filters(filters)) or None}
+        return {"NetworksDeleted": self.client.api.prune_networks(filters=wanted_filters(filters)) or None}
 
 
 def _container_id(container: str | Container) -> str:
