@@ -381,7 +381,7 @@ def test_an_init_whose_cgroup_failed_stops_before_the_pivot_and_says_why(bundle)
     finally:
         os.close(cg_r)
         os.close(cg_w)
-    assert (code, written) == (125, b"125:CorralError:the supervisor could not set up the container's cgroup")
+    assert (code, written) == (125, b"125:APIError:the supervisor could not set up the container's cgroup")
 
 
 def test_a_whole_exec_child_in_order(bundle, tmp_path):

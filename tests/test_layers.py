@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from corral.errors import (CommandNotExecutable, CommandNotFound, Conflict, CorralError, InvalidArgument,
-                           NotFound, StoreError, from_answer)
+from corral.errors import (APIError, CommandNotExecutable, CommandNotFound, Conflict, CorralError, ImageNotFound,
+                           InvalidArgument, NotFound, StoreError, UnexpectedArgument, from_answer)
 
 pytestmark = pytest.mark.unit
 
@@ -191,17 +191,19 @@ def test_the_answer_format_has_one_writer():
 
 def test_answers_carry_the_error_across():
     """A script that catches NotFound or Conflict from the monitor still can; an unknown kind and a
-    bare "<code>:<message>" (a monitor of an older corral) read as the plain error with that code."""
+    bare "<code>:<message>" (a monitor of an older corral) read as the engine's error (APIError) with that code;
+    a kind the other side does not know travels as its nearest known ancestor."""
     from corral.monitor import wire
 
-    for cls in (CorralError, NotFound, Conflict, InvalidArgument, StoreError, CommandNotFound,
-                CommandNotExecutable):
+    for cls in (CorralError, APIError, NotFound, ImageNotFound, Conflict, InvalidArgument, StoreError,
+                CommandNotFound, CommandNotExecutable):
         line = wire.answer(cls("a: message: with colons"))
         assert line.endswith(b"\n") and not line.startswith(wire.OK)
         error = wire.answer_error(line[:-1])
         assert (type(error), str(error), error.exit_code) == (cls, "a: message: with colons", cls.exit_code)
     assert type(from_answer("127:exec: x")) is CommandNotFound
-    assert (type(from_answer("125:Strange:x")), str(from_answer("125:Strange:x"))) == (CorralError, "Strange:x")
+    assert (type(from_answer("125:Strange:x")), str(from_answer("125:Strange:x"))) == (APIError, "Strange:x")
+    assert type(wire.answer_error(wire.answer(UnexpectedArgument("x"))[:-1])) is InvalidArgument
     assert str(wire.answer_error(b"garbage")) == "the store's monitor answered 'garbage'"
 
 

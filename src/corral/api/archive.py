@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.errors import APIError, CorralError, InvalidArgument, NotFound, from_answer, to_answer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -178,7 +178,7 @@ def copy_in(c: "Container", src: str, dest: str, *, follow_link: bool = False, a
     finally:
         writer.join()
     if failed and not isinstance(failed[0], BrokenPipeError):
-        raise CorralError(f"reading {src}: {failed[0]}")
+        raise APIError(f"reading {src}: {failed[0]}")
     return size
 
 
@@ -372,7 +372,7 @@ class _Helper:
         while b"\n" not in self._buffer:
             more = os.read(self.ctl, 65536)
             if not more:
-                raise CorralError(f"copying {path} in container {self.name} failed: the helper process ended"
+                raise APIError(f"copying {path} in container {self.name} failed: the helper process ended"
                                   f" without an answer ({self._status()})")
             self._buffer += more
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -380,9 +380,7 @@ class _Helper:
         if "missing" in record:
             raise NotFound(f"Could not find the file {path} in container {self.name}")
         if "error" in record:
-            cls = {"InvalidArgument": InvalidArgument, "NotFound": NotFound, "Conflict": Conflict}.get(
-                record["error"], CorralError)
-            raise cls(record["message"])
+            raise from_answer(record["error"])
         return record
 
     def _status(self) -> str:
@@ -565,13 +563,12 @@ def _send(ctl: int, record: dict) -> None:
 def _error_record(e: BaseException) -> dict:
     if isinstance(e, _Missing):
         return {"missing": True}
-    if isinstance(e, CorralError):
-        kind = next((k.__name__ for k in (InvalidArgument, NotFound, Conflict) if isinstance(e, k)), "CorralError")
-        return {"error": kind, "message": str(e)}
-    if isinstance(e, OSError):
-        what = f"{e.strerror}: {e.filename}" if e.filename else (e.strerror or str(e))
-        return {"error": "CorralError", "message": what}
-    return {"error": "CorralError", "message": f"{type(e).__name__}: {e}"}
+    if not isinstance(e, CorralError):
+        if isinstance(e, OSError):
+            e = APIError(f"{e.strerror}: {e.filename}" if e.filename else (e.strerror or str(e)))
+        else:
+            e = APIError(f"{type(e).__name__}: {e}")
+    return {"error": to_answer(e)}  # errors' one line, read back by from_answer with its kind
 
 
 def _resolve(path: str) -> tuple[str, str, os.stat_result]:

@@ -6,7 +6,7 @@ import os
 import _signal
 import time
 
-from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotFound
 from corral.runtime import state
 from corral.runtime.options import INIT_PATH, ContainerOptions
 
@@ -212,20 +212,48 @@ class Container:
         self.stop(timeout)
         self.start()
 
-    def wait(self, timeout: float | None = None) -> int:
-        """Block until the container is not running; returns its exit code. Docker's condition
-        not-running: a created container (never started, or whose start failed) is not running, so
-        its exit code (0, or 127/126/125 of a failed start) comes back at once."""
+    def wait(self, timeout: float | None = None, condition: str = "not-running") -> int:
+        """Block until the container is not running; returns its exit code. docker's conditions:
+        "not-running" returns at once for a container that is not running (created, and then its
+        exit code is 0, or 127/126/125 of a failed start; or exited);
+        "next-exit" waits for the next exit, through a start if it is not running now; "removed"
+        waits until it is also gone (an auto-removed one)."""
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def pause() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise APIError(f"timed out waiting for {self.name}")
+            time.sleep(0.05)
+
+        if condition == "next-exit":
+            started = self.started_at
+            while self.status != state.RUNNING and self.started_at == started:
+                pause()
+                self.reload()
         if self.status == state.RUNNING:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
-                raise CorralError(f"timed out waiting for {self.name}")
+                raise APIError(f"timed out waiting for {self.name}")
             self.reload()
             self.status  # noqa: B018 - settles a record whose supervisor died without writing
-        if self._state == state.CREATED:
-            return self.exit_code or 0
-        return self.exit_code if self.exit_code is not None else state.LOST_EXIT_CODE
+        if self.exit_code is not None:
+            code = self.exit_code
+        else:  # never started: docker answers 0; started but its exit lost: LOST_EXIT_CODE
+            code = 0 if self._state == state.CREATED else state.LOST_EXIT_CODE
+        if condition == "removed":
+            while True:
+                try:
+                    self.reload()
+                except NotFound:
+                    break
+                pause()
+        return code
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Set the size of the running container's terminal (created with tty=True)."""
+        from corral.monitor import client
+
+        client.call(self.host.store, {"op": "resize", "id": self.id, "rows": rows, "cols": cols})
 
     def remove(self, force: bool = False) -> None:
         from corral.monitor.cleanup import remove_container
@@ -251,7 +279,7 @@ class Container:
 
     # inside the container ---------------------------------------------------------------------------
 
-    def exec(self, cmd: list[str], *, user: str | None = None, env: list[str] | None = None,
+    def exec(self, cmd: list[str] | str, *, user: str | None = None, env: list[str] | None = None,
              workdir: str | None = None, stdin: bytes | None = None, privileged: bool = False,
              stream: bool = False, detach: bool = False) -> ExecResult | OutputStream | None:
         """Run `cmd` inside the running container, as `docker exec` does.
@@ -262,6 +290,10 @@ class Container:
         """
         from corral.api import sessions
 
+        if isinstance(cmd, str):  # docker-py's habit: a command line, split as a shell would
+            import shlex
+
+            cmd = shlex.split(cmd)
         how = {"user": user, "env": env, "workdir": workdir, "privileged": privileged}
         if detach:
             sessions.exec_detached(self.host.store, self.id, cmd, **how)
@@ -527,7 +559,7 @@ class Container:
         rootfs = rootfs_of(spec, self.bundle)
         upper = rootfs.option("upperdir")
         if rootfs.type != "overlay" or upper is None:
-            raise CorralError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
+            raise APIError(f"container {self.short_id}: its root filesystem ({rootfs.type}) keeps no writes"
                               " of its own")
         return upper, rootfs.lowerdirs(), mount_stubs(upper, {m["destination"] for m in spec.get("mounts", [])})
 

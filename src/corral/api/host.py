@@ -25,9 +25,10 @@ class Host:
 
     # containers --------------------------------------------------------------------------------------
 
-    def create_container(self, image: str, command: list[str] | None = None, *, name: str | None = None,
+    def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
                          **options) -> Container:  # noqa: ANN003 - the ContainerOptions fields
-        """Create (not start) a container from `image`; keyword options are ContainerOptions fields."""
+        """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
+        A command given as a string is split as a shell would (docker-py's habit)."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -35,6 +36,10 @@ class Host:
         from corral.store import rootfs as sandbox
         from corral.store.fsutil import remove_tree, write_atomic
 
+        if isinstance(command, str):
+            import shlex
+
+            command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
         image_id = repo.resolve(self.store, image)

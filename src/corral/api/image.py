@@ -54,6 +54,8 @@ class Image:
             "RepoTags": self.tags,
             "RepoDigests": [f"{t.rsplit(':', 1)[0]}@{manifest_digest}" for t in self.tags],
             "Created": created,
+            "Author": cfg.get("author", ""),
+            "Comment": ((cfg.get("history") or [{}])[-1]).get("comment", ""),
             "Config": cfg.get("config", {}),
             "Architecture": cfg.get("architecture"),
             "Os": cfg.get("os"),
@@ -69,12 +71,12 @@ class Image:
         """The image's row, read once for the properties below (one query, not one per property). It
         cannot go stale: an image ID is its config's digest, and the row's fields follow from the content."""
         if self._record is None:
-            from corral.errors import NotFound
+            from corral.errors import ImageNotFound
             from corral.store import images
 
             self._record = images.get(self.host.store, self.id)
             if self._record is None:
-                raise NotFound(f"No such image: {self.id}")
+                raise ImageNotFound(f"No such image: {self.id}")
         return self._record
 
     @property

@@ -25,7 +25,7 @@ from corral import fastjson as json
 from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
 from corral.builder.shellwords import expand, expand_words
-from corral.errors import CorralError, InvalidArgument
+from corral.errors import BuildError, CorralError, InvalidArgument
 from corral.store import buildcache, images
 from corral.store.rootfs import layer_diff
 
@@ -38,12 +38,6 @@ if TYPE_CHECKING:
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 SECRET_LIKE = ("PASSWORD", "PASSWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL")
 FS_STEPS = ("RUN", "COPY", "ADD")
-
-
-class BuildError(CorralError):
-    """A step failed (a RUN's non-zero exit, a missing source); exit code 1, as `docker build`."""
-
-    exit_code = 1
 
 
 class _State:

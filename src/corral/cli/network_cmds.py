@@ -6,7 +6,7 @@ import sys
 from corral.api import Host
 from corral.cli.parser import key_values
 from corral.cli.shared import confirmed, each
-from corral.errors import CorralError, InvalidArgument
+from corral.errors import APIError, CorralError, InvalidArgument
 
 
 def create(o: dict, args: list[str]) -> int:
@@ -93,7 +93,7 @@ def port(o: dict, args: list[str]) -> int:
     if len(args) > 1:
         key = args[1] if "/" in args[1] else f"{args[1]}/tcp"
         if key not in ports:
-            raise CorralError(f"no public port '{key}' published for {args[0]}")
+            raise APIError(f"no public port '{key}' published for {args[0]}")
         for b in ports[key]:
             print(f"{b['HostIp']}:{b['HostPort']}")
         return 0

@@ -24,7 +24,7 @@ import tarfile
 from typing import BinaryIO
 
 from corral import fastjson as json
-from corral.errors import CorralError, InvalidArgument, StoreError
+from corral.errors import APIError, InvalidArgument, StoreError
 from corral.image import oci
 from corral.image.extract import CHUNK, MAX_MEMBER_SIZE, UnsafeArchive, _header_class, open_stream
 from corral.image.layers import DigestMismatch, Layer, add_layer, chain_id, image_layers, open_layer, stored_layer
@@ -677,7 +677,7 @@ class output:  # noqa: N801 - used like a function: `with output(dest) as f:`
         try:
             self.f = open(self.tmp, "wb")
         except OSError as e:
-            raise CorralError(f"cannot write {self.dest}: {e.strerror}") from None
+            raise APIError(f"cannot write {self.dest}: {e.strerror}") from None
         return self.f
 
     def __exit__(self, kind, value, tb) -> bool:  # noqa: ANN001
@@ -693,7 +693,7 @@ class output:  # noqa: N801 - used like a function: `with output(dest) as f:`
                 os.rename(self.tmp, self.dest)  # type: ignore[arg-type]
                 done = True
         except OSError as e:
-            raise CorralError(f"cannot write {self.dest}: {e.strerror}") from None
+            raise APIError(f"cannot write {self.dest}: {e.strerror}") from None
         finally:
             if not done:
                 try:
@@ -701,7 +701,7 @@ class output:  # noqa: N801 - used like a function: `with output(dest) as f:`
                 except FileNotFoundError:
                     pass
         if isinstance(value, OSError) and value.errno is not None and not isinstance(value, BrokenPipeError):
-            raise CorralError(f"cannot write {self.dest}: {value.strerror}") from None  # e.g. the disk is full
+            raise APIError(f"cannot write {self.dest}: {value.strerror}") from None  # e.g. the disk is full
         return False
 
 
@@ -720,4 +720,4 @@ def source(src: str | os.PathLike | BinaryIO) -> BinaryIO:
     except IsADirectoryError:
         raise InvalidArgument(f"{src} is a directory, not an archive") from None
     except OSError as e:
-        raise CorralError(f"cannot read {src}: {e.strerror}") from None
+        raise APIError(f"cannot read {src}: {e.strerror}") from None

@@ -15,7 +15,7 @@ import stat
 import tarfile
 from typing import BinaryIO
 
-from corral.errors import CorralError
+from corral.errors import APIError
 from corral.image.commit import xattrs
 from corral.store.fsutil import read_beneath
 from corral.store.merged import is_opaque, is_whiteout  # the sandbox's format, read one way
@@ -127,5 +127,5 @@ def _refuse_metacopy(full: str, st: os.stat_result) -> None:
     """corral mounts without metacopy and redirect_dir; a sandbox using them would export wrong data."""
     for name in ("trusted.overlay.metacopy", "trusted.overlay.redirect"):
         if _xattr(full, name) is not None:
-            raise CorralError(f"cannot export {full}: it uses overlayfs {name.rsplit('.', 1)[1]}, "
+            raise APIError(f"cannot export {full}: it uses overlayfs {name.rsplit('.', 1)[1]}, "
                               "which corral does not support")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from corral import fastjson as json
 
-from corral.errors import InvalidArgument, NotFound
+from corral.errors import ImageNotFound, InvalidArgument
 from corral.image.reference import normalize
 from corral.store import blobs, images
 from corral.store.root import Store
@@ -28,7 +28,7 @@ def resolve(store: Store, ref: str) -> str:
             return rows[0]
         if len(rows) > 1:
             raise InvalidArgument(f"image ID prefix {ref!r} is ambiguous: give more digits")
-    raise NotFound(f"No such image: {ref}")
+    raise ImageNotFound(f"No such image: {ref}")
 
 
 def config(store: Store, image_id: str) -> dict:
@@ -42,7 +42,7 @@ def tags_of(store: Store, image_id: str) -> list[str]:
 def top_layer(store: Store, image_id: str) -> str | None:
     record = images.get(store, image_id)
     if record is None:
-        raise NotFound(f"No such image: {image_id}")
+        raise ImageNotFound(f"No such image: {image_id}")
     return record.top_layer
 
 

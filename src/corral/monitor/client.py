@@ -8,11 +8,12 @@ from __future__ import annotations
 import _signal as signal  # the C core of `signal`, without its enum wrappers
 import _socket
 import os
+import sys
 import select
 import time
 
 from corral import fastjson as json
-from corral.errors import CorralError
+from corral.errors import APIError
 from corral.monitor import wire
 
 TYPE_CHECKING = False
@@ -60,7 +61,7 @@ def request(store: "Store", req: dict) -> tuple["_socket.socket", bytes]:
             raise
         sock.close()
         if time.monotonic() > deadline:
-            raise CorralError("the store's monitor did not answer; see `corral system check`")
+            raise APIError("the store's monitor did not answer; see `corral system check`")
         if time.monotonic() - spawned_at > 1.0:
             _spawn(store)
             spawned_at = time.monotonic()
@@ -76,6 +77,8 @@ def call(store: "Store", req: dict) -> None:
 def _spawn(store: "Store") -> None:
     """Start a monitor that outlives this process (double fork, own session, stdio on /dev/null)."""
     store.close()  # an SQLite connection must not cross a fork
+    threading = sys.modules.get("threading")  # loaded by a library caller with threads, never by the CLI
+    threaded = threading is not None and threading.active_count() > 1
     child = os.fork()
     if child == 0:
         try:
@@ -90,6 +93,11 @@ def _spawn(store: "Store") -> None:
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.closerange(3, 65536)  # nothing of a library caller's (its pipes, its files) stays open
+                if threaded:  # another thread may have held SQLite's (or any) lock at the fork: start afresh
+                    code = ("import sys; sys.path.insert(0, {!r}); from corral.monitor.monitor import Monitor; "
+                            "from corral.store.root import Store; Monitor(Store({!r})).serve()")
+                    argv = [sys.executable, "-I", "-S", "-c", code.format(_package_dir(), store.root)]
+                    os.execv(sys.executable, argv)
                 from corral.monitor.monitor import Monitor
                 from corral.store.root import Store as StoreClass
 
@@ -97,6 +105,13 @@ def _spawn(store: "Store") -> None:
         finally:
             os._exit(0)
     os.waitpid(child, 0)
+
+
+def _package_dir() -> str:
+    """The directory holding the corral package this process runs, for a monitor started afresh."""
+    import corral
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(corral.__file__)))
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -279,7 +294,7 @@ class Session:
                         except OSError:
                             data = b""
                         if not data:
-                            raise CorralError("lost the connection to the store's monitor before the "
+                            raise APIError("lost the connection to the store's monitor before the "
                                               "container exited; see `corral ps -a`")
                         for kind, payload in self.reader.feed(data):
                             yield kind, payload

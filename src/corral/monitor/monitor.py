@@ -26,7 +26,7 @@ import struct
 import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import APIError, Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
 from corral.runtime import console, state
 from corral.runtime.start import exit_code
@@ -158,7 +158,7 @@ class Monitor:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
-                sock.sendall(wire.answer(CorralError("permission denied")))
+                sock.sendall(wire.answer(APIError("permission denied")))
                 _discard_pending(sock)  # closing with its request unread would reset the answer away
                 return
             sock.settimeout(5)
@@ -173,7 +173,7 @@ class Monitor:
             except CorralError as e:
                 sock.sendall(wire.answer(e))
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down
-                sock.sendall(wire.answer(CorralError(str(e))))
+                sock.sendall(wire.answer(APIError(str(e))))
         except OSError:
             pass
         finally:
@@ -184,6 +184,10 @@ class Monitor:
         """Serve one request; True when `sock` stays open as an attached client."""
         op = req.get("op")
         window = (int(req.get("rows") or 0), int(req.get("cols") or 0))
+        if op == "resize":
+            self._resize(req["id"], window)
+            sock.sendall(wire.OK)
+            return False
         if op == "start":
             cid = req["id"]
             started = supervisor.start(self.store, cid, self.identity, bool(req.get("autoremove")), window)
@@ -213,6 +217,18 @@ class Monitor:
             self._watch(client.fd, lambda _f, ev, c=client: self._on_client(c, ev), select.POLLIN)
         self._reap()  # a command that exited at once may have sent SIGCHLD before it was known
         return bool(attach)
+
+    def _resize(self, cid: str, window: tuple[int, int]) -> None:
+        """Set the size of a running container's terminal, for a client that holds no session (the
+        Python API's Container.resize; an attached client sends RESIZE frames instead)."""
+        proc = self.containers.get(cid)
+        if proc is None or proc.status is not None:
+            raise Conflict(f"Container {cid} is not running")
+        if not proc.tty or proc.stdin is None:
+            raise Conflict(f"Container {cid} has no terminal to resize: it was created without a TTY")
+        if window[0] <= 0 or window[1] <= 0:
+            raise InvalidArgument(f"invalid terminal size {window[0]}x{window[1]}: give rows and columns above 0")
+        console.set_size(proc.stdin, *window)
 
     def _exec(self, req: dict, window: tuple[int, int]) -> _Proc:
         """A process in the running container that req["ref"] names (an ID, a name or an ID prefix):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 
 from corral import fastjson as json
-from corral.errors import CorralError
+from corral.errors import APIError, CorralError
 from corral.monitor import logs
 from corral.monitor.cleanup import remove_container
 from corral.runtime import start as runtime
@@ -97,7 +97,7 @@ def _attach_network(store: Store, cid: str, spec: dict) -> Attachment | None:
         state.mark_start_failed(store, cid, 125, f"cannot set up the container's network: {e}")
         if isinstance(e, CorralError):
             raise
-        raise CorralError(f"cannot set up the container's network: {e}") from e
+        raise APIError(f"cannot set up the container's network: {e}") from e
 
 
 def _release_network(net: Attachment | None) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import _struct
 
-from corral.errors import CorralError, from_answer, to_answer
+from corral.errors import APIError, CorralError, from_answer, to_answer
 
 STDOUT = 1
 STDERR = 2
@@ -48,7 +48,7 @@ def answer_error(line: bytes) -> CorralError:
     """The error an answer line other than OK reports (the line without its newline)."""
     text = line.decode(errors="replace")
     if not text.partition(":")[0].isdigit():
-        return CorralError(f"the store's monitor answered {text!r}")
+        return APIError(f"the store's monitor answered {text!r}")
     return from_answer(text)
 
 

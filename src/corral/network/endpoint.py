@@ -24,7 +24,7 @@ import os
 import _socket
 
 from corral import fastjson as json
-from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotFound
 from corral.network import etc, nft, sha256_hex, store_tag
 from corral.network import ports as portmod
 from corral.network import switch as switches
@@ -182,7 +182,7 @@ def leases_of(store: Store, cid: str) -> list[tuple[switches.Switch, str, str]]:
 def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dict]) -> None:
     held = leases_of(store, cid)
     if not held:
-        raise CorralError("the container has no address on any switch: remove and create it again")
+        raise APIError("the container has no address on any switch: remove and create it again")
     for sw, _, _ in held:
         switches.bring_up(store, sw)
     ip = held[0][1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import _socket
 import os
 
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import APIError, Conflict, InvalidArgument
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,9 +109,9 @@ def _ip(*args: str) -> str:
     try:
         proc = subprocess.run(["ip", *args], capture_output=True, text=True)
     except FileNotFoundError:
-        raise CorralError("the ip command is missing: install the iproute2 package (setup.sh does)") from None
+        raise APIError("the ip command is missing: install the iproute2 package (setup.sh does)") from None
     if proc.returncode != 0:
-        raise CorralError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
+        raise APIError(f"ip {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 

@@ -27,7 +27,7 @@ comment is "<store tag>:<owner id>" so a store finds its own residue.
 """
 from __future__ import annotations
 
-from corral.errors import CorralError
+from corral.errors import APIError, CorralError
 
 TABLE = "ip corral"
 
@@ -162,10 +162,10 @@ def run(text: str) -> None:
     try:
         proc = subprocess.run(["nft", "-f", "-"], input=text.encode(), capture_output=True)
     except FileNotFoundError:
-        raise CorralError("the nft command is missing: install the nftables package (setup.sh does)") from None
+        raise APIError("the nft command is missing: install the nftables package (setup.sh does)") from None
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise CorralError(f"nftables refused corral's rules: {detail[0] if detail else proc.returncode}")
+        raise APIError(f"nftables refused corral's rules: {detail[0] if detail else proc.returncode}")
 
 
 def _json(*args: str) -> dict | None:

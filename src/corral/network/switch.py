@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import _socket
 
-from corral.errors import Conflict, CorralError, InvalidArgument
+from corral.errors import APIError, Conflict, InvalidArgument
 from corral.network import HostLock, ipam, nft, register, store_tag, unregister
 from corral.store import leases, networks
 from corral.store.networks import NetworkRecord
@@ -216,7 +216,7 @@ def _sysctl(key: str, value: str) -> None:
         with open(f"/proc/sys/{key}", "w") as f:
             f.write(value)
     except OSError as e:
-        raise CorralError(f"cannot set {key.replace('/', '.')} to {value}: {e.strerror}") from None
+        raise APIError(f"cannot set {key.replace('/', '.')} to {value}: {e.strerror}") from None
 
 
 def _read_sysctl(key: str) -> str:

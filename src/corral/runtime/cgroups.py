@@ -9,7 +9,7 @@ import errno
 import os
 import time
 
-from corral.errors import CorralError, InvalidArgument
+from corral.errors import APIError, InvalidArgument
 
 ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devices", "cpuset")
@@ -157,7 +157,7 @@ class CgroupV1:
 
     def _freezer_dir(self) -> str:
         if "freezer" not in self.dirs:
-            raise CorralError("cannot pause: the freezer cgroup controller is not mounted on this host")
+            raise APIError("cannot pause: the freezer cgroup controller is not mounted on this host")
         return self.dirs["freezer"]
 
     def freeze(self) -> None:
@@ -177,7 +177,7 @@ class CgroupV1:
                 return
             if time.monotonic() > deadline:
                 self.thaw()
-                raise CorralError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
+                raise APIError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
             attempt += 1
             if attempt % 50 == 0:
                 _write(path, "THAWED")
@@ -286,7 +286,7 @@ class CgroupV2:
         _write(os.path.join(self.dir, "cgroup.freeze"), "1")
         if not self._wait_frozen(FREEZE_TIMEOUT):
             self.thaw()
-            raise CorralError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
+            raise APIError(f"cannot pause: some processes did not stop within {FREEZE_TIMEOUT:g} s")
 
     def thaw(self) -> None:
         """The kernel clears "frozen" synchronously when unfreezing, so there is nothing to wait for."""

@@ -12,7 +12,7 @@ import _socket
 import os
 
 from corral import fastjson as json
-from corral.errors import CommandNotExecutable, Conflict, CorralError, InvalidArgument, from_answer
+from corral.errors import APIError, CommandNotExecutable, Conflict, InvalidArgument, from_answer
 from corral.runtime import cgroups, console, init
 from corral.runtime.start import read_all
 from corral.sys import libc
@@ -59,7 +59,7 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
     except FileNotFoundError:
         for fd in ns_fds.values():
             os.close(fd)
-        raise CorralError("the container is not running") from None
+        raise APIError("the container is not running") from None
     own_pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     console_sock = child_sock = None

@@ -79,6 +79,12 @@ class ContainerOptions:
             value = values.get(key)
             if value is None:
                 value = default() if callable(default) else default
+            elif default is list and not isinstance(value, (list, tuple)) or default is dict and \
+                    not isinstance(value, dict):  # a dict of ports iterated as a list would lose its host ports
+                from corral.errors import UnexpectedArgument
+
+                raise UnexpectedArgument(f"container option {key} must be a {default.__name__}, "
+                                         f"not {type(value).__name__}")
             setattr(self, key, value)
 
     def check(self, update: bool = False) -> None:

@@ -98,7 +98,7 @@ def ps_listing(pids: list[int], args: list[str]) -> tuple[list[str], list[list[s
     is filtered by its PID column. Docker's own error when the options drop that column."""
     import subprocess
 
-    from corral.errors import CorralError
+    from corral.errors import APIError
 
     wanted = sorted(pids)
     try:
@@ -106,13 +106,13 @@ def ps_listing(pids: list[int], args: list[str]) -> tuple[list[str], list[list[s
         if done.returncode != 0:
             done = subprocess.run(["ps", *args], capture_output=True)
     except FileNotFoundError:
-        raise CorralError("top with ps options runs the host's ps, which is not installed (procps)") from None
+        raise APIError("top with ps options runs the host's ps, which is not installed (procps)") from None
     if done.returncode != 0:
-        raise CorralError(f"ps: {done.stderr.decode(errors='replace').strip()}")
+        raise APIError(f"ps: {done.stderr.decode(errors='replace').strip()}")
     lines = done.stdout.decode(errors="replace").splitlines()
     titles = lines[0].split() if lines else []
     if "PID" not in titles:
-        raise CorralError("Couldn't find PID field in ps output")
+        raise APIError("Couldn't find PID field in ps output")
     at, keep, rows = titles.index("PID"), set(map(str, wanted)), []
     for line in lines[1:]:
         fields = line.split()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import _socket
 import os
 
-from corral.errors import CorralError, from_answer
+from corral.errors import APIError, CorralError, from_answer
 from corral.runtime import cgroups, console
 from corral.runtime.init import container_init
 from corral.runtime.spec import STDIN_ANNOTATION
@@ -88,7 +88,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         if tty:
             console_sock.close()
         reason = f"cannot join the container's PID namespace: {e.strerror}"
-        raise StartFailed(CorralError(reason), reason) from None
+        raise StartFailed(APIError(reason), reason) from None
     if pid == 0:
         for fd in ours + [fail_r, cg_w]:
             os.close(fd)
@@ -119,9 +119,9 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         cg.destroy()
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
-            raise StartFailed(cg_failure if isinstance(cg_failure, CorralError) else CorralError(reason), reason)
+            raise StartFailed(cg_failure if isinstance(cg_failure, CorralError) else APIError(reason), reason)
         error = from_answer(failure.decode(errors="replace")) if failure else \
-            CorralError("the container's terminal could not be set up")
+            APIError("the container's terminal could not be set up")
         raise StartFailed(error, str(error))
     if tty:
         return Process(pid, cg, master, master, None, True)

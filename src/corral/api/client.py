@@ -1,0 +1,140 @@
+"""The Client: docker-py's DockerClient over the engine, in-process (no daemon, no HTTP).
+
+    import corral
+    client = corral.from_env()
+    client.containers.run("busybox", "echo hello world")
+
+`client.api` is the engine's Host, the lower layer (docker-py's APIClient role):
+what the CLI drives, with fds, signals and the store itself.
+"""
+from __future__ import annotations
+
+import os
+
+from corral.api.models import check_type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api.models.containers import ContainerCollection
+    from corral.api.models.images import ImageCollection
+    from corral.api.models.networks import NetworkCollection
+
+API_VERSION = "1.47"  # the Engine API version whose shapes the models follow
+
+
+class Client:
+    """One store's engine, in this process. root: the store (default CORRAL_ROOT, else /var/lib/corral)."""
+
+    def __init__(self, root: str | None = None) -> None:
+        from corral.api.host import Host
+
+        check_type("Client", "root", root, str)
+        self.api = Host(root)
+        self._collections: dict[str, object] = {}
+
+    def __repr__(self) -> str:
+        return f"<corral.Client {self.api.store.root}>"
+
+    @classmethod
+    def from_env(cls, version: str | None = None, timeout: int | None = None, max_pool_size: int | None = None,
+                 environment: dict | None = None, use_ssh_client: bool = False) -> Client:
+        """A client of the store CORRAL_ROOT names (in `environment` when given, else os.environ).
+
+        version, timeout, max_pool_size and use_ssh_client tune docker-py's HTTP connection to a
+        daemon; the in-process engine has no connection, so they change nothing, and are taken so
+        that a docker-py script runs unchanged."""
+        check_type("from_env", "environment", environment, dict)
+        root = (os.environ if environment is None else environment).get("CORRAL_ROOT")
+        return cls(root or None)
+
+    def _collection(self, name: str, make: type) -> object:
+        found = self._collections.get(name)
+        if found is None:
+            found = self._collections[name] = make(self)
+        return found
+
+    @property
+    def containers(self) -> ContainerCollection:
+        from corral.api.models.containers import ContainerCollection
+
+        return self._collection("containers", ContainerCollection)  # type: ignore[return-value]
+
+    @property
+    def images(self) -> ImageCollection:
+        from corral.api.models.images import ImageCollection
+
+        return self._collection("images", ImageCollection)  # type: ignore[return-value]
+
+    @property
+    def networks(self) -> NetworkCollection:
+        from corral.api.models.networks import NetworkCollection
+
+        return self._collection("networks", NetworkCollection)  # type: ignore[return-value]
+
+    def ping(self) -> bool:
+        """True when the store can be read (docker-py: the daemon answered)."""
+        self.api.store.conn  # noqa: B018 - opens (or creates) the store
+        return True
+
+    def version(self, api_version: bool = True) -> dict:
+        """docker's version answer: Version, ApiVersion, Os, Arch, KernelVersion, Components."""
+        return self.api.version()
+
+    def info(self) -> dict:
+        """docker's info answer: containers running/paused/stopped, images, drivers, kernel, CPUs..."""
+        return self.api.info()
+
+    def df(self) -> dict:
+        """docker's system df answer (GET /system/df): LayersSize, and Images, Containers, Volumes and
+        BuildCache as lists of summaries."""
+        usage = self.api.df(verbose=True)
+        images = [{"Id": r["Image"].id, "ParentId": "", "RepoTags": r["Image"].tags, "RepoDigests": [],
+                   "Created": int(_seconds(r["Image"].created)), "Size": r["Size"], "SharedSize": r["SharedSize"],
+                   "Labels": (r["Image"].config.get("config") or {}).get("Labels") or {},
+                   "Containers": r["Containers"]} for r in usage["ImageRows"]]
+        containers = [{"Id": r["Container"].id, "Names": ["/" + r["Container"].name],
+                       "Image": r["Container"].image_ref, "ImageID": r["Container"].image_id,
+                       "Command": " ".join(r["Container"].command), "Created": int(_seconds(r["Container"].created)),
+                       "State": r["Container"].status, "SizeRw": r["Size"], "Labels": r["Container"].options.labels}
+                      for r in usage["ContainerRows"]]
+        cache = [{"ID": r["ID"], "Type": "regular", "Size": r["Size"], "CreatedAt": r["Created"],
+                  "LastUsedAt": r["Created"], "UsageCount": 1, "InUse": r["InUse"], "Shared": False}
+                 for r in usage["CacheRows"]]
+        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": [],
+                "BuildCache": cache}
+
+    def events(self, since: object = None, until: object = None, filters: dict | None = None,
+               decode: bool | None = None) -> object:
+        from corral.errors import APIError
+
+        raise APIError("corral records no events yet")
+
+    def login(self, username: str, password: str | None = None, email: str | None = None,
+              registry: str | None = None, reauth: bool = False, dockercfg_path: str | None = None) -> dict:
+        from corral.errors import APIError
+
+        raise APIError("corral has no registry client yet: there is nothing to log in to")
+
+    def close(self) -> None:
+        """Let go of the store's database connection (reopened when used again)."""
+        self.api.store.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+DockerClient = Client
+
+
+def from_env(**kwargs: object) -> Client:
+    """docker.from_env(): a Client of the store CORRAL_ROOT names (default /var/lib/corral)."""
+    return Client.from_env(**kwargs)  # type: ignore[arg-type]
+
+
+def _seconds(rfc3339: str) -> float:
+    from corral.timestamps import parse
+
+    return parse(rfc3339)

@@ -1,0 +1,223 @@
+"""docker-py's keyword arguments of containers.run/create, turned into the engine's create options.
+
+Each docker-py name maps to one ContainerOptions field through a converter that
+checks the value's type and names the argument when it is wrong. A name docker-py
+knows that corral does not apply yet is refused with a message saying so (never
+accepted and ignored); a name docker-py does not know either is an
+UnexpectedArgument, as docker-py's TypeError was.
+"""
+from __future__ import annotations
+
+from corral.api.models import check_type
+from corral.errors import InvalidArgument
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
+# docker-py's run/create keywords that corral does not apply (yet); refused by name, with the reason
+NOT_APPLIED = {
+    "blkio_weight_device": "block IO controls", "cgroup_parent": "a cgroup parent",
+    "cgroupns": "cgroup namespace modes", "cpu_count": "Windows CPU counts", "cpu_percent": "Windows CPU percent",
+    "cpu_rt_period": "real-time CPU periods", "cpu_rt_runtime": "real-time CPU runtimes",
+    "device_cgroup_rules": "device cgroup rules", "device_read_bps": "block IO limits",
+    "device_read_iops": "block IO limits", "device_write_bps": "block IO limits",
+    "device_write_iops": "block IO limits", "device_requests": "GPU device requests",
+    "domainname": "a domain name", "healthcheck": "health checks", "init_path": "another init binary",
+    "isolation": "isolation modes", "kernel_memory": "kernel memory limits", "links": "legacy links",
+    "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
+    "mac_address": "MAC addresses", "mem_swappiness": "swappiness", "mounts": "Mount objects (use volumes=)",
+    "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
+    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "read_only": "read-only roots",
+    "restart_policy": "restart policies", "runtime": "other runtimes", "security_opt": "security options",
+    "shm_size": "a /dev/shm size", "storage_opt": "storage options", "tmpfs": "tmpfs mounts",
+    "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
+    "volume_driver": "volume drivers", "volumes_from": "volumes_from",
+}
+
+
+def split_command(call: str, name: str, value: object) -> list[str] | None:
+    """A command as docker-py takes it: a string is split as a shell would (shlex), a list is kept."""
+    check_type(call, name, value, str, list, tuple)
+    if isinstance(value, str):
+        import shlex
+
+        return shlex.split(value)
+    if value is not None:
+        if not all(isinstance(a, str) for a in value):
+            from corral.errors import UnexpectedArgument
+
+            raise UnexpectedArgument(f"{call}(): every item of {name} must be a str")
+        return list(value)
+    return None
+
+
+def environment(call: str, name: str, value: object) -> list[str]:
+    """docker-py's environment: a dict ({"K": "v"}; None for a bare K) or a list of "K=V" strings."""
+    check_type(call, name, value, dict, list, tuple)
+    if isinstance(value, dict):
+        return [k if v is None else f"{k}={v}" for k, v in value.items()]
+    return [str(e) for e in value or []]
+
+
+def labels(call: str, name: str, value: object) -> dict[str, str]:
+    """A dict of labels, or a list of label names (each with an empty value), as docker-py takes them."""
+    check_type(call, name, value, dict, list, tuple)
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return {str(k): "" for k in value or []}
+
+
+def memory(call: str, name: str, value: object) -> int | None:
+    """mem_limit as docker-py takes it: bytes as an int, or a string with a unit ("64m", "1g")."""
+    check_type(call, name, value, int, str)
+    if isinstance(value, str):
+        from corral.runtime.options import parse_bytes
+
+        return parse_bytes(value)
+    return value
+
+
+def ports(call: str, name: str, value: object) -> list[str]:
+    """docker-py's ports dict as `-p` specs: {"80/tcp": 8080}, {"80": None} (a free host port),
+    {"80/tcp": ("127.0.0.1", 8080)}, {"80/udp": [8080, 8081]}, {"80": ("127.0.0.1",)}."""
+    check_type(call, name, value, dict)
+    specs = []
+    for container_port, hosts in (value or {}).items():
+        port = str(container_port)
+        bindings = hosts if isinstance(hosts, list) else [hosts]
+        for host in bindings:
+            if host is None:
+                specs.append(port)
+            elif isinstance(host, (int, str)):
+                specs.append(f"{host}:{port}")
+            elif isinstance(host, tuple) and len(host) in (1, 2):
+                specs.append(f"{host[0]}:{host[1] if len(host) == 2 else ''}:{port}")
+            else:
+                raise InvalidArgument(f"{call}(): ports[{container_port!r}] must be a host port, None, "
+                                      f"(host_ip, host_port), (host_ip,) or a list of these, not {host!r}")
+    return specs
+
+
+def extra_hosts(call: str, name: str, value: object) -> list[str]:
+    """{"name": "ip"} or ["name:ip"]."""
+    check_type(call, name, value, dict, list, tuple)
+    if isinstance(value, dict):
+        return [f"{k}:{v}" for k, v in value.items()]
+    return [str(h) for h in value or []]
+
+
+def volumes(call: str, name: str, value: object) -> list[str]:
+    """docker-py's volumes: {"/host": {"bind": "/ctr", "mode": "ro"}} or ["/host:/ctr:ro"], as binds.
+    Named and anonymous volumes come with the volumes issue: refused until then."""
+    check_type(call, name, value, dict, list, tuple)
+    if isinstance(value, dict):
+        binds = []
+        for source, how in value.items():
+            if isinstance(how, str):
+                binds.append(f"{source}:{how}")
+                continue
+            check_type(call, f"{name}[{source!r}]", how, dict)
+            mode = how.get("mode", "rw")
+            binds.append(f"{source}:{how.get('bind')}:{mode}")
+    else:
+        binds = [str(b) for b in value or []]
+    for bind in binds:
+        if not bind.startswith("/") or ":" not in bind:
+            raise InvalidArgument(f"{call}(): {name}: {bind!r}: corral binds host paths (/host/path:/container/path"
+                                  "[:ro]); named and anonymous volumes are not supported yet")
+    return binds
+
+
+def ulimits(call: str, name: str, value: object) -> list[str]:
+    """docker-py's ulimits: Ulimit objects or dicts ({"Name": "nofile", "Soft": 1024, "Hard": 2048}),
+    as `--ulimit` specs."""
+    check_type(call, name, value, list, tuple)
+    specs = []
+    for u in value or []:
+        check_type(call, f"{name} item", u, dict)
+        soft, hard = u.get("Soft", u.get("soft")), u.get("Hard", u.get("hard"))
+        limit = f"{soft}" if hard is None else f"{soft}:{hard}"
+        specs.append(f"{u.get('Name', u.get('name'))}={limit}")
+    return specs
+
+
+def sysctls(call: str, name: str, value: object) -> dict[str, str]:
+    check_type(call, name, value, dict)
+    return {str(k): str(v) for k, v in (value or {}).items()}
+
+
+def _str(call: str, name: str, value: object) -> str | None:
+    check_type(call, name, value, str)
+    return value
+
+
+def _user(call: str, name: str, value: object) -> str | None:
+    check_type(call, name, value, str, int)
+    return None if value is None else str(value)
+
+
+def _bool(call: str, name: str, value: object) -> bool:
+    check_type(call, name, value, bool)
+    return bool(value)
+
+
+def _int(call: str, name: str, value: object) -> int | None:
+    check_type(call, name, value, int)
+    return value
+
+
+def _strings(call: str, name: str, value: object) -> list[str]:
+    check_type(call, name, value, list, tuple, str)
+    return [value] if isinstance(value, str) else [str(v) for v in value or []]
+
+
+def _nano_cpus(call: str, name: str, value: object) -> float | None:
+    check_type(call, name, value, int)
+    return None if value is None else value / 1e9
+
+
+def _network(call: str, name: str, value: object) -> str | None:
+    check_type(call, name, value, str)
+    return value
+
+
+# docker-py's name: (ContainerOptions field, converter)
+OPTIONS: dict[str, tuple[str, Callable]] = {
+    "entrypoint": ("entrypoint", split_command), "environment": ("env", environment),
+    "working_dir": ("workdir", _str), "user": ("user", _user), "hostname": ("hostname", _str),
+    "mem_limit": ("memory", memory), "nano_cpus": ("cpus", _nano_cpus), "pids_limit": ("pids_limit", _int),
+    "auto_remove": ("autoremove", _bool), "network_mode": ("network", _network), "network": ("network", _network),
+    "ports": ("ports", ports), "publish_all_ports": ("publish_all", _bool), "extra_hosts": ("add_host", extra_hosts),
+    "dns": ("dns", _strings), "dns_search": ("dns_search", _strings), "dns_opt": ("dns_option", _strings),
+    "cap_add": ("cap_add", _strings), "cap_drop": ("cap_drop", _strings), "privileged": ("privileged", _bool),
+    "labels": ("labels", labels), "stop_signal": ("stop_signal", _str), "stop_timeout": ("stop_timeout", _int),
+    "stdin_open": ("interactive", _bool), "tty": ("tty", _bool), "volumes": ("binds", volumes),
+    "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
+    "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
+    "uts_mode": ("uts", _str), "devices": ("devices", _strings),
+}
+
+
+def create_options(call: str, kwargs: dict) -> dict:
+    """The engine's create options for docker-py's keyword arguments (all but image, command, name)."""
+    from corral.errors import UnexpectedArgument
+
+    if kwargs.get("network") and kwargs.get("network_mode"):
+        raise InvalidArgument(f'{call}(): the options "network" and "network_mode" can not be used together')
+    platform = kwargs.pop("platform", None)
+    if platform not in (None, "linux", "linux/amd64", "amd64"):
+        raise InvalidArgument(f"{call}(): platform {platform!r}: corral runs linux/amd64 images only")
+    options = {}
+    for key, value in kwargs.items():
+        if key in OPTIONS:
+            field, convert = OPTIONS[key]
+            converted = convert(call, key, value)
+            if converted is not None:
+                options[field] = converted
+        elif key in NOT_APPLIED:
+            if value not in (None, False, [], {}, ""):
+                raise InvalidArgument(f"{call}(): {key}: corral does not support {NOT_APPLIED[key]} yet")
+        else:
+            raise UnexpectedArgument(f"{call}() got an unexpected keyword argument {key!r}")
+    return options
