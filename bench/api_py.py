@@ -37,6 +37,9 @@ from _common import (PREFIX, Clocked, begin, host_forwarding, interleave, median
 
 ENGINES = ("corral", "podman", "docker")
 WARMUP = 3
+HANG_S = 15
+"""A call that takes longer hung (the slowest normal one here takes about 1 s): see clock()."""
+HANGS_MAX = 3
 OPTS = {"network_mode": "none"}
 SLEEPER = f"{PREFIX}-exec"
 DOCKERD_HOST_PATHS = ("/etc/docker/key.json", "/run/docker/plugins", "/run/docker", "/run/containerd/s",
@@ -199,47 +202,82 @@ def kill_processes_of(tmp: Path) -> None:
 
 # --- the calls ----------------------------------------------------------------------------------
 
-def clock(call: Callable[[int], object], expect: object, after: Callable[[int], None] | None = None) -> Clocked:
-    """The i-th call timed in ms; its answer must be `expect`; after(i) runs untimed."""
+class Hang(Exception):
+    """A call that did not return within HANG_S."""
+
+
+def no_hang(signum: int, frame: object) -> None:
+    raise Hang(f"no answer within {HANG_S} s")
+
+
+def clock(call: Callable[[int], object], expect: object, after: Callable[[int], None] | None,
+          hangs: list[int]) -> Clocked:
+    """The i-th call timed in ms; its answer must be `expect`; after(i) runs untimed.
+
+    podman 4's compat API can miss the exit of a container that ends at once, and then docker-py's
+    wait (which has no timeout) never returns (containers/podman#10256): a call that hangs for
+    HANG_S is abandoned, counted in hangs[0], and made again; after HANGS_MAX the engine is dropped."""
     def one(i: int) -> float:
-        t0 = time.perf_counter()
-        got = call(i)
-        ms = (time.perf_counter() - t0) * 1000
-        if got != expect:
-            raise RuntimeError(f"expected {expect!r}, got {got!r}")
-        if after is not None:
-            after(i)
-        return ms
+        while True:
+            signal.signal(signal.SIGALRM, no_hang)
+            signal.setitimer(signal.ITIMER_REAL, HANG_S)
+            try:
+                t0 = time.perf_counter()
+                got = call(i)
+                ms = (time.perf_counter() - t0) * 1000
+            except Hang:
+                hangs[0] += 1
+                if hangs[0] >= HANGS_MAX:
+                    raise
+                continue
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            if got != expect:
+                raise RuntimeError(f"expected {expect!r}, got {got!r}")
+            if after is not None:
+                after(i)
+            return ms
     return one
 
 
-def run_true(client: object) -> Clocked:
-    return clock(lambda i: client.containers.run("busybox", "true", remove=True, **OPTS), b"")  # type: ignore
+Call = tuple[Callable[[int], object], object, Callable[[int], None] | None]
+"""What a phase times on one client: the i-th call, its expected answer, what to do after it, untimed."""
 
 
-def run_echo(client: object) -> Clocked:
-    name = f"{PREFIX}-echo-%d"
-    return clock(lambda i: client.containers.run("busybox", "echo hi", name=name % i, **OPTS),  # type: ignore
-                 b"hi\n", lambda i: client.containers.get(name % i).remove())  # type: ignore
+def run_true(client: object) -> Call:
+    return lambda i: client.containers.run("busybox", "true", remove=True, **OPTS), b"", None  # type: ignore
 
 
-def exec_true(client: object) -> Clocked:
+def run_echo(client: object) -> Call:
+    """Each call names its container (fresh after a hang, as the abandoned one may exist), to remove it."""
+    names: list[str] = []
+
+    def call(i: int) -> object:
+        names.append(f"{PREFIX}-echo-{len(names)}")
+        return client.containers.run("busybox", "echo hi", name=names[-1], **OPTS)  # type: ignore
+
+    return call, b"hi\n", lambda i: client.containers.get(names[-1]).remove()  # type: ignore
+
+
+def exec_true(client: object) -> Call:
     box = client.containers.run("busybox", "sleep 100000", name=SLEEPER, detach=True, **OPTS)  # type: ignore
-    return clock(lambda i: tuple(box.exec_run("true")), (0, b""))
+    return lambda i: tuple(box.exec_run("true")), (0, b""), None
 
 
-def phase(make: Callable[[object], Clocked], clients: dict[str, object], runs: int,
-          setup_failed: dict[str, str]) -> tuple[dict[str, list[float]], dict[str, str]]:
+def phase(make: Callable[[object], Call], clients: dict[str, object], runs: int,
+          setup_failed: dict[str, str]) -> tuple[dict[str, list[float]], dict[str, str], dict[str, int]]:
     """Time one call on every engine that was set up, interleaved; an engine failing here is
-    dropped from this phase only."""
+    dropped from this phase only. Also returns how many calls of each engine hung."""
     failed = dict(setup_failed)
     calls: dict[str, Clocked] = {}
+    hangs: dict[str, list[int]] = {}
     for name, client in clients.items():
         try:
-            calls[name] = make(client)
+            hangs[name] = [0]
+            calls[name] = clock(*make(client), hangs[name])
         except Exception as e:  # noqa: BLE001 - reported in the table
             failed[name] = str(e) or type(e).__name__
-    return interleave(calls, runs, failed, warmup=WARMUP), failed
+    return interleave(calls, runs, failed, warmup=WARMUP), failed, {n: h[0] for n, h in hangs.items() if h[0]}
 
 
 def ratios(med: dict[str, float], target: float | None = None) -> None:
@@ -295,9 +333,11 @@ def main() -> int:
         print(f"$ {shlex.join([sys.executable, *sys.argv])}\n{versions(clients)}")
         missed_any = set(failed)
         for make, title, target in PHASES:
-            times, missed = phase(make, clients, runs, failed)
+            times, missed, hung = phase(make, clients, runs, failed)
             med = median_table(f"{title}, {runs} interleaved calls each, after {WARMUP} warm-up calls",
                                times, missed, ENGINES)
+            for name, n in hung.items():
+                print(f"{name}: {n} call(s) hung for {HANG_S} s and were abandoned, untimed (see api_py.clock())")
             print()
             ratios(med, target)
             missed_any |= set(missed)
