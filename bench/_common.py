@@ -1,4 +1,4 @@
-"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py, build.py).
+"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py, build.py, api_py.py).
 
 The benchmarks compare corral with crun and podman in one run, because these
 machines are noisy and only figures from the same run are comparable. This

@@ -219,7 +219,7 @@ def clock(call: Callable[[int], object], expect: object, after: Callable[[int], 
     HANG_S is abandoned, counted in hangs[0], and made again; after HANGS_MAX the engine is dropped."""
     def one(i: int) -> float:
         while True:
-            signal.signal(signal.SIGALRM, no_hang)
+            before = signal.signal(signal.SIGALRM, no_hang)
             signal.setitimer(signal.ITIMER_REAL, HANG_S)
             try:
                 t0 = time.perf_counter()
@@ -232,6 +232,7 @@ def clock(call: Callable[[int], object], expect: object, after: Callable[[int], 
                 continue
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, before)
             if got != expect:
                 raise RuntimeError(f"expected {expect!r}, got {got!r}")
             if after is not None:
