@@ -1,4 +1,4 @@
-"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py, build.py).
+"""Shared plumbing for the corral benchmarks (start.py, exec.py, density.py, commit.py, build.py, api_py.py).
 
 The benchmarks compare corral with crun and podman in one run, because these
 machines are noisy and only figures from the same run are comparable. This
@@ -216,24 +216,43 @@ def restore_forwarding(before: tuple[str, set[str]]) -> None:
 def measure(cmds: dict[str, Command], runs: int, root: Path, failed: dict[str, str],
             warmup: int = 1, after: dict[str, Callable[[int], None]] | None = None
             ) -> dict[str, list[float]]:
-    """Warm each engine `warmup` times, then interleave them, rotating the order so
-    no engine always runs right after another's cleanup. An engine whose run fails
-    is recorded in `failed` and dropped; corral's commands (engines named corral…)
-    get root as CORRAL_ROOT.
+    """Warm each engine `warmup` times, then interleave them (see interleave). An engine whose run
+    fails is recorded in `failed` and dropped; corral's commands (engines named corral…) get root
+    as CORRAL_ROOT.
     after[engine](i), if given, runs untimed after that engine's i-th run (e.g. to
     remove what the run made, so each run starts from the same state)."""
     env = corral_env(root)
-    times: dict[str, list[float]] = {name: [] for name in cmds}
+
+    def clock(name: str) -> Callable[[int], float]:
+        def one(i: int) -> float:
+            ms, _ = timed(cmds[name](i), env=env if name.startswith("corral") else None)
+            if after and name in after:
+                after[name](i)
+            return ms
+        return one
+
+    return interleave({name: clock(name) for name in cmds}, runs, failed, warmup)
+
+
+Clocked = Callable[[int], float]
+"""An engine's i-th run (from 0, warm-up runs included), returning the milliseconds that count."""
+
+
+def interleave(runs_of: dict[str, Clocked], runs: int, failed: dict[str, str], warmup: int = 1
+               ) -> dict[str, list[float]]:
+    """Warm each engine `warmup` times, then interleave them, rotating the order so no engine
+    always runs right after another's cleanup. An engine whose run raises is recorded in `failed`
+    and dropped: a failed run's time means nothing. measure() times commands with it; a benchmark
+    of in-process calls (api_py.py) gives it its own clocks."""
+    times: dict[str, list[float]] = {name: [] for name in runs_of}
     for i in range(-warmup, runs):
-        names = [n for n in cmds if n not in failed]
+        names = [n for n in runs_of if n not in failed]
         for k in range(len(names)):
             name = names[(i + k) % len(names)]
             try:
-                ms, _ = timed(cmds[name](i + warmup), env=env if name.startswith("corral") else None)
-                if after and name in after:
-                    after[name](i + warmup)
-            except Exception as e:  # a failed run's time means nothing: drop the engine
-                failed[name] = str(e)
+                ms = runs_of[name](i + warmup)
+            except Exception as e:  # noqa: BLE001 - the engine is reported, not timed
+                failed[name] = str(e) or type(e).__name__
                 continue
             if i >= 0:
                 times[name].append(ms)
