@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from corral.errors import CorralError
+from corral.errors import APIError
 
 
 def test_run_rm_prints_and_leaves_nothing(busybox):
@@ -271,7 +271,7 @@ def test_monitor_answers_only_its_own_user(busybox):
     answer = os.read(read_end, 100)
     assert answer.endswith(b"\n") and not answer.startswith(wire.OK)
     error = wire.answer_error(answer[:-1])
-    assert (type(error), str(error), error.exit_code) == (CorralError, "permission denied", 125)
+    assert (type(error), str(error), error.exit_code) == (APIError, "permission denied", 125)
     os.close(read_end)
     busybox.out("rm", "-f", "m3")
 

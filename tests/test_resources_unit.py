@@ -229,12 +229,15 @@ def test_memory_in_use_leaves_out_inactive_file_pages():
 
 def test_a_row_of_the_table_as_docker_prints_it():
     f = frame(1_500, 1_000, 12_000, 10_000, usage=2 << 20, limit=64 << 20, stats={"total_inactive_file": 0})
-    assert resource_cmds.row(f) == ("ffffffffffff", "web", "50.00%", "2MiB / 64MiB", "3.12%", "1.05kB / 24B",
-                                    "1.5kB / 2.5MB", "4")
-    assert resource_cmds.row(f, no_trunc=True)[0] == "f" * 64
+    def cells(r: dict) -> tuple:
+        return tuple(r[c] for c in resource_cmds.COLUMNS)
+
+    assert cells(resource_cmds.row(f)) == ("ffffffffffff", "web", "50.00%", "2MiB / 64MiB", "3.12%", "1.05kB / 24B",
+                                           "1.5kB / 2.5MB", "4")
+    assert resource_cmds.row(f, no_trunc=True)["ID"] == "f" * 64 and resource_cmds.row(f)["Container"] == "web"
     stopped = dict(f, memory_stats={}, networks=None, blkio_stats={"io_service_bytes_recursive": None},
                    pids_stats={})
-    assert resource_cmds.row(stopped)[3:] == ("0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0")
+    assert cells(resource_cmds.row(stopped))[3:] == ("0B / 0B", "0.00%", "0B / 0B", "0B / 0B", "0")
 
 
 def test_binary_sizes_as_dockers_bytes_size():

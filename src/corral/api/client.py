@@ -72,8 +72,8 @@ class Client:
         return self._collection("networks", NetworkCollection)  # type: ignore[return-value]
 
     def ping(self) -> bool:
-        """True when the store can be read (docker-py: the daemon answered)."""
-        self.api.store.conn  # noqa: B018 - opens (or creates) the store
+        """True when the store can be read (docker-py: the daemon answered); its error otherwise."""
+        self.api.containers()  # one query of the store (made on first use, as every command does)
         return True
 
     def version(self, api_version: bool = True) -> dict:

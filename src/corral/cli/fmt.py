@@ -51,20 +51,20 @@ def ports(published: dict[str, list[dict[str, str]]]) -> str:
 
 def size(n: float) -> str:
     """Docker's units: powers of 1000, three significant digits (1.23MB, 512B)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000 or unit == "TB":
-            return f"{n:.3g}{unit}"
-        n /= 1000
-    return f"{n:.3g}TB"
+    return _scaled(n, 1000, ("B", "kB", "MB", "GB", "TB"), 3)
 
 
 def binary_size(n: float) -> str:
     """Docker's BytesSize: powers of 1024, four significant digits (1.953MiB, 23.54GiB, 0B)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.4g}{unit}"
-        n /= 1024
-    return f"{n:.4g}TiB"
+    return _scaled(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"), 4)
+
+
+def _scaled(n: float, base: int, units: tuple[str, ...], digits: int) -> str:
+    for unit in units[:-1]:
+        if n < base:
+            return f"{n:.{digits}g}{unit}"
+        n /= base
+    return f"{n:.{digits}g}{units[-1]}"
 
 
 def deleted_images(deleted: list[dict[str, str]]) -> str:

@@ -56,16 +56,22 @@ def network_io(networks: dict | None) -> tuple[int, int]:
     return rx, sum(n["tx_bytes"] for n in (networks or {}).values())
 
 
-def row(frame: dict, no_trunc: bool = False) -> tuple:
-    """One line of docker's stats table."""
+COLUMNS = ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+HEADERS = dict(zip(COLUMNS, HEADER), Container="CONTAINER")
+
+
+def row(frame: dict, no_trunc: bool = False) -> fmt.Row:
+    """One line of docker's stats table, by docker's --format field names (.Container is the name or
+    ID as given; corral shows the name)."""
     memory = frame["memory_stats"]
     used, limit = memory_used(memory), memory.get("limit", 0)
     rx, tx = network_io(frame.get("networks"))
     read, write = block_io(frame["blkio_stats"])
-    return (frame["id"] if no_trunc else frame["id"][:12], frame["name"].lstrip("/"), f"{cpu_percent(frame):.2f}%",
-            f"{fmt.binary_size(used)} / {fmt.binary_size(limit)}", f"{used / limit * 100 if limit else 0.0:.2f}%",
-            f"{fmt.size(rx)} / {fmt.size(tx)}", f"{fmt.size(read)} / {fmt.size(write)}",
-            str(frame["pids_stats"].get("current", 0)))
+    name = frame["name"].lstrip("/")
+    return fmt.Row(ID=frame["id"] if no_trunc else frame["id"][:12], Name=name, Container=name,
+                   CPUPerc=f"{cpu_percent(frame):.2f}%", MemUsage=f"{fmt.binary_size(used)} / {fmt.binary_size(limit)}",
+                   MemPerc=f"{used / limit * 100 if limit else 0.0:.2f}%", NetIO=f"{fmt.size(rx)} / {fmt.size(tx)}",
+                   BlockIO=f"{fmt.size(read)} / {fmt.size(write)}", PIDs=str(frame["pids_stats"].get("current", 0)))
 
 
 def stats(o: dict, args: list[str]) -> int:
@@ -75,20 +81,26 @@ def stats(o: dict, args: list[str]) -> int:
 
     host = Host()
     named = [host.container(ref) for ref in args] if args else None
+    if o["format"] is not None:
+        fmt.render_rows([], o["format"], COLUMNS, HEADERS)  # a bad template fails before the first sample
     frames = samples.frames(named, primed=o["no_stream"], running=lambda: host.containers(all=o["all"]))
+
+    def text(batch: list[dict]) -> str:
+        return fmt.render_rows([row(f, o["no_trunc"]) for f in batch], o["format"], COLUMNS, HEADERS)
+
     if o["no_stream"]:
-        print(fmt.table([HEADER] + [row(f, o["no_trunc"]) for f in next(frames)]))
+        sys.stdout.write(text(next(frames)))
         return 0
     terminal = os.isatty(1)
     if terminal:
         sys.stdout.write("\033[2J")
     for batch in frames:
-        text = fmt.table([HEADER] + [row(f, o["no_trunc"]) for f in batch])
+        shown = text(batch).rstrip("\n")
         if terminal:  # redraw in place, as docker: home, each line cleared to its end, the rest cleared
-            text = "\033[H" + "".join(line + "\033[K\n" for line in text.split("\n")) + "\033[J"
+            shown = "\033[H" + "".join(line + "\033[K\n" for line in shown.split("\n")) + "\033[J"
         else:
-            text += "\n"
-        sys.stdout.write(text)
+            shown += "\n\n"
+        sys.stdout.write(shown)
         sys.stdout.flush()
     return 0
 

@@ -103,6 +103,11 @@ def info(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
     i = Host().info()
+    if o["format"] is not None:
+        from corral.cli import template
+
+        print(template.render(o["format"], dict(i, ClientInfo={"Version": __version__, "Debug": False})))
+        return 0
     lines = ["Client:", f" Version:    {__version__}", " Debug Mode: false", "", "Server:",
              f" Containers: {i['Containers']}", f"  Running: {i['ContainersRunning']}",
              f"  Paused: {i['ContainersPaused']}", f"  Stopped: {i['ContainersStopped']}", f" Images: {i['Images']}",

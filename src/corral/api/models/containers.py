@@ -266,6 +266,11 @@ class Container(Model):
             return frames.demuxed() if demux else frames.data()
         return frames.collect(demux)
 
+    def attach_socket(self, params: dict | None = None, ws: bool = False) -> object:
+        """docker-py hands out the daemon's hijacked socket; in process there is none to hand out."""
+        raise InvalidArgument("attach_socket(): the in-process API has no socket; use attach(stream=True), or "
+                              "the engine's Container.attach() with file descriptors")
+
     def diff(self) -> list[dict]:
         """[{"Path": ..., "Kind": 0 changed, 1 added, 2 deleted}], as docker-py."""
         return [{"Path": path, "Kind": _KINDS[kind]} for kind, path in self.engine.diff()]
