@@ -442,8 +442,8 @@ class Container:
             "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only, "SecurityOpt": None,
-            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE, "Runtime": "corral",
-            "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
+            "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
