@@ -262,7 +262,8 @@ def reports(corral, peer_host):
     result: dict = {"tmp": tmp, "crun_id": crun_id, "problems": []}
     created = mounted = False
     try:
-        cid = corral("create", "--name", name, *PROBE_FLAGS, "busybox", "sh", "-c", PROBE).stdout.strip().splitlines()[-1]
+        created_out = corral("create", "--name", name, *PROBE_FLAGS, "busybox", "sh", "-c", PROBE).stdout
+        cid = created_out.strip().splitlines()[-1]
         created = True
         assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid), cid
         bundle = os.path.join(corral.root, "containers", cid)
