@@ -50,6 +50,9 @@ PROBE_MASKED = [
 ]
 PROBE_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
+PROBE_FLAGS = ["--read-only", "--tmpfs", "/run:size=1m,mode=1770,uid=7", "--tmpfs", "/opt/x:exec", "--shm-size", "8m"]
+"""Flags whose mounts both runtimes must make alike: a read-only root, tmpfs mounts with options, a sized /dev/shm."""
+
 PROBE = r"""
 echo "hostname $(hostname)"
 echo "hostname.proc $(cat /proc/sys/kernel/hostname)"
@@ -259,7 +262,8 @@ def reports(corral, peer_host):
     result: dict = {"tmp": tmp, "crun_id": crun_id, "problems": []}
     created = mounted = False
     try:
-        cid = corral("create", "--name", name, "busybox", "sh", "-c", PROBE).stdout.strip().splitlines()[-1]
+        created_out = corral("create", "--name", name, *PROBE_FLAGS, "busybox", "sh", "-c", PROBE).stdout
+        cid = created_out.strip().splitlines()[-1]
         created = True
         assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid), cid
         bundle = os.path.join(corral.root, "containers", cid)
@@ -351,6 +355,7 @@ def test_mounts(reports):
     for side in ("corral", "crun"):
         table = {ln.split()[1]: ln.split()[2:4] for ln in reports[side] if ln.startswith("mount ")}
         assert table.get("/", [None])[0] == "overlay", (side, table.get("/"))
+        assert table["/"][1].split(",")[0] == ("ro" if cfg["root"]["readonly"] else "rw"), (side, table["/"])
         for m in cfg["mounts"]:
             assert m["destination"] in table, (side, m["destination"])
             if "ro" in m.get("options", []):

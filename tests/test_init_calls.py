@@ -105,7 +105,7 @@ def test_the_root_filesystem_is_mounted_as_the_spec_says(fake, bundle):
                    "newinstance,ptmxmode=0666,mode=0620,gid=5")),
         ("mount", ("sysfs", r("/sys"), "sysfs", NOSUID | NOEXEC | NODEV | RDONLY, None)),
         ("mount", ("mqueue", r("/dev/mqueue"), "mqueue", NOSUID | NOEXEC | NODEV, None)),
-        ("mount", ("shm", r("/dev/shm"), "tmpfs", NOSUID | NOEXEC | NODEV, "mode=1777,size=65536k")),
+        ("mount", ("shm", r("/dev/shm"), "tmpfs", NOSUID | NOEXEC | NODEV, "mode=1777,size=67108864")),
         *etc_binds,
         *devices,
     ]

@@ -430,7 +430,7 @@ class Container:
 
     def _host_config(self) -> dict:
         """docker's HostConfig for what corral applies; null where docker has null for "not set"."""
-        from corral.runtime.options import parse_device, parse_ulimit
+        from corral.runtime.options import DEFAULT_SHM_SIZE, parse_device, parse_ulimit
 
         opts = self.options
         found = {
@@ -441,9 +441,9 @@ class Container:
             "CgroupnsMode": "private", "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
             "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
-            "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": False, "SecurityOpt": None,
-            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": 67108864, "Runtime": "corral",
-            "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only, "SecurityOpt": None,
+            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
+            "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
@@ -455,6 +455,8 @@ class Container:
             found["Sysctls"] = dict(opts.sysctls)
         if opts.init:
             found["Init"] = True
+        if opts.tmpfs:
+            found["Tmpfs"] = dict(opts.tmpfs)  # omitted when empty, as docker's omitempty
         return found
 
     def _mounts(self) -> list[dict]:

@@ -40,7 +40,22 @@ def _options(o: dict) -> dict:
         "add_host": o["add_host"], "network_aliases": o["network_alias"], "init": o["init"],
         "ulimits": o["ulimit"], "sysctls": _sysctls(o["sysctl"]), "group_add": o["group_add"], "ipc": o["ipc"],
         "pid": o["pid"], "uts": o["uts"], "devices": o["device"], "expose": o["expose"],
+        "read_only": o["read_only"], "tmpfs": dict(t.partition(":")[::2] for t in o["tmpfs"]),
+        "shm_size": _size("shm_size", o["shm_size"]),
     }
+
+
+def _size(key: str, text: str | None) -> int | None:
+    """A size flag as docker's CLI reads it (units.RAMInBytes), in its words when it is not one."""
+    from corral.runtime.options import parse_bytes
+
+    if text is None:
+        return None
+    try:
+        return parse_bytes(text)
+    except InvalidArgument:
+        raise InvalidArgument(f'invalid argument "{text}" for "--{key.replace("_", "-")}" flag: '
+                              f"invalid size: '{text}'") from None
 
 
 def _sysctls(items: list[str]) -> dict[str, str]:

@@ -57,6 +57,9 @@ _RUN_OPTS = [
     Opt(("--uts",), "uts", "value", "host", "MODE"),
     Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
     Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
+    Opt(("--read-only",), "read_only", "flag", "mount the container's root filesystem read-only"),
+    Opt(("--tmpfs",), "tmpfs", "multi", "mount a tmpfs (default rw,noexec,nosuid,nodev)", "PATH[:OPTS]"),
+    Opt(("--shm-size",), "shm_size", "value", "size of /dev/shm (default 64m)", "BYTES"),
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")

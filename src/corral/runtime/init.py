@@ -152,13 +152,18 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
 
 def switch_root(spec: dict, rootfs: str, flags: int, syscall: Syscall = libc.LINUX) -> None:
     """Once in its cgroup: the cgroup namespace (so the container sees its cgroup as /), pivot_root,
-    the masked and read-only paths, the hostname."""
+    the masked and read-only paths, a read-only root (root.readonly), the hostname."""
     linux = spec.get("linux", {})
     if flags & libc.CLONE_NEWCGROUP:
         syscall.unshare(libc.CLONE_NEWCGROUP)
     mounts.pivot(rootfs, syscall)
     apply_sysctls(linux.get("sysctl") or {})
     mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), syscall)
+    if spec.get("root", {}).get("readonly"):
+        cwd = spec.get("process", {}).get("cwd") or "/"
+        if not os.path.isdir(cwd):
+            os.makedirs(cwd, exist_ok=True)  # while it can be: the command's working directory, as runc makes it
+        mounts.remount_root_readonly(syscall)
     if spec.get("hostname"):
         syscall.sethostname(spec["hostname"])
 

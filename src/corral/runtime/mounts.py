@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 _FLAGS = {
     "ro": libc.MS_RDONLY, "nosuid": libc.MS_NOSUID, "nodev": libc.MS_NODEV, "noexec": libc.MS_NOEXEC,
     "strictatime": libc.MS_STRICTATIME, "bind": libc.MS_BIND, "rbind": libc.MS_BIND | libc.MS_REC,
+    "sync": libc.MS_SYNCHRONOUS, "dirsync": libc.MS_DIRSYNC, "noatime": libc.MS_NOATIME,
+    "nodiratime": libc.MS_NODIRATIME,
 }
 _PROPAGATION = {"rprivate": libc.MS_PRIVATE | libc.MS_REC, "private": libc.MS_PRIVATE,
-                "rslave": libc.MS_SLAVE | libc.MS_REC, "slave": libc.MS_SLAVE}
-_IGNORED = {"rw", "relatime", "suid", "dev", "exec"}
+                "rslave": libc.MS_SLAVE | libc.MS_REC, "slave": libc.MS_SLAVE,
+                "rshared": libc.MS_SHARED | libc.MS_REC, "shared": libc.MS_SHARED}
+_IGNORED = {"rw", "relatime", "suid", "dev", "exec", "async", "atime", "diratime", "nostrictatime"}
 
 DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
 DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
@@ -88,6 +91,12 @@ def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX) -> None:
         syscall.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
     if propagation:
         syscall.mount(None, target, None, propagation)
+
+
+def remount_root_readonly(syscall: Syscall = libc.LINUX) -> None:
+    """root.readonly (--read-only): the container's "/" made read-only once everything is mounted on it,
+    as runc does; the mounts on it (/dev, /proc, tmpfs, binds) keep their own flags."""
+    syscall.mount(None, "/", None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
 
 
 def populate_dev(rootfs: str, syscall: Syscall = libc.LINUX) -> None:

@@ -19,7 +19,10 @@ _DEFAULTS: dict = {
     "devices": list, "expose": list,
     "memory_swap": None, "memory_reservation": None, "cpu_shares": None, "cpu_period": None, "cpu_quota": None,
     "cpuset_cpus": None, "cpuset_mems": None, "blkio_weight": None,
+    "read_only": False, "tmpfs": dict, "shm_size": None,
 }
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+"""docker's /dev/shm size when --shm-size is not given (or is 0)."""
 
 
 class ContainerOptions:
@@ -70,6 +73,9 @@ class ContainerOptions:
     cpuset_cpus: str | None  # "0-2,4"
     cpuset_mems: str | None
     blkio_weight: int | None  # 10..1000
+    read_only: bool  # the root filesystem mounted read-only (OCI root.readonly)
+    tmpfs: dict[str, str]  # --tmpfs: container path -> docker's option string ("size=64m,mode=1777"), as HostConfig
+    shm_size: int | None  # bytes of /dev/shm; None: DEFAULT_SHM_SIZE
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -112,6 +118,8 @@ class ContainerOptions:
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts:
             self._check_namespaces_and_limits()
+        if self.tmpfs or self.shm_size:
+            self._check_tmpfs()
         self.check_limits(update)
 
     def _check_namespaces_and_limits(self) -> None:
@@ -132,6 +140,24 @@ class ContainerOptions:
             parse_device(text)
         for text in self.expose:
             expose_ports(text)
+
+    def _check_tmpfs(self) -> None:
+        """--tmpfs targets and --shm-size, in docker's words where docker has them. A size for a /dev/shm
+        that is not this container's own tmpfs is refused: it could not be applied."""
+        for target in self.tmpfs:
+            if not target.startswith("/"):
+                raise InvalidArgument(f"invalid mount path: '{target}' mount path must be absolute")
+            import os
+
+            if os.path.normpath(target) in ("/", "//"):
+                raise InvalidArgument("invalid specification: destination can't be '/'")
+        if self.shm_size is not None and self.shm_size < 0:
+            raise InvalidArgument("SHM size can not be less than 0")
+        if self.shm_size and self.ipc not in (None, "", "private") and "/dev/shm" not in self.tmpfs:
+            where = {"host": "the host's", "none": "not mounted",
+                     "shareable": "a directory its peers share"}.get(self.ipc, "the other container's")
+            raise InvalidArgument(f"--shm-size cannot be applied with --ipc {self.ipc}: /dev/shm is {where} "
+                                  "(size it with --ipc private, or --tmpfs /dev/shm:size=...)")
 
     def check_limits(self, update: bool) -> None:
         """Docker's checks of the resource limits beyond --memory and --cpus, in its words (the daemon's

@@ -10,7 +10,7 @@ import os
 from corral import fastjson as json
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
-from corral.runtime.options import INIT_PATH, ContainerOptions
+from corral.runtime.options import DEFAULT_SHM_SIZE, INIT_PATH, ContainerOptions
 from corral.store.rootfs import ROOTFS_ANNOTATION, Mount
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -140,16 +140,20 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     ]
-    if shm:
+    if "/dev/shm" in opts.tmpfs:
+        pass  # the user's own tmpfs there, as docker leaves its /dev/shm out for a user's mount
+    elif shm:
         mounts.append({"destination": "/dev/shm", "type": "bind", "source": shm,
                        "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})
     elif opts.ipc != "none":
         mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                       "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]})
-    for name in ("resolv.conf", "hostname", "hosts"):
+                       "options": ["nosuid", "noexec", "nodev", "mode=1777",
+                                   f"size={opts.shm_size or DEFAULT_SHM_SIZE}"]})
+    for name in ("resolv.conf", "hostname", "hosts"):  # read-only with the root, as docker's
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
-                       "options": ["rbind", "rprivate"]})
-    mounts += [bind_mount(b) for b in opts.binds]
+                       "options": ["rbind", "rprivate"] + (["ro"] if opts.read_only else [])})
+    mounts += user_mounts([bind_mount(b) for b in opts.binds] +
+                          [tmpfs_mount(target, options) for target, options in opts.tmpfs.items()])
     args = process_args(opts, cfg)
     if opts.init:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(),
@@ -174,7 +178,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
     spec = {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": "rootfs", "readonly": False},
+        "root": {"path": "rootfs", "readonly": opts.read_only},
         "hostname": hostname,
         "mounts": mounts,
         "linux": linux,
@@ -260,6 +264,74 @@ def bind_mount(bind: str) -> dict:
         raise InvalidArgument(f"invalid bind {bind!r}: {source} does not exist on the host")
     return {"destination": destination, "type": "bind", "source": source,
             "options": ["rbind", "rprivate"] + (["ro"] if mode == "ro" else [])}
+
+
+def user_mounts(found: list[dict]) -> list[dict]:
+    """The user's mounts in the order to make them: a parent before what is mounted under it (docker sorts
+    by the number of path parts too), else as given."""
+    return sorted(found, key=lambda m: m["destination"].rstrip("/").count("/"))
+
+
+# docker's --tmpfs flags (moby/sys/mount's table): each a mount flag set or cleared; a later flag of one
+# key (a pair such as ro/rw, or the propagation) overrides an earlier one, as its MergeTmpfsOptions does
+_TMPFS_FLAGS = {
+    "ro": "ro", "rw": "ro", "nosuid": "suid", "suid": "suid", "nodev": "dev", "dev": "dev",
+    "noexec": "exec", "exec": "exec", "sync": "sync", "async": "sync", "dirsync": "dirsync",
+    "noatime": "atime", "atime": "atime", "nodiratime": "diratime", "diratime": "diratime",
+    "relatime": "relatime", "norelatime": "relatime", "strictatime": "strictatime", "nostrictatime": "strictatime",
+    "private": "propagation", "rprivate": "propagation", "shared": "propagation", "rshared": "propagation",
+    "slave": "propagation", "rslave": "propagation",
+}
+_TMPFS_DATA = ("size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol")
+TMPFS_DEFAULTS = ["noexec", "nosuid", "nodev", "rprivate"]
+"""docker's flags of a --tmpfs mount, before those given."""
+
+
+def tmpfs_mount(target: str, options: str) -> dict:
+    """The OCI mount of a tmpfs at `target` with docker's --tmpfs option string ("size=64m,mode=1777,exec"):
+    docker's defaults (rw,noexec,nosuid,nodev, private) merged with the options given, the last of a kind
+    winning. Sizes are the kernel's (64m, 1g, 10%), as docker passes them to mount(2): checked here, so a
+    typo is an error at create and not at start."""
+    if not target.startswith("/"):
+        raise InvalidArgument(f"invalid mount path: '{target}' mount path must be absolute")
+    given = TMPFS_DEFAULTS + (options.split(",") if options else [])
+    merged: list[str] = []
+    seen: set[str] = set()
+    for option in reversed(given):
+        if option == "defaults":
+            continue
+        key, sep, value = option.partition("=")
+        if not sep and option in _TMPFS_FLAGS:
+            key = _TMPFS_FLAGS[option]
+        elif not sep or key not in _TMPFS_DATA:
+            shown = f'["{key}" "{value}"]' if sep else f'["{option}"]'
+            raise InvalidArgument(f"invalid tmpfs option {shown}")
+        else:
+            _check_tmpfs_value(key, value)
+        if key not in seen:
+            seen.add(key)
+            merged.insert(0, option)
+    return {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": merged}
+
+
+def _check_tmpfs_value(key: str, value: str) -> None:
+    """A tmpfs data option's value as the kernel reads it: sizes and inode counts are numbers with an optional
+    k, m, g, t, p or e (size also a percentage of memory), mode octal, uid and gid decimal."""
+    if key in ("size", "nr_blocks", "nr_inodes"):
+        number = value[:-1] if value[-1:].lower() in ("k", "m", "g", "t", "p", "e") or \
+            (key == "size" and value.endswith("%")) else value
+        ok = number.isdigit() and number.isascii()
+        what = "a number with an optional k, m or g unit" + (", or a percentage of memory" if key == "size" else "")
+    elif key == "mode":
+        ok = bool(value) and all(c in "01234567" for c in value)
+        what = "an octal mode (1777)"
+    elif key in ("uid", "gid"):
+        ok = value.isdigit() and value.isascii()
+        what = "a number"
+    else:
+        ok, what = bool(value), "a memory policy"
+    if not ok:
+        raise InvalidArgument(f"invalid tmpfs option {key}={value!r}: give {what}")
 
 
 def etc_files(hostname: str) -> dict[str, str]:

@@ -28,9 +28,8 @@ NOT_APPLIED = {
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
     "mac_address": "MAC addresses", "mem_swappiness": "swappiness", "mounts": "Mount objects (use volumes=)",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
-    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "read_only": "read-only roots",
-    "restart_policy": "restart policies", "runtime": "other runtimes", "security_opt": "security options",
-    "shm_size": "a /dev/shm size", "storage_opt": "storage options", "tmpfs": "tmpfs mounts",
+    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "restart_policy": "restart policies",
+    "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
     "volume_driver": "volume drivers", "volumes_from": "volumes_from",
 }
@@ -129,6 +128,14 @@ def volumes(call: str, name: str, value: object) -> list[str]:
     return binds
 
 
+def tmpfs(call: str, name: str, value: object) -> dict[str, str]:
+    """docker-py's tmpfs: {"/run": "size=64m"} or ["/run:size=64m", "/tmp"]."""
+    check_type(call, name, value, dict, list, tuple)
+    if isinstance(value, dict):
+        return {str(k): str(v or "") for k, v in value.items()}
+    return dict(str(t).partition(":")[::2] for t in value or [])
+
+
 def ulimits(call: str, name: str, value: object) -> list[str]:
     """docker-py's ulimits: Ulimit objects or dicts ({"Name": "nofile", "Soft": 1024, "Hard": 2048}),
     as `--ulimit` specs."""
@@ -196,6 +203,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
     "uts_mode": ("uts", _str), "devices": ("devices", _strings),
+    "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
 }
 
 
