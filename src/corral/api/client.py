@@ -100,7 +100,9 @@ class Client:
         cache = [{"ID": r["ID"], "Type": "regular", "Size": r["Size"], "CreatedAt": r["Created"],
                   "LastUsedAt": r["Created"], "UsageCount": 1, "InUse": r["InUse"], "Shared": False}
                  for r in usage["CacheRows"]]
-        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": [],
+        volumes = [dict(r["Volume"].inspect(), UsageData={"RefCount": r["Links"], "Size": r["Size"]})
+                   for r in usage["VolumeRows"]]
+        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": volumes,
                 "BuildCache": cache}
 
     def events(self, since: object = None, until: object = None, filters: dict | None = None,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
     from corral.api.network import ModeNetwork, Network
+    from corral.api.volume import Volume
 
 
 class Host:
@@ -321,6 +322,47 @@ class Host:
         from corral.api import prune
 
         return prune.networks(self, filters)
+
+    # volumes -----------------------------------------------------------------------------------------
+
+    def create_volume(self, name: str | None = None, *, driver: str | None = None,
+                      options: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Volume:
+        """`volume create`: a named volume (no name: an anonymous one, 64 hex digits) of the local driver;
+        an existing one of that name is returned as it is, as docker does."""
+        from corral.api import volume
+
+        return volume.create(self, name, driver, options, labels, anonymous=not name)
+
+    def volume(self, name: str) -> Volume:
+        from corral.api.volume import Volume
+        from corral.store import volumes
+
+        return Volume(self, volumes.find(self.store, name))
+
+    def volumes(self, filters: Filters | None = None) -> list[Volume]:
+        """Every volume that passes docker's `volume ls` filters (dangling=, driver=, label=, name=)."""
+        from corral.api import filters as f
+
+        return f.volumes(self, filters or {})
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        """`volume rm`: refused while a container uses it; force: a missing one is no error."""
+        from corral.errors import NotFound
+
+        try:
+            vol = self.volume(name)
+        except NotFound:
+            if force:
+                return
+            raise
+        vol.remove(force)
+
+    def prune_volumes(self, filters: Filters | None = None) -> dict:
+        """Delete the unused anonymous volumes (filter all=true: every unused one) that pass label=/label!=;
+        {"VolumesDeleted": [names], "SpaceReclaimed": N}."""
+        from corral.api import prune
+
+        return prune.volumes(self, filters)
 
     # save, load, export ------------------------------------------------------------------------------
 
