@@ -54,3 +54,83 @@ def test_volume_create_refuses_bad_input(cli, args, message):
     r = cli("volume", "create", *args)
     assert r.returncode == 1 and message in r.stderr.decode(), r.stderr
     assert cli.out("volume", "ls", "-q") == ""
+
+
+def test_named_volume_outlives_its_containers_and_is_refused_removal_while_used(busybox):
+    busybox.out("run", "--rm", "-v", "store:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert busybox.out("volume", "ls", "-q").split() == ["store"]  # made on first use
+    assert busybox.out("run", "--rm", "--mount", "source=store,target=/d", "busybox", "cat", "/d/f") == "kept\n"
+    cid = busybox.out("create", "--name", "user", "-v", "store:/data:ro", "busybox", "sh", "-c",
+                      "echo more > /data/g").strip()
+    r = busybox("volume", "rm", "store")
+    assert r.returncode == 1 and f"remove store: volume is in use - [{cid}]" in r.stderr.decode()
+    assert busybox.out("volume", "ls", "-q", "-f", "dangling=false").split() == ["store"]
+    assert busybox.out("ps", "-aq", "-f", "volume=store").split() == [cid[:12]]
+    assert busybox("start", "-a", "user").returncode == 1  # :ro refuses writes
+    [m] = json.loads(busybox.out("inspect", "-f", "{{json .Mounts}}", "user"))
+    assert m["Type"] == "volume" and m["Name"] == "store" and m["Destination"] == "/data" and m["RW"] is False
+    assert m["Source"] == os.path.join(busybox.root, "volumes/store/_data") and m["Driver"] == "local"
+    busybox.out("rm", "-v", "user")  # -v takes anonymous volumes only
+    assert busybox.out("volume", "rm", "store").strip() == "store"
+
+
+def test_binds_show_host_changes_live_and_ro_refuses_writes(busybox, tmp_path):
+    host = tmp_path / "shared"
+    busybox.out("run", "-d", "--name", "live", "-v", f"{host}:/s", "-v", f"{tmp_path}:/ro:ro", "busybox",
+                "sleep", "60")
+    assert host.is_dir()  # -v makes a missing host directory, as docker's
+    (host / "f").write_text("one")
+    assert busybox.out("exec", "live", "cat", "/s/f") == "one"
+    (host / "f").write_text("two")
+    assert busybox.out("exec", "live", "cat", "/s/f") == "two"
+    busybox.out("exec", "live", "sh", "-c", "echo back > /s/g")
+    assert (host / "g").read_text() == "back\n"
+    r = busybox("exec", "live", "touch", "/ro/x")
+    assert r.returncode != 0 and b"Read-only file system" in r.stderr and not (tmp_path / "x").exists()
+    [bind, ro] = json.loads(busybox.out("inspect", "-f", "{{json .Mounts}}", "live"))
+    assert bind == {"Type": "bind", "Source": str(host), "Destination": "/s", "Mode": "", "RW": True,
+                    "Propagation": "rprivate"}
+    assert ro["Mode"] == "ro" and ro["RW"] is False
+    busybox.out("rm", "-f", "live")
+    missing = busybox("run", "--rm", "--mount", f"type=bind,src={tmp_path}/nope,dst=/x", "busybox", "true")
+    assert missing.returncode == 125 and b"bind source path does not exist" in missing.stderr
+
+
+def test_copy_up_keeps_owners_modes_and_links_and_volume_in_image_is_anonymous(busybox):
+    busybox.out("run", "--name", "maker", "busybox", "sh", "-c",
+                "mkdir -p /srv/d && echo x > /srv/d/f && chown 1000:2000 /srv/d/f && chmod 640 /srv/d/f && "
+                "chmod 750 /srv/d && ln -s f /srv/d/l")
+    busybox.out("commit", "--change", "VOLUME /srv", "maker", "withvol:1")
+    busybox.out("rm", "maker")
+    assert busybox.out("run", "--rm", "-v", "fresh:/srv", "busybox", "ls", "-A", "/srv") == ""  # no /srv there
+    assert busybox.out("run", "--rm", "-v", "fresh:/srv", "withvol:1", "stat", "-c", "%u:%g %a %F",
+                       "/srv/d", "/srv/d/f", "/srv/d/l") == \
+        "0:0 750 directory\n1000:2000 640 regular file\n0:0 777 symbolic link\n"
+    assert busybox.out("run", "--rm", "-v", "bare:/srv:nocopy", "withvol:1", "ls", "-A", "/srv") == ""
+    cid = busybox.out("create", "withvol:1", "true").strip()
+    [m] = json.loads(busybox.out("inspect", "-f", "{{json .Mounts}}", cid))
+    assert m["Type"] == "volume" and m["Destination"] == "/srv" and len(m["Name"]) == 64
+    assert busybox.out("run", "--rm", "--volumes-from", f"{cid}:ro", "busybox", "cat", "/srv/d/f") == "x\n"
+    assert m["Name"] in busybox.out("volume", "ls", "-q")
+    busybox.out("rm", "-v", cid)
+    assert m["Name"] not in busybox.out("volume", "ls", "-q")
+    busybox.out("run", "--rm", "withvol:1", "true")  # --rm removes its anonymous volume too
+    busybox.out("run", "--rm", "-v", "/anon", "busybox", "true")
+    assert sorted(busybox.out("volume", "ls", "-q").split()) == ["bare", "fresh"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("-v", "rel/dir:/x"), '"rel/dir" includes invalid characters for a local volume name'),
+    (("-v", "data:rel"), "mount path must be absolute"),
+    (("-v", "/tmp:/x:bogus"), "invalid mode: bogus"),
+    (("-v", "a:b:c:d"), "invalid volume specification: 'a:b:c:d'"),
+    (("--mount", "type=volume,target=/x,colour=red"), "unexpected key 'colour'"),
+    (("--mount", "type=volume,source=v1"), "field Target must not be empty"),
+    (("--mount", "type=bind,src=/tmp,dst=x"), "mount path must be absolute"),
+    (("--mount", "type=floppy,dst=/x"), "mount type unknown"),
+    (("-v", "/tmp:/x", "--mount", "type=volume,dst=/x/"), "Duplicate mount point: /x"),
+])
+def test_mount_flags_refuse_bad_input(busybox, args, message):
+    r = busybox("create", *args, "busybox", "true")
+    assert r.returncode == 125 and message in r.stderr.decode(), r.stderr
+    assert busybox.out("ps", "-aq") == "" and busybox.out("volume", "ls", "-q") == ""

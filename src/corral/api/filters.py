@@ -322,8 +322,10 @@ def container_filter(host: Host, filters: Filters) -> Callable[[Container], bool
         tests.append(lambda c: c.created > since)
     if "health" in filters:  # no container has a health check yet: each one's health is "none"
         tests.append(lambda c: "none" in filters["health"])
-    if "volume" in filters:  # corral has no volumes or bind mounts yet: no container mounts any
-        tests.append(lambda c: False)
+    if "volume" in filters:  # docker's: a volume's name or a mount's destination (or a bind's source)
+        wanted_mounts = set(filters["volume"])
+        tests.append(lambda c: any(wanted_mounts & {m["source"], m["target"]} for m in c.options.mounts) or
+                     any(wanted_mounts & set(b.split(":")[:2]) for b in c.options.binds))
     return lambda c: all(t(c) for t in tests)
 
 

@@ -51,18 +51,26 @@ class Host:
             bare = names.free_name(lambda n: container_records.name_holder(self.store, n) is not None)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
+        image_cfg = img.config
         bundle = self.store.container_dir(cid)
         net = None
         if opts.network != "none" or opts.ports or opts.publish_all or opts.ip or opts.network_aliases or \
                 opts.dns or opts.dns_search or opts.dns_option or opts.add_host:
             from corral.network import endpoint  # not on the path of a container without network
 
-            net = endpoint.plan(self.store, cid, opts, img.config)
+            net = endpoint.plan(self.store, cid, opts, image_cfg)
         joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
+        made: list[str] = []  # volumes made for this container: gone again if the create fails
         try:
+            image_volumes = list((image_cfg.get("config") or {}).get("Volumes") or ())
+            if opts.mounts or opts.volumes_from or image_volumes:
+                from corral.api import mounts
+
+                opts.mounts, made = mounts.resolve(self, opts.mounts, mounts.volumes_from(self, opts.volumes_from),
+                                                   image_volumes, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, img.config, rootfs, bundle, joins, shm)
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
@@ -84,6 +92,11 @@ class Host:
             remove_tree(bundle)
             if net is not None:
                 net.abandon()
+            if made:
+                from corral.store import volumes
+
+                for vname in made:
+                    volumes.delete(self.store, vname)
             raise
         return self.container(cid)
 

@@ -84,15 +84,10 @@ def create(host: Host, name: str | None, driver: str | None, options: dict[str, 
 
 
 def users(host: Host) -> dict[str, list[str]]:
-    """Volume name → the IDs of the containers (any state) that mount it, from their recorded mounts."""
-    from corral.store import containers as container_records
+    """Volume name → the IDs of the containers (any state) that mount it."""
+    from corral.store import volumes as records
 
-    found: dict[str, list[str]] = {}
-    for rec in container_records.newest_first(host.store):
-        for m in rec.options.get("mounts") or ():
-            if m.get("type") == "volume":
-                found.setdefault(m["source"], []).append(rec.id)
-    return found
+    return records.users(host.store)
 
 
 class Volume:

@@ -40,7 +40,22 @@ def _options(o: dict) -> dict:
         "add_host": o["add_host"], "network_aliases": o["network_alias"], "init": o["init"],
         "ulimits": o["ulimit"], "sysctls": _sysctls(o["sysctl"]), "group_add": o["group_add"], "ipc": o["ipc"],
         "pid": o["pid"], "uts": o["uts"], "devices": o["device"], "expose": o["expose"],
+        "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
+        "volumes_from": o["volumes_from"],
     }
+
+
+def _mounts(volumes: list[str], mounts: list[str]) -> list[dict]:
+    """-v and --mount, read by docker's grammar (api/mounts.py); -v's ignored z/Z said on stderr."""
+    from corral.api import mounts as grammar
+
+    found = []
+    for text in volumes:
+        m, warnings = grammar.parse_volume(text)
+        for w in warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
+        found.append(m)
+    return found + [grammar.parse_mount(text) for text in mounts]
 
 
 def _sysctls(items: list[str]) -> dict[str, str]:
@@ -143,7 +158,7 @@ def kill(o: dict, args: list[str]) -> int:
 
 
 def rm(o: dict, args: list[str]) -> int:
-    return each_container(args, lambda c: c.remove(force=o["force"]))
+    return each_container(args, lambda c: c.remove(force=o["force"], volumes=o["volumes"]))
 
 
 def rename(o: dict, args: list[str]) -> int:
@@ -203,12 +218,15 @@ def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a 
         return ",".join(names or ([c.options.network] if c.options.network in ("none", "host") else []))
 
     status = c.status
+    mounts = c.options.mounts
     return fmt.Row(c.options.labels, ID=c.id if no_trunc else c.short_id, Image=c.image_ref, Command=f'"{command}"',
                    CreatedAt=lambda: fmt.go_time(c.created), RunningFor=fmt.ago(c.created),
                    Ports=lambda: fmt.ports(c.ports), State=lambda: "paused" if status == "running" and c.paused
                    else status, Status=lambda: fmt.status(c),
                    Size=(lambda: fmt.container_size(*c.size())) if size else "0B", Names=c.name,
-                   Labels=lambda: fmt.labels(c.options.labels), Mounts="", Networks=networks, LocalVolumes="0")
+                   Labels=lambda: fmt.labels(c.options.labels),
+                   Mounts=lambda: ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts),
+                   Networks=networks, LocalVolumes=lambda: str(sum(m["type"] == "volume" for m in mounts)))
 
 
 def _count(text: str | None, flag: str) -> int:

@@ -57,6 +57,10 @@ _RUN_OPTS = [
     Opt(("--uts",), "uts", "value", "host", "MODE"),
     Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
     Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
+    Opt(("-v", "--volume"), "volume", "multi", "a bind (/host:/ctr), named (NAME:/ctr) or anonymous (/ctr) volume",
+        "SRC:DST[:OPTS]"),
+    Opt(("--mount",), "mount", "multi", "type=bind|volume|tmpfs,source=,target=[,readonly][,...]", "SPEC"),
+    Opt(("--volumes-from",), "volumes_from", "multi", "the mounts of another container", "CONTAINER[:ro|rw]"),
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
@@ -101,7 +105,7 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-s", "--signal"), "signal", "value", "signal to send (default KILL)", "SIGNAL")], min_args=1),
     Command("rm", _C + "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove containers.",
             [Opt(("-f", "--force"), "force", "flag", "kill and remove a running container"),
-             Opt(("-v", "--volumes"), "volumes", "flag", "accepted for compatibility")], min_args=1),
+             Opt(("-v", "--volumes"), "volumes", "flag", "remove its anonymous volumes too")], min_args=1),
     Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
             [Opt(("-a", "--all"), "all", "flag", "show all containers"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),

@@ -23,7 +23,8 @@ _FLAGS = {
     "strictatime": libc.MS_STRICTATIME, "bind": libc.MS_BIND, "rbind": libc.MS_BIND | libc.MS_REC,
 }
 _PROPAGATION = {"rprivate": libc.MS_PRIVATE | libc.MS_REC, "private": libc.MS_PRIVATE,
-                "rslave": libc.MS_SLAVE | libc.MS_REC, "slave": libc.MS_SLAVE}
+                "rslave": libc.MS_SLAVE | libc.MS_REC, "slave": libc.MS_SLAVE,
+                "rshared": libc.MS_SHARED | libc.MS_REC, "shared": libc.MS_SHARED}
 _IGNORED = {"rw", "relatime", "suid", "dev", "exec"}
 
 DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]

@@ -150,6 +150,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
                        "options": ["rbind", "rprivate"]})
     mounts += [bind_mount(b) for b in opts.binds]
+    mounts += [container_mount(m) for m in opts.mounts]
     args = process_args(opts, cfg)
     if opts.init:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary(),
@@ -260,6 +261,18 @@ def bind_mount(bind: str) -> dict:
         raise InvalidArgument(f"invalid bind {bind!r}: {source} does not exist on the host")
     return {"destination": destination, "type": "bind", "source": source,
             "options": ["rbind", "rprivate"] + (["ro"] if mode == "ro" else [])}
+
+
+def container_mount(m: dict) -> dict:
+    """A resolved mount description (api/mounts.py: its "oci" part says what to mount) as an OCI mount:
+    binds recursive, private unless a propagation is asked, read-only with readonly."""
+    oci = m["oci"]
+    options = list(oci.get("options") or [])
+    if oci["type"] == "bind":
+        options = ["rbind", m.get("propagation") or "rprivate"] + options
+    if m.get("readonly"):
+        options.append("ro")
+    return {"destination": m["target"], "type": oci["type"], "source": oci["source"], "options": options}
 
 
 def etc_files(hostname: str) -> dict[str, str]:

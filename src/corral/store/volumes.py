@@ -82,3 +82,27 @@ def delete(store: Store, name: str) -> None:
         if not conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount:
             raise NotFound(f"remove {name}: no such volume")
     remove_tree(directory(store, name))
+
+
+def users(store: Store) -> dict[str, list[str]]:
+    """Volume name → the IDs of the containers (any state) that mount it, read from their recorded mounts."""
+    from corral.store import containers
+
+    found: dict[str, list[str]] = {}
+    for rec in containers.newest_first(store):
+        for m in rec.options.get("mounts") or ():
+            if m.get("type") == "volume":
+                found.setdefault(m["source"], []).append(rec.id)
+    return found
+
+
+def remove_anonymous(store: Store, mounts: list[dict]) -> None:
+    """Delete the anonymous volumes among a removed container's mounts that no other container uses
+    (`rm -v`, `run --rm`)."""
+    names = [m["source"] for m in mounts if m.get("type") == "volume" and m.get("anonymous")]
+    if not names:
+        return
+    used = users(store)
+    for name in names:
+        if name not in used and get(store, name) is not None:
+            delete(store, name)
