@@ -134,3 +134,43 @@ def test_mount_flags_refuse_bad_input(busybox, args, message):
     r = busybox("create", *args, "busybox", "true")
     assert r.returncode == 125 and message in r.stderr.decode(), r.stderr
     assert busybox.out("ps", "-aq") == "" and busybox.out("volume", "ls", "-q") == ""
+
+
+def test_local_driver_options_bind_a_host_directory_or_mount_a_tmpfs(busybox, tmp_path):
+    busybox.out("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={tmp_path}", "share")
+    busybox.out("volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt", "o=size=1m", "scratch")
+    busybox.out("run", "--rm", "-v", "share:/s", "busybox", "sh", "-c", "echo via > /s/f")
+    assert (tmp_path / "f").read_text() == "via\n"
+    out = busybox.out("run", "--rm", "-v", "scratch:/t", "busybox", "sh", "-c", "echo a > /t/a; df -k /t; ls /t")
+    assert "tmpfs" in out and " 1024 " in out and out.endswith("a\n")
+    assert busybox.out("run", "--rm", "-v", "scratch:/t", "busybox", "ls", "-A", "/t") == ""  # a tmpfs per mount
+    [info] = json.loads(busybox.out("volume", "inspect", "scratch"))
+    assert info["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+    assert busybox.out("volume", "ls", "--format", "{{.Name}} {{.Size}}", "-f", "name=s").split("\n")[:2] == \
+        ["scratch N/A", "share N/A"]
+
+
+def test_client_volumes_and_volumes_and_mounts_keywords(busybox):
+    import corral
+
+    client = corral.Client(busybox.root)
+    try:
+        vol = client.volumes.create("pyvol", labels={"k": "v"})
+        assert vol.name == vol.id == "pyvol" and vol.attrs["Labels"] == {"k": "v"}
+        assert client.volumes.get("pyvol").attrs["Mountpoint"].endswith("/volumes/pyvol/_data")
+        out = client.containers.run("busybox", "sh -c 'echo py > /a/f; cat /b/f'", remove=True,
+                                    volumes={"pyvol": {"bind": "/a", "mode": "rw"}},
+                                    mounts=[{"Type": "volume", "Source": "pyvol", "Target": "/b", "ReadOnly": True}])
+        assert out == b"py\n"
+        c = client.containers.create("busybox", "true", volumes=["pyvol:/x", "/anon"])
+        assert [v.name for v in client.volumes.list(filters={"dangling": False})][-1] == "pyvol"
+        with pytest.raises(corral.errors.Conflict, match="volume is in use"):
+            vol.remove()
+        c.remove(v=True)
+        assert [v.name for v in client.volumes.list()] == ["pyvol"]  # the anonymous one went with rm -v
+        assert client.volumes.prune() == {"VolumesDeleted": [], "SpaceReclaimed": 0}
+        assert client.volumes.prune(filters={"all": True})["VolumesDeleted"] == ["pyvol"]
+        with pytest.raises(corral.errors.NotFound):
+            client.volumes.get("pyvol")
+    finally:
+        client.close()

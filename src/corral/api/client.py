@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.api.models.containers import ContainerCollection
     from corral.api.models.images import ImageCollection
     from corral.api.models.networks import NetworkCollection
+    from corral.api.models.volumes import VolumeCollection
 
 API_VERSION = "1.47"  # the Engine API version whose shapes the models follow
 
@@ -70,6 +71,12 @@ class Client:
         from corral.api.models.networks import NetworkCollection
 
         return self._collection("networks", NetworkCollection)  # type: ignore[return-value]
+
+    @property
+    def volumes(self) -> VolumeCollection:
+        from corral.api.models.volumes import VolumeCollection
+
+        return self._collection("volumes", VolumeCollection)  # type: ignore[return-value]
 
     def ping(self) -> bool:
         """True when the store can be read (docker-py: the daemon answered); its error otherwise."""
