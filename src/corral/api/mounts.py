@@ -226,7 +226,10 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
     for path in image_volumes:
         if path.startswith("/"):
             taken.setdefault(_clean(path), _mount("volume", "", _clean(path)))
+    from corral.store import volumes as records
+
     made: list[str] = []
+    used = volumes.users(host) if any(m["type"] == "volume" for m in taken.values()) else {}
     try:
         for m in taken.values():
             if m["type"] == "bind":
@@ -238,8 +241,7 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
                 m["oci"] = {"type": "bind", "source": m["source"], "options": []}
             elif m["type"] == "volume":
                 name = m["source"]
-                before = volumes.users(host)
-                if not name or host_volume(host, name) is None:
+                if not name or records.get(host.store, name) is None:
                     vol = volumes.create(host, name or None, None, m.get("volume_options"), m.get("volume_labels"),
                                          anonymous=not name)
                     made.append(vol.name)
@@ -248,7 +250,7 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
                     vol = host.volume(name)
                 m["source"] = vol.name
                 m["oci"] = vol.source()
-                if not m["nocopy"] and not vol.options.get("type") and vol.name not in before:
+                if not m["nocopy"] and not vol.options.get("type") and vol.name not in used:
                     copy_up(layer_dirs, m["target"], vol.mountpoint)
             else:
                 from corral.runtime import spec
@@ -259,17 +261,9 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
                 m["oci"] = make(m["target"], m.get("tmpfs_options", ""))
     except BaseException:
         for name in made:
-            from corral.store import volumes as records
-
             records.delete(host.store, name)
         raise
     return sorted(taken.values(), key=lambda m: m["target"].count("/")), made
-
-
-def host_volume(host: Host, name: str):  # noqa: ANN201 - a VolumeRecord or None
-    from corral.store import volumes as records
-
-    return records.get(host.store, name)
 
 
 def copy_up(layer_dirs: list[str], target: str, dest: str) -> None:
