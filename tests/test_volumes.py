@@ -174,3 +174,17 @@ def test_client_volumes_and_volumes_and_mounts_keywords(busybox):
             client.volumes.get("pyvol")
     finally:
         client.close()
+
+
+def test_build_steps_make_no_volumes_and_system_prune_volumes_takes_anonymous_ones(busybox, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nVOLUME /data\nRUN mkdir -p /data && echo built > /data/f\n")
+    busybox.out("build", "-q", "-t", "vol:1", str(tmp_path))
+    assert busybox.out("volume", "ls", "-q") == ""  # RUN writes into the layer (as BuildKit), no volume left
+    assert busybox.out("run", "--rm", "vol:1", "cat", "/data/f") == "built\n"  # copied up into its volume
+    busybox.out("create", "--name", "keeper", "-v", "/kept", "busybox", "true")
+    busybox.out("volume", "create", "named")
+    busybox.out("volume", "create")
+    assert len(busybox.out("volume", "ls", "-q").split()) == 3
+    out = busybox.out("system", "prune", "-f", "--volumes")  # keeper goes first, then its anonymous volume
+    assert "Deleted Containers:" in out and "Deleted Volumes:" in out
+    assert busybox.out("volume", "ls", "-q").split() == ["named"]

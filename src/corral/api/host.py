@@ -27,9 +27,10 @@ class Host:
     # containers --------------------------------------------------------------------------------------
 
     def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
-                         **options) -> Container:  # noqa: ANN003 - the ContainerOptions fields
+                         image_volumes: bool = True, **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
-        A command given as a string is split as a shell would (docker-py's habit)."""
+        A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
+        become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's)."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -62,12 +63,12 @@ class Host:
         joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
         made: list[str] = []  # volumes made for this container: gone again if the create fails
         try:
-            image_volumes = list((image_cfg.get("config") or {}).get("Volumes") or ())
-            if opts.mounts or opts.volumes_from or image_volumes:
+            declared = list((image_cfg.get("config") or {}).get("Volumes") or ()) if image_volumes else []
+            if opts.mounts or opts.volumes_from or declared:
                 from corral.api import mounts
 
                 opts.mounts, made = mounts.resolve(self, opts.mounts, mounts.volumes_from(self, opts.volumes_from),
-                                                   image_volumes, img.layer_dirs())
+                                                   declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
             spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm)
