@@ -159,8 +159,8 @@ def test_bad_keywords_name_the_argument(client):
         client.containers.run("busybox", "true", security_opt=["no-new-privileges"])
     with pytest.raises(errors.InvalidArgument, match='"network" and "network_mode" can not be used together'):
         client.containers.run("busybox", "true", network="a", network_mode="b")
-    with pytest.raises(errors.InvalidArgument, match="named and anonymous volumes are not supported yet"):
-        client.containers.create("busybox", "true", volumes=["data:/data"])
+    with pytest.raises(errors.InvalidArgument, match="volumes: invalid volume specification: 'd@ta:/data'"):
+        client.containers.create("busybox", "true", volumes=["d@ta:/data"])
     with pytest.raises(errors.UnexpectedArgument, match="container option ports must be a list, not dict"):
         client.api.create_container("busybox", ["true"], ports={"80/tcp": 8080})
     assert client.api.containers(all=True) == []

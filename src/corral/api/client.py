@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from corral.api.models.containers import ContainerCollection
     from corral.api.models.images import ImageCollection
     from corral.api.models.networks import NetworkCollection
+    from corral.api.models.volumes import VolumeCollection
 
 API_VERSION = "1.47"  # the Engine API version whose shapes the models follow
 
@@ -71,6 +72,12 @@ class Client:
 
         return self._collection("networks", NetworkCollection)  # type: ignore[return-value]
 
+    @property
+    def volumes(self) -> VolumeCollection:
+        from corral.api.models.volumes import VolumeCollection
+
+        return self._collection("volumes", VolumeCollection)  # type: ignore[return-value]
+
     def ping(self) -> bool:
         """True when the store can be read (docker-py: the daemon answered); its error otherwise."""
         self.api.containers()  # one query of the store (made on first use, as every command does)
@@ -100,7 +107,9 @@ class Client:
         cache = [{"ID": r["ID"], "Type": "regular", "Size": r["Size"], "CreatedAt": r["Created"],
                   "LastUsedAt": r["Created"], "UsageCount": 1, "InUse": r["InUse"], "Shared": False}
                  for r in usage["CacheRows"]]
-        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": [],
+        volumes = [dict(r["Volume"].inspect(), UsageData={"RefCount": r["Links"], "Size": r["Size"]})
+                   for r in usage["VolumeRows"]]
+        return {"LayersSize": usage["Images"]["Size"], "Images": images, "Containers": containers, "Volumes": volumes,
                 "BuildCache": cache}
 
     def events(self, since: object = None, until: object = None, filters: dict | None = None,

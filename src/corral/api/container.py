@@ -255,7 +255,8 @@ class Container:
 
         client.call(self.host.store, {"op": "resize", "id": self.id, "rows": rows, "cols": cols})
 
-    def remove(self, force: bool = False) -> None:
+    def remove(self, force: bool = False, volumes: bool = False) -> None:
+        """`rm`: a running container only with force; volumes (`rm -v`): its anonymous volumes too."""
         from corral.monitor.cleanup import remove_container
 
         self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
@@ -266,7 +267,7 @@ class Container:
                     "removal or force remove"
                 )
             self._kill_and_wait()
-        remove_container(self.host.store, self.id)
+        remove_container(self.host.store, self.id, volumes)
 
     def rename(self, new_name: str) -> None:
         from corral.api import names
@@ -460,13 +461,26 @@ class Container:
         return found
 
     def _mounts(self) -> list[dict]:
-        """docker's Mounts: one entry per bind (HOST:CONTAINER[:ro])."""
+        """docker's Mounts: one entry per bind (the builder's HOST:CONTAINER[:ro] ones too), volume and tmpfs."""
         found = []
         for bind in self.options.binds:
             source, _, rest = bind.partition(":")
             destination, _, mode = rest.partition(":")
             found.append({"Type": "bind", "Source": source, "Destination": destination, "Mode": mode,
                           "RW": mode != "ro", "Propagation": "rprivate"})
+        for m in self.options.mounts:
+            entry = {"Type": m["type"]}
+            if m["type"] == "volume":
+                from corral.store import volumes
+
+                entry.update(Name=m["source"], Source=volumes.data_dir(self.host.store, m["source"]), Driver="local")
+            else:
+                entry["Source"] = m["source"]
+            mode = ",".join(["ro"] * m["readonly"] + ["nocopy"] * m.get("nocopy", False))
+            entry.update(Destination=m["target"], Mode=mode if m["type"] != "volume" else mode or "z",
+                         RW=not m["readonly"],
+                         Propagation=(m.get("propagation") or "rprivate") if m["type"] == "bind" else "")
+            found.append(entry)
         return found
 
     def _exposed_ports(self, image_config: dict) -> dict[str, dict]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from corral.api.host import Host
     from corral.api.image import Image
     from corral.api.network import Network
+    from corral.api.volume import Volume
 
     Filters = Mapping[str, Sequence[str]]
 
@@ -28,6 +29,8 @@ IMAGE_KEYS = ("before", "dangling", "label", "label!", "reference", "since", "un
 CONTAINER_KEYS = ("ancestor", "before", "exited", "health", "id", "label", "name", "network", "since", "status",
                   "volume")
 NETWORK_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+VOLUME_KEYS = ("dangling", "driver", "label", "label!", "name")
+VOLUME_PRUNE_KEYS = ("all", "label", "label!")
 PRUNE_KEYS = ("label", "label!", "until")
 """What container, network and system prune take; image prune takes `dangling` too."""
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
@@ -319,8 +322,10 @@ def container_filter(host: Host, filters: Filters) -> Callable[[Container], bool
         tests.append(lambda c: c.created > since)
     if "health" in filters:  # no container has a health check yet: each one's health is "none"
         tests.append(lambda c: "none" in filters["health"])
-    if "volume" in filters:  # corral has no volumes or bind mounts yet: no container mounts any
-        tests.append(lambda c: False)
+    if "volume" in filters:  # docker's: a volume's name or a mount's destination (or a bind's source)
+        wanted_mounts = set(filters["volume"])
+        tests.append(lambda c: any(wanted_mounts & {m["source"], m["target"]} for m in c.options.mounts) or
+                     any(wanted_mounts & set(b.split(":")[:2]) for b in c.options.binds))
     return lambda c: all(t(c) for t in tests)
 
 
@@ -389,3 +394,26 @@ def network_filter(filters: Filters) -> Callable[[Network], bool]:
             return False
         return labels_match(filters, n.labels or {})
     return keep
+
+
+# volumes -----------------------------------------------------------------------------------------------
+
+def volumes(host: Host, filters: Filters) -> list[Volume]:
+    """The volumes `volume ls` lists that pass every filter: dangling= (no container mounts it), driver=,
+    label=/label!=, name= (moby's regex match)."""
+    from corral.api.volume import Volume, users
+    from corral.store import volumes as records
+
+    validate(filters, VOLUME_KEYS)
+    dangling = boolean(filters, "dangling")
+    used = users(host) if dangling is not None else {}
+
+    def keep(v: Volume) -> bool:
+        if "driver" in filters and v.driver not in filters["driver"]:
+            return False
+        if "name" in filters and not regex_match(filters["name"], v.name):
+            return False
+        if dangling is not None and (v.name not in used) != dangling:
+            return False
+        return labels_match(filters, v.labels)
+    return [v for v in (Volume(host, r) for r in records.by_name(host.store)) if keep(v)]

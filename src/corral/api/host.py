@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
     from corral.api.network import ModeNetwork, Network
+    from corral.api.volume import Volume
 
 
 class Host:
@@ -26,9 +27,10 @@ class Host:
     # containers --------------------------------------------------------------------------------------
 
     def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
-                         **options) -> Container:  # noqa: ANN003 - the ContainerOptions fields
+                         image_volumes: bool = True, **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
-        A command given as a string is split as a shell would (docker-py's habit)."""
+        A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
+        become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's)."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -50,18 +52,26 @@ class Host:
             bare = names.free_name(lambda n: container_records.name_holder(self.store, n) is not None)
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
+        image_cfg = img.config
         bundle = self.store.container_dir(cid)
         net = None
         if opts.network != "none" or opts.ports or opts.publish_all or opts.ip or opts.network_aliases or \
                 opts.dns or opts.dns_search or opts.dns_option or opts.add_host:
             from corral.network import endpoint  # not on the path of a container without network
 
-            net = endpoint.plan(self.store, cid, opts, img.config)
+            net = endpoint.plan(self.store, cid, opts, image_cfg)
         joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
+        made: list[str] = []  # volumes made for this container: gone again if the create fails
         try:
+            declared = list((image_cfg.get("config") or {}).get("Volumes") or ()) if image_volumes else []
+            if opts.mounts or opts.volumes_from or declared:
+                from corral.api import mounts
+
+                opts.mounts, made = mounts.resolve(self, opts.mounts, mounts.volumes_from(self, opts.volumes_from),
+                                                   declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, img.config, rootfs, bundle, joins, shm)
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
@@ -83,6 +93,11 @@ class Host:
             remove_tree(bundle)
             if net is not None:
                 net.abandon()
+            if made:
+                from corral.store import volumes
+
+                for vname in made:
+                    volumes.delete(self.store, vname)
             raise
         return self.container(cid)
 
@@ -321,6 +336,47 @@ class Host:
         from corral.api import prune
 
         return prune.networks(self, filters)
+
+    # volumes -----------------------------------------------------------------------------------------
+
+    def create_volume(self, name: str | None = None, *, driver: str | None = None,
+                      options: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> Volume:
+        """`volume create`: a named volume (no name: an anonymous one, 64 hex digits) of the local driver;
+        an existing one of that name is returned as it is, as docker does."""
+        from corral.api import volume
+
+        return volume.create(self, name, driver, options, labels, anonymous=not name)
+
+    def volume(self, name: str) -> Volume:
+        from corral.api.volume import Volume
+        from corral.store import volumes
+
+        return Volume(self, volumes.find(self.store, name))
+
+    def volumes(self, filters: Filters | None = None) -> list[Volume]:
+        """Every volume that passes docker's `volume ls` filters (dangling=, driver=, label=, name=)."""
+        from corral.api import filters as f
+
+        return f.volumes(self, filters or {})
+
+    def remove_volume(self, name: str, force: bool = False) -> None:
+        """`volume rm`: refused while a container uses it; force: a missing one is no error."""
+        from corral.errors import NotFound
+
+        try:
+            vol = self.volume(name)
+        except NotFound:
+            if force:
+                return
+            raise
+        vol.remove(force)
+
+    def prune_volumes(self, filters: Filters | None = None) -> dict:
+        """Delete the unused anonymous volumes (filter all=true: every unused one) that pass label=/label!=;
+        {"VolumesDeleted": [names], "SpaceReclaimed": N}."""
+        from corral.api import prune
+
+        return prune.volumes(self, filters)
 
     # save, load, export ------------------------------------------------------------------------------
 

@@ -108,20 +108,47 @@ def build_cache(host: Host, all: bool = False, filters: Filters | None = None) -
 
 
 def system(host: Host, all: bool = False, filters: Filters | None = None,  # noqa: A002 - docker's flag
-           volumes: bool = False) -> dict:
+           volumes_too: bool = False) -> dict:
     """`docker system prune`: first repair what a crash left of the store's network state (Host.repair),
     then remove stopped containers, unused switches, dangling (all=True: every unused) images and the
-    build cache, in docker's order. volumes=True would take unused anonymous volumes: corral has none yet."""
+    build cache, in docker's order; volumes_too: the unused anonymous volumes as well (after the containers)."""
     wanted = filters or {}
-    check_system(wanted, volumes)
+    check_system(wanted, volumes_too)
     repaired = host.repair()
     done = containers(host, wanted)
     nets = networks(host, wanted)
+    vols = volumes(host, {k: v for k, v in wanted.items() if k != "until"}) if volumes_too else \
+        {"VolumesDeleted": [], "SpaceReclaimed": 0}
     imgs = images(host, all, wanted)
     cache = build_cache(host, all, wanted)
     return {"Repaired": repaired, "ContainersDeleted": done["ContainersDeleted"], "NetworksDeleted": nets,
-            "VolumesDeleted": [], "ImagesDeleted": imgs["ImagesDeleted"], "CachesDeleted": cache["CachesDeleted"],
-            "SpaceReclaimed": done["SpaceReclaimed"] + imgs["SpaceReclaimed"] + cache["SpaceReclaimed"]}
+            "VolumesDeleted": vols["VolumesDeleted"], "ImagesDeleted": imgs["ImagesDeleted"],
+            "CachesDeleted": cache["CachesDeleted"],
+            "SpaceReclaimed": done["SpaceReclaimed"] + vols["SpaceReclaimed"] + imgs["SpaceReclaimed"] +
+            cache["SpaceReclaimed"]}
+
+
+def volumes(host: Host, filters: Filters | None = None) -> dict:
+    """`volume prune`: delete every volume no container mounts that is anonymous (filter all=true: named
+    ones too) and passes label=/label!=, as docker 23+; {"VolumesDeleted": [...], "SpaceReclaimed": N}."""
+    from corral.api import filters as f
+    from corral.api.volume import Volume, users
+    from corral.store import volumes as records
+
+    wanted = filters or {}
+    f.validate(wanted, f.VOLUME_PRUNE_KEYS)
+    every = bool(f.boolean(wanted, "all"))
+    used = users(host)
+    deleted, reclaimed = [], 0
+    for rec in records.by_name(host.store):
+        vol = Volume(host, rec)
+        if rec.name in used or not (every or vol.anonymous) or not f.labels_match(wanted, rec.labels):
+            continue
+        size = vol.size()
+        records.delete(host.store, rec.name)
+        deleted.append(rec.name)
+        reclaimed += max(size, 0)
+    return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
 
 def check_system(filters: Filters, volumes: bool) -> None:

@@ -66,7 +66,7 @@ def df(host: Host, verbose: bool = False) -> dict:
     """`docker system df`: for images, containers, local volumes and the build cache, how many, how many in
     use, their bytes and what a prune would reclaim. verbose=True adds the rows `df -v` prints: "ImageRows"
     (image, size, shared, unique, containers), "ContainerRows" (container, bytes it wrote), "VolumeRows"
-    (none yet) and "CacheRows" (step key, image, bytes only it holds, created)."""
+    (volume, containers mounting it, bytes) and "CacheRows" (step key, image, bytes only it holds, created)."""
     from corral.store import buildcache
     from corral.store import containers as container_records
     from corral.store import images as image_records
@@ -95,6 +95,11 @@ def df(host: Host, verbose: bool = False) -> dict:
             cache_only[image_id] = set(Image(host, image_id).layers) - all_layers
     cache_layers = set().union(*cache_only.values()) if cache_only else set()
     cache_bytes = sum(layer_size.get(c, 0) for c in cache_layers)
+    from corral.api.volume import users as volume_users
+
+    volumes = host.volumes()
+    vol_users = volume_users(host)
+    vol_sizes = {v.name: v.size() for v in volumes}
     usage = {
         "Images": {"Total": len(images), "Active": len(listed & set(users)),
                    "Size": sum(layer_size.get(c, 0) for c in all_layers),
@@ -102,7 +107,9 @@ def df(host: Host, verbose: bool = False) -> dict:
         "Containers": {"Total": len(containers), "Active": sum(c.status == "running" for c in containers),
                        "Size": sum(sizes.values()),
                        "Reclaimable": sum(sizes[c.id] for c in containers if c.status != "running")},
-        "Volumes": {"Total": 0, "Active": 0, "Size": 0, "Reclaimable": 0},
+        "Volumes": {"Total": len(volumes), "Active": sum(v.name in vol_users for v in volumes),
+                    "Size": sum(max(n, 0) for n in vol_sizes.values()),
+                    "Reclaimable": sum(max(vol_sizes[v.name], 0) for v in volumes if v.name not in vol_users)},
         "BuildCache": {"Total": len(cache), "Active": sum(image_id in users for _, image_id, _ in cache),
                        "Size": cache_bytes, "Reclaimable": cache_bytes},
     }
@@ -113,7 +120,8 @@ def df(host: Host, verbose: bool = False) -> dict:
              "UniqueSize": sum(layer_size.get(c, 0) for c in chains[i.id] if holders[c] == 1),
              "Containers": users.get(i.id, 0)} for i in images]
         usage["ContainerRows"] = [{"Container": c, "Size": sizes[c.id]} for c in containers]
-        usage["VolumeRows"] = []
+        usage["VolumeRows"] = [{"Volume": v, "Links": len(vol_users.get(v.name, ())), "Size": vol_sizes[v.name]}
+                               for v in volumes]
         usage["CacheRows"] = [{"ID": key, "Image": image_id, "Created": created,
                                "Size": sum(layer_size.get(c, 0) for c in cache_only.get(image_id, ())),
                                "InUse": image_id in users} for key, image_id, created in cache]

@@ -392,7 +392,7 @@ class Build:
         network = (ins.flags.get("network") or [self.network])[-1]
         c = self.host.create_container(state.image_id, argv, entrypoint=[], env=env, network=network, binds=binds,
                                        user=state.config.get("User") or None,
-                                       workdir=state.config.get("WorkingDir") or None)
+                                       workdir=state.config.get("WorkingDir") or None, image_volumes=False)
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
             output = c.start(stream=True)

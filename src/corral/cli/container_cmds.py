@@ -42,6 +42,8 @@ def _options(o: dict) -> dict:
         "pid": o["pid"], "uts": o["uts"], "devices": o["device"], "expose": o["expose"],
         "read_only": o["read_only"], "tmpfs": dict(t.partition(":")[::2] for t in o["tmpfs"]),
         "shm_size": _size("shm_size", o["shm_size"]),
+        "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
+        "volumes_from": o["volumes_from"],
     }
 
 
@@ -56,6 +58,19 @@ def _size(key: str, text: str | None) -> int | None:
     except InvalidArgument:
         raise InvalidArgument(f'invalid argument "{text}" for "--{key.replace("_", "-")}" flag: '
                               f"invalid size: '{text}'") from None
+
+
+def _mounts(volumes: list[str], mounts: list[str]) -> list[dict]:
+    """-v and --mount, read by docker's grammar (api/mounts.py); -v's ignored z/Z said on stderr."""
+    from corral.api import mounts as grammar
+
+    found = []
+    for text in volumes:
+        m, warnings = grammar.parse_volume(text)
+        for w in warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
+        found.append(m)
+    return found + [grammar.parse_mount(text) for text in mounts]
 
 
 def _sysctls(items: list[str]) -> dict[str, str]:
@@ -158,7 +173,7 @@ def kill(o: dict, args: list[str]) -> int:
 
 
 def rm(o: dict, args: list[str]) -> int:
-    return each_container(args, lambda c: c.remove(force=o["force"]))
+    return each_container(args, lambda c: c.remove(force=o["force"], volumes=o["volumes"]))
 
 
 def rename(o: dict, args: list[str]) -> int:
@@ -218,12 +233,15 @@ def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a 
         return ",".join(names or ([c.options.network] if c.options.network in ("none", "host") else []))
 
     status = c.status
+    mounts = c.options.mounts
     return fmt.Row(c.options.labels, ID=c.id if no_trunc else c.short_id, Image=c.image_ref, Command=f'"{command}"',
                    CreatedAt=lambda: fmt.go_time(c.created), RunningFor=fmt.ago(c.created),
                    Ports=lambda: fmt.ports(c.ports), State=lambda: "paused" if status == "running" and c.paused
                    else status, Status=lambda: fmt.status(c),
                    Size=(lambda: fmt.container_size(*c.size())) if size else "0B", Names=c.name,
-                   Labels=lambda: fmt.labels(c.options.labels), Mounts="", Networks=networks, LocalVolumes="0")
+                   Labels=lambda: fmt.labels(c.options.labels),
+                   Mounts=lambda: ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts),
+                   Networks=networks, LocalVolumes=lambda: str(sum(m["type"] == "volume" for m in mounts)))
 
 
 def _count(text: str | None, flag: str) -> int:

@@ -60,6 +60,10 @@ _RUN_OPTS = [
     Opt(("--read-only",), "read_only", "flag", "mount the container's root filesystem read-only"),
     Opt(("--tmpfs",), "tmpfs", "multi", "mount a tmpfs (default rw,noexec,nosuid,nodev)", "PATH[:OPTS]"),
     Opt(("--shm-size",), "shm_size", "value", "size of /dev/shm (default 64m)", "BYTES"),
+    Opt(("-v", "--volume"), "volume", "multi", "a bind (/host:/ctr), named (NAME:/ctr) or anonymous (/ctr) volume",
+        "SRC:DST[:OPTS]"),
+    Opt(("--mount",), "mount", "multi", "type=bind|volume|tmpfs,source=,target=[,readonly][,...]", "SPEC"),
+    Opt(("--volumes-from",), "volumes_from", "multi", "the mounts of another container", "CONTAINER[:ro|rw]"),
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
@@ -76,6 +80,7 @@ _I = "image_cmds:"
 _S = "system_cmds:"
 _P = "process_cmds:"
 _N = "network_cmds:"
+_V = "volume_cmds:"
 _R = "resource_cmds:"
 
 TABLE: tuple[Command, ...] = (
@@ -103,7 +108,7 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-s", "--signal"), "signal", "value", "signal to send (default KILL)", "SIGNAL")], min_args=1),
     Command("rm", _C + "rm", "rm [OPTIONS] CONTAINER [CONTAINER...]", "Remove containers.",
             [Opt(("-f", "--force"), "force", "flag", "kill and remove a running container"),
-             Opt(("-v", "--volumes"), "volumes", "flag", "accepted for compatibility")], min_args=1),
+             Opt(("-v", "--volumes"), "volumes", "flag", "remove its anonymous volumes too")], min_args=1),
     Command("ps", _C + "ps", "ps [OPTIONS]", "List containers.",
             [Opt(("-a", "--all"), "all", "flag", "show all containers"),
              Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
@@ -247,7 +252,7 @@ TABLE: tuple[Command, ...] = (
             "Repair the store's network state, then remove stopped containers, unused networks, dangling "
             "images and the build cache.",
             [Opt(("-a", "--all"), "all", "flag", "remove all unused images, not only dangling ones"), _FORCE,
-             Opt(("--volumes",), "volumes", "flag", "prune anonymous volumes (corral has none yet)"),
+             Opt(("--volumes",), "volumes", "flag", "prune anonymous volumes too"),
              _PRUNE_FILTER], max_args=0),
     Command("info", _S + "info", "info [OPTIONS]", "Display system-wide information.",
             [Opt(("-f", "--format"), "format", "value", "a Go template of docker's info fields", "TEMPLATE")],
@@ -287,6 +292,30 @@ TABLE: tuple[Command, ...] = (
     Command("network disconnect", _N + "disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER",
             "Disconnect a container from a switch.",
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
+    Group("volume",
+          "volume create [--driver local] [--opt K=V] [--label K=V] [NAME]\n"
+          "        corral volume ls [-q] [-f KEY=VALUE] | inspect VOL... | rm [-f] VOL... | prune [-a] [-f]",
+          "Manage volumes: data directories of the store that outlive the containers mounting them."),
+    Command("volume create", _V + "create", "volume create [OPTIONS] [VOLUME]",
+            "Create a volume (without a name: an anonymous one).",
+            [Opt(("-d", "--driver"), "driver", "value", "local (the only driver)", "DRIVER"),
+             Opt(("--name",), "name", "value", "the volume's name", "NAME"),
+             Opt(("-o", "--opt"), "opt", "multi", "the local driver's type=, o=, device=", "K=V"),
+             Opt(("--label",), "label", "multi", "set a label", "K=V")], max_args=1),
+    Command("volume ls", _V + "ls", "volume ls [OPTIONS]", "List volumes.",
+            [Opt(("-q", "--quiet"), "quiet", "flag", "only names"),
+             Opt(("-f", "--filter"), "filter", "multi", "dangling=, driver=, label=, name=", "KEY=VALUE"),
+             _FORMAT_LIST], max_args=0, also=("volume list",)),
+    Command("volume inspect", _V + "inspect", "volume inspect [OPTIONS] VOLUME [VOLUME...]",
+            "Show volumes as JSON.", [_FORMAT_INSPECT], min_args=1),
+    Command("volume rm", _V + "rm", "volume rm [OPTIONS] VOLUME [VOLUME...]",
+            "Remove volumes (refused while a container uses one).",
+            [Opt(("-f", "--force"), "force", "flag", "no error for a volume that does not exist")], min_args=1,
+            also=("volume remove",)),
+    Command("volume prune", _V + "prune", "volume prune [OPTIONS]",
+            "Remove the anonymous volumes no container uses (-a: every unused one).",
+            [Opt(("-a", "--all"), "all", "flag", "named volumes too"), _FORCE,
+             Opt(("--filter",), "filter", "multi", "label=K[=V], label!=K[=V]", "KEY=VALUE")], max_args=0),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
     Command("version", _S + "version", "version [OPTIONS]", "Show the corral version information.",

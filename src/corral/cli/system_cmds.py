@@ -92,7 +92,10 @@ def _df_verbose(usage: dict) -> int:
                       fmt.ago(row["Created"]), 1 if row["InUse"] else 0, "false"))
     print("Images space usage:\n\n" + fmt.table(images) + "\n")
     print("Containers space usage:\n\n" + fmt.table(containers) + "\n")
-    print("Local Volumes space usage:\n\n" + fmt.table([("VOLUME NAME", "LINKS", "SIZE")]) + "\n")
+    volumes = [("VOLUME NAME", "LINKS", "SIZE")] + [
+        (row["Volume"].name, row["Links"], "N/A" if row["Size"] < 0 else fmt.size(row["Size"]))
+        for row in usage["VolumeRows"]]
+    print("Local Volumes space usage:\n\n" + fmt.table(volumes) + "\n")
     print(f"Build cache usage: {fmt.size(usage['BuildCache']['Size'])}\n\n" + fmt.table(cache))
     return 0
 

@@ -52,7 +52,7 @@ def start(store: Store, cid: str, supervisor: str, autoremove: bool,
         return _start(store, cid, supervisor, window)
     except CorralError:
         if autoremove:
-            remove_container(store, cid)
+            remove_container(store, cid, volumes=True)
         raise
 
 
@@ -116,5 +116,5 @@ def finish(store: Store, started: Started, status: int, autoremove: bool) -> int
     _release_network(started.net)
     state.mark_exited(store, started.cid, code)
     if autoremove:
-        remove_container(store, started.cid)
+        remove_container(store, started.cid, volumes=True)
     return code

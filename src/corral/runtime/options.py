@@ -12,7 +12,7 @@ _DEFAULTS: dict = {
     "cmd": None, "entrypoint": None, "env": list, "workdir": None, "user": None, "hostname": None,
     "memory": None, "cpus": None, "pids_limit": None, "network": "default", "tty": False, "interactive": False,
     "autoremove": False, "privileged": False, "cap_add": list, "cap_drop": list, "labels": dict,
-    "stop_signal": None, "stop_timeout": None, "binds": list,
+    "stop_signal": None, "stop_timeout": None, "binds": list, "mounts": list, "volumes_from": list,
     "ports": list, "publish_all": False, "ip": None, "dns": list, "dns_search": list, "dns_option": list,
     "add_host": list, "network_aliases": list,
     "init": False, "ulimits": list, "sysctls": dict, "group_add": list, "ipc": None, "pid": None, "uts": None,
@@ -46,7 +46,9 @@ class ContainerOptions:
     labels: dict[str, str]
     stop_signal: str | None
     stop_timeout: int | None
-    binds: list[str]  # HostConfig.Binds: "HOST_PATH:CONTAINER_PATH[:ro]"
+    binds: list[str]  # HostConfig.Binds: "HOST_PATH:CONTAINER_PATH[:ro]" (the builder's secrets)
+    mounts: list[dict]  # -v/--mount/VOLUME: one description each (api/mounts.py), resolved ("oci") at create
+    volumes_from: list[str]  # --volumes-from C[:ro|rw], as typed (its mounts are copied into mounts at create)
     network: str  # none, host, bridge (the default switch), a switch's name, container:ID; see check()
     ports: list[str]  # -p specs as typed: [HOSTIP:][HOSTPORT:]CONTAINERPORT[/PROTO]
     publish_all: bool  # -P

@@ -152,7 +152,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
     for name in ("resolv.conf", "hostname", "hosts"):  # read-only with the root, as docker's
         mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
                        "options": ["rbind", "rprivate"] + (["ro"] if opts.read_only else [])})
-    mounts += user_mounts([bind_mount(b) for b in opts.binds] +
+    mounts += user_mounts([bind_mount(b) for b in opts.binds] + [container_mount(m) for m in opts.mounts] +
                           [tmpfs_mount(target, options) for target, options in opts.tmpfs.items()])
     args = process_args(opts, cfg)
     if opts.init:
@@ -268,7 +268,14 @@ def bind_mount(bind: str) -> dict:
 
 def user_mounts(found: list[dict]) -> list[dict]:
     """The user's mounts in the order to make them: a parent before what is mounted under it (docker sorts
-    by the number of path parts too), else as given."""
+    by the number of path parts too), else as given. Two on one target (-v, --mount, --tmpfs together)
+    are refused, as docker's "Duplicate mount point"."""
+    seen: set[str] = set()
+    for m in found:
+        target = m["destination"].rstrip("/") or "/"
+        if target in seen:
+            raise InvalidArgument(f"Duplicate mount point: {target}")
+        seen.add(target)
     return sorted(found, key=lambda m: m["destination"].rstrip("/").count("/"))
 
 
@@ -332,6 +339,18 @@ def _check_tmpfs_value(key: str, value: str) -> None:
         ok, what = bool(value), "a memory policy"
     if not ok:
         raise InvalidArgument(f"invalid tmpfs option {key}={value!r}: give {what}")
+
+
+def container_mount(m: dict) -> dict:
+    """A resolved mount description (api/mounts.py: its "oci" part says what to mount) as an OCI mount:
+    binds recursive, private unless a propagation is asked, read-only with readonly."""
+    oci = m["oci"]
+    options = list(oci.get("options") or [])
+    if oci["type"] == "bind":
+        options = ["rbind", m.get("propagation") or "rprivate"] + options
+    if m.get("readonly"):
+        options.append("ro")
+    return {"destination": m["target"], "type": oci["type"], "source": oci["source"], "options": options}
 
 
 def etc_files(hostname: str) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""SQLite metadata: images, layers, tags, containers, switches (networks), address leases and
-published ports, one transaction per change.
+"""SQLite metadata: images, layers, tags, containers, switches (networks), address leases,
+published ports and volumes, one transaction per change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing. Only the typed modules
-beside this one (containers, images, networks, leases, buildcache) speak SQL.
+beside this one (containers, images, networks, leases, buildcache, volumes) speak SQL.
 """
 from __future__ import annotations
 
@@ -74,8 +74,11 @@ CREATE TABLE IF NOT EXISTS ports(
 CREATE TABLE IF NOT EXISTS build_cache(
     key TEXT PRIMARY KEY, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS volumes(
+    name TEXT PRIMARY KEY, driver TEXT NOT NULL, labels TEXT NOT NULL, options TEXT NOT NULL,
+    created TEXT NOT NULL);
 """
-SCHEMA_VERSION = 3  # 3: networks, leases, ports
+SCHEMA_VERSION = 4  # 3: networks, leases, ports; 4: volumes
 """Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
 then get it on their next open."""
 

@@ -1,5 +1,5 @@
 """docker-py's high-level API over corral's engine: collections (client.containers, .images,
-.networks) and models with `id`, `short_id`, `attrs` and `reload()`.
+.networks, .volumes) and models with `id`, `short_id`, `attrs` and `reload()`.
 
 Two layers, as docker-py has APIClient under DockerClient: the engine objects
 (corral.api.Host, Container, Image, Network) work on fds and Python values and

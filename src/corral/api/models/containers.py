@@ -120,11 +120,11 @@ class Container(Model):
         self.engine.unpause()
 
     def remove(self, v: bool = False, link: bool = False, force: bool = False) -> None:
-        """Delete the container (force: a running one too). v removes its anonymous volumes; corral
-        has none yet, so there is nothing more to remove. Legacy links do not exist here."""
+        """Delete the container (force: a running one too); v: its anonymous volumes too. Legacy links
+        do not exist here."""
         if link:
             raise InvalidArgument("remove(link=True): corral has no legacy links")
-        self.engine.remove(force=force)
+        self.engine.remove(force=force, volumes=v)
 
     def rename(self, name: str) -> None:
         check_type("rename", "name", name, str)

@@ -26,12 +26,12 @@ NOT_APPLIED = {
     "domainname": "a domain name", "healthcheck": "health checks", "init_path": "another init binary",
     "isolation": "isolation modes", "kernel_memory": "kernel memory limits", "links": "legacy links",
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
-    "mac_address": "MAC addresses", "mem_swappiness": "swappiness", "mounts": "Mount objects (use volumes=)",
+    "mac_address": "MAC addresses", "mem_swappiness": "swappiness",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
     "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "restart_policy": "restart policies",
     "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
-    "volume_driver": "volume drivers", "volumes_from": "volumes_from",
+    "volume_driver": "volume drivers",
 }
 
 
@@ -106,26 +106,63 @@ def extra_hosts(call: str, name: str, value: object) -> list[str]:
     return [str(h) for h in value or []]
 
 
-def volumes(call: str, name: str, value: object) -> list[str]:
-    """docker-py's volumes: {"/host": {"bind": "/ctr", "mode": "ro"}} or ["/host:/ctr:ro"], as binds.
-    Named and anonymous volumes come with the volumes issue: refused until then."""
+def volumes(call: str, name: str, value: object) -> list[dict]:
+    """docker-py's volumes: {"/host or NAME": {"bind": "/ctr", "mode": "ro"}} or ["/host:/ctr:ro", "NAME:/ctr",
+    "/ctr"], read as `-v` is (binds, named and anonymous volumes)."""
+    from corral.api.mounts import parse_volume
+
     check_type(call, name, value, dict, list, tuple)
     if isinstance(value, dict):
-        binds = []
+        specs = []
         for source, how in value.items():
             if isinstance(how, str):
-                binds.append(f"{source}:{how}")
+                specs.append(f"{source}:{how}")
                 continue
             check_type(call, f"{name}[{source!r}]", how, dict)
             mode = how.get("mode", "rw")
-            binds.append(f"{source}:{how.get('bind')}:{mode}")
+            specs.append(f"{source}:{how.get('bind')}:{mode}")
     else:
-        binds = [str(b) for b in value or []]
-    for bind in binds:
-        if not bind.startswith("/") or ":" not in bind:
-            raise InvalidArgument(f"{call}(): {name}: {bind!r}: corral binds host paths (/host/path:/container/path"
-                                  "[:ro]); named and anonymous volumes are not supported yet")
-    return binds
+        specs = [str(b) for b in value or []]
+    try:
+        return [parse_volume(spec)[0] for spec in specs]
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{call}(): {name}: {e}") from None
+
+
+def mounts(call: str, name: str, value: object) -> list[dict]:
+    """docker-py's Mount objects (dicts: Type, Source, Target, ReadOnly, BindOptions.Propagation,
+    VolumeOptions.NoCopy/Labels, TmpfsOptions.SizeBytes/Mode), read as `--mount` is."""
+    from corral.api.mounts import parse_mount
+
+    check_type(call, name, value, list, tuple)
+    found = []
+    for item in value or []:
+        check_type(call, name, item, dict)
+        fields = [f"type={item.get('Type') or 'volume'}", f"target={item.get('Target') or ''}"]
+        if item.get("Source"):
+            fields.append(f"source={item['Source']}")
+        if item.get("ReadOnly"):
+            fields.append("readonly")
+        if (item.get("BindOptions") or {}).get("Propagation"):
+            fields.append(f"bind-propagation={item['BindOptions']['Propagation']}")
+        volume_opts = item.get("VolumeOptions") or {}
+        if volume_opts.get("NoCopy"):
+            fields.append("volume-nocopy")
+        if volume_opts.get("DriverConfig"):
+            raise InvalidArgument(f"{call}(): {name}: DriverConfig: corral has the local driver only")
+        tmpfs = item.get("TmpfsOptions") or {}
+        if tmpfs.get("SizeBytes"):
+            fields.append(f"tmpfs-size={tmpfs['SizeBytes']}")
+        if tmpfs.get("Mode"):
+            fields.append(f"tmpfs-mode={tmpfs['Mode']:o}")
+        try:
+            m = parse_mount(",".join(fields))
+        except InvalidArgument as e:
+            raise InvalidArgument(f"{call}(): {name}: {e}") from None
+        if volume_opts.get("Labels"):
+            m["volume_labels"] = dict(volume_opts["Labels"])
+        found.append(m)
+    return found
 
 
 def tmpfs(call: str, name: str, value: object) -> dict[str, str]:
@@ -199,7 +236,8 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "dns": ("dns", _strings), "dns_search": ("dns_search", _strings), "dns_opt": ("dns_option", _strings),
     "cap_add": ("cap_add", _strings), "cap_drop": ("cap_drop", _strings), "privileged": ("privileged", _bool),
     "labels": ("labels", labels), "stop_signal": ("stop_signal", _str), "stop_timeout": ("stop_timeout", _int),
-    "stdin_open": ("interactive", _bool), "tty": ("tty", _bool), "volumes": ("binds", volumes),
+    "stdin_open": ("interactive", _bool), "tty": ("tty", _bool), "volumes": ("mounts", volumes),
+    "mounts": ("mounts", mounts), "volumes_from": ("volumes_from", _strings),
     "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
     "uts_mode": ("uts", _str), "devices": ("devices", _strings),
@@ -222,7 +260,7 @@ def create_options(call: str, kwargs: dict) -> dict:
             field, convert = OPTIONS[key]
             converted = convert(call, key, value)
             if converted is not None:
-                options[field] = converted
+                options[field] = options.get(field, []) + converted if field == "mounts" else converted
         elif key in NOT_APPLIED:
             if value not in (None, False, [], {}, ""):
                 raise InvalidArgument(f"{call}(): {key}: corral does not support {NOT_APPLIED[key]} yet")
