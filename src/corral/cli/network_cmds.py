@@ -1,12 +1,10 @@
 """Network verbs (`corral network …`) and `corral port`: thin calls into corral.api, printed as Docker does."""
 from __future__ import annotations
 
-import sys
-
 from corral.api import Host
 from corral.cli.parser import key_values
-from corral.cli.shared import confirmed, each
-from corral.errors import APIError, CorralError, InvalidArgument
+from corral.cli.shared import confirmed, each, inspect_each
+from corral.errors import APIError, InvalidArgument
 
 
 def create(o: dict, args: list[str]) -> int:
@@ -42,18 +40,7 @@ NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scop
 
 
 def inspect(o: dict, args: list[str]) -> int:
-    from corral.cli import fmt
-
-    show = fmt.inspector(o["format"])
-    host = Host()
-    found, status = [], 0
-    for ref in args:
-        try:
-            found.append(host.network(ref).inspect())
-        except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return show(found) or status
+    return inspect_each(args, lambda host, ref: host.network(ref).inspect(), o["format"])
 
 
 def rm(o: dict, args: list[str]) -> int:

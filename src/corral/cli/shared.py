@@ -38,6 +38,24 @@ def each(refs: list[str], action: "Callable[[Host, str], object]") -> int:
 
 
 
+def inspect_each(refs: list[str], inspect: "Callable[[Host, str], dict]", spec: str | None) -> int:
+    """`network inspect`, `volume inspect`: inspect(host, ref) of every name given, shown together
+    (one JSON list, or the --format template per object), an error line for each that failed."""
+    from corral.api import Host
+    from corral.cli import fmt
+
+    show = fmt.inspector(spec)  # a bad template fails before any lookup
+    host = Host()
+    found, status = [], 0
+    for ref in refs:
+        try:
+            found.append(inspect(host, ref))
+        except CorralError as e:
+            report(e)
+            status = 1
+    return show(found) or status
+
+
 def each_container(refs: list[str], action: "Callable[[Container], object]") -> int:
     """`each` for containers: action(container)."""
     return each(refs, lambda host, ref: action(host.container(ref)))

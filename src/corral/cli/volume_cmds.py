@@ -1,12 +1,10 @@
 """Volume verbs (`corral volume …`): thin calls into corral.api, printed as docker does."""
 from __future__ import annotations
 
-import sys
-
 from corral.api import Host
 from corral.cli.parser import key_values
-from corral.cli.shared import confirmed, each
-from corral.errors import CorralError, InvalidArgument
+from corral.cli.shared import confirmed, each, inspect_each
+from corral.errors import InvalidArgument
 
 VOLUME_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
                   "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "CreatedAt": "CREATED AT"}
@@ -48,18 +46,7 @@ def ls(o: dict, args: list[str]) -> int:
 
 
 def inspect(o: dict, args: list[str]) -> int:
-    from corral.cli import fmt
-
-    show = fmt.inspector(o["format"])
-    host = Host()
-    found, status = [], 0
-    for name in args:
-        try:
-            found.append(host.volume(name).inspect())
-        except CorralError as e:
-            print(f"Error: {e}", file=sys.stderr)
-            status = 1
-    return show(found) or status
+    return inspect_each(args, lambda host, name: host.volume(name).inspect(), o["format"])
 
 
 def rm(o: dict, args: list[str]) -> int:
