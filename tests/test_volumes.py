@@ -198,3 +198,13 @@ def test_mount_type_tmpfs_uses_the_tmpfs_flags_options(busybox):
     assert {"nosuid", "nodev", "noexec", "size=8192k", "mode=1700"} <= set(options)
     r = busybox("run", "--rm", "--mount", "type=tmpfs,target=/a", "--tmpfs", "/a", "busybox", "true")
     assert r.returncode == 125 and b"Duplicate mount point" in r.stderr
+
+
+def test_host_config_lists_binds_as_typed_and_mounts_as_docker(busybox, tmp_path):
+    cid = busybox.out("create", "-v", f"{tmp_path}:/host:ro", "-v", "named:/n", "-v", "/anon",
+                      "--mount", "type=volume,source=other,target=/o,readonly", "busybox", "true").strip()
+    host_config = json.loads(busybox.out("inspect", cid))[0]["HostConfig"]
+    assert host_config["Binds"] == [f"{tmp_path}:/host:ro", "named:/n"]  # -v as typed, anonymous ones not
+    assert host_config["Mounts"] == [{"Type": "volume", "Source": "other", "Target": "/o", "ReadOnly": True}]
+    busybox.out("rm", "-v", cid)
+    busybox.out("volume", "rm", "named", "other")

@@ -435,7 +435,10 @@ class Container:
 
         opts = self.options
         found = {
-            "Binds": opts.binds or None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+            "Binds": opts.binds + [m["spec"] for m in opts.mounts if m.get("spec") and not m.get("anonymous")]
+            or None, "Mounts": [{"Type": m["type"], "Source": m.get("source") or "", "Target": m["target"],
+                                 "ReadOnly": bool(m.get("readonly"))} for m in opts.mounts if not m.get("spec")]
+            or None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": opts.network, "PortBindings": self._port_bindings(),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": opts.autoremove,
             "VolumeDriver": "", "VolumesFrom": None, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,

@@ -68,6 +68,7 @@ def parse_volume(text: str) -> tuple[dict, list[str]]:
                                   "intended to pass a host directory, use absolute path")
         m["source"] = source
     _check_target(m["type"], target, text, "-v")
+    m["spec"] = text  # as typed: docker's HostConfig.Binds lists -v entries so (but anonymous ones)
     seen_rw = seen_prop = False
     for mode in modes:
         if mode in ("ro", "rw") and not seen_rw:
