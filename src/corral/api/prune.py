@@ -99,7 +99,7 @@ def build_cache(host: Host, all: bool = False, filters: Filters | None = None) -
         if not f.created_before(wanted, created):
             continue
         if image_id not in used and not repo.tags_of(host.store, image_id) and image_id not in deleted:
-            gc.delete_image(host.store, image_id)  # its steps go with it (ON DELETE CASCADE)
+            gc.delete_image(host.store, image_id)  # its cached steps go with it (store/buildcache.py)
             deleted.append(image_id)
         elif all:
             forgotten.append(key)

@@ -262,8 +262,7 @@ def prune(o: dict, args: list[str]) -> int:
     if not confirmed("WARNING! This will remove all stopped containers.", o["force"]):
         return 0
     done = Host().prune_containers(wanted)
-    if done["ContainersDeleted"]:
-        print("Deleted Containers:\n" + "\n".join(done["ContainersDeleted"]) + "\n")
+    print(fmt.deleted("Deleted Containers:", done["ContainersDeleted"]), end="")
     print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 

@@ -67,12 +67,15 @@ def _scaled(n: float, base: int, units: tuple[str, ...], digits: int) -> str:
     return f"{n:.{digits}g}{units[-1]}"
 
 
-def deleted_images(deleted: list[dict[str, str]]) -> str:
-    """docker's "Deleted Images:" block of a prune (untagged: NAME, deleted: ID lines, a blank line), or ""."""
-    if not deleted:
-        return ""
-    lines = [f"untagged: {d['Untagged']}" if "Untagged" in d else f"deleted: {d['Deleted']}" for d in deleted]
-    return "Deleted Images:\n" + "\n".join(lines) + "\n\n"
+def deleted(title: str, lines: list[str]) -> str:
+    """A block of a prune's report as docker prints it (the title, a line each, a blank line), or ""."""
+    return f"{title}\n" + "\n".join(lines) + "\n\n" if lines else ""
+
+
+def deleted_images(found: list[dict[str, str]]) -> str:
+    """docker's "Deleted Images:" block of a prune (untagged: NAME, deleted: ID lines), or ""."""
+    return deleted("Deleted Images:", [f"untagged: {d['Untagged']}" if "Untagged" in d else f"deleted: {d['Deleted']}"
+                                       for d in found])
 
 
 def container_size(rw: int, rootfs: int) -> str:

@@ -43,11 +43,9 @@ def prune(o: dict, args: list[str]) -> int:
               ("Deleted Containers:", done["ContainersDeleted"]), ("Deleted Networks:", done["NetworksDeleted"]),
               ("Deleted Volumes:", done["VolumesDeleted"])]
     for title, lines in blocks:
-        if lines:
-            print(title + "\n" + "\n".join(lines) + "\n")
+        print(fmt.deleted(title, lines), end="")
     print(fmt.deleted_images(done["ImagesDeleted"]), end="")
-    if done["CachesDeleted"]:
-        print("Deleted build cache objects:\n" + "\n".join(done["CachesDeleted"]) + "\n")
+    print(fmt.deleted("Deleted build cache objects:", done["CachesDeleted"]), end="")
     print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
 

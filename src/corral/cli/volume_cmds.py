@@ -65,7 +65,6 @@ def prune(o: dict, args: list[str]) -> int:
     if not confirmed(f"WARNING! This will remove {what} not used by at least one container.", o["force"]):
         return 0
     done = Host().prune_volumes(wanted)
-    if done["VolumesDeleted"]:
-        print("Deleted Volumes:\n" + "\n".join(done["VolumesDeleted"]) + "\n")
+    print(fmt.deleted("Deleted Volumes:", done["VolumesDeleted"]), end="")
     print(f"Total reclaimed space: {fmt.size(done['SpaceReclaimed'])}")
     return 0
