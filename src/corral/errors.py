@@ -133,4 +133,4 @@ def from_answer(answer: str) -> CorralError:
     kind, sep, message = rest.partition(":")
     if sep and kind in _KINDS:
         return _KINDS[kind](message)
-    return error_for(int(code) if code.isdigit() else 125, rest)
+    return error_for(int(code) if code.isdecimal() else 125, rest)

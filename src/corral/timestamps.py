@@ -22,7 +22,7 @@ def parse(text: str) -> float:
     except (ValueError, IndexError):
         return 0.0
     frac = text[20:29] if len(text) > 20 and text[19] == "." else ""
-    return base + (int(frac) / 10 ** len(frac) if frac.isdigit() else 0.0)
+    return base + (int(frac) / 10 ** len(frac) if frac.isdecimal() else 0.0)
 
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -534,7 +534,7 @@ def _unescape(field: str) -> str:
         return field
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+        if field[i] == "\\" and field[i + 1:i + 4].isdecimal():
             out.append(chr(int(field[i + 1:i + 4], 8)))
             i += 4
         else:

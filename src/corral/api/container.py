@@ -52,7 +52,7 @@ def parse_signal(sig: str | int) -> int:
     if isinstance(sig, int):
         return sig
     text = sig.upper().removeprefix("SIG")
-    if text.isdigit():
+    if text.isdecimal():
         return int(text)
     try:
         return int(getattr(_signal, "SIG" + text))

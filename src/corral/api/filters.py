@@ -113,7 +113,7 @@ def timestamp(value: str, key: str = "until") -> float:
     span = _duration(text)
     if span is not None:
         return time.time() - span
-    if text.replace(".", "", 1).isdigit():
+    if text.replace(".", "", 1).isdecimal():
         return float(text)
     from datetime import datetime
 

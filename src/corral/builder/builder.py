@@ -84,7 +84,7 @@ class Build:
             if not os.path.isfile(path):
                 raise InvalidArgument(f"secret {sid}: {path} is not a file")
         epoch = self.buildargs.get("SOURCE_DATE_EPOCH") or os.environ.get("SOURCE_DATE_EPOCH")
-        if epoch is not None and not epoch.isdigit():
+        if epoch is not None and not epoch.isdecimal():
             raise InvalidArgument(f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {epoch!r}")
         self.epoch = int(epoch) if epoch is not None else None
         self.used_args: set[str] = set()

@@ -57,13 +57,13 @@ def parse_duration(text: str) -> int:
     i = 0
     while i < len(s):
         j = i
-        while j < len(s) and (s[j].isascii() and s[j].isdigit() or s[j] == "."):
+        while j < len(s) and (s[j].isascii() and s[j].isdecimal() or s[j] == "."):
             j += 1
         number = s[i:j]
         if not number or number == "." or number.count(".") > 1:
             raise ValueError(text)
         k = j
-        while k < len(s) and not (s[k].isascii() and (s[k].isdigit() or s[k] == ".")):
+        while k < len(s) and not (s[k].isascii() and (s[k].isdecimal() or s[k] == ".")):
             k += 1
         unit = s[j:k]
         if unit not in units:
@@ -146,7 +146,7 @@ def _mount_fields(value: str, env: dict[str, str] | None, escape: str) -> dict[s
                 number = int(val, base)
             except ValueError:
                 number = -1
-            if number < 0 or number > 0xFFFFFFFF or not val.isdigit():
+            if number < 0 or number > 0xFFFFFFFF or not val.isdecimal():
                 raise InvalidArgument(f"invalid value {val} for {key}")
         elif key == "required":
             if val.lower() not in ("1", "t", "true", "0", "f", "false"):

@@ -500,7 +500,7 @@ def _check_copy(ins: Instruction, rest: str, raw_flags: list[str], escape: str, 
     if len(ins.args) < 2:
         raise fail(ins.line, f"{ins.cmd} requires at least two arguments: a source and a destination")
     chmod = ins.flags.get("chmod", [""])[-1]
-    if chmod and "$" not in chmod and chmod.isdigit() and (set(chmod) - set("01234567") or int(chmod, 8) > 0o7777):
+    if chmod and "$" not in chmod and chmod.isdecimal() and (set(chmod) - set("01234567") or int(chmod, 8) > 0o7777):
         raise fail(ins.line, f'invalid --chmod value "{chmod}": expected an octal mode such as 755')
     checksum = ins.flags.get("checksum", [""])[-1]
     if checksum and "$" not in checksum and not _valid_digest(checksum):
@@ -572,7 +572,7 @@ def _valid_port(word: str) -> bool:
     if slash and proto.lower() not in ("tcp", "udp", "sctp"):
         return False
     first, dash, last = ports.partition("-")
-    if not (first.isascii() and first.isdigit()) or (dash and not (last.isascii() and last.isdigit())):
+    if not (first.isascii() and first.isdecimal()) or (dash and not (last.isascii() and last.isdecimal())):
         return False
     return int(first) <= 65535 and (not dash or int(first) <= int(last) <= 65535)
 
@@ -619,7 +619,7 @@ def _check_healthcheck(ins: Instruction, rest: str, raw_flags: list[str], escape
             if 0 < ns < 1_000_000 or ns < 0:
                 raise fail(ins.line, f"--{name} cannot be less than 1ms")
     for value in ins.flags.get("retries", []):
-        if not value.lstrip("+-").isdigit():
+        if not value.lstrip("+-").isdecimal():
             raise fail(ins.line, f'invalid value "{value}" for --retries: expected a whole number')
         if int(value) < 0:
             raise fail(ins.line, f"--retries cannot be negative ({value})")

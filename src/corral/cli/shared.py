@@ -97,7 +97,7 @@ def seconds(text: str | None) -> int | None:
     """A flag's whole seconds (stop -t, logs --tail); None when the flag was not given."""
     if text is None:
         return None
-    if not text.lstrip("-").isdigit():
+    if not text.lstrip("-").isdecimal():
         raise InvalidArgument(f"invalid timeout {text!r}: give whole seconds")
     return int(text)
 

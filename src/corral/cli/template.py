@@ -175,7 +175,7 @@ def _lex(text: str) -> list[_Token]:
                     if text[pos - 1] == "'":
                         break
                 emit("charconst", s, pos)
-            elif c == "$" or (c == "." and not (pos + 1 < n and text[pos + 1].isdigit())):
+            elif c == "$" or (c == "." and not (pos + 1 < n and text[pos + 1].isdecimal())):
                 pos += 1
                 while pos < n and _alnum(text[pos]):
                     pos += 1
@@ -183,7 +183,7 @@ def _lex(text: str) -> list[_Token]:
                     return error(f"bad character {_unicode_name(text[pos])}", pos)
                 kind = "variable" if c == "$" else ("field" if pos > s + 1 else "dot")
                 emit(kind, s, pos)
-            elif c in "+-." or c.isdigit():
+            elif c in "+-." or c.isdecimal():
                 pos = _scan_number(text, pos)
                 if pos < 0:
                     return error(f"bad number syntax: {_go_quote(text[s:-pos])}", s)
@@ -627,7 +627,7 @@ class _Parser:
         body = clean.lstrip("+-")
         sign = -1 if clean.startswith("-") else 1
         try:
-            if len(body) > 1 and body[0] == "0" and body[1].isdigit() and body.isdigit():
+            if len(body) > 1 and body[0] == "0" and body[1].isdecimal() and body.isdecimal():
                 return sign * int(body, 8)
             return sign * int(body, 0)
         except ValueError:
@@ -848,14 +848,14 @@ def _printf(fmt: str, *args: object) -> str:
             flags += fmt[i]
             i += 1
         width = ""
-        while i < n and fmt[i].isdigit():
+        while i < n and fmt[i].isdecimal():
             width += fmt[i]
             i += 1
         prec = None
         if i < n and fmt[i] == ".":
             i += 1
             prec = ""
-            while i < n and fmt[i].isdigit():
+            while i < n and fmt[i].isdecimal():
                 prec += fmt[i]
                 i += 1
         if i >= n:

@@ -1,6 +1,7 @@
 """Unpack OCI image layer tarballs into overlayfs lower directories, refusing any archive that could write outside its destination."""
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from typing import BinaryIO, Callable
@@ -275,6 +276,11 @@ def extract_tree(src: "BinaryIO", dest: str, plain: Plain | None = None,
     return written
 
 
+# What an entry's own name, link or kind can make the kernel refuse (as opposed to a full disk or an I/O error).
+_ARCHIVE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                             errno.ELOOP, errno.EINVAL, errno.ENOTEMPTY, errno.EPERM, errno.EMLINK})
+
+
 def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder,  # noqa: ANN001
                  plain: Plain | None = None) -> int:
     skip = on_skip or (lambda name, reason: None)
@@ -289,6 +295,10 @@ def _extract_all(tf, dest: str, allow_devices: bool, on_skip, recorder,  # noqa:
             written += _extract_one(tf, m, dest, dir_meta, allow_devices, skip, recorder)
         except (OverflowError, ValueError) as e:  # e.g. an mtime or uid no syscall can take
             raise UnsafeArchive(f"entry {m.name!r} has an invalid header field: {e}") from None
+        except OSError as e:
+            if e.errno not in _ARCHIVE_ERRNOS:
+                raise  # the disk, not the archive: the caller reports it as such
+            raise UnsafeArchive(f"entry {m.name!r} cannot be created: {e.strerror}") from None
     del dir_meta[_VERIFIED]
     for path, (mode, mtime) in dir_meta.items():
         _set_dir_meta(path, mode, mtime)
@@ -395,8 +405,8 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
                 os.unlink(path)  # a disk that filled up, or a cut stream, leaves no half file
             raise
     elif m.issym():
-        if "\0" in m.linkname:
-            raise UnsafeArchive(f"entry {m.name!r} has a NUL byte in its link target")
+        if "\0" in m.linkname or not m.linkname:
+            raise UnsafeArchive(f"entry {m.name!r} is a symbolic link to {m.linkname!r}, which no link can hold")
         _make_room(path, False, dir_meta)
         os.symlink(m.linkname, path)  # any target: never followed while extracting
     elif m.isfifo():

@@ -47,7 +47,7 @@ def answer(e: CorralError) -> bytes:
 def answer_error(line: bytes) -> CorralError:
     """The error an answer line other than OK reports (the line without its newline)."""
     text = line.decode(errors="replace")
-    if not text.partition(":")[0].isdigit():
+    if not text.partition(":")[0].isdecimal():
         return APIError(f"the store's monitor answered {text!r}")
     return from_answer(text)
 

@@ -183,7 +183,7 @@ def choose(subnet: str, gateway: str, cursor: int, used: set[str], requested: st
 
 def _is_ipv4(text: str) -> bool:
     parts = text.split(".")
-    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+    return len(parts) == 4 and all(p.isdecimal() and int(p) < 256 for p in parts)
 
 
 def _ip_int(text: str) -> int:

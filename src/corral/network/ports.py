@@ -38,7 +38,7 @@ def parse(spec: str) -> list[dict]:
     if host_ip:
         try:
             _socket.inet_aton(host_ip)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in it
             raise InvalidArgument(f"invalid port {spec!r}: {host_ip!r} is not an IPv4 address") from None
         if host_ip.count(".") != 3:
             raise InvalidArgument(f"invalid port {spec!r}: {host_ip!r} is not an IPv4 address")

@@ -281,7 +281,7 @@ def expose_ports(text: str) -> list[str]:
     ports, _, proto = text.partition("/")
     proto = proto or "tcp"
     first, _, last = ports.partition("-")
-    if not (first.isdigit() and (not last or last.isdigit())) or proto not in ("tcp", "udp", "sctp"):
+    if not (first.isdecimal() and (not last or last.isdecimal())) or proto not in ("tcp", "udp", "sctp"):
         raise InvalidArgument(f"invalid range format for --expose: {text}")
     start, end = int(first), int(last or first)
     if not 0 < start <= end <= 65535:
@@ -289,12 +289,18 @@ def expose_ports(text: str) -> list[str]:
     return [f"{p}/{proto}" for p in range(start, end + 1)]
 
 
+_MAX_CPUSET = 8192  # the kernel's largest NR_CPUS (and MAX_NUMNODES is smaller)
+
+
 def parse_cpuset(text: str) -> set[int]:
-    """A cpuset list ("0-2,4") as the numbers it names; InvalidArgument when it is not one."""
+    """A cpuset list ("0-2,4") as the numbers it names; ValueError when it is not one, or names a CPU past
+    the kernel's own limit (so "0-99999999999" is refused, not expanded)."""
     found: set[int] = set()
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
-        if not low.isdigit() or (dash and not high.isdigit()) or (dash and int(high) < int(low)):
+        if not low.isdecimal() or (dash and not high.isdecimal()) or (dash and int(high) < int(low)):
+            raise ValueError(text)
+        if int(high if dash else low) >= _MAX_CPUSET:
             raise ValueError(text)
         found.update(range(int(low), int(high if dash else low) + 1))
     return found
@@ -323,12 +329,12 @@ _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 def parse_bytes(text: str) -> int:
     """Docker's RAMInBytes: 512m, 1g, 1.5G, 1048576."""
     t = text.strip().lower().removesuffix("ib").removesuffix("b") if text.strip().lower() not in ("b",) else ""
-    unit = t[-1:] if t[-1:] in _UNITS and not t[-1:].isdigit() else ""
+    unit = t[-1:] if t[-1:] in _UNITS and not t[-1:].isdecimal() else ""
     number = t[: len(t) - len(unit)]
     try:
         value = float(number)
     except ValueError:
         raise InvalidArgument(f"invalid size: {text!r} (use a number with an optional unit b, k, m, g)") from None
-    if value < 0:
+    if not 0 <= value * _UNITS[unit] < 2**63:  # also NaN and "1e999" (infinite)
         raise InvalidArgument(f"invalid size: {text!r}")
     return int(value * _UNITS[unit])

@@ -42,7 +42,7 @@ def user_names(root: str) -> dict[int, str]:
     names: dict[int, str] = {}
     for line in text.splitlines():
         fields = line.split(":")
-        if len(fields) >= 7 and fields[2].isdigit():
+        if len(fields) >= 7 and fields[2].isdecimal():
             names.setdefault(int(fields[2]), fields[0])
     return names
 

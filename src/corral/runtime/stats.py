@@ -77,7 +77,7 @@ def _keyed(path: str) -> dict[str, int]:
     found = {}
     for line in (_text(path) or "").splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+        if len(parts) == 2 and parts[1].lstrip("-").isdecimal():
             found[parts[0]] = int(parts[1])
     return found
 

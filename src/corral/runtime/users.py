@@ -65,11 +65,11 @@ def resolve(spec: str, layer_dirs: list[str], live: bool = False) -> tuple[int, 
     groups = _entries(read_file(layer_dirs, "etc/group", live))
     uid = gid = None
     name = None
-    if user.isdigit():
+    if user.isdecimal():
         uid = int(user)
         for e in passwd:
             if len(e) > 3 and e[2] == user:
-                name, gid = e[0], int(e[3]) if e[3].isdigit() else 0
+                name, gid = e[0], int(e[3]) if e[3].isdecimal() else 0
                 break
     else:
         for e in passwd:
@@ -81,7 +81,7 @@ def resolve(spec: str, layer_dirs: list[str], live: bool = False) -> tuple[int, 
     if gid is None:
         gid = 0 if uid == 0 else uid
     if group:
-        if group.isdigit():
+        if group.isdecimal():
             gid = int(group)
         else:
             match = [e for e in groups if len(e) > 2 and e[0] == group]
@@ -91,7 +91,7 @@ def resolve(spec: str, layer_dirs: list[str], live: bool = False) -> tuple[int, 
     extra = []
     if name is not None and not group:
         for e in groups:
-            if len(e) > 3 and name in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
+            if len(e) > 3 and name in e[3].split(",") and e[2].isdecimal() and int(e[2]) != gid:
                 extra.append(int(e[2]))
     return uid, gid, extra or [gid]  # runc's rule: with no supplementary groups, the primary one
 
@@ -101,12 +101,12 @@ def group_ids(groups: list[str], layer_dirs: list[str], extra: list[int]) -> lis
     entries = None
     found = list(extra)
     for group in groups:
-        if group.isdigit():
+        if group.isdecimal():
             gid = int(group)
         else:
             if entries is None:
                 entries = _entries(read_file(layer_dirs, "etc/group"))
-            match = [e for e in entries if len(e) > 2 and e[0] == group and e[2].isdigit()]
+            match = [e for e in entries if len(e) > 2 and e[0] == group and e[2].isdecimal()]
             if not match:
                 raise InvalidArgument(f"unable to find group {group}: no matching entries in group file")
             gid = int(match[0][2])
