@@ -106,6 +106,8 @@ class Container:
         if self._state == state.RUNNING and not state.is_alive(self._supervisor):
             state.refresh(self.host.store, self.id, self._state, self._supervisor)
             self.reload()
+            if self._state == state.RUNNING:  # a full or read-only store kept the old row: read it as lost
+                self._state, self.exit_code = state.EXITED, state.LOST_EXIT_CODE
         return self._state
 
     @property

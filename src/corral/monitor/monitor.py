@@ -278,13 +278,30 @@ class Monitor:
             return
         stream = proc.outputs[fd]
         if proc.log >= 0:
-            os.write(proc.log, logs.frame(stream, time.time_ns(), data))
+            self._log(proc, logs.frame(stream, time.time_ns(), data))
         message = wire.frame(stream, data)
         for client in proc.clients:
             if not client.closing:
                 client.out += message
                 self._update_client(client)
         self._update_process(proc)
+
+    def _log(self, proc: _Proc, record: bytes) -> None:
+        """Append one record to the container's log. On a full disk (or any write error) the log ends at
+        the last whole record and is kept no further: the process runs on, its attached clients still
+        get the output, and the monitor serves every other container as before."""
+        try:
+            written = os.write(proc.log, record)
+        except OSError:
+            written = 0
+        if written == len(record):
+            return
+        try:
+            os.ftruncate(proc.log, os.lseek(proc.log, 0, os.SEEK_CUR) - written)  # no half record
+        except OSError:
+            pass
+        os.close(proc.log)
+        proc.log = -1
 
     def _close_output(self, proc: _Proc, fd: int) -> None:
         self._unwatch(fd)

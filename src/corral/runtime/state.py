@@ -77,10 +77,19 @@ def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
 
 
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
-    """The true state of a container the DB calls running: exited if its supervisor is gone."""
+    """The true state of a container the DB calls running: exited if its supervisor is gone.
+
+    Recording that is a courtesy to later readers: on a full or read-only store the answer is the same
+    and the write is skipped, since a command that only reads (ps, inspect, rm's check) must not fail
+    for want of space."""
     if state == RUNNING and not is_alive(supervisor):
-        containers.mark_lost(store, cid, supervisor, LOST_EXIT_CODE,
-                             "the container's supervisor exited (host reboot or crash)", now())
+        from corral.errors import StoreError
+
+        try:
+            containers.mark_lost(store, cid, supervisor, LOST_EXIT_CODE,
+                                 "the container's supervisor exited (host reboot or crash)", now())
+        except StoreError:
+            pass
         return EXITED
     return state
 

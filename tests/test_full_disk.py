@@ -1,0 +1,94 @@
+"""A full disk is an ordinary error (issue 20, item 9): one clear line, nothing left behind, and the
+commands that only read keep working. Each test runs on its own small tmpfs store."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+
+@pytest.fixture
+def small_store(cli, tmp_path):
+    """A store on a 24 MiB tmpfs holding busybox; unmounted after the test even when it fails."""
+    mnt = str(tmp_path / "small")
+    os.makedirs(mnt)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt], check=True)
+    cli.env["CORRAL_ROOT"] = mnt + "/store"
+    try:
+        cli("image", "bootstrap", "busybox", check=True)
+        yield cli
+    finally:
+        if cli("ps", "-aq").stdout.strip():
+            cli("rm", "-f", *cli.out("ps", "-aq").split())
+        cli("network", "prune", "-f")  # the default bridge a step or `run` made, with its firewall elements
+        _wait_for_no_monitor(mnt + "/store")
+        subprocess.run(["umount", "-l", mnt], check=True)
+
+
+def _wait_for_no_monitor(root: str, timeout: float = 15) -> None:
+    from tests.conftest import _store_processes
+
+    deadline = time.monotonic() + timeout
+    while _store_processes(root) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in _store_processes(root):
+        os.kill(pid, 9)
+
+
+def _free(cli) -> int:
+    st = os.statvfs(cli.env["CORRAL_ROOT"])
+    return st.f_bavail * st.f_frsize
+
+
+def test_a_build_step_that_fills_the_disk_fails_in_words_and_leaves_no_container(small_store, tmp_path):
+    cli = small_store
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN dd if=/dev/zero of=/big bs=1M count=100\n")
+    free = _free(cli)
+    r = cli("build", "-t", "big", str(ctx))
+    assert r.returncode == 1
+    assert b"No space left on device" in r.stdout  # the step's own output, kept to the end
+    assert r.stderr.decode().splitlines() == [
+        "Error: The command '/bin/sh -c dd if=/dev/zero of=/big bs=1M count=100' returned a non-zero code: 1"]
+    assert cli.out("ps", "-aq") == ""  # the step's container went, and with it the space it filled
+    assert _free(cli) >= free - (1 << 20)
+    assert cli("system", "check").returncode == 0
+
+
+def test_a_container_filling_the_disk_leaves_the_monitor_serving_and_the_store_readable(small_store):
+    cli = small_store
+    cid = cli.out("run", "-d", "busybox", "sh", "-c",
+                  "dd if=/dev/zero of=/fill bs=1M count=100 2>/dev/null; "
+                  "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; sleep 60").strip()
+    deadline = time.monotonic() + 20
+    while _free(cli) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _free(cli) == 0
+    other = cli("exec", cid, "echo", "still served")  # the monitor lived through its log's ENOSPC
+    assert other.returncode == 0 and other.stdout == b"still served\n"
+    ps = cli("ps", "-a", "--format", "{{.ID}} {{.Status}}")
+    assert ps.returncode == 0 and ps.stdout.decode().startswith(cid[:12] + " Up ")
+    logs = cli("logs", cid)  # whatever was kept is whole lines, never a torn record
+    assert logs.returncode == 0
+    assert all(line.startswith(b"line ") for line in logs.stdout.splitlines())
+    assert cli("rm", "-f", cid).returncode == 0
+    assert _free(cli) > 20 << 20
+    assert cli("system", "check").returncode == 0
+
+
+def test_a_container_whose_exit_could_not_be_recorded_reads_as_exited(small_store):
+    cli = small_store
+    cid = cli.out("run", "-d", "busybox", "sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=100; exit 3").strip()
+    deadline = time.monotonic() + 20
+    while cli.out("ps", "-q") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    _wait_for_no_monitor(cli.env["CORRAL_ROOT"])  # a monitor gone before it could write the exit down
+    assert _free(cli) == 0
+    ps = cli("ps", "-a", "--format", "{{.ID}} {{.Status}}")
+    assert ps.returncode == 0 and ps.stdout.decode().startswith(cid[:12] + " Exited (")
+    assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout == b"exited\n"
+    assert cli("rm", cid).returncode == 0  # no --force needed: it is not running
+    assert cli("system", "check").returncode == 0
