@@ -607,6 +607,7 @@ class Container:
         A running container is paused meanwhile (unless pause=False), so the
         layer is one consistent moment of its files, as `docker commit` does.
         """
+        from corral import failpoints
         from corral.api.image import Image
         from corral.image import commit, repo
         from corral.image.reference import validate_tag
@@ -632,14 +633,17 @@ class Container:
         args = self.spec["process"]["args"]
         frozen = False
         if pause and self.status == state.RUNNING and not self.paused:
+            self._own_pause()
             self._cgroup().freeze()
             frozen = True
         try:
+            failpoints.hit("commit.paused")
             image_id = commit.commit(self.host.store, upper, skip, self.image_id, config, tags, author=author,
                                      message=message, created_by=" ".join(args))
         finally:
             if frozen:
                 self._cgroup().thaw()
+                self._disown_pause()
         return Image(self.host, image_id)
 
     # pausing and processes ---------------------------------------------------------------------------
@@ -651,13 +655,47 @@ class Container:
 
     @property
     def paused(self) -> bool:
-        """Read from the kernel, not the DB: the freezer state is the truth and survives a monitor restart."""
-        return self.status == state.RUNNING and self._cgroup().frozen()
+        """Read from the kernel, not the DB: the freezer state is the truth and survives a monitor restart.
+
+        A pause owned by a commit whose process is gone (killed mid-commit) is undone here, by whichever
+        command looks next: nothing else would ever unpause it."""
+        if self.status != state.RUNNING or not self._cgroup().frozen():
+            return False
+        owner = self._pause_owner()
+        if owner is None or state.is_alive(owner):
+            return True
+        self._cgroup().thaw()
+        self._disown_pause()
+        return False
+
+    def _pause_path(self) -> str:
+        return os.path.join(self.bundle, "pause-owner")
+
+    def _pause_owner(self) -> str | None:
+        try:
+            with open(self._pause_path()) as f:
+                return f.read().strip()
+        except FileNotFoundError:
+            return None
+
+    def _own_pause(self) -> None:
+        """Record this process as the owner of the pause about to be made (commit's), before making it."""
+        from corral.store.fsutil import write_atomic
+        from corral.store.owners import identity
+
+        write_atomic(self._pause_path(), identity().encode())
+
+    def _disown_pause(self) -> None:
+        try:
+            os.unlink(self._pause_path())
+        except FileNotFoundError:
+            pass
 
     def pause(self) -> None:
         """Freeze every process of the container (cgroup freezer); the DB keeps calling it running, as Docker does."""
         if self.status != state.RUNNING:
             raise Conflict(f"Container {self.id} is not running")
+        self._disown_pause()  # a user's pause is the user's: no dead committer's record may undo it
         cg = self._cgroup()
         if cg.frozen():
             raise Conflict(f"Container {self.id} is already paused")

@@ -292,10 +292,23 @@ class Host:
     def repair(self) -> list[str]:
         """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
         lists (links, rules, port holds and leases of containers that are gone or stopped, what deleted
-        stores left) and restore what running containers lack; returns what was fixed."""
+        stores left) and restore what running containers lack, and remove what killed writers left in
+        tmp/; returns what was fixed."""
+        from corral.image import gc
         from corral.network import residue
+        from corral.store.check import remove_dead_scratch
 
-        return residue.prune(self.store)
+        fixed = residue.prune(self.store) + remove_dead_scratch(self.store)
+
+        def count(d: str) -> int:
+            return len(os.listdir(d)) if os.path.isdir(d) else 0
+
+        before = count(self.store.layers), count(self.store.blobs)
+        gc.sweep(self.store)  # under the exclusive content lock: a live writer's layer is waited for, not taken
+        layers, blobs = (b - count(d) for b, d in zip(before, (self.store.layers, self.store.blobs)))
+        if layers or blobs:
+            fixed.append(f"removed what an interrupted image write left: {layers} layer(s), {blobs} blob(s)")
+        return fixed
 
     # networks ----------------------------------------------------------------------------------------
 

@@ -164,6 +164,7 @@ def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, conta
     with, changes applied); the history gains one entry, as `docker commit`
     writes it.
     """
+    from corral import failpoints
     from corral.image import gc, oci, repo
     from corral.image.layers import add_layer, image_layers
     from corral.timestamps import rfc3339
@@ -176,6 +177,7 @@ def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, conta
             path = os.path.join(tmpdir, "layer.tar")
             with open(path, "wb") as out:
                 write_layer(upper, out, skip, clamp_mtime)
+            failpoints.hit("commit.tar")
             with open(path, "rb") as src:
                 layer = add_layer(store, src, layers[-1].chain_id if layers else None)
         finally:

@@ -47,6 +47,7 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
     `diff_id` is the digest an image config promised for this content (load):
     a mismatch raises DigestMismatch and nothing is kept.
     """
+    from corral import failpoints
     from corral.image.extract import extract_layer, open_stream
     from corral.image.tarsplit import Recorder
 
@@ -65,6 +66,7 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
                 recorder.close()
             if diff_id is not None and actual != diff_id:
                 raise DigestMismatch(f"layer content has digest {actual}, not the {diff_id} its image config names")
+            failpoints.hit("layer.unpacked")
             cid = chain_id(parent, actual)
             target = store.layer_dir(cid)
             if not os.path.isdir(os.path.join(target, "diff")):
@@ -73,6 +75,7 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
                 except OSError:
                     if not os.path.isdir(os.path.join(target, "diff")):
                         raise  # a concurrent writer that won the race is fine; anything else is not
+            failpoints.hit("layer.renamed")
             return Layer(cid, actual, parent, actual, TAR_LAYER, recorder.size, recorder.size)
     finally:
         remove_tree(tmpdir)

@@ -11,40 +11,11 @@ import time
 
 from corral.store import containers
 from corral.store.containers import CREATED, EXITED, RUNNING  # noqa: F401 - the states, kept where their column is
+from corral.store.owners import identity, is_alive, process_starttime  # noqa: F401 - the state's own words
 from corral.store.root import Store
 from corral.timestamps import rfc3339
 
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
-
-
-def _boot_id() -> str:
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        return f.read().strip()
-
-
-def process_starttime(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] in ("Z", "X"):
-        return None  # it has exited: a zombie waiting for its (re)parent is no live supervisor
-    return fields[19]
-
-
-def identity(pid: int) -> str:
-    return f"{pid}:{process_starttime(pid)}:{_boot_id()}"
-
-
-def is_alive(ident: str | None) -> bool:
-    if not ident:
-        return False
-    pid, start, boot = ident.split(":")
-    if boot != _boot_id():
-        return False
-    return process_starttime(int(pid)) == start
 
 
 def now() -> str:

@@ -93,6 +93,34 @@ def check(store: Store) -> list[str]:
     if os.path.isdir(store.containers):
         for name in sorted(set(os.listdir(store.containers)) - cids):
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
-    if os.path.isdir(store.tmp) and os.listdir(store.tmp):
-        problems.append(f"temporary files left in {store.tmp} (an interrupted write)")
+    for name in dead_scratch(store):
+        problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
     return problems
+
+
+def dead_scratch(store: Store) -> list[str]:
+    """Entries of tmp/ whose writer is gone (killed mid-write): what check reports and the repair removes.
+    Each is named "<what>-<owner identity>.<rest>" (Store.mkdtemp); a name without an identity (from a
+    store written before names carried one) counts as dead."""
+    from corral.store.owners import is_alive
+
+    try:
+        names = sorted(os.listdir(store.tmp))
+    except FileNotFoundError:
+        return []
+    return [name for name in names if not is_alive(name.partition("-")[2].partition(".")[0])]
+
+
+def remove_dead_scratch(store: Store) -> list[str]:
+    """Remove what dead writers left in tmp/; returns what was removed, as the repair reports it."""
+    from corral.store.fsutil import remove_tree
+
+    removed = []
+    for name in dead_scratch(store):
+        path = os.path.join(store.tmp, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            remove_tree(path)
+        else:
+            os.unlink(path)
+        removed.append(f"tmp/{name}, left by a writer that is gone")
+    return removed

@@ -82,11 +82,15 @@ class Store:
         return os.path.join(self.containers, cid)
 
     def mkdtemp(self, prefix: str) -> str:
+        """A scratch directory in tmp/ named for its writer ("commit-<owner identity>.<random>"), so that
+        what a killed writer left is told from a live writer's work (check.dead_scratch)."""
         import tempfile
+
+        from corral.store.owners import identity
 
         self.conn  # noqa: B018 - a fresh store gets its directories here
         with store_errors(self.root):
-            return tempfile.mkdtemp(prefix=prefix, dir=self.tmp)
+            return tempfile.mkdtemp(prefix=f"{prefix}{identity()}.", dir=self.tmp)
 
 
 class _ContentLock:
