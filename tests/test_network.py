@@ -641,6 +641,30 @@ def test_prune_in_any_store_removes_what_a_deleted_store_left(busybox, other):
     assert not os.path.exists("/run/corral/stores") or os.listdir("/run/corral/stores"), "an empty record dir left"
 
 
+def test_prune_removes_the_elements_of_an_unknown_store_whose_bridges_were_deleted_from_outside(busybox, other):
+    """A bridge deleted with `ip link del` and the store's record lost (or never made, by an older corral):
+    its firewall elements name interfaces that are gone and a tag no store claims, so any store's prune
+    removes them; a store whose bridge still exists is left alone even without its record."""
+    import shutil
+
+    from conftest import network_residue
+    from corral.network import store_tag
+
+    other.out("network", "create", "--subnet", subnet(34), "n34")
+    tag = store_tag(other.root)
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, check=True).stdout)
+    (bridge,) = [link["ifname"] for link in links if link.get("ifalias", "").startswith(f"corral:{tag}:")]
+    os.unlink(f"/run/corral/stores/{tag}")
+    assert busybox("system", "check").returncode == 0  # its bridge is there: not this store's to judge
+    sh(f"ip link del {bridge}")
+    shutil.rmtree(other.root)
+    r = busybox("system", "check")
+    assert r.returncode == 1
+    assert f"of an unknown store {tag} name only interfaces that no longer exist ({bridge})".encode() in r.stdout
+    busybox.out("system", "prune", "-f")
+    assert busybox("system", "check").returncode == 0 and network_residue(other.root) == []
+
+
 # the Python API ---------------------------------------------------------------------------------------------------
 
 def test_python_api(busybox):

@@ -51,6 +51,7 @@ def findings(store: Store) -> list[Finding]:
                                  _delete_link(name)))
 
     found += _of_removed_stores(tag, links)
+    found += _of_unknown_stores(tag, links)
 
     if nets and not nft.skeleton_intact():
         found.append(Finding("network: the firewall table ip corral lacks some of its rules", lambda: nft.apply()))
@@ -107,6 +108,26 @@ def _of_removed_stores(own: str, links: list[tuple]) -> list[Finding]:
         left = [f"link {name}" for name in names] + ([f"{len(elements)} firewall element(s)"] if elements else [])
         found.append(Finding(f"network: store {root}, which is gone, left {', '.join(left) or 'its record'}",
                              _reclaim(tag, names, elements)))
+    return found
+
+
+def _of_unknown_stores(own: str, links: list[tuple]) -> list[Finding]:
+    """Firewall elements of a store no record names (its record lost, or made by an older corral) when
+    every interface its elements name is gone (its bridges deleted from outside corral): no store's prune
+    would ever match them otherwise. A store with an interface still present is left to itself."""
+    known = set(registered()) | {own}
+    present = {name for _, name, _, _ in links}
+    by_tag: dict[str, list[nft.Element]] = {}
+    for e in nft.elements():
+        if e.comment and e.comment.split(":")[0] not in known:
+            by_tag.setdefault(e.comment.split(":")[0], []).append(e)
+    found = []
+    for tag, elements in sorted(by_tag.items()):
+        names = {w.strip('"') for e in elements for w in e.key.split(" . ") if w.startswith('"')}
+        if names and not names & present:
+            found.append(Finding(f"network: {len(elements)} firewall element(s) of an unknown store {tag} name only "
+                                 f"interfaces that no longer exist ({', '.join(sorted(names))})",
+                                 _delete_elements(elements)))
     return found
 
 
