@@ -88,3 +88,28 @@ def test_management_forms_reach_the_same_commands(busybox):
     r = busybox("image", "inspect", "busybox", "nosuch")
     assert r.returncode == 1 and r.stderr == b"Error: No such image: nosuch\n"
     assert busybox.out("system", "check").startswith("store at ")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("raised, said", [
+    (ValueError("boom"), "Error: unexpected ValueError: boom (a defect in corral: rerun with --debug for its "
+                         "traceback and report it)"),
+    (OSError(28, "No space left on device", "/store/tmp/x"),
+     "Error: the disk is full (/store/tmp/x): free some space and run the command again"),
+    (OSError(13, "Permission denied", "/etc/x"), "Error: Permission denied (/etc/x); rerun with --debug for where "
+                                                  "it happened"),
+])
+def test_an_error_no_verb_expected_is_one_line_and_the_trace_comes_with_debug(monkeypatch, capsys, raised, said):
+    from corral.cli import container_cmds, main
+
+    def fail(opts, args):  # noqa: ANN001, ANN202
+        raise raised
+
+    monkeypatch.setattr(container_cmds, "ps", fail)
+    monkeypatch.setattr(main, "DEBUG", [False])  # -D sets it: this list goes with the test
+    monkeypatch.setattr("corral.cli.parser.DEBUG", main.DEBUG)
+    assert main.main(["ps"]) == 1
+    assert capsys.readouterr().err == said + "\n"
+    assert main.main(["-D", "ps"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and err.endswith(said + "\n")

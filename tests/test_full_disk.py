@@ -92,3 +92,23 @@ def test_a_container_whose_exit_could_not_be_recorded_reads_as_exited(small_stor
     assert cli("inspect", "-f", "{{.State.Status}}", cid).stdout == b"exited\n"
     assert cli("rm", cid).returncode == 0  # no --force needed: it is not running
     assert cli("system", "check").returncode == 0
+
+
+def test_a_commit_that_does_not_fit_is_one_line_and_leaves_the_store_as_it_was(small_store):
+    cli = small_store
+    cid = cli.out("run", "-d", "busybox", "sh", "-c",
+                  "dd if=/dev/urandom of=/data bs=1M count=12 2>/dev/null; sleep 60").strip()
+    deadline = time.monotonic() + 20
+    while cli("exec", cid, "test", "-f", "/data").returncode and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    images = cli.out("images", "-q")
+    r = cli("commit", cid, "big:1")
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"Error: cannot write the store at {cli.env['CORRAL_ROOT']}: the disk is full; free some space or set "
+        "CORRAL_ROOT to a writable directory"]
+    assert cli.out("images", "-q") == images
+    assert "Paused" not in cli.out("ps", "--format", "{{.Status}}")
+    assert cli("system", "check").returncode == 0
+    assert os.listdir(os.path.join(cli.env["CORRAL_ROOT"], "tmp")) == []

@@ -485,6 +485,23 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # noqa: BLE001 - no traceback reaches a user: one line, and how to get the trace
+        report(_unexpected(e))
+        return engine_code
+
+
+def _unexpected(e: Exception) -> Exception:
+    """One line for an error no verb turned into a CorralError: what the system said for an OSError (a full
+    disk names the file it was writing), else the exception as a defect to report."""
+    import errno
+
+    if isinstance(e, OSError) and e.strerror:
+        where = f" ({e.filename})" if e.filename else ""
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return RuntimeError(f"the disk is full{where}: free some space and run the command again")
+        return RuntimeError(f"{e.strerror}{where}; rerun with --debug for where it happened")
+    return RuntimeError(f"unexpected {type(e).__name__}: {e} (a defect in corral: rerun with --debug for its "
+                        "traceback and report it)")
 
 
 def entry() -> None:

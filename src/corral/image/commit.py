@@ -166,6 +166,7 @@ def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, conta
     """
     from corral import failpoints
     from corral.image import gc, oci, repo
+    from corral.store.root import store_errors
     from corral.image.layers import add_layer, image_layers
     from corral.timestamps import rfc3339
 
@@ -175,7 +176,7 @@ def commit(store: "Store", upper: str, skip: set[str], base_image_id: str, conta
         tmpdir = store.mkdtemp("commit-")
         try:
             path = os.path.join(tmpdir, "layer.tar")
-            with open(path, "wb") as out:
+            with store_errors(store.root), open(path, "wb") as out:  # a full disk: one line, tmpdir removed
                 write_layer(upper, out, skip, clamp_mtime)
             failpoints.hit("commit.tar")
             with open(path, "rb") as src:
