@@ -15,7 +15,7 @@ def _killed(cli, point: str, *args: str):  # noqa: ANN202
     env = dict(cli.env, CORRAL_FAILPOINT=point)
     import subprocess
 
-    from tests.conftest import CORRAL
+    from conftest import CORRAL
 
     return subprocess.run(CORRAL + list(args), env=env, capture_output=True, timeout=60)
 

@@ -28,7 +28,7 @@ def small_store(cli, tmp_path):
 
 
 def _wait_for_no_monitor(root: str, timeout: float = 15) -> None:
-    from tests.conftest import _store_processes
+    from conftest import _store_processes
 
     deadline = time.monotonic() + timeout
     while _store_processes(root) and time.monotonic() < deadline:

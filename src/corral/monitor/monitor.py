@@ -96,6 +96,12 @@ class Monitor:
         except OSError:
             return  # another monitor serves this store
         listener.listen(64)
+        from corral.sys import libc
+
+        # Not dumpable, and so neither is any child until it execs the container's binary (execve makes it
+        # dumpable again): between the fork into a container's PID namespace and that exec, a process of
+        # the container cannot open /proc/N/exe (this host's interpreter) or /proc/N/fd (the monitor's fds).
+        libc.prctl(libc.PR_SET_DUMPABLE, 0)
         self._recover()
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_IGN)
