@@ -32,3 +32,49 @@ def test_a_process_joining_the_container_shows_nothing_of_the_host_through_proc(
     host = [f for f in fds if not (f.startswith(("pipe:", "socket:", "anon_inode:", "/dev/")) or f == "/seen")]
     assert host == [], host
     busybox.out("rm", "-f", cid)
+
+
+# Each attempt is a shell line run as root inside a default container; every one must fail. The line for
+# a capability docker does not grant probes with an operation that would be harmless if it succeeded.
+ATTEMPTS = {
+    "mount proc": "mount -t proc proc /mnt",
+    "mount tmpfs": "mount -t tmpfs tmpfs /mnt",
+    "mount a cgroup hierarchy": "mount -t cgroup -o memory cgroup /mnt",
+    "remount /sys read-write": "mount -o remount,rw /sys",
+    "sysrq": "echo h > /proc/sysrq-trigger",
+    "write /proc/sys": "echo 1 > /proc/sys/kernel/panic",
+    "read /proc/kcore": "head -c 16 /proc/kcore | grep -q .",
+    "set core_pattern": "echo '|/x' > /proc/sys/kernel/core_pattern",
+    "mknod and read a host disk": "mknod /tmp/sda b 8 0 && head -c 512 /tmp/sda | grep -q .",
+    "mknod and read a virtio disk": "mknod /tmp/vda b 253 0 && head -c 512 /tmp/vda | grep -q .",
+    "read /dev/mem": "mknod /tmp/mem c 1 1 && head -c 16 /tmp/mem | grep -q .",
+    "read /dev/kmsg": "mknod /tmp/kmsg c 1 11 && head -c 16 /tmp/kmsg | grep -q .",
+    "set the clock (CAP_SYS_TIME)": "adjtimex -o 0",
+    "load a module": "insmod /nonexistent.ko",
+    "swapoff": "swapoff -a",
+    "change the hostname (CAP_SYS_ADMIN)": "hostname changed",
+    "network admin": "ip link add esc0 type veth peer name esc1",
+    "cgroup release_agent (CVE-2022-0492)": "mkdir -p /tmp/cg && mount -t cgroup -o rdma cgroup /tmp/cg && "
+                                            "echo /x > /tmp/cg/release_agent",
+    "write /sys": "echo 1 > /sys/kernel/mm/ksm/run",
+    "host files through /proc/1/root": "ls /proc/1/root/../../../etc/shadow && ! test -e /etc/shadow",
+    "a leaked host fd (CVE-2024-21626 class)": "for f in /proc/self/fd/*; do readlink $f; done | "
+                                               "grep -v -e '^/dev/' -e '^pipe:' -e '^socket:' -e '^/proc/' | grep .",
+    "cwd outside the root": "readlink /proc/self/cwd | grep -v '^/'",
+}
+
+
+def test_a_default_container_blocks_every_escape_attempt(busybox, capsys):
+    script = "".join(f"if ( {line} ) >/dev/null 2>&1; then echo 'ESCAPED {name}'; else echo 'blocked {name}'; fi\n"
+                     for name, line in ATTEMPTS.items())
+    out = busybox.out("run", "--rm", "busybox", "sh", "-c", script).splitlines()
+    assert len(out) == len(ATTEMPTS)
+    escaped = [line for line in out if not line.startswith("blocked ")]
+    with capsys.disabled():
+        print(f"\nescape suite: {len(out) - len(escaped)}/{len(out)} blocked")
+    assert escaped == []
+
+
+def test_without_net_raw_no_raw_socket_opens(busybox):
+    r = busybox("run", "--rm", "--network", "none", "--cap-drop", "NET_RAW", "busybox", "ping", "-c1", "127.0.0.1")
+    assert r.returncode != 0 and b"permission denied" in r.stderr.lower()
