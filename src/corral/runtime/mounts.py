@@ -141,18 +141,26 @@ def mount_of(path: str, mountinfo: str | None = None) -> tuple[str, list[str]]:
     best, fields = "/", []
     for line in mountinfo.splitlines():
         parts = line.split(" ")
-        point = _unescape(parts[4])
+        point = unescape(parts[4])
         inside = path == point or path.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= len(best):
             best, fields = point, parts[6:parts.index("-")]
     return best, fields
 
 
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes."""
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
+def unescape(field: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes come as octal escapes."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
 
 
 def remount_root_readonly(syscall: Syscall = libc.LINUX) -> None:
