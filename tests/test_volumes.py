@@ -208,3 +208,25 @@ def test_host_config_lists_binds_as_typed_and_mounts_as_docker(busybox, tmp_path
     assert host_config["Mounts"] == [{"Type": "volume", "Source": "other", "Target": "/o", "ReadOnly": True}]
     busybox.out("rm", "-v", cid)
     busybox.out("volume", "rm", "named", "other")
+
+
+def test_volumes_from_shows_in_host_config_as_typed_not_as_copies(busybox, tmp_path):
+    """docker's HostConfig.VolumesFrom lists `C[:ro|rw]` as given; the inherited mounts appear in Mounts only
+    (not in HostConfig.Binds nor HostConfig.Mounts), and so do an image's VOLUMEs."""
+    busybox.out("create", "--name", "donor", "-v", "named:/n", "-v", "/anon", "-v", f"{tmp_path}:/h",
+                "--mount", "type=volume,src=other,dst=/o", "busybox", "true")
+    busybox.out("create", "--name", "heir", "--volumes-from", "donor:ro", "busybox", "true")
+    [info] = json.loads(busybox.out("inspect", "heir"))
+    assert info["HostConfig"]["VolumesFrom"] == ["donor:ro"]
+    assert info["HostConfig"]["Binds"] is None and info["HostConfig"]["Mounts"] is None
+    assert sorted((m["Destination"], m["RW"]) for m in info["Mounts"]) == \
+        [("/anon", False), ("/h", False), ("/n", False), ("/o", False)]
+    [donor] = json.loads(busybox.out("inspect", "donor"))
+    assert donor["HostConfig"]["VolumesFrom"] is None
+    busybox.out("commit", "--change", "VOLUME /declared", "donor", "declares:1")
+    busybox.out("create", "--name", "declarer", "declares:1", "true")
+    [declarer] = json.loads(busybox.out("inspect", "declarer"))
+    assert declarer["HostConfig"]["Mounts"] is None and declarer["HostConfig"]["Binds"] is None
+    assert [m["Destination"] for m in declarer["Mounts"]] == ["/declared"]
+    busybox.out("rm", "-v", "heir", "donor", "declarer")
+    assert sorted(busybox.out("volume", "ls", "-q").split()) == ["named", "other"]
