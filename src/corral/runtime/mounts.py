@@ -163,6 +163,16 @@ def unescape(field: str) -> str:
     return "".join(out)
 
 
+def has_filesystem(kind: str, listing: str | None = None) -> bool:
+    """Whether this kernel can mount a file system of type `kind` now (/proc/filesystems: built in or
+    loaded; fuse.NAME needs fuse). A host without loadable modules cannot gain one by mounting."""
+    if listing is None:
+        with open("/proc/filesystems") as f:
+            listing = f.read()
+    base = kind.partition(".")[0]
+    return any(line.split()[-1] == base for line in listing.splitlines() if line.strip())
+
+
 def remount_root_readonly(syscall: Syscall = libc.LINUX) -> None:
     """root.readonly (--read-only): the container's "/" made read-only once everything is mounted on it,
     as runc does; the mounts on it (/dev, /proc, tmpfs, binds) keep their own flags."""
