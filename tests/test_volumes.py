@@ -324,3 +324,28 @@ def test_commit_leaves_volume_and_bind_contents_out_and_system_df_counts_volumes
     assert links["used"] == "1" and links["idle"] == "0" and len(links) == 3
     busybox.out("rm", "-v", "writer")
     busybox.out("volume", "rm", "used", "idle")
+
+
+def test_each_bad_input_of_the_issue_is_one_line_with_dockers_exit_code(busybox, tmp_path):
+    """Issue 15's list of bad input, each through the CLI: exactly one line on stderr, docker's exit code
+    (125 for run/create, 1 for the volume and cp commands), and nothing made."""
+    busybox.out("create", "--name", "holder", "-v", "held:/h", "busybox", "true")
+    (tmp_path / "f").write_text("f")
+    cases = [
+        (("run", "--rm", "-v", "rel/dir:/x", "busybox", "true"), 125, "includes invalid characters"),
+        (("run", "--rm", "--mount", "type=volume,target=/x,colour=red", "busybox", "true"), 125, "unexpected key"),
+        (("volume", "create", "b@d"), 1, "includes invalid characters for a local volume name"),
+        (("run", "--rm", "-v", "b@d:/x", "busybox", "true"), 125, "includes invalid characters"),
+        (("run", "--rm", "-v", "data:rel", "busybox", "true"), 125, "mount path must be absolute"),
+        (("run", "--rm", "-v", f"{tmp_path}:/x", "-v", "v1:/x", "busybox", "true"), 125, "Duplicate mount point"),
+        (("volume", "rm", "held"), 1, "volume is in use"),
+        (("cp", str(tmp_path / "f"), "holder:/nowhere/x"), 1, "Could not find the file /nowhere"),
+    ]
+    for args, code, words in cases:
+        r = busybox(*args)
+        err = r.stderr.decode()
+        assert (r.returncode, err.count("\n")) == (code, 1) and err.startswith("Error: ") and words in err, (args, err)
+    assert busybox.out("ps", "-aq").split() == [busybox.out("inspect", "-f", "{{.Id}}", "holder")[:12]]
+    assert busybox.out("volume", "ls", "-q").split() == ["held"]
+    busybox.out("rm", "holder")
+    busybox.out("volume", "rm", "held")
