@@ -17,9 +17,16 @@ from corral.timestamps import rfc3339
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
 
 
+_BOOT_ID: list[str] = []
+
+
 def _boot_id() -> str:
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        return f.read().strip()
+    """This boot's ID, read once: no process outlives a reboot (`stats` asks it for every container
+    every second)."""
+    if not _BOOT_ID:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            _BOOT_ID.append(f.read().strip())
+    return _BOOT_ID[0]
 
 
 def process_starttime(pid: int) -> str | None:
