@@ -38,6 +38,11 @@ def test_the_readers_take_kept_files_and_read_the_same(tmp_path):
     files.close()
 
 
+def used(frame: dict) -> int:
+    """CPU ns between a frame and the one before it."""
+    return frame["cpu_stats"]["cpu_usage"]["total_usage"] - frame["precpu_stats"]["cpu_usage"]["total_usage"]
+
+
 def open_fds() -> set[str]:
     return set(os.listdir("/proc/self/fd"))
 
@@ -58,7 +63,6 @@ def test_a_stream_over_containers_sees_them_work_stop_and_closes_its_files(busyb
         frames = samples.frames(None, interval=0.2, running=lambda: host.containers())
         rounds = [next(frames) for _ in range(4)]
         by_name = {f["name"]: f for f in rounds[-1]}
-        used = lambda f: f["cpu_stats"]["cpu_usage"]["total_usage"] - f["precpu_stats"]["cpu_usage"]["total_usage"]  # noqa: E731
         assert used(by_name["/busy"]) > 50_000_000 and used(by_name["/idle"]) < 10_000_000
         assert by_name["/idle"]["pids_stats"]["current"] == 1
         assert len(open_fds() - before) >= 10  # the files are kept open between frames
