@@ -24,7 +24,6 @@ no time, so a dd is timed from outside, less that place's start-up: the median o
 from __future__ import annotations
 
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (PREFIX, begin, corral_cmd, corral_env, corral_ready, make_rootfs,  # noqa: E402
                      private_podman_store, remove_corral_root, remove_private_podman_store, run)
+from api_py import kill_processes_of  # noqa: E402
 
 MIB = 1 << 20
 SIZE_MIB = 1024
@@ -181,7 +181,8 @@ def main() -> int:
             run(corral_cmd() + ["rm", "-f", "-v", CTR], env=corral_env(root), check=False, timeout=120)
         remove_corral_root(root)
         remove_private_podman_store(store)
-        shutil.rmtree(tmp, ignore_errors=True)
+        kill_processes_of(tmp)  # podman's `container cleanup`, run by conmon as its container goes, may have
+        remove_corral_root(tmp)  # mounted its storage again after the store's removal: unmount it, delete all
     return 1 if failed else 0
 
 
