@@ -4,16 +4,42 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${CORRAL_VENV:-/opt/corral}
-PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux"
+PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux docker.io"
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 missing=""
 for p in $PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+    installed "$p" || missing="$missing $p"
 done
+
+# docker.io is for the benchmarks only (bench/api_py.py and bench/stats.py start a private dockerd and stop
+# it): its install must leave no daemon running or starting at boot. Debian's packages start and enable
+# docker.service, docker.socket and containerd.service; a policy-rc.d that refuses every start keeps them
+# stopped during the install, and those this run installed are disabled after (a containerd the host had
+# before is left as it was).
+daemons=""
+case " $missing " in *" docker.io "*)
+    daemons="docker.service docker.socket"
+    installed containerd || daemons="$daemons containerd.service";;
+esac
+policy=""
+if [ -n "$daemons" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    trap 'rm -f "$policy"' EXIT
+    printf '#!/bin/sh\n# made by corral setup.sh while it installs docker.io\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+fi
 if [ -n "$missing" ]; then
     echo "installing Debian packages:$missing"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+fi
+if [ -n "$policy" ]; then
+    rm -f "$policy"
+    trap - EXIT
+fi
+if [ -n "$daemons" ] && [ -d /run/systemd/system ]; then
+    systemctl disable --now $daemons >/dev/null 2>&1 || true
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"

@@ -347,15 +347,23 @@ def main() -> int:
     finally:
         for name, client in clients.items():
             remove_containers(name, client)
-        for service in services:
-            service.stop()
-        kill_processes_of(tmp)
-        remove_dockerd_residue(before)
-        restore_forwarding(forwarding)
-        remove_private_podman_store(store)
-        remove_corral_root(home)
-        remove_corral_root(root)
-        shutil.rmtree(tmp, ignore_errors=True)
+        tear_down(tmp, services, before, forwarding, store, home, root)
+
+
+def tear_down(tmp: Path, services: list[Service], before: set[str], forwarding: tuple[str, set[str]], store: Path,
+              home: Path, root: Path) -> None:
+    """Once the engines' containers are gone: stop the daemons, kill what they left, remove what dockerd made
+    outside its roots (host_paths() `before`), restore forwarding, and delete the podman store, dockerd's
+    home, corral's root and the temp dir (bench/stats.py ends so too)."""
+    for service in services:
+        service.stop()
+    kill_processes_of(tmp)
+    remove_dockerd_residue(before)
+    restore_forwarding(forwarding)
+    remove_private_podman_store(store)
+    remove_corral_root(home)
+    remove_corral_root(root)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,144 @@ def test_host_config_lists_binds_as_typed_and_mounts_as_docker(busybox, tmp_path
     assert host_config["Mounts"] == [{"Type": "volume", "Source": "other", "Target": "/o", "ReadOnly": True}]
     busybox.out("rm", "-v", cid)
     busybox.out("volume", "rm", "named", "other")
+
+
+def test_volumes_from_shows_in_host_config_as_typed_not_as_copies(busybox, tmp_path):
+    """docker's HostConfig.VolumesFrom lists `C[:ro|rw]` as given; the inherited mounts appear in Mounts only
+    (not in HostConfig.Binds nor HostConfig.Mounts), and so do an image's VOLUMEs."""
+    busybox.out("create", "--name", "donor", "-v", "named:/n", "-v", "/anon", "-v", f"{tmp_path}:/h",
+                "--mount", "type=volume,src=other,dst=/o", "busybox", "true")
+    busybox.out("create", "--name", "heir", "--volumes-from", "donor:ro", "busybox", "true")
+    [info] = json.loads(busybox.out("inspect", "heir"))
+    assert info["HostConfig"]["VolumesFrom"] == ["donor:ro"]
+    assert info["HostConfig"]["Binds"] is None and info["HostConfig"]["Mounts"] is None
+    assert sorted((m["Destination"], m["RW"]) for m in info["Mounts"]) == \
+        [("/anon", False), ("/h", False), ("/n", False), ("/o", False)]
+    [donor] = json.loads(busybox.out("inspect", "donor"))
+    assert donor["HostConfig"]["VolumesFrom"] is None
+    busybox.out("commit", "--change", "VOLUME /declared", "donor", "declares:1")
+    busybox.out("create", "--name", "declarer", "declares:1", "true")
+    [declarer] = json.loads(busybox.out("inspect", "declarer"))
+    assert declarer["HostConfig"]["Mounts"] is None and declarer["HostConfig"]["Binds"] is None
+    assert [m["Destination"] for m in declarer["Mounts"]] == ["/declared"]
+    busybox.out("rm", "-v", "heir", "donor", "declarer")
+    assert sorted(busybox.out("volume", "ls", "-q").split()) == ["named", "other"]
+
+
+def kernel_has(kind: str) -> bool:
+    with open("/proc/filesystems") as f:
+        return any(line.split()[-1] == kind for line in f if line.strip())
+
+
+@pytest.mark.parametrize("kind, opts", [
+    ("nfs", ["o=addr=127.0.0.1,rw,nfsvers=4", "device=:/export"]),
+    ("cifs", ["o=addr=127.0.0.1,username=u,password=p", "device=//127.0.0.1/share"]),
+])
+def test_a_share_type_the_kernel_lacks_is_refused_in_one_line_naming_it(busybox, kind, opts):
+    """docker's local driver hands nfs/cifs options to mount(2); a kernel without that client (these hosts
+    have none) gets one line at create, and at run for a volume recorded where the kernel had it."""
+    args = [a for o in [f"type={kind}", *opts] for a in ("--opt", o)]
+    line = f"this kernel has no {kind} file system (not in /proc/filesystems), so the local driver cannot " \
+           f"mount type={kind}"
+    if kernel_has(kind):
+        pytest.skip(f"this kernel has {kind}: its mounts need a server (the options are checked by a unit test)")
+    r = busybox("volume", "create", *args, "share")
+    assert r.returncode == 1 and r.stderr.decode() == f"Error: volume share: {line}\n"
+    assert busybox.out("volume", "ls", "-q") == ""
+    from corral.api.volume import DRIVER
+    from corral.store import volumes as records
+    from corral.store.root import Store
+
+    store = Store(busybox.root)  # as if made on a host whose kernel had the client
+    records.insert(store, records.VolumeRecord("share", DRIVER, {}, dict(o.split("=", 1) for o in
+                                                                             [f"type={kind}", *opts]), "now"))
+    r = busybox("run", "--rm", "-v", "share:/s", "busybox", "true")
+    assert r.returncode == 125 and r.stderr.decode() == f"Error: volume share: {line}\n"
+    assert busybox.out("ps", "-aq") == "" and busybox.out("volume", "ls", "-q").split() == ["share"]
+    busybox.out("volume", "rm", "share")
+
+
+@pytest.mark.unit
+def test_share_options_reach_mount_as_dockers_local_driver_passes_them(tmp_path, monkeypatch):
+    from corral.api import volume
+    from corral.errors import InvalidArgument
+    from corral.runtime import mounts, spec
+    from corral.sys import libc
+    from corral.sys.fake import RecordingSyscall
+
+    monkeypatch.setattr(mounts, "has_filesystem", lambda kind, listing=None: True)
+    vol = volume.Volume.__new__(volume.Volume)
+    vol._load(("share", "local", {}, {"type": "nfs", "o": "addr=localhost,ro,nfsvers=4.1,soft", "device": ":/export"},
+               "now"))
+    oci = spec.container_mount({"target": "/data", "oci": vol.source(), "readonly": False})
+    assert oci == {"destination": "/data", "type": "nfs", "source": ":/export",
+                   "options": ["addr=127.0.0.1", "ro", "nfsvers=4.1", "soft"]}
+    fake = RecordingSyscall()
+    mounts.apply_mount(str(tmp_path), oci, fake)
+    assert fake.calls == [("mount", (":/export", str(tmp_path / "data"), "nfs", libc.MS_RDONLY,
+                                     "addr=127.0.0.1,nfsvers=4.1,soft"))]
+    with pytest.raises(InvalidArgument, match="^cannot resolve addr=nowhere.invalid for the cifs"):
+        volume._mount_options("cifs", "addr=nowhere.invalid")
+    assert volume._mount_options("ext4", "addr=localhost") == ["addr=localhost"]  # only shares resolve addr
+
+
+@pytest.mark.unit
+def test_kernel_filesystems_are_read_from_proc_filesystems():
+    from corral.runtime.mounts import has_filesystem
+
+    listing = "nodev\tsysfs\nnodev\ttmpfs\n\text4\nnodev\tfuse\n"
+    assert has_filesystem("ext4", listing) and has_filesystem("tmpfs", listing)
+    assert has_filesystem("fuse.sshfs", listing)  # a FUSE type needs fuse
+    assert not has_filesystem("nfs", listing) and not has_filesystem("sys", listing)
+
+
+def test_commit_leaves_volume_and_bind_contents_out_and_system_df_counts_volumes(busybox, tmp_path):
+    (tmp_path / "idle.bin").write_bytes(os.urandom(2 << 20))
+    busybox.out("volume", "create", "idle")
+    busybox.out("run", "--name", "writer", "-v", "used:/vol", "-v", "/anon", "-v", f"{tmp_path}:/host",
+                "busybox", "sh", "-c", "head -c 1048576 /dev/urandom > /vol/in-volume; echo a > /anon/in-anon; "
+                "echo b > /host/in-bind; echo c > /in-root; mkdir -p /vol/sub")
+    busybox.out("cp", str(tmp_path / "idle.bin"), "writer:/tmp/")  # into the root: commit keeps it
+    busybox.out("run", "--rm", "-v", "idle:/i", "-v", f"{tmp_path}:/h:ro", "busybox", "cp", "/h/idle.bin", "/i/")
+    diff = busybox.out("diff", "writer").split()
+    assert "/in-root" in diff and not any(p.startswith(("/vol/", "/anon/", "/host/")) for p in diff)
+    busybox.out("commit", "writer", "written:1")
+    listing = busybox.out("run", "--rm", "written:1", "sh", "-c",
+                          "cat /in-root; ls -A /vol /anon /host 2>&1; ls /tmp")
+    assert listing.startswith("c\n") and "in-volume" not in listing and "in-anon" not in listing
+    assert "in-bind" not in listing and "idle.bin" in listing  # the root's own writes are in the image
+    row = next(line for line in busybox.out("system", "df").splitlines() if line.startswith("Local Volumes"))
+    # total 3 (used, idle, the anonymous one), active 2 (writer's), the idle one's 2 MiB reclaimable
+    total, active, size, reclaimable = row.split()[2:6]
+    assert (total, active) == ("3", "2") and size.endswith("MB") and 3.1 <= float(size[:-2]) <= 3.3
+    assert reclaimable == "2.1MB"
+    table = busybox.out("system", "df", "-v").split("Local Volumes space usage:")[1].split("Build cache")[0]
+    links = {line.split()[0]: line.split()[1] for line in table.strip().splitlines()[1:]}
+    assert links["used"] == "1" and links["idle"] == "0" and len(links) == 3
+    busybox.out("rm", "-v", "writer")
+    busybox.out("volume", "rm", "used", "idle")
+
+
+def test_each_bad_input_of_the_issue_is_one_line_with_dockers_exit_code(busybox, tmp_path):
+    """Issue 15's list of bad input, each through the CLI: exactly one line on stderr, docker's exit code
+    (125 for run/create, 1 for the volume and cp commands), and nothing made."""
+    busybox.out("create", "--name", "holder", "-v", "held:/h", "busybox", "true")
+    (tmp_path / "f").write_text("f")
+    cases = [
+        (("run", "--rm", "-v", "rel/dir:/x", "busybox", "true"), 125, "includes invalid characters"),
+        (("run", "--rm", "--mount", "type=volume,target=/x,colour=red", "busybox", "true"), 125, "unexpected key"),
+        (("volume", "create", "b@d"), 1, "includes invalid characters for a local volume name"),
+        (("run", "--rm", "-v", "b@d:/x", "busybox", "true"), 125, "includes invalid characters"),
+        (("run", "--rm", "-v", "data:rel", "busybox", "true"), 125, "mount path must be absolute"),
+        (("run", "--rm", "-v", f"{tmp_path}:/x", "-v", "v1:/x", "busybox", "true"), 125, "Duplicate mount point"),
+        (("volume", "rm", "held"), 1, "volume is in use"),
+        (("cp", str(tmp_path / "f"), "holder:/nowhere/x"), 1, "Could not find the file /nowhere"),
+    ]
+    for args, code, words in cases:
+        r = busybox(*args)
+        err = r.stderr.decode()
+        assert (r.returncode, err.count("\n")) == (code, 1) and err.startswith("Error: ") and words in err, (args, err)
+    assert busybox.out("ps", "-aq").split() == [busybox.out("inspect", "-f", "{{.Id}}", "holder")[:12]]
+    assert busybox.out("volume", "ls", "-q").split() == ["held"]
+    busybox.out("rm", "holder")
+    busybox.out("volume", "rm", "held")

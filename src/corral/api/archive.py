@@ -503,7 +503,8 @@ def _enter(plan: dict) -> None:
         libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)  # nothing done here reaches the container
         fd = os.open("thread-self/mountinfo", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
         with os.fdopen(fd, "rb") as f:
-            points = [_unescape(line.split()[4]) for line in f.read().decode("utf-8", "surrogateescape").splitlines()]
+            text = f.read().decode("utf-8", "surrogateescape")
+        points = [mounts.unescape(line.split()[4]) for line in text.splitlines()]
         os.close(proc)
         keep = [mounts.secure_join("/", d) for d in plan["binds"]]
         for point in reversed(points):
@@ -526,21 +527,6 @@ def _enter(plan: dict) -> None:
     os.chdir(target)
     os.chroot(".")
     os.chdir("/")
-
-
-def _unescape(field: str) -> str:
-    """A mountinfo path: spaces, tabs, newlines and backslashes come as octal escapes."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdecimal():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def _seal_imports() -> None:

@@ -439,11 +439,13 @@ class Container:
         found = {
             "Binds": opts.binds + [m["spec"] for m in opts.mounts if m.get("spec") and not m.get("anonymous")]
             or None, "Mounts": [{"Type": m["type"], "Source": m.get("source") or "", "Target": m["target"],
-                                 "ReadOnly": bool(m.get("readonly"))} for m in opts.mounts if not m.get("spec")]
+                                 "ReadOnly": bool(m.get("readonly"))} for m in opts.mounts
+                                if not (m.get("spec") or m.get("inherited") or m.get("declared"))]
             or None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": opts.network, "PortBindings": self._port_bindings(),
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": opts.autoremove,
-            "VolumeDriver": "", "VolumesFrom": None, "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
+            "VolumeDriver": "", "VolumesFrom": opts.volumes_from or None,
+            "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
             "CgroupnsMode": "private", "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
             "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,

@@ -6,7 +6,8 @@ A description is a plain dict, recorded in the container's options (so `volume r
 
     {"type": "bind"|"volume"|"tmpfs", "source": host path | volume name | "", "target": "/ctr",
      "readonly": bool, "propagation": "" (rprivate) | "shared" | "rslave" ..., "nocopy": bool,
-     "anonymous": bool (a volume made for this container), "oci": {type, source, options} at create}
+     "anonymous": bool (a volume made for this container), "inherited": "C[:ro]" (from --volumes-from C),
+     "declared": bool (an image's VOLUME), "oci": {type, source, options} at create}
 
 runtime/spec.py turns the resolved ones into OCI mounts; runtime/ never sees the store.
 """
@@ -188,7 +189,8 @@ def _clean(target: str) -> str:
 
 def volumes_from(host: Host, refs: list[str]) -> list[dict]:
     """`--volumes-from C[:ro|rw]`: the mounts of container C (binds and volumes, not tmpfs), read-only
-    with :ro, as C has them with :rw or nothing."""
+    with :ro, as C has them with :rw or nothing; each marked "inherited" (from C), so that inspect lists
+    them in Mounts but not in HostConfig.Binds or HostConfig.Mounts, as docker does."""
     found = []
     for ref in refs:
         name, _, mode = ref.partition(":")
@@ -198,7 +200,8 @@ def volumes_from(host: Host, refs: list[str]) -> list[dict]:
         for m in donor.options.mounts:
             if m["type"] == "tmpfs":
                 continue
-            m = dict(m, anonymous=False)  # the donor's anonymous volumes stay the donor's
+            m = {k: v for k, v in m.items() if k != "spec"}  # docker's HostConfig shows VolumesFrom, not Binds
+            m.update(anonymous=False, inherited=ref)  # the donor's anonymous volumes stay the donor's
             if mode:
                 m["readonly"] = mode == "ro"
             found.append(m)
@@ -226,7 +229,7 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
         taken.setdefault(_clean(m["target"]), m)
     for path in image_volumes:
         if path.startswith("/"):
-            taken.setdefault(_clean(path), _mount("volume", "", _clean(path)))
+            taken.setdefault(_clean(path), _mount("volume", "", _clean(path), declared=True))
     from corral.store import volumes as records
 
     made: list[str] = []

@@ -31,15 +31,17 @@ def stopped(c: Container) -> dict:
             "cpu_stats": stats.empty_cpu(), "precpu_stats": stats.empty_cpu(), "memory_stats": {}}
 
 
-def sample(c: Container, pre: dict | None = None, cgroup: object = None) -> dict:
+def sample(c: Container, pre: dict | None = None, cgroup: object = None, files: stats.Files | None = None,
+           system: tuple[int, int] | None = None) -> dict:
     """One frame of a running container (a zeroed one when it is not), `pre` the frame before it.
 
-    `cgroup` is the container's cgroup manager when the caller keeps it across frames (it costs a
-    read of config.json to find)."""
+    A caller taking frames again and again keeps what it can across them: `cgroup`, the container's
+    cgroup manager (it costs a read of config.json to find), `files`, its counter files open, and
+    `system`, the host's CPU figures read once for all the containers of a round."""
     if c.status != state.RUNNING or not c.pid:
         return stopped(c)
-    counts = stats.read(cgroup or c._cgroup())
-    system, online = stats.system_cpu()
+    counts = stats.read(cgroup or c._cgroup(), files)
+    system, online = system or stats.system_cpu()
     cpu = counts["cpu_stats"]
     cpu = {"cpu_usage": cpu["cpu_usage"], "system_cpu_usage": system, "online_cpus": online,
            "throttling_data": cpu["throttling_data"]}
@@ -47,7 +49,10 @@ def sample(c: Container, pre: dict | None = None, cgroup: object = None) -> dict
              "pids_stats": counts["pids_stats"], "blkio_stats": counts["blkio_stats"], "num_procs": 0,
              "storage_stats": {}, "cpu_stats": cpu, "precpu_stats": pre["cpu_stats"] if pre else stats.empty_cpu(),
              "memory_stats": counts["memory_stats"]}
-    networks = {} if c.options.network == "host" else stats.networks(c.pid)  # the host's interfaces are not its own
+    # the host's interfaces are not its own; without a network it has lo only, which docker does not show
+    networks = {}
+    if c.options.network not in ("host", "none"):
+        networks = stats.networks(c.pid, text=files.text) if files is not None else stats.networks(c.pid)
     if networks:
         frame["networks"] = networks
     return frame
@@ -84,25 +89,41 @@ def frames(containers: list[Container] | None, interval: float = INTERVAL, prime
     from corral.errors import NotFound
 
     previous: dict[str, dict | None] = {}
-    cgroups: dict[str, object] = {}
+    kept: dict[str, tuple[object, stats.Files]] = {}  # a running container's cgroup manager and open files
+    host = stats.Files()
     first = True
-    while True:
-        shown = list(containers) if containers is not None else running()  # type: ignore[misc]
-        batch = []
-        for c in shown:
-            try:
-                if not first:
-                    c.reload()
-                if c.status != state.RUNNING:
-                    cgroups.pop(c.id, None)  # a restart makes the cgroup again
-                elif c.id not in cgroups:
-                    cgroups[c.id] = c._cgroup()
-                frame = sample(c, previous.get(c.id), cgroups.get(c.id))
-            except (NotFound, FileNotFoundError):  # removed meanwhile
-                frame = stopped(c)
-            previous[c.id] = frame if frame["read"] != ZERO_TIME else None
-            batch.append(frame)
-        if not (first and primed):
-            yield batch
-        first = False
-        time.sleep(interval)
+    try:
+        while True:
+            shown = list(containers) if containers is not None else running()  # type: ignore[misc]
+            system = stats.system_cpu(text=host.text)
+            batch = []
+            for c in shown:
+                try:
+                    if not first and containers is not None:
+                        c.reload()  # running() reads every record afresh itself
+                    if c.status != state.RUNNING:
+                        _forget(kept, c.id)  # a restart makes the cgroup again
+                    elif c.id not in kept:
+                        kept[c.id] = (c._cgroup(), stats.Files())
+                    cgroup, files = kept.get(c.id, (None, None))
+                    frame = sample(c, previous.get(c.id), cgroup, files, system)
+                except (NotFound, FileNotFoundError):  # removed meanwhile
+                    _forget(kept, c.id)
+                    frame = stopped(c)
+                previous[c.id] = frame if frame["read"] != ZERO_TIME else None
+                batch.append(frame)
+            for cid in set(kept) - {c.id for c in shown}:  # gone from the running set: its files closed
+                _forget(kept, cid)
+            if not (first and primed):
+                yield batch
+            first = False
+            time.sleep(interval)
+    finally:
+        host.close()
+        for cid in list(kept):
+            _forget(kept, cid)
+
+
+def _forget(kept: dict[str, tuple[object, stats.Files]], cid: str) -> None:
+    if cid in kept:
+        kept.pop(cid)[1].close()

@@ -4,7 +4,8 @@ A volume outlives every container that mounts it; only `volume rm`/`prune` (and 
 anonymous one) delete it. The local driver's options follow docker's: none (a directory of the
 store), `type=tmpfs` (a tmpfs made at each container's mount, in its own mount namespace, so
 nothing is left on the host), `type=none,o=bind,device=/path` (a host directory), and other
-types (nfs, cifs, ...) whose `o`/`device` are handed to mount(2) at the container's mount.
+types (nfs, cifs, ...) whose `o`/`device` are handed to mount(2) at the container's mount (addr=HOST
+resolved first, as docker's driver does); a type the kernel lacks is refused at create, in one line.
 """
 from __future__ import annotations
 
@@ -52,6 +53,37 @@ def check_options(name: str, options: dict[str, str]) -> None:
             raise InvalidArgument(f"create {name}: o=bind needs device=/absolute/host/path")
     elif kind not in (None, "tmpfs") and not options.get("device"):
         raise InvalidArgument(f'create {name}: missing required option: "device"')
+    if kind not in (None, "none"):
+        check_filesystem(name, kind)
+
+
+def check_filesystem(name: str, kind: str) -> None:
+    """A volume of a file system the kernel lacks (nfs, cifs on a host without those clients) is refused
+    here, in one line naming it, rather than by mount(2)'s "No such device" when a container starts."""
+    from corral.runtime.mounts import has_filesystem
+
+    if not has_filesystem(kind):
+        raise InvalidArgument(f"volume {name}: this kernel has no {kind} file system (not in /proc/filesystems), "
+                              f"so the local driver cannot mount type={kind}")
+
+
+def _mount_options(kind: str, o: str) -> list[str]:
+    """The local driver's `o` as mount(2) gets it; for nfs and cifs an addr=HOST resolved to its address
+    (the kernel's clients take only addresses), as docker's driver does at each mount."""
+    flags = [opt for opt in o.split(",") if opt]
+    if kind.partition(".")[0] not in ("nfs", "nfs4", "cifs", "smb3"):
+        return flags
+    import socket
+
+    for i, opt in enumerate(flags):
+        key, _, host = opt.partition("=")
+        if key == "addr" and host:
+            try:
+                found = sorted(socket.getaddrinfo(host.strip("[]"), None), key=lambda a: a[0] != socket.AF_INET)
+            except (socket.gaierror, UnicodeError) as e:
+                raise InvalidArgument(f"cannot resolve addr={host} for the {kind} volume: {e}") from None
+            flags[i] = "addr=" + found[0][4][0]  # IPv4 first, as Go's ResolveIPAddr("ip", ...)
+    return flags
 
 
 def create(host: Host, name: str | None, driver: str | None, options: dict[str, str] | None,
@@ -138,8 +170,9 @@ class Volume:
             return {"type": "bind", "source": self.mountpoint, "options": []}
         if kind == "none":
             return {"type": "bind", "source": self.options["device"], "options": []}
-        flags = [o for o in self.options.get("o", "").split(",") if o]
-        return {"type": kind, "source": self.options.get("device") or kind, "options": flags}
+        check_filesystem(self.name, kind)
+        return {"type": kind, "source": self.options.get("device") or kind,
+                "options": _mount_options(kind, self.options.get("o", ""))}
 
     def remove(self, force: bool = False) -> None:
         """`volume rm`: refused while a container uses it (docker's message; force does not override

@@ -400,9 +400,11 @@ def _extract_one(tf, m, dest: str, dir_meta: dict, allow_devices: bool, skip, re
                 while chunk := data.read(CHUNK):
                     out.write(chunk)
                     written += len(chunk)
-        except BaseException:
+        except BaseException as e:
             if plain:
                 os.unlink(path)  # a disk that filled up, or a cut stream, leaves no half file
+                if isinstance(e, OSError) and e.filename is None:  # a write's error names no file: this one
+                    raise OSError(e.errno, e.strerror, path) from None
             raise
     elif m.issym():
         if "\0" in m.linkname or not m.linkname:

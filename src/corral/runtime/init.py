@@ -137,14 +137,18 @@ def enter_namespaces(linux: dict, syscall: Syscall = libc.LINUX) -> int:
 def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     """Mount the container's root filesystem and its mounts under the bundle, in this (new) mount
     namespace made private first so nothing propagates to the host; returns the rootfs path."""
+    try:
+        clones = mounts.clone_propagating(spec.get("mounts", []), syscall)  # volumes: before "/" goes private
+    except OSError as e:
+        raise ExecFailure(125, e.strerror if e.errno == errno.EINVAL else str(e)) from None
     syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     rootfs = os.path.join(bundle, spec["root"]["path"])
     described = rootfs_of(spec, bundle)
     for d in empty_layers(described, bundle):  # a corral before mount descriptions made it only here
         os.makedirs(d, exist_ok=True)
     mounts.mount_rootfs(rootfs, described, syscall)
-    for m in spec.get("mounts", []):
-        mounts.apply_mount(rootfs, m, syscall)
+    for i, m in enumerate(spec.get("mounts", [])):
+        mounts.apply_mount(rootfs, m, syscall, clones.get(i))
     mounts.populate_dev(rootfs, syscall)
     mounts.make_devices(rootfs, spec.get("linux", {}).get("devices") or [], syscall)
     return rootfs

@@ -73,7 +73,9 @@ def _split_options(options: list[str]) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
-def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX) -> None:
+def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX, clone: int | None = None) -> None:
+    """One OCI mount under rootfs; `clone` is clone_propagating()'s copy of a bind's source, put in place
+    of a fresh bind."""
     target = secure_join(rootfs, m["destination"])
     flags, propagation, data = _split_options(m.get("options", []))
     is_bind = m.get("type") == "bind" or flags & libc.MS_BIND
@@ -84,13 +86,91 @@ def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX) -> None:
     else:
         os.makedirs(target, exist_ok=True)
     if is_bind:
-        syscall.mount(m["source"], target, None, flags & (libc.MS_BIND | libc.MS_REC))
+        if clone is not None:
+            syscall.attach_mount(clone, target)
+            os.close(clone)
+        else:
+            syscall.mount(m["source"], target, None, flags & (libc.MS_BIND | libc.MS_REC))
         if flags & ~(libc.MS_BIND | libc.MS_REC):
             syscall.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_BIND)
     else:
         syscall.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
     if propagation:
         syscall.mount(None, target, None, propagation)
+
+
+# --- binds that propagate (rshared, rslave ...): docker's -v SRC:DST:rshared ---------------------
+
+def propagating(m: dict) -> str | None:
+    """The shared or slave propagation a bind asks for (docker's rshared/shared/rslave/slave), else None."""
+    if m.get("type") != "bind" and "bind" not in m.get("options", ()) and "rbind" not in m.get("options", ()):
+        return None
+    return next((o for o in m.get("options", ()) if o in ("shared", "rshared", "slave", "rslave")), None)
+
+
+def clone_propagating(mounts: list[dict], syscall: Syscall = libc.LINUX, mountinfo: str | None = None
+                      ) -> dict[int, int]:
+    """Detached copies (open_tree) of the sources of the binds that propagate, index in mounts → fd.
+
+    The container's mount namespace is made private at once (nothing it mounts may reach the host),
+    and a bind made after that is private too, whatever its source: so these are copied first, while
+    the copies of the host's mounts are still peers of the host's. Docker's rule, checked here: a shared
+    propagation needs a source on a shared mount, a slave one on a shared or slave mount."""
+    clones: dict[int, int] = {}
+    for i, m in enumerate(mounts):
+        kind = propagating(m)
+        if kind is None:
+            continue
+        point, fields = mount_of(os.path.realpath(m["source"]), mountinfo)
+        shared = any(f.startswith("shared:") for f in fields)
+        if kind.endswith("shared") and not shared:
+            raise OSError(errno.EINVAL, f"path {m['source']} is mounted on {point} but it is not a shared mount")
+        if not shared and not any(f.startswith("master:") for f in fields):
+            raise OSError(errno.EINVAL, f"path {m['source']} is mounted on {point} but it is not a shared or "
+                          "slave mount")
+        clones[i] = syscall.clone_mount(m["source"], "rbind" in m.get("options", ()))
+    return clones
+
+
+def mount_of(path: str, mountinfo: str | None = None) -> tuple[str, list[str]]:
+    """The mount point holding path (the last mounted there, as the kernel resolves it) and its optional
+    fields in /proc/self/mountinfo (shared:N, master:N ...)."""
+    if mountinfo is None:
+        with open("/proc/self/mountinfo") as f:
+            mountinfo = f.read()
+    best, fields = "/", []
+    for line in mountinfo.splitlines():
+        parts = line.split(" ")
+        point = unescape(parts[4])
+        inside = path == point or path.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fields = point, parts[6:parts.index("-")]
+    return best, fields
+
+
+def unescape(field: str) -> str:
+    """A mountinfo path: spaces, tabs, newlines and backslashes come as octal escapes."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdecimal():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def has_filesystem(kind: str, listing: str | None = None) -> bool:
+    """Whether this kernel can mount a file system of type `kind` now (/proc/filesystems: built in or
+    loaded; fuse.NAME needs fuse). A host without loadable modules cannot gain one by mounting."""
+    if listing is None:
+        with open("/proc/filesystems") as f:
+            listing = f.read()
+    base = kind.partition(".")[0]
+    return any(line.split()[-1] == base for line in listing.splitlines() if line.strip())
 
 
 def remount_root_readonly(syscall: Syscall = libc.LINUX) -> None:

@@ -63,6 +63,13 @@ class RecordingSyscall:
     def umount(self, target: str, flags: int = 0) -> None:
         self._record("umount", target, flags)
 
+    def clone_mount(self, source: str, recursive: bool) -> int:
+        self._record("clone_mount", source, recursive)
+        return 1000 + len(self.named("clone_mount"))
+
+    def attach_mount(self, fd: int, target: str) -> None:
+        self._record("attach_mount", fd, target)
+
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._record("pivot_root", new_root, put_old)
 

@@ -46,13 +46,20 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
+OPEN_TREE_CLONE = 1
+AT_RECURSIVE = 0x8000
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+AT_FDCWD = -100
+
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437},
-    "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437},
+    "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437,
+               "open_tree": 428, "move_mount": 429},
+    "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437,
+                "open_tree": 428, "move_mount": 429},
 }[os.uname().machine]
 
 
@@ -162,6 +169,20 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int) -> int:
                                 ctypes.sizeof(how)), "openat2", path)
 
 
+def clone_mount(source: str, recursive: bool) -> int:
+    """open_tree(2) with OPEN_TREE_CLONE (Linux 5.2): a detached copy of the mount at `source` (of its
+    submounts too when recursive), in the same peer group as the original when that is shared: an fd
+    that attach_mount() puts in place later."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check(_libc.syscall(_SYSCALLS["open_tree"], AT_FDCWD, source.encode(), flags), "open_tree", source)
+
+
+def attach_mount(fd: int, target: str) -> None:
+    """move_mount(2) of a clone_mount() fd onto target."""
+    _check(_libc.syscall(_SYSCALLS["move_mount"], fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH),
+           "move_mount on", target)
+
+
 class Linux:
     """The real kernel, as the runtime takes it: an object of the shape of `corral.sys.syscall.Syscall`.
 
@@ -172,6 +193,8 @@ class Linux:
 
     mount = staticmethod(mount)
     umount = staticmethod(umount)
+    clone_mount = staticmethod(clone_mount)
+    attach_mount = staticmethod(attach_mount)
     pivot_root = staticmethod(pivot_root)
     chdir = staticmethod(os.chdir)
     unshare = staticmethod(unshare)

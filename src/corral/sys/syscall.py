@@ -30,6 +30,13 @@ class Syscall(Protocol):
     def umount(self, target: str, flags: int = 0) -> None:
         """umount2(2)."""
 
+    def clone_mount(self, source: str, recursive: bool) -> int:
+        """open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at source (with its submounts
+        when recursive), keeping its propagation peers; returns its fd."""
+
+    def attach_mount(self, fd: int, target: str) -> None:
+        """move_mount(2) of a clone_mount() fd onto target."""
+
     def pivot_root(self, new_root: str, put_old: str) -> None:
         """pivot_root(2)."""
 
