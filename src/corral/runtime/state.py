@@ -10,7 +10,7 @@ import os
 import time
 
 from corral.store import containers
-from corral.store.containers import CREATED, EXITED, RUNNING  # noqa: F401 - the states, kept where their column is
+from corral.store.containers import CREATED, EXITED, RESTARTING, RUNNING  # noqa: F401 - the states, kept there
 from corral.store.root import Store
 from corral.timestamps import rfc3339
 
@@ -59,6 +59,10 @@ def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> 
     containers.mark_exited(store, cid, code, error, now())
 
 
+def mark_restarting(store: Store, cid: str, code: int) -> None:
+    containers.mark_restarting(store, cid, code, now())
+
+
 def running_pid(store: Store, target: str, joining: str) -> int:
     """The init PID of running container `target`, whose `joining` (network, IPC, PID) namespace another
     container's init is about to join; NotFound or Conflict, worded for that, when it is not running."""
@@ -77,8 +81,8 @@ def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
 
 
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
-    """The true state of a container the DB calls running: exited if its supervisor is gone."""
-    if state == RUNNING and not is_alive(supervisor):
+    """The true state of a container the DB calls running (or restarting): exited if its supervisor is gone."""
+    if state in (RUNNING, RESTARTING) and not is_alive(supervisor):
         containers.mark_lost(store, cid, supervisor, LOST_EXIT_CODE,
                              "the container's supervisor exited (host reboot or crash)", now())
         return EXITED
