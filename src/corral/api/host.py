@@ -198,7 +198,7 @@ class Host:
             self._untag([normalize(ref)])
             return [("Untagged", normalize(ref))]
         users = container_records.of_image(self.store, image.id)
-        running = [u for u in users if Container(self, u).status == "running"]
+        running = [u for u in users if Container(self, u).status in ("running", "restarting")]
         if running:
             how = "cannot be forced" if force or not named else "must force"
             raise Conflict(f"conflict: unable to delete {image.short_id} ({how}) - image is being used by "

@@ -389,11 +389,13 @@ class Monitor:
                 self._stopped_while_restarting(cid)
             return
         proc = self.containers.get(cid)
-        if proc is None or proc.status is not None:
+        if proc is None:
             raise Conflict(f"Cannot kill container: {cid}: container {cid} is not running")
         if ends:
             proc.exit_on_next = True
             self._save_runstate(cid, durable=True, ManuallyStopped=True)
+        if proc.status is not None:
+            return  # it exited on its own a moment ago: its output is being drained, and no restart follows
         try:
             os.kill(proc.pid, sig)
         except ProcessLookupError:
