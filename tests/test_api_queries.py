@@ -178,14 +178,14 @@ def test_name_and_id_match_as_mobys_regular_expressions():
 class FakeContainer:
     def __init__(self, ident: str, name: str, status: str, created: str, image: str = "img", code: int | None = None,
                  labels: dict | None = None, nets: dict | None = None, paused: bool = False,
-                 mounts: list | None = None) -> None:
+                 mounts: list | None = None, health: str = "none") -> None:
         from types import SimpleNamespace
 
         self.id, self.name, self._status, self.created, self.image_id = ident, name, status, created, image
         self.exit_code, self.started_at = code, (created if status != "created" else None)
         self.options = SimpleNamespace(labels=labels or {}, network="none" if not nets else "lab",
                                        mounts=mounts or [], binds=[])
-        self.networks, self.paused = nets or {}, paused
+        self.networks, self.paused, self.health = nets or {}, paused, health
 
     @property
     def status(self) -> str:
@@ -207,7 +207,7 @@ class FakeContainerHost(FakeHost):
 CONTAINERS = [
     FakeContainer("c4aa", "paused1", "running", "2026-04-01T00:00:00Z", paused=True),
     FakeContainer("c3bb", "web", "running", "2026-03-01T00:00:00Z", labels={"tier": "web"},
-                  nets={"lab": {"NetworkID": "feed01"}}),
+                  nets={"lab": {"NetworkID": "feed01"}}, health="healthy"),
     FakeContainer("c2cc", "done", "exited", "2026-02-01T00:00:00Z", code=3,
                   mounts=[{"type": "volume", "source": "data", "target": "/var/db"}]),
     FakeContainer("c1dd", "new", "created", "2026-01-01T00:00:00Z"),
@@ -232,7 +232,8 @@ def test_container_filters():
     assert _names("network=other") == [] and _names("before=web", all=True) == ["done", "new"]
     assert _names("since=done", all=True) == ["paused1", "web"] and _names("since=new", "before=web", all=True) == \
         ["done"]
-    assert _names("health=none") == ["paused1", "web"] and _names("health=healthy") == []
+    assert _names("health=none") == ["paused1"] and _names("health=healthy") == ["web"]
+    assert _names("health=starting", "health=healthy") == ["web"] and _names("health=unhealthy") == []
     assert _names("volume=data", all=True) == ["done"] and _names("volume=/var/db", all=True) == ["done"]
     assert _names("volume=data") == [] and _names("volume=/var", all=True) == []
     assert _names(limit=2) == ["paused1", "web"] and _names(limit=1, all=False) == ["paused1"]

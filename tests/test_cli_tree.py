@@ -187,7 +187,7 @@ def test_a_group_without_a_known_subcommand_fails_as_before(capsys):
     assert main.main(["network", "--bogus"]) == 125
     assert capsys.readouterr().err.startswith("unknown flag: --bogus\n\nUsage:  corral network create")
     assert main.main(["system", "nope"]) == 1
-    assert capsys.readouterr().err == "Error: unknown system command 'nope': use check, df, info or prune\n"
+    assert capsys.readouterr().err == "Error: unknown system command 'nope': use check, df, info, prune or restore\n"
     assert main.main(["network", "nope"]) == 1
     assert capsys.readouterr().err == ("Error: unknown network command 'nope': use connect, create, disconnect, "
                                        "inspect, ls, prune or rm\n")

@@ -374,8 +374,8 @@ def test_stats_and_update(client):
         c.reload()
         assert (c.attrs["HostConfig"]["Memory"], c.attrs["HostConfig"]["CpuShares"]) == (96 * 1024 * 1024, 512)
         assert c.stats(stream=False, one_shot=True)["memory_stats"]["limit"] == 96 * 1024 * 1024
-        with pytest.raises(errors.InvalidArgument, match="restart_policy"):
-            c.update(restart_policy={"Name": "always"})
+        with pytest.raises(errors.InvalidArgument, match="unknown policy 'sometimes'"):
+            c.update(restart_policy={"Name": "sometimes"})
         with pytest.raises(errors.UnexpectedArgument, match="update\\(\\) got unexpected keyword argument"):
             c.update(colour="red")
     finally:

@@ -183,7 +183,7 @@ def test_update_is_refused_in_dockers_words(busybox, host):
                                (["-m", "1m"], b"Minimum memory limit allowed is 6MB"),
                                (["--cpu-quota", "50000"], b"CPU Quota cannot be updated as NanoCPUs has already been"),
                                (["-m", "256m"], b"update the memoryswap at the same time"),
-                               (["--restart", "always"], b"restart policies are not supported yet"),
+                               (["--restart", "sometimes"], b"unknown policy 'sometimes'"),
                                (["--cpuset-cpus", "999"], b"Requested CPUs are not available"),
                                (["--blkio-weight", "1"], b"Range of blkio weight is from 10 to 1000")):
             r = busybox("update", *flags, "up4")

@@ -76,3 +76,24 @@ def docker_time(text: str, now: float | None = None) -> int:
     if m is None:
         raise InvalidArgument(f'failed to parse value as time or duration: "{text}"')
     return int(m.group(1)) * 1_000_000_000 + int((m.group(2) or "0").ljust(9, "0"))
+
+
+def go_duration_text(ns: int) -> str:
+    """A duration as Go's time.Duration.String() writes it ("30s", "1m30s", "500ms", "1.5s", "0s")."""
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
+
+    def trim(value: float) -> str:
+        return f"{value:.9f}".rstrip("0").rstrip(".")
+
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{trim(ns / 1000)}µs"
+    if ns < 1_000_000_000:
+        return f"{sign}{trim(ns / 1_000_000)}ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "")
+    return f"{sign}{text}{trim(rest / 1e9)}s"

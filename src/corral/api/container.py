@@ -102,11 +102,12 @@ class Container:
 
     @property
     def status(self) -> str:
-        """created, running or exited; a running record whose supervisor is gone reads as exited."""
-        if self._state == state.RUNNING and not state.is_alive(self._supervisor):
+        """created, running, restarting (between two runs under its restart policy) or exited; a running
+        or restarting record whose supervisor is gone reads as exited."""
+        if self._state in (state.RUNNING, state.RESTARTING) and not state.is_alive(self._supervisor):
             state.refresh(self.host.store, self.id, self._state, self._supervisor)
             self.reload()
-            if self._state == state.RUNNING:  # a full or read-only store kept the old row: read it as lost
+            if self._state in (state.RUNNING, state.RESTARTING):  # a full or read-only store kept the old row
                 self._state, self.exit_code = state.EXITED, state.LOST_EXIT_CODE
         return self._state
 
@@ -135,7 +136,12 @@ class Container:
         """
         from corral.monitor import client
 
-        if self.status == state.RUNNING:
+        status = self.status
+        if status == state.RESTARTING:  # docker: already started (its monitor starts it after the back-off)
+            if attach or stream:
+                raise Conflict(f"container {self.name} is restarting: stop it first, or wait for its restart")
+            return None
+        if status == state.RUNNING:
             if self.paused:
                 raise Conflict("cannot start a paused container, try unpause instead")
             if attach or stream:
@@ -174,8 +180,19 @@ class Container:
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
 
     def kill(self, signal: str | int = "KILL") -> None:
+        """Send a signal to the container's init. A container with a restart policy is signalled by its
+        monitor, which so learns that the user stopped it (no restart then, as docker's); one that is
+        restarting has its restart cancelled instead."""
         sig = parse_signal(signal)
-        if self.status != state.RUNNING or not self.pid:
+        status = self.status
+        if status == state.RESTARTING or status == state.RUNNING and self.options.restart not in (None, "no"):
+            from corral.monitor import client
+
+            client.call(self.host.store, {"op": "kill", "id": self.id, "signal": sig, "ends": self._ends(sig)})
+            if status == state.RUNNING:
+                self._resume_after(sig)
+            return
+        if status != state.RUNNING or not self.pid:
             raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running")
         try:
             os.kill(self.pid, sig)
@@ -183,9 +200,20 @@ class Container:
             pass
         self._resume_after(sig)
 
+    def _ends(self, sig: int) -> bool:
+        """Whether `sig` is meant to end the container (docker's ExitOnNext): SIGKILL or its stop signal,
+        or any signal when it has no stop signal configured."""
+        configured = self.options.stop_signal or self._image_stop_signal()
+        return not configured or sig == _signal.SIGKILL or sig == parse_signal(configured)
+
     def stop(self, timeout: int | None = None, signal: str | int | None = None) -> None:
         """SIGTERM (or the configured stop signal), then SIGKILL after `timeout` seconds, like docker stop."""
-        if self.status != state.RUNNING:
+        status = self.status
+        if status == state.RESTARTING:  # between two runs: the pending restart is cancelled
+            self.kill("KILL")
+            self.reload()
+            return
+        if status != state.RUNNING:
             return
         if timeout is None:
             timeout = self.options.stop_timeout if self.options.stop_timeout is not None else 10
@@ -262,6 +290,12 @@ class Container:
         from corral.monitor.cleanup import remove_container
 
         self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
+        if self.status == state.RESTARTING:
+            if not force:
+                raise Conflict(f"You cannot remove a restarting container {self.id}. Stop the container before "
+                               "attempting removal or force remove")
+            self.kill("KILL")
+            self.reload()
         if self.status == state.RUNNING:
             if not force:
                 raise Conflict(
@@ -374,9 +408,12 @@ class Container:
         sandbox."""
         from corral.image import repo
 
+        from corral.store import runstate
+
         status = self.status
         paused = status == state.RUNNING and self.paused
         opts = self.options
+        run = runstate.read(self.host.store, self.id) if opts.restart or opts.healthcheck else {}
         spec = self.spec if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
         process = spec.get("process", {})
         args = self.command if spec else []
@@ -393,8 +430,8 @@ class Container:
             "Path": args[0] if args else "",
             "Args": args[1:],
             "State": {
-                "Status": "paused" if paused else status, "Running": status == state.RUNNING, "Paused": paused,
-                "Restarting": False,
+                "Status": "paused" if paused else status, "Running": status in (state.RUNNING, state.RESTARTING),
+                "Paused": paused, "Restarting": status == state.RESTARTING,
                 "OOMKilled": False, "Dead": False, "Pid": self.pid or 0,
                 "ExitCode": self.exit_code or 0, "Error": self.error or "",
                 "StartedAt": self.started_at or "0001-01-01T00:00:00Z",
@@ -406,7 +443,7 @@ class Container:
             "HostsPath": os.path.join(self.bundle, "hosts"),
             "LogPath": os.path.join(self.bundle, "log"),
             "Name": "/" + self.name,
-            "RestartCount": 0,
+            "RestartCount": run.get("RestartCount") or 0,
             "Driver": "overlay",
             "Platform": "linux",
             "HostConfig": self._host_config(),
@@ -427,6 +464,11 @@ class Container:
         }
         if not found["Config"]["ExposedPorts"]:
             del found["Config"]["ExposedPorts"]  # omitted when empty, as docker's omitempty does
+        if opts.healthcheck:
+            found["Config"]["Healthcheck"] = opts.healthcheck
+        health = self._health(run)
+        if health is not None:
+            found["State"]["Health"] = health
         if size:
             found["SizeRw"], found["SizeRootFs"] = self._sizes()
         return found
@@ -443,7 +485,7 @@ class Container:
                                 if not (m.get("spec") or m.get("inherited") or m.get("declared"))]
             or None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
             "NetworkMode": opts.network, "PortBindings": self._port_bindings(),
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": opts.autoremove,
+            "RestartPolicy": self.restart_policy, "AutoRemove": opts.autoremove,
             "VolumeDriver": "", "VolumesFrom": opts.volumes_from or None,
             "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
             "CgroupnsMode": "private", "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
@@ -466,6 +508,33 @@ class Container:
         if opts.tmpfs:
             found["Tmpfs"] = dict(opts.tmpfs)  # omitted when empty, as docker's omitempty
         return found
+
+    # health and restart policy -----------------------------------------------------------------------
+
+    @property
+    def restart_policy(self) -> dict:
+        """docker's HostConfig.RestartPolicy: {"Name": no|always|on-failure|unless-stopped, "MaximumRetryCount"}."""
+        from corral.runtime.options import parse_restart
+
+        name, count = parse_restart(self.options.restart or "no")
+        return {"Name": name, "MaximumRetryCount": count}
+
+    def _health(self, run: dict | None = None) -> dict | None:
+        """State.Health as the monitor last recorded it, if the container has a check and has run with it."""
+        check = self.options.healthcheck
+        if not check or not check.get("Test") or check["Test"][0] == "NONE":
+            return None
+        if run is None:
+            from corral.store import runstate
+
+            run = runstate.read(self.host.store, self.id)
+        return run.get("Health")
+
+    @property
+    def health(self) -> str:
+        """starting, healthy or unhealthy; "none" without a health check (docker's ps filter value)."""
+        found = self._health()
+        return found["Status"] if found else "none"
 
     def _mounts(self) -> list[dict]:
         """docker's Mounts: one entry per bind (the builder's HOST:CONTAINER[:ro] ones too), volume and tmpfs."""
@@ -722,8 +791,7 @@ class Container:
         cg = self._cgroup()
         if not cg.frozen():
             return
-        configured = self.options.stop_signal or self._image_stop_signal()
-        if configured and sig != _signal.SIGKILL and sig != parse_signal(configured):
+        if not self._ends(sig):
             return
         try:
             cg.thaw()
@@ -758,12 +826,15 @@ class Container:
         memory_swap -1 lift theirs. Checked as docker checks them, against the limits already set.
         Returns docker's {"Warnings": [...]}.
         """
-        if "restart_policy" in limits:
-            raise InvalidArgument("restart policies are not supported yet: corral does not restart containers")
+        policy = limits.pop("restart_policy", None)
         unknown = sorted(set(limits) - set(self.UPDATABLE))
         if unknown:
             raise InvalidArgument(f"unknown update option(s): {', '.join(unknown)}")
         given = {key: value for key, value in limits.items() if value is not None}
+        if policy is not None:
+            self._update_restart(policy)
+            if not given:
+                return {"Warnings": []}
         if not given:
             raise InvalidArgument("you must provide one or more flags when using this command")
         old = self.reload().options
@@ -797,6 +868,21 @@ class Container:
                 pass  # it stopped meanwhile: recorded below, applied at its next start
         self._record_limits(merged, limits_now)
         return {"Warnings": []}
+
+    def _update_restart(self, policy: str | dict) -> None:
+        """`update --restart`: the new policy, read by the monitor at the container's next exit (docker's
+        {"Name", "MaximumRetryCount"} or --restart's text)."""
+        from corral.runtime.options import parse_restart, restart_text
+        from corral.store import containers
+
+        text = restart_text(policy)
+        name, _ = parse_restart(text)
+        old = self.reload().options
+        if old.autoremove and name != "no":
+            raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        old.restart = text
+        containers.set_options(self.host.store, self.id, old.to_dict())
+        self.options = old
 
     def _record_limits(self, options: ContainerOptions, limits: dict) -> None:
         """The options in the store, the limits in config.json's linux.resources (its devices kept)."""

@@ -320,8 +320,8 @@ def container_filter(host: Host, filters: Filters) -> Callable[[Container], bool
         tests.append(lambda c: c.created < before)
     if since is not None:
         tests.append(lambda c: c.created > since)
-    if "health" in filters:  # no container has a health check yet: each one's health is "none"
-        tests.append(lambda c: "none" in filters["health"])
+    if "health" in filters:  # "none" for a container without a health check
+        tests.append(lambda c: c.health in filters["health"])
     if "volume" in filters:  # docker's: a volume's name or a mount's destination (or a bind's source)
         wanted_mounts = set(filters["volume"])
         tests.append(lambda c: any(wanted_mounts & {m["source"], m["target"]} for m in c.options.mounts) or

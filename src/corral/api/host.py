@@ -53,6 +53,11 @@ class Host:
         cid = os.urandom(32).hex()
         img = Image(self, image_id)
         image_cfg = img.config
+        image_check = (image_cfg.get("config") or {}).get("Healthcheck")
+        if image_check or opts.healthcheck:  # docker's create merges the image's HEALTHCHECK under the container's
+            from corral.runtime.options import merge_healthcheck
+
+            opts.healthcheck = merge_healthcheck(opts.healthcheck, image_check)
         bundle = self.store.container_dir(cid)
         net = None
         if opts.network != "none" or opts.ports or opts.publish_all or opts.ip or opts.network_aliases or \
@@ -128,7 +133,7 @@ class Host:
 
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
         found = [Container(self, r) for r in container_records.newest_first(self.store)]
-        return found if all else [c for c in found if c.status == "running"]
+        return found if all else [c for c in found if c.status in ("running", "restarting")]
 
     # images ------------------------------------------------------------------------------------------
 
@@ -193,7 +198,7 @@ class Host:
             self._untag([normalize(ref)])
             return [("Untagged", normalize(ref))]
         users = container_records.of_image(self.store, image.id)
-        running = [u for u in users if Container(self, u).status == "running"]
+        running = [u for u in users if Container(self, u).status in ("running", "restarting")]
         if running:
             how = "cannot be forced" if force or not named else "must force"
             raise Conflict(f"conflict: unable to delete {image.short_id} ({how}) - image is being used by "

@@ -24,7 +24,7 @@ def containers(host: Host, filters: Filters | None = None) -> dict:
     f.validate(wanted, f.PRUNE_KEYS)
     deleted, freed = [], 0
     for c in host.containers(all=True):
-        if c.status == "running" or not f.created_before(wanted, c.created) or \
+        if c.status in ("running", "restarting") or not f.created_before(wanted, c.created) or \
                 not f.labels_match(wanted, c.options.labels):
             continue
         rw, _ = c.size()

@@ -161,3 +161,30 @@ def _mem_total() -> int:
             if line.startswith("MemTotal:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def restore(host: Host) -> list[tuple]:
+    """`corral system restore`: after a host reboot (which took the store's monitor, and every container
+    with it) start the containers docker's daemon would start when it comes up: restart policy
+    `always` (stopped by the user or not: that holds only until the host restarts), `unless-stopped`
+    unless the user stopped it, `on-failure` when its last run failed (a reboot is a failure) with
+    retries left. Each is started as `corral start` does (its restart count starts over). Returns
+    (container, None) for each one started and (container, error) for each that would not start."""
+    from corral.errors import CorralError
+    from corral.monitor import restart
+    from corral.store import runstate
+
+    done: list[tuple] = []
+    for c in reversed(host.containers(all=True)):  # oldest first, as they were probably started
+        if not c.options.restart or c.options.restart == "no" or c.status != "exited":
+            continue
+        run = runstate.read(host.store, c.id)
+        if not restart.restorable(c.options.restart, c.exit_code, bool(run.get("ManuallyStopped")),
+                                  run.get("RestartCount") or 0, c.started_at is not None):
+            continue
+        try:
+            c.start()
+            done.append((c, None))
+        except CorralError as e:
+            done.append((c, e))
+    return done

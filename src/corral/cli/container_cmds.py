@@ -44,7 +44,43 @@ def _options(o: dict) -> dict:
         "shm_size": _size("shm_size", o["shm_size"]),
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"],
+        "restart": o["restart"], "healthcheck": _healthcheck(o),
     }
+
+
+def _healthcheck(o: dict) -> dict | None:
+    """The --health-* flags as a Config.Healthcheck (durations in ns), or NONE for --no-healthcheck; docker's
+    CLI checks and words."""
+    keys = (("health_interval", "Interval"), ("health_timeout", "Timeout"), ("health_start_period", "StartPeriod"),
+            ("health_start_interval", "StartInterval"))
+    given = o["health_cmd"] or o["health_retries"] is not None or any(o[k] is not None for k, _ in keys)
+    if o["no_healthcheck"]:
+        if given:
+            raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not given:
+        return None
+    from corral.builder.instructions import parse_duration
+
+    check: dict = {"Test": ["CMD-SHELL", o["health_cmd"]]} if o["health_cmd"] else {}
+    for key, field in keys:
+        if o[key] is not None:
+            flag = "--" + key.replace("_", "-")
+            try:
+                check[field] = parse_duration(o[key])
+            except ValueError:
+                raise InvalidArgument(f'invalid argument "{o[key]}" for "{flag}" flag: time: invalid duration '
+                                      f'"{o[key]}"') from None
+            if check[field] < 0:
+                raise InvalidArgument(f"{flag} cannot be negative")
+    if o["health_retries"] is not None:
+        try:
+            check["Retries"] = int(o["health_retries"])
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{o["health_retries"]}" for "--health-retries" flag') from None
+        if check["Retries"] < 0:
+            raise InvalidArgument("--health-retries cannot be negative")
+    return check
 
 
 def _size(key: str, text: str | None) -> int | None:

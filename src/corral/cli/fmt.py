@@ -38,7 +38,12 @@ def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
     st = c.status
     if st == "running":
         up = "Up " + human_duration(time.time() - parse_time(c.started_at or c.created))
-        return up + " (Paused)" if c.paused else up
+        if c.paused:
+            return up + " (Paused)"
+        health = c.health if c.options.healthcheck else "none"
+        return up if health == "none" else f"{up} (health: starting)" if health == "starting" else f"{up} ({health})"
+    if st == "restarting":
+        return f"Restarting ({c.exit_code}) " + ago(c.finished_at or c.created)
     if st == "exited":
         return f"Exited ({c.exit_code}) " + ago(c.finished_at or c.created)
     return st.capitalize()

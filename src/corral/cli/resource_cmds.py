@@ -130,10 +130,12 @@ def update_limits(o: dict) -> dict:
 
 
 def update(o: dict, args: list[str]) -> int:
-    if o["restart"] is not None:
-        raise InvalidArgument("--restart: restart policies are not supported yet (corral does not restart "
-                              "containers); update the other limits without it")
     limits = update_limits(o)
+    if o["restart"] is not None:
+        from corral.runtime.options import parse_restart
+
+        parse_restart(o["restart"])  # a bad policy is refused before any container is changed
+        limits["restart_policy"] = o["restart"]
     if not limits:
         raise InvalidArgument("you must provide one or more flags when using this command")
     return each_container(args, lambda c: c.update(**limits))

@@ -50,6 +50,21 @@ def prune(o: dict, args: list[str]) -> int:
     return 0
 
 
+def restore(o: dict, args: list[str]) -> int:
+    """Start what a reboot stopped, by restart policy; each container started is named, each failure said."""
+    from corral.api import system
+    from corral.cli.parser import report
+
+    status = 0
+    for c, error in system.restore(Host()):
+        if error is None:
+            print(c.name)
+        else:
+            report(error)
+            status = 1
+    return status
+
+
 def df(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 

@@ -15,6 +15,13 @@ container's log (never an exec's), and relays to any attached clients
 (monitor/wire.py), so a client can detach, re-attach, or vanish while the
 process runs on. A client then needs no runtime: `corral exec` loads
 neither ctypes nor the namespace code.
+
+It also runs what happens to a container without any client: its health
+check (monitor/health.py, as execs on timers) and its restart policy
+(monitor/restart.py: a container whose command exits is started again, the
+same container, after a back-off). Timers (monitor/timers.py) bound the
+poll's wait only while one is pending, so a store without checks or pending
+restarts sleeps until an fd wakes it.
 """
 from __future__ import annotations
 
@@ -28,9 +35,15 @@ import time
 from corral import fastjson as json
 from corral.errors import APIError, Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
+from corral.monitor.timers import Timer, Timers
 from corral.runtime import console, state
 from corral.runtime.start import exit_code
 from corral.store.root import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.monitor.health import Health, Output
+    from corral.monitor.restart import Backoff
 
 IDLE_EXIT_SECONDS = 2.0
 _SO_PEERCRED = 17
@@ -49,6 +62,9 @@ class _Proc:
             os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
         self.started, self.autoremove = started, autoremove
         self.status: int | None = None
+        self.since = time.monotonic()
+        self.exit_on_next = False  # the user stopped or killed it: no restart, whatever its policy
+        self.probe: _Probe | None = None  # set on a health check's process
         self.stdin_buffer = bytearray()
         self.stdin_eof = False
         self.clients: list[_Client] = []
@@ -59,6 +75,23 @@ class _Proc:
     @property
     def congested(self) -> bool:
         return any(len(c.out) > _HIGH_WATER for c in self.clients)
+
+
+class _HealthRun:
+    """A running container's health check: its state, its next probe's timer, its probe in flight."""
+
+    def __init__(self, cid: str, health: Health, command: list[str]) -> None:
+        self.cid, self.health, self.command = cid, health, command
+        self.timer: Timer | None = None
+
+
+class _Probe:
+    """One run of a health check: its output so far, its timeout."""
+
+    def __init__(self, run: _HealthRun, start_ns: int, output: Output) -> None:
+        self.run, self.start_ns, self.output = run, start_ns, output
+        self.timed_out = False
+        self.timer: Timer | None = None
 
 
 class _Client:
@@ -86,6 +119,10 @@ class Monitor:
         self.clients: dict[int, _Client] = {}
         self.handlers: dict[int, object] = {}
         self.poller = select.poll()
+        self.timers = Timers()
+        self.healths: dict[str, _HealthRun] = {}
+        self.backoffs: dict[str, Backoff] = {}
+        self.pending_restarts: dict[str, Timer] = {}
 
     # the loop ---------------------------------------------------------------------------------------
 
@@ -112,12 +149,13 @@ class Monitor:
         self._watch(wake_r, lambda _fd, _ev: self._wakeup(wake_r), select.POLLIN)
         idle_since = time.monotonic()
         while True:
-            busy = self.procs or self.clients
-            for fd, events in self.poller.poll(None if busy else 250):
+            busy = self.procs or self.clients or self.timers
+            for fd, events in self.poller.poll(self.timers.timeout_ms() if busy else 250):
                 handler = self.handlers.get(fd)
                 if handler is not None:
                     handler(fd, events)
-            if self.procs or self.clients:
+            self.timers.run_due()
+            if self.procs or self.clients or self.timers:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > IDLE_EXIT_SECONDS:
                 listener.close()  # callers now get a refusal and start a successor
@@ -194,12 +232,12 @@ class Monitor:
             self._resize(req["id"], window)
             sock.sendall(wire.OK)
             return False
+        if op == "kill":
+            self._kill(req["id"], int(req["signal"]), bool(req.get("ends")))
+            sock.sendall(wire.OK)
+            return False
         if op == "start":
-            cid = req["id"]
-            started = supervisor.start(self.store, cid, self.identity, bool(req.get("autoremove")), window)
-            proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started,
-                         bool(req.get("autoremove")))
-            self.containers[cid] = proc
+            proc = self._start(req["id"], bool(req.get("autoremove")), window, manual=True)
         elif op == "attach":
             proc = self.containers.get(req["id"])
             if proc is None or proc.status is not None:
@@ -210,10 +248,8 @@ class Monitor:
             proc = self._exec(req, window)
         else:
             raise InvalidArgument(f"bad request {op!r}")
-        if op != "attach":
-            self.procs[proc.pid] = proc
-            for fd in proc.outputs:
-                self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
+        if op == "exec":
+            self._supervise(proc)
         attach = op == "attach" or req.get("attach")
         sock.sendall(wire.OK)
         if attach:
@@ -223,6 +259,192 @@ class Monitor:
             self._watch(client.fd, lambda _f, ev, c=client: self._on_client(c, ev), select.POLLIN)
         self._reap()  # a command that exited at once may have sent SIGCHLD before it was known
         return bool(attach)
+
+    def _supervise(self, proc: _Proc) -> None:
+        """Reap `proc` and read its outputs from now on."""
+        self.procs[proc.pid] = proc
+        for fd in proc.outputs:
+            self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
+
+    def _start(self, cid: str, autoremove: bool, window: tuple[int, int], manual: bool) -> _Proc:
+        """Start container `cid` and supervise it: for a client (`manual`: its restart count and the user's
+        stop are forgotten, as docker's start resets them) or for its restart policy."""
+        if manual:
+            pending = self.pending_restarts.pop(cid, None)
+            if pending is not None:
+                pending.cancel()
+            self.backoffs.pop(cid, None)
+        started = supervisor.start(self.store, cid, self.identity, autoremove, window)
+        proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started, autoremove)
+        self.containers[cid] = proc
+        self._supervise(proc)
+        try:
+            self._after_start(cid, manual)
+        except Exception:  # noqa: BLE001, S110 - the container runs; a damaged check or run state must not stop it
+            pass
+        return proc
+
+    def _after_start(self, cid: str, manual: bool) -> None:
+        """The run state a start resets, and the container's health check set going (if it has one)."""
+        from corral.store import containers, runstate
+
+        if manual and os.path.exists(runstate.path(self.store, cid)):
+            self._save_runstate(cid, durable=True, RestartCount=0, ManuallyStopped=False)
+        rec = containers.get(self.store, cid)
+        check = (rec.options.get("healthcheck") if rec is not None else None) or {}
+        if not check.get("Test") or check["Test"][0] == "NONE":
+            return
+        from corral.monitor import health
+
+        shell = None
+        if check["Test"][0] == "CMD-SHELL":
+            from corral.image import repo
+
+            shell = (repo.config(self.store, rec.image_id).get("config") or {}).get("Shell")
+        command = health.probe_command(check, shell)
+        if command is None:
+            return
+        previous = runstate.read(self.store, cid).get("Health")
+        run = _HealthRun(cid, health.Health(check, time.time_ns(), previous), command)
+        self.healths[cid] = run
+        self._save_runstate(cid, Health=run.health.state)
+        self._schedule_probe(run, time.time_ns())
+
+    def _save_runstate(self, cid: str, durable: bool = False, **fields: object) -> None:
+        from corral.store import runstate
+
+        data = runstate.read(self.store, cid)
+        data.update(fields)
+        runstate.write(self.store, cid, data, durable)
+
+    # health checks ----------------------------------------------------------------------------------
+
+    def _schedule_probe(self, run: _HealthRun, now_ns: int) -> None:
+        run.timer = self.timers.after(run.health.next_delay_ns(now_ns) / 1e9, lambda: self._probe(run))
+
+    def _probe(self, run: _HealthRun) -> None:
+        """Run the container's check once, as an exec in it (never while it is paused: docker stops
+        checking a paused container, and an exec would freeze in its cgroup)."""
+        from corral.monitor.health import Output
+        from corral.runtime import exec as exec_
+
+        init = self.containers.get(run.cid)
+        if self.healths.get(run.cid) is not run or init is None or init.status is not None:
+            return
+        start_ns = time.time_ns()
+        try:
+            process, cgroup = exec_.prepare(self.store.container_dir(run.cid), init.pid, run.command, None, [],
+                                            None, False)
+            pid, _, out, err = exec_.spawn_piped(init.pid, process, cgroup, False)
+        except Conflict:  # paused
+            self._schedule_probe(run, time.time_ns())
+            return
+        except (CorralError, OSError) as e:  # the command cannot run: a failed probe, as docker's
+            self._probe_result(run, start_ns, -1, str(e))
+            return
+        proc = _Proc(run.cid, pid, {out: logs.STDOUT, err: logs.STDERR}, None, False)
+        proc.probe = _Probe(run, start_ns, Output())
+        proc.probe.timer = self.timers.after(run.health.timeout / 1e9, lambda: self._probe_timeout(proc))
+        self._supervise(proc)
+        self._reap()  # a probe that exited at once
+
+    def _probe_timeout(self, proc: _Proc) -> None:
+        if proc.status is None and proc.pid in self.procs:
+            proc.probe.timed_out = True
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+    def _probe_done(self, proc: _Proc) -> None:
+        probe = proc.probe
+        if probe.timer is not None:
+            probe.timer.cancel()
+        code, text = exit_code(proc.status), probe.output.text()
+        if probe.timed_out:
+            code, text = probe.run.health.timed_out(text)
+        self._probe_result(probe.run, probe.start_ns, code, text)
+
+    def _probe_result(self, run: _HealthRun, start_ns: int, code: int, output: str) -> None:
+        if self.healths.get(run.cid) is not run:
+            return  # the container stopped meanwhile: its check with it
+        end_ns = time.time_ns()
+        run.health.record(start_ns, end_ns, code, output)  # a change of status is docker's health_status event
+        try:
+            self._save_runstate(run.cid, Health=run.health.state)
+        except OSError:
+            pass
+        self._schedule_probe(run, end_ns)
+
+    def _stop_health(self, cid: str) -> None:
+        run = self.healths.pop(cid, None)
+        if run is not None and run.timer is not None:
+            run.timer.cancel()
+
+    # restart policies -------------------------------------------------------------------------------
+
+    def _kill(self, cid: str, sig: int, ends: bool) -> None:
+        """`corral kill`/`stop` of a container with a restart policy: `ends` (its stop signal, SIGKILL, or
+        any signal when it has none) means the user stopped it, so it is not restarted (and an
+        unless-stopped one stays stopped through `system restore`); a pending restart is cancelled."""
+        pending = self.pending_restarts.get(cid)
+        if pending is not None:
+            if ends:
+                pending.cancel()
+                del self.pending_restarts[cid]
+                self._stopped_while_restarting(cid)
+            return
+        proc = self.containers.get(cid)
+        if proc is None:
+            raise Conflict(f"Cannot kill container: {cid}: container {cid} is not running")
+        if ends:
+            proc.exit_on_next = True
+            self._save_runstate(cid, durable=True, ManuallyStopped=True)
+        if proc.status is not None:
+            return  # it exited on its own a moment ago: its output is being drained, and no restart follows
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _stopped_while_restarting(self, cid: str) -> None:
+        """A stop between two runs: exited with the last run's code, as docker's SetStopped."""
+        from corral.store import containers
+
+        rec = containers.get(self.store, cid)
+        if rec is not None and rec.state == state.RESTARTING:
+            state.mark_exited(self.store, cid, rec.exit_code or 0)
+        self._save_runstate(cid, durable=True, ManuallyStopped=True)
+
+    def _restart_delay(self, proc: _Proc, code: int) -> float | None:
+        """Seconds until the container that just exited with `code` is to start again; None: it is not."""
+        from corral.monitor import restart
+        from corral.store import containers, runstate
+
+        rec = containers.get(self.store, proc.cid)
+        policy = rec.options.get("restart") if rec is not None else None
+        if not policy or policy == "no":
+            return None
+        run = runstate.read(self.store, proc.cid)
+        count = run.get("RestartCount") or 0
+        if not restart.wanted(policy, code, proc.exit_on_next, count):
+            return None
+        backoff = self.backoffs.setdefault(proc.cid, restart.Backoff())
+        self._save_runstate(proc.cid, durable=True, RestartCount=count + 1)
+        return backoff.next(time.monotonic() - proc.since)
+
+    def _restart(self, cid: str) -> None:
+        """The back-off is over: start the same container again (its sandbox, its network wired anew)."""
+        from corral.store import containers
+
+        self.pending_restarts.pop(cid, None)
+        rec = containers.get(self.store, cid)
+        if rec is None or rec.state != state.RESTARTING:
+            return
+        try:
+            self._start(cid, False, (0, 0), manual=False)
+        except Exception as e:  # noqa: BLE001 - docker: a restart that fails leaves the container stopped
+            state.mark_exited(self.store, cid, rec.exit_code or 0, f"restart failed: {e}")
 
     def _resize(self, cid: str, window: tuple[int, int]) -> None:
         """Set the size of a running container's terminal, for a client that holds no session (the
@@ -283,6 +505,9 @@ class Monitor:
             self._close_output(proc, fd)
             return
         stream = proc.outputs[fd]
+        if proc.probe is not None:
+            proc.probe.output.feed(data)
+            return
         if proc.log >= 0:
             self._log(proc, logs.frame(stream, time.time_ns(), data))
         message = wire.frame(stream, data)
@@ -454,7 +679,22 @@ class Monitor:
             proc = self.procs.get(pid)
             if proc is not None:
                 proc.status = status
+                if proc.probe is not None:
+                    self._drain(proc)  # a child the probe left may hold its pipes: its result is in
                 self._maybe_finish(proc)
+
+    def _drain(self, proc: _Proc) -> None:
+        """Read what a reaped process's pipes hold now, and close them."""
+        for fd in list(proc.outputs):
+            os.set_blocking(fd, False)
+            try:
+                while data := os.read(fd, 65536):
+                    proc.probe.output.feed(data)
+            except OSError:
+                pass
+            self._unwatch(fd)
+            del proc.outputs[fd]
+            os.close(fd)
 
     def _maybe_finish(self, proc: _Proc) -> None:
         """Once the process is reaped and its output drained: record the exit, tell the clients."""
@@ -469,12 +709,23 @@ class Monitor:
             proc.stdin = None
         if proc.log >= 0:
             os.close(proc.log)
+        if proc.probe is not None:
+            self._probe_done(proc)
+            return
         code = exit_code(proc.status)
         if proc.started is not None:
+            self._stop_health(proc.cid)
+            delay = None
             try:
-                code = supervisor.finish(self.store, proc.started, proc.status, proc.autoremove)
-            except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
+                delay = None if proc.autoremove else self._restart_delay(proc, code)
+            except Exception:  # noqa: BLE001, S110 - a damaged record or run state: no restart
                 pass
+            try:
+                code = supervisor.finish(self.store, proc.started, proc.status, proc.autoremove, delay is not None)
+            except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
+                delay = None
+            if delay is not None:  # docker's die event, then its start event when the restart is done
+                self.pending_restarts[proc.cid] = self.timers.after(delay, lambda cid=proc.cid: self._restart(cid))
         for client in proc.clients:
             client.out += wire.frame(wire.EXIT, str(code).encode())
             client.closing = True

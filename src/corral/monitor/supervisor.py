@@ -108,12 +108,16 @@ def _release_network(net: Attachment | None) -> None:
             pass
 
 
-def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
-    """Record the exit of a reaped init, release its cgroup and network, and remove the container if asked."""
+def finish(store: Store, started: Started, status: int, autoremove: bool, restarting: bool = False) -> int:
+    """Record the exit of a reaped init, release its cgroup and network, and remove the container if asked;
+    `restarting` records it as waiting for its restart policy's restart instead of exited."""
     code = runtime.exit_code(status)
     if not autoremove:  # else remove_container below releases it, with everything else
         started.process.cg.destroy()
     _release_network(started.net)
+    if restarting:
+        state.mark_restarting(store, started.cid, code)
+        return code
     state.mark_exited(store, started.cid, code)
     if autoremove:
         remove_container(store, started.cid, volumes=True)

@@ -20,6 +20,8 @@ _DEFAULTS: dict = {
     "memory_swap": None, "memory_reservation": None, "cpu_shares": None, "cpu_period": None, "cpu_quota": None,
     "cpuset_cpus": None, "cpuset_mems": None, "blkio_weight": None,
     "read_only": False, "tmpfs": dict, "shm_size": None,
+    # health and restart (issue 16 items 5, 6)
+    "restart": None, "healthcheck": None,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -78,6 +80,9 @@ class ContainerOptions:
     read_only: bool  # the root filesystem mounted read-only (OCI root.readonly)
     tmpfs: dict[str, str]  # --tmpfs: container path -> docker's option string ("size=64m,mode=1777"), as HostConfig
     shm_size: int | None  # bytes of /dev/shm; None: DEFAULT_SHM_SIZE
+    # health and restart (issue 16 items 5, 6)
+    restart: str | None  # docker's --restart as typed and checked: no, on-failure[:N], always, unless-stopped
+    healthcheck: dict | None  # Config.Healthcheck, docker's shape (durations in ns), merged with the image's
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -123,6 +128,17 @@ class ContainerOptions:
         if self.tmpfs or self.shm_size:
             self._check_tmpfs()
         self.check_limits(update)
+        if self.restart or self.healthcheck:
+            self._check_health_and_restart()
+
+    def _check_health_and_restart(self) -> None:
+        """--restart and the health check, as docker's daemon checks them (its words)."""
+        if self.restart:
+            name, _ = parse_restart(self.restart)
+            if name != "no" and self.autoremove:
+                raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+        if self.healthcheck:
+            check_healthcheck(self.healthcheck)
 
     def _check_namespaces_and_limits(self) -> None:
         """The flags of docker's that are rarely given, checked as docker checks them (its messages)."""
@@ -200,6 +216,83 @@ class ContainerOptions:
     @classmethod
     def from_dict(cls, data: dict) -> "ContainerOptions":
         return cls(**{k: v for k, v in data.items() if k in _DEFAULTS})
+
+
+RESTART_POLICIES = ("no", "always", "on-failure", "unless-stopped")
+
+
+def parse_restart(text: str) -> tuple[str, int]:
+    """docker's --restart POLICY[:MAX] as (name, maximum retry count), checked as docker's CLI and daemon
+    check it: a count only with on-failure, never negative."""
+    name, colon, count_text = text.partition(":")
+    if colon and not name:
+        raise InvalidArgument("invalid restart policy format: no policy provided before colon")
+    count = 0
+    if count_text:
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise InvalidArgument("invalid restart policy format: maximum retry count must be an integer") from None
+    name = name or "no"
+    if name not in RESTART_POLICIES:
+        raise InvalidArgument(f"invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', "
+                              "'on-failure', or 'unless-stopped'")
+    if count < 0:
+        raise InvalidArgument("invalid restart policy: maximum retry count cannot be negative")
+    if count and name != "on-failure":
+        raise InvalidArgument("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+    return name, count
+
+
+def restart_text(policy: str | dict) -> str:
+    """A restart policy as --restart's text, from that text or docker's {"Name", "MaximumRetryCount"}."""
+    if isinstance(policy, str):
+        parse_restart(policy)
+        return policy
+    if not isinstance(policy, dict):
+        raise InvalidArgument(f"invalid restart policy {policy!r}: give {{'Name': ..., 'MaximumRetryCount': N}}")
+    name = policy.get("Name") or policy.get("name") or "no"
+    count = policy.get("MaximumRetryCount", policy.get("maximum_retry_count")) or 0
+    if not isinstance(count, int):
+        raise InvalidArgument("invalid restart policy format: maximum retry count must be an integer")
+    text = f"{name}:{count}" if count else str(name)
+    parse_restart(text)
+    return text
+
+
+HEALTH_DURATIONS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
+"""The durations of a Config.Healthcheck, in nanoseconds; 0 means docker's default."""
+
+
+def check_healthcheck(check: dict) -> None:
+    """A Config.Healthcheck as docker's daemon checks it: durations 0 or at least 1ms, retries not negative,
+    a test that is CMD, CMD-SHELL (one string) or NONE."""
+    test = check.get("Test") or []
+    if test and (test[0] not in ("CMD", "CMD-SHELL", "NONE") or test[0] == "CMD" and len(test) < 2
+                 or test[0] == "CMD-SHELL" and len(test) != 2):
+        raise InvalidArgument(f"invalid health check test {test!r}: give [\"CMD\", args...], "
+                              "[\"CMD-SHELL\", command] or [\"NONE\"]")
+    for key in HEALTH_DURATIONS:
+        value = check.get(key) or 0
+        if not isinstance(value, int) or value < 0 or 0 < value < 1_000_000:
+            raise InvalidArgument(f"{key} in Healthcheck cannot be less than 1ms")
+    retries = check.get("Retries") or 0
+    if not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument("Retries in Healthcheck cannot be negative")
+
+
+def merge_healthcheck(own: dict | None, image: dict | None) -> dict | None:
+    """The container's Config.Healthcheck: its own fields, the image's where its own are unset, as
+    docker's create merges them (a test of its own, or NONE, wins whole)."""
+    if not image:
+        return own or None
+    if own is None:
+        return dict(image)
+    merged = dict(own)
+    for key in ("Test", "Retries") + HEALTH_DURATIONS:
+        if not merged.get(key) and image.get(key):
+            merged[key] = image[key]
+    return merged
 
 
 def _joins(mode: str | None) -> bool:

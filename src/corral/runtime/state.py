@@ -10,7 +10,7 @@ import os
 import time
 
 from corral.store import containers
-from corral.store.containers import CREATED, EXITED, RUNNING  # noqa: F401 - the states, kept where their column is
+from corral.store.containers import CREATED, EXITED, RESTARTING, RUNNING  # noqa: F401 - the states, kept there
 from corral.store.owners import identity, is_alive, process_starttime  # noqa: F401 - the state's own words
 from corral.store.root import Store
 from corral.timestamps import rfc3339
@@ -28,6 +28,10 @@ def mark_running(store: Store, cid: str, pid: int, supervisor: str) -> None:
 
 def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> None:
     containers.mark_exited(store, cid, code, error, now())
+
+
+def mark_restarting(store: Store, cid: str, code: int) -> None:
+    containers.mark_restarting(store, cid, code, now())
 
 
 def running_pid(store: Store, target: str, joining: str) -> int:
@@ -48,12 +52,12 @@ def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
 
 
 def refresh(store: Store, cid: str, state: str, supervisor: str | None) -> str:
-    """The true state of a container the DB calls running: exited if its supervisor is gone.
+    """The true state of a container the DB calls running (or restarting): exited if its supervisor is gone.
 
     Recording that is a courtesy to later readers: on a full or read-only store the answer is the same
     and the write is skipped, since a command that only reads (ps, inspect, rm's check) must not fail
     for want of space."""
-    if state == RUNNING and not is_alive(supervisor):
+    if state in (RUNNING, RESTARTING) and not is_alive(supervisor):
         from corral.errors import StoreError
 
         try:

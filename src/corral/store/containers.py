@@ -13,7 +13,10 @@ from corral.store.records import Record, by_ref, columns
 from corral.store.root import Store
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
+RESTARTING = "restarting"  # exited, and its monitor will start it again after the restart policy's back-off
 """The values of the state column (runtime/state.py tells a live supervisor from a dead one)."""
+SUPERVISED = (RUNNING, RESTARTING)
+"""The states in which a container belongs to a live monitor."""
 
 
 class ContainerRecord(Record):
@@ -95,8 +98,9 @@ def damaged(store: Store) -> list[str]:
 
 
 def recorded_running(store: Store) -> list[ContainerRecord]:
-    """Containers the DB calls running (whether their supervisor still lives is runtime/state.py's question)."""
-    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE state=?", (RUNNING,))]
+    """Containers the DB calls running or restarting (whether their supervisor still lives is
+    runtime/state.py's question)."""
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE state IN (?, ?)", SUPERVISED)]
 
 
 def of_image(store: Store, image_id: str) -> list[ContainerRecord]:
@@ -176,6 +180,13 @@ def mark_exited(store: Store, cid: str, code: int, error: str | None, at: str) -
         )
 
 
+def mark_restarting(store: Store, cid: str, code: int, at: str) -> None:
+    """Exited with `code`, and to be started again by the same monitor (docker's Restarting state)."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=NULL WHERE id=?",
+                     (RESTARTING, code, at, cid))
+
+
 def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
     """A start that failed before the command ran (not found, not executable, no network): the state
     stays what it was, created for a container that never ran, with the exit code and the error set,
@@ -187,12 +198,12 @@ def mark_start_failed(store: Store, cid: str, code: int, error: str) -> None:
 
 def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: str, at: str) -> None:
     """Exited because its supervisor is gone: only if the record still names that supervisor as running
-    (a start that raced this check wins)."""
+    or restarting (a start that raced this check wins)."""
     with store.transaction() as conn:
         conn.execute(
             "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?"
-            " WHERE id=? AND state=? AND supervisor IS ?",
-            (EXITED, code, at, error, cid, RUNNING, supervisor),
+            " WHERE id=? AND state IN (?, ?) AND supervisor IS ?",
+            (EXITED, code, at, error, cid) + SUPERVISED + (supervisor,),
         )
 
 

@@ -148,7 +148,8 @@ class Container(Model):
 
     def update(self, **kwargs: object) -> dict:
         """Change resource limits, live when running: docker-py's names (mem_limit, memswap_limit,
-        mem_reservation, cpu_shares, cpu_period, cpu_quota, cpuset_cpus, cpuset_mems, blkio_weight)."""
+        mem_reservation, cpu_shares, cpu_period, cpu_quota, cpuset_cpus, cpuset_mems, blkio_weight), and
+        the restart policy (restart_policy)."""
         from corral.api.models.create import memory
 
         names = {"mem_limit": "memory", "memswap_limit": "memory_swap", "mem_reservation": "memory_reservation",
@@ -157,8 +158,13 @@ class Container(Model):
                  "pids_limit": "pids_limit", "nano_cpus": "cpus"}
         limits = {}
         for key, value in kwargs.items():
+            if key == "restart_policy":  # docker-py's {"Name": ..., "MaximumRetryCount": N}
+                check_type("update", key, value, dict)
+                if value is not None:
+                    limits[key] = value
+                continue
             if key not in names:
-                if key in ("kernel_memory", "restart_policy"):
+                if key == "kernel_memory":
                     raise InvalidArgument(f"update(): {key}: corral does not support it yet")
                 refuse_unknown("update", {key: value})
             if key in ("mem_limit", "memswap_limit", "mem_reservation"):

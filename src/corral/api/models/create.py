@@ -23,12 +23,12 @@ NOT_APPLIED = {
     "device_cgroup_rules": "device cgroup rules", "device_read_bps": "block IO limits",
     "device_read_iops": "block IO limits", "device_write_bps": "block IO limits",
     "device_write_iops": "block IO limits", "device_requests": "GPU device requests",
-    "domainname": "a domain name", "healthcheck": "health checks", "init_path": "another init binary",
+    "domainname": "a domain name", "init_path": "another init binary",
     "isolation": "isolation modes", "kernel_memory": "kernel memory limits", "links": "legacy links",
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
     "mac_address": "MAC addresses", "mem_swappiness": "swappiness",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
-    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "restart_policy": "restart policies",
+    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj",
     "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
     "volume_driver": "volume drivers",
@@ -191,6 +191,41 @@ def sysctls(call: str, name: str, value: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in (value or {}).items()}
 
 
+def healthcheck(call: str, name: str, value: object) -> dict | None:
+    """docker-py's healthcheck: a dict (or its Healthcheck) with test, interval, timeout, retries,
+    start_period (durations in nanoseconds; docker's capitalised keys too); a string test is a
+    CMD-SHELL one, as docker-py makes it."""
+    check_type(call, name, value, dict)
+    if value is None:
+        return None
+    found: dict = {}
+    for key, docker_key in (("test", "Test"), ("interval", "Interval"), ("timeout", "Timeout"),
+                            ("retries", "Retries"), ("start_period", "StartPeriod"),
+                            ("start_interval", "StartInterval")):
+        item = value.get(key, value.get(docker_key))
+        if item is None:
+            continue
+        if key == "test":
+            check_type(call, f"{name}[{key!r}]", item, str, list, tuple)
+            item = ["CMD-SHELL", item] if isinstance(item, str) else list(item)
+        else:
+            check_type(call, f"{name}[{key!r}]", item, int)
+        found[docker_key] = item
+    unknown = set(value) - {"test", "Test", "interval", "Interval", "timeout", "Timeout", "retries", "Retries",
+                            "start_period", "StartPeriod", "start_interval", "StartInterval"}
+    if unknown:
+        raise InvalidArgument(f"{call}(): {name}: unknown key(s) {', '.join(sorted(unknown))}")
+    return found
+
+
+def restart_policy(call: str, name: str, value: object) -> str | None:
+    """docker-py's restart_policy {"Name": "on-failure", "MaximumRetryCount": 3} as --restart's text."""
+    from corral.runtime.options import restart_text
+
+    check_type(call, name, value, dict)
+    return None if value is None else restart_text(value)
+
+
 def _str(call: str, name: str, value: object) -> str | None:
     check_type(call, name, value, str)
     return value
@@ -242,6 +277,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
     "uts_mode": ("uts", _str), "devices": ("devices", _strings),
     "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
+    "healthcheck": ("healthcheck", healthcheck), "restart_policy": ("restart", restart_policy),
 }
 
 
