@@ -240,7 +240,7 @@ TABLE: tuple[Command, ...] = (
             min_args=1, max_args=1),
     Command("image inspect", "inspect_cmds:image_inspect", "image inspect IMAGE [IMAGE...]",
             "Low-level information on images, as JSON.", [_FORMAT_INSPECT], min_args=1),
-    Group("system", "system check|df|info|prune",
+    Group("system", "system check|df|events|info|prune",
           "Check (and repair) the store; show disk usage and host information; remove unused data."),
     Command("system check", _S + "check", "system check [--repair]",
             "Verify blobs and metadata; exit non-zero on any inconsistency.",
@@ -321,6 +321,15 @@ TABLE: tuple[Command, ...] = (
     Command("version", _S + "version", "version [OPTIONS]", "Show the corral version information.",
             [Opt(("-f", "--format"), "format", "value", "a Go template of the Client and Server sections",
                  "TEMPLATE")], max_args=0),
+    Command("events", "events_cmds:events", "events [OPTIONS]",
+            "Get real time events from the store (every corral process records them).",
+            [Opt(("--since",), "since", "value", "events since a time (RFC 3339, Unix seconds) or for 10m", "T"),
+             Opt(("--until",), "until", "value", "stop at a time (without it, follow until interrupted)", "T"),
+             Opt(("-f", "--filter"), "filter", "multi",
+                 "type=, event=, container=, image=, label=, network=, volume=", "KEY=VALUE"),
+             Opt(("--format",), "format", "value", "json, or a Go template of each event ('{{.Action}}')",
+                 "FORMAT")],
+            max_args=0, also=("system events",)),
 )
 for _cmd in TABLE:  # docker's `container VERB` for each container verb (`container ls` for ps)
     if _cmd.handler.startswith(_C) or _cmd.name in ("exec", "pause", "unpause", "top", "port", "stats", "update"):

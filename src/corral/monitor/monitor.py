@@ -26,6 +26,7 @@ import struct
 import time
 
 from corral import fastjson as json
+from corral.api.events import record_container
 from corral.errors import APIError, Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
 from corral.runtime import console, state
@@ -48,6 +49,7 @@ class _Proc:
         if stdin is not None:
             os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
         self.started, self.autoremove = started, autoremove
+        self.exec_id: str | None = None  # an exec'd process's ID, as its exec_* events name it
         self.status: int | None = None
         self.stdin_buffer = bytearray()
         self.stdin_eof = False
@@ -190,6 +192,8 @@ class Monitor:
             return False
         if op == "start":
             cid = req["id"]
+            if req.get("attach"):  # docker's order: attach, then start
+                record_container(self.store, "attach", cid)
             started = supervisor.start(self.store, cid, self.identity, bool(req.get("autoremove")), window)
             proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started,
                          bool(req.get("autoremove")))
@@ -200,6 +204,7 @@ class Monitor:
                 raise Conflict("You cannot attach to a stopped container, start it first")
             if proc.tty and proc.stdin is not None:
                 console.set_size(proc.stdin, *window)
+            record_container(self.store, "attach", proc.cid)
         elif op == "exec":
             proc = self._exec(req, window)
         else:
@@ -240,25 +245,32 @@ class Monitor:
         from corral.runtime import exec as exec_
         from corral.store import containers
 
-        cid = containers.find(self.store, req["ref"]).id
+        rec = containers.find(self.store, req["ref"])
+        cid = rec.id
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")
         process, cgroup = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
                                         req.get("env") or [], req.get("workdir"), bool(req.get("privileged")))
+        exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
+        record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
         args = (init.pid, process, cgroup)
         if req.get("tty"):
             pid, master = exec_.spawn(*args, None, window)
-            return _Proc(cid, pid, {master: logs.STDOUT}, master, True)
-        if req.get("attach"):
+            proc = _Proc(cid, pid, {master: logs.STDOUT}, master, True)
+        elif req.get("attach"):
             pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
-            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            pid, _ = exec_.spawn(*args, (null, null, null))
-        finally:
-            os.close(null)
-        return _Proc(cid, pid, {}, None, False)
+            proc = _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
+        else:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                pid, _ = exec_.spawn(*args, (null, null, null))
+            finally:
+                os.close(null)
+            proc = _Proc(cid, pid, {}, None, False)
+        proc.exec_id = exec_id
+        record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
+        return proc
 
     # a supervised process's fds ---------------------------------------------------------------------
 
@@ -389,6 +401,9 @@ class Monitor:
                     os.kill(proc.pid, int(payload))
                 except OSError:
                     pass
+                else:
+                    if proc.started is not None:  # a container's, relayed by `run`/`attach` (docker's sig-proxy)
+                        record_container(self.store, "kill", proc.cid, {"signal": int(payload)})
         elif kind == wire.DETACH:
             self._drop(client, gone=False)
             return False
@@ -452,6 +467,8 @@ class Monitor:
                 code = supervisor.finish(self.store, proc.started, proc.status, proc.autoremove)
             except Exception:  # noqa: BLE001, S110 - recorded state falls back to "supervisor gone" on read
                 pass
+        elif proc.exec_id is not None:
+            record_container(self.store, "exec_die", proc.cid, {"execID": proc.exec_id, "exitCode": code})
         for client in proc.clients:
             client.out += wire.frame(wire.EXIT, str(code).encode())
             client.closing = True
