@@ -113,6 +113,8 @@ def check_filters(filters: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
     for key, values in filters.items():
         if key not in FILTER_KEYS:
             raise InvalidArgument(f"invalid filter '{key}'")
+        if isinstance(values, bool):
+            values = ["true" if values else "false"]  # docker-py's convert_filters
         if isinstance(values, str):
             values = [values]
         elif isinstance(values, dict):  # the Engine API's older {"value": true} form
@@ -189,6 +191,16 @@ def bound(value: object, flag: str) -> int | None:
     raise InvalidArgument(f"invalid {flag} value {value!r}: give a time, Unix seconds or a duration")
 
 
+def window(since: object, until: object) -> tuple[int | None, int | None]:
+    """The since and until bounds (bound()) in nanoseconds; docker's error when until is before since."""
+    from corral.errors import InvalidArgument
+
+    since_ns, until_ns = bound(since, "since"), bound(until, "until")
+    if since_ns is not None and until_ns is not None and until_ns < since_ns:
+        raise InvalidArgument(f"`since` time ({since}) cannot be after `until` time ({until})")
+    return since_ns, until_ns
+
+
 def stream(store: Store, since: object = None, until: object = None,
            filters: Mapping[str, Sequence[str]] | None = None,
            stopped: Callable[[], bool] | None = None) -> Iterator[dict]:
@@ -197,13 +209,10 @@ def stream(store: Store, since: object = None, until: object = None,
     until, only new ones. Each is a message(); filters as docker's (check_filters)."""
     import time
 
-    from corral.errors import InvalidArgument
     from corral.store import events as journal
 
     wanted = check_filters(filters or {})
-    since_ns, until_ns = bound(since, "since"), bound(until, "until")
-    if since_ns is not None and until_ns is not None and until_ns < since_ns:
-        raise InvalidArgument(f"`since` time ({since}) cannot be after `until` time ({until})")
+    since_ns, until_ns = window(since, until)
     top = journal.last_seq(store)  # the backlog is what was recorded before now; with neither bound, nothing
     seq = 0 if since_ns is not None or until_ns is not None else top
     while seq < top:

@@ -157,8 +157,20 @@ class Host:
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""
         from corral.builder.builder import Build
 
-        return Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
-                     nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet).run()
+        build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
+                      nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet)
+        return self._tag_events(build.run(), build.tags)
+
+    def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
+        """A build's steps as they come, and an image tag event for each of its names once it is built
+        (the builder records none: it sits under this API)."""
+        from corral.api import events
+
+        for step in steps:
+            if "aux" in step:
+                for name in tags:
+                    events.record(self.store, "image", "tag", step["aux"]["ID"], {"name": name})
+            yield step
 
     def import_image(self, src: str | BinaryIO, tag: str) -> Image:
         """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
@@ -217,12 +229,10 @@ class Host:
         self._untag(gone, image.id)
         done = [("Untagged", t) for t in gone]
         if not users and not repo.tags_of(self.store, image.id):
-            deleted = gc.delete_image(self.store, image.id)
-            done += [("Deleted", d) for d in deleted]
+            done += [("Deleted", d) for d in gc.delete_image(self.store, image.id)]
             from corral.api import events
 
-            for d in deleted:
-                events.record(self.store, "image", "delete", d, {"name": d})
+            events.record(self.store, "image", "delete", image.id, {"name": image.id})  # not its layers: docker's
         return done
 
     def _untag(self, names: list[str], image_id: str) -> None:

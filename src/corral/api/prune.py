@@ -56,11 +56,9 @@ def images(host: Host, all: bool = False, filters: Filters | None = None) -> dic
                 not f.labels_match(wanted, image.config.get("config", {}).get("Labels") or {}):
             continue
         image_records.untag(host.store, tags)
-        gone = gc.delete_image(host.store, image.id)
-        deleted += [{"Untagged": t} for t in tags] + [{"Deleted": d} for d in gone]
-        for action, ids in (("untag", [image.id] * len(tags)), ("delete", gone)):
-            for image_id in ids:
-                events.record(host.store, "image", action, image_id, {"name": image_id})
+        deleted += [{"Untagged": t} for t in tags] + [{"Deleted": d} for d in gc.delete_image(host.store, image.id)]
+        for action in ["untag"] * len(tags) + ["delete"]:  # the image's, not its layers': docker's
+            events.record(host.store, "image", action, image.id, {"name": image.id})
     deleted += [{"Deleted": d} for d in gc.sweep(host.store)]
     return {"ImagesDeleted": deleted, "SpaceReclaimed": max(0, before - _content_bytes(host))}
 

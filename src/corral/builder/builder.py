@@ -135,10 +135,6 @@ class Build:
             image_id = self._register(state, [], labels=self.labels)
             buildcache.remember(self.store, key, image_id, self._created())
         images.tag(self.store, self.tags, image_id)
-        from corral.api import events
-
-        for name in self.tags:
-            events.record(self.store, "image", "tag", image_id, {"name": name})
         return image_id
 
     def _stages_needed(self) -> list:
