@@ -32,7 +32,8 @@ def record(store: Store, type: str, action: str, actor_id: str,  # noqa: A002 - 
            attributes: Mapping[str, object] | None = None) -> None:
     """Record one event: `type` container|image|network|volume (docker's Type), `action` docker's Action
     (create, start, die, "exec_start: sh -c ls", ...), the actor's ID, its attributes (values are
-    written as strings, as docker's are). The one function every corral process records through.
+    written as strings, as docker's are). The one function every corral process records through; call it
+    once the change is done (after its transaction: it opens its own).
 
     Never raises: the change it reports has happened already, and a journal that cannot be written
     (a read-only or full store) must not turn a done change into a reported failure."""
