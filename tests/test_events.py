@@ -333,3 +333,21 @@ def test_the_python_api_sees_a_life_cycle_in_order(busybox):
                                "die", "destroy"]
     assert found[-3]["Actor"]["Attributes"]["signal"] == "9" and found[-2]["Actor"]["Attributes"]["exitCode"] == "137"
     assert all(e["Actor"]["Attributes"]["k"] == "v" for e in found)
+
+
+def test_resize_and_restart_from_the_python_api(busybox):
+    import corral
+
+    client = corral.Client(busybox.root)
+    t0 = time.time()
+    c = client.containers.run("busybox", "sleep 60", detach=True, tty=True)
+    try:
+        c.resize(30, 100)
+        c.restart(timeout=0)
+    finally:
+        c.remove(force=True)
+    found = list(client.events(since=t0, until=time.time() + 0.1, decode=True, filters={"container": c.id}))
+    assert _actions(found)[:3] == ["create", "start", "resize"]
+    assert {k: found[2]["Actor"]["Attributes"][k] for k in ("height", "width")} == {"height": "30", "width": "100"}
+    assert "restart" in _actions(found) and _actions(found)[-1] == "destroy"
+    assert _actions(found).index("restart") > _actions(found).index("die")

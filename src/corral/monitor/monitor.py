@@ -395,6 +395,8 @@ class Monitor:
             rows, _, cols = payload.partition(b" ")
             if proc.tty and proc.stdin is not None and rows.isdigit() and cols.isdigit():
                 console.set_size(proc.stdin, int(rows), int(cols))
+                if proc.started is not None:  # a container's terminal (docker records no exec's resize)
+                    record_container(self.store, "resize", proc.cid, {"height": int(rows), "width": int(cols)})
         elif kind == wire.SIGNAL:
             if payload.isdigit() and proc.status is None:
                 try:
