@@ -187,7 +187,7 @@ def test_a_group_without_a_known_subcommand_fails_as_before(capsys):
     assert main.main(["network", "--bogus"]) == 125
     assert capsys.readouterr().err.startswith("unknown flag: --bogus\n\nUsage:  corral network create")
     assert main.main(["system", "nope"]) == 1
-    assert capsys.readouterr().err == "Error: unknown system command 'nope': use check, df, info, prune or restore\n"
+    assert capsys.readouterr().err == "Error: unknown system command 'nope': use check, df, events, info, prune or restore\n"
     assert main.main(["network", "nope"]) == 1
     assert capsys.readouterr().err == ("Error: unknown network command 'nope': use connect, create, disconnect, "
                                        "inspect, ls, prune or rm\n")
@@ -201,4 +201,4 @@ def test_the_top_level_help_lists_commands_and_groups_not_subcommands(capsys):
     listed = [line.split()[0] for line in commands_part.splitlines()]
     assert listed[:3] == ["run", "create", "start"] and listed[-2:] == ["port", "version"]
     assert {"image", "network", "system", "volume", "images", "rmi", "image-prune"} <= set(listed)
-    assert len(listed) == len(set(listed)) == 40
+    assert len(listed) == len(set(listed)) == 41  # 40, and events

@@ -32,6 +32,9 @@ def test_a_passing_check_makes_it_healthy_and_ps_shows_it(busybox):
     assert inspect(busybox, "good")["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "echo fine"]
     r = busybox("ps", "--filter", "health=sick")
     assert r.returncode != 0 and b"Unrecognised filter value for health: sick" in r.stderr
+    changes = busybox.out("events", "--since", "1m", "--until", "0s", "--filter", "container=good",
+                          "--format", "{{.Action}}").split("\n")
+    assert [a for a in changes if a.startswith("health_status")] == ["health_status: healthy"]  # once: a change
     busybox.out("rm", "-f", "good", "nocheck")
 
 

@@ -113,10 +113,19 @@ class Client:
                 "BuildCache": cache}
 
     def events(self, since: object = None, until: object = None, filters: dict | None = None,
-               decode: bool | None = None) -> object:
-        from corral.errors import APIError
+               decode: bool | None = None) -> EventStream:
+        """docker-py's events(): the store's events from `since` (a datetime, Unix seconds, or docker's
+        text forms: RFC 3339, "10m") up to `until`, then new ones as any corral process records them,
+        until `until` passes or the stream is closed; neither bound: only new ones. Each is docker's
+        event JSON as bytes (a line), or a dict with decode=True. filters as docker's
+        ({"type": "container", "event": ["start", "die"], "label": ["k=v"]}). Bad arguments raise here,
+        before the first event."""
+        from corral.api import events
 
-        raise APIError("corral records no events yet")
+        check_type("events", "filters", filters, dict)
+        wanted = events.check_filters(filters or {})
+        events.window(since, until)  # a bad bound is an error now, not at the first next()
+        return EventStream(self.api.store, since, until, wanted, bool(decode))
 
     def login(self, username: str, password: str | None = None, email: str | None = None,
               registry: str | None = None, reauth: bool = False, dockercfg_path: str | None = None) -> dict:
@@ -136,6 +145,40 @@ class Client:
 
 
 DockerClient = Client
+
+
+class EventStream:
+    """What Client.events() returns, as docker-py's CancellableStream: iterate for events; close() ends
+    the iteration (from another thread too: within one poll of the journal)."""
+
+    def __init__(self, store: object, since: object, until: object, filters: dict, decode: bool) -> None:
+        from corral.api import events
+
+        self._closed = False
+        self._events = events.stream(store, since, until, filters, lambda: self._closed)  # type: ignore[arg-type]
+        self._decode = decode
+
+    def __iter__(self) -> EventStream:
+        return self
+
+    def __next__(self) -> dict | bytes:
+        if self._closed:
+            raise StopIteration
+        msg = next(self._events)
+        if self._decode:
+            return msg
+        from corral import fastjson as json
+
+        return json.dumps(msg).encode() + b"\n"
+
+    next = __next__
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self._events.close()
+        except ValueError:  # being iterated in another thread: it sees _closed at its next poll
+            pass
 
 
 def from_env(**kwargs: object) -> Client:

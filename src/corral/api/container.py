@@ -120,6 +120,12 @@ class Container:
         with open(os.path.join(self.bundle, "config.json")) as f:
             return json.loads(f.read())
 
+    def _event(self, action: str, attributes: dict | None = None) -> None:
+        """Record a container event (corral.api.events) with docker's attributes of this container."""
+        from corral.api import events
+
+        events.record_container(self.host.store, action, self, attributes)
+
     # lifecycle -----------------------------------------------------------------------------------------
 
     def start(self, attach: bool = False, stdin_fd: int | None = None, *, stdout_fd: int = 1,
@@ -198,6 +204,7 @@ class Container:
             os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
+        self._event("kill", {"signal": sig})
         self._resume_after(sig)
 
     def _ends(self, sig: int) -> bool:
@@ -225,6 +232,7 @@ class Container:
         if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, timeout):
             self._kill_and_wait()
         self.reload()
+        self._event("stop")
 
     def _kill_and_wait(self) -> None:
         try:
@@ -241,6 +249,7 @@ class Container:
     def restart(self, timeout: int | None = None) -> None:
         self.stop(timeout)
         self.start()
+        self._event("restart")
 
     def wait(self, timeout: float | None = None, condition: str = "not-running") -> int:
         """Block until the container is not running; returns its exit code. docker's conditions:
@@ -284,6 +293,7 @@ class Container:
         from corral.monitor import client
 
         client.call(self.host.store, {"op": "resize", "id": self.id, "rows": rows, "cols": cols})
+        self._event("resize", {"height": rows, "width": cols})
 
     def remove(self, force: bool = False, volumes: bool = False) -> None:
         """`rm`: a running container only with force; volumes (`rm -v`): its anonymous volumes too."""
@@ -311,8 +321,10 @@ class Container:
         from corral.store import containers
 
         bare = names.validate(new_name)
+        old = self.name
         containers.rename(self.host.store, self.id, bare)
         self.name = bare
+        self._event("rename", {"oldName": old})
 
     # inside the container ---------------------------------------------------------------------------
 
@@ -715,6 +727,11 @@ class Container:
             if frozen:
                 self._cgroup().thaw()
                 self._disown_pause()
+        from corral.api import events
+
+        self._event("commit", {"comment": message, "imageID": image_id, "imageRef": tags[0] if tags else ""})
+        for name in tags:
+            events.record(self.host.store, "image", "tag", image_id, {"name": name})
         return Image(self.host, image_id)
 
     # pausing and processes ---------------------------------------------------------------------------
@@ -774,11 +791,13 @@ class Container:
             cg.freeze()
         except FileNotFoundError:
             raise Conflict(f"Container {self.id} is not running") from None  # it exited meanwhile
+        self._event("pause")
 
     def unpause(self) -> None:
         if not self.paused:
             raise Conflict(f"Container {self.id} is not paused")
         self._cgroup().thaw()
+        self._event("unpause")
 
     def _resume_after(self, sig: int) -> None:
         """Thaw after a signal meant to end the container, or it would sit pending (v1: even SIGKILL) until unpause.
@@ -956,6 +975,7 @@ class Container:
         upper, lower, _ = self.sandbox()
         with archive.output(dest) as out:
             export_rootfs(upper, lower, out)
+        self._event("export")
 
 
 def _ps_start_time(started: float, now: float) -> str:

@@ -102,48 +102,18 @@ def regex_match(values: Sequence[str], *texts: str) -> bool:
 
 
 def timestamp(value: str, key: str = "until") -> float:
-    """Seconds since the epoch of a filter's time, as docker reads `until=`/`since=`: a Go duration back
-    from now (10m, 1h30m, 1.5h), Unix seconds (1700000000, 1700000000.5), or an RFC 3339 date or time
-    (2024-01-02, 2024-01-02T15:04:05Z; local time without a zone)."""
-    import time
-
+    """Seconds since the epoch of a filter's time, as docker reads `until=`/`since=` (and `logs --since`,
+    `events --since`: one reader, timestamps.docker_time): a Go duration back from now (10m, 1h30m,
+    1.5h), Unix seconds (1700000000, 1700000000.5), or an RFC 3339 date or time (2024-01-02,
+    2024-01-02T15:04:05Z; local time without a zone)."""
     from corral.errors import InvalidArgument
-
-    text = value.strip()
-    span = _duration(text)
-    if span is not None:
-        return time.time() - span
-    if text.replace(".", "", 1).isdecimal():
-        return float(text)
-    from datetime import datetime
+    from corral.timestamps import docker_time
 
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
+        return docker_time(value) / 1e9
+    except InvalidArgument:
         raise InvalidArgument(f"invalid filter '{key}={value}': give a time (RFC 3339 or Unix seconds) "
                               "or a duration back from now (10m, 1h30m)") from None
-
-
-def _duration(text: str) -> float | None:
-    """Seconds of a Go duration (`time.ParseDuration`: 300ms, -1.5h, 2h45m), or None if it is not one."""
-    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-    body = text[1:] if text[:1] in "+-" else text
-    if not body or body[0] not in "0123456789.":
-        return None
-    total, i = 0.0, 0
-    while i < len(body):
-        j = i
-        while j < len(body) and body[j] in "0123456789.":
-            j += 1
-        k = j
-        while k < len(body) and body[k] not in "0123456789.":
-            k += 1
-        number, unit = body[i:j], body[j:k]
-        if unit not in units or number in ("", ".") or number.count(".") > 1:
-            return None
-        total += float(number) * units[unit]
-        i = k
-    return -total if text.startswith("-") else total
 
 
 def created_before(filters: Filters, created: str) -> bool:

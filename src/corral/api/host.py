@@ -104,7 +104,11 @@ class Host:
                 for vname in made:
                     volumes.delete(self.store, vname)
             raise
-        return self.container(cid)
+        from corral.api import events
+
+        created = self.container(cid)
+        events.record_container(self.store, "create", created)
+        return created
 
     def _shared_namespaces(self, opts: ContainerOptions, bundle: str) -> tuple[dict[str, str], str | None]:
         """--ipc/--pid: the full IDs of the containers whose namespaces to join, and the host directory
@@ -158,11 +162,24 @@ class Host:
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""
         from corral.builder.builder import Build
 
-        return Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
-                     nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet).run()
+        build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
+                      nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet)
+        return self._tag_events(build.run(), build.tags)
+
+    def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
+        """A build's steps as they come, and an image tag event for each of its names once it is built
+        (the builder records none: it sits under this API)."""
+        from corral.api import events
+
+        for step in steps:
+            if "aux" in step:
+                for name in tags:
+                    events.record(self.store, "image", "tag", step["aux"]["ID"], {"name": name})
+            yield step
 
     def import_image(self, src: str | BinaryIO, tag: str) -> Image:
         """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
+        from corral.api import events
         from corral.api.image import Image
         from corral.image.importer import import_tar
 
@@ -170,14 +187,18 @@ class Host:
             if src == "-":
                 import sys
 
-                return Image(self, import_tar(self.store, sys.stdin.buffer, [tag]))
-            try:
-                f = open(src, "rb")
-            except FileNotFoundError:
-                raise NotFound(f"no such file: {src}") from None
-            with f:
-                return Image(self, import_tar(self.store, f, [tag]))
-        return Image(self, import_tar(self.store, src, [tag]))
+                image_id = import_tar(self.store, sys.stdin.buffer, [tag])
+            else:
+                try:
+                    f = open(src, "rb")
+                except FileNotFoundError:
+                    raise NotFound(f"no such file: {src}") from None
+                with f:
+                    image_id = import_tar(self.store, f, [tag])
+        else:
+            image_id = import_tar(self.store, src, [tag])
+        events.record(self.store, "image", "import", image_id, {"name": image_id})
+        return Image(self, image_id)
 
     def remove_image(self, ref: str, force: bool = False) -> list[tuple[str, str]]:
         """`docker rmi`: untag, and delete the image once no name and no container is left on it.
@@ -195,7 +216,7 @@ class Host:
         tags = image.tags
         named = normalize(ref) in tags
         if named and len(tags) > 1 and not force:
-            self._untag([normalize(ref)])
+            self._untag([normalize(ref)], image.id)
             return [("Untagged", normalize(ref))]
         users = container_records.of_image(self.store, image.id)
         running = [u for u in users if Container(self, u).status in ("running", "restarting")]
@@ -210,16 +231,22 @@ class Host:
             raise Conflict(f"conflict: unable to delete {image.short_id} (must be forced) - image is being used "
                            f"by stopped container {users[0][0][:12]}")
         gone = tags if force or not named else [normalize(ref)]
-        self._untag(gone)
+        self._untag(gone, image.id)
         done = [("Untagged", t) for t in gone]
         if not users and not repo.tags_of(self.store, image.id):
             done += [("Deleted", d) for d in gc.delete_image(self.store, image.id)]
+            from corral.api import events
+
+            events.record(self.store, "image", "delete", image.id, {"name": image.id})  # not its layers: docker's
         return done
 
-    def _untag(self, names: list[str]) -> None:
+    def _untag(self, names: list[str], image_id: str) -> None:
+        from corral.api import events
         from corral.store import images
 
         images.untag(self.store, names)
+        for _ in names:  # docker names the image by its ID in an untag event, not by the name it lost
+            events.record(self.store, "image", "untag", image_id, {"name": image_id})
 
     def prune_images(self, all: bool = False, filters: Filters | None = None) -> dict:  # noqa: A002
         """Delete images no container uses: untagged ones, or with all=True every unused one, among those
@@ -322,10 +349,13 @@ class Host:
                        options: dict[str, str] | None = None) -> Network:
         """A new switch: a bridge with `gateway` (default: the subnet's first address) on `subnet` (default:
         the first free range of the pool); a subnet overlapping a host network or a switch is refused."""
+        from corral.api import events
         from corral.api.network import Network  # not on the path of a container without network, nor of ps
         from corral.network import switch
 
-        return Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
+        created = Network(self, switch.create(self.store, name, subnet, gateway, internal, labels, options))
+        events.record_network(self.store, "create", created)
+        return created
 
     def network(self, ref: str) -> Network | ModeNetwork:
         """A network by name, full ID or unambiguous ID prefix; docker's pre-defined ones by name too:
@@ -413,6 +443,10 @@ class Host:
                 names.append(normalize(ref))
         with archive.output(dest) as out:
             archive.save(self.store, list(chosen.items()), out, format)
+        from corral.api import events
+
+        for image_id in chosen:
+            events.record(self.store, "image", "save", image_id, {"name": image_id})
 
     def load(self, src: str | BinaryIO) -> list[LoadedImage]:
         """`docker load`: every image of a docker-archive or OCI-layout tarball (plain, gzip, zstd, bzip2
@@ -431,5 +465,9 @@ class Host:
         finally:
             if f is not src:
                 f.close()
+        from corral.api import events
+
+        for image_id, _ in loaded:
+            events.record(self.store, "image", "load", image_id, {"name": image_id})
         return [LoadedImage(self, image_id, tags) for image_id, tags in loaded]
 

@@ -100,6 +100,9 @@ class Image:
         from corral.store import images
 
         images.tag(self.host.store, [name], self.id)
+        from corral.api import events
+
+        events.record(self.host.store, "image", "tag", self.id, {"name": name})
 
     def history(self) -> list[dict]:
         """The config's history, newest first, each step with the size of the layer it made (0 for

@@ -62,12 +62,21 @@ class Network:
 
         c = self.host.container(container) if isinstance(container, str) else container
         endpoint.connect(self.host.store, c.id, self._switch, ip, aliases or [])
+        if c.status == "running":  # one that is not running connects when it starts (the monitor records it)
+            from corral.api import events
+
+            events.record_network(self.host.store, "connect", self, c.id)
 
     def disconnect(self, container: "Container | str", *, force: bool = False) -> None:
         from corral.network import endpoint
 
         c = self.host.container(container) if isinstance(container, str) else container
+        running = c.status == "running"
         endpoint.disconnect(self.host.store, c.id, self._switch, force)
+        if running:
+            from corral.api import events
+
+            events.record_network(self.host.store, "disconnect", self, c.id)
 
     def remove(self) -> None:
         """Delete the switch and its bridge; refused while a container holds an address on it, and for
@@ -77,6 +86,9 @@ class Network:
         if self.is_default:
             refuse_removal(self.name)
         switch.remove(self.host.store, self._switch)
+        from corral.api import events
+
+        events.record_network(self.host.store, "destroy", self)
 
     def inspect(self) -> dict:
         """Docker's network inspect shape."""

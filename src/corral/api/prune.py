@@ -38,6 +38,7 @@ def images(host: Host, all: bool = False, filters: Filters | None = None) -> dic
     """Delete the images no container uses: untagged ones, or with all=True (or dangling=false) every unused
     one, among those passing until= and label=. Each deleted image lists its untagged names, then the
     image and its layers deleted, as docker's ImagesDeleted."""
+    from corral.api import events
     from corral.api import filters as f
     from corral.image import gc
     from corral.store import containers as container_records
@@ -56,6 +57,8 @@ def images(host: Host, all: bool = False, filters: Filters | None = None) -> dic
             continue
         image_records.untag(host.store, tags)
         deleted += [{"Untagged": t} for t in tags] + [{"Deleted": d} for d in gc.delete_image(host.store, image.id)]
+        for action in ["untag"] * len(tags) + ["delete"]:  # the image's, not its layers': docker's
+            events.record(host.store, "image", action, image.id, {"name": image.id})
     deleted += [{"Deleted": d} for d in gc.sweep(host.store)]
     return {"ImagesDeleted": deleted, "SpaceReclaimed": max(0, before - _content_bytes(host))}
 
@@ -63,6 +66,7 @@ def images(host: Host, all: bool = False, filters: Filters | None = None) -> dic
 def networks(host: Host, filters: Filters | None = None) -> list[str]:
     """Remove every switch no container holds an address on, among those passing until= and label= (the
     default one too: it is made again on demand); returns their names."""
+    from corral.api import events
     from corral.api import filters as f
     from corral.store import leases
 
@@ -76,6 +80,7 @@ def networks(host: Host, filters: Filters | None = None) -> list[str]:
         # switch, which `network rm` refuses as docker's pre-defined bridge, goes too (made again on demand)
         if sw.id not in used and f.created_before(wanted, sw.created) and f.labels_match(wanted, sw.labels or {}):
             switch.remove(host.store, sw)
+            events.record_network(host.store, "destroy", sw)
             removed.append(sw.name)
     return removed
 
@@ -131,6 +136,7 @@ def system(host: Host, all: bool = False, filters: Filters | None = None,  # noq
 def volumes(host: Host, filters: Filters | None = None) -> dict:
     """`volume prune`: delete every volume no container mounts that is anonymous (filter all=true: named
     ones too) and passes label=/label!=, as docker 23+; {"VolumesDeleted": [...], "SpaceReclaimed": N}."""
+    from corral.api import events
     from corral.api import filters as f
     from corral.api.volume import Volume, users
     from corral.store import volumes as records
@@ -146,6 +152,7 @@ def volumes(host: Host, filters: Filters | None = None) -> dict:
             continue
         size = vol.size()
         records.delete(host.store, rec.name)
+        events.record(host.store, "volume", "destroy", rec.name, {"driver": rec.driver})
         deleted.append(rec.name)
         reclaimed += max(size, 0)
     return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}

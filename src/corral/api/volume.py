@@ -112,6 +112,9 @@ def create(host: Host, name: str | None, driver: str | None, options: dict[str, 
         if options and existing.options != options:
             raise Conflict(f"create {name}: volume already exists and has different options")
         return Volume(host, existing)
+    from corral.api import events
+
+    events.record(host.store, "volume", "create", name, {"driver": DRIVER})
     return Volume(host, rec)
 
 
@@ -188,6 +191,10 @@ class Volume:
         except NotFound:
             if not force:
                 raise
+            return
+        from corral.api import events
+
+        events.record(self.host.store, "volume", "destroy", self.name, {"driver": self.driver})
 
     def inspect(self) -> dict:
         """docker's volume inspect shape."""

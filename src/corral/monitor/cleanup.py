@@ -9,17 +9,20 @@ from corral.store.root import Store
 def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
     """Files, cgroups, network and the DB row: what `rm` and `--rm` both do once the container has stopped;
     with volumes (`rm -v`, `--rm`) its anonymous volumes too, once no other container uses them."""
-    mounts = []
-    if volumes:
-        rec = containers.get(store, cid)
-        mounts = (rec.options.get("mounts") or []) if rec is not None else []
+    from corral.api import events
+
+    rec = containers.get(store, cid)
+    mounts = (rec.options.get("mounts") or []) if volumes and rec is not None else []
     delete(store.container_dir(cid))  # first: on a full disk, its sandbox is the space the writes below need
     if leases.held_by(store, cid):
         from corral.network.endpoint import forget
 
         forget(store, cid)  # its address, and whatever a crash left of its links and rules
     containers.delete(store, cid)
+    if rec is not None:
+        events.record_container(store, "destroy", rec)
     if mounts:
         from corral.store.volumes import remove_anonymous
 
-        remove_anonymous(store, mounts)
+        for name in remove_anonymous(store, mounts):
+            events.record(store, "volume", "destroy", name, {"driver": "local"})

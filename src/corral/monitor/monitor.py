@@ -33,6 +33,7 @@ import struct
 import time
 
 from corral import fastjson as json
+from corral.api.events import record_container
 from corral.errors import APIError, Conflict, CorralError, InvalidArgument
 from corral.monitor import logs, supervisor, wire
 from corral.monitor.timers import Timer, Timers
@@ -61,6 +62,7 @@ class _Proc:
         if stdin is not None:
             os.set_blocking(stdin, False)  # a full pipe or terminal must never stall the whole monitor
         self.started, self.autoremove = started, autoremove
+        self.exec_id: str | None = None  # an exec'd process's ID, as its exec_* events name it
         self.status: int | None = None
         self.since = time.monotonic()
         self.exit_on_next = False  # the user stopped or killed it: no restart, whatever its policy
@@ -237,13 +239,17 @@ class Monitor:
             sock.sendall(wire.OK)
             return False
         if op == "start":
-            proc = self._start(req["id"], bool(req.get("autoremove")), window, manual=True)
+            cid = req["id"]
+            if req.get("attach"):  # docker's order: attach, then start
+                record_container(self.store, "attach", cid)
+            proc = self._start(cid, bool(req.get("autoremove")), window, manual=True)
         elif op == "attach":
             proc = self.containers.get(req["id"])
             if proc is None or proc.status is not None:
                 raise Conflict("You cannot attach to a stopped container, start it first")
             if proc.tty and proc.stdin is not None:
                 console.set_size(proc.stdin, *window)
+            record_container(self.store, "attach", proc.cid)
         elif op == "exec":
             proc = self._exec(req, window)
         else:
@@ -369,7 +375,8 @@ class Monitor:
         if self.healths.get(run.cid) is not run:
             return  # the container stopped meanwhile: its check with it
         end_ns = time.time_ns()
-        run.health.record(start_ns, end_ns, code, output)  # a change of status is docker's health_status event
+        if run.health.record(start_ns, end_ns, code, output):  # a change of status: docker's health_status event
+            record_container(self.store, f"health_status: {run.health.status}", run.cid)
         try:
             self._save_runstate(run.cid, Health=run.health.state)
         except OSError:
@@ -468,25 +475,32 @@ class Monitor:
         from corral.runtime import exec as exec_
         from corral.store import containers
 
-        cid = containers.find(self.store, req["ref"]).id
+        rec = containers.find(self.store, req["ref"])
+        cid = rec.id
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")
         process, cgroup = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
                                         req.get("env") or [], req.get("workdir"), bool(req.get("privileged")))
+        exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
+        record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
         args = (init.pid, process, cgroup)
         if req.get("tty"):
             pid, master = exec_.spawn(*args, None, window)
-            return _Proc(cid, pid, {master: logs.STDOUT}, master, True)
-        if req.get("attach"):
+            proc = _Proc(cid, pid, {master: logs.STDOUT}, master, True)
+        elif req.get("attach"):
             pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
-            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
-        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        try:
-            pid, _ = exec_.spawn(*args, (null, null, null))
-        finally:
-            os.close(null)
-        return _Proc(cid, pid, {}, None, False)
+            proc = _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
+        else:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                pid, _ = exec_.spawn(*args, (null, null, null))
+            finally:
+                os.close(null)
+            proc = _Proc(cid, pid, {}, None, False)
+        proc.exec_id = exec_id
+        record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
+        return proc
 
     # a supervised process's fds ---------------------------------------------------------------------
 
@@ -631,12 +645,17 @@ class Monitor:
             rows, _, cols = payload.partition(b" ")
             if proc.tty and proc.stdin is not None and rows.isdigit() and cols.isdigit():
                 console.set_size(proc.stdin, int(rows), int(cols))
+                if proc.started is not None:  # a container's terminal (docker records no exec's resize)
+                    record_container(self.store, "resize", proc.cid, {"height": int(rows), "width": int(cols)})
         elif kind == wire.SIGNAL:
             if payload.isdigit() and proc.status is None:
                 try:
                     os.kill(proc.pid, int(payload))
                 except OSError:
                     pass
+                else:
+                    if proc.started is not None:  # a container's, relayed by `run`/`attach` (docker's sig-proxy)
+                        record_container(self.store, "kill", proc.cid, {"signal": int(payload)})
         elif kind == wire.DETACH:
             self._drop(client, gone=False)
             return False
@@ -726,6 +745,8 @@ class Monitor:
                 delay = None
             if delay is not None:  # docker's die event, then its start event when the restart is done
                 self.pending_restarts[proc.cid] = self.timers.after(delay, lambda cid=proc.cid: self._restart(cid))
+        elif proc.exec_id is not None:
+            record_container(self.store, "exec_die", proc.cid, {"execID": proc.exec_id, "exitCode": code})
         for client in proc.clients:
             client.out += wire.frame(wire.EXIT, str(code).encode())
             client.closing = True

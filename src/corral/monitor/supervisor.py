@@ -12,6 +12,7 @@ records the exit.
 from __future__ import annotations
 
 import os
+import time
 
 from corral import fastjson as json
 from corral.errors import APIError, CorralError
@@ -36,6 +37,7 @@ class Started:
 
     def __init__(self, cid: str, process: runtime.Process, net: Attachment | None, log_path: str) -> None:
         self.cid, self.process, self.net, self.log_path = cid, process, net, log_path
+        self.since = time.monotonic()  # for the die event's execDuration
         self.pid, self.stdin, self.tty = process.pid, process.stdin, process.tty
         self.outputs = {process.stdout: logs.STDOUT}
         if process.stderr is not None:
@@ -70,7 +72,9 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)
         raise failure.error from None
     state.mark_running(store, cid, process.pid, supervisor)
-    return Started(cid, process, net, os.path.join(bundle, "log"))
+    started = Started(cid, process, net, os.path.join(bundle, "log"))
+    _record_events(store, cid, net, "connect", "mount", ("start", None))
+    return started
 
 
 def _join_namespaces(store: Store, cid: str, spec: dict) -> None:
@@ -119,6 +123,30 @@ def finish(store: Store, started: Started, status: int, autoremove: bool, restar
         state.mark_restarting(store, started.cid, code)
         return code
     state.mark_exited(store, started.cid, code)
+    _record_events(store, started.cid, started.net, "disconnect", "unmount",
+                   ("die", {"exitCode": code, "execDuration": int(time.monotonic() - started.since)}))
     if autoremove:
         remove_container(store, started.cid, volumes=True)
     return code
+
+
+def _record_events(store: Store, cid: str, net: Attachment | None, network_action: str, volume_action: str,
+                   last: tuple[str, dict | None]) -> None:
+    """docker's events around a start (network connect, volume mount, then start) or an exit (network
+    disconnect, volume unmount, then die): the monitor records them, as it alone sees every start and exit."""
+    from corral.api import events
+    from corral.store import containers
+
+    try:
+        rec = containers.get(store, cid)
+        if rec is None:
+            return
+        if net is not None:
+            from corral.store import leases
+
+            for network, _ in leases.of_container(store, cid):
+                events.record_network(store, network_action, network, cid)
+    except Exception:  # noqa: BLE001, S110 - events must not fail the start or the exit they report
+        return
+    events.record_mounts(store, volume_action, cid, rec.options.get("mounts") or ())
+    events.record_container(store, last[0], rec, last[1])

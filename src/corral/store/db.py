@@ -1,9 +1,9 @@
 """SQLite metadata: images, layers, tags, containers, switches (networks), address leases,
-published ports and volumes, one transaction per change.
+published ports, volumes and the events journal, one transaction per change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing. Only the typed modules
-beside this one (containers, images, networks, leases, buildcache, volumes) speak SQL.
+beside this one (containers, images, networks, leases, buildcache, volumes, events) speak SQL.
 """
 from __future__ import annotations
 
@@ -77,8 +77,11 @@ CREATE TABLE IF NOT EXISTS build_cache(
 CREATE TABLE IF NOT EXISTS volumes(
     name TEXT PRIMARY KEY, driver TEXT NOT NULL, labels TEXT NOT NULL, options TEXT NOT NULL,
     created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, type TEXT NOT NULL, action TEXT NOT NULL,
+    actor TEXT NOT NULL, attributes TEXT NOT NULL);
 """
-SCHEMA_VERSION = 4  # 3: networks, leases, ports; 4: volumes
+SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events
 """Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
 then get it on their next open."""
 

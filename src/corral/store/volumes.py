@@ -96,13 +96,16 @@ def users(store: Store) -> dict[str, list[str]]:
     return found
 
 
-def remove_anonymous(store: Store, mounts: list[dict]) -> None:
+def remove_anonymous(store: Store, mounts: list[dict]) -> list[str]:
     """Delete the anonymous volumes among a removed container's mounts that no other container uses
-    (`rm -v`, `run --rm`)."""
+    (`rm -v`, `run --rm`); the names of those deleted."""
     names = [m["source"] for m in mounts if m.get("type") == "volume" and m.get("anonymous")]
     if not names:
-        return
+        return []
     used = users(store)
+    deleted = []
     for name in names:
         if name not in used and get(store, name) is not None:
             delete(store, name)
+            deleted.append(name)
+    return deleted
