@@ -32,9 +32,14 @@ def test_a_passing_check_makes_it_healthy_and_ps_shows_it(busybox):
     assert inspect(busybox, "good")["Config"]["Healthcheck"]["Test"] == ["CMD-SHELL", "echo fine"]
     r = busybox("ps", "--filter", "health=sick")
     assert r.returncode != 0 and b"Unrecognised filter value for health: sick" in r.stderr
-    changes = busybox.out("events", "--since", "1m", "--until", "0s", "--filter", "container=good",
-                          "--format", "{{.Action}}").split("\n")
-    assert [a for a in changes if a.startswith("health_status")] == ["health_status: healthy"]  # once: a change
+
+    def health_events() -> list[str]:
+        actions = busybox.out("events", "--since", "1m", "--until", "0s", "--filter", "container=good",
+                              "--format", "{{.Action}}").split("\n")
+        return [a for a in actions if a.startswith("health_status")]
+
+    assert wait_for(lambda: health_events() != [])
+    assert health_events() == ["health_status: healthy"]  # once: the event marks a change
     busybox.out("rm", "-f", "good", "nocheck")
 
 
