@@ -44,6 +44,7 @@ def _options(o: dict) -> dict:
         "shm_size": _size("shm_size", o["shm_size"]),
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"],
+        "cgroupns": o["cgroupns"],
     }
 
 

@@ -55,6 +55,7 @@ _RUN_OPTS = [
     Opt(("--ipc",), "ipc", "value", "private, shareable, host, none or container:NAME", "MODE"),
     Opt(("--pid",), "pid", "value", "host or container:NAME", "MODE"),
     Opt(("--uts",), "uts", "value", "host", "MODE"),
+    Opt(("--cgroupns",), "cgroupns", "value", "private (default: its own cgroup seen at /) or host", "MODE"),
     Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
     Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
     Opt(("--read-only",), "read_only", "flag", "mount the container's root filesystem read-only"),

@@ -20,6 +20,7 @@ _DEFAULTS: dict = {
     "memory_swap": None, "memory_reservation": None, "cpu_shares": None, "cpu_period": None, "cpu_quota": None,
     "cpuset_cpus": None, "cpuset_mems": None, "blkio_weight": None,
     "read_only": False, "tmpfs": dict, "shm_size": None,
+    "cgroupns": None,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -78,6 +79,7 @@ class ContainerOptions:
     read_only: bool  # the root filesystem mounted read-only (OCI root.readonly)
     tmpfs: dict[str, str]  # --tmpfs: container path -> docker's option string ("size=64m,mode=1777"), as HostConfig
     shm_size: int | None  # bytes of /dev/shm; None: DEFAULT_SHM_SIZE
+    cgroupns: str | None  # None or private (its own cgroup namespace, on v1 as on v2), host
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -118,7 +120,8 @@ class ContainerOptions:
                 raise InvalidArgument(f"invalid environment variable: {e!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
-        if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts:
+        if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts or \
+                self.cgroupns:
             self._check_namespaces_and_limits()
         if self.tmpfs or self.shm_size:
             self._check_tmpfs()
@@ -134,6 +137,8 @@ class ContainerOptions:
             raise InvalidArgument("--pid: invalid PID mode")
         if self.uts not in (None, "", "host"):
             raise InvalidArgument("--uts: invalid UTS mode")
+        if self.cgroupns not in (None, "", "host", "private"):
+            raise InvalidArgument("--cgroupns: invalid CGROUP mode")
         if self.uts == "host" and self.hostname:
             raise InvalidArgument("conflicting options: hostname and the UTS mode")
         for key, value in self.sysctls.items():
