@@ -117,6 +117,8 @@ TABLE: tuple[Command, ...] = (
              Opt(("-n", "--last"), "last", "value", "the N last created containers (any state)", "N"),
              Opt(("-l", "--latest"), "latest", "flag", "the last created container (any state)"),
              Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image"),
+             Opt(("--processes",), "processes", "flag",
+                 "every process of the running containers, with its owner (-f pid=N: whose is host PID N)"),
              _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
