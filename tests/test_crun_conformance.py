@@ -50,8 +50,10 @@ PROBE_MASKED = [
 ]
 PROBE_READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
-PROBE_FLAGS = ["--read-only", "--tmpfs", "/run:size=1m,mode=1770,uid=7", "--tmpfs", "/opt/x:exec", "--shm-size", "8m"]
-"""Flags whose mounts both runtimes must make alike: a read-only root, tmpfs mounts with options, a sized /dev/shm."""
+PROBE_FLAGS = ["--read-only", "--tmpfs", "/run:size=1m,mode=1770,uid=7", "--tmpfs", "/opt/x:exec", "--shm-size", "8m",
+               "--memory", "64m", "--pids-limit", "50"]
+"""Flags whose mounts both runtimes must make alike: a read-only root, tmpfs mounts with options, a sized /dev/shm;
+and limits both must show in the container's view of its cgroups."""
 
 PROBE = r"""
 echo "hostname $(hostname)"
@@ -90,6 +92,10 @@ else
   echo "write /proc/sys/kernel/hostname fails"
 fi
 echo "id $(id)"
+while read -r line; do echo "cgroup $line"; done </proc/self/cgroup
+for f in memory/memory.limit_in_bytes memory.max pids/pids.max pids.max; do
+  if [ -f "/sys/fs/cgroup/$f" ]; then echo "cgroupfs $f $(cat "/sys/fs/cgroup/$f")"; fi
+done
 echo "end"
 """.replace("@MASKED@", " ".join(PROBE_MASKED)).replace("@READONLY@", " ".join(PROBE_READONLY))
 
@@ -173,8 +179,14 @@ def parse(raw: str) -> list[str]:
 
 
 def normalise(raw: str, cfg: dict) -> list[str]:
-    """The report in a comparable form: mount lines reduced to what the config determines, then sorted."""
+    """The report in a comparable form: mount lines reduced to what the config determines, then sorted.
+
+    Under a "cgroup" mount's destination the sources are each runtime's names ("cgroup", or the mount
+    point as crun has it), and so are the options of the tmpfs holding a v1 host's hierarchies; that
+    tmpfs's ro/rw too: corral makes it read-only as the mount asks (as docker's runc did), crun 1.8
+    and runc 1.1 leave it writable. test_cgroup_view checks corral's is read-only."""
     lines = parse(raw)
+    cgroup_dest = {m["destination"] for m in cfg.get("mounts", []) if m.get("type") == "cgroup"}
     masked_char = {ln.split()[1] for ln in lines if ln.startswith("masked ") and ln.split()[2].startswith("chardev=")}
     masked_dir = {ln.split()[1] for ln in lines if ln.startswith("masked ") and ln.split()[2] == "dir"}
     binds = {m["destination"] for m in cfg.get("mounts", [])
@@ -200,6 +212,10 @@ def normalise(raw: str, cfg: dict) -> list[str]:
             fsopts = [o for o in fsopts if not o.startswith(OVERLAY_PATH_OPTS)]
         elif mp in binds:
             src, fsopts = "-", []  # the host device and filesystem holding the bind source
+        elif any(mp == d or mp.startswith(d + "/") for d in cgroup_dest):
+            src = "-"
+            if mp in cgroup_dest and fs == "tmpfs":
+                vfs, fsopts = [o for o in vfs if o not in ("ro", "rw")], []
         mounts.append(f"mount {mp} {fs} {','.join(vfs)} [{','.join(fsopts)}] from {src}")
     first = next((i for i, ln in enumerate(out) if ln.startswith("status.")), len(out))
     return out[:first] + sorted(mounts) + out[first:]
@@ -358,7 +374,7 @@ def test_mounts(reports):
         assert table["/"][1].split(",")[0] == ("ro" if cfg["root"]["readonly"] else "rw"), (side, table["/"])
         for m in cfg["mounts"]:
             assert m["destination"] in table, (side, m["destination"])
-            if "ro" in m.get("options", []):
+            if "ro" in m.get("options", []) and m.get("type") != "cgroup":  # that one: test_cgroup_view
                 assert table[m["destination"]][1].split(",")[0] == "ro", (side, m["destination"])
         for p in present_ro:
             assert p in table and table[p][1].split(",")[0] == "ro", (side, p, table.get(p))
@@ -408,6 +424,24 @@ def test_identity(reports):
     for side in ("corral", "crun"):
         ident = field(reports[side], "id")
         assert ident.startswith(f"uid={user['uid']}(") and f" gid={user['gid']}(" in ident, (side, ident)
+
+
+def test_cgroup_view(reports):
+    """The container's own cgroup, read-only, at /sys/fs/cgroup: its limits there, "/" its path in every
+    hierarchy (the cgroup namespace was made once in the cgroup), on v1 a read-only tmpfs holding them."""
+    keys = ("cgroup ", "cgroupfs ")
+    assert_same(section(reports["corral"], *keys), section(reports["crun"], *keys), "cgroups")
+    for side in ("corral", "crun"):
+        assert {ln.rsplit(":", 1)[1] for ln in section(reports[side], "cgroup ")} == {"/"}, side
+        found = dict(ln.split()[1:3] for ln in section(reports[side], "cgroupfs "))
+        assert found.get("memory/memory.limit_in_bytes", found.get("memory.max")) == str(64 << 20), (side, found)
+        assert found.get("pids/pids.max", found.get("pids.max")) == "50", (side, found)
+    for side in ("corral", "crun"):
+        table = {ln.split()[1]: ln.split()[2:4] for ln in reports[side] if ln.startswith("mount ")}
+        under = [mp for mp in table if mp.startswith("/sys/fs/cgroup")]
+        assert under and all(table[mp][1].split(",")[0] == "ro" for mp in under if table[mp][0] != "tmpfs"), side
+    raw = [ln.split() for ln in parse(reports["corral_raw"]) if ln.startswith("mount /sys/fs/cgroup ")]
+    assert all(fields[3].split(",")[0] == "ro" for fields in raw), raw
 
 
 def test_cleanup_left_nothing(reports):

@@ -363,7 +363,8 @@ def test_a_whole_container_init_in_order(bundle, tmp_path):
     assert collapsed(calls) == [
         "prctl",  # PDEATHSIG
         "unshare", "loopback_up", "mount", "mknod",  # namespaces, the root filesystem, /dev
-        "unshare", "chdir", "pivot_root", "umount", "chdir",  # in the cgroup: its namespace, the pivot
+        "unshare", "mount",  # in the cgroup: its namespace, its view at /sys/fs/cgroup (cgroupfs.py)
+        "chdir", "pivot_root", "umount", "chdir",  # the pivot
         "mount", "sethostname",  # masked and read-only paths
         "prctl", "setgroups", "setgid", "setuid", "prctl", "capset",  # the identity
         "prctl", "execve"]  # PDEATHSIG again: a change of user clears it

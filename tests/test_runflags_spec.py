@@ -104,7 +104,8 @@ def test_group_add_takes_names_from_the_image_and_numbers(layers):
 @pytest.mark.parametrize("values, absent", [
     ({}, []), ({"pid": "host"}, ["pid"]), ({"ipc": "host"}, ["ipc"]), ({"uts": "host"}, ["uts"]),
     ({"pid": "container:x", "ipc": "container:y"}, ["pid", "ipc"]), ({"ipc": "shareable"}, []),
-    ({"ipc": "none"}, []), ({"network": "host"}, ["network"]),
+    ({"ipc": "none"}, []), ({"network": "host"}, ["network"]), ({"cgroupns": "host"}, ["cgroup"]),
+    ({"cgroupns": "private"}, []),
 ])
 def test_shared_namespaces_are_left_out_of_the_bundle(layers, values, absent):
     every = ["pid", "ipc", "uts", "mount", "cgroup", "network"]
@@ -124,6 +125,7 @@ def test_joined_namespaces_go_in_an_annotation_the_monitor_fills_in(layers):
     ({"ipc": "bogus"}, "invalid IPC mode: bogus"), ({"pid": "bogus"}, "--pid: invalid PID mode"),
     ({"pid": "container:"}, "invalid PID mode"), ({"uts": "private"}, "--uts: invalid UTS mode"),
     ({"uts": "host", "hostname": "h"}, "conflicting options: hostname and the UTS mode"),
+    ({"cgroupns": "shared"}, "--cgroupns: invalid CGROUP mode"),
 ])
 def test_bad_namespace_modes_are_refused(values, message):
     with pytest.raises(InvalidArgument, match=message):

@@ -57,8 +57,11 @@ def test_defaults_are_dockers(layers):
     assert [ns["type"] for ns in linux["namespaces"]] == ["pid", "ipc", "uts", "mount", "cgroup", "network"]
     assert linux["cgroupsPath"] == f"/corral/{CID}"
     assert linux["maskedPaths"] == spec.MASKED_PATHS and linux["readonlyPaths"] == spec.READONLY_PATHS
-    assert [m["destination"] for m in cfg["mounts"]] == ["/proc", "/dev", "/dev/pts", "/sys", "/dev/mqueue",
-                                                          "/dev/shm", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]
+    assert [m["destination"] for m in cfg["mounts"]] == [
+        "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm", "/etc/resolv.conf",
+        "/etc/hostname", "/etc/hosts"]
+    assert cfg["mounts"][4] == {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                                "options": ["nosuid", "noexec", "nodev", "ro"]}  # docker's, for runc and crun
     assert sorted(cfg["annotations"]) == sorted([ROOTFS_ANNOTATION, spec.STDIN_ANNOTATION])
     assert cfg["annotations"][spec.STDIN_ANNOTATION] == "null"
     assert json.loads(cfg["annotations"][ROOTFS_ANNOTATION]) == {"type": "overlay", "source": "overlay", "options": [
@@ -78,6 +81,8 @@ def test_privileged_keeps_sys_writable_unmasked_and_every_device(layers):
     assert "maskedPaths" not in cfg["linux"] and "readonlyPaths" not in cfg["linux"]
     (sysfs,) = [m for m in cfg["mounts"] if m["destination"] == "/sys"]
     assert "ro" not in sysfs["options"]
+    (cgroup,) = [m for m in cfg["mounts"] if m["type"] == "cgroup"]
+    assert "ro" not in cgroup["options"], "docker's --privileged has its cgroups writable"
     assert cfg["process"]["noNewPrivileges"] is False
     assert cfg["process"]["capabilities"]["bounding"] == caps.oci_names(caps.all_names())
 

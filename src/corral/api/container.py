@@ -500,7 +500,8 @@ class Container:
             "RestartPolicy": self.restart_policy, "AutoRemove": opts.autoremove,
             "VolumeDriver": "", "VolumesFrom": opts.volumes_from or None,
             "CapAdd": opts.cap_add or None, "CapDrop": opts.cap_drop or None,
-            "CgroupnsMode": "private", "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
+            "CgroupnsMode": opts.cgroupns or "private",  # private on v1 too (docker's default there is host)
+            "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
             "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
             "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only, "SecurityOpt": None,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
     from corral.api.network import ModeNetwork, Network
+    from corral.api.processes import HostProcess
     from corral.api.volume import Volume
 
 
@@ -138,6 +139,21 @@ class Host:
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
         found = [Container(self, r) for r in container_records.newest_first(self.store)]
         return found if all else [c for c in found if c.status in ("running", "restarting")]
+
+    # the host view of processes (api/processes.py) ---------------------------------------------------
+
+    def processes(self, filters: Filters | None = None) -> list[HostProcess]:
+        """Every process of every running container: host PID, PID in the container, user, command and the
+        owning Container (`corral ps --processes`). filters: ps's, which select containers, and pid=N."""
+        from corral.api import processes
+
+        return processes.listing(self, filters)
+
+    def process_owner(self, pid: int) -> Container:
+        """The container that owns host process `pid`; NotFound when it is in none of this store's."""
+        from corral.api import processes
+
+        return processes.owner(self, pid)
 
     # images ------------------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ def _options(o: dict) -> dict:
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
+        "cgroupns": o["cgroupns"],
     }
 
 
@@ -239,6 +240,8 @@ PS_COLUMNS = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"
 def ps(o: dict, args: list[str]) -> int:
     from corral.cli import fmt
 
+    if o["processes"]:
+        return _ps_processes(o)
     host = Host()
     last = 1 if o["latest"] else _count(o["last"], "-n, --last")
     if o["filter"] or last > 0:
@@ -278,6 +281,37 @@ def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a 
                    Labels=lambda: fmt.labels(c.options.labels),
                    Mounts=lambda: ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts),
                    Networks=networks, LocalVolumes=lambda: str(sum(m["type"] == "volume" for m in mounts)))
+
+
+PROCESS_HEADERS = {"PID": "PID", "ContainerPID": "CONTAINER PID", "User": "USER", "ID": "CONTAINER ID",
+                   "Names": "NAMES", "Command": "COMMAND"}
+PROCESS_COLUMNS = ("PID", "ContainerPID", "User", "ID", "Names", "Command")
+
+
+def _ps_processes(o: dict) -> int:
+    """`ps --processes`: the host view, a line for each process of the running containers and its owner
+    (Host.processes); -q the host PIDs alone; -f takes ps's filters and pid=N."""
+    from corral.cli import fmt
+
+    for flag, given in (("-s, --size", o["size"]), ("-n, --last", o["last"] is not None),
+                        ("-l, --latest", o["latest"])):
+        if given:
+            raise InvalidArgument(f"{flag} does not apply to --processes (the running containers' processes)")
+    wanted = None
+    if o["filter"]:
+        from corral.api import filters
+
+        wanted = filters.parse(o["filter"])
+    found = Host().processes(wanted)
+    if o["quiet"] and o["format"] is None:
+        for p in found:
+            print(p.pid)
+        return 0
+    rows = [fmt.Row(p.container.options.labels, PID=p.pid, ContainerPID=p.container_pid, User=p.user,
+                    ID=p.container.id if o["no_trunc"] else p.container.short_id, Names=p.container.name,
+                    Command=p.cmd) for p in found]
+    fmt.print_rows(rows, o["format"], PROCESS_COLUMNS, PROCESS_HEADERS)
+    return 0
 
 
 def _count(text: str | None, flag: str) -> int:

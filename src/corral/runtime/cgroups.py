@@ -13,6 +13,10 @@ from corral.errors import APIError, InvalidArgument
 
 ROOT = "/sys/fs/cgroup"
 V1_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "freezer", "blkio", "devices", "cpuset")
+V1_VIEWED = ("hugetlb", "net_cls", "net_prio", "perf_event", "rdma", "misc")
+"""v1 controllers corral sets no limit in, whose hierarchies (and named ones, as name=systemd) a container
+still gets a cgroup of its own in, as runc and crun give it: its cgroup namespace, and so its view of
+/sys/fs/cgroup (runtime/cgroupfs.py), then shows it nothing of the host's other cgroups."""
 FREEZE_TIMEOUT = 5.0  # seconds; a task in uninterruptible sleep (a hung NFS read) can hold a freeze up
 
 
@@ -32,14 +36,14 @@ def _write(path: str, value: str) -> None:
 
 
 def _v1_mounts() -> dict[str, str]:
-    """Controller name → mount point, from /proc/self/mounts."""
+    """Controller name (or name=NAME of a named hierarchy) → mount point, from /proc/self/mounts."""
     found: dict[str, str] = {}
     with open("/proc/self/mounts") as f:
         for line in f:
             parts = line.split()
             if len(parts) > 3 and parts[2] == "cgroup":
                 for opt in parts[3].split(","):
-                    if opt in V1_CONTROLLERS:
+                    if opt in V1_CONTROLLERS or opt in V1_VIEWED or opt.startswith("name="):
                         found.setdefault(opt, parts[1])
     return found
 

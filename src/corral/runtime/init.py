@@ -19,7 +19,7 @@ import select
 import _signal as signal  # the C core of `signal`, without its enum wrappers (~4 ms of imports)
 
 from corral.errors import error_for, to_answer
-from corral.runtime import caps, cgroups, mounts
+from corral.runtime import caps, cgroupfs, cgroups, mounts
 from corral.runtime.options import RLIMITS
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
@@ -147,19 +147,28 @@ def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
     for d in empty_layers(described, bundle):  # a corral before mount descriptions made it only here
         os.makedirs(d, exist_ok=True)
     mounts.mount_rootfs(rootfs, described, syscall)
-    for i, m in enumerate(spec.get("mounts", [])):
-        mounts.apply_mount(rootfs, m, syscall, clones.get(i))
+    all_mounts = spec.get("mounts", [])
+    later = {id(m) for m in cgroupfs.split(all_mounts)[1]}  # made once in the cgroup namespace: switch_root
+    for i, m in enumerate(all_mounts):
+        if id(m) not in later:
+            mounts.apply_mount(rootfs, m, syscall, clones.get(i))
     mounts.populate_dev(rootfs, syscall)
     mounts.make_devices(rootfs, spec.get("linux", {}).get("devices") or [], syscall)
     return rootfs
 
 
 def switch_root(spec: dict, rootfs: str, flags: int, syscall: Syscall = libc.LINUX) -> None:
-    """Once in its cgroup: the cgroup namespace (so the container sees its cgroup as /), pivot_root,
-    the masked and read-only paths, a read-only root (root.readonly), the hostname."""
+    """Once in its cgroup: the cgroup namespace (so the container sees its cgroup as /), the view of it at
+    /sys/fs/cgroup (cgroupfs.py), pivot_root, the masked and read-only paths, a read-only root
+    (root.readonly), the hostname."""
     linux = spec.get("linux", {})
     if flags & libc.CLONE_NEWCGROUP:
         syscall.unshare(libc.CLONE_NEWCGROUP)
+    for m in cgroupfs.split(spec.get("mounts", []))[1]:
+        if m.get("type") == "cgroup":
+            cgroupfs.mount(rootfs, m, bool(flags & libc.CLONE_NEWCGROUP), syscall)
+        else:
+            mounts.apply_mount(rootfs, m, syscall)
     mounts.pivot(rootfs, syscall)
     apply_sysctls(linux.get("sysctl") or {})
     mounts.mask_paths(linux.get("maskedPaths", []), linux.get("readonlyPaths", []), syscall)

@@ -73,6 +73,11 @@ def _split_options(options: list[str]) -> tuple[int, int, str]:
     return flags, propagation, ",".join(data)
 
 
+def mount_flags(options: list[str]) -> int:
+    """The MS_* flags of OCI mount options, their propagation and filesystem data aside."""
+    return _split_options(options)[0]
+
+
 def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX, clone: int | None = None) -> None:
     """One OCI mount under rootfs; `clone` is clone_propagating()'s copy of a bind's source, put in place
     of a fresh bind."""

@@ -22,6 +22,7 @@ _DEFAULTS: dict = {
     "read_only": False, "tmpfs": dict, "shm_size": None,
     # health and restart (issue 16 items 5, 6)
     "restart": None, "healthcheck": None,
+    "cgroupns": None,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -83,6 +84,7 @@ class ContainerOptions:
     # health and restart (issue 16 items 5, 6)
     restart: str | None  # docker's --restart as typed and checked: no, on-failure[:N], always, unless-stopped
     healthcheck: dict | None  # Config.Healthcheck, docker's shape (durations in ns), merged with the image's
+    cgroupns: str | None  # None or private (its own cgroup namespace, on v1 as on v2), host
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -123,7 +125,8 @@ class ContainerOptions:
                 raise InvalidArgument(f"invalid environment variable: {e!r}")
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
-        if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts:
+        if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts or \
+                self.cgroupns:
             self._check_namespaces_and_limits()
         if self.tmpfs or self.shm_size:
             self._check_tmpfs()
@@ -150,6 +153,8 @@ class ContainerOptions:
             raise InvalidArgument("--pid: invalid PID mode")
         if self.uts not in (None, "", "host"):
             raise InvalidArgument("--uts: invalid UTS mode")
+        if self.cgroupns not in (None, "", "host", "private"):
+            raise InvalidArgument("--cgroupns: invalid CGROUP mode")
         if self.uts == "host" and self.hostname:
             raise InvalidArgument("conflicting options: hostname and the UTS mode")
         for key, value in self.sysctls.items():

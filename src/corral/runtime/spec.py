@@ -116,7 +116,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         resources["devices"] = [{"allow": True, "access": "rwm"}]
     resources.update(limits(opts))
     shared = {"pid": bool(opts.pid), "ipc": opts.ipc == "host" or (opts.ipc or "").startswith("container:"),
-              "uts": opts.uts == "host", "network": opts.network == "host"}  # joined ones: see JOINS_ANNOTATION
+              "uts": opts.uts == "host", "network": opts.network == "host",
+              "cgroup": opts.cgroupns == "host"}  # joined ones: see JOINS_ANNOTATION
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "network") if not shared.get(t)]
     linux: dict = {
         "namespaces": namespaces,
@@ -138,6 +139,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
          "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
+        # the container's own cgroup, read-only but for --privileged, as docker's (runtime/cgroupfs.py)
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": sys_opts},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
     ]
     if "/dev/shm" in opts.tmpfs:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 # docker-py's run/create keywords that corral does not apply (yet); refused by name, with the reason
 NOT_APPLIED = {
     "blkio_weight_device": "block IO controls", "cgroup_parent": "a cgroup parent",
-    "cgroupns": "cgroup namespace modes", "cpu_count": "Windows CPU counts", "cpu_percent": "Windows CPU percent",
+    "cpu_count": "Windows CPU counts", "cpu_percent": "Windows CPU percent",
     "cpu_rt_period": "real-time CPU periods", "cpu_rt_runtime": "real-time CPU runtimes",
     "device_cgroup_rules": "device cgroup rules", "device_read_bps": "block IO limits",
     "device_read_iops": "block IO limits", "device_write_bps": "block IO limits",
@@ -275,7 +275,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "mounts": ("mounts", mounts), "volumes_from": ("volumes_from", _strings),
     "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
-    "uts_mode": ("uts", _str), "devices": ("devices", _strings),
+    "uts_mode": ("uts", _str), "devices": ("devices", _strings), "cgroupns": ("cgroupns", _str),
     "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
     "healthcheck": ("healthcheck", healthcheck), "restart_policy": ("restart", restart_policy),
 }
