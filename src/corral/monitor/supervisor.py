@@ -111,10 +111,11 @@ def _release_network(net: Attachment | None) -> None:
 def finish(store: Store, started: Started, status: int, autoremove: bool) -> int:
     """Record the exit of a reaped init, release its cgroup and network, and remove the container if asked."""
     code = runtime.exit_code(status)
+    oom_killed = started.process.cg.oom_kills() > 0  # read before the cgroup goes
     if not autoremove:  # else remove_container below releases it, with everything else
         started.process.cg.destroy()
     _release_network(started.net)
-    state.mark_exited(store, started.cid, code)
+    state.mark_exited(store, started.cid, code, oom_killed=oom_killed)
     if autoremove:
         remove_container(store, started.cid, volumes=True)
     return code
