@@ -16,21 +16,26 @@ import stat
 from corral.errors import InvalidArgument
 
 
-def whole_disk(path: str, flag: str, sys_root: str = "/sys", mountinfo: str = "/proc/self/mountinfo") -> tuple[int, int]:
+def whole_disk(path: str, flag: str, sys_root: str = "/sys",
+               mountinfo: str = "/proc/self/mountinfo") -> tuple[int, int]:
     """(major, minor) of the whole disk behind `path`; InvalidArgument naming `flag` when there is none."""
     try:
         st = os.stat(path)
     except OSError as e:
         raise InvalidArgument(f"{flag} {path}: {e.strerror}") from None
-    if stat.S_ISBLK(st.st_mode):
-        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-    else:
-        major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    dev = st.st_rdev if stat.S_ISBLK(st.st_mode) else st.st_dev
+    return disk_of(os.major(dev), os.minor(dev), f"{flag} {path}", sys_root, mountinfo)
+
+
+def disk_of(major: int, minor: int, what: str, sys_root: str = "/sys",
+            mountinfo: str = "/proc/self/mountinfo") -> tuple[int, int]:
+    """The whole disk of block device major:minor (itself, or the disk a partition is part of); `what`
+    (the flag and path) begins the error when major:minor is no block device."""
     node = os.path.join(sys_root, "dev", "block", f"{major}:{minor}")
     if not os.path.exists(node):
         fs = _filesystem(major, minor, mountinfo)
-        what = f"its filesystem ({fs})" if fs else f"its device {major}:{minor}"
-        raise InvalidArgument(f"{flag} {path}: {what} is not on a block device, so there is no disk to limit")
+        on = f"its filesystem ({fs})" if fs else f"its device {major}:{minor}"
+        raise InvalidArgument(f"{what}: {on} is not on a block device, so there is no disk to limit")
     if os.path.exists(os.path.join(node, "partition")):
         with open(os.path.join(os.path.dirname(os.path.realpath(node)), "dev")) as f:
             major_text, _, minor_text = f.read().strip().partition(":")

@@ -445,8 +445,9 @@ def refuse_unsupported(resources: dict, root: str = ROOT) -> None:
     exist only below the root (a limit missing there is refused when it is written)."""
     mem, bio = resources.get("memory") or {}, resources.get("blockIO") or {}
     if is_v2(root):
-        for key, flag in (("swappiness", "--memory-swappiness"), ("disableOOMKiller", "--oom-kill-disable")):
-            if mem.get(key) not in (None, False):
+        for asked, flag in ((mem.get("swappiness") is not None, "--memory-swappiness"),
+                            (mem.get("disableOOMKiller"), "--oom-kill-disable")):
+            if asked:
                 raise InvalidArgument(f"{flag} is not supported on cgroup v2 hosts (the kernel has no such "
                                       "setting in the unified hierarchy)")
         return
