@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 
 CLI = os.path.join(SRC, "corral", "cli")
 # What every verb module may use; a verb module (any other but main) imports none of the others.
-SHARED = {"parser", "shared", "fmt", "template"}
+SHARED = {"parser", "shared", "fmt", "template", "limits"}
 
 
 def _cli_imports() -> dict[str, list[tuple[str, list[str]]]]:

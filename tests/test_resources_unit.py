@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from corral.cli import fmt, resource_cmds
+from corral.cli import fmt, limits, resource_cmds
 from corral.errors import InvalidArgument
 from corral.runtime import cgroups, stats
 from corral.runtime.options import ContainerOptions
@@ -162,12 +162,12 @@ def test_v1_limits_a_host_cannot_apply_are_refused_in_words(tmp_path):
     for ctrl in cgroups.V1_CONTROLLERS:
         os.makedirs(tmp_path / ctrl)
     with pytest.raises(InvalidArgument, match="--blkio-weight is not supported on this host"):
-        cgroups.refuse_unsupported(100, None, str(tmp_path))
+        cgroups.refuse_unsupported({"blockIO": {"weight": 100}}, str(tmp_path))
     with pytest.raises(InvalidArgument, match="swapaccount=1"):
-        cgroups.refuse_unsupported(None, 128 << 20, str(tmp_path))
-    cgroups.refuse_unsupported(None, -1, str(tmp_path))  # unlimited swap needs no accounting
+        cgroups.refuse_unsupported({"memory": {"limit": 64 << 20, "swap": 128 << 20}}, str(tmp_path))
+    cgroups.refuse_unsupported({"memory": {"swap": -1}}, str(tmp_path))  # unlimited swap needs no accounting
     (tmp_path / "blkio" / "blkio.weight").write_text("500\n")
-    cgroups.refuse_unsupported(100, None, str(tmp_path))
+    cgroups.refuse_unsupported({"blockIO": {"weight": 100}}, str(tmp_path))
 
 
 # ------------------------------------------------------------------------------- docker's checks
@@ -249,7 +249,7 @@ def test_update_flags_become_engine_keywords():
     o = {"memory": "64m", "memory_reservation": None, "memory_swap": "-1", "cpus": "0.5", "cpu_shares": "512",
          "cpu_period": None, "cpu_quota": None, "pids_limit": "-1", "blkio_weight": None, "cpuset_cpus": "0-1",
          "cpuset_mems": None}
-    assert resource_cmds.update_limits(o) == {"memory": 64 << 20, "memory_swap": -1, "cpus": 0.5, "cpu_shares": 512,
-                                              "pids_limit": -1, "cpuset_cpus": "0-1"}
-    with pytest.raises(InvalidArgument, match="--cpu-shares"):
-        resource_cmds.update_limits(dict(o, cpu_shares="lots"))
+    assert limits.read(o) == {"memory": 64 << 20, "memory_swap": -1, "cpus": 0.5, "cpu_shares": 512,
+                              "pids_limit": -1, "cpuset_cpus": "0-1"}
+    with pytest.raises(InvalidArgument, match='invalid argument "lots" for "--cpu-shares" flag'):
+        limits.read(dict(o, cpu_shares="lots"))

@@ -81,7 +81,8 @@ class Container:
 
     def _load(self, record: "ContainerRecord") -> None:
         (self.id, self.name, self.image_id, self.image_ref, self.created, options, self._state, self.pid,
-         self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = record
+         self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = record[:13]
+        self.oom_killed = bool(record.oom_killed)
         self.options = ContainerOptions.from_dict(options)
 
     def __repr__(self) -> str:
@@ -444,7 +445,7 @@ class Container:
             "State": {
                 "Status": "paused" if paused else status, "Running": status in (state.RUNNING, state.RESTARTING),
                 "Paused": paused, "Restarting": status == state.RESTARTING,
-                "OOMKilled": False, "Dead": False, "Pid": self.pid or 0,
+                "OOMKilled": self.oom_killed, "Dead": False, "Pid": self.pid or 0,
                 "ExitCode": self.exit_code or 0, "Error": self.error or "",
                 "StartedAt": self.started_at or "0001-01-01T00:00:00Z",
                 "FinishedAt": self.finished_at or "0001-01-01T00:00:00Z",
@@ -503,14 +504,14 @@ class Container:
             "CgroupnsMode": opts.cgroupns or "private",  # private on v1 too (docker's default there is host)
             "Dns": opts.dns, "DnsOptions": opts.dns_option, "DnsSearch": opts.dns_search,
             "ExtraHosts": opts.add_host or None, "GroupAdd": opts.group_add or None, "IpcMode": opts.ipc or "private",
-            "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": opts.pid or "", "Privileged": opts.privileged,
+            "Cgroup": "", "Links": None, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only, "SecurityOpt": None,
             "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
             "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
-            "DeviceCgroupRules": None, "MemorySwappiness": None, "PidsLimit": opts.pids_limit,
+            "DeviceCgroupRules": None, "PidsLimit": opts.pids_limit,
             "Ulimits": [dict(zip(("Name", "Soft", "Hard"), parse_ulimit(u))) for u in opts.ulimits],
             **self._limits_config(),
         }
@@ -599,7 +600,11 @@ class Container:
         return {"MemorySwap": o.memory_swap or 0, "MemoryReservation": o.memory_reservation or 0,
                 "CpuShares": o.cpu_shares or 0, "CpuPeriod": o.cpu_period or 0, "CpuQuota": o.cpu_quota or 0,
                 "CpusetCpus": o.cpuset_cpus or "", "CpusetMems": o.cpuset_mems or "",
-                "BlkioWeight": o.blkio_weight or 0}
+                "BlkioWeight": o.blkio_weight or 0, "BlkioWeightDevice": list(o.blkio_weight_device),
+                "BlkioDeviceReadBps": list(o.device_read_bps), "BlkioDeviceWriteBps": list(o.device_write_bps),
+                "BlkioDeviceReadIOps": list(o.device_read_iops), "BlkioDeviceWriteIOps": list(o.device_write_iops),
+                "MemorySwappiness": o.memory_swappiness, "OomKillDisable": o.oom_kill_disable,
+                "OomScoreAdj": o.oom_score_adj or 0}
 
     # network -----------------------------------------------------------------------------------------
 
@@ -872,9 +877,9 @@ class Container:
         merged = ContainerOptions.from_dict(dict(old.to_dict(), **{k: None if k in lifted else v
                                                                    for k, v in given.items()}))
         merged.check(update=True)
-        from corral.runtime import spec as specs
+        from corral.runtime import resources
 
-        limits_now = specs.limits(merged)
+        limits_now = resources.limits(merged)
         groups = {"memory": ("memory", "memory_swap", "memory_reservation"), "pids": ("pids_limit",),
                   "cpu": ("cpus", "cpu_shares", "cpu_period", "cpu_quota", "cpuset_cpus", "cpuset_mems"),
                   "blockIO": ("blkio_weight",)}

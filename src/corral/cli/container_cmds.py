@@ -16,8 +16,6 @@ if TYPE_CHECKING:
 
 
 def _options(o: dict) -> dict:
-    from corral.runtime.options import parse_bytes
-
     def number(key: str, kind: type) -> object:
         if o[key] is None:
             return None
@@ -31,8 +29,7 @@ def _options(o: dict) -> dict:
     return {
         "env": env_list(o["env"], o["env_file"]), "workdir": o["workdir"], "user": o["user"], "hostname": o["hostname"],
         "entrypoint": None if o["entrypoint"] is None else ([o["entrypoint"]] if o["entrypoint"] else []),
-        "network": o["network"] or "default", "memory": parse_bytes(o["memory"]) if o["memory"] else None,
-        "cpus": number("cpus", float), "pids_limit": number("pids_limit", int), "interactive": o["interactive"],
+        "network": o["network"] or "default", "interactive": o["interactive"],
         "tty": o["tty"], "autoremove": o["rm"], "privileged": o["privileged"], "cap_add": o["cap_add"],
         "cap_drop": o["cap_drop"], "labels": labels, "stop_signal": o["stop_signal"],
         "stop_timeout": number("stop_timeout", int), "ports": o["publish"], "publish_all": o["publish_all"],
@@ -45,8 +42,15 @@ def _options(o: dict) -> dict:
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
-        "cgroupns": o["cgroupns"],
+        "cgroupns": o["cgroupns"], **_limits(o),
     }
+
+
+def _limits(o: dict) -> dict:
+    """The resource-limit flags, read only when there is one (cli/limits.py)."""
+    from corral.cli import limits
+
+    return limits.read(o) if limits.given(o) else {}
 
 
 def _healthcheck(o: dict) -> dict | None:

@@ -15,7 +15,35 @@ import sys
 
 from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
-_RUN_OPTS = [
+_LIMIT_OPTS = [  # the limits `update` changes too; cli/limits.py reads them
+    Opt(("-m", "--memory"), "memory", "value", "memory limit (e.g. 64m)", "BYTES"),
+    Opt(("--memory-reservation",), "memory_reservation", "value", "memory soft limit", "BYTES"),
+    Opt(("--memory-swap",), "memory_swap", "value", "memory plus swap: -1 for unlimited swap", "BYTES"),
+    Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
+    Opt(("-c", "--cpu-shares"), "cpu_shares", "value", "CPU shares (relative weight)", "N"),
+    Opt(("--cpu-period",), "cpu_period", "value", "CPU CFS period (microseconds)", "N"),
+    Opt(("--cpu-quota",), "cpu_quota", "value", "CPU CFS quota (microseconds; -1: none)", "N"),
+    Opt(("--cpuset-cpus",), "cpuset_cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", "CPUS"),
+    Opt(("--cpuset-mems",), "cpuset_mems", "value", "memory nodes in which to allow execution", "MEMS"),
+    Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes (-1: unlimited)", "N"),
+    Opt(("--blkio-weight",), "blkio_weight", "value", "block I/O relative weight, 10 to 1000", "N"),
+]
+_CREATE_LIMIT_OPTS = [  # limits set at create only, as docker's
+    Opt(("--memory-swappiness",), "memory_swappiness", "value", "tune swappiness, 0 to 100 (-1: the host's)", "N"),
+    Opt(("--oom-kill-disable",), "oom_kill_disable", "flag", "wait for memory at the limit instead of being killed"),
+    Opt(("--oom-score-adj",), "oom_score_adj", "value", "tune the host's OOM preferences, -1000 to 1000", "N"),
+    Opt(("--blkio-weight-device",), "blkio_weight_device", "multi", "block I/O weight of a disk (a path on it)",
+        "PATH:WEIGHT"),
+    Opt(("--device-read-bps",), "device_read_bps", "multi", "limit reads from a disk (a path on it), e.g. 1mb",
+        "PATH:RATE"),
+    Opt(("--device-write-bps",), "device_write_bps", "multi", "limit writes to a disk (a path on it), e.g. 10mb",
+        "PATH:RATE"),
+    Opt(("--device-read-iops",), "device_read_iops", "multi", "limit read operations per second of a disk",
+        "PATH:N"),
+    Opt(("--device-write-iops",), "device_write_iops", "multi", "limit write operations per second of a disk",
+        "PATH:N"),
+]
+_RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
     Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
     Opt(("--env-file",), "env_file", "multi", "read environment variables from a file", "FILE"),
@@ -36,9 +64,6 @@ _RUN_OPTS = [
     Opt(("--dns-search",), "dns_search", "multi", "a DNS search domain", "DOMAIN"),
     Opt(("--dns-option",), "dns_option", "multi", "a resolver option", "OPT"),
     Opt(("--add-host",), "add_host", "multi", "add a line to /etc/hosts", "NAME:IP"),
-    Opt(("-m", "--memory"), "memory", "value", "memory limit (e.g. 64m)", "BYTES"),
-    Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
-    Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes", "N"),
     Opt(("-i", "--interactive"), "interactive", "flag", "keep stdin open"),
     Opt(("-t", "--tty"), "tty", "flag", "allocate a pseudo-TTY"),
     Opt(("--rm",), "rm", "flag", "remove the container when it exits"),
@@ -172,17 +197,7 @@ TABLE: tuple[Command, ...] = (
              Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FORMAT_LIST]),
     Command("update", _R + "update", "update [OPTIONS] CONTAINER [CONTAINER...]",
             "Update the resource limits of containers, live when they run.",
-            [Opt(("-m", "--memory"), "memory", "value", "memory limit", "BYTES"),
-             Opt(("--memory-reservation",), "memory_reservation", "value", "memory soft limit", "BYTES"),
-             Opt(("--memory-swap",), "memory_swap", "value", "memory plus swap: -1 for unlimited swap", "BYTES"),
-             Opt(("--cpus",), "cpus", "value", "number of CPUs", "N"),
-             Opt(("-c", "--cpu-shares"), "cpu_shares", "value", "CPU shares (relative weight)", "N"),
-             Opt(("--cpu-period",), "cpu_period", "value", "CPU CFS period (microseconds)", "N"),
-             Opt(("--cpu-quota",), "cpu_quota", "value", "CPU CFS quota (microseconds; -1: none)", "N"),
-             Opt(("--cpuset-cpus",), "cpuset_cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", "CPUS"),
-             Opt(("--cpuset-mems",), "cpuset_mems", "value", "memory nodes in which to allow execution", "MEMS"),
-             Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes (-1: unlimited)", "N"),
-             Opt(("--blkio-weight",), "blkio_weight", "value", "block I/O relative weight, 10 to 1000", "N"),
+            _LIMIT_OPTS + [
              Opt(("--restart",), "restart", "value", "restart policy: no, on-failure[:N], always, unless-stopped",
                  "POLICY")],
             min_args=1),

@@ -105,32 +105,10 @@ def stats(o: dict, args: list[str]) -> int:
     return 0
 
 
-_SIZES = ("memory", "memory_reservation", "memory_swap")
-_INTS = ("cpu_shares", "cpu_period", "cpu_quota", "pids_limit", "blkio_weight")
-
-
-def update_limits(o: dict) -> dict:
-    """update's flags as Container.update keywords: sizes in bytes (-1 for --memory-swap), numbers."""
-    from corral.runtime.options import parse_bytes
-
-    limits: dict = {}
-    for key in _SIZES:
-        if o[key] is not None:
-            limits[key] = -1 if key == "memory_swap" and o[key].strip() == "-1" else parse_bytes(o[key])
-    for key, kind in [(k, int) for k in _INTS] + [("cpus", float)]:
-        if o[key] is not None:
-            try:
-                limits[key] = kind(o[key])
-            except ValueError:
-                raise InvalidArgument(f"invalid argument {o[key]!r} for --{key.replace('_', '-')}") from None
-    for key in ("cpuset_cpus", "cpuset_mems"):
-        if o[key] is not None:
-            limits[key] = o[key]
-    return limits
-
-
 def update(o: dict, args: list[str]) -> int:
-    limits = update_limits(o)
+    from corral.cli.limits import read
+
+    limits = read(o)
     if o["restart"] is not None:
         from corral.runtime.options import parse_restart
 

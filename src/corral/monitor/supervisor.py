@@ -116,15 +116,22 @@ def finish(store: Store, started: Started, status: int, autoremove: bool, restar
     """Record the exit of a reaped init, release its cgroup and network, and remove the container if asked;
     `restarting` records it as waiting for its restart policy's restart instead of exited."""
     code = runtime.exit_code(status)
+    oom_killed = started.process.cg.oom_kills() > 0  # read before the cgroup goes
     if not autoremove:  # else remove_container below releases it, with everything else
         started.process.cg.destroy()
     _release_network(started.net)
+    if oom_killed:  # docker's order: oom, then die
+        from corral.api import events
+
+        events.record_container(store, "oom", started.cid)
     if restarting:
         state.mark_restarting(store, started.cid, code)
-        return code
-    state.mark_exited(store, started.cid, code)
+    else:
+        state.mark_exited(store, started.cid, code, oom_killed=oom_killed)
     _record_events(store, started.cid, started.net, "disconnect", "unmount",
                    ("die", {"exitCode": code, "execDuration": int(time.monotonic() - started.since)}))
+    if restarting:
+        return code
     if autoremove:
         remove_container(store, started.cid, volumes=True)
     return code

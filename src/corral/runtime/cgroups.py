@@ -88,10 +88,23 @@ class CgroupV1:
         pids = resources.get("pids", {}).get("limit")
         if pids and "pids" in self.dirs:
             _write(os.path.join(self.dirs["pids"], "pids.max"), _limit(pids))
-        weight = resources.get("blockIO", {}).get("weight")
-        if weight:
-            path = os.path.join(self.dirs.get("blkio", "/"), "blkio.weight")
-            _write(_required(path, "--blkio-weight", "the block I/O scheduler keeps no weights"), str(weight))
+        if resources.get("blockIO"):
+            self._block_io(resources["blockIO"])
+
+    def _block_io(self, bio: dict) -> None:
+        """blkio.weight, and one line per disk in blkio.weight_device and the four throttle files."""
+        d = self.dirs.get("blkio", "/")
+        if bio.get("weight"):
+            path = os.path.join(d, "blkio.weight")
+            _write(_required(path, "--blkio-weight", "the block I/O scheduler keeps no weights"), str(bio["weight"]))
+        for dev in bio.get("weightDevice") or ():
+            path = _required(os.path.join(d, "blkio.weight_device"), "--blkio-weight-device",
+                             "the block I/O scheduler keeps no weights")
+            _write(path, f"{dev['major']}:{dev['minor']} {dev['weight']}")
+        for key, (name, flag) in THROTTLES.items():
+            for dev in bio.get(key) or ():
+                path = _required(os.path.join(d, f"blkio.throttle.{name}_device"), flag)
+                _write(path, f"{dev['major']}:{dev['minor']} {dev['rate']}")
 
     @staticmethod
     def _memory(d: str, mem: dict) -> None:
@@ -109,6 +122,10 @@ class CgroupV1:
             writes.insert(0 if grows else len(writes), ("memory.memsw.limit_in_bytes", str(max(mem["swap"], -1))))
         if mem.get("reservation"):
             writes.append(("memory.soft_limit_in_bytes", str(max(mem["reservation"], -1))))
+        if mem.get("swappiness") is not None:
+            writes.append(("memory.swappiness", str(mem["swappiness"])))
+        if mem.get("disableOOMKiller"):
+            writes.append(("memory.oom_control", "1"))
         for name, value in writes:
             _write(os.path.join(d, name), value)
 
@@ -149,6 +166,10 @@ class CgroupV1:
     def pids(self) -> list[int]:
         d = self.dirs.get("pids") or self.dirs.get("memory") or next(iter(self.dirs.values()), None)
         return _read_pids(d)
+
+    def oom_kills(self) -> int:
+        """Processes the kernel's OOM killer has killed in this cgroup (memory.oom_control's oom_kill)."""
+        return _counter(os.path.join(self.dirs.get("memory", "/"), "memory.oom_control"), "oom_kill")
 
     def _freezer_state(self) -> str:
         try:
@@ -240,6 +261,8 @@ class CgroupV2:
             _write(_required(os.path.join(self.dir, "memory.swap.max"), "--memory-swap"), _limit(swap))
         if mem.get("reservation"):
             _write(os.path.join(self.dir, "memory.low"), _limit(mem["reservation"]))
+        if mem.get("swappiness") is not None or mem.get("disableOOMKiller"):
+            refuse_unsupported({"memory": mem}, self.root)
         cpu = resources.get("cpu", {})
         if cpu.get("shares"):
             _write(os.path.join(self.dir, "cpu.weight"), str(shares_to_weight(cpu["shares"])))
@@ -252,14 +275,29 @@ class CgroupV2:
         pids = resources.get("pids", {}).get("limit")
         if pids:
             _write(os.path.join(self.dir, "pids.max"), _limit(pids))
-        weight = resources.get("blockIO", {}).get("weight")
-        if weight:
-            bfq = os.path.join(self.dir, "io.bfq.weight")
+        if resources.get("blockIO"):
+            self._io(resources["blockIO"])
+
+    def _io(self, bio: dict) -> None:
+        """v2's io files: a weight in io.bfq.weight (BFQ's 10..1000, as blkio's) or else io.weight (1..10000,
+        converted), for all disks ("default") or per disk; the throttles as one io.max line per disk."""
+        bfq = os.path.join(self.dir, "io.bfq.weight")
+        weights = [("default", bio["weight"])] if bio.get("weight") else []
+        weights += [(f"{dev['major']}:{dev['minor']}", dev["weight"]) for dev in bio.get("weightDevice") or ()]
+        for target, weight in weights:
+            flag = "--blkio-weight" if target == "default" else "--blkio-weight-device"
             if os.path.exists(bfq):
-                _write(bfq, str(weight))
+                _write(bfq, f"{target} {weight}")
             else:
-                _write(_required(os.path.join(self.dir, "io.weight"), "--blkio-weight"),
-                       f"default {1 + (weight - 10) * 9999 // 990}")
+                _write(_required(os.path.join(self.dir, "io.weight"), flag), f"{target} {blkio_to_io_weight(weight)}")
+        limits: dict[str, list[str]] = {}
+        for key, (name, _) in THROTTLES.items():
+            for dev in bio.get(key) or ():
+                limits.setdefault(f"{dev['major']}:{dev['minor']}", []).append(
+                    f"{IO_MAX_KEYS[name]}={dev['rate'] or 'max'}")  # 0 lifts the limit, as on v1
+        for disk, keys in limits.items():
+            _write(_required(os.path.join(self.dir, "io.max"), "--device-read-bps/--device-write-bps"),
+                   f"{disk} {' '.join(keys)}")
 
     def _current_quota(self) -> str:
         try:
@@ -279,6 +317,10 @@ class CgroupV2:
 
     def pids(self) -> list[int]:
         return _read_pids(self.dir)
+
+    def oom_kills(self) -> int:
+        """Processes the kernel's OOM killer has killed in this cgroup (memory.events' oom_kill)."""
+        return _counter(os.path.join(self.dir, "memory.events"), "oom_kill")
 
     def freeze(self) -> None:
         """Stop every task, returning only once cgroup.events says "frozen 1" (or raising, thawed again).
@@ -342,9 +384,36 @@ def _required(path: str, flag: str, why: str = "") -> str:
     return path
 
 
+THROTTLES = {"throttleReadBpsDevice": ("read_bps", "--device-read-bps"),
+             "throttleWriteBpsDevice": ("write_bps", "--device-write-bps"),
+             "throttleReadIOPSDevice": ("read_iops", "--device-read-iops"),
+             "throttleWriteIOPSDevice": ("write_iops", "--device-write-iops")}
+"""OCI's blockIO throttle lists: v1's blkio.throttle.<name>_device file, and the flag that sets them."""
+IO_MAX_KEYS = {"read_bps": "rbps", "write_bps": "wbps", "read_iops": "riops", "write_iops": "wiops"}
+"""The same throttles as v2's io.max keys."""
+
+
+def blkio_to_io_weight(weight: int) -> int:
+    """A blkio weight (10..1000, default 500) as v2's io.weight (1..10000, default 100), runc's mapping."""
+    return 1 + (weight - 10) * 9999 // 990
+
+
 def shares_to_weight(shares: int) -> int:
     """cpu.shares (2..262144, default 1024) as v2's cpu.weight (1..10000, default 100), runc's mapping."""
     return 1 + ((max(2, min(shares, 262144)) - 2) * 9999) // 262142
+
+
+def _counter(path: str, key: str) -> int:
+    """The value of `key` in a flat keyed file ("oom_kill 1"); 0 when the file or the key is missing."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _read_pids(d: str | None) -> list[int]:
@@ -373,18 +442,31 @@ def _rmdir_retry(d: str) -> None:
         delay *= 2
 
 
-def refuse_unsupported(blkio_weight: int | None, memory_swap: int | None, root: str = ROOT) -> None:
-    """Refuse, before a container is made or its record changed, a limit this host's cgroups cannot apply
-    (known ahead on v1 only, from the hierarchy's root; on v2 the limit is refused when it is written)."""
+def refuse_unsupported(resources: dict, root: str = ROOT) -> None:
+    """Refuse, before a container is made or its record changed, a limit of `resources` (OCI
+    linux.resources) this host's cgroups cannot apply. On v1 each limit's file is looked for at the
+    hierarchy's root; v2 has no swappiness nor a switch for the OOM killer at all, and its other files
+    exist only below the root (a limit missing there is refused when it is written)."""
+    mem, bio = resources.get("memory") or {}, resources.get("blockIO") or {}
     if is_v2(root):
+        for asked, flag in ((mem.get("swappiness") is not None, "--memory-swappiness"),
+                            (mem.get("disableOOMKiller"), "--oom-kill-disable")):
+            if asked:
+                raise InvalidArgument(f"{flag} is not supported on cgroup v2 hosts (the kernel has no such "
+                                      "setting in the unified hierarchy)")
         return
     mounts = _v1_mounts() if root == ROOT else {c: os.path.join(root, c) for c in V1_CONTROLLERS}
-    if blkio_weight and "blkio" in mounts:
-        _required(os.path.join(mounts["blkio"], "blkio.weight"),
-                  "--blkio-weight", "the block I/O scheduler keeps no weights")
-    if memory_swap and memory_swap != -1 and "memory" in mounts:
-        _required(os.path.join(mounts["memory"], "memory.memsw.limit_in_bytes"),
-                  "--memory-swap", "the kernel keeps no swap accounting: boot it with swapaccount=1")
+    no_weights, no_swap = "the block I/O scheduler keeps no weights", "the kernel keeps no swap accounting: " \
+        "boot it with swapaccount=1"
+    wanted = [("blkio", "blkio.weight", "--blkio-weight", no_weights, bio.get("weight")),
+              ("blkio", "blkio.weight_device", "--blkio-weight-device", no_weights, bio.get("weightDevice")),
+              ("memory", "memory.memsw.limit_in_bytes", "--memory-swap", no_swap, mem.get("swap", -1) != -1),
+              ("memory", "memory.swappiness", "--memory-swappiness", "", mem.get("swappiness") is not None)]
+    wanted += [("blkio", f"blkio.throttle.{name}_device", flag, "", bio.get(key))
+               for key, (name, flag) in THROTTLES.items()]
+    for ctrl, name, flag, why, asked in wanted:
+        if asked and ctrl in mounts:
+            _required(os.path.join(mounts[ctrl], name), flag, why)
 
 
 def manager(rel: str, root: str = ROOT) -> CgroupV1 | CgroupV2:

@@ -104,6 +104,7 @@ def join(ns_fds: dict[str, int], cgroup_files: list[str], syscall: Syscall = lib
 def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | int,
            fail_w: int, syscall: Syscall) -> None:
     try:
+        init.apply_oom_score_adj(process)  # the container's, as docker exec; while /proc is the host's
         join(ns_fds, cgroup_files, syscall)
         if isinstance(stdio, int):
             os.setsid()  # a session of its own, so the terminal can become its controlling one

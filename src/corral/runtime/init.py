@@ -81,6 +81,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
         cgroups.enter(cgroup_files)  # while /sys/fs/cgroup is still in reach
     except OSError as e:
         raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
+    apply_oom_score_adj(process)  # while /proc is the host's
     switch_root(spec, rootfs, flags, syscall)
 
     if isinstance(stdio, int):
@@ -208,6 +209,21 @@ def apply_rlimits(rlimits: list[dict], syscall: Syscall = libc.LINUX) -> None:
             if isinstance(e, OSError) and e.errno == errno.EPERM:
                 reason += " (a hard limit above the engine's own needs CAP_SYS_RESOURCE)"
             raise ExecFailure(125, f"cannot set --ulimit {name}: {reason}") from None
+
+
+def apply_oom_score_adj(process: dict) -> None:
+    """process.oomScoreAdj (--oom-score-adj), inherited by every process the container starts. Going
+    below the engine's own value needs CAP_SYS_RESOURCE, which a host may not give: the error says so."""
+    if process.get("oomScoreAdj") is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process["oomScoreAdj"]))
+    except OSError as e:
+        reason = e.strerror
+        if e.errno in (errno.EACCES, errno.EPERM):
+            reason += " (lowering it needs CAP_SYS_RESOURCE, which this engine does not have)"
+        raise ExecFailure(125, f"cannot set --oom-score-adj {process['oomScoreAdj']}: {reason}") from None
 
 
 def _rearm_parent_death(error_fd: int, syscall: Syscall) -> None:

@@ -23,6 +23,8 @@ _DEFAULTS: dict = {
     # health and restart (issue 16 items 5, 6)
     "restart": None, "healthcheck": None,
     "cgroupns": None,
+    "memory_swappiness": None, "oom_kill_disable": False, "oom_score_adj": None, "blkio_weight_device": list,
+    "device_read_bps": list, "device_write_bps": list, "device_read_iops": list, "device_write_iops": list,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -85,6 +87,14 @@ class ContainerOptions:
     restart: str | None  # docker's --restart as typed and checked: no, on-failure[:N], always, unless-stopped
     healthcheck: dict | None  # Config.Healthcheck, docker's shape (durations in ns), merged with the image's
     cgroupns: str | None  # None or private (its own cgroup namespace, on v1 as on v2), host
+    memory_swappiness: int | None  # 0..100; None: the host's
+    oom_kill_disable: bool  # the container's processes wait for memory at their limit instead of being killed
+    oom_score_adj: int | None  # -1000..1000, the container's processes' /proc/PID/oom_score_adj
+    blkio_weight_device: list[dict]  # [{"Path": any path on the disk, "Weight": 10..1000}], as HostConfig
+    device_read_bps: list[dict]  # [{"Path": any path on the disk, "Rate": bytes per second}], as HostConfig
+    device_write_bps: list[dict]
+    device_read_iops: list[dict]  # [{"Path": ..., "Rate": operations per second}]
+    device_write_iops: list[dict]
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -210,10 +220,16 @@ class ContainerOptions:
                 check_cpuset(value, key[7:])
         if self.blkio_weight and not 10 <= self.blkio_weight <= 1000:
             raise InvalidArgument("Range of blkio weight is from 10 to 1000")
-        if self.blkio_weight or self.memory_swap:
-            from corral.runtime import cgroups
+        if self.memory_swappiness is not None and not 0 <= self.memory_swappiness <= 100:
+            raise InvalidArgument(f"Invalid value: {self.memory_swappiness}, valid memory swappiness range is 0-100")
+        if self.oom_score_adj is not None and not -1000 <= self.oom_score_adj <= 1000:
+            raise InvalidArgument(f"Invalid value {self.oom_score_adj}, range for oom score adj is [-1000, 1000]")
+        if self.blkio_weight or self.memory_swap or self.memory_swappiness is not None or self.oom_kill_disable \
+                or self.blkio_weight_device or self.device_read_bps or self.device_write_bps \
+                or self.device_read_iops or self.device_write_iops:
+            from corral.runtime import cgroups, resources
 
-            cgroups.refuse_unsupported(self.blkio_weight, self.memory_swap)
+            cgroups.refuse_unsupported(resources.limits(self))  # which checks the devices' paths and values
 
     def to_dict(self) -> dict:
         return {key: getattr(self, key) for key in _DEFAULTS}
@@ -419,6 +435,37 @@ def check_cpuset(text: str, kind: str) -> None:
     if not wanted <= parse_cpuset(available):
         what = "CPUs" if kind == "cpus" else "memory nodes"
         raise InvalidArgument(f"Requested {what} are not available - requested {text}, available: {available}")
+
+
+_RATE_FORMAT = {False: "<device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and "
+                       "can be kb, mb, or gb", True: "<device-path>:<number>. Number must be a positive integer"}
+
+
+def parse_throttle(text: str, iops: bool = False) -> dict:
+    """--device-{read,write}-{bps,iops} PATH:RATE as HostConfig's {"Path", "Rate"}, in the docker CLI's words.
+    PATH may be any path (runtime/blockdev.py finds its disk); a rate in bytes takes docker's units."""
+    path, sep, rate = text.rpartition(":")
+    if not sep or not path:
+        raise InvalidArgument(f"bad format: {text}")
+    bad = InvalidArgument(f"invalid rate for device: {text}. The correct format is {_RATE_FORMAT[iops]}")
+    if iops:
+        if not rate.isdigit():
+            raise bad
+        return {"Path": path, "Rate": int(rate)}
+    try:
+        return {"Path": path, "Rate": parse_bytes(rate)}
+    except InvalidArgument:
+        raise bad from None
+
+
+def parse_weight_device(text: str) -> dict:
+    """--blkio-weight-device PATH:WEIGHT as HostConfig's {"Path", "Weight"}, in the docker CLI's words."""
+    path, sep, weight = text.rpartition(":")
+    if not sep or not path:
+        raise InvalidArgument(f"bad format: {text}")
+    if not weight.isdigit() or int(weight) and not 10 <= int(weight) <= 1000:
+        raise InvalidArgument(f"invalid weight for device: {text}")
+    return {"Path": path, "Weight": int(weight)}
 
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}

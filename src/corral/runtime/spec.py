@@ -10,6 +10,7 @@ import os
 from corral import fastjson as json
 from corral.errors import InvalidArgument
 from corral.runtime import caps, users
+from corral.runtime.resources import limits
 from corral.runtime.options import DEFAULT_SHM_SIZE, INIT_PATH, ContainerOptions
 from corral.store.rootfs import ROOTFS_ANNOTATION, Mount
 
@@ -178,6 +179,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
     }
     if opts.ulimits:
         process["rlimits"] = rlimits(opts.ulimits)
+    if opts.oom_score_adj is not None:
+        process["oomScoreAdj"] = opts.oom_score_adj
     spec = {
         "ociVersion": "1.0.2",
         "process": process,
@@ -227,33 +230,6 @@ def devices(specs: list[str], rules: list[dict]) -> list[dict]:
         found.append({"path": dst, "type": kind, "major": major, "minor": minor, "fileMode": st.st_mode & 0o777,
                       "uid": st.st_uid, "gid": st.st_gid})
         rules.append({"allow": True, "type": kind, "major": major, "minor": minor, "access": perms})
-    return found
-
-
-def limits(opts: ContainerOptions) -> dict:
-    """linux.resources but devices: the memory, CPU, pids and block I/O limits the options ask for.
-
-    --cpus is a CFS quota over docker's 100 ms period; --memory-swap is memory plus swap (OCI's and
-    v1's sense; the v2 manager subtracts); -1 lifts a limit. Groups with nothing asked are absent.
-    """
-    found: dict = {}
-    memory = {key: value for key, value in (("limit", opts.memory), ("swap", opts.memory_swap),
-                                             ("reservation", opts.memory_reservation)) if value}
-    if memory:
-        found["memory"] = memory
-    cpu: dict = {}
-    if opts.cpus:
-        cpu.update(quota=int(opts.cpus * 100000), period=100000)
-    for key, value in (("shares", opts.cpu_shares), ("quota", opts.cpu_quota), ("period", opts.cpu_period),
-                       ("cpus", opts.cpuset_cpus), ("mems", opts.cpuset_mems)):
-        if value:
-            cpu[key] = value
-    if cpu:
-        found["cpu"] = cpu
-    if opts.pids_limit:
-        found["pids"] = {"limit": opts.pids_limit}
-    if opts.blkio_weight:
-        found["blockIO"] = {"weight": opts.blkio_weight}
     return found
 
 

@@ -26,8 +26,8 @@ def mark_running(store: Store, cid: str, pid: int, supervisor: str) -> None:
     containers.mark_running(store, cid, pid, supervisor, now())
 
 
-def mark_exited(store: Store, cid: str, code: int, error: str | None = None) -> None:
-    containers.mark_exited(store, cid, code, error, now())
+def mark_exited(store: Store, cid: str, code: int, error: str | None = None, oom_killed: bool = False) -> None:
+    containers.mark_exited(store, cid, code, error, now(), oom_killed)
 
 
 def mark_restarting(store: Store, cid: str, code: int) -> None:

@@ -37,6 +37,7 @@ class ContainerRecord(Record):
     started_at: str | None = None
     finished_at: str | None = None
     error: str | None = None
+    oom_killed: int = 0  # 1 when the kernel's OOM killer killed a process of its last run (State.OOMKilled)
 
 
 _COLUMNS = columns(ContainerRecord)
@@ -165,18 +166,18 @@ def mark_running(store: Store, cid: str, pid: int, supervisor: str, at: str) -> 
     with store.transaction() as conn:
         conn.execute(
             "UPDATE containers SET state=?, pid=?, supervisor=?, started_at=?, exit_code=NULL, finished_at=NULL,"
-            " error=NULL WHERE id=?",
+            " error=NULL, oom_killed=0 WHERE id=?",
             (RUNNING, pid, supervisor, at, cid),
         )
 
 
-def mark_exited(store: Store, cid: str, code: int, error: str | None, at: str) -> None:
+def mark_exited(store: Store, cid: str, code: int, error: str | None, at: str, oom_killed: bool = False) -> None:
     """Exited with `code`; a container that never started gets started_at too (Docker shows both)."""
     with store.transaction() as conn:
         conn.execute(
             "UPDATE containers SET state=?, pid=NULL, exit_code=?, finished_at=?, error=?,"
-            " started_at=COALESCE(started_at, ?) WHERE id=?",
-            (EXITED, code, at, error, at, cid),
+            " started_at=COALESCE(started_at, ?), oom_killed=? WHERE id=?",
+            (EXITED, code, at, error, at, int(oom_killed), cid),
         )
 
 

@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS containers(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image_id TEXT NOT NULL REFERENCES images(id),
     image_ref TEXT NOT NULL, created TEXT NOT NULL, options TEXT NOT NULL,
     state TEXT NOT NULL, pid INTEGER, supervisor TEXT, exit_code INTEGER,
-    started_at TEXT, finished_at TEXT, error TEXT);
+    started_at TEXT, finished_at TEXT, error TEXT, oom_killed INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS networks(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, bridge TEXT UNIQUE NOT NULL, subnet TEXT NOT NULL,
     gateway TEXT NOT NULL, internal INTEGER NOT NULL, is_default INTEGER NOT NULL, created TEXT NOT NULL,
@@ -81,9 +81,11 @@ CREATE TABLE IF NOT EXISTS events(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, type TEXT NOT NULL, action TEXT NOT NULL,
     actor TEXT NOT NULL, attributes TEXT NOT NULL);
 """
-SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events
-"""Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
-then get it on their next open."""
+SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events, containers.oom_killed
+"""Bump whenever SCHEMA gains a table, an index or a column: older stores then get it on their next open."""
+ADDED_COLUMNS = (("containers", "oom_killed", "INTEGER NOT NULL DEFAULT 0"),)
+"""Columns SCHEMA's tables gained after a store could have been made without them: (table, column, type),
+added to an older store's table by ensure_schema (CREATE TABLE IF NOT EXISTS leaves an old table as it is)."""
 
 
 def connect(path: str) -> "sqlite3.Connection":
@@ -100,4 +102,7 @@ def ensure_schema(conn: "sqlite3.Connection") -> None:
     if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
     conn.executescript(SCHEMA)
+    for table, column, kind in ADDED_COLUMNS:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

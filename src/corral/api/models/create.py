@@ -17,18 +17,15 @@ if TYPE_CHECKING:
 
 # docker-py's run/create keywords that corral does not apply (yet); refused by name, with the reason
 NOT_APPLIED = {
-    "blkio_weight_device": "block IO controls", "cgroup_parent": "a cgroup parent",
+    "cgroup_parent": "a cgroup parent",
     "cpu_count": "Windows CPU counts", "cpu_percent": "Windows CPU percent",
     "cpu_rt_period": "real-time CPU periods", "cpu_rt_runtime": "real-time CPU runtimes",
-    "device_cgroup_rules": "device cgroup rules", "device_read_bps": "block IO limits",
-    "device_read_iops": "block IO limits", "device_write_bps": "block IO limits",
-    "device_write_iops": "block IO limits", "device_requests": "GPU device requests",
+    "device_cgroup_rules": "device cgroup rules", "device_requests": "GPU device requests",
     "domainname": "a domain name", "init_path": "another init binary",
     "isolation": "isolation modes", "kernel_memory": "kernel memory limits", "links": "legacy links",
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
-    "mac_address": "MAC addresses", "mem_swappiness": "swappiness",
+    "mac_address": "MAC addresses",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
-    "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj",
     "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
     "volume_driver": "volume drivers",
@@ -256,6 +253,23 @@ def _nano_cpus(call: str, name: str, value: object) -> float | None:
     return None if value is None else value / 1e9
 
 
+def _devices_of(field: str) -> Callable:
+    """A converter of docker-py's list of {"Path": ..., field: n} (blkio_weight_device: "Weight"; the four
+    device_*_bps/iops: "Rate"), checked for its shape here and for its values and paths at create."""
+    def convert(call: str, name: str, value: object) -> list[dict]:
+        check_type(call, name, value, list, tuple)
+        found = []
+        for item in value or []:
+            check_type(call, f"{name} item", item, dict)
+            if set(item) != {"Path", field}:
+                raise InvalidArgument(f"{call}(): every item of {name} is a dict with the keys Path and {field}, "
+                                      f"not {item!r}")
+            found.append({"Path": item["Path"], field: item[field]})
+        return found
+
+    return convert
+
+
 def _network(call: str, name: str, value: object) -> str | None:
     check_type(call, name, value, str)
     return value
@@ -278,6 +292,17 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "uts_mode": ("uts", _str), "devices": ("devices", _strings), "cgroupns": ("cgroupns", _str),
     "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
     "healthcheck": ("healthcheck", healthcheck), "restart_policy": ("restart", restart_policy),
+    # resource limits beyond mem_limit, nano_cpus and pids_limit
+    "memswap_limit": ("memory_swap", memory), "mem_reservation": ("memory_reservation", memory),
+    "mem_swappiness": ("memory_swappiness", _int), "oom_kill_disable": ("oom_kill_disable", _bool),
+    "oom_score_adj": ("oom_score_adj", _int), "cpu_shares": ("cpu_shares", _int),
+    "cpu_period": ("cpu_period", _int), "cpu_quota": ("cpu_quota", _int), "cpuset_cpus": ("cpuset_cpus", _str),
+    "cpuset_mems": ("cpuset_mems", _str), "blkio_weight": ("blkio_weight", _int),
+    "blkio_weight_device": ("blkio_weight_device", _devices_of("Weight")),
+    "device_read_bps": ("device_read_bps", _devices_of("Rate")),
+    "device_write_bps": ("device_write_bps", _devices_of("Rate")),
+    "device_read_iops": ("device_read_iops", _devices_of("Rate")),
+    "device_write_iops": ("device_write_iops", _devices_of("Rate")),
 }
 
 
