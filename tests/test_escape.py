@@ -61,6 +61,7 @@ ATTEMPTS = {
     "a leaked host fd (CVE-2024-21626 class)": "for f in /proc/self/fd/*; do readlink $f; done | "
                                                "grep -v -e '^/dev/' -e '^pipe:' -e '^socket:' -e '^/proc/' | grep .",
     "cwd outside the root": "readlink /proc/self/cwd | grep -v '^/'",
+    "a user namespace (seccomp)": "unshare -U -r true",
 }
 
 

@@ -250,18 +250,19 @@ class Monitor:
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")
-        process, cgroup = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
-                                        req.get("env") or [], req.get("workdir"), bool(req.get("privileged")))
+        process, cgroup, filter_ = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
+                                                 req.get("env") or [], req.get("workdir"),
+                                                 bool(req.get("privileged")), self.store.seccomp_cache)
         args = (init.pid, process, cgroup)
         if req.get("tty"):
-            pid, master = exec_.spawn(*args, None, window)
+            pid, master = exec_.spawn(*args, None, window, seccomp_filter=filter_)
             return _Proc(cid, pid, {master: logs.STDOUT}, master, True)
         if req.get("attach"):
-            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
+            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")), filter_)
             return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         try:
-            pid, _ = exec_.spawn(*args, (null, null, null))
+            pid, _ = exec_.spawn(*args, (null, null, null), seccomp_filter=filter_)
         finally:
             os.close(null)
         return _Proc(cid, pid, {}, None, False)

@@ -29,7 +29,7 @@ NOT_APPLIED = {
     "mac_address": "MAC addresses", "mem_swappiness": "swappiness",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
     "oom_kill_disable": "oom_kill_disable", "oom_score_adj": "oom_score_adj", "restart_policy": "restart policies",
-    "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
+    "runtime": "other runtimes", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
     "volume_driver": "volume drivers",
 }
@@ -242,6 +242,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
     "uts_mode": ("uts", _str), "devices": ("devices", _strings),
     "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
+    "security_opt": ("security_opt", _strings),
 }
 
 
