@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PODMAN_IMAGE, PREFIX, begin, cleanup_crun, cleanup_podman, Command, corral_cmd,  # noqa: E402
-                     corral_env, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
+from _common import (ENGINES, PODMAN_IMAGE, PREFIX, begin, cleanup_crun, cleanup_podman, Command,  # noqa: E402
+                     corral_cmd, corral_env, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
                      remove_corral_root, run, verdict)
 
 NAME = f"{PREFIX}-exec"
@@ -73,7 +73,8 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> dict[str, Command]
 
 def report(times: dict[str, list[float]], failed: dict[str, str], runs: int) -> None:
     med = median_table(f"exec latency, `exec C true` into a running container, wall time of the"
-                       f" whole command, {runs} interleaved runs each", times, failed)
+                       f" whole command, {runs} interleaved runs each", times, failed,
+                       ENGINES + ("corral-unconfined",))
     crun = ratio(med, "corral", "crun")
     print(f"\ncorral/podman median ratio: {verdict(ratio(med, 'corral', 'podman'), 0.25)}")
     print(f"corral/crun   median ratio: {'n/a (not measured)' if crun is None else f'{crun:.3f}'}")
