@@ -5,7 +5,8 @@ tools and health checks do all the time, so corral's exec must cost far less
 than podman's and stay near a bare OCI runtime's. One long-running `sleep`
 container per engine, then the three execs interleaved in one process,
 because these machines are noisy and only same-run figures compare.
-Target: corral/podman <= 0.25 (median wall time); corral/crun is shown for scale.
+Target: corral/podman <= 0.25 (median wall time); corral/crun is shown for scale; an exec into a container
+with the default seccomp filter within 10 % of one into a --security-opt seccomp=unconfined container.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PODMAN_IMAGE, PREFIX, begin, cleanup_crun, cleanup_podman, Command, corral_cmd,  # noqa: E402
-                     corral_env, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
+from _common import (ENGINES, PODMAN_IMAGE, PREFIX, begin, cleanup_crun, cleanup_podman, Command,  # noqa: E402
+                     corral_cmd, corral_env, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
                      remove_corral_root, run, verdict)
 
 NAME = f"{PREFIX}-exec"
@@ -49,6 +50,9 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> dict[str, Command]
         try:
             run(corral + ["run", "-d", "--name", NAME, "busybox", *SLEEP], env=corral_env(root))
             cmds["corral"] = lambda i: corral + ["exec", NAME, "true"]
+            run(corral + ["run", "-d", "--name", NAME + "-u", "--security-opt", "seccomp=unconfined", "busybox",
+                          *SLEEP], env=corral_env(root))
+            cmds["corral-unconfined"] = lambda i: corral + ["exec", NAME + "-u", "true"]
         except (OSError, RuntimeError, subprocess.TimeoutExpired) as e:
             failed["corral"] = str(e)
     bundle = tmp / "bundle"
@@ -69,16 +73,19 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> dict[str, Command]
 
 def report(times: dict[str, list[float]], failed: dict[str, str], runs: int) -> None:
     med = median_table(f"exec latency, `exec C true` into a running container, wall time of the"
-                       f" whole command, {runs} interleaved runs each", times, failed)
+                       f" whole command, {runs} interleaved runs each", times, failed,
+                       ENGINES + ("corral-unconfined",))
     crun = ratio(med, "corral", "crun")
     print(f"\ncorral/podman median ratio: {verdict(ratio(med, 'corral', 'podman'), 0.25)}")
     print(f"corral/crun   median ratio: {'n/a (not measured)' if crun is None else f'{crun:.3f}'}")
+    print(f"corral/corral-unconfined median ratio (seccomp's cost): "
+          f"{verdict(ratio(med, 'corral', 'corral-unconfined'), 1.1)}")
 
 
 def remove_corral_container(root: Path) -> None:
     """Stop and remove corral's container, so no process outlives its store."""
     try:
-        run(corral_cmd() + ["rm", "-f", NAME], env=corral_env(root), check=False, timeout=300)
+        run(corral_cmd() + ["rm", "-f", NAME, NAME + "-u"], env=corral_env(root), check=False, timeout=300)
     except (OSError, subprocess.TimeoutExpired):
         pass
 

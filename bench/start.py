@@ -3,7 +3,8 @@
 Why: corral's promise is to start containers far faster than podman and not
 much slower than a bare OCI runtime. The three run interleaved in one process
 because these machines are noisy and only same-run figures compare.
-Targets: corral/podman <= 0.3, corral/crun <= 4 (median wall time). corral and
+Targets: corral/podman <= 0.3, corral/crun <= 4 (median wall time), and corral with its default seccomp
+filter within 10 % of corral --security-opt seccomp=unconfined ("corral-unconfined": the cost of seccomp). corral and
 crun are also timed back to back, where crun's cgroup moves are cheaper
 (_common.back_to_back); both ratios are printed.
 """
@@ -15,9 +16,9 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (PREFIX, back_to_back, begin, cleanup_crun, cleanup_podman, Command, corral_cmd,  # noqa: E402
-                     corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio, remove_corral_root,
-                     verdict)
+from _common import (ENGINES, PREFIX, back_to_back, begin, cleanup_crun, cleanup_podman, Command,  # noqa: E402
+                     corral_cmd, corral_ready, make_crun_bundle, measure, median_table, podman_import, ratio,
+                     remove_corral_root, verdict)
 
 
 def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Command], str | None]:
@@ -29,6 +30,8 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Co
     else:
         corral = corral_cmd()
         cmds["corral"] = lambda i: corral + ["run", "--rm", "busybox", "true"]
+        cmds["corral-unconfined"] = lambda i: corral + ["run", "--rm", "--security-opt", "seccomp=unconfined",
+                                                        "busybox", "true"]
     bundle, image = tmp / "bundle", None
     try:
         make_crun_bundle(bundle, ["true"])
@@ -46,12 +49,16 @@ def prepare(tmp: Path, root: Path, failed: dict[str, str]) -> tuple[dict[str, Co
 
 def report(times: dict[str, list[float]], loop: dict[str, list[float]], failed: dict[str, str], runs: int) -> None:
     med = median_table(f"start latency, wall time of the whole command, {runs} interleaved runs each",
-                       times, failed)
+                       times, failed, ENGINES + ("corral-unconfined",))
     print(f"\ncorral/podman median ratio: {verdict(ratio(med, 'corral', 'podman'), 0.3)}")
     print(f"corral/crun   median ratio: {verdict(ratio(med, 'corral', 'crun'), 4)}")
+    print(f"corral/corral-unconfined median ratio (seccomp's cost): "
+          f"{verdict(ratio(med, 'corral', 'corral-unconfined'), 1.1)}")
     med = median_table(f"the same, {runs} runs of each engine back to back (crun's cgroup moves stay warm: "
-                       "see _common.back_to_back)", loop, failed, ("corral", "crun"))
+                       "see _common.back_to_back)", loop, failed, ("corral", "corral-unconfined", "crun"))
     print(f"\ncorral/crun   median ratio, back to back: {verdict(ratio(med, 'corral', 'crun'), 4)}")
+    print(f"corral/corral-unconfined median ratio, back to back: "
+          f"{verdict(ratio(med, 'corral', 'corral-unconfined'), 1.1)}")
 
 
 def main() -> int:

@@ -61,6 +61,7 @@ ATTEMPTS = {
     "a leaked host fd (CVE-2024-21626 class)": "for f in /proc/self/fd/*; do readlink $f; done | "
                                                "grep -v -e '^/dev/' -e '^pipe:' -e '^socket:' -e '^/proc/' | grep .",
     "cwd outside the root": "readlink /proc/self/cwd | grep -v '^/'",
+    "a user namespace (seccomp)": "unshare -U -r true",
 }
 
 
@@ -78,3 +79,12 @@ def test_a_default_container_blocks_every_escape_attempt(busybox, capsys):
 def test_without_net_raw_no_raw_socket_opens(busybox):
     r = busybox("run", "--rm", "--network", "none", "--cap-drop", "NET_RAW", "busybox", "ping", "-c1", "127.0.0.1")
     assert r.returncode != 0 and b"permission denied" in r.stderr.lower()
+
+
+def test_a_block_device_made_with_cap_mknod_cannot_be_opened(busybox):
+    """Issue 20 item 3 on a v1 host: the devices cgroup lets mknod (CAP_MKNOD, docker's default) make the
+    node, and refuses to open it with EPERM; --device is how a disk gets in."""
+    r = busybox("run", "--rm", "busybox", "sh", "-c",
+                "mknod /tmp/sda b 8 0 && echo made && head -c1 /tmp/sda")
+    assert r.stdout == b"made\n" and r.returncode != 0
+    assert b"Operation not permitted" in r.stderr, r.stderr

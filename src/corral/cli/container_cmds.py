@@ -40,7 +40,7 @@ def _options(o: dict) -> dict:
         "read_only": o["read_only"], "tmpfs": dict(t.partition(":")[::2] for t in o["tmpfs"]),
         "shm_size": _size("shm_size", o["shm_size"]),
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
-        "volumes_from": o["volumes_from"],
+        "volumes_from": o["volumes_from"], "security_opt": o["security_opt"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
         "cgroupns": o["cgroupns"], **_limits(o),
     }

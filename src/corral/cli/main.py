@@ -70,6 +70,8 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--privileged",), "privileged", "flag", "give every capability and device"),
     Opt(("--cap-add",), "cap_add", "multi", "add a Linux capability", "CAP"),
     Opt(("--cap-drop",), "cap_drop", "multi", "drop a Linux capability", "CAP"),
+    Opt(("--security-opt",), "security_opt", "multi", "seccomp=unconfined|PROFILE.json, no-new-privileges[=false]",
+        "OPT"),
     Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
     Opt(("--stop-signal",), "stop_signal", "value", "signal to stop the container", "SIGNAL"),
     Opt(("--stop-timeout",), "stop_timeout", "value", "seconds to wait before killing", "N"),

@@ -339,9 +339,9 @@ class Monitor:
             return
         start_ns = time.time_ns()
         try:
-            process, cgroup = exec_.prepare(self.store.container_dir(run.cid), init.pid, run.command, None, [],
-                                            None, False)
-            pid, _, out, err = exec_.spawn_piped(init.pid, process, cgroup, False)
+            process, cgroup, filter_ = exec_.prepare(self.store.container_dir(run.cid), init.pid, run.command, None,
+                                                     [], None, False, self.store.seccomp_cache)
+            pid, _, out, err = exec_.spawn_piped(init.pid, process, cgroup, False, filter_)  # filtered, as any exec
         except Conflict:  # paused
             self._schedule_probe(run, time.time_ns())
             return
@@ -480,21 +480,22 @@ class Monitor:
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")
-        process, cgroup = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
-                                        req.get("env") or [], req.get("workdir"), bool(req.get("privileged")))
+        process, cgroup, filter_ = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
+                                                 req.get("env") or [], req.get("workdir"),
+                                                 bool(req.get("privileged")), self.store.seccomp_cache)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
         record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
         args = (init.pid, process, cgroup)
         if req.get("tty"):
-            pid, master = exec_.spawn(*args, None, window)
+            pid, master = exec_.spawn(*args, None, window, seccomp_filter=filter_)
             proc = _Proc(cid, pid, {master: logs.STDOUT}, master, True)
         elif req.get("attach"):
-            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")))
+            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")), filter_)
             proc = _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
         else:
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
-                pid, _ = exec_.spawn(*args, (null, null, null))
+                pid, _ = exec_.spawn(*args, (null, null, null), seccomp_filter=filter_)
             finally:
                 os.close(null)
             proc = _Proc(cid, pid, {}, None, False)

@@ -66,7 +66,8 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         _join_namespaces(store, cid, spec)
     net = _attach_network(store, cid, spec)
     try:
-        process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None)
+        process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None,
+                                store.seccomp_cache)
     except runtime.StartFailed as failure:
         _release_network(net)
         state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)

@@ -13,7 +13,7 @@ import os
 
 from corral import fastjson as json
 from corral.errors import APIError, CommandNotExecutable, Conflict, InvalidArgument, from_answer
-from corral.runtime import cgroups, console, init
+from corral.runtime import cgroups, console, init, seccomp
 from corral.runtime.start import read_all
 from corral.sys import libc
 
@@ -26,9 +26,11 @@ _JOIN_ORDER = (("cgroup", libc.CLONE_NEWCGROUP), ("ipc", libc.CLONE_NEWIPC), ("u
 
 
 def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: list[str], workdir: str | None,
-            privileged: bool) -> tuple[dict, list[str]]:
-    """The OCI process to run for `docker exec`-like options, and the entry files of the cgroup to
-    join, for the running container in `bundle` whose init is `init_pid`."""
+            privileged: bool, seccomp_cache: str | None = None) -> tuple[dict, list[str], bytes | None]:
+    """The OCI process to run for `docker exec`-like options, the entry files of the cgroup to
+    join, and the container's compiled seccomp filter (None: unconfined), for the running container
+    in `bundle` whose init is `init_pid`. The filter is the container's own, also for a --privileged exec,
+    as docker's."""
     from corral.runtime import users
     from corral.runtime.spec import exec_process
 
@@ -40,16 +42,18 @@ def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: l
     if cg.frozen():
         raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
     ids = users.resolve(user, [f"/proc/{init_pid}/root"], live=True) if user else None
-    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files()
+    filter_ = seccomp.program(spec["linux"].get("seccomp"), seccomp_cache)
+    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files(), filter_
 
 
 def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | None,
-          window: tuple[int, int] = (0, 0), syscall: Syscall = libc.LINUX) -> tuple[int, int | None]:
+          window: tuple[int, int] = (0, 0), syscall: Syscall = libc.LINUX,
+          seccomp_filter: bytes | None = None) -> tuple[int, int | None]:
     """Start `process` (an OCI process object) inside the container whose init is `init_pid`.
 
     stdio are the child's three fds, or None for a terminal made inside the
     container (process["terminal"]): its master is returned, sized to `window`.
-    Returns (pid, master) once the command is exec'd; a command that cannot be
+    seccomp_filter is prepare()'s. Returns (pid, master) once the command is exec'd; a command that cannot be
     started raises CommandNotFound / CommandNotExecutable like `docker exec`.
     """
     ns_fds = {}
@@ -72,7 +76,7 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
             if console_sock is not None:
                 console_sock.close()
             _child(ns_fds, process, cgroup_files, stdio if child_sock is None else child_sock.detach(), fail_w,
-                   syscall)
+                   syscall, seccomp_filter)
         syscall.setns(own_pid_ns, libc.CLONE_NEWPID)
     finally:
         for fd in list(ns_fds.values()) + [own_pid_ns, fail_w]:
@@ -102,7 +106,7 @@ def join(ns_fds: dict[str, int], cgroup_files: list[str], syscall: Syscall = lib
 
 
 def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | int,
-           fail_w: int, syscall: Syscall) -> None:
+           fail_w: int, syscall: Syscall, seccomp_filter: bytes | None = None) -> None:
     try:
         init.apply_oom_score_adj(process)  # the container's, as docker exec; while /proc is the host's
         join(ns_fds, cgroup_files, syscall)
@@ -115,9 +119,10 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio
         os.closerange(3, fail_w)
         os.closerange(fail_w + 1, 65536)
         init.apply_rlimits(process.get("rlimits") or [], syscall)  # the container's --ulimit, as docker exec
+        seccomp_filter = init.seccomp_before_identity(process, seccomp_filter, syscall)
         init.apply_identity(process, syscall)
         os.chdir(process.get("cwd") or "/")
-        init.exec_command(process["args"], process.get("env", []), syscall)
+        init.exec_command(process["args"], process.get("env", []), syscall, seccomp_filter)
     except init.ExecFailure as e:
         init.fail(fail_w, e.code, str(e))
     except BaseException as e:  # noqa: BLE001
@@ -125,14 +130,15 @@ def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio
     os._exit(126)
 
 
-def spawn_piped(init_pid: int, process: dict, cgroup_files: list[str], stdin: bool) -> tuple[int, int | None, int, int]:
+def spawn_piped(init_pid: int, process: dict, cgroup_files: list[str], stdin: bool,
+                seccomp_filter: bytes | None = None) -> tuple[int, int | None, int, int]:
     """spawn() with pipes (never anyone's own fds, so nothing inside can reach a terminal by TIOCSTI):
     returns (pid, the write end of its stdin or None for /dev/null, stdout's and stderr's read ends)."""
     in_r, in_w = os.pipe2(os.O_CLOEXEC) if stdin else (os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC), None)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     try:
-        pid, _ = spawn(init_pid, process, cgroup_files, (in_r, out_w, err_w))
+        pid, _ = spawn(init_pid, process, cgroup_files, (in_r, out_w, err_w), seccomp_filter=seccomp_filter)
     except BaseException:
         for fd in (in_w, out_r, err_r):
             if fd is not None:

@@ -44,13 +44,14 @@ class ExecFailure(Exception):
 
 
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                   cgroup_fd: int, cgroup_files: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
+                   cgroup_fd: int, cgroup_files: list[str], syscall: Syscall = libc.LINUX,
+                   seccomp: bytes | None = None) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
     over which the terminal's master goes to the parent (runtime/console.py); cgroup_files
-    are the cgroup's entry_files()."""
+    are the cgroup's entry_files(); seccomp the compiled linux.seccomp (runtime/seccomp.py), if any."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
-        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files, syscall)
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files, syscall, seccomp)
     except ExecFailure as e:
         fail(error_fd, e.code, str(e))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
@@ -67,7 +68,7 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
 
 
 def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall) -> NoReturn:
+                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall, seccomp: bytes | None) -> NoReturn:
     process = spec["process"]
     if isinstance(stdio, int):
         from corral.runtime import console  # now: nothing can be imported after pivot_root
@@ -93,6 +94,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     os.closerange(3, error_fd)
     os.closerange(error_fd + 1, 65536)
     apply_rlimits(process.get("rlimits") or [], syscall)
+    seccomp = seccomp_before_identity(process, seccomp, syscall)
     apply_identity(process, syscall)
     _rearm_parent_death(error_fd, syscall)
     cwd = process.get("cwd") or "/"
@@ -101,7 +103,7 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     except FileNotFoundError:
         os.makedirs(cwd, exist_ok=True)
         os.chdir(cwd)
-    exec_command(process["args"], process.get("env", []), syscall)
+    exec_command(process["args"], process.get("env", []), syscall, seccomp)
 
 
 def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
@@ -262,22 +264,44 @@ def apply_identity(process: dict, syscall: Syscall = libc.LINUX) -> None:
                    caps.mask(capabilities.get("inheritable", [])))
 
 
-def exec_command(args: list[str], env: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
+def seccomp_before_identity(process: dict, seccomp: bytes | None, syscall: Syscall = libc.LINUX) -> bytes | None:
+    """Without no_new_privs the kernel loads a filter only for a holder of CAP_SYS_ADMIN, which
+    apply_identity may drop: then the filter goes in now (as runc does), and what runs until the exec
+    must be allowed by it. Returns the program still to load just before execve (the usual case)."""
+    if seccomp is None or process.get("noNewPrivileges"):
+        return seccomp
+    load_seccomp(seccomp, syscall)
+    return None
+
+
+def load_seccomp(seccomp: bytes, syscall: Syscall = libc.LINUX) -> None:
+    try:
+        syscall.seccomp_filter(seccomp)
+    except OSError as e:
+        raise ExecFailure(125, f"cannot apply the seccomp profile: {e.strerror}") from None
+
+
+def exec_command(args: list[str], env: list[str], syscall: Syscall = libc.LINUX,
+                 seccomp: bytes | None = None) -> NoReturn:
     for sig in _RESET_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     # no sys.stdout.flush(): a buffer inherited from a library caller's process would land in the
     # container's output (Python's buffers die with execve, as they should)
-    execute(args, env, syscall)
+    execute(args, env, syscall, seccomp)
 
 
-def execute(args: list[str], env: list[str], syscall: Syscall = libc.LINUX) -> NoReturn:
+def execute(args: list[str], env: list[str], syscall: Syscall = libc.LINUX, seccomp: bytes | None = None) -> NoReturn:
     """execve the command as found in the env's PATH; a failure becomes Docker's 127 (not found) or
-    126 (cannot execute), with Docker's message."""
+    126 (cannot execute), with Docker's message. The seccomp filter goes in between the lookup and the
+    execve: as late as can be, so only execve itself must be allowed by it."""
     envmap = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
     name = args[0]
     try:
-        syscall.execve(_lookup(name, envmap.get("PATH", "")), args, envmap)
+        path = _lookup(name, envmap.get("PATH", ""))
+        if seccomp is not None:
+            load_seccomp(seccomp, syscall)
+        syscall.execve(path, args, envmap)
     except FileNotFoundError:
         if "/" in name:
             raise ExecFailure(127, f'exec: "{name}": stat {name}: no such file or directory') from None

@@ -25,6 +25,7 @@ _DEFAULTS: dict = {
     "cgroupns": None,
     "memory_swappiness": None, "oom_kill_disable": False, "oom_score_adj": None, "blkio_weight_device": list,
     "device_read_bps": list, "device_write_bps": list, "device_read_iops": list, "device_write_iops": list,
+    "security_opt": list,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -95,6 +96,7 @@ class ContainerOptions:
     device_write_bps: list[dict]
     device_read_iops: list[dict]  # [{"Path": ..., "Rate": operations per second}]
     device_write_iops: list[dict]
+    security_opt: list[str]  # HostConfig.SecurityOpt: seccomp=unconfined|JSON, no-new-privileges[=BOOL]
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -140,6 +142,8 @@ class ContainerOptions:
             self._check_namespaces_and_limits()
         if self.tmpfs or self.shm_size:
             self._check_tmpfs()
+        if self.security_opt:
+            self.security_opt = check_security_opts(self.security_opt)
         self.check_limits(update)
         if self.restart or self.healthcheck:
             self._check_health_and_restart()
@@ -173,6 +177,23 @@ class ContainerOptions:
             parse_device(text)
         for text in self.expose:
             expose_ports(text)
+
+    def seccomp_profile(self) -> dict | None:
+        """The docker profile to apply (runtime/seccomp.py), or None: unconfined (also --privileged, as docker)."""
+        from corral.runtime import seccomp
+
+        if self.privileged:
+            return None
+        chosen = security_settings(self.security_opt)[0]
+        if chosen == "unconfined":
+            return None
+        return seccomp.default_profile() if chosen is None else seccomp.parse_profile(chosen)
+
+    def no_new_privileges(self) -> bool:
+        """no_new_privs for the container's processes: on unless --privileged, or
+        --security-opt no-new-privileges=false asks it off."""
+        asked = security_settings(self.security_opt)[1]
+        return (not self.privileged) if asked is None else asked
 
     def _check_tmpfs(self) -> None:
         """--tmpfs targets and --shm-size, in docker's words where docker has them. A size for a /dev/shm
@@ -483,3 +504,63 @@ def parse_bytes(text: str) -> int:
     if not 0 <= value * _UNITS[unit] < 2**63:  # also NaN and "1e999" (infinite)
         raise InvalidArgument(f"invalid size: {text!r}")
     return int(value * _UNITS[unit])
+
+
+# ------------------------------------------------------------------------------------------- --security-opt
+
+_NO_OPS = ("apparmor=unconfined", "label=disable")
+"""Values that ask for what corral already does (it applies no AppArmor profile nor SELinux label)."""
+
+
+def security_settings(values: list[str]) -> tuple[str | None, bool | None]:
+    """(seccomp: None for the default, "unconfined" or a profile's JSON; no-new-privileges: None when
+    not given) of checked --security-opt values (check_security_opts)."""
+    chosen: str | None = None
+    nnp: bool | None = None
+    for value in values:
+        key, _, arg = value.partition("=")
+        if key == "seccomp":
+            chosen = arg
+        elif key == "no-new-privileges":
+            nnp = arg.lower() != "false"
+    return chosen, nnp
+
+
+def check_security_opts(values: list[str]) -> list[str]:
+    """--security-opt as docker's CLI reads it, in its words: seccomp=unconfined|FILE.json (the file's
+    content replaces its path, as docker's CLI sends it), no-new-privileges[=true|false]; anything
+    else is refused, since corral would not apply it."""
+    out = []
+    for value in values:
+        key, sep, arg = value.partition("=")
+        if not sep and ":" in value:
+            key, sep, arg = value.partition(":")  # docker's older separator
+        if key == "seccomp" and sep and arg:
+            if arg != "unconfined":
+                arg = _profile_text(arg)
+                from corral.runtime import seccomp
+
+                seccomp.parse_profile(arg)
+            out.append(f"seccomp={arg}")
+        elif key == "no-new-privileges":
+            if sep and arg.lower() not in ("true", "false", "1", "0"):
+                raise InvalidArgument(f'invalid --security-opt 2: "{value}"')
+            out.append(f"no-new-privileges={'false' if arg.lower() in ('false', '0') else 'true'}")
+        elif f"{key}={arg}" in _NO_OPS:
+            out.append(f"{key}={arg}")
+        elif key in ("apparmor", "label", "systempaths", "mask", "unmask", "writable-cgroups"):
+            raise InvalidArgument(f'--security-opt {value}: corral does not apply {key} options')
+        else:
+            raise InvalidArgument(f'invalid --security-opt 1: "{value}"')
+    return out
+
+
+def _profile_text(arg: str) -> str:
+    """A profile given inline (its JSON, as docker's API carries it) or as a file's path (as typed)."""
+    if arg.lstrip().startswith("{"):
+        return arg
+    try:
+        with open(arg) as f:
+            return f.read()
+    except OSError as e:
+        raise InvalidArgument(f"opening seccomp profile ({arg}) failed: {e.strerror}") from None

@@ -129,6 +129,11 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         linux["sysctl"] = dict(opts.sysctls)
     if opts.devices:
         linux["devices"] = devices(opts.devices, resources["devices"])
+    profile = opts.seccomp_profile()
+    if profile is not None:
+        from corral.runtime import seccomp
+
+        linux["seccomp"] = seccomp.oci(profile, cap_names)
     if not opts.privileged:
         linux["maskedPaths"] = MASKED_PATHS
         linux["readonlyPaths"] = READONLY_PATHS
@@ -175,7 +180,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         "cwd": opts.workdir or cfg.get("WorkingDir") or "/",
         "capabilities": {"bounding": cap_names, "effective": effective, "permitted": effective,
                          "inheritable": [], "ambient": []},
-        "noNewPrivileges": not opts.privileged,
+        "noNewPrivileges": opts.no_new_privileges(),
     }
     if opts.ulimits:
         process["rlimits"] = rlimits(opts.ulimits)

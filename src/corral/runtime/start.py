@@ -55,10 +55,12 @@ class StartFailed(Exception):
 
 
 def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
-          after_fork: Callable[[], None] | None = None) -> Process:
+          after_fork: Callable[[], None] | None = None, seccomp_cache: str | None = None) -> Process:
     """Fork the container's init, make its cgroup meanwhile (the init enters it), wait until its command
     is exec'd. `spec` is the bundle's config.json as read (and amended) by the caller; `window` is the
-    initial (rows, cols) of a terminal. Raises StartFailed once the init is reaped and its cgroup gone."""
+    initial (rows, cols) of a terminal; seccomp_cache the directory of compiled filters (runtime/seccomp.py).
+    Raises StartFailed once the init is reaped and its cgroup gone."""
+    seccomp_filter = _seccomp_filter(spec, seccomp_cache)
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
     tty = bool(spec["process"].get("terminal"))
     ours: list[int] = []  # fds this process keeps
@@ -94,7 +96,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
             os.close(fd)
         if tty:
             console_sock.close()
-        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files())
+        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files(), seccomp=seccomp_filter)
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     if after_fork is not None:
@@ -126,6 +128,19 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
     if tty:
         return Process(pid, cg, master, master, None, True)
     return Process(pid, cg, in_w, out_r, err_r, False)
+
+
+def _seccomp_filter(spec: dict, cache: str | None) -> bytes | None:
+    """The compiled linux.seccomp, before the fork (the init must not load libseccomp, nor pay for it twice)."""
+    if not spec["linux"].get("seccomp"):
+        return None
+    from corral.runtime import seccomp
+
+    try:
+        return seccomp.program(spec["linux"]["seccomp"], cache)
+    except (OSError, ValueError) as e:
+        reason = f"cannot compile the container's seccomp profile: {e}"
+        raise StartFailed(APIError(reason), reason) from None
 
 
 def _fork_into_pidns(ns: dict | None) -> int:

@@ -31,6 +31,7 @@ class Store:
         self.layers = os.path.join(self.root, "layers")
         self.containers = os.path.join(self.root, "containers")
         self.tmp = os.path.join(self.root, "tmp")
+        self.seccomp_cache = os.path.join(self.root, "seccomp")  # compiled filters by hash (runtime/seccomp.py)
         self._conn: sqlite3.Connection | None = None
 
     @property

@@ -92,6 +92,9 @@ class RecordingSyscall:
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         self._record("capset", effective, permitted, inheritable)
 
+    def seccomp_filter(self, program: bytes) -> None:
+        self._record("seccomp_filter", bytes(program).hex())  # text, so a forked test can report it as JSON
+
     def loopback_up(self) -> None:
         self._record("loopback_up")
 

@@ -57,9 +57,9 @@ RESOLVE_BENEATH = 0x08
 
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437,
-               "open_tree": 428, "move_mount": 429},
+               "open_tree": 428, "move_mount": 429, "seccomp": 317},
     "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437,
-                "open_tree": 428, "move_mount": 429},
+                "open_tree": 428, "move_mount": 429, "seccomp": 277},
 }[os.uname().machine]
 
 
@@ -130,6 +130,18 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
     _check(_libc.syscall(_SYSCALLS["capset"], ctypes.byref(header), ctypes.byref(data)), "capset")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_filter(program: bytes) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER) of this thread with a classic BPF program (sock_filter array as
+    bytes); the kernel wants no_new_privs set, or CAP_SYS_ADMIN held."""
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    _check(_libc.syscall(_SYSCALLS["seccomp"], 1, 0, ctypes.byref(prog)), "seccomp")
 
 
 def loopback_up() -> None:
@@ -203,6 +215,7 @@ class Linux:
     prctl = staticmethod(prctl)
     capset = staticmethod(capset)
     loopback_up = staticmethod(loopback_up)
+    seccomp_filter = staticmethod(seccomp_filter)
     mknod = staticmethod(os.mknod)
     setrlimit = staticmethod(setrlimit)
     setgroups = staticmethod(os.setgroups)

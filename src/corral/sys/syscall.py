@@ -58,6 +58,9 @@ class Syscall(Protocol):
     def capset(self, effective: int, permitted: int, inheritable: int) -> None:
         """capset(2) of this thread, as 64-bit masks."""
 
+    def seccomp_filter(self, program: bytes) -> None:
+        """seccomp(2) SECCOMP_SET_MODE_FILTER with a compiled classic BPF program (runtime/seccomp.py)."""
+
     def loopback_up(self) -> None:
         """Bring `lo` up in the current network namespace."""
 

@@ -26,7 +26,7 @@ NOT_APPLIED = {
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
     "mac_address": "MAC addresses",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
-    "runtime": "other runtimes", "security_opt": "security options", "storage_opt": "storage options",
+    "runtime": "other runtimes", "storage_opt": "storage options",
     "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
     "volume_driver": "volume drivers",
 }
@@ -303,6 +303,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "device_write_bps": ("device_write_bps", _devices_of("Rate")),
     "device_read_iops": ("device_read_iops", _devices_of("Rate")),
     "device_write_iops": ("device_write_iops", _devices_of("Rate")),
+    "security_opt": ("security_opt", _strings),
 }
 
 
