@@ -44,7 +44,17 @@ def _options(o: dict) -> dict:
         "shm_size": _size("shm_size", o["shm_size"]),
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"],
+        **_bandwidth(o),
     }
+
+
+def _bandwidth(o: dict) -> dict:
+    """--network-bandwidth, -in and -out as ContainerOptions' rates; bandwidth.py only when one is given."""
+    if o["network_bandwidth"] is None and o["network_bandwidth_in"] is None and o["network_bandwidth_out"] is None:
+        return {}
+    from corral.network import bandwidth
+
+    return bandwidth.flags(o)
 
 
 def _size(key: str, text: str | None) -> int | None:

@@ -15,6 +15,12 @@ import sys
 
 from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
+_BANDWIDTH_OPTS = [
+    Opt(("--network-bandwidth",), "network_bandwidth", "value",
+        "limit what the container sends and receives, each (e.g. 10mbit; 0: none)", "RATE"),
+    Opt(("--network-bandwidth-in",), "network_bandwidth_in", "value", "limit what the container receives", "RATE"),
+    Opt(("--network-bandwidth-out",), "network_bandwidth_out", "value", "limit what the container sends", "RATE"),
+]
 _RUN_OPTS = [
     Opt(("--name",), "name", "value", "assign a name to the container", "NAME"),
     Opt(("-e", "--env"), "env", "multi", "set an environment variable (a bare NAME: the caller's)", "K=V"),
@@ -64,6 +70,8 @@ _RUN_OPTS = [
         "SRC:DST[:OPTS]"),
     Opt(("--mount",), "mount", "multi", "type=bind|volume|tmpfs,source=,target=[,readonly][,...]", "SPEC"),
     Opt(("--volumes-from",), "volumes_from", "multi", "the mounts of another container", "CONTAINER[:ro|rw]"),
+    # network bandwidth (network/bandwidth.py)
+    *_BANDWIDTH_OPTS,
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
@@ -168,6 +176,7 @@ TABLE: tuple[Command, ...] = (
              Opt(("--cpuset-mems",), "cpuset_mems", "value", "memory nodes in which to allow execution", "MEMS"),
              Opt(("--pids-limit",), "pids_limit", "value", "maximum number of processes (-1: unlimited)", "N"),
              Opt(("--blkio-weight",), "blkio_weight", "value", "block I/O relative weight, 10 to 1000", "N"),
+             *_BANDWIDTH_OPTS,
              Opt(("--restart",), "restart", "value", "refused: corral has no restart policies yet", "POLICY")],
             min_args=1),
     Command("import", _I + "import_", "import FILE|- [REPOSITORY[:TAG]]", "Create an image from a rootfs tarball.",

@@ -126,6 +126,10 @@ def update_limits(o: dict) -> dict:
     for key in ("cpuset_cpus", "cpuset_mems"):
         if o[key] is not None:
             limits[key] = o[key]
+    if any(o.get(k) is not None for k in ("network_bandwidth", "network_bandwidth_in", "network_bandwidth_out")):
+        from corral.network import bandwidth
+
+        limits.update(bandwidth.flags(o))
     return limits
 
 

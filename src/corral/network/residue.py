@@ -2,8 +2,8 @@
 
 Links carry the alias corral:<store tag>:<id> and nft elements the comment
 <store tag>:<id[:12]>, so this store's leftovers are found without touching
-another store's: a bridge whose switch is gone, a veth whose container is not
-running, an element for a removed switch or a stopped container; and, the
+another store's: a bridge whose switch is gone, a veth or an ifb (a bandwidth limit's) whose
+container is not running, an element for a removed switch or a stopped container; and, the
 other way round, what a running container needs but lacks (after a reboot or
 a flushed ruleset): its switch's bridge, the switch's elements, its ports.
 Also what a store whose directory is gone left (network.STORES_DIR says which
@@ -46,8 +46,8 @@ def findings(store: Store) -> list[Finding]:
         owner = parts[2]
         if kind == "bridge" and owner not in nets:
             found.append(Finding(f"network: bridge {name} of a removed switch is left", _delete_link(name)))
-        elif kind == "veth" and owner not in running:
-            found.append(Finding(f"network: veth {name} of container {owner[:12]}, which is not running, is left",
+        elif kind in ("veth", "ifb") and owner not in running:  # an ifb shapes a bandwidth limit (bandwidth.py)
+            found.append(Finding(f"network: {kind} {name} of container {owner[:12]}, which is not running, is left",
                                  _delete_link(name)))
 
     found += _of_removed_stores(tag, links)
