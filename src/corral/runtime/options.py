@@ -114,7 +114,7 @@ class ContainerOptions:
             self.pids_limit = None  # docker: 0 and -1 (any negative) mean unlimited
         bandwidth = self.network_bandwidth_in or self.network_bandwidth_out
         if self.network in ("default", ""):
-            # no network unless a port is published or a bandwidth limited (then the default switch): `run`
+            # no network unless a port is published or a bandwidth limit set (then the default switch): `run`
             # stays as fast as it was
             self.network = "bridge" if self.ports or self.publish_all or bandwidth else "none"
         if self.network_bandwidth_in is not None or self.network_bandwidth_out is not None:
