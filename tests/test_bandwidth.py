@@ -81,10 +81,12 @@ def out_of_container(cli, name: str, gateway: str) -> float:  # noqa: ANN001
     return result["took"]
 
 
-def links(kind: str) -> set[str]:
+def links(kind: str, cli=None) -> set[str]:  # noqa: ANN001
+    """The names of the host's links of a kind (with `cli`, only its store's)."""
     found = json.loads(subprocess.run(["ip", "-j", "link", "show", "type", kind], capture_output=True,
                                       check=True).stdout or b"[]")
-    return {link["ifname"] for link in found}
+    mark = f"corral:{cli_tag(cli)}:" if cli is not None else ""
+    return {link["ifname"] for link in found if link.get("ifalias", "").startswith(mark)}
 
 
 def qdiscs(link: str) -> str:
@@ -222,3 +224,31 @@ def test_the_python_api_takes_and_updates_the_limits(busybox):
         c.remove(force=True)
         client.close()
     assert ifb not in links("ifb")
+
+
+def test_an_interface_connected_later_is_limited_too_and_disconnect_takes_its_ifb(busybox):
+    network(busybox, 6)
+    network(busybox, 7)
+    busybox.out("run", "-d", "--name", "bw6", "--network", "bw6", "--network-bandwidth-out", "3mbit", "busybox",
+                "sleep", "600")
+    first = host_links(busybox, "bw6")[1]
+    busybox.out("network", "connect", "bw7", "bw6")
+    second = links("ifb", busybox) - {first}
+    assert len(second) == 1 and "rate 3Mbit" in qdiscs(second.pop()), links("ifb", busybox)
+    busybox.out("network", "disconnect", "bw7", "bw6")
+    assert links("ifb", busybox) == {first}
+
+
+def test_a_lost_ifb_is_found_and_put_back(busybox):
+    gateway = network(busybox, 8)
+    busybox.out("run", "-d", "--name", "bw8", "--network", "bw8", "--network-bandwidth-out", "10mbit", "busybox",
+                "sleep", "600")
+    veth, ifb = host_links(busybox, "bw8")
+    subprocess.run(["ip", "link", "del", ifb], check=True)  # what the container sends is redirected to nothing
+    r = busybox("system", "check")
+    assert r.returncode == 1 and b"has lost the ifb of its outgoing bandwidth limit" in r.stdout + r.stderr, r
+    busybox.out("system", "check", "--repair")
+    assert "rate 10Mbit" in qdiscs(ifb) and "ingress" in qdiscs(veth)
+    assert busybox("system", "check").returncode == 0
+    took_out = out_of_container(busybox, "bw8", gateway)
+    assert 2.0 < took_out < 4.5, f"shaped again: {took_out:.2f} s"
