@@ -48,7 +48,7 @@ def test_the_python_api_takes_a_rate_string_or_bits_per_second():
     assert create_options("run", {"network_bandwidth": "10mbit", "network_bandwidth_out": 2_000_000}) == \
         {"network_bandwidth_in": 10_000_000, "network_bandwidth_out": 2_000_000}
     assert create_options("run", {"network_bandwidth_in": "1mbps"}) == {"network_bandwidth_in": 8_000_000}
-    for bad in (-1, 1.5, True):
+    for bad in (-1, 1.5, True, 7):
         with pytest.raises(InvalidArgument):
             create_options("run", {"network_bandwidth": bad})
     with pytest.raises(InvalidArgument, match=r"run\(\): invalid rate"):

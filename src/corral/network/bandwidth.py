@@ -66,7 +66,7 @@ def rate_value(value: object, name: str) -> int:
     """A rate as the Python API takes it: a string in tc's grammar ("10mbit") or bits per second as an int."""
     if isinstance(value, str):
         return parse_rate(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and (value == 0 or value >= 8):
         return value
     raise InvalidArgument(f"{name}: give a rate such as '10mbit' or bits per second as an int, not {value!r}")
 
