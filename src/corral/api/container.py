@@ -515,6 +515,9 @@ class Container:
             "DeviceCgroupRules": None, "PidsLimit": opts.pids_limit,
             "Ulimits": [dict(zip(("Name", "Soft", "Hard"), parse_ulimit(u))) for u in opts.ulimits],
             **self._limits_config(),
+            # corral's own: the bandwidth limits in bits per second, 0 for none (network/bandwidth.py)
+            "NetworkBandwidthIn": opts.network_bandwidth_in or 0,
+            "NetworkBandwidthOut": opts.network_bandwidth_out or 0,
         }
         if opts.sysctls:
             found["Sysctls"] = dict(opts.sysctls)
@@ -841,7 +844,8 @@ class Container:
         return stats.one(self, one_shot=one_shot)
 
     UPDATABLE = ("memory", "memory_swap", "memory_reservation", "cpus", "cpu_shares", "cpu_period", "cpu_quota",
-                 "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight")
+                 "cpuset_cpus", "cpuset_mems", "pids_limit", "blkio_weight",
+                 "network_bandwidth", "network_bandwidth_in", "network_bandwidth_out")
     """The limits update() changes, by their ContainerOptions names."""
 
     def update(self, **limits: object) -> dict:
@@ -850,13 +854,18 @@ class Container:
 
         Keywords are UPDATABLE's; None leaves a limit as it is; pids_limit 0 or -1, cpu_quota -1 and
         memory_swap -1 lift theirs. Checked as docker checks them, against the limits already set.
-        Returns docker's {"Warnings": [...]}.
+        network_bandwidth (both directions), network_bandwidth_in and _out take a rate ("10mbit", or bits
+        per second as an int; 0 lifts it). Returns docker's {"Warnings": [...]}.
         """
         policy = limits.pop("restart_policy", None)
         unknown = sorted(set(limits) - set(self.UPDATABLE))
         if unknown:
             raise InvalidArgument(f"unknown update option(s): {', '.join(unknown)}")
         given = {key: value for key, value in limits.items() if value is not None}
+        if set(given) & {"network_bandwidth", "network_bandwidth_in", "network_bandwidth_out"}:
+            from corral.network.bandwidth import split
+
+            given = dict({k: v for k, v in given.items() if not k.startswith("network_bandwidth")}, **split(given))
         if policy is not None:
             self._update_restart(policy)
             if not given:
@@ -892,6 +901,11 @@ class Container:
                 self._cgroup().set(live)
             except FileNotFoundError:
                 pass  # it stopped meanwhile: recorded below, applied at its next start
+        if "network_bandwidth_in" in given or "network_bandwidth_out" in given:
+            from corral.network import endpoint
+
+            endpoint.change_bandwidth(self.host.store, self.id, (old.network_bandwidth_in, old.network_bandwidth_out),
+                                      (merged.network_bandwidth_in, merged.network_bandwidth_out))
         self._record_limits(merged, limits_now)
         return {"Warnings": []}
 
@@ -918,6 +932,11 @@ class Container:
         spec = self.spec
         resources = spec.setdefault("linux", {}).setdefault("resources", {})
         spec["linux"]["resources"] = dict({"devices": resources.get("devices", [])}, **limits)
+        rates = (options.network_bandwidth_in, options.network_bandwidth_out)
+        if rates != (self.options.network_bandwidth_in, self.options.network_bandwidth_out):
+            from corral.network.endpoint import annotate_bandwidth
+
+            annotate_bandwidth(spec, rates)  # what its next start applies
         write_atomic(os.path.join(self.bundle, "config.json"), json.dumps(spec).encode())
         containers.set_options(self.host.store, self.id, options.to_dict())
         self.options = options

@@ -42,7 +42,7 @@ def _options(o: dict) -> dict:
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"], "security_opt": o["security_opt"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
-        "cgroupns": o["cgroupns"], **_limits(o),
+        "cgroupns": o["cgroupns"], **_limits(o), **_bandwidth(o),
     }
 
 
@@ -86,6 +86,15 @@ def _healthcheck(o: dict) -> dict | None:
         if check["Retries"] < 0:
             raise InvalidArgument("--health-retries cannot be negative")
     return check
+
+
+def _bandwidth(o: dict) -> dict:
+    """--network-bandwidth, -in and -out as ContainerOptions' rates; bandwidth.py only when one is given."""
+    if o["network_bandwidth"] is None and o["network_bandwidth_in"] is None and o["network_bandwidth_out"] is None:
+        return {}
+    from corral.network import bandwidth
+
+    return bandwidth.flags(o)
 
 
 def _size(key: str, text: str | None) -> int | None:

@@ -15,6 +15,12 @@ import sys
 
 from corral.cli.parser import DEBUG, Command, Group, Opt, help_text, parse, report
 
+_BANDWIDTH_OPTS = [
+    Opt(("--network-bandwidth",), "network_bandwidth", "value",
+        "limit what the container sends and receives, each (e.g. 10mbit; 0: none)", "RATE"),
+    Opt(("--network-bandwidth-in",), "network_bandwidth_in", "value", "limit what the container receives", "RATE"),
+    Opt(("--network-bandwidth-out",), "network_bandwidth_out", "value", "limit what the container sends", "RATE"),
+]
 _LIMIT_OPTS = [  # the limits `update` changes too; cli/limits.py reads them
     Opt(("-m", "--memory"), "memory", "value", "memory limit (e.g. 64m)", "BYTES"),
     Opt(("--memory-reservation",), "memory_reservation", "value", "memory soft limit", "BYTES"),
@@ -104,6 +110,8 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--health-start-interval",), "health_start_interval", "value",
         "time between running the check during the start period", "DUR"),
     Opt(("--no-healthcheck",), "no_healthcheck", "flag", "disable any container-specified HEALTHCHECK"),
+    # network bandwidth (network/bandwidth.py)
+    *_BANDWIDTH_OPTS,
 ]
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
@@ -199,7 +207,7 @@ TABLE: tuple[Command, ...] = (
              Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FORMAT_LIST]),
     Command("update", _R + "update", "update [OPTIONS] CONTAINER [CONTAINER...]",
             "Update the resource limits of containers, live when they run.",
-            _LIMIT_OPTS + [
+            _LIMIT_OPTS + _BANDWIDTH_OPTS + [
              Opt(("--restart",), "restart", "value", "restart policy: no, on-failure[:N], always, unless-stopped",
                  "POLICY")],
             min_args=1),

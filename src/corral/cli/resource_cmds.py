@@ -114,6 +114,10 @@ def update(o: dict, args: list[str]) -> int:
 
         parse_restart(o["restart"])  # a bad policy is refused before any container is changed
         limits["restart_policy"] = o["restart"]
+    if any(o.get(k) is not None for k in ("network_bandwidth", "network_bandwidth_in", "network_bandwidth_out")):
+        from corral.network import bandwidth
+
+        limits.update(bandwidth.flags(o))
     if not limits:
         raise InvalidArgument("you must provide one or more flags when using this command")
     return each_container(args, lambda c: c.update(**limits))

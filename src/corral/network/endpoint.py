@@ -33,7 +33,8 @@ from corral.store import containers, leases
 from corral.store.root import Store
 
 ANNOTATION = NETWORK_ANNOTATION
-"""config.json's annotation: JSON {"mode": "switch"|"container", "container": id, "ports": [mapping…]}."""
+"""config.json's annotation: JSON {"mode": "switch"|"container", "container": id, "ports": [mapping…],
+"bandwidth": [in, out]} (bits per second or null; the key only when a limit is set)."""
 
 
 def veth_name(cid: str, network_id: str) -> str:
@@ -89,8 +90,11 @@ class Plan:
 
     def annotate(self, spec: dict) -> None:
         if self.mode in ("switch", "container"):
-            spec["annotations"][ANNOTATION] = json.dumps(
-                {"mode": self.mode, "container": self.target, "ports": self.mappings})
+            info = {"mode": self.mode, "container": self.target, "ports": self.mappings}
+            rates = [self.opts.network_bandwidth_in, self.opts.network_bandwidth_out]
+            if any(rates):
+                info["bandwidth"] = rates
+            spec["annotations"][ANNOTATION] = json.dumps(info)
 
     def etc_files(self, hostname: str) -> dict[str, str]:
         if self.mode == "container":
@@ -133,6 +137,12 @@ def _ipam():  # noqa: ANN202 - the ipam module (imports ipaddress only when leas
     return ipam
 
 
+def _bandwidth():  # noqa: ANN202 - the bandwidth module, imported when a container has or had a limit
+    from corral.network import bandwidth
+
+    return bandwidth
+
+
 # start ---------------------------------------------------------------------------------------------
 
 class Attachment:
@@ -166,7 +176,7 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
         net_ns["path"] = f"/proc/{running_pid(store, info['container'], 'network')}/ns/net"
         return att
     try:
-        _attach_switches(att, store, cid, info.get("ports") or [])
+        _attach_switches(att, store, cid, info.get("ports") or [], info.get("bandwidth"))
         net_ns["path"] = f"/proc/self/fd/{att.netns}"
     except BaseException:
         att.release()
@@ -179,7 +189,8 @@ def leases_of(store: Store, cid: str) -> list[tuple[switches.Switch, str, str]]:
     return [(switches.Switch.of(net), lease.ip, lease.ifname) for net, lease in leases.of_container(store, cid)]
 
 
-def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dict]) -> None:
+def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dict],
+                     rates: list[int | None] | None) -> None:
     held = leases_of(store, cid)
     if not held:
         raise APIError("the container has no address on any switch: remove and create it again")
@@ -194,6 +205,9 @@ def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dic
     if bound:
         leases.bind_ports(store, [leases.PortBinding(cid, *b) for b in bound])
     att.netns = _wire(store, cid, held)
+    if rates:
+        _bandwidth().apply([veth_name(cid, sw.id) for sw, _, _ in held], f"corral:{store_tag(store.root)}:{cid}",
+                           (None, None), (rates[0], rates[1]))
     if bound:
         elements = [e for b in bound for e in nft.port_elements(*b, tag)]
         try:
@@ -280,6 +294,7 @@ def release(store: Store, cid: str) -> None:
     if bindings:
         nft.remove([e for b in bindings for e in nft.port_elements(*b[1:], tag)])
         leases.unbind_ports(store, cid)
+    _bandwidth().release([veth_name(cid, sw.id) for sw, _, _ in leases_of(store, cid)])
     update_hosts(store, cid, joining=False)
 
 
@@ -291,12 +306,14 @@ def forget(store: Store, cid: str) -> None:
 
 def recover(store: Store) -> None:
     """A monitor starting finds every container its predecessor ran dead (they died with it): record
-    them as exited, and release their ports, rules and links."""
+    them as exited, and release their ports, rules and links (an ifb of a bandwidth limit among them)."""
     from corral.runtime import state
 
+    dead = []
     for rec in containers.recorded_running(store):
-        state.refresh(store, rec.id, state.RUNNING, rec.supervisor)
-    for cid in {b.container_id for b in leases.every_port(store)}:
+        if state.refresh(store, rec.id, state.RUNNING, rec.supervisor) != state.RUNNING:
+            dead.append(rec.id)  # and its ifbs (bandwidth.py) with its ports
+    for cid in {b.container_id for b in leases.every_port(store)} | set(dead):
         try:
             release(store, cid)
         except (OSError, CorralError):
@@ -323,7 +340,12 @@ def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases
     try:
         switches.bring_up(store, sw)
         _wire_into(store, cid, pid, sw, address, ifname)
+        rates = info.get("bandwidth")
+        if rates:
+            _bandwidth().apply([veth_name(cid, sw.id)], f"corral:{store_tag(store.root)}:{cid}", (None, None),
+                               (rates[0], rates[1]))
     except BaseException:
+        _bandwidth().release([veth_name(cid, sw.id)])
         leases.give_back(store, cid, sw.id)
         raise
     update_hosts(store, cid, joining=True)
@@ -342,6 +364,7 @@ def disconnect(store: Store, cid: str, sw: switches.Switch, force: bool = False)
     with Netlink() as nl:
         nl.delete_link(veth_name(cid, sw.id))
         nl.flush(ignore=(19,))
+    _bandwidth().release([veth_name(cid, sw.id)])
     leases.give_back(store, cid, sw.id)
     if live:
         update_hosts(store, cid, joining=True)  # its own file and its remaining switches' peers
@@ -392,6 +415,27 @@ def _wire_into(store: Store, cid: str, pid: int, sw: switches.Switch, ip: str, i
         os.close(target)
         if inner is not None:
             inner.close()
+
+
+def change_bandwidth(store: Store, cid: str, old: tuple[int | None, int | None],
+                     new: tuple[int | None, int | None]) -> None:
+    """`update`: take a running container's interfaces from limits `old` to `new` (bits per second, None
+    for none), live; a stopped container's are set at its next start, from its annotation."""
+    if _live_pid(store, cid) is None:
+        return
+    veths = [veth_name(cid, sw.id) for sw, _, _ in leases_of(store, cid)]
+    _bandwidth().apply(veths, f"corral:{store_tag(store.root)}:{cid}", old, new)
+
+
+def annotate_bandwidth(spec: dict, rates: tuple[int | None, int | None]) -> None:
+    """Record a container's limits in its config.json's annotation, which its next start applies."""
+    info = json.loads(spec.get("annotations", {}).get(ANNOTATION) or "{}")
+    if info.get("mode") != "switch":
+        return
+    info.pop("bandwidth", None)
+    if any(rates):
+        info["bandwidth"] = list(rates)
+    spec["annotations"][ANNOTATION] = json.dumps(info)
 
 
 # names on user-created switches -----------------------------------------------------------------------

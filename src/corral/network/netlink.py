@@ -100,9 +100,13 @@ class Netlink:
     # requests ---------------------------------------------------------------------------------------
 
     def add_bridge(self, name: str, alias: str) -> None:
-        info = attr(IFLA_LINKINFO, attr(IFLA_INFO_KIND, b"bridge"))
+        self.add_link(name, "bridge", alias)
+
+    def add_link(self, name: str, kind: str, alias: str) -> None:
+        """A link of a kind that needs no options (bridge, ifb), up, with corral's alias."""
+        info = attr(IFLA_LINKINFO, attr(IFLA_INFO_KIND, kind.encode()))
         self.queue(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-                   ifinfo(up=True) + attr(IFLA_IFNAME, _name(name)) + info, f"create bridge {name}")
+                   ifinfo(up=True) + attr(IFLA_IFNAME, _name(name)) + info, f"create {kind} {name}")
         self.set_alias(name, alias)
 
     def add_veth(self, name: str, peer: str, peer_netns_fd: int) -> None:

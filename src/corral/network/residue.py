@@ -2,10 +2,11 @@
 
 Links carry the alias corral:<store tag>:<id> and nft elements the comment
 <store tag>:<id[:12]>, so this store's leftovers are found without touching
-another store's: a bridge whose switch is gone, a veth whose container is not
-running, an element for a removed switch or a stopped container; and, the
+another store's: a bridge whose switch is gone, a veth or an ifb (a bandwidth limit's) whose
+container is not running, an element for a removed switch or a stopped container; and, the
 other way round, what a running container needs but lacks (after a reboot or
-a flushed ruleset): its switch's bridge, the switch's elements, its ports.
+a flushed ruleset): its switch's bridge, the switch's elements, its ports, the
+ifb of its outgoing bandwidth limit.
 Also what a store whose directory is gone left (network.STORES_DIR says which
 stores had bridges here and where they were): nothing else can remove it.
 """
@@ -46,8 +47,8 @@ def findings(store: Store) -> list[Finding]:
         owner = parts[2]
         if kind == "bridge" and owner not in nets:
             found.append(Finding(f"network: bridge {name} of a removed switch is left", _delete_link(name)))
-        elif kind == "veth" and owner not in running:
-            found.append(Finding(f"network: veth {name} of container {owner[:12]}, which is not running, is left",
+        elif kind in ("veth", "ifb") and owner not in running:  # an ifb shapes a bandwidth limit (bandwidth.py)
+            found.append(Finding(f"network: {kind} {name} of container {owner[:12]}, which is not running, is left",
                                  _delete_link(name)))
 
     found += _of_removed_stores(tag, links)
@@ -78,6 +79,8 @@ def findings(store: Store) -> list[Finding]:
                                  f"{names.get(cid, cid[:12])} has no firewall rule",
                                  _add_elements(nft.port_elements(*mapping, f"{tag}:{cid[:12]}"))))
     held = leases.every(store)
+    found += _lost_limits(store, [(lease.container_id, lease.network_id) for lease in held
+                                  if lease.container_id in running], {name for _, name, _, _ in links})
     serving = {lease.network_id for lease in held if lease.container_id in running}
     for sw in nets.values():
         if sw.id not in serving:
@@ -95,6 +98,36 @@ def findings(store: Store) -> list[Finding]:
             found.append(Finding(f"network: container {cid[:12]} leases an address on missing switch {net_id[:12]}",
                                  _drop_lease(store, cid, net_id)))
     return found
+
+
+def _lost_limits(store: Store, attached: list[tuple[str, str]], present: set[str]) -> list[Finding]:
+    """Running containers with an outgoing bandwidth limit whose ifb is gone (deleted by hand): their veth
+    still redirects what they send, to nothing, so they are cut off. The fix shapes the veth afresh."""
+    from corral.network.bandwidth import ifb_name
+    from corral.network.endpoint import veth_name
+
+    found = []
+    limits: dict[str, tuple] = {}
+    for cid, net_id in attached:
+        if cid not in limits:
+            rec = containers.get(store, cid)
+            options = rec.options if rec is not None else {}
+            limits[cid] = (options.get("network_bandwidth_in"), options.get("network_bandwidth_out"))
+        veth = veth_name(cid, net_id)
+        if limits[cid][1] and veth in present and ifb_name(veth) not in present:
+            found.append(Finding(f"network: running container {cid[:12]} has lost the ifb of its outgoing bandwidth "
+                                 "limit (what it sends goes nowhere)", _reshape(store, cid, veth, limits[cid])))
+    return found
+
+
+def _reshape(store: Store, cid: str, veth: str, rates: tuple):  # noqa: ANN202 - a fix
+    def fix() -> None:
+        from corral.network import bandwidth
+
+        alias = f"corral:{store_tag(store.root)}:{cid}"
+        bandwidth.apply([veth], alias, rates, (None, None))
+        bandwidth.apply([veth], alias, (None, None), rates)
+    return fix
 
 
 def _of_removed_stores(own: str, links: list[tuple]) -> list[Finding]:

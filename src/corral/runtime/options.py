@@ -26,6 +26,8 @@ _DEFAULTS: dict = {
     "memory_swappiness": None, "oom_kill_disable": False, "oom_score_adj": None, "blkio_weight_device": list,
     "device_read_bps": list, "device_write_bps": list, "device_read_iops": list, "device_write_iops": list,
     "security_opt": list,
+    # network bandwidth (network/bandwidth.py): bits per second into and out of the container, None: no limit
+    "network_bandwidth_in": None, "network_bandwidth_out": None,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -97,6 +99,8 @@ class ContainerOptions:
     device_read_iops: list[dict]  # [{"Path": ..., "Rate": operations per second}]
     device_write_iops: list[dict]
     security_opt: list[str]  # HostConfig.SecurityOpt: seccomp=unconfined|JSON, no-new-privileges[=BOOL]
+    network_bandwidth_in: int | None  # bits per second the container may receive, per interface
+    network_bandwidth_out: int | None  # bits per second it may send, per interface
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -127,9 +131,13 @@ class ContainerOptions:
                                       "available")
         if self.pids_limit is not None and self.pids_limit <= 0:
             self.pids_limit = None  # docker: 0 and -1 (any negative) mean unlimited
+        bandwidth = self.network_bandwidth_in or self.network_bandwidth_out
         if self.network in ("default", ""):
-            # no network unless a port is published (then the default switch): `run` stays as fast as it was
-            self.network = "bridge" if self.ports or self.publish_all else "none"
+            # no network unless a port is published or a bandwidth limit set (then the default switch): `run`
+            # stays as fast as it was
+            self.network = "bridge" if self.ports or self.publish_all or bandwidth else "none"
+        if self.network_bandwidth_in is not None or self.network_bandwidth_out is not None:
+            self._check_bandwidth()
         if self.network.startswith("container:") and len(self.network) == len("container:"):
             raise InvalidArgument("invalid --network container: give container:NAME|ID")
         for e in self.env:
@@ -194,6 +202,29 @@ class ContainerOptions:
         --security-opt no-new-privileges=false asks it off."""
         asked = security_settings(self.security_opt)[1]
         return (not self.privileged) if asked is None else asked
+
+    def _check_bandwidth(self) -> None:
+        """Rates are bits per second, 0 for none (kept as None); a limit needs a switch of the container's own."""
+        for key in ("network_bandwidth_in", "network_bandwidth_out"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidArgument(f"invalid {key.replace('_', '-')}: {value!r} (give bits per second, 0 for no "
+                                      "limit)")
+            if value == 0:
+                setattr(self, key, None)
+        if not (self.network_bandwidth_in or self.network_bandwidth_out):
+            return
+        if self.network == "none":
+            raise InvalidArgument("--network-bandwidth needs a network: the container has none (--network none); "
+                                  "give --network bridge or a switch's name")
+        if self.network == "host":
+            raise InvalidArgument("--network-bandwidth cannot be applied with --network host: the host's interfaces "
+                                  "are not the container's to limit")
+        if self.network.startswith("container:"):
+            raise InvalidArgument(f"--network-bandwidth cannot be applied with --network {self.network}: set it on "
+                                  "the container whose network this one shares")
 
     def _check_tmpfs(self) -> None:
         """--tmpfs targets and --shm-size, in docker's words where docker has them. A size for a /dev/shm

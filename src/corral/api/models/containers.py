@@ -149,13 +149,15 @@ class Container(Model):
     def update(self, **kwargs: object) -> dict:
         """Change resource limits, live when running: docker-py's names (mem_limit, memswap_limit,
         mem_reservation, cpu_shares, cpu_period, cpu_quota, cpuset_cpus, cpuset_mems, blkio_weight), and
-        the restart policy (restart_policy)."""
+        the restart policy (restart_policy);
+        corral's network_bandwidth, network_bandwidth_in and _out (a rate such as "10mbit", or bits per second)."""
         from corral.api.models.create import memory
 
         names = {"mem_limit": "memory", "memswap_limit": "memory_swap", "mem_reservation": "memory_reservation",
                  "cpu_shares": "cpu_shares", "cpu_period": "cpu_period", "cpu_quota": "cpu_quota",
                  "cpuset_cpus": "cpuset_cpus", "cpuset_mems": "cpuset_mems", "blkio_weight": "blkio_weight",
-                 "pids_limit": "pids_limit", "nano_cpus": "cpus"}
+                 "pids_limit": "pids_limit", "nano_cpus": "cpus",
+                 **{key: key for key in ("network_bandwidth", "network_bandwidth_in", "network_bandwidth_out")}}
         limits = {}
         for key, value in kwargs.items():
             if key == "restart_policy":  # docker-py's {"Name": ..., "MaximumRetryCount": N}
@@ -171,6 +173,8 @@ class Container(Model):
                 value = memory("update", key, value)
             elif key in ("cpuset_cpus", "cpuset_mems"):
                 check_type("update", key, value, str)
+            elif key.startswith("network_bandwidth"):
+                check_type("update", key, value, str, int)
             else:
                 check_type("update", key, value, int)
                 if key == "nano_cpus" and value is not None:

@@ -275,6 +275,18 @@ def _network(call: str, name: str, value: object) -> str | None:
     return value
 
 
+def _rate(call: str, name: str, value: object) -> int | None:
+    check_type(call, name, value, str, int)
+    if value is None:
+        return None
+    from corral.network.bandwidth import rate_value
+
+    try:
+        return rate_value(value, name)
+    except InvalidArgument as e:
+        raise InvalidArgument(f"{call}(): {e}") from None
+
+
 # docker-py's name: (ContainerOptions field, converter)
 OPTIONS: dict[str, tuple[str, Callable]] = {
     "entrypoint": ("entrypoint", split_command), "environment": ("env", environment),
@@ -304,6 +316,8 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "device_read_iops": ("device_read_iops", _devices_of("Rate")),
     "device_write_iops": ("device_write_iops", _devices_of("Rate")),
     "security_opt": ("security_opt", _strings),
+    # corral's own (network/bandwidth.py): "10mbit" or bits per second; network_bandwidth sets both directions
+    "network_bandwidth_in": ("network_bandwidth_in", _rate), "network_bandwidth_out": ("network_bandwidth_out", _rate),
 }
 
 
@@ -316,6 +330,9 @@ def create_options(call: str, kwargs: dict) -> dict:
     platform = kwargs.pop("platform", None)
     if platform not in (None, "linux", "linux/amd64", "amd64"):
         raise InvalidArgument(f"{call}(): platform {platform!r}: corral runs linux/amd64 images only")
+    both = kwargs.pop("network_bandwidth", None)  # corral's: a rate for both directions; _in and _out apart win
+    for key in ("network_bandwidth_in", "network_bandwidth_out") if both is not None else ():
+        kwargs[key] = both if kwargs.get(key) is None else kwargs[key]
     options = {}
     for key, value in kwargs.items():
         if key in OPTIONS:
