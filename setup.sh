@@ -4,7 +4,8 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${CORRAL_VENV:-/opt/corral}
-PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux"
+PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux
+      docker-registry apache2-utils"
 
 missing=""
 for p in $PKGS; do
@@ -14,6 +15,16 @@ if [ -n "$missing" ]; then
     echo "installing Debian packages:$missing"
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
+fi
+
+# Tests start their own docker-registry on 127.0.0.1 (tests/registryd.py); Debian's package enables and
+# starts a service on :5000, which nothing here wants running: stopped and disabled (offline too).
+if [ -e /lib/systemd/system/docker-registry.service ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    else
+        systemctl disable docker-registry.service >/dev/null 2>&1 || rm -f /etc/systemd/system/multi-user.target.wants/docker-registry.service
+    fi
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"

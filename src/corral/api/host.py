@@ -12,7 +12,7 @@ from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Iterator
+    from typing import BinaryIO, Callable, Iterator
 
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
@@ -415,3 +415,16 @@ class Host:
                 f.close()
         return [LoadedImage(self, image_id, tags) for image_id, tags in loaded]
 
+
+    # registries (issue 17) ----------------------------------------------------------------------------
+
+    def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
+             progress: Callable[[dict], None] | None = None) -> list[Image]:
+        """`docker pull`: the image `name` names from its registry (a short name: from the first search
+        registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
+        receives docker's progress JSON objects as the pull goes."""
+        from corral.api.image import Image
+        from corral.registry import pull
+
+        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+        return [Image(self, image_id) for image_id, _ in pulled]

@@ -1,9 +1,9 @@
 """SQLite metadata: images, layers, tags, containers, switches (networks), address leases,
-published ports and volumes, one transaction per change.
+published ports, volumes and what registries hold of our images, one transaction per change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing. Only the typed modules
-beside this one (containers, images, networks, leases, buildcache, volumes) speak SQL.
+beside this one (containers, images, networks, leases, buildcache, volumes, distribution) speak SQL.
 """
 from __future__ import annotations
 
@@ -77,8 +77,14 @@ CREATE TABLE IF NOT EXISTS build_cache(
 CREATE TABLE IF NOT EXISTS volumes(
     name TEXT PRIMARY KEY, driver TEXT NOT NULL, labels TEXT NOT NULL, options TEXT NOT NULL,
     created TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_digests(
+    name TEXT NOT NULL, digest TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY(name, digest));
+CREATE TABLE IF NOT EXISTS blob_sources(
+    diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+    registry TEXT NOT NULL, repository TEXT NOT NULL, PRIMARY KEY(diff_id, digest, registry, repository));
 """
-SCHEMA_VERSION = 4  # 3: networks, leases, ports; 4: volumes
+SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: repo_digests, blob_sources (registry)
 """Bump whenever SCHEMA gains a table or an index (CREATE … IF NOT EXISTS only): older stores
 then get it on their next open."""
 

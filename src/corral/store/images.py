@@ -116,6 +116,13 @@ def layer(store: Store, chain_id: str) -> LayerRecord | None:
     return LayerRecord.of(rows[0]) if rows else None
 
 
+def add_layers(store: Store, layers: list[LayerRecord]) -> None:
+    """Record layers no image uses yet: a pull's finished layers, kept so that an interrupted pull resumes
+    without downloading them again (until the next sweep, which drops layers no image needs)."""
+    with store.transaction() as conn:
+        conn.executemany(f"INSERT OR IGNORE INTO layers({_LAYER_COLUMNS}) VALUES(?,?,?,?,?,?)", layers)
+
+
 def all_layers(store: Store) -> list[LayerRecord]:
     return [LayerRecord.of(r) for r in store.query(f"SELECT {_LAYER_COLUMNS} FROM layers")]
 
