@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from corral.cli.registry_cmds import Display
+from corral.cli.fmt import Display
 from corral.registry.auth import parse_challenge
 from corral.registry.progress import bar, human, moving, status
 

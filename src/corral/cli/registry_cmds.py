@@ -1,42 +1,8 @@
-"""Registry verbs: pull (push, login and logout join it), with docker's progress display.
-
-On a terminal each layer keeps one line, redrawn in place as its status and bar change (docker's
-display); otherwise each status change is one plain line, and the byte counts are left out.
-"""
+"""Registry verbs: pull and push, with docker's progress display (fmt.Display)."""
 from __future__ import annotations
 
-import sys
-
 from corral.api import Host
-
-
-class Display:
-    """Draws docker's progress messages (registry/progress.py) on stdout."""
-
-    def __init__(self, stream=None, tty: bool | None = None) -> None:  # noqa: ANN001 - a text stream
-        self.out = stream or sys.stdout
-        self.tty = self.out.isatty() if tty is None else tty
-        self.lines: dict[str, int] = {}  # id → its line, counted from the first of the block
-        self.last: dict[str, str] = {}
-
-    def __call__(self, msg: dict) -> None:
-        ident, text = msg.get("id", ""), msg.get("status", "")
-        if not ident:
-            self.lines.clear()
-            self.out.write(text + "\n")
-        elif not self.tty:
-            if self.last.get(ident) != text:
-                self.last[ident] = text
-                self.out.write(f"{ident}: {text}\n")
-        else:
-            line = f"{ident}: {text} {msg.get('progress', '')}".rstrip()
-            if ident not in self.lines:
-                self.lines[ident] = len(self.lines)
-                self.out.write(line + "\n")
-            else:
-                up = len(self.lines) - self.lines[ident]
-                self.out.write(f"\x1b[{up}A\r\x1b[2K{line}\x1b[{up}B\r")
-        self.out.flush()
+from corral.cli.fmt import Display
 
 
 def pull(o: dict, args: list[str]) -> int:
@@ -50,6 +16,15 @@ def pull(o: dict, args: list[str]) -> int:
     else:
         print(_full_name(ref) if not o["all_tags"] else ref.repository)
     return 0 if images or o["all_tags"] else 1
+
+
+def push(o: dict, args: list[str]) -> int:
+    show = (lambda msg: None) if o["quiet"] else Display()
+    pushed = Host().push(args[0], all_tags=o["all_tags"], progress=show)
+    if o["quiet"]:
+        for tag, digest in pushed:
+            print(f"{tag}: digest: {digest}")
+    return 0
 
 
 def _full_name(ref) -> str:  # noqa: ANN001 - a Reference

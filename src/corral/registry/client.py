@@ -205,7 +205,7 @@ class Session:
     def upload(self, digest: str, data: bytes) -> None:
         """A monolithic upload: POST for a session, PUT the whole blob with its digest."""
         loc = self._start_upload(digest)
-        self.request("PUT", loc, params={"digest": digest}, content=data, ok=(201,),
+        self.request("PUT", _with_digest(loc, digest), content=data, ok=(201,),
                      headers={"Content-Type": "application/octet-stream"}, what=f"upload of blob {digest}").close()
 
     def upload_chunks(self, chunks: Iterator[bytes], result: dict) -> str:
@@ -221,7 +221,7 @@ class Session:
             loc = self._absolute(resp.headers.get("location") or loc)
             offset += len(chunk)
         digest = result["digest"]
-        self.request("PUT", loc, params={"digest": digest}, ok=(201,), what=f"upload of blob {digest}").close()
+        self.request("PUT", _with_digest(loc, digest), ok=(201,), what=f"upload of blob {digest}").close()
         return digest
 
     def put_manifest(self, reference: str, data: bytes, media_type: str) -> str:
@@ -247,6 +247,11 @@ class Session:
 
     def _absolute(self, loc: str) -> str:
         return loc if "://" in loc else self.base + loc
+
+
+def _with_digest(loc: str, digest: str) -> httpx.URL:
+    """The upload URL with ?digest= added to the query it has (the registry's own state rides there)."""
+    return httpx.URL(loc).copy_merge_params({"digest": digest})
 
 
 def _registry_error(err: dict) -> str:

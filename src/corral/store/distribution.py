@@ -49,15 +49,7 @@ def add_sources(store: Store, sources: list[BlobSource]) -> None:
         conn.executemany(f"INSERT OR IGNORE INTO blob_sources({_SOURCE_COLUMNS}) VALUES(?,?,?,?,?,?)", sources)
 
 
-def sources(store: Store, diff_id: str, registry: str) -> list[BlobSource]:
-    """Where blobs of this content are known on `registry`, most recently recorded last."""
-    rows = store.query(f"SELECT {_SOURCE_COLUMNS} FROM blob_sources WHERE diff_id=? AND registry=? ORDER BY rowid",
-                       (diff_id, registry))
+def all_sources(store: Store, diff_id: str) -> list[BlobSource]:
+    """Every recorded blob of this content, on any registry, most recently recorded first."""
+    rows = store.query(f"SELECT {_SOURCE_COLUMNS} FROM blob_sources WHERE diff_id=? ORDER BY rowid DESC", (diff_id,))
     return [BlobSource.of(r) for r in rows]
-
-
-def compressed(store: Store, diff_id: str, media_type: str) -> BlobSource | None:
-    """Any recorded blob of this content in this media type (its digest and size are the same everywhere)."""
-    rows = store.query(f"SELECT {_SOURCE_COLUMNS} FROM blob_sources WHERE diff_id=? AND media_type=? LIMIT 1",
-                       (diff_id, media_type))
-    return BlobSource.of(rows[0]) if rows else None

@@ -94,6 +94,10 @@ def by_tag(store: Store, name: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def all_tags(store: Store) -> list[str]:
+    return [r[0] for r in store.query("SELECT name FROM tags ORDER BY name")]
+
+
 def tags_of(store: Store, image_id: str) -> list[str]:
     return [r[0] for r in store.query("SELECT name FROM tags WHERE image_id=? ORDER BY name", (image_id,))]
 
