@@ -4,7 +4,8 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${CORRAL_VENV:-/opt/corral}
-PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux docker.io"
+PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux docker.io
+      docker-registry apache2-utils"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 missing=""
@@ -40,6 +41,16 @@ if [ -n "$policy" ]; then
 fi
 if [ -n "$daemons" ] && [ -d /run/systemd/system ]; then
     systemctl disable --now $daemons >/dev/null 2>&1 || true
+fi
+
+# Tests start their own docker-registry on 127.0.0.1 (tests/registryd.py); Debian's package enables and
+# starts a service on :5000, which nothing here wants running: stopped and disabled (offline too).
+if [ -e /lib/systemd/system/docker-registry.service ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+    else
+        systemctl disable docker-registry.service >/dev/null 2>&1 || rm -f /etc/systemd/system/multi-user.target.wants/docker-registry.service
+    fi
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"

@@ -26,6 +26,10 @@ import pytest
 
 from bench import hostprep
 
+# registry (issue 17): tests never read the host's /etc/corral/registries.conf; one that needs search
+# registries writes its own file and names it in CORRAL_REGISTRIES_CONF
+os.environ["CORRAL_REGISTRIES_CONF"] = "/nonexistent/corral-tests/registries.conf"
+
 CORRAL = [sys.executable, "-m", "corral.cli.main"]
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 

@@ -207,7 +207,7 @@ CMD ["cat", "/made"]
     ("FROM busybox\nFROOM x\n", "Dockerfile:2:"),
     ("RUN true\n", "Dockerfile:1:"),
     ("FROM busybox\nCOPY onlyone\n", "Dockerfile:2:"),
-    ("FROM nosuchimage\nRUN true\n", "Dockerfile:1: base image 'nosuchimage' is not in the store"),
+    ("FROM nosuchimage\nRUN true\n", "Dockerfile:1: base image 'nosuchimage': No such image: nosuchimage"),
     ("FROM busybox\nCOPY --from=later /x /x\nFROM busybox AS later\nCOPY --from=0 /x /y\n", "Dockerfile:2:"),
     ("FROM busybox\nRUN echo ok\nRUN exit 3\n", "returned a non-zero code: 3"),
     ("FROM busybox\nCOPY missing.txt /x\n", "missing.txt"),

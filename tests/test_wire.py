@@ -170,7 +170,7 @@ def test_valid_new_names(ref):
 
 
 @pytest.mark.parametrize("ref, message", [
-    ("App", "lowercase"), ("app/", "lowercase"), ("-app", "lowercase"), ("a" * 256, "lowercase"),
+    ("App", "lowercase"), ("app/", "lowercase"), ("-app", "lowercase"), ("a" * 256, "at most 255"),
     ("app:-x", "a tag is up to 128"), ("app:" + "t" * 129, "a tag is up to 128"), ("app:t!", "a tag is up to 128"),
     ("app@sha256:" + "a" * 64, "a digest cannot be used as a new name"),
 ])

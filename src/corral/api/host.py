@@ -12,7 +12,7 @@ from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import BinaryIO, Iterator
+    from typing import BinaryIO, Callable, Iterator
 
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
@@ -28,10 +28,12 @@ class Host:
     # containers --------------------------------------------------------------------------------------
 
     def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
-                         image_volumes: bool = True, **options) -> Container:  # noqa: ANN003 - ContainerOptions
+                         image_volumes: bool = True, pull: str = "missing", pull_progress: Callable | None = None,
+                         **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
         A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
-        become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's)."""
+        become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's). A missing
+        image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -45,7 +47,7 @@ class Host:
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
-        image_id = repo.resolve(self.store, image)
+        image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
             bare = names.validate(name)
             container_records.check_name_free(self.store, bare)
@@ -173,13 +175,15 @@ class Host:
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
               secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "bridge",
-              quiet: bool = False) -> Iterator[dict]:
+              quiet: bool = False, pull: bool = False) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
-        {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it."""
+        {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it. A base image the
+        store lacks is pulled (with pull: every base image, as `docker build --pull`)."""
         from corral.builder.builder import Build
 
         build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
-                      nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet)
+                      nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet,
+                      pull=pull)
         return self._tag_events(build.run(), build.tags)
 
     def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
@@ -487,3 +491,62 @@ class Host:
             events.record(self.store, "image", "load", image_id, {"name": image_id})
         return [LoadedImage(self, image_id, tags) for image_id, tags in loaded]
 
+
+    # registries (issue 17) ----------------------------------------------------------------------------
+
+    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None) -> str:
+        """The image ID `ref` names, after docker's pull policy: `missing` pulls only when the store lacks
+        it, `always` pulls first (and uses the store's copy only if that pull fails for want of a
+        registry), `never` never pulls. A short name pulls only when search registries are configured."""
+        from corral.errors import ImageNotFound
+        from corral.image import repo
+
+        if pull not in ("missing", "always", "never"):
+            raise InvalidArgument(f'invalid pull option: "{pull}": must be one of "always", "missing" or "never"')
+        if pull != "always":
+            try:
+                return repo.resolve(self.store, ref)
+            except ImageNotFound:
+                if pull == "never":
+                    raise
+        return self._pull_for(ref, progress, pull == "missing")
+
+    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool) -> str:
+        from corral.errors import ImageNotFound
+        from corral.image.reference import parse
+        from corral.registry import conf
+        from corral.registry.progress import status
+
+        try:
+            parsed = parse(ref)
+        except InvalidArgument:
+            raise ImageNotFound(f"No such image: {ref}") from None  # an ID prefix, say: nothing to pull
+        if not parsed.domain and not conf.search_registries():
+            raise ImageNotFound(f"No such image: {ref} (not pulled: names without a registry host are looked "
+                                f"up in the unqualified-search-registries of {conf.conf_path()}, and none is "
+                                "configured)")
+        if missing and progress is not None:
+            progress(status(f"Unable to find image '{parsed.familiar}' locally"))
+        try:
+            return self.pull(ref, progress=progress)[0].id
+        except NotFound as e:
+            raise ImageNotFound(f"No such image: {ref}: {e}") from None
+
+    def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
+             progress: Callable[[dict], None] | None = None) -> list[Image]:
+        """`docker pull`: the image `name` names from its registry (a short name: from the first search
+        registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
+        receives docker's progress JSON objects as the pull goes."""
+        from corral.api.image import Image
+        from corral.registry import pull
+
+        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+        return [Image(self, image_id) for image_id, _ in pulled]
+
+    def push(self, name: str, *, all_tags: bool = False,
+             progress: Callable[[dict], None] | None = None) -> list[tuple[str, str]]:
+        """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON."""
+        from corral.registry import push
+
+        return push.push(self.store, name, all_tags=all_tags, emit=progress)

@@ -52,7 +52,7 @@ class Image:
         return {
             "Id": self.id,
             "RepoTags": self.tags,
-            "RepoDigests": [f"{t.rsplit(':', 1)[0]}@{manifest_digest}" for t in self.tags],
+            "RepoDigests": self.repo_digests(manifest_digest),
             "Created": created,
             "Author": cfg.get("author", ""),
             "Comment": ((cfg.get("history") or [{}])[-1]).get("comment", ""),
@@ -64,6 +64,16 @@ class Image:
             "GraphDriver": {"Name": "overlay", "Data": {"LowerDir": ":".join(self.layer_dirs())}},
             "Metadata": {"LastTagTime": created},
         }
+
+    def repo_digests(self, manifest_digest: str) -> list[str]:
+        """`name@digest` of the registry manifests this image was pulled or pushed as; for a name never
+        seen in a registry, the local manifest's digest."""
+        from corral.store import distribution
+
+        known = distribution.repo_digests(self.host.store, self.id)
+        seen = {d.split("@", 1)[0] for d in known}
+        return known + [f"{repo}@{manifest_digest}" for repo in dict.fromkeys(t.rsplit(":", 1)[0] for t in self.tags)
+                        if repo not in seen]
 
     # repository ------------------------------------------------------------------------------------
 

@@ -49,6 +49,9 @@ class Backend(Protocol):
 
     store: Store
 
+    def image_for(self, ref: str, pull: str = "missing", progress=None) -> str:  # noqa: ANN001
+        """The image ID `ref` names, pulled from its registry first when the store lacks it (or always)."""
+
     def create_container(self, image: str, command: list[str] | None = None, *, entrypoint: list[str],
                          env: list[str], network: str, binds: list[str], user: str | None,
                          workdir: str | None, image_volumes: bool) -> StepContainer:

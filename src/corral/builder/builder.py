@@ -67,10 +67,11 @@ class Build:
     def __init__(self, host: "Backend", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
                  buildargs: dict[str, str] | None = None, target: str | None = None, nocache: bool = False,
                  secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                 network: str = "bridge", quiet: bool = False) -> None:
+                 network: str = "bridge", quiet: bool = False, pull: bool = False) -> None:
         from corral.image.reference import validate_tag
 
         self.host, self.store = host, host.store
+        self.pull = "always" if pull else "missing"
         self.context = os.path.abspath(context)
         if not os.path.isdir(self.context):
             raise InvalidArgument(f"unable to prepare context: path {context!r} not found")
@@ -174,11 +175,9 @@ class Build:
             base = expand(stage.base, globals_scope, self.escape)
             if base != "scratch" and self._stage_ref(base, stage.index) is None:
                 try:
-                    repo.resolve(self.store, base)
-                except CorralError:
-                    raise InvalidArgument(f"{self.file.filename}:{stage.line}: base image {base!r} is not in the "
-                                          "store (there is no registry access yet: build, load or import it)"
-                                          ) from None
+                    self.host.image_for(base, self.pull)  # pulled here when missing (or always, with --pull)
+                except CorralError as e:
+                    raise InvalidArgument(f"{self.file.filename}:{stage.line}: base image {base!r}: {e}") from None
             for ins in stage.instructions:
                 source = ins.flags.get("from", [None])[-1]
                 if ins.cmd == "COPY" and source and self._stage_ref(source, stage.index) is None:

@@ -150,6 +150,7 @@ def _create(o: dict, args: list[str]) -> "Container":
     """The container run and create make; with --cidfile its ID written to a file that must not exist
     (docker's guard against two containers of one script), the file removed if the create fails."""
     options = _options(o)
+    options.update(_pull_options(o))
     path = o["cidfile"]
     if not path:
         return Host().create_container(args[0], args[1:] or None, name=o["name"], **options)
@@ -169,6 +170,13 @@ def _create(o: dict, args: list[str]) -> "Container":
     finally:
         os.close(fd)
     return c
+
+
+def _pull_options(o: dict) -> dict:
+    """--pull for create_container, with the pull's progress on stderr as docker shows it (registry part)."""
+    from corral.cli.fmt import Display
+
+    return {"pull": o["pull"] or "missing", "pull_progress": Display(sys.stderr)}
 
 
 def create(o: dict, args: list[str]) -> int:

@@ -1,6 +1,7 @@
 """Human output: tables, "3 minutes ago", container status lines, as the docker CLI shows them."""
 from __future__ import annotations
 
+import sys
 import time
 
 from corral.timestamps import parse as parse_time
@@ -195,3 +196,36 @@ def inspector(spec: str | None):  # noqa: ANN201 - a function of the found objec
                 status = 1
         return status
     return as_template
+
+
+class Display:
+    """Draws docker's progress messages (registry/progress.py) for pull and push, on stdout or stderr.
+
+    On a terminal each layer keeps one line, redrawn in place as its status and bar change (docker's
+    display); otherwise each status change is one plain line, and the byte counts are left out.
+    """
+
+    def __init__(self, stream=None, tty: bool | None = None) -> None:  # noqa: ANN001 - a text stream
+        self.out = stream or sys.stdout
+        self.tty = self.out.isatty() if tty is None else tty
+        self.lines: dict[str, int] = {}  # id → its line, counted from the first of the block
+        self.last: dict[str, str] = {}
+
+    def __call__(self, msg: dict) -> None:
+        ident, text = msg.get("id", ""), msg.get("status", "")
+        if not ident:
+            self.lines.clear()
+            self.out.write(text + "\n")
+        elif not self.tty:
+            if self.last.get(ident) != text:
+                self.last[ident] = text
+                self.out.write(f"{ident}: {text}\n")
+        else:
+            line = f"{ident}: {text} {msg.get('progress', '')}".rstrip()
+            if ident not in self.lines:
+                self.lines[ident] = len(self.lines)
+                self.out.write(line + "\n")
+            else:
+                up = len(self.lines) - self.lines[ident]
+                self.out.write(f"\x1b[{up}A\r\x1b[2K{line}\x1b[{up}B\r")
+        self.out.flush()

@@ -145,7 +145,8 @@ def build(o: dict, args: list[str]) -> int:
     events = Host().build(args[0], tags=o["tag"], buildargs=key_values(o["build_arg"], "--build-arg", from_env=True),
                           dockerfile=os.path.abspath(o["file"]) if o["file"] else None,  # -f: from the cwd, as docker
                           target=o["target"], nocache=o["no_cache"], secrets=secrets,
-                          labels=key_values(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"])
+                          labels=key_values(o["label"], "--label"), network=o["network"] or "bridge", quiet=o["quiet"],
+                          pull=o["pull"])
     for event in events:
         if "aux" in event and o["quiet"]:
             print(event["aux"]["ID"])

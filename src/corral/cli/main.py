@@ -113,6 +113,8 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     # network bandwidth (network/bandwidth.py)
     *_BANDWIDTH_OPTS,
 ]
+# registry (issue 17): a missing image is pulled first
+_RUN_OPTS.append(Opt(("--pull",), "pull", "value", "pull the image first: missing (default), always, never", "POLICY"))
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
                    "KEYS")
 _SIG_PROXY = Opt(("--sig-proxy",), "sig_proxy", "flag_on", "pass received signals on to the process (default true)")
@@ -229,8 +231,9 @@ TABLE: tuple[Command, ...] = (
              Opt(("--secret",), "secret", "multi", "a secret for RUN --mount=type=secret", "id=ID,src=PATH"),
              Opt(("--label",), "label", "multi", "set a label on the image", "K=V"),
              Opt(("--network",), "network", "value", "network for RUN steps (default: the default switch)", "MODE"),
-             Opt(("-q", "--quiet"), "quiet", "flag", "print only the image ID")], min_args=1, max_args=1,
-            also=("image build",)),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print only the image ID"),
+             Opt(("--pull",), "pull", "flag", "always pull the base images, even those the store has")],
+            min_args=1, max_args=1, also=("image build",)),
     Command("tag", _I + "tag", "tag SOURCE_IMAGE TARGET_IMAGE[:TAG]", "Give an image another name.",
             min_args=2, max_args=2, also=("image tag",)),
     Command("rmi", _I + "rmi", "rmi [OPTIONS] IMAGE [IMAGE...]", "Remove images (untag; delete unused layers).",
@@ -270,11 +273,20 @@ TABLE: tuple[Command, ...] = (
             [Opt(("-i", "--input"), "input", "value", "read from a file instead of stdin", "FILE"),
              Opt(("-q", "--quiet"), "quiet", "flag", "accepted for compatibility (corral prints no progress)")],
             max_args=0, also=("image load",)),
+    Command("pull", "registry_cmds:pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry.",
+            [Opt(("-a", "--all-tags"), "all_tags", "flag", "download every tagged image in the repository"),
+             Opt(("--platform",), "platform", "value", "os[/arch[/variant]] of a multi-platform image", "PLATFORM"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print only the pulled image's name")],
+            min_args=1, max_args=1, also=("image pull",)),
+    Command("push", "registry_cmds:push", "push [OPTIONS] NAME[:TAG]", "Upload an image to a registry.",
+            [Opt(("-a", "--all-tags"), "all_tags", "flag", "push every local tag of the repository"),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print only the pushed image's digest line")],
+            min_args=1, max_args=1, also=("image push",)),
     Command("export", _C + "export", "export [OPTIONS] CONTAINER",
             "Export a container's filesystem as a tar archive (to stdout unless -o).",
             [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE")],
             min_args=1, max_args=1),
-    Group("image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build ...",
+    Group("image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build|pull|push ...",
           "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`."),
     Command("image bootstrap", _I + "bootstrap", "image bootstrap busybox|debian:SUITE",
             "Make a base image: busybox from the host's busybox-static, debian:SUITE with debootstrap.",

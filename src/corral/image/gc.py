@@ -31,14 +31,17 @@ def delete_image(store: Store, image_id: str) -> list[str]:
     return [image_id] + sweep(store)
 
 
-def sweep(store: Store) -> list[str]:
-    """Drop layer rows no image needs, then every blob and layer directory nothing references."""
+def sweep(store: Store, keep_layers: bool = False) -> list[str]:
+    """Drop layer rows no image needs, then every blob and layer directory nothing references.
+    `keep_layers`: keep recorded layers no image needs (a failed pull's finished ones, for its retry)."""
     with store.content_lock(exclusive=True):
-        return _sweep(store)
+        return _sweep(store, keep_layers)
 
 
-def _sweep(store: Store) -> list[str]:
+def _sweep(store: Store, keep_layers: bool = False) -> list[str]:
     needed = needed_layers(store)
+    if keep_layers:
+        needed.update(layer.chain_id for layer in images.all_layers(store))
     gone = [layer.chain_id for layer in images.all_layers(store) if layer.chain_id not in needed]
     if gone:
         images.delete_layers(store, gone)
@@ -62,10 +65,10 @@ def _sweep(store: Store) -> list[str]:
 class writing:  # noqa: N801 - used like a function: `with gc.writing(store):`
     """Around adding an image (blobs, layers, then its rows): holds the content lock shared, and if
     anything fails, sweeps what the attempt left, so a failed import, load or commit leaves no
-    orphan blob or layer behind."""
+    orphan blob or layer behind (a pull keeps the layers it finished and recorded: keep_layers)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, keep_layers: bool = False) -> None:
+        self.store, self.keep_layers = store, keep_layers
         self.lock = store.content_lock()
 
     def __enter__(self) -> None:
@@ -75,7 +78,7 @@ class writing:  # noqa: N801 - used like a function: `with gc.writing(store):`
         self.lock.__exit__(kind, value, tb)
         if kind is not None:
             try:
-                sweep(self.store)
+                sweep(self.store, self.keep_layers)
             except Exception:  # noqa: BLE001, S110 - the original error is the one to report
                 pass
         return False

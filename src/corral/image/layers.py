@@ -37,7 +37,7 @@ def chain_id(parent: str | None, diff_id: str) -> str:
 
 
 def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *,  # noqa: ANN001
-              diff_id: str | None = None) -> Layer:
+              diff_id: str | None = None, verify=None) -> Layer:  # noqa: ANN001
     """Unpack a layer tar (plain or compressed) read from `tar` on top of chain `parent`, in one pass.
 
     The store keeps the unpacked directory and the tar's tar-split (see
@@ -45,7 +45,9 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
     (its blob digest is its diff_id) and rebuilt when saved or pushed. The
     caller records the returned Layer in the DB with the image using it.
     `diff_id` is the digest an image config promised for this content (load):
-    a mismatch raises DigestMismatch and nothing is kept.
+    a mismatch raises DigestMismatch and nothing is kept. `verify()`, called
+    once the tar is read and before the layer is put in place, may refuse it
+    too (a pull checks the compressed blob's own digest there).
     """
     from corral import failpoints
     from corral.image.extract import extract_layer, open_stream
@@ -64,6 +66,8 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
                 actual = recorder.finish()
             finally:
                 recorder.close()
+            if verify is not None:
+                verify()
             if diff_id is not None and actual != diff_id:
                 raise DigestMismatch(f"layer content has digest {actual}, not the {diff_id} its image config names")
             failpoints.hit("layer.unpacked")

@@ -19,6 +19,10 @@ def resolve(store: Store, ref: str) -> str:
         return found
     if "@" in norm:
         found = images.by_digest(store, norm.split("@", 1)[1])
+        if not found:
+            from corral.store import distribution
+
+            found = distribution.by_repo_digest(store, norm.split("@", 1)[1])  # as a registry knows it
         if found:
             return found
     hexpart = ref[7:] if ref.startswith("sha256:") else ref

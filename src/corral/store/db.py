@@ -1,9 +1,10 @@
 """SQLite metadata: images, layers, tags, containers, switches (networks), address leases,
-published ports, volumes and the events journal, one transaction per change.
+published ports, volumes, the events journal and what registries hold of our images, one transaction per
+change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing. Only the typed modules
-beside this one (containers, images, networks, leases, buildcache, volumes, events) speak SQL.
+beside this one (containers, images, networks, leases, buildcache, volumes, events, distribution) speak SQL.
 """
 from __future__ import annotations
 
@@ -80,8 +81,14 @@ CREATE TABLE IF NOT EXISTS volumes(
 CREATE TABLE IF NOT EXISTS events(
     seq INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL, type TEXT NOT NULL, action TEXT NOT NULL,
     actor TEXT NOT NULL, attributes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_digests(
+    name TEXT NOT NULL, digest TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    PRIMARY KEY(name, digest));
+CREATE TABLE IF NOT EXISTS blob_sources(
+    diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
+    registry TEXT NOT NULL, repository TEXT NOT NULL, PRIMARY KEY(diff_id, digest, registry, repository));
 """
-SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events, containers.oom_killed
+SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events, oom_killed, repo_digests, blob_sources
 """Bump whenever SCHEMA gains a table, an index or a column: older stores then get it on their next open."""
 ADDED_COLUMNS = (("containers", "oom_killed", "INTEGER NOT NULL DEFAULT 0"),)
 """Columns SCHEMA's tables gained after a store could have been made without them: (table, column, type),

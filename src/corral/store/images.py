@@ -94,6 +94,10 @@ def by_tag(store: Store, name: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+def all_tags(store: Store) -> list[str]:
+    return [r[0] for r in store.query("SELECT name FROM tags ORDER BY name")]
+
+
 def tags_of(store: Store, image_id: str) -> list[str]:
     return [r[0] for r in store.query("SELECT name FROM tags WHERE image_id=? ORDER BY name", (image_id,))]
 
@@ -114,6 +118,13 @@ def untag(store: Store, names: list[str]) -> None:
 def layer(store: Store, chain_id: str) -> LayerRecord | None:
     rows = store.query(f"SELECT {_LAYER_COLUMNS} FROM layers WHERE chain_id=?", (chain_id,))
     return LayerRecord.of(rows[0]) if rows else None
+
+
+def add_layers(store: Store, layers: list[LayerRecord]) -> None:
+    """Record layers no image uses yet: a pull's finished layers, kept so that an interrupted pull resumes
+    without downloading them again (until the next sweep, which drops layers no image needs)."""
+    with store.transaction() as conn:
+        conn.executemany(f"INSERT OR IGNORE INTO layers({_LAYER_COLUMNS}) VALUES(?,?,?,?,?,?)", layers)
 
 
 def all_layers(store: Store) -> list[LayerRecord]:

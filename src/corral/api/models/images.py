@@ -58,6 +58,15 @@ class Image(Model):
             refs = [self.id]
         return rechunk(produced(lambda out: self.client.api.save(refs, out)), chunk_size)
 
+    def push(self, repository: str | None = None, tag: str | None = None, stream: bool = False,
+             decode: bool = False) -> str | Iterator:
+        """Push this image (by default under its first tag); as client.images.push."""
+        if repository is None:
+            if not self.tags:
+                raise InvalidArgument("push(): the image has no tag: give a repository")
+            repository, _, tag = self.tags[0].rpartition(":")
+        return self.collection.push(repository, tag, stream=stream, decode=decode)
+
 
 class ImageCollection(Collection):
     model = Image
@@ -92,8 +101,6 @@ class ImageCollection(Collection):
                 raise InvalidArgument(f"build(): {key}: corral does not support it yet")
             kwargs.pop(key, None)
         refuse_unknown("build", kwargs)
-        if pull:
-            raise InvalidArgument("build(pull=True): corral pulls from no registry yet")
         if not rm:
             raise InvalidArgument("build(rm=False): corral always removes a build's intermediate containers")
         if (path is None) == (fileobj is None):
@@ -112,7 +119,8 @@ class ImageCollection(Collection):
             try:
                 for event in self.client.api.build(context, tags=[tag] if tag else None, buildargs=buildargs,
                                                    dockerfile=dockerfile, target=target, nocache=nocache,
-                                                   labels=labels, network=network_mode or "bridge", quiet=quiet):
+                                                   labels=labels, network=network_mode or "bridge", quiet=quiet,
+                                                   pull=pull):
                     log.append(event)
             except BuildError as e:
                 log.append({"error": str(e), "errorDetail": {"message": str(e)}})
@@ -152,15 +160,68 @@ class ImageCollection(Collection):
             raise InvalidArgument("prune_builds(keep_storage=...): corral empties the cache or a filter's part of it")
         return self.client.api.prune_build_cache(all=all, filters=wanted_filters(filters))
 
-    def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, **kwargs: object) -> Image:
-        raise APIError(f"cannot pull {repository}: corral has no registry client yet (images come from "
-                       "`corral image bootstrap`, build, import and load)")
+    def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, platform: str | None = None,
+             **kwargs: object) -> Image | list[Image]:
+        """docker-py's pull: the image from its registry (tag or digest in `tag`, or in `repository`
+        itself); with all_tags every tag of the repository, as a list."""
+        kwargs.pop("auth_config", None)  # credentials come from `corral login` (~/.docker/config.json)
+        refuse_unknown("pull", kwargs)
+        check_type("pull", "repository", repository, str)
+        check_type("pull", "tag", tag, str)
+        check_type("pull", "platform", platform, str)
+        name = repository if not tag else f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}"
+        pulled = self.client.api.pull(name, platform=platform, all_tags=all_tags)
+        if all_tags:
+            return [self.get(img.id) for img in pulled]
+        return self.get(pulled[0].id)
 
-    def push(self, repository: str, tag: str | None = None, **kwargs: object) -> str:
-        raise APIError(f"cannot push {repository}: corral has no registry client yet (use save)")
+    def push(self, repository: str, tag: str | None = None, stream: bool = False, decode: bool = False,
+             **kwargs: object) -> str | Iterator:
+        """docker-py's push: docker's progress JSON, as one string of lines, or (stream=True) line by line
+        as it happens (bytes; dicts with decode=True). A failure is the last message ({"error": ...}),
+        as the engine reports it to docker-py."""
+        kwargs.pop("auth_config", None)
+        refuse_unknown("push", kwargs)
+        check_type("push", "repository", repository, str)
+        check_type("push", "tag", tag, str)
+        name = f"{repository}:{tag}" if tag else repository
+        messages = _progress_of(lambda emit: self.client.api.push(name, progress=emit))
+        if stream:
+            return messages if decode else (_line(m) for m in messages)
+        return "".join(_line(m).decode() for m in messages)
 
     def get_registry_data(self, name: str, auth_config: dict | None = None) -> object:
         raise APIError(f"cannot reach a registry for {name}: corral has no registry client yet")
 
     def search(self, term: str, limit: int | None = None) -> list:
         raise APIError("cannot search: corral has no registry client yet")
+
+
+def _line(msg: dict) -> bytes:
+    import json
+
+    return json.dumps(msg).encode() + b"\r\n"
+
+
+def _progress_of(work) -> Iterator[dict]:  # noqa: ANN001 - work(emit) does the push
+    """The messages `work` emits, yielded as they come (it runs in a thread); its error, if any, as
+    docker's last message {"error": ..., "errorDetail": {"message": ...}}."""
+    import queue
+    import threading
+
+    from corral.errors import CorralError
+
+    box: queue.Queue = queue.Queue()
+    end = object()
+
+    def run() -> None:
+        try:
+            work(box.put)
+        except CorralError as e:
+            box.put({"error": str(e), "errorDetail": {"message": str(e)}})
+        finally:
+            box.put(end)
+
+    threading.Thread(target=run, daemon=True).start()
+    while (msg := box.get()) is not end:
+        yield msg

@@ -1,0 +1,33 @@
+"""Registry verbs: pull and push, with docker's progress display (fmt.Display)."""
+from __future__ import annotations
+
+from corral.api import Host
+from corral.cli.fmt import Display
+
+
+def pull(o: dict, args: list[str]) -> int:
+    from corral.image.reference import parse
+
+    show = (lambda msg: None) if o["quiet"] else Display()
+    images = Host().pull(args[0], platform=o["platform"], all_tags=o["all_tags"], progress=show)
+    ref = parse(args[0])
+    if o["quiet"]:
+        print(ref.familiar if not o["all_tags"] else ref.repository)
+    else:
+        print(_full_name(ref) if not o["all_tags"] else ref.repository)
+    return 0 if images or o["all_tags"] else 1
+
+
+def push(o: dict, args: list[str]) -> int:
+    show = (lambda msg: None) if o["quiet"] else Display()
+    pushed = Host().push(args[0], all_tags=o["all_tags"], progress=show)
+    if o["quiet"]:
+        for tag, digest in pushed:
+            print(f"{tag}: digest: {digest}")
+    return 0
+
+
+def _full_name(ref) -> str:  # noqa: ANN001 - a Reference
+    """The name docker prints last: with the registry host when one was given."""
+    base = f"{ref.domain}/{ref.path}" if ref.domain else ref.repository
+    return base + (f"@{ref.digest}" if ref.digest and not ref.tag else f":{ref.tag or 'latest'}")
