@@ -1,0 +1,2 @@
+"""Network and volume endpoints."""
+from __future__ import annotations
