@@ -155,6 +155,9 @@ class Server:
     def serve_forever(self) -> None:
         import selectors
 
+        from corral.server import routes
+
+        routes.load()
         sel = selectors.DefaultSelector()
         for sock in self.listeners:
             sel.register(sock, selectors.EVENT_READ)

@@ -49,8 +49,11 @@ def not_yet(what: str) -> Callable:
     return handler
 
 
-def _load() -> None:
-    """The handler modules, which register their routes as they are imported."""
+def load() -> None:
+    """The handler modules, which register their routes as they are imported: once, before the first
+    connection is accepted (threads finding a half-filled table would answer 404)."""
+    if ROUTES:
+        return
     import importlib
 
     for module in ("system", "containers", "execs", "images", "objects"):
@@ -58,8 +61,6 @@ def _load() -> None:
 
 
 def dispatch(req: Request, conn: Connection, client: object) -> None:
-    if not ROUTES:
-        _load()
     allowed = False
     for method, regex, handler in ROUTES:
         m = regex.fullmatch(req.path)

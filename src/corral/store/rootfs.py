@@ -140,7 +140,9 @@ def ensure_link(store: "Store", chain_id: str) -> str:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.makedirs(store.tmp, exist_ok=True)
-    tmp = os.path.join(store.tmp, f"link-{os.getpid()}-{link_name(chain_id)}")  # not in links/: a sweep would take it
+    from corral.store.fsutil import writer_id
+
+    tmp = os.path.join(store.tmp, f"link-{writer_id()}-{link_name(chain_id)}")  # not in links/: a sweep takes it
     try:
         os.symlink(target, tmp)
         os.replace(tmp, path)
