@@ -140,14 +140,14 @@ def main() -> int:
                         c.remove(force=True)
                 except Exception:  # noqa: BLE001, S110 - the store goes below regardless
                     pass
-        for service in services:
+        for service in services:  # corral serve too: its containers outlive it, removed above
             service.stop()
-        api_py.kill_processes_of(tmp)
+        api_py.kill_processes_of(tmp)  # the store's monitor, started by corral serve, names tmp
+        for path in (home, root):
+            remove_corral_root(path)
         api_py.remove_dockerd_residue(before)
-        restore_forwarding(forwarding)
         remove_private_podman_store(store)
-        remove_corral_root(home)
-        remove_corral_root(root)
+        restore_forwarding(forwarding)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
