@@ -103,11 +103,9 @@ def read_response(s: socket.socket) -> bytes:
         if not chunk:
             break
         body += chunk
-    if length is None:
-        while chunk := s.recv(65536):
+    if length is None:  # chunked: until the last chunk, which may have come with the head
+        while not body.endswith(b"0\r\n\r\n") and (chunk := s.recv(65536)):
             body += chunk
-            if body.endswith(b"0\r\n\r\n"):
-                break
     return head + b"\r\n\r\n" + body
 
 
