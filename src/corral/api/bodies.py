@@ -118,7 +118,7 @@ _CONFIG: dict[str, tuple[str | None, Callable]] = {
     "Hostname": ("hostname", lambda v: v or None), "Labels": ("labels", dict), "Tty": ("tty", bool),
     "OpenStdin": ("interactive", bool), "StopSignal": ("stop_signal", lambda v: v or None),
     "StopTimeout": ("stop_timeout", lambda v: v), "ExposedPorts": ("expose", lambda v: list(v or {})),
-    "Volumes": ("mounts", _anonymous), "NetworkDisabled": ("network", lambda v: "none" if v else None),
+    "Volumes": (None, lambda v: None), "NetworkDisabled": ("network", lambda v: "none" if v else None),
 }
 
 
@@ -148,6 +148,13 @@ def create_arguments(body: dict) -> tuple[str, list[str] | None, dict]:
                     options[field] = options.get(field, []) + converted if field == "mounts" else converted
             elif key not in _IGNORED and value not in _NEUTRAL:
                 raise InvalidArgument(f"{where}.{key}: corral does not support it yet")
+    declared = body.get("Volumes") or {}
+    if not isinstance(declared, dict):
+        raise InvalidArgument("Config.Volumes must be a JSON object")
+    taken = {m.get("target") for m in options.get("mounts", [])}
+    anonymous = _anonymous({path: {} for path in declared if path.rstrip("/") not in taken and path not in taken})
+    if anonymous:  # docker: a declared volume that a bind or mount covers is not an anonymous one too
+        options["mounts"] = options.get("mounts", []) + anonymous
     entrypoint = _strslice("Entrypoint", body.get("Entrypoint"))
     if entrypoint is not None:
         options["entrypoint"] = [] if entrypoint == [""] else entrypoint

@@ -21,7 +21,8 @@ def network_create(req: Request, conn: Connection, client: object) -> None:
         raise InvalidArgument("a network name is required (Name)")
     if body.get("Driver") not in (None, "", "bridge"):
         raise InvalidArgument(f"network driver {body['Driver']!r}: corral has the bridge driver only")
-    for key in ("EnableIPv6", "Attachable", "Ingress", "ConfigOnly", "ConfigFrom", "Scope"):
+    # Attachable (compose sets it) is about swarm services joining: a local switch takes any container anyway
+    for key in ("EnableIPv6", "Ingress", "ConfigOnly", "ConfigFrom", "Scope"):
         if not _neutral(body.get(key)) and not (key == "Scope" and body[key] == "local"):
             raise InvalidArgument(f"network create: {key}: corral does not support it yet")
     ipam = body.get("IPAM") or {}
