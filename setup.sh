@@ -5,7 +5,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VENV=${CORRAL_VENV:-/opt/corral}
 PKGS="busybox-static catatonit debootstrap nftables iproute2 python3-venv crun runc podman skopeo umoci tmux docker.io
-      docker-registry apache2-utils"
+      docker-registry apache2-utils openssl"
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 missing=""
@@ -51,6 +51,12 @@ if [ -e /lib/systemd/system/docker-registry.service ]; then
     else
         systemctl disable docker-registry.service >/dev/null 2>&1 || rm -f /etc/systemd/system/multi-user.target.wants/docker-registry.service
     fi
+fi
+
+# docker-compose (a peer client in corral serve's tests) without docker.io, which it recommends: no dockerd
+if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "ok installed"; then
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"

@@ -199,6 +199,6 @@ def test_the_top_level_help_lists_commands_and_groups_not_subcommands(capsys):
     assert main.main(["--help"]) == 0
     commands_part = capsys.readouterr().out.split("Commands:\n")[1].split("\n\n")[0]
     listed = [line.split()[0] for line in commands_part.splitlines()]
-    assert listed[:3] == ["run", "create", "start"] and listed[-2:] == ["port", "version"]
+    assert listed[:3] == ["run", "create", "start"] and listed[-3:] == ["port", "serve", "version"]
     assert {"image", "network", "system", "volume", "images", "rmi", "image-prune"} <= set(listed)
-    assert len(listed) == len(set(listed)) == 43  # 40, events, pull and push
+    assert len(listed) == len(set(listed)) == 44  # 40, events, pull, push and serve

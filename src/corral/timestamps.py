@@ -12,6 +12,23 @@ def from_ns(t_ns: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t_ns // 1_000_000_000)) + f".{t_ns % 1_000_000_000:09d}Z"
 
 
+def human_duration(seconds: float) -> str:
+    """docker's (go-units') HumanDuration: "Less than a second", "5 seconds", "About a minute", "3 hours"."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s < 60:
+        return f"{s} second{'s' if s != 1 else ''}"
+    if s < 3600:
+        m = s // 60
+        return f"{m} minute{'s' if m != 1 else ''}" if m > 1 else "About a minute"
+    if s < 86400:
+        h = s // 3600
+        return f"{h} hours" if h > 1 else "About an hour"
+    d = s // 86400
+    return f"{d} days" if d > 1 else "1 day"
+
+
 def parse(text: str) -> float:
     """Seconds since the epoch of a timestamp written by rfc3339(); 0.0 if it is not one."""
     import calendar

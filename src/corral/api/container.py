@@ -4,6 +4,7 @@ from __future__ import annotations
 from corral import fastjson as json
 import os
 import _signal
+import sys
 import time
 
 from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotFound
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import BinaryIO
 
+    from corral.api import sessions
     from corral.api.host import Host
     from corral.api.image import Image
     from corral.store.containers import ContainerRecord
@@ -113,6 +115,53 @@ class Container:
         return self._state
 
     @property
+    def status_text(self) -> str:
+        """docker's Status of `ps` and of GET /containers/json: "Up 2 seconds", "Up 5 minutes (Paused)",
+        "Up 1 minute (healthy)", "Restarting (1) 2 seconds ago", "Exited (0) 3 seconds ago", "Created"."""
+        from corral.timestamps import human_duration, parse
+
+        st = self.status
+        if st == state.RUNNING:
+            up = "Up " + human_duration(time.time() - parse(self.started_at or self.created))
+            if self.paused:
+                return up + " (Paused)"
+            health = self.health if self.options.healthcheck else "none"
+            return up if health == "none" else f"{up} (health: starting)" if health == "starting" else f"{up} ({health})"
+        if st in (state.EXITED, state.RESTARTING):
+            ended = parse(self.finished_at or self.created)
+            word = "Exited" if st == state.EXITED else "Restarting"
+            return f"{word} ({self.exit_code}) {human_duration(time.time() - ended)} ago"
+        return st.capitalize()
+
+    def summary(self, size: bool = False) -> dict:
+        """The container as GET /containers/json lists it (docker's ContainerSummary): its names, image,
+        command, state and Status text, published ports, labels, mounts, networks; with size SizeRw and
+        SizeRootFs."""
+        from corral.timestamps import parse
+
+        found = self.inspect(size=size)
+        ports = []
+        for key, bindings in (found["NetworkSettings"].get("Ports") or {}).items():
+            port, _, proto = key.partition("/")
+            for b in bindings or [{}]:
+                entry = {"PrivatePort": int(port), "Type": proto or "tcp"}
+                if b.get("HostPort"):
+                    entry.update(IP=b.get("HostIp") or "0.0.0.0", PublicPort=int(b["HostPort"]))
+                ports.append(entry)
+        command = self.command
+        summary = {
+            "Id": self.id, "Names": ["/" + self.name], "Image": self.image_ref, "ImageID": self.image_id,
+            "Command": " ".join(command), "Created": int(parse(self.created)), "Ports": ports,
+            "Labels": self.options.labels or {}, "State": found["State"]["Status"], "Status": self.status_text,
+            "HostConfig": {"NetworkMode": found["HostConfig"].get("NetworkMode") or "default"},
+            "NetworkSettings": {"Networks": found["NetworkSettings"].get("Networks") or {}},
+            "Mounts": found.get("Mounts") or [],
+        }
+        if size:
+            summary.update(SizeRw=found.get("SizeRw", 0), SizeRootFs=found.get("SizeRootFs", 0))
+        return summary
+
+    @property
     def bundle(self) -> str:
         return self.host.store.container_dir(self.id)
 
@@ -131,7 +180,7 @@ class Container:
 
     def start(self, attach: bool = False, stdin_fd: int | None = None, *, stdout_fd: int = 1,
               stderr_fd: int = 2, detach_keys: str | None = None, sig_proxy: bool = True,
-              stream: bool = False) -> int | OutputStream | None:
+              stream: bool = False, record_exit: bool = False) -> int | OutputStream | None:
         """Start the command under the store's monitor.
 
         attach=True stays attached as `corral start -a` does: output goes to
@@ -140,6 +189,9 @@ class Container:
         None when the user detached (the container keeps running).
         stream=True returns an OutputStream of the output from the first byte
         instead (its exit_code set at the end): what a build's RUN step shows.
+        An attacher waiting in this process (attach_channel on a container not yet running) gets
+        the session; record_exit=True keeps one open meanwhile to learn the exit code, which an
+        auto-removed container takes with it (a server's wait?condition=removed needs it).
         """
         from corral.monitor import client
 
@@ -160,7 +212,14 @@ class Container:
 
             return OutputStream(sessions.events(self.host.store, req))
         if not attach:
-            client.call(self.host.store, req)
+            sessions = sys.modules.get("corral.api.sessions")  # none loaded: no attacher is waiting
+            waiter = sessions.take_waiter(self.id) if sessions is not None else None
+            if waiter is not None or record_exit:
+                from corral.api import sessions
+
+                sessions.start_session(self.host.store, req, waiter)
+            else:
+                client.call(self.host.store, req)
             self.reload()
             return None
         from corral.api import sessions
@@ -257,25 +316,29 @@ class Container:
         "not-running" returns at once for a container that is not running (created, and then its
         exit code is 0, or 127/126/125 of a failed start; or exited);
         "next-exit" waits for the next exit, through a start if it is not running now; "removed"
-        waits until it is also gone (an auto-removed one)."""
+        waits until it is also gone (an auto-removed one), through a start if it was only created,
+        and answers the exit code it had (kept by this process's session if it went with it)."""
         deadline = None if timeout is None else time.monotonic() + timeout
 
-        def pause() -> None:
+        def pause(seconds: float = 0.05) -> None:
             if deadline is not None and time.monotonic() > deadline:
                 raise APIError(f"timed out waiting for {self.name}")
-            time.sleep(0.05)
+            time.sleep(seconds)
 
-        if condition == "next-exit":
-            started = self.started_at
-            while self.status != state.RUNNING and self.started_at == started:
-                pause()
+        try:
+            if condition == "next-exit" or (condition == "removed" and self._state == state.CREATED):
+                before = (self.started_at, self.exit_code, self.error)
+                while self.status != state.RUNNING and (self.started_at, self.exit_code, self.error) == before:
+                    pause(0.01)
+                    self.reload()
+            if self.status == state.RUNNING:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
+                    raise APIError(f"timed out waiting for {self.name}")
                 self.reload()
-        if self.status == state.RUNNING:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not state.wait_stopped(self.host.store, self.id, self.pid, self._supervisor, remaining):
-                raise APIError(f"timed out waiting for {self.name}")
-            self.reload()
-            self.status  # noqa: B018 - settles a record whose supervisor died without writing
+                self.status  # noqa: B018 - settles a record whose supervisor died without writing
+        except NotFound:  # gone meanwhile: auto-removed at its exit
+            return self._exit_of_removed()
         if self.exit_code is not None:
             code = self.exit_code
         else:  # never started: docker answers 0; started but its exit lost: LOST_EXIT_CODE
@@ -286,8 +349,40 @@ class Container:
                     self.reload()
                 except NotFound:
                     break
-                pause()
+                pause(0.01)
         return code
+
+    def _exit_of_removed(self) -> int:
+        """The exit code of this container, removed since it was read: what its record said when it had
+        exited, else what a session of this process saw, else docker's code for a lost exit."""
+        if self._state == state.EXITED and self.exit_code is not None:
+            return self.exit_code
+        sessions = sys.modules.get("corral.api.sessions")
+        seen = sessions.exit_seen(self.id, 2.0) if sessions is not None else None
+        return state.LOST_EXIT_CODE if seen is None else seen
+
+    def attach_channel(self, stdin: bool = False) -> "sessions.Channel | sessions.StartWaiter":
+        """An attached session the caller drives (corral serve's hijacked attach): of the running
+        container now; for one not running, a StartWaiter whose get() gives the session of its next
+        start by this process (docker's attach before start, in `docker run` and `start -a`). stdin
+        is attached only to a container created with interactive=True, as docker's."""
+        from corral.api import sessions
+
+        stdin = stdin and self.options.interactive
+        if self.status != state.RUNNING:
+            return sessions.wait_for_start(self.id, stdin)
+        if self.paused:
+            raise Conflict("You cannot attach to a paused container, unpause it first")
+        return sessions.open_channel(self.host.store, {"op": "attach", "id": self.id}, stdin=stdin)
+
+    def exec_channel(self, cmd: list[str], *, tty: bool = False, stdin: bool = False, rows: int = 0,
+                     cols: int = 0, **how: object) -> "sessions.Channel":
+        """A command run in the running container with an attached session the caller drives (corral
+        serve's exec start); `how` is exec_request's user, env, workdir and privileged."""
+        from corral.api import sessions
+
+        req = dict(sessions.exec_request(self.id, cmd, **how), tty=tty, rows=rows, cols=cols)  # type: ignore
+        return sessions.open_channel(self.host.store, req, stdin=stdin)
 
     def resize(self, rows: int, cols: int) -> None:
         """Set the size of the running container's terminal (created with tty=True)."""

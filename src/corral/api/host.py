@@ -197,6 +197,20 @@ class Host:
                     events.record(self.store, "image", "tag", step["aux"]["ID"], {"name": name})
             yield step
 
+    def build_from_tar(self, context: BinaryIO, **options: object) -> Iterator[dict]:
+        """build() of a context given as a tar stream (plain or compressed), as docker's POST /build
+        takes it: unpacked by the hostile-archive extractor into scratch space of the store, which
+        goes once the build is over. options are build()'s."""
+        from corral.image.extract import extract_tree
+        from corral.store.fsutil import remove_tree
+
+        scratch = self.store.mkdtemp("build-context-")
+        try:
+            extract_tree(context, scratch)
+            yield from self.build(scratch, **options)  # type: ignore[arg-type]
+        finally:
+            remove_tree(scratch)
+
     def import_image(self, src: str | BinaryIO, tag: str) -> Image:
         """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
         from corral.api import events

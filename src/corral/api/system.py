@@ -46,6 +46,15 @@ def info(host: Host) -> dict:
         "KernelVersion": platform.release(), "OperatingSystem": _os_name(), "OSType": "linux",
         "Architecture": platform.machine(), "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(),
         "DockerRootDir": host.store.root, "Name": platform.node(), "ServerVersion": __version__,
+        # what the docker CLI's `info` reads beside those (Swarm.LocalNodeState must be there)
+        "LoggingDriver": "json-file", "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
+                                                  "Log": ["json-file"]},
+        "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
+        "Runtimes": {"corral": {"path": "corral"}}, "DefaultRuntime": "corral", "InitBinary": "docker-init",
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "Debug": False, "ExperimentalBuild": False,
+        "LiveRestoreEnabled": True, "Labels": [], "Warnings": [], "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
     }
 
 

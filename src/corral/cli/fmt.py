@@ -4,23 +4,8 @@ from __future__ import annotations
 import sys
 import time
 
+from corral.timestamps import human_duration
 from corral.timestamps import parse as parse_time
-
-
-def human_duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s < 60:
-        return f"{s} second{'s' if s != 1 else ''}"
-    if s < 3600:
-        m = s // 60
-        return f"{m} minute{'s' if m != 1 else ''}" if m > 1 else "About a minute"
-    if s < 86400:
-        h = s // 3600
-        return f"{h} hours" if h > 1 else "About an hour"
-    d = s // 86400
-    return f"{d} days" if d > 1 else "1 day"
 
 
 def local_rfc3339(seconds: float) -> str:
@@ -36,18 +21,7 @@ def ago(text: str) -> str:
 
 
 def status(c) -> str:  # noqa: ANN001 - a corral.api.Container
-    st = c.status
-    if st == "running":
-        up = "Up " + human_duration(time.time() - parse_time(c.started_at or c.created))
-        if c.paused:
-            return up + " (Paused)"
-        health = c.health if c.options.healthcheck else "none"
-        return up if health == "none" else f"{up} (health: starting)" if health == "starting" else f"{up} ({health})"
-    if st == "restarting":
-        return f"Restarting ({c.exit_code}) " + ago(c.finished_at or c.created)
-    if st == "exited":
-        return f"Exited ({c.exit_code}) " + ago(c.finished_at or c.created)
-    return st.capitalize()
+    return c.status_text
 
 
 def ports(published: dict[str, list[dict[str, str]]]) -> str:

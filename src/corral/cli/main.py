@@ -384,6 +384,17 @@ TABLE: tuple[Command, ...] = (
              Opt(("--filter",), "filter", "multi", "label=K[=V], label!=K[=V]", "KEY=VALUE")], max_args=0),
     Command("port", _N + "port", "port CONTAINER [PRIVATE_PORT[/PROTO]]",
             "List a container's published ports.", min_args=1, max_args=2),
+    # corral serve (issue 18) ------------------------------------------------------------------------
+    Command("serve", "serve_cmds:serve", "serve [OPTIONS]",
+            "Serve the Docker Engine API over this store (docker CLI, docker-py, compose).",
+            [Opt(("-H", "--host"), "host", "multi", "unix:///PATH (default unix:///run/corral.sock) or "
+                 "tcp://ADDR:PORT with --tlsverify", "HOST"),
+             Opt(("-G", "--group"), "group", "value", "group owning the unix socket (default root)", "GROUP"),
+             Opt(("--tlsverify",), "tlsverify", "flag", "mutual TLS: clients need a certificate --tlscacert signed"),
+             Opt(("--tlscacert",), "tlscacert", "value", "CA of the client certificates", "FILE"),
+             Opt(("--tlscert",), "tlscert", "value", "the server's certificate", "FILE"),
+             Opt(("--tlskey",), "tlskey", "value", "the server's key", "FILE")], max_args=0),
+    # ----------------------------------------------------------------------------------------------
     Command("version", _S + "version", "version [OPTIONS]", "Show the corral version information.",
             [Opt(("-f", "--format"), "format", "value", "a Go template of the Client and Server sections",
                  "TEMPLATE")], max_args=0),

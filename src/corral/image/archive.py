@@ -673,7 +673,9 @@ class output:  # noqa: N801 - used like a function: `with output(dest) as f:`
             return self.dest
         if os.path.isdir(self.dest):
             raise InvalidArgument(f"{self.dest} is a directory")
-        self.tmp = f"{self.dest}.tmp-{os.getpid()}"
+        from corral.store.fsutil import writer_id
+
+        self.tmp = f"{self.dest}.tmp-{writer_id()}"
         try:
             self.f = open(self.tmp, "wb")
         except OSError as e:

@@ -1,13 +1,20 @@
 """Atomic file writes and removal helpers shared by every store writer."""
 from __future__ import annotations
 
+import _thread
 import os
 import stat
 
 
+def writer_id() -> str:
+    """This writer's part of a temporary name: process and thread, as one process (corral serve, a
+    threaded script) may write the same file from two threads at once."""
+    return f"{os.getpid()}-{_thread.get_ident()}"
+
+
 def write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write via temp file + fsync + rename, so a crash leaves the old file or the new one."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = f"{path}.tmp-{writer_id()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         view = memoryview(data)

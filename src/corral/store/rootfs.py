@@ -140,9 +140,11 @@ def ensure_link(store: "Store", chain_id: str) -> str:
         pass
     os.makedirs(os.path.dirname(path), exist_ok=True)
     os.makedirs(store.tmp, exist_ok=True)
+    from corral.store.fsutil import writer_id
     from corral.store.owners import identity
 
-    tmp = os.path.join(store.tmp, f"link-{identity()}.{link_name(chain_id)}")  # not in links/: a sweep would take it
+    # named for its owner (check.dead_scratch) and its thread, as two threads of one process may make the same link
+    tmp = os.path.join(store.tmp, f"link-{identity()}.{writer_id()}-{link_name(chain_id)}")  # not in links/
     try:
         os.symlink(target, tmp)
         os.replace(tmp, path)

@@ -1,0 +1,166 @@
+"""Image endpoints: list, inspect, history, tag, delete, save/load, commit, prune, search (empty), and the
+legacy builder's POST /build; pull, push and registry lookups answer 501 until the registry part lands."""
+from __future__ import annotations
+
+from corral.errors import BuildError, CorralError, InvalidArgument
+from corral.server.http import Connection, Request
+from corral.server.routes import not_yet, route
+
+route("POST", "/images/create")(not_yet("pulling and importing (the registry client) are"))
+route("POST", "/images/{name}/push")(not_yet("pushing (the registry client) is"))
+route("GET", "/distribution/{name}/json")(not_yet("registry lookups are"))
+
+
+def _summary(img: object, users: dict[str, int]) -> dict:
+    """docker's ImageSummary of an engine Image."""
+    from corral.timestamps import parse
+
+    found = img.inspect()
+    return {"Id": img.id, "ParentId": "", "RepoTags": found["RepoTags"], "RepoDigests": found["RepoDigests"],
+            "Created": int(parse(found["Created"])), "Size": found["Size"], "SharedSize": -1,
+            "Labels": (found.get("Config") or {}).get("Labels") or {}, "Containers": users.get(img.id, 0)}
+
+
+@route("GET", "/images/json")
+def listing(req: Request, conn: Connection, client: object) -> None:
+    from corral.api import filters
+
+    images = filters.images(client.api, all=req.flag("all"), filters=req.filters())
+    users: dict[str, int] = {}
+    for c in client.api.containers(all=True):
+        users[c.image_id] = users.get(c.image_id, 0) + 1
+    conn.json([_summary(img, users) for img in images])
+
+
+@route("GET", "/images/{name}/json")
+def inspect(req: Request, conn: Connection, client: object, name: str) -> None:
+    conn.json(client.api.image(name).inspect())
+
+
+@route("GET", "/images/{name}/history")
+def history(req: Request, conn: Connection, client: object, name: str) -> None:
+    conn.json(client.api.image(name).history())
+
+
+@route("POST", "/images/{name}/tag")
+def tag(req: Request, conn: Connection, client: object, name: str) -> None:
+    repo = req.arg("repo")
+    if not repo:
+        raise InvalidArgument("repository name (repo) is required")
+    client.api.image(name).tag(repo, req.arg("tag") or None)
+    conn.respond(201)
+
+
+@route("DELETE", "/images/{name}")
+def remove(req: Request, conn: Connection, client: object, name: str) -> None:
+    if req.flag("noprune"):
+        raise InvalidArgument("noprune: corral deletes an image's unused layers with it")
+    conn.json([{kind: what} for kind, what in client.api.remove_image(name, force=req.flag("force"))])
+
+
+@route("GET", "/images/get")
+def save(req: Request, conn: Connection, client: object) -> None:
+    names = [n for value in req.args("names") for n in value.split(",") if n]
+    if not names:
+        raise InvalidArgument("no image names given (names=)")
+    for ref in names:
+        client.api.image(ref)  # a missing one is a 404 before the archive starts
+    out = conn.stream("application/x-tar")
+    client.api.save(names, out)
+    conn.end()
+
+
+@route("GET", "/images/{name}/get")
+def save_one(req: Request, conn: Connection, client: object, name: str) -> None:
+    client.api.image(name)
+    out = conn.stream("application/x-tar")
+    client.api.save([name], out)
+    conn.end()
+
+
+@route("POST", "/images/load")
+def load(req: Request, conn: Connection, client: object) -> None:
+    """docker-py and the CLI read exactly "Loaded image: NAME" / "Loaded image ID: ID" lines."""
+    loaded = client.api.load(req.stream())
+    out = conn.stream("application/json")
+    for img in loaded:
+        for name in img.loaded_tags:
+            out.json({"stream": f"Loaded image: {_familiar(name)}\n"})
+        if not img.loaded_tags:
+            out.json({"stream": f"Loaded image ID: {img.id}\n"})
+    conn.end()
+
+
+def _familiar(name: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+@route("POST", "/commit")
+def commit(req: Request, conn: Connection, client: object) -> None:
+    ref = req.arg("container")
+    if not ref:
+        raise InvalidArgument("no container given (container=)")
+    body = req.json()
+    if body:  # docker's ContainerConfig to merge: corral takes Dockerfile instructions (changes=) instead
+        raise InvalidArgument("commit: a config body is not supported: give changes= (Dockerfile instructions)")
+    repo = req.arg("repo") or None
+    image = client.api.container(ref).commit(repo, req.arg("tag") or None, author=req.arg("author") or "",
+                                             message=req.arg("comment") or "", changes=req.args("changes"),
+                                             pause=req.flag("pause", True))
+    conn.json({"Id": image.id}, 201)
+
+
+@route("POST", "/images/prune")
+def prune(req: Request, conn: Connection, client: object) -> None:
+    done = client.api.prune_images(filters=req.filters())
+    conn.json({"ImagesDeleted": done["ImagesDeleted"] or None, "SpaceReclaimed": done["SpaceReclaimed"]})
+
+
+@route("POST", "/build/prune")
+def prune_build(req: Request, conn: Connection, client: object) -> None:
+    conn.json(client.api.prune_build_cache(all=req.flag("all"), filters=req.filters()))
+
+
+@route("GET", "/images/search")
+def search(req: Request, conn: Connection, client: object) -> None:
+    """No registry to search yet: an empty list, so tools that search first go on."""
+    conn.json([])
+
+
+_BUILD_REFUSED = ("remote", "squash", "cachefrom", "extrahosts", "isolation", "cpusetcpus", "cpushares",
+                  "cpuquota", "cpuperiod", "memory", "memswap", "shmsize", "ulimits", "outputs", "platform")
+
+
+@route("POST", "/build")
+def build(req: Request, conn: Connection, client: object) -> None:
+    """The legacy builder's stream: {"stream": ...} lines, {"aux": {"ID": ...}}, errors as errorDetail and
+    error (the CLI fails on the first, docker-py on the second)."""
+    if req.flag("pull"):
+        raise InvalidArgument("build: pull=1: corral pulls from no registry yet")
+    # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way
+    for key in _BUILD_REFUSED:
+        if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1") and not (key == "cachefrom"):
+            raise InvalidArgument(f"build: {key}: corral does not support it yet")
+    tags = [t for t in req.args("t") if t]
+    events = client.api.build_from_tar(
+        req.stream(), tags=tags or None, buildargs=req.json_arg("buildargs") or None,
+        dockerfile=req.arg("dockerfile") or None, target=req.arg("target") or None, nocache=req.flag("nocache"),
+        labels=req.json_arg("labels") or None, network=req.arg("networkmode") or "bridge", quiet=req.flag("q"))
+    out = None
+    try:
+        for event in events:
+            if out is None:
+                out = conn.stream("application/json")
+            out.json(event)
+    except (BuildError, CorralError) as e:
+        if out is None:
+            if not isinstance(e, BuildError):
+                raise
+            out = conn.stream("application/json")
+        out.json({"errorDetail": {"code": 1, "message": str(e)}, "error": str(e)})
+    if out is None:
+        out = conn.stream("application/json")
+    conn.end()
