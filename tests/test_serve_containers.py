@@ -2,7 +2,6 @@
 issue 18, slice 2, each checked by its effect (output, exit codes, what corral's own CLI then sees)."""
 from __future__ import annotations
 
-import json
 import os
 import select
 import struct
@@ -233,11 +232,21 @@ def test_container_prune_and_update(served):
     served.out("rm", "-f", "live")
 
 
-def test_events_and_pull_say_what_is_missing(served):
+def test_pull_says_what_is_missing(served):
     proc = served.docker("pull", "alpine")
     assert proc.returncode != 0 and b"not implemented yet" in proc.stderr
-    response = served.raw(b"GET /v1.50/events HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert response.startswith(b"HTTP/1.1 501 ")
-    raw = json.loads(response.partition(b"\r\n\r\n")[2])
-    assert "events" in raw["message"] and "not implemented yet" in raw["message"]
+
+
+def test_docker_events_reports_what_corral_events_does(served):
+    served.out("run", "--rm", "--name", "evs", "busybox", "true")
+    until = str(int(time.time()) + 1)  # "0s" would be the second begun: docker's bounds are whole seconds
+    seen = served.out("events", "--since", "10m", "--until", until, "--filter", "container=evs",
+                      "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}").splitlines()
+    assert seen[0] == "container create evs"
+    assert {"container start evs", "container die evs", "container destroy evs"} <= set(seen)
+    mine = served.cli.out("events", "--since", "10m", "--until", until, "--filter", "container=evs",
+                             "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}").splitlines()
+    assert mine == seen
+    response = served.raw(b"GET /v1.50/events?since=x HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert response.startswith(b"HTTP/1.1 400 ")
 

@@ -1,4 +1,4 @@
-"""System endpoints: _ping, version, info, system/df; events and auth answer 501 until their parts land."""
+"""System endpoints: _ping, version, info, system/df, events; auth answers 501 until log-in lands."""
 from __future__ import annotations
 
 import h11
@@ -36,5 +36,19 @@ def df(req: Request, conn: Connection, client: object) -> None:
     conn.json(client.df())
 
 
-route("GET", "/events")(not_yet("events (`docker events`, and `docker stats` without names) are"))
+@route("GET", "/events")
+def events(req: Request, conn: Connection, client: object) -> None:
+    """docker's event stream (corral.api.events): the head at once, then each event as a JSON line, until
+    `until` passes or the client hangs up."""
+    from corral.api import events as journal
+
+    since, until, wanted = req.arg("since") or None, req.arg("until") or None, req.filters()
+    journal.check_filters(wanted)  # a bad since, until or filter is a 400 before any head goes out
+    journal.window(since, until)
+    out = conn.stream("application/json")
+    for message in journal.stream(client.api.store, since, until, wanted, stopped=conn.gone):
+        out.json(message)
+    conn.end()
+
+
 route("POST", "/auth")(not_yet("registry log-in is"))
