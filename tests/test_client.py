@@ -155,8 +155,8 @@ def test_bad_keywords_name_the_argument(client):
         client.containers.run("busybox", "true", mem_limit=[1])
     with pytest.raises(errors.InvalidArgument, match="environment must be dict or list or tuple, not int"):
         client.containers.create("busybox", "true", environment=3)
-    with pytest.raises(errors.InvalidArgument, match="security_opt: corral does not support security options yet"):
-        client.containers.run("busybox", "true", security_opt=["no-new-privileges"])
+    with pytest.raises(errors.InvalidArgument, match="storage_opt: corral does not support storage options yet"):
+        client.containers.run("busybox", "true", storage_opt={"size": "1G"})
     with pytest.raises(errors.InvalidArgument, match='"network" and "network_mode" can not be used together'):
         client.containers.run("busybox", "true", network="a", network_mode="b")
     with pytest.raises(errors.InvalidArgument, match="volumes: invalid volume specification: 'd@ta:/data'"):

@@ -50,14 +50,14 @@ class Request:
     """One request: method, path without the /vN.NN prefix, the query, headers, and the body on demand."""
 
     def __init__(self, conn: Connection, event: h11.Request) -> None:
-        self.conn = conn
+        self.connection = conn
         self.method = event.method.decode()
         target = event.target.decode("latin-1")
         raw_path, _, query = target.partition("?")
         path = unquote(raw_path)
         m = _VERSIONED.fullmatch(path)
         self.version, self.path = (m.group(1), m.group(2)) if m else (None, path)
-        self.query = parse_qs(query, keep_blank_values=True)
+        self.params = parse_qs(query, keep_blank_values=True)
         self.headers = {k.decode().lower(): v.decode("latin-1") for k, v in event.headers}
         self._body_read = False
 
@@ -67,11 +67,11 @@ class Request:
     # the query -------------------------------------------------------------------------------------
 
     def arg(self, name: str, default: str | None = None) -> str | None:
-        values = self.query.get(name)
+        values = self.params.get(name)
         return values[-1] if values else default
 
     def args(self, name: str) -> list[str]:
-        return self.query.get(name, [])
+        return self.params.get(name, [])
 
     def flag(self, name: str, default: bool = False) -> bool:
         """A boolean as moby's BoolValue reads it: false iff empty, 0, no, false or none."""
@@ -114,7 +114,7 @@ class Request:
             return
         self._body_read = True
         while True:
-            event = self.conn.next_event()
+            event = self.connection.next_event()
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
             elif isinstance(event, h11.EndOfMessage) or event is h11.PAUSED:
@@ -188,11 +188,11 @@ class Stream:
     """A streamed response body: each write goes out at once as a chunk."""
 
     def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+        self.connection = conn
 
     def write(self, data: bytes) -> int:
         if data:
-            self.conn.send(h11.Data(data=data))
+            self.connection.send(h11.Data(data=data))
         return len(data)
 
     def flush(self) -> None:
