@@ -3,6 +3,7 @@ skipped and mounted layers, chunked uploads, and the peers (skopeo, podman) read
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -44,6 +45,11 @@ def test_push_then_pull_into_an_empty_store(busybox, other, registry):
     assert info["Id"] == image_id and info["RepoDigests"] == [f"{registry.host}/team/app@{digest}"]
     assert info["RootFS"] == inspect(busybox, ref)["RootFS"]
     assert other.out("run", "--rm", ref, "cat", "/msg") == "pushed\n"
+    until = str(int(time.time()) + 1)  # docker's bounds are whole seconds: the second begun waits
+    for store, action in ((busybox, "push"), (other, "pull")):
+        seen = store.out("events", "--since", "5m", "--until", until, "--filter", "type=image",
+                         "--format", "{{.Action}} {{.Actor.ID}}").splitlines()
+        assert f"{action} {ref}" in seen
     assert_clean(other)
     assert_clean(busybox)
 

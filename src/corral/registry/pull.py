@@ -106,6 +106,9 @@ def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple
     distribution.add_sources(store, [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""),
                                                              desc["size"], session.registry, session.path)
                                      for d, desc in zip(diff_ids, layer_descs)])
+    from corral.api import events
+
+    events.record(store, "image", "pull", name, {"name": name})  # docker's: the actor is the reference
     say(status(f"Digest: {digest}"))
     what = "Image is up to date" if before == image_id else "Downloaded newer image"
     say(status(f"Status: {what} for {name}"))

@@ -99,6 +99,9 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
     distribution.add_repo_digest(store, ref.repository, actual, image_id)
     if digest and digest != actual:
         raise InvalidArgument(f"{session.registry} stored manifest {ref.tag} as {digest}, not {actual}")
+    from corral.api import events
+
+    events.record(store, "image", "push", ref.familiar, {"name": ref.familiar})  # as docker's, by reference
     say(status(f"{ref.tag}: digest: {actual} size: {len(manifest)}"))
     return actual
 
