@@ -190,7 +190,7 @@ def test_top_lists_exactly_the_container_processes(busybox):
     r = busybox("top", "tp", "-o", "comm")
     assert r.returncode == 1 and r.stderr == b"Error: Couldn't find PID field in ps output\n"
     busybox.out("pause", "tp")
-    assert _top(busybox, "tp") == rows  # a paused container can still be listed, as with Docker
+    assert but_cpu(_top(busybox, "tp")) == but_cpu(rows)  # a paused container can still be listed, as with Docker
     busybox.out("rm", "-f", "tp")
 
 
