@@ -95,8 +95,16 @@ class Host:
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             from corral.runtime.state import now
 
-            container_records.insert(self.store, container_records.ContainerRecord(
-                cid, bare, image_id, image, now(), opts.to_dict()))
+            for retry in range(10):
+                try:
+                    container_records.insert(self.store, container_records.ContainerRecord(
+                        cid, bare, image_id, image, now(), opts.to_dict()))
+                    break
+                except Conflict:
+                    if name or retry == 9:
+                        raise
+                    # a generated name another create took meanwhile (corral serve creates in many threads)
+                    bare = names.generate(retry + 1)
         except BaseException:
             remove_tree(bundle)
             if net is not None:
