@@ -85,6 +85,7 @@ class Container:
         (self.id, self.name, self.image_id, self.image_ref, self.created, options, self._state, self.pid,
          self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = record[:13]
         self.oom_killed = bool(record.oom_killed)
+        self.pod_id = record.pod_id  # the pod it belongs to (api/pod.py), or None
         self.options = ContainerOptions.from_dict(options)
 
     def __repr__(self) -> str:
@@ -206,6 +207,10 @@ class Container:
             if attach or stream:
                 raise Conflict(f"container {self.name} is already running")
             return None
+        if self.pod_id:
+            from corral.api import pod
+
+            pod.start_infra(self.host, self.pod_id, self.id)  # whose namespaces a member joins
         req = {"op": "start", "id": self.id, "autoremove": self.options.autoremove}
         if stream:
             from corral.api import sessions
@@ -396,6 +401,10 @@ class Container:
         from corral.monitor.cleanup import remove_container
 
         self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
+        if self.pod_id:
+            from corral.api import pod
+
+            pod.refuse_infra_removal(self.host, self.id)
         if self.status == state.RESTARTING:
             if not force:
                 raise Conflict(f"You cannot remove a restarting container {self.id}. Stop the container before "
@@ -577,6 +586,8 @@ class Container:
         health = self._health(run)
         if health is not None:
             found["State"]["Health"] = health
+        if self.pod_id:
+            found["Pod"] = self.pod_id  # podman's: the pod it belongs to (api/pod.py)
         if size:
             found["SizeRw"], found["SizeRootFs"] = self._sizes()
         return found

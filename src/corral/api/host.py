@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
     from corral.api.network import ModeNetwork, Network
+    from corral.api.pod import Pod
     from corral.api.processes import HostProcess
     from corral.api.volume import Volume
 
@@ -29,11 +30,33 @@ class Host:
 
     def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
                          image_volumes: bool = True, pull: str = "missing", pull_progress: Callable | None = None,
+                         pod: str | None = None, infra_of: str | None = None,
                          **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
         A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
         become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's). A missing
-        image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress."""
+        image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress.
+        pod: a pod (name, ID, or new:NAME to make one) whose namespaces it joins (api/pod.py); infra_of:
+        the pod whose infra container this is (api/pod.py's create)."""
+        if isinstance(command, str):
+            import shlex
+
+            command = shlex.split(command)
+        opts = ContainerOptions(cmd=command, **options)
+        pod_id, new_pod = infra_of, None
+        if pod:
+            from corral.api import pod as pods
+
+            pod_id, new_pod = pods.join(self, pod, opts)
+        try:
+            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, pod_id)
+        except BaseException:
+            if new_pod is not None:
+                new_pod.remove(force=True)
+            raise
+
+    def _create_container(self, image: str, opts: ContainerOptions, name: str | None, image_volumes: bool,
+                          pull: str, pull_progress: Callable | None, pod_id: str | None) -> Container:
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -41,11 +64,6 @@ class Host:
         from corral.store import rootfs as sandbox
         from corral.store.fsutil import remove_tree, write_atomic
 
-        if isinstance(command, str):
-            import shlex
-
-            command = shlex.split(command)
-        opts = ContainerOptions(cmd=command, **options)
         opts.check()
         image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
@@ -68,7 +86,7 @@ class Host:
             from corral.network import endpoint  # not on the path of a container without network
 
             net = endpoint.plan(self.store, cid, opts, image_cfg)
-        joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
+        joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid or opts.uts else (None, None)
         made: list[str] = []  # volumes made for this container: gone again if the create fails
         try:
             declared = list((image_cfg.get("config") or {}).get("Volumes") or ()) if image_volumes else []
@@ -98,7 +116,7 @@ class Host:
             for retry in range(10):
                 try:
                     container_records.insert(self.store, container_records.ContainerRecord(
-                        cid, bare, image_id, image, now(), opts.to_dict()))
+                        cid, bare, image_id, image, now(), opts.to_dict(), pod_id=pod_id))
                     break
                 except Conflict:
                     if name or retry == 9:
@@ -122,13 +140,15 @@ class Host:
         return created
 
     def _shared_namespaces(self, opts: ContainerOptions, bundle: str) -> tuple[dict[str, str], str | None]:
-        """--ipc/--pid: the full IDs of the containers whose namespaces to join, and the host directory
+        """--ipc/--pid/--uts: the full IDs of the containers whose namespaces to join, and the host directory
         for /dev/shm: a shareable IPC namespace's own (in its bundle, so its peers can bind it as docker
         does; no host mount to leave behind), its donor's, the host's for --ipc host, else None (a tmpfs)."""
         joins = {}
         shm = None
-        if opts.pid and opts.pid.startswith("container:"):
-            joins["pid"] = container_records.find(self.store, opts.pid.split(":", 1)[1]).id
+        for kind in ("pid", "uts"):
+            mode = getattr(opts, kind)
+            if mode and mode.startswith("container:"):
+                joins[kind] = container_records.find(self.store, mode.split(":", 1)[1]).id
         if opts.ipc == "host":
             shm = "/dev/shm"
         elif opts.ipc == "shareable":
@@ -149,6 +169,35 @@ class Host:
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
         found = [Container(self, r) for r in container_records.newest_first(self.store)]
         return found if all else [c for c in found if c.status in ("running", "restarting")]
+
+    # pods (api/pod.py) ---------------------------------------------------------------------------------
+
+    def create_pod(self, name: str | None = None, *, ports: list[str] | None = None, network: str | None = None,
+                   hostname: str | None = None, labels: dict[str, str] | None = None,
+                   command: list[str] | None = None) -> Pod:
+        """`pod create`: a pod and its infra container (api/pod.py says what they share)."""
+        from corral.api import pod
+
+        return pod.create(self, name, ports=ports, network=network, hostname=hostname, labels=labels,
+                          command=command)
+
+    def pod(self, ref: str) -> Pod:
+        """A pod by name, full ID or unambiguous ID prefix."""
+        from corral.api import pod
+
+        return pod.find(self, ref)
+
+    def pods(self, filters: Filters | None = None) -> list[Pod]:
+        """Every pod, newest first, that passes podman's `pod ps` filters."""
+        from corral.api import pod
+
+        return pod.listing(self, filters)
+
+    def prune_pods(self, filters: Filters | None = None) -> dict:
+        """`pod prune`: remove every pod none of whose containers runs; {"PodsDeleted": [IDs], ...}."""
+        from corral.api import pod
+
+        return pod.prune(self, filters)
 
     # the host view of processes (api/processes.py) ---------------------------------------------------
 

@@ -38,6 +38,7 @@ class ContainerRecord(Record):
     finished_at: str | None = None
     error: str | None = None
     oom_killed: int = 0  # 1 when the kernel's OOM killer killed a process of its last run (State.OOMKilled)
+    pod_id: str | None = None  # the pod it belongs to (store/pods.py), its infra container or a member
 
 
 _COLUMNS = columns(ContainerRecord)
@@ -106,6 +107,12 @@ def recorded_running(store: Store) -> list[ContainerRecord]:
 
 def of_image(store: Store, image_id: str) -> list[ContainerRecord]:
     return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE image_id=?", (image_id,))]
+
+
+def of_pod(store: Store, pod_id: str) -> list[ContainerRecord]:
+    """The containers of a pod, its infra container among them, oldest first."""
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE pod_id=? ORDER BY created",
+                                            (pod_id,))]
 
 
 def image_ids_in_use(store: Store) -> set[str]:
