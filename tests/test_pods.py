@@ -110,6 +110,20 @@ def test_published_pod_port_reaches_a_member_and_rm_f_leaves_nothing(busybox):
     assert network_residue(busybox.root) == [] or all("table" in p for p in network_residue(busybox.root))
 
 
+def test_pods_on_a_switch_reach_each_other_by_pod_name(busybox):
+    busybox.out("network", "create", "--subnet", subnet(14), "podlan")
+    busybox.out("pod", "create", "--name", "front", "--network", "podlan")
+    busybox.out("pod", "create", "--name", "back", "--network", "podlan")
+    busybox.out("run", "-d", "--pod", "front", "--name", "client", "busybox", "sleep", "60")
+    busybox.out("run", "-d", "--pod", "back", "busybox", "sh", "-c", HTTPD.format(text="from-back", addr="80"))
+    # back started after client: its name reaches client through the infra container's hosts file it binds
+    got = busybox.out("exec", "client", "sh", "-c",
+                      "for i in $(seq 50); do wget -qO- http://back/ && break; sleep 0.1; done")
+    assert got == "from-back\n"
+    busybox.out("pod", "rm", "-f", "-t", "0", "front", "back")
+    busybox.out("network", "rm", "podlan")
+
+
 def _elements(tag: str) -> list[str]:
     """The nft elements of this store (their comments), read with nft."""
     import subprocess
@@ -257,6 +271,14 @@ def test_pod_logs_prefix_each_members_lines(busybox):
     assert got.stdout.decode() == f"{ids['one']} from-one\n{ids['two']} from-two\n"
     assert got.stderr.decode() == f"{ids['two']} oops\n"
     assert busybox.out("pod", "logs", "-n", "-c", "two", "chatty") == "two from-two\n"
+    busybox.out("rm", "one", "two")
+    for name, lines in (("a1", "echo a; sleep 0.6; echo b"), ("a2", "sleep 0.3; echo c; sleep 0.6; echo d")):
+        busybox.out("run", "-d", "--pod", "chatty", "--name", name, "busybox", "sh", "-c", lines)
+    started = time.monotonic()
+    followed = busybox.out("pod", "logs", "-f", "--names", "chatty", timeout=20)  # ends when both have ended
+    assert followed == "a1 a\na2 c\na1 b\na2 d\n" and time.monotonic() - started < 10
+    line = one_error(busybox("pod", "top", "chatty"))
+    assert line == "Error: pod chatty has no running container"
     busybox.out("pod", "rm", "-f", "-t", "0", "chatty")
 
 

@@ -97,7 +97,9 @@ class Host:
                                                    declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm)
+            member_of = opts.network.split(":", 1)[1] if pod_id and opts.network.startswith("container:") else None
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm,
+                               self.store.container_dir(member_of) if member_of else None)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)

@@ -345,8 +345,9 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
            command: list[str] | None = None) -> Pod:
     """A new pod and its infra container (created, not started: podman's `pod create`). ports are -p
     specs, network a switch's name (or bridge, none, host; default none unless ports are published, as
-    for a container), hostname the members' (default: the pod's name). command: what made it, for
-    inspect's CreateCommand."""
+    for a container), hostname the members' (default: the pod's name). On a user-created switch the
+    pod's name is the infra container's alias: its peers reach the pod by name. command: what made it,
+    for inspect's CreateCommand."""
     from corral.api import events, names
     from corral.image import pause
     from corral.runtime.state import now
@@ -369,9 +370,11 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
     pods.insert(host.store, pods.PodRecord(pod_id, bare, now(), None, dict(labels or {}), options))
     infra = None
     try:
+        user_switch = options["network"] not in ("default", "bridge", "none", "host")
         infra = host.create_container(pause.image(host.store), name=f"{pod_id[:12]}-infra", pull="never",
                                       infra_of=pod_id, network=options["network"], ports=options["ports"],
-                                      hostname=options["hostname"], ipc="shareable")
+                                      hostname=options["hostname"], ipc="shareable",
+                                      network_aliases=[bare] if user_switch else None)
         pods.set_infra(host.store, pod_id, infra.id)
     except BaseException:
         if infra is not None:

@@ -95,10 +95,12 @@ def init_binary() -> str:
 
 
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str,
-          joins: dict[str, str] | None = None, shm: str | None = None) -> dict:
+          joins: dict[str, str] | None = None, shm: str | None = None, etc_dir: str | None = None) -> dict:
     """config.json for container `cid`, whose root filesystem the store described as `rootfs`.
     joins maps "ipc"/"pid"/"uts" to the full ID of a container whose namespace to join (--ipc/--pid/--uts container:);
-    shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm)."""
+    shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm); etc_dir
+    holds the /etc/hosts, hostname and resolv.conf to bind (default the bundle; a pod member's are its infra
+    container's, so that names on the pod's switch reach every member as they change)."""
     cfg = image_cfg.get("config") or {}
     uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", rootfs.lowerdirs())
     if opts.group_add:
@@ -160,7 +162,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
                        "options": ["nosuid", "noexec", "nodev", "mode=1777",
                                    f"size={opts.shm_size or DEFAULT_SHM_SIZE}"]})
     for name in ("resolv.conf", "hostname", "hosts"):  # read-only with the root, as docker's
-        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
+        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{etc_dir or bundle}/{name}",
                        "options": ["rbind", "rprivate"] + (["ro"] if opts.read_only else [])})
     mounts += user_mounts([bind_mount(b) for b in opts.binds] + [container_mount(m) for m in opts.mounts] +
                           [tmpfs_mount(target, options) for target, options in opts.tmpfs.items()])
