@@ -320,6 +320,34 @@ def test_python_api_pods(busybox):
         client.close()
 
 
+def test_a_pod_create_or_rm_killed_midway_is_reported_and_finished_by_pod_rm(busybox):
+    killed = busybox.env | {"CORRAL_FAILPOINT": "pod.created"}
+    import subprocess
+
+    from conftest import CORRAL
+
+    done = subprocess.run(CORRAL + ["pod", "create", "--name", "halfmade"], env=killed, capture_output=True)
+    assert done.returncode == -9
+    report = busybox("system", "check")
+    assert report.returncode != 0
+    assert "pod halfmade: its infra container is missing (an interrupted create): `corral pod rm -f halfmade` " \
+        "removes it" in report.stdout.decode() + report.stderr.decode()
+    busybox.out("pod", "rm", "-f", "halfmade")
+
+    busybox.out("pod", "create", "--name", "halfgone")
+    busybox.out("run", "-d", "--pod", "halfgone", "--name", "stays", "busybox", "sleep", "60")
+    killed["CORRAL_FAILPOINT"] = "pod.removing"
+    done = subprocess.run(CORRAL + ["pod", "rm", "-f", "-t", "0", "halfgone"], env=killed, capture_output=True)
+    assert done.returncode == -9
+    report = busybox("system", "check")
+    assert "pod halfgone: its removal was interrupted: `corral pod rm -f halfgone` finishes it" in \
+        report.stdout.decode() + report.stderr.decode()
+    assert one_error(busybox("run", "--pod", "halfgone", "busybox", "true")) == "Error: pod halfgone is being removed"
+    busybox.out("pod", "rm", "-f", "-t", "0", "halfgone")
+    assert busybox.out("ps", "-aq") == "" and busybox.out("pod", "ps", "-q") == ""
+    assert busybox("system", "check").returncode == 0
+
+
 def test_an_older_store_gains_pods(tmp_path):
     from corral.store import db
 

@@ -8,6 +8,8 @@ The points, each where a writer is halfway through a change:
   commit.tar       the new layer's tar written in tmp/
   layer.unpacked   a layer unpacked in tmp/, not yet in layers/
   layer.renamed    a layer in layers/, not yet recorded in the DB
+  pod.created      `pod create`: the pod recorded, its infra container not yet made
+  pod.removing     `pod rm`: the pod marked as being removed, one of its containers removed
 """
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 
+from corral import failpoints
 from corral.errors import Conflict, CorralError, InvalidArgument
 from corral.runtime import state
 
@@ -229,6 +230,7 @@ class Pod:
             self.stop(timeout)
         for c in self.containers(infra=False) + ([self.infra] if self.infra else []):
             c.remove(force=True, volumes=True)
+            failpoints.hit("pod.removing")
         pods.delete(self.host.store, self.id)
         self._event("remove")
 
@@ -370,6 +372,7 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
     pods.insert(host.store, pods.PodRecord(pod_id, bare, now(), None, dict(labels or {}), options))
     infra = None
     try:
+        failpoints.hit("pod.created")
         user_switch = options["network"] not in ("default", "bridge", "none", "host")
         infra = host.create_container(pause.image(host.store), name=f"{pod_id[:12]}-infra", pull="never",
                                       infra_of=pod_id, network=options["network"], ports=options["ports"],
