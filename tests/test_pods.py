@@ -203,6 +203,27 @@ def test_lifecycle_states_and_the_infra_container(busybox):
     assert events[0]["Actor"]["Attributes"] == {"name": "cycle"}
 
 
+def test_the_infra_container_restarts_only_with_its_members(busybox):
+    busybox.out("network", "create", "--subnet", subnet(15), "relan")
+    port = free_port()
+    busybox.out("pod", "create", "--name", "phoenix", "--network", "relan", "-p", f"127.0.0.1:{port}:80")
+    busybox.out("run", "-d", "--pod", "phoenix", "--name", "site", "busybox", "sh", "-c",
+                HTTPD.format(text="risen", addr="80"))
+    assert http_get(f"http://127.0.0.1:{port}/") == "risen\n"
+    infra = busybox.out("pod", "inspect", "-f", "{{.InfraContainerID}}", "phoenix").strip()
+    busybox.out("stop", infra)
+    assert busybox.out("pod", "inspect", "-f", "{{.State}}", "phoenix").strip() == "Degraded"
+    line = one_error(busybox("start", infra))
+    assert line == ("Error: cannot start the infra container of pod phoenix while its members run (site) in the "
+                    "namespaces of its last run: restart the pod (corral pod restart phoenix)")
+    assert one_error(busybox("pod", "start", "phoenix")) == line
+    busybox.out("pod", "restart", "phoenix")
+    assert busybox.out("pod", "inspect", "-f", "{{.State}}", "phoenix").strip() == "Running"
+    assert http_get(f"http://127.0.0.1:{port}/") == "risen\n"
+    busybox.out("pod", "rm", "-f", "-t", "0", "phoenix")
+    busybox.out("network", "rm", "relan")
+
+
 def test_pod_rm_refuses_running_members_without_force(busybox):
     busybox.out("pod", "create", "--name", "busy")
     busybox.out("run", "-d", "--pod", "busy", "--name", "worker", "busybox", "sleep", "60")

@@ -210,7 +210,7 @@ class Container:
         if self.pod_id:
             from corral.api import pod
 
-            pod.start_infra(self.host, self.pod_id, self.id)  # whose namespaces a member joins
+            pod.before_start(self.host, self.pod_id, self.id)  # a member joins its infra's namespaces
         req = {"op": "start", "id": self.id, "autoremove": self.options.autoremove}
         if stream:
             from corral.api import sessions

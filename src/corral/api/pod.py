@@ -491,14 +491,23 @@ def is_infra(host: Host, cid: str) -> bool:
     return pods.of_infra(host.store, cid) is not None
 
 
-def start_infra(host: Host, pod_id: str, starting: str) -> None:
-    """A member's start starts its pod's infra container first, when it is not running (podman's);
-    `starting` is the container being started (nothing to do when it is the infra container itself)."""
+def before_start(host: Host, pod_id: str, starting: str) -> None:
+    """What a pod's container needs before it starts. A member: its pod's infra container running (started
+    now if it is not, as podman does). The infra container: no member running, since those still hold the
+    namespaces of its last run (its new run would have a network of its own; the pod's ports would not
+    reach them): `pod restart` starts them all again, in order."""
     from corral.errors import NotFound
     from corral.store import pods
 
     record = pods.get(host.store, pod_id)
     if record is None:
         raise NotFound(f"no pod with name or ID {pod_id} found: no such pod")
+    pod = Pod(host, record)
     if record.infra_id != starting:
-        Pod(host, record)._start_infra()
+        pod._start_infra()
+        return
+    running = [c.name for c in pod.containers(infra=False) if c.status in (state.RUNNING, state.RESTARTING)]
+    if running:
+        raise Conflict(f"cannot start the infra container of pod {pod.name} while its members run "
+                       f"({', '.join(running)}) in the namespaces of its last run: restart the pod "
+                       f"(corral pod restart {pod.name})")
