@@ -263,6 +263,8 @@ def test_bad_input_gives_one_line_and_makes_nothing(busybox):
     assert busybox("pod", "exists", "nope").returncode == 1 and busybox("pod", "exists", "solo").returncode == 0
     assert busybox.out("ps", "-aq") == before
     assert busybox.out("pod", "ps", "--format", "{{.Name}}") == "solo\n"
+    busybox.out("container", "prune", "-f")  # the infra container goes only with its pod
+    assert busybox.out("ps", "-aq") == before
     busybox.out("pod", "rm", "solo")
 
 
