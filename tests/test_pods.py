@@ -201,6 +201,9 @@ def test_lifecycle_states_and_the_infra_container(busybox):
                                              "stop", "remove"]
     assert {e["Actor"]["ID"] for e in events} == {pod_id}
     assert events[0]["Actor"]["Attributes"] == {"name": "cycle"}
+    by_name = busybox.out("events", "--since", "1m", "--until", f"{time.time():.9f}", "-f", "pod=cycle", "--format",
+                          "{{.Type}} {{.Action}}").splitlines()
+    assert by_name == [f"pod {e['Action']}" for e in events]
 
 
 def test_the_infra_container_restarts_only_with_its_members(busybox):

@@ -226,7 +226,7 @@ class Pod:
             raise Conflict(f"pod {self.name} has running containers ({', '.join(shown)}): "
                            f"stop it first (corral pod stop {self.name}), or remove it with -f")
         pods.mark_removing(self.host.store, self.id)
-        if force:
+        if running:
             self.stop(timeout)
         for c in self.containers(infra=False) + ([self.infra] if self.infra else []):
             c.remove(force=True, volumes=True)
