@@ -227,6 +227,30 @@ def test_the_infra_container_restarts_only_with_its_members(busybox):
     busybox.out("network", "rm", "relan")
 
 
+def test_share_chooses_the_namespaces_members_share(busybox):
+    busybox.out("pod", "create", "--name", "pidpod", "--share", "+pid")
+    busybox.out("run", "-d", "--pod", "pidpod", "busybox", "sleep", "61")
+    seen = busybox.out("run", "--rm", "--pod", "pidpod", "busybox", "ps", "-o", "pid,args")
+    assert [line.split(None, 1) for line in seen.splitlines()[1:3]] == [["1", "/catatonit -P"], ["2", "sleep 61"]]
+    assert busybox.out("pod", "inspect", "-f", "{{.SharedNamespaces}}", "pidpod") == "[ipc net pid uts]\n"
+    line = one_error(busybox("run", "--pod", "pidpod", "--pid", "host", "busybox", "true"))
+    assert line == "Error: invalid config provided: --pid cannot be given to a container of a pod sharing its PID " \
+        "namespace"
+    busybox.out("pod", "create", "--name", "pidpod", "--replace", "--share", "net")  # the old one goes
+    assert busybox.out("pod", "ps", "--format", "{{.Name}} {{.NumberOfContainers}}") == "pidpod 1\n"
+    got = busybox.out("run", "--rm", "--pod", "pidpod", "--hostname", "mine", "busybox", "sh", "-c",
+                      "hostname; ps -o pid | wc -l")
+    assert got.split() == ["mine", "4"]  # its own UTS and PID namespaces: header, sh, ps, wc (no catatonit)
+    for args, want in ((("--share", "cgroup"), "Error: invalid kernel namespace to share: cgroup: give ipc, net, pid "
+                        "or uts (or none)"),
+                       (("--share", "ipc", "-p", "80"), "Error: a pod's published ports and network are its members' "
+                        "only when they share its network namespace: add net to --share"),
+                       (("--share", "none", "--hostname", "h"), "Error: a pod's hostname is its members' only when "
+                        "they share its UTS namespace: add uts to --share")):
+        assert one_error(busybox("pod", "create", *args)) == want
+    busybox.out("pod", "rm", "-f", "-t", "0", "pidpod")
+
+
 def test_pod_rm_refuses_running_members_without_force(busybox):
     busybox.out("pod", "create", "--name", "busy")
     busybox.out("run", "-d", "--pod", "busy", "--name", "worker", "busybox", "sleep", "60")

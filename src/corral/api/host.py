@@ -43,20 +43,24 @@ class Host:
 
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
-        pod_id, new_pod = infra_of, None
-        if pod:
-            from corral.api import pod as pods
+        if not pod:
+            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, infra_of, None)
+        from corral.api import pod as pods
 
-            pod_id, new_pod = pods.join(self, pod, opts)
+        joined, made = pods.join(self, pod, opts)
+        etc_dir = self.store.container_dir(joined.infra_id) if "net" in joined.shared else None  # type: ignore
         try:
-            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, pod_id)
+            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, joined.id, etc_dir)
         except BaseException:
-            if new_pod is not None:
-                new_pod.remove(force=True)
+            if made:
+                joined.remove(force=True)
             raise
 
     def _create_container(self, image: str, opts: ContainerOptions, name: str | None, image_volumes: bool,
-                          pull: str, pull_progress: Callable | None, pod_id: str | None) -> Container:
+                          pull: str, pull_progress: Callable | None, pod_id: str | None,
+                          etc_dir: str | None) -> Container:
+        """create_container's work; pod_id: the pod it belongs to, etc_dir: where its /etc/hosts, hostname
+        and resolv.conf are (a pod member's: its infra container's bundle)."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -97,9 +101,7 @@ class Host:
                                                    declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            member_of = opts.network.split(":", 1)[1] if pod_id and opts.network.startswith("container:") else None
-            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm,
-                               self.store.container_dir(member_of) if member_of else None)
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm, etc_dir)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
@@ -176,12 +178,13 @@ class Host:
 
     def create_pod(self, name: str | None = None, *, ports: list[str] | None = None, network: str | None = None,
                    hostname: str | None = None, labels: dict[str, str] | None = None,
+                   share: str | list[str] | None = None, replace: bool = False,
                    command: list[str] | None = None) -> Pod:
         """`pod create`: a pod and its infra container (api/pod.py says what they share)."""
         from corral.api import pod
 
-        return pod.create(self, name, ports=ports, network=network, hostname=hostname, labels=labels,
-                          command=command)
+        return pod.create(self, name, ports=ports, network=network, hostname=hostname, labels=labels, share=share,
+                          replace=replace, command=command)
 
     def pod(self, ref: str) -> Pod:
         """A pod by name, full ID or unambiguous ID prefix."""

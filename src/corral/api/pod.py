@@ -11,8 +11,11 @@ reach each other on 127.0.0.1 and share hostname and /dev/shm.
 
 Python API (what kube and scripts use; CLI `corral pod ...` is a thin layer over it):
 
-    client.pods.create(name=None, *, ports=None, network=None, hostname=None, labels=None) -> Pod
+    client.pods.create(name=None, *, ports=None, network=None, hostname=None, labels=None, share=None,
+                       replace=False) -> Pod
         ports: docker-py's {"80/tcp": 8080 | ("127.0.0.1", 8080) | [..]} or -p strings ["8080:80"]
+        share: the namespaces members share, default ["ipc", "net", "uts"]; "+pid" (or a list with "pid")
+        adds the PID namespace (Kubernetes' shareProcessNamespace; the infra's catatonit is PID 1)
     client.pods.get(id_or_name) -> Pod          (NotFound: "no pod with name or ID X found: no such pod")
     client.pods.list(filters=None) -> [Pod]     (filters: id, name, label, status, network, ctr-names,
                                                  ctr-ids, ctr-status, ctr-number, until)
@@ -46,7 +49,8 @@ if TYPE_CHECKING:
     from corral.store.pods import PodRecord
 
 SHARED = ["ipc", "net", "uts"]
-"""The namespaces a pod's members share (podman's default --share)."""
+"""The namespaces a pod's members share by default (podman's --share)."""
+SHAREABLE = ("ipc", "net", "pid", "uts")
 NEW = "new:"
 """`--pod new:NAME`: create the pod NAME with the container."""
 
@@ -131,9 +135,14 @@ class Pod:
                 "Networks": self.networks(infra), "NetworkOptions": None, "pid_ns": "private", "userns": "host",
                 "uts_ns": "private",
             },
-            "SharedNamespaces": list(SHARED), "NumContainers": len(found),
+            "SharedNamespaces": self.shared, "NumContainers": len(found),
             "Containers": [{"Id": c.id, "Name": c.name, "State": _container_state(c)} for c in found],
         }
+
+    @property
+    def shared(self) -> list[str]:
+        """The namespaces its members share (of ipc, net, pid, uts)."""
+        return list(self.options.get("share", SHARED))
 
     def networks(self, infra: Container | None = None) -> list[str]:
         """The switches the pod is on (its infra container's), or its mode (none, host) when on none."""
@@ -342,23 +351,53 @@ def _followed(members: list[Container], how: dict) -> Iterator[tuple[Container, 
 
 # use-cases (Host's pod methods call these) ------------------------------------------------------------
 
+def parse_share(text: str | list[str] | None) -> list[str]:
+    """podman's --share: a comma list of ipc, net, pid, uts (or none); with a leading + those are added to
+    the default (ipc, net, uts), so `+pid` shares the PID namespace too (Kubernetes' shareProcessNamespace).
+    A list is taken as the namespaces themselves."""
+    if text is None:
+        return list(SHARED)
+    if isinstance(text, str):
+        added = text.startswith("+")
+        names = [n.strip() for n in text.lstrip("+").split(",") if n.strip()]
+        if names == ["none"]:
+            names = []
+        names = (list(SHARED) if added else []) + names
+    else:
+        names = list(text)
+    for n in names:
+        if n not in SHAREABLE:
+            raise InvalidArgument(f"invalid kernel namespace to share: {n}: give ipc, net, pid or uts (or none)")
+    return sorted(set(names))
+
+
 def create(host: Host, name: str | None = None, *, ports: list[str] | None = None, network: str | None = None,
-           hostname: str | None = None, labels: dict[str, str] | None = None,
-           command: list[str] | None = None) -> Pod:
+           hostname: str | None = None, labels: dict[str, str] | None = None, share: str | list[str] | None = None,
+           replace: bool = False, command: list[str] | None = None) -> Pod:
     """A new pod and its infra container (created, not started: podman's `pod create`). ports are -p
     specs, network a switch's name (or bridge, none, host; default none unless ports are published, as
     for a container), hostname the members' (default: the pod's name). On a user-created switch the
-    pod's name is the infra container's alias: its peers reach the pod by name. command: what made it,
-    for inspect's CreateCommand."""
+    pod's name is the infra container's alias: its peers reach the pod by name. share: the namespaces
+    the members share (parse_share: podman's --share). replace: a pod of that name is removed first
+    (podman's --replace). command: what made it, for inspect's CreateCommand."""
     from corral.api import events, names
     from corral.image import pause
     from corral.runtime.state import now
     from corral.store import pods
 
+    shared = parse_share(share)
     if network and network.startswith("container:"):
         raise InvalidArgument("a pod's network cannot be another container's: give a switch, bridge, host or none")
+    if "net" not in shared and (ports or network):
+        raise InvalidArgument("a pod's published ports and network are its members' only when they share its "
+                              "network namespace: add net to --share")
+    if "uts" not in shared and hostname:
+        raise InvalidArgument("a pod's hostname is its members' only when they share its UTS namespace: add uts "
+                              "to --share")
     if name:
         bare = names.validate(name)
+        if replace and _pod_named(host, bare):
+            find(host, bare).remove(force=True)
         pods.check_name_free(host.store, bare)
     else:
         bare = names.free_name(lambda n: bool(_pod_named(host, n)))
@@ -368,7 +407,7 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
         portmod.parse(spec)  # a bad -p is an error before anything is made
     pod_id = os.urandom(32).hex()
     options = {"hostname": hostname or bare, "network": network or "default", "ports": list(ports or ()),
-               "share": list(SHARED), "command": list(command or ())}
+               "share": shared, "command": list(command or ())}
     pods.insert(host.store, pods.PodRecord(pod_id, bare, now(), None, dict(labels or {}), options))
     infra = None
     try:
@@ -376,7 +415,7 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
         user_switch = options["network"] not in ("default", "bridge", "none", "host")
         infra = host.create_container(pause.image(host.store), name=f"{pod_id[:12]}-infra", pull="never",
                                       infra_of=pod_id, network=options["network"], ports=options["ports"],
-                                      hostname=options["hostname"], ipc="shareable",
+                                      hostname=options["hostname"], ipc="shareable" if "ipc" in shared else None,
                                       network_aliases=[bare] if user_switch else None)
         pods.set_infra(host.store, pod_id, infra.id)
     except BaseException:
@@ -430,12 +469,12 @@ def prune(host: Host, filters: Filters | None = None) -> dict:
     return {"PodsDeleted": removed, "SpaceReclaimed": 0}
 
 
-def join(host: Host, ref: str, opts: ContainerOptions) -> tuple[str, Pod | None]:
+def join(host: Host, ref: str, opts: ContainerOptions) -> tuple[Pod, bool]:
     """A member's options made to join pod `ref`'s infra container: network, IPC and UTS. What a member
     cannot have of its own (ports, a network, a hostname, its own IPC or UTS mode) is refused in podman's
     words; with new:NAME its ports, network and hostname are the new pod's, as podman's. Returns the
-    pod's ID, and the pod when `ref` was new:NAME and it was made here (the caller removes it if the
-    container's creation then fails)."""
+    pod, and whether it was made here (new:NAME: the caller removes it if the container's creation then
+    fails)."""
     made = None
     if ref.startswith(NEW):  # podman's: the container's ports, network and hostname become the new pod's
         network = None if opts.network in ("default", "") else opts.network
@@ -445,7 +484,7 @@ def join(host: Host, ref: str, opts: ContainerOptions) -> tuple[str, Pod | None]
     else:
         pod = find(host, ref)
     try:
-        _refuse_own_namespaces(opts)
+        _refuse_own_namespaces(opts, pod.shared)
         if not pod.infra_id:
             raise Conflict(f"pod {pod.name} has no infra container: remove it (corral pod rm -f {pod.name})")
         if pod.record.removing:
@@ -455,24 +494,33 @@ def join(host: Host, ref: str, opts: ContainerOptions) -> tuple[str, Pod | None]
             made.remove(force=True)
         raise
     infra = f"container:{pod.infra_id}"
-    opts.network, opts.ipc, opts.uts = infra, infra, infra
-    opts.env = [f"HOSTNAME={pod.options.get('hostname') or pod.name}"] + list(opts.env)
-    return pod.id, made
+    shared = pod.shared
+    if "net" in shared:
+        opts.network = infra
+    for kind in ("ipc", "pid", "uts"):
+        if kind in shared:
+            setattr(opts, kind, infra)
+    if "uts" in shared:
+        opts.env = [f"HOSTNAME={pod.options.get('hostname') or pod.name}"] + list(opts.env)
+    return pod, made is not None
 
 
-def _refuse_own_namespaces(opts: ContainerOptions) -> None:
-    if opts.ports or opts.publish_all:
-        raise InvalidArgument("invalid config provided: published or exposed ports must be defined when the pod is "
-                              "created: network cannot be configured when it is shared with a pod")
-    if opts.network not in ("default", "") or opts.ip or opts.network_aliases or opts.dns or opts.dns_search \
-            or opts.dns_option or opts.add_host or opts.network_bandwidth_in or opts.network_bandwidth_out:
-        raise InvalidArgument("invalid config provided: network cannot be configured when it is shared with a pod "
-                              "(give --network, --dns, --add-host ... to `pod create`)")
-    if opts.hostname:
+def _refuse_own_namespaces(opts: ContainerOptions, shared: list[str]) -> None:
+    """A member's flags for a namespace it shares with its pod: podman's refusals."""
+    if "net" in shared:
+        if opts.ports or opts.publish_all:
+            raise InvalidArgument("invalid config provided: published or exposed ports must be defined when the pod "
+                                  "is created: network cannot be configured when it is shared with a pod")
+        if opts.network not in ("default", "") or opts.ip or opts.network_aliases or opts.dns or opts.dns_search \
+                or opts.dns_option or opts.add_host or opts.network_bandwidth_in or opts.network_bandwidth_out:
+            raise InvalidArgument("invalid config provided: network cannot be configured when it is shared with a "
+                                  "pod (give --network, --dns, --add-host ... to `pod create`)")
+    if "uts" in shared and opts.hostname:
         raise InvalidArgument("invalid config provided: cannot set hostname when joining the pod UTS namespace")
-    if opts.uts or opts.ipc:
-        raise InvalidArgument("invalid config provided: --uts and --ipc cannot be given to a container of a pod: "
-                              "it shares the pod's")
+    for kind in ("ipc", "pid", "uts"):
+        if kind in shared and getattr(opts, kind):
+            raise InvalidArgument(f"invalid config provided: --{kind} cannot be given to a container of a pod "
+                                  f"sharing its {kind.upper()} namespace")
 
 
 def refuse_infra_removal(host: Host, cid: str) -> None:

@@ -378,7 +378,10 @@ TABLE: tuple[Command, ...] = (
              Opt(("-h", "--hostname"), "hostname", "value", "the members' host name (default: the pod's name)",
                  "NAME"),
              Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
-             Opt(("--label-file",), "label_file", "multi", "read labels from a file", "FILE")], max_args=1),
+             Opt(("--label-file",), "label_file", "multi", "read labels from a file", "FILE"),
+             Opt(("--share",), "share", "value", "namespaces the members share (default ipc,net,uts; +pid adds "
+                 "pid to them; none)", "NS,..."),
+             Opt(("--replace",), "replace", "flag", "remove a pod of that name first")], max_args=1),
     Command("pod ps", _POD + "ps", "pod ps [OPTIONS]", "List pods.",
             [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
              Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"),

@@ -21,7 +21,8 @@ def create(o: dict, args: list[str]) -> int:
     labels = key_values([line for path in o["label_file"] for line in read_kv_file(path, False)] + o["label"],
                         "--label")
     pod = Host().create_pod(o["name"] or (args[0] if args else None), ports=o["publish"], network=o["network"],
-                            hostname=o["hostname"], labels=labels, command=["corral"] + sys.argv[1:])
+                            hostname=o["hostname"], labels=labels, share=o["share"], replace=o["replace"],
+                            command=["corral"] + sys.argv[1:])
     print(pod.id)
     return 0
 

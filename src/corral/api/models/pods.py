@@ -95,11 +95,15 @@ class PodCollection(Collection):
     model = Pod
 
     def create(self, name: str | None = None, *, ports: dict | list | None = None, network: str | None = None,
-               hostname: str | None = None, labels: dict | None = None, **kwargs: object) -> Pod:
+               hostname: str | None = None, labels: dict | None = None, share: str | list | None = None,
+               replace: bool = False, **kwargs: object) -> Pod:
         """A pod and its infra container (created, not started). ports: docker-py's dict ({"80/tcp": 8080,
         "53/udp": ("127.0.0.1", 5353)}) or `-p` specs (["8080:80"]); network: a switch's name, bridge, host
-        or none (the default unless ports are published); hostname: the members' (default: the name)."""
+        or none (the default unless ports are published); hostname: the members' (default: the name);
+        share: the namespaces members share (["ipc", "net", "uts"] by default; "+pid" or a list with "pid"
+        shares PIDs too); replace: remove a pod of that name first."""
         refuse_unknown("create", kwargs)
+        check_type("create", "share", share, str, list, tuple)
         check_type("create", "name", name, str)
         check_type("create", "ports", ports, dict, list, tuple)
         check_type("create", "network", network, str)
@@ -111,7 +115,8 @@ class PodCollection(Collection):
             specs = port_specs("create", "ports", ports)
         else:
             specs = [str(p) for p in ports or ()]
-        pod = self.client.api.create_pod(name, ports=specs, network=network, hostname=hostname, labels=labels)
+        pod = self.client.api.create_pod(name, ports=specs, network=network, hostname=hostname, labels=labels,
+                                         share=share, replace=bool(replace))
         return self.prepare_model(pod.inspect())  # type: ignore[return-value]
 
     def get(self, pod_id: str) -> Pod:
