@@ -416,6 +416,13 @@ def test_an_older_store_gains_pods(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
 
 
+def test_the_pause_image_needs_a_static_catatonit():
+    from corral.image import pause
+
+    assert pause.is_static(pause.binary())
+    assert not pause.is_static("/bin/ls") and not pause.is_static(__file__)
+
+
 @pytest.mark.parametrize("states, want", [
     ([], "Created"), (["created"], "Created"), (["running", "running"], "Running"),
     (["running", "created"], "Running"), (["running", "exited"], "Degraded"), (["running", "paused"], "Degraded"),

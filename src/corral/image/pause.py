@@ -26,8 +26,27 @@ REPOSITORY = "localhost/corral-pause"
 def binary() -> str:
     for path in CATATONIT:
         if os.access(path, os.X_OK):
-            return os.path.realpath(path)
+            found = os.path.realpath(path)
+            if not is_static(found):
+                raise NotFound(f"{found} is linked dynamically: a pod's infra container runs it alone in its image, "
+                               "so it must be static (Debian's catatonit package is)")
+            return found
     raise NotFound("a pod's infra container needs the host's static catatonit: install Debian's catatonit package")
+
+
+def is_static(path: str) -> bool:
+    """Whether the ELF executable at `path` runs without a dynamic loader (no PT_INTERP program header)."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only, as this host's
+            return False
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    return all(struct.unpack_from("<I", table, i * phentsize)[0] != 3 for i in range(phnum))  # 3: PT_INTERP
 
 
 def image(store: Store) -> str:
