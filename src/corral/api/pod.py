@@ -171,6 +171,7 @@ class Pod:
             raise errors[0]
 
     def _start_infra(self) -> None:
+        """The infra container started if it is not running (Container.start says when it may not)."""
         infra = self.infra
         if infra is None:
             raise Conflict(f"pod {self.name} has no infra container: remove it (corral pod rm -f {self.name})")
@@ -523,39 +524,7 @@ def _refuse_own_namespaces(opts: ContainerOptions, shared: list[str]) -> None:
                                   f"sharing its {kind.upper()} namespace")
 
 
-def refuse_infra_removal(host: Host, cid: str) -> None:
-    """rm of an infra container while its pod exists: podman's Conflict."""
-    from corral.store import pods
-
-    pod = pods.of_infra(host.store, cid)
-    if pod is not None and not pod.removing:
-        raise Conflict(f"container {cid} is the infra container of pod {pod.id} and cannot be removed without "
-                       "removing the pod")
-
-
 def is_infra(host: Host, cid: str) -> bool:
     from corral.store import pods
 
     return pods.of_infra(host.store, cid) is not None
-
-
-def before_start(host: Host, pod_id: str, starting: str) -> None:
-    """What a pod's container needs before it starts. A member: its pod's infra container running (started
-    now if it is not, as podman does). The infra container: no member running, since those still hold the
-    namespaces of its last run (its new run would have a network of its own; the pod's ports would not
-    reach them): `pod restart` starts them all again, in order."""
-    from corral.errors import NotFound
-    from corral.store import pods
-
-    record = pods.get(host.store, pod_id)
-    if record is None:
-        raise NotFound(f"no pod with name or ID {pod_id} found: no such pod")
-    pod = Pod(host, record)
-    if record.infra_id != starting:
-        pod._start_infra()
-        return
-    running = [c.name for c in pod.containers(infra=False) if c.status in (state.RUNNING, state.RESTARTING)]
-    if running:
-        raise Conflict(f"cannot start the infra container of pod {pod.name} while its members run "
-                       f"({', '.join(running)}) in the namespaces of its last run: restart the pod "
-                       f"(corral pod restart {pod.name})")
