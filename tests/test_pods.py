@@ -69,6 +69,8 @@ def test_members_share_localhost_hostname_and_ipc_but_not_pids(busybox):
     assert outsider != mine[0]
     assert busybox.out("inspect", "-f", "{{.Pod}}", web).strip() == busybox.out("pod", "inspect", "-f", "{{.Id}}",
                                                                                  "duo").strip()
+    assert json.loads(busybox.out("inspect", "duo"))[0]["Hostname"] == "duohost"  # podman's inspect finds pods
+    assert busybox.out("inspect", "--type", "pod", "-f", "{{.Name}}", "duo") == "duo\n"
     busybox.out("pod", "rm", "-f", "-t", "0", "duo")
 
 

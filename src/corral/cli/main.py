@@ -174,7 +174,7 @@ TABLE: tuple[Command, ...] = (
              _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
-            [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
+            [Opt(("--type",), "type", "value", "container, image, network or pod", "TYPE"),
              Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs"), _FORMAT_INSPECT],
             min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
