@@ -253,6 +253,19 @@ def test_share_chooses_the_namespaces_members_share(busybox):
     busybox.out("pod", "rm", "-f", "-t", "0", "pidpod")
 
 
+def test_pod_stop_stops_the_members_all_at_once(busybox):
+    busybox.out("pod", "create", "--name", "crowd")
+    for i in range(4):  # sleep as PID 1 ignores SIGTERM: each waits out the timeout
+        busybox.out("run", "-d", "--pod", "crowd", "--name", f"c{i}", "busybox", "sleep", "60")
+    started = time.monotonic()
+    busybox.out("pod", "stop", "-t", "1", "crowd")
+    took = time.monotonic() - started
+    assert busybox.out("pod", "ps", "--ctr-status", "--format", "{{.Status}} {{.ContainerStatuses}}") == \
+        "Exited exited,exited,exited,exited,exited\n"
+    assert took < 3.5, f"pod stop took {took:.1f} s: the members were not stopped together"
+    busybox.out("pod", "rm", "crowd")
+
+
 def test_pod_rm_refuses_running_members_without_force(busybox):
     busybox.out("pod", "create", "--name", "busy")
     busybox.out("run", "-d", "--pod", "busy", "--name", "worker", "busybox", "sleep", "60")

@@ -302,6 +302,12 @@ def _container_state(c: Container) -> str:
     return "running" if status == state.RESTARTING else status
 
 
+def _own(c: Container) -> Container:
+    """The container `c` read through a Host of its own: a thread's (a store's database connection is no
+    place for two threads' transactions)."""
+    return type(c.host)(c.host.store.root).container(c.id)
+
+
 def _together(containers: list[Container], action: object) -> None:
     """action(c) for every container at once (threads): a pod's stop waits for the slowest, not the sum."""
     import threading
@@ -310,7 +316,7 @@ def _together(containers: list[Container], action: object) -> None:
 
     def run(c: Container) -> None:
         try:
-            action(c)  # type: ignore[operator]
+            action(_own(c))  # type: ignore[operator]
         except CorralError as e:
             errors.append(e)
 
@@ -332,7 +338,7 @@ def _followed(members: list[Container], how: dict) -> Iterator[tuple[Container, 
 
     def feed(c: Container) -> None:
         try:
-            for stream, t, data in c.logs(follow=True, **how):
+            for stream, t, data in _own(c).logs(follow=True, **how):
                 lines.put((c, stream, t, data))
         except CorralError:
             pass  # removed meanwhile: its lines end
