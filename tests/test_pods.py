@@ -156,6 +156,10 @@ def test_limits_apply_to_each_member(busybox):
     assert limit(small, "pids.max", "pids.max") == "20"
     assert limit(free, "pids.max", "pids.max") == "max"
     assert limit(free, "memory.limit_in_bytes", "memory.max") != str(32 * 1024 * 1024)
+    table = busybox.out("pod", "stats", "--no-stream", "limited", "--format", "{{.Pod}} {{.ID}} {{.MemUsage}}")
+    lines = sorted(line.split(" ", 2) for line in table.splitlines())
+    assert sorted([small[:12], free[:12]]) == [line[1] for line in lines] and {line[0] for line in lines} == {"limited"}
+    assert next(line[2] for line in lines if line[1] == small[:12]).endswith(" / 32MiB")
     got = busybox("exec", small, "sh", "-c", "for i in $(seq 30); do sleep 5 & done; wait")
     assert got.returncode != 0 and b"fork" in got.stderr.lower() + got.stdout.lower()  # its own pids limit
     assert busybox.out("exec", free, "sh", "-c", "for i in $(seq 30); do sleep 0.1 & done; wait; echo ok") == "ok\n"

@@ -430,6 +430,11 @@ TABLE: tuple[Command, ...] = (
             min_args=1, max_args=1),
     Command("pod top", _POD + "top", "pod top POD", "The processes of a pod's running members.",
             min_args=1, max_args=1),
+    Command("pod stats", _R + "pod_stats", "pod stats [OPTIONS] [POD...]",
+            "A live stream of the resource use of pods' members (of running pods without names).",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("--no-stream",), "no_stream", "flag", "print one table and exit"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FORMAT_LIST]),
     Group("volume",
           "volume create [--driver local] [--opt K=V] [--label K=V] [NAME]\n"
           "        corral volume ls [-q] [-f KEY=VALUE] | inspect VOL... | rm [-f] VOL... | prune [-a] [-f]",
