@@ -365,6 +365,7 @@ TABLE: tuple[Command, ...] = (
     Group("pod",
           "pod create [--name N] [-p PORT] [--network NET] [--hostname H] [--label K=V]\n"
           "        corral pod ps [-q] [-f KEY=VALUE] [--format F] | inspect POD... | logs [-f] [-n] POD | top POD\n"
+          "        corral pod stats [--no-stream] [POD...]\n"
           "        corral pod start|stop|restart|kill|pause|unpause|rm [-f] POD... | prune | exists POD\n"
           "        corral run|create --pod POD|new:NAME ...: a member sharing the pod's network, IPC and hostname",
           "Manage pods: containers sharing one network (127.0.0.1, the pod's ports), IPC and host name."),
