@@ -299,6 +299,9 @@ def test_bad_input_gives_one_line_and_makes_nothing(busybox):
         (("pod", "create", "-p", "99999:80"), None),
         (("pod", "create", "--network", "container:x"), None),
         (("pod", "ps", "-f", "colour=red"), "Error: invalid filter 'colour'"),
+        (("pod", "create", "--name", "a b"), "Error: Invalid pod name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+        (("run", "--pod", "new:-x", "busybox", "true"),
+         "Error: Invalid pod name (-x), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
     ]
     for args, want in cases:
         line = one_error(busybox(*args))

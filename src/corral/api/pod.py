@@ -402,7 +402,10 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
         raise InvalidArgument("a pod's hostname is its members' only when they share its UTS namespace: add uts "
                               "to --share")
     if name:
-        bare = names.validate(name)
+        try:
+            bare = names.validate(name)
+        except InvalidArgument:
+            raise InvalidArgument(f"Invalid pod name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") from None
         if replace and _pod_named(host, bare):
             find(host, bare).remove(force=True)
         pods.check_name_free(host.store, bare)
