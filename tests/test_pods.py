@@ -160,7 +160,7 @@ def test_limits_apply_to_each_member(busybox):
     lines = sorted(line.split(" ", 2) for line in table.splitlines())
     assert sorted([small[:12], free[:12]]) == [line[1] for line in lines] and {line[0] for line in lines} == {"limited"}
     assert next(line[2] for line in lines if line[1] == small[:12]).endswith(" / 32MiB")
-    got = busybox("exec", small, "sh", "-c", "for i in $(seq 30); do sleep 5 & done; wait")
+    got = busybox("exec", small, "sh", "-c", "for i in $(seq 30); do sleep 1 & done; wait")
     assert got.returncode != 0 and b"fork" in got.stderr.lower() + got.stdout.lower()  # its own pids limit
     assert busybox.out("exec", free, "sh", "-c", "for i in $(seq 30); do sleep 0.1 & done; wait; echo ok") == "ok\n"
     busybox.out("pod", "rm", "-f", "-t", "0", "limited")
@@ -226,7 +226,7 @@ def test_the_infra_container_restarts_only_with_its_members(busybox):
     assert line == ("Error: cannot start the infra container of pod phoenix while its members run (site) in the "
                     "namespaces of its last run: restart the pod (corral pod restart phoenix)")
     assert one_error(busybox("pod", "start", "phoenix")) == line
-    busybox.out("pod", "restart", "phoenix")
+    busybox.out("pod", "restart", "-t", "0", "phoenix")
     assert busybox.out("pod", "inspect", "-f", "{{.State}}", "phoenix").strip() == "Running"
     assert http_get(f"http://127.0.0.1:{port}/") == "risen\n"
     busybox.out("pod", "rm", "-f", "-t", "0", "phoenix")

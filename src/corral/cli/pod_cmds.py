@@ -118,7 +118,8 @@ def stop(o: dict, args: list[str]) -> int:
 
 
 def restart(o: dict, args: list[str]) -> int:
-    return _each_pod(o, args, lambda p: p.restart())
+    timeout = seconds(o["time"])
+    return _each_pod(o, args, lambda p: p.restart(timeout))
 
 
 def kill(o: dict, args: list[str]) -> int:
