@@ -76,8 +76,8 @@ STDIN_ANNOTATION = "org.corral.stdin"
 """"open": the monitor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
 JOINS_ANNOTATION = "org.corral.joins"
 """JSON {"ipc": ID, "pid": ID, "uts": ID}: namespaces of other containers the init joins (--ipc/--pid/--uts
-container:ID), whose
-paths the monitor fills in at start (monitor/supervisor.py), as it does for --network container:ID."""
+container:ID), whose paths the monitor fills in at start (monitor/supervisor.py), as it does for --network
+container:ID."""
 NETWORK_ANNOTATION = "org.corral.network"
 """Present when the monitor wires a network at start (monitor/supervisor.py, network/endpoint.py); absent for none
 and host."""
