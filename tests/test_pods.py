@@ -420,6 +420,25 @@ def test_a_pod_create_or_rm_killed_midway_is_reported_and_finished_by_pod_rm(bus
     assert busybox("system", "check").returncode == 0
 
 
+def test_a_member_whose_pod_went_meanwhile_is_not_recorded(tmp_path):
+    """run --pod P racing pod rm P: the foreign key refuses the member, in words about the pod."""
+    from corral.errors import NotFound
+    from corral.store import containers, pods
+    from corral.store.root import Store
+
+    store = Store(str(tmp_path / "s"))
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO images VALUES('sha256:i', 'd', 'c', NULL, 0)")
+    pods.insert(store, pods.PodRecord("p" * 64, "gone", "now", None, {}, {}))
+    pods.delete(store, "p" * 64)
+    member = containers.ContainerRecord("c" * 64, "late", "sha256:i", "busybox", "now", {}, pod_id="p" * 64)
+    with pytest.raises(NotFound, match=f"^no pod with name or ID {'p' * 64} found: no such pod \\(it was removed"):
+        containers.insert(store, member)
+    assert store.query("SELECT count(*) FROM containers") == [(0,)]
+    containers.insert(store, member.replace(pod_id=None))  # the image is there: only the pod was missing
+    store.close()
+
+
 def test_an_older_store_gains_pods(tmp_path):
     from corral.store import db
 

@@ -142,8 +142,8 @@ def check_name_free(store: Store, name: str) -> None:
 
 
 def insert(store: Store, rec: ContainerRecord) -> None:
-    """Record a new container. Its name taken meanwhile is a Conflict naming the holder; its image gone
-    meanwhile (deleted by another command since it was resolved) is NotFound."""
+    """Record a new container. Its name taken meanwhile is a Conflict naming the holder; its image or its
+    pod gone meanwhile (deleted by another command since it was resolved) is NotFound."""
     from corral.store import db
 
     with store.transaction() as conn:
@@ -153,6 +153,10 @@ def insert(store: Store, rec: ContainerRecord) -> None:
         except db.IntegrityError as e:
             if "containers.name" in str(e):
                 check_name_free(store, rec.name)
+            if "FOREIGN KEY" in str(e) and rec.pod_id and not conn.execute("SELECT 1 FROM pods WHERE id=?",
+                                                                              (rec.pod_id,)).fetchall():
+                raise NotFound(f"no pod with name or ID {rec.pod_id} found: no such pod (it was removed while the "
+                               "container was being created)") from None
             if "FOREIGN KEY" in str(e):
                 raise NotFound(f"No such image: {rec.image_id} (it was removed while the container was "
                                "being created)") from None
