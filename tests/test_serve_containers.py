@@ -232,11 +232,6 @@ def test_container_prune_and_update(served):
     served.out("rm", "-f", "live")
 
 
-def test_pull_says_what_is_missing(served):
-    proc = served.docker("pull", "alpine")
-    assert proc.returncode != 0 and b"not implemented yet" in proc.stderr
-
-
 def test_docker_events_reports_what_corral_events_does(served):
     served.out("run", "--rm", "--name", "evs", "busybox", "true")
     until = str(int(time.time()) + 1)  # "0s" would be the second begun: docker's bounds are whole seconds

@@ -219,26 +219,28 @@ class Host:
         finally:
             remove_tree(scratch)
 
-    def import_image(self, src: str | BinaryIO, tag: str) -> Image:
-        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
+    def import_image(self, src: str | BinaryIO, tag: str | None) -> Image:
+        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream); tag None:
+        untagged."""
         from corral.api import events
         from corral.api.image import Image
         from corral.image.importer import import_tar
 
+        tags = [tag] if tag else []
         if isinstance(src, str):
             if src == "-":
                 import sys
 
-                image_id = import_tar(self.store, sys.stdin.buffer, [tag])
+                image_id = import_tar(self.store, sys.stdin.buffer, tags)
             else:
                 try:
                     f = open(src, "rb")
                 except FileNotFoundError:
                     raise NotFound(f"no such file: {src}") from None
                 with f:
-                    image_id = import_tar(self.store, f, [tag])
+                    image_id = import_tar(self.store, f, tags)
         else:
-            image_id = import_tar(self.store, src, [tag])
+            image_id = import_tar(self.store, src, tags)
         events.record(self.store, "image", "import", image_id, {"name": image_id})
         return Image(self, image_id)
 
@@ -555,20 +557,58 @@ class Host:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
-        receives docker's progress JSON objects as the pull goes."""
+        receives docker's progress JSON objects as the pull goes. auth_config: docker's AuthConfig
+        (username, password) for this pull, instead of what `corral login` stored."""
         from corral.api.image import Image
         from corral.registry import pull
 
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
+                           credentials=_credentials(auth_config))
         return [Image(self, image_id) for image_id, _ in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[tuple[str, str]]:
+    def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
+             auth_config: dict | None = None) -> list[tuple[str, str]]:
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON."""
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON
+        (the last message of each tag: an aux {Tag, Digest, Size}, as dockerd's). auth_config: as pull's."""
         from corral.registry import push
 
-        return push.push(self.store, name, all_tags=all_tags, emit=progress)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=_credentials(auth_config))
+
+    def distribution(self, name: str, *, auth_config: dict | None = None) -> dict:
+        """What the registry holds under `name`, without pulling it (docker's GET /distribution/NAME/json):
+        {"Descriptor": {mediaType, digest, size}, "Platforms": [{architecture, os, ...}]}."""
+        from corral.registry import lookup
+
+        return lookup.distribution(name, credentials=_credentials(auth_config))
+
+
+def _credentials(auth_config: dict | None) -> tuple[str, str] | None:
+    """(username, password) of docker's AuthConfig (username and password, or `auth`: base64 of
+    "user:password"); None when it has none, so the registry is asked anonymously or with what
+    `corral login` stored."""
+    import base64
+    import binascii
+
+    if not auth_config:
+        return None
+    if not isinstance(auth_config, dict):
+        raise InvalidArgument(f"auth_config must be a dict (docker's AuthConfig), not {type(auth_config).__name__}")
+    cfg = {str(k).lower(): v for k, v in auth_config.items()}
+    if cfg.get("identitytoken") or cfg.get("registrytoken"):
+        raise InvalidArgument("auth_config: identity and registry tokens are not supported yet: give username and "
+                              "password")
+    user, password = str(cfg.get("username") or ""), str(cfg.get("password") or "")
+    if not user and cfg.get("auth"):
+        try:
+            user, _, password = base64.b64decode(str(cfg["auth"]), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidArgument("auth_config: `auth` is not base64 of user:password") from None
+    if not user:
+        if password:
+            raise InvalidArgument("auth_config: a password without a username")
+        return None
+    return user, password

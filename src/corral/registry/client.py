@@ -107,10 +107,11 @@ class Session:
 
     def error(self, resp: httpx.Response, what: str) -> APIError:
         """The registry's own error ("MANIFEST_UNKNOWN: manifest unknown") as the right kind of error."""
+        errors: list = []
         try:
             resp.read()
-            errors = resp.json().get("errors") or []
-            detail = "; ".join(_registry_error(e) for e in errors if isinstance(e, dict))
+            errors = [e for e in resp.json().get("errors") or [] if isinstance(e, dict)]
+            detail = "; ".join(_registry_error(e) for e in errors)
         except Exception:  # noqa: BLE001 - any body: the status alone says enough
             detail = ""
         finally:
@@ -118,14 +119,18 @@ class Session:
         detail = detail or f"HTTP {resp.status_code} {resp.reason_phrase}"
         message = f"{what}: {detail}"
         if resp.status_code == 401:
-            return Unauthorized(f"{message} (authentication required: corral login {self.registry})")
-        if resp.status_code == 403:
-            return Unauthorized(f"{message} (denied)")
-        if resp.status_code == 404:
-            return NotFound(message)
-        if resp.status_code in (400, 405, 409, 413, 416):
-            return InvalidArgument(message)
-        return APIError(message)
+            error: APIError = Unauthorized(f"{message} (authentication required: corral login {self.registry})")
+        elif resp.status_code == 403:
+            error = Unauthorized(f"{message} (denied)")
+        elif resp.status_code == 404:
+            error = NotFound(message)
+        elif resp.status_code in (400, 405, 409, 413, 416):
+            error = InvalidArgument(message)
+        else:
+            error = APIError(message)
+        error.registry_code = str(errors[0].get("code", "")) if errors else ""  # type: ignore[attr-defined]
+        error.registry_detail = _registry_error(errors[0]) if errors else detail  # type: ignore[attr-defined]
+        return error
 
     # API ---------------------------------------------------------------------------------------------
 

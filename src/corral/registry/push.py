@@ -37,9 +37,10 @@ MAX_CONCURRENT = 3
 LEVEL = 1  # gzip's fastest: a push is bound by compression, and level 1 is within a few % of 6 on layers
 
 
-def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None) -> list[tuple[str, str]]:
+def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None,
+         credentials: tuple[str, str] | None = None) -> list[tuple[str, str]]:
     """Push the image `name` names (every local tag of its repository with all_tags); returns
-    (tag, manifest digest) per tag pushed."""
+    (tag, manifest digest) per tag pushed. credentials: (user, password), instead of `corral login`'s."""
     from corral.store import images
 
     ref = parse(name)
@@ -58,7 +59,7 @@ def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None =
         tags = [ref.tag or "latest"]
     say(status(f"The push refers to repository [{registry}/{path}]"))
     done = []
-    with client.Session(registry, path, actions="pull,push") as session:
+    with client.Session(registry, path, actions="pull,push", credentials=credentials) as session:
         for tag in tags:
             done.append((tag, _push_one(store, session, ref.with_tag(tag), say)))
     return done
@@ -103,6 +104,7 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
 
     events.record(store, "image", "push", ref.familiar, {"name": ref.familiar})  # as docker's, by reference
     say(status(f"{ref.tag}: digest: {actual} size: {len(manifest)}"))
+    say({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": actual, "Size": len(manifest)}})  # dockerd's
     return actual
 
 

@@ -1,14 +1,82 @@
-"""Image endpoints: list, inspect, history, tag, delete, save/load, commit, prune, search (empty), and the
-legacy builder's POST /build; pull, push and registry lookups answer 501 until the registry part lands."""
+"""Image endpoints: list, inspect, history, tag, delete, save/load, import, commit, prune, search (empty),
+pull, push and registry lookups, and the legacy builder's POST /build."""
 from __future__ import annotations
 
 from corral.errors import BuildError, CorralError, InvalidArgument
-from corral.server.http import Connection, Request
-from corral.server.routes import not_yet, route
+from corral.server.http import ClientGone, Connection, Request
+from corral.server.routes import route
 
-route("POST", "/images/create")(not_yet("pulling and importing (the registry client) are"))
-route("POST", "/images/{name}/push")(not_yet("pushing (the registry client) is"))
-route("GET", "/distribution/{name}/json")(not_yet("registry lookups are"))
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api.streamed import Work
+
+
+@route("POST", "/images/create")
+def create(req: Request, conn: Connection, client: object) -> None:
+    """Pull (fromImage, tag: a tag or a digest; no tag: every tag, as dockerd) or import a root filesystem
+    tarball sent as the body (fromSrc=-). Progress as docker's JSON lines."""
+    image, source, platform = req.arg("fromImage") or "", req.arg("fromSrc") or "", req.arg("platform") or None
+    if image:
+        image, tag = image.removesuffix(":"), req.arg("tag") or ""  # `pull -a` may send "name:"
+        name = f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}" if tag else image
+        auth = req.registry_auth()
+        progress(conn, lambda emit: client.api.pull(name, platform=platform, all_tags=not tag, progress=emit,
+                                                    auth_config=auth))
+    elif source == "-":
+        for key in ("message", "changes", "platform"):
+            if any(req.args(key)):
+                raise InvalidArgument(f"import: {key}: corral does not support it yet")
+        repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+        imported = client.api.import_image(req.stream(), f"{repo}:{tag}" if repo and tag else repo or None)
+        conn.stream("application/json").json({"status": imported.id})
+        conn.end()
+    elif source:
+        raise InvalidArgument(f"fromSrc={source}: corral imports only a tarball sent as the request body "
+                              "(fromSrc=-, `docker import FILE`): fetch the URL yourself and send the file")
+    else:
+        raise InvalidArgument("give fromImage (to pull) or fromSrc (to import)")
+
+
+@route("POST", "/images/{name}/push")
+def push(req: Request, conn: Connection, client: object, name: str) -> None:
+    """The image's tag (no tag: every local tag of the repository, as dockerd) to its registry; progress
+    as docker's JSON lines, the last of each tag an aux {Tag, Digest, Size}."""
+    if req.arg("platform"):
+        raise InvalidArgument("push: platform: corral pushes the image it has (one platform)")
+    tag = req.arg("tag") or ""
+    auth = req.registry_auth()
+    ref = f"{name}:{tag}" if tag else name
+    progress(conn, lambda emit: client.api.push(ref, all_tags=not tag, progress=emit, auth_config=auth))
+
+
+@route("GET", "/distribution/{name}/json")
+def distribution(req: Request, conn: Connection, client: object, name: str) -> None:
+    conn.json(client.api.distribution(name, auth_config=req.registry_auth()))
+
+
+def progress(conn: Connection, work: Work) -> None:
+    """work(emit)'s messages as a JSON stream. An error before the first message is a status code and a
+    JSON body (404 for an image the registry does not have); after it, an in-band error line: the head
+    is out. Both as dockerd (image_routes.go: output.Flushed())."""
+    from corral.api import streamed
+
+    messages = streamed.messages(work)
+    out = None
+    try:
+        for msg in messages:
+            if out is None:
+                out = conn.stream("application/json")
+            out.json(msg)
+    except ClientGone:
+        messages.close()  # the work stops at its next message
+        raise
+    except CorralError as e:
+        if out is None:
+            raise
+        out.json(streamed.error_message(e))
+    if out is None:
+        out = conn.stream("application/json")
+    conn.end()
 
 
 def _summary(img: object, users: dict[str, int]) -> dict:

@@ -1,0 +1,176 @@
+"""`corral serve` and registries: docker pull and push (the real docker CLI, docker-py) through the server
+to Debian's docker-registry on 127.0.0.1, docker import, GET /distribution, registry credentials in
+X-Registry-Auth, and errors where dockerd gives them (a status code before any progress, in-band after)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+
+import pytest
+
+import servefix
+from tests.registryd import Registry
+
+served = servefix.served
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.fixture
+def registry(tmp_path):
+    reg = Registry(str(tmp_path / "registry")).start()
+    yield reg
+    reg.stop()
+
+
+def _manifest_digest(registry: Registry, path: str, tag: str) -> tuple[str, int]:
+    status, body, _ = registry.get(f"/v2/{path}/manifests/{tag}", OCI_MANIFEST)
+    assert status == 200
+    return "sha256:" + hashlib.sha256(body).hexdigest(), len(body)
+
+
+def test_docker_push_then_pull_back_into_the_store(served, registry):
+    ref = f"{registry.host}/team/bb:1"
+    served.out("tag", "busybox", ref)
+    pushed = served.out("push", ref).splitlines()
+    digest, size = _manifest_digest(registry, "team/bb", "1")
+    assert pushed[0] == f"The push refers to repository [{registry.host}/team/bb]"
+    assert any(line.endswith(": Pushed") for line in pushed)
+    assert pushed[-1] == f"1: digest: {digest} size: {size}"
+    served.out("rmi", ref, "busybox")
+    assert served.out("images", "-q") == ""
+    pulled = served.out("pull", ref).splitlines()
+    assert pulled[0] == "1: Pulling from team/bb"
+    assert any(line.endswith(": Pull complete") for line in pulled)
+    assert pulled[-3:] == [f"Digest: {digest}", f"Status: Downloaded newer image for {ref}", ref]
+    assert served.out("images", "--format", "{{.Repository}}:{{.Tag}}") == f"{registry.host}/team/bb:1\n"
+    assert served.out("image", "inspect", "-f", "{{json .RepoDigests}}", ref) == \
+        json.dumps([f"{registry.host}/team/bb@{digest}"]) + "\n"
+    again = served.out("pull", ref).splitlines()
+    assert again[-2:] == [f"Status: Image is up to date for {ref}", ref]
+    assert served.out("run", "--rm", ref, "echo", "pulled") == "pulled\n"
+    assert served.cli.out("images", "--format", "{{.Repository}}") == f"{registry.host}/team/bb\n"  # one store
+
+
+def test_docker_py_push_stream_pull_and_registry_data(served, registry):
+    client = served.client()
+    repo = f"{registry.host}/py"
+    assert client.images.get("busybox").tag(repo, "2") is True
+    messages = list(client.images.push(repo, tag="2", stream=True, decode=True))
+    digest, size = _manifest_digest(registry, "py", "2")
+    assert messages[0] == {"status": f"The push refers to repository [{repo}]"}
+    assert messages[-1] == {"progressDetail": {}, "aux": {"Tag": "2", "Digest": digest, "Size": size}}
+    assert any(m.get("status") == "Pushed" and len(m.get("id", "")) == 12 for m in messages)
+    again = client.images.push(repo, tag="2")  # not streamed: one string of JSON lines
+    assert '"Layer already exists"' in again
+    data = client.images.get_registry_data(f"{repo}:2")
+    assert data.id == digest and data.attrs["Descriptor"] == {"mediaType": OCI_MANIFEST, "digest": digest,
+                                                              "size": size}
+    arch = client.images.get("busybox").attrs["Architecture"]
+    assert data.attrs["Platforms"] == [{"architecture": arch, "os": "linux"}]
+    assert data.has_platform(f"linux/{arch}") and not data.has_platform("linux/s390x")
+    client.images.remove(f"{repo}:2")
+    image = client.images.pull(repo, tag="2")
+    assert sorted(image.tags) == [f"{repo}:2", "busybox:latest"] and image.id == client.images.get("busybox").id
+    pulled = client.images.pull(repo, tag=digest)  # a digest in `tag`, as docker-py sends it
+    assert pulled.id == image.id
+    assert f"{repo}@{digest}" in client.images.get(f"{repo}:2").attrs["RepoDigests"]
+
+
+def test_errors_as_dockerd_gives_them(served, registry):
+    missing = served.docker("pull", f"{registry.host}/nothing:1")
+    assert missing.returncode == 1
+    assert missing.stderr.decode() == (f"Error response from daemon: manifest for {registry.host}/nothing:1 not "
+                                       "found: manifest unknown: manifest unknown\n")
+    head = served.raw(f"POST /v1.50/images/create?fromImage={registry.host}/nothing&tag=1 HTTP/1.1\r\n"
+                      "Host: x\r\nContent-Length: 0\r\n\r\n".encode())
+    assert head.startswith(b"HTTP/1.1 404 ") and b"Content-Type: application/json\r\n" in head
+    nothing = served.docker("push", f"{registry.host}/none:1")  # in-band: after "The push refers to..."
+    assert nothing.returncode == 1
+    assert f"An image does not exist locally with the tag: {registry.host}/none:1" in nothing.stderr.decode()
+    response = served.raw(f"POST /v1.50/images/{registry.host}/none/push?tag=1 HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 0\r\n\r\n".encode())
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b'"errorDetail": {"message": "An image does not exist' in body
+    bad_auth = served.raw(b"POST /v1.50/images/create?fromImage=x&tag=1 HTTP/1.1\r\nHost: x\r\n"
+                          b"X-Registry-Auth: %%%\r\nContent-Length: 0\r\n\r\n")
+    assert bad_auth.startswith(b"HTTP/1.1 400 ") and b"X-Registry-Auth: not base64url" in bad_auth
+    url = served.raw(b"POST /v1.50/images/create?fromSrc=http://127.0.0.1:1/x.tar&repo=x HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+    assert url.startswith(b"HTTP/1.1 400 ") and b"corral imports only a tarball sent as the request body" in url
+    platform = served.docker("pull", "--platform", "linux/", f"{registry.host}/nothing:1")
+    assert platform.returncode == 1 and b"invalid platform" in platform.stderr
+    lookup = served.raw(f"GET /v1.50/distribution/{registry.host}/nothing:1/json HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert lookup.startswith(b"HTTP/1.1 404 ") and b"not found: manifest unknown" in lookup
+    assert served.out("images", "--format", "{{.Repository}}") == "busybox\n"
+
+
+def test_docker_import_from_the_request_body(served):
+    cid = served.out("create", "busybox", "true").strip()
+    served.out("cp", "-", f"{cid}:/", input=_tar({"marker": b"imported\n"}))
+    exported = served.docker("export", cid).stdout
+    served.out("rm", cid)
+    image_id = served.out("import", "-", "imported:1", input=exported).strip()
+    assert image_id.startswith("sha256:") and len(image_id) == 71
+    assert served.out("run", "--rm", "imported:1", "cat", "/marker") == "imported\n"
+    refused = served.docker("import", "-c", "CMD [\"sh\"]", "-", "imported:2", input=exported)
+    assert refused.returncode == 1 and b"import: changes: corral does not support it yet" in refused.stderr
+
+
+def test_credentials_in_x_registry_auth(served, tmp_path):
+    htpasswd = tmp_path / "htpasswd"
+    subprocess.run(["htpasswd", "-Bbc", str(htpasswd), "ann", "secret"], check=True, capture_output=True)
+    reg = Registry(str(tmp_path / "locked"), extra=f"auth:\n  htpasswd:\n    realm: corral\n"
+                                                   f"    path: {htpasswd}\n").start()
+    try:
+        ref = f"{reg.host}/locked:1"
+        served.out("tag", "busybox", ref)
+        anonymous = served.docker("push", ref)
+        assert anonymous.returncode == 1 and b"authentication required" in anonymous.stderr
+        config = tmp_path / "docker-config"
+        config.mkdir(exist_ok=True)
+        (config / "config.json").write_text(json.dumps(
+            {"auths": {reg.host: {"auth": base64.b64encode(b"ann:secret").decode()}}}))
+        assert served.out("push", ref).splitlines()[-1].startswith("1: digest: sha256:")  # the CLI sends them
+        served.out("rmi", ref)
+        assert served.out("pull", ref).splitlines()[-1] == ref
+        client = served.client()
+        client.images.remove(ref)
+        import docker
+
+        with pytest.raises(docker.errors.APIError, match="authentication required"):
+            client.images.pull(f"{reg.host}/locked", tag="1", auth_config={"username": "ann", "password": "no"})
+        image = client.images.pull(f"{reg.host}/locked", tag="1", auth_config={"username": "ann",
+                                                                                "password": "secret"})
+        assert ref in image.tags
+    finally:
+        reg.stop()
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_auth_config_forms():
+    from corral.api.host import _credentials
+    from corral.errors import InvalidArgument
+
+    assert _credentials(None) is None and _credentials({}) is None
+    assert _credentials({"serveraddress": "127.0.0.1:5000", "username": "", "password": ""}) is None
+    assert _credentials({"username": "ann", "password": "pw", "email": "a@b"}) == ("ann", "pw")
+    assert _credentials({"Username": "ann", "Password": "pw"}) == ("ann", "pw")
+    assert _credentials({"auth": base64.b64encode(b"ann:p:w").decode()}) == ("ann", "p:w")
+    for bad, says in (({"auth": "%%"}, "not base64"), ({"password": "pw"}, "without a username"),
+                      ({"identitytoken": "t"}, "tokens are not supported"), ("ann", "must be a dict")):
+        with pytest.raises(InvalidArgument, match=says):
+            _credentials(bad)
