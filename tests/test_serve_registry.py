@@ -144,6 +144,15 @@ def test_credentials_in_x_registry_auth(served, tmp_path):
         image = client.images.pull(f"{reg.host}/locked", tag="1", auth_config={"username": "ann",
                                                                                 "password": "secret"})
         assert ref in image.tags
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM {ref}\nRUN echo built-on-locked > /b\n")
+        build = ["build", "--pull", "-q", "-t", "fromlocked:1", str(ctx)]
+        assert served.out(*build, env={"DOCKER_BUILDKIT": "0"}).startswith("sha256:")  # X-Registry-Config
+        assert served.out("run", "--rm", "fromlocked:1", "cat", "/b") == "built-on-locked\n"
+        (config / "config.json").write_text("{}")
+        refused = served.docker(*build, env={"DOCKER_BUILDKIT": "0"})
+        assert refused.returncode == 1 and b"authentication required" in refused.stderr
     finally:
         reg.stop()
 
@@ -174,3 +183,9 @@ def test_auth_config_forms():
                       ({"identitytoken": "t"}, "tokens are not supported"), ("ann", "must be a dict")):
         with pytest.raises(InvalidArgument, match=says):
             _credentials(bad)
+    from corral.api.host import _credentials_by_registry
+
+    assert _credentials_by_registry({"https://index.docker.io/v1/": {"username": "a", "password": "b"},
+                                     "http://127.0.0.1:5000": {"auth": base64.b64encode(b"c:d").decode()},
+                                     "127.0.0.1:6000": {}}) == {"docker.io": ("a", "b"), "127.0.0.1:5000": ("c", "d")}
+    assert _credentials_by_registry({}) is None

@@ -183,15 +183,18 @@ class Host:
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
               secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "bridge",
-              quiet: bool = False, pull: bool = False) -> Iterator[dict]:
+              quiet: bool = False, pull: bool = False, registry_auths: dict[str, dict] | None = None
+              ) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it. A base image the
-        store lacks is pulled (with pull: every base image, as `docker build --pull`)."""
+        store lacks is pulled (with pull: every base image, as `docker build --pull`), with the
+        credentials registry_auths has for its registry (docker's X-Registry-Config: registry → AuthConfig)."""
         from corral.builder.builder import Build
 
+        _credentials_by_registry(registry_auths)  # a malformed one is an error before the build starts
         build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
                       nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet,
-                      pull=pull)
+                      pull=pull, registry_auths=registry_auths)
         return self._tag_events(build.run(), build.tags)
 
     def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
@@ -518,10 +521,12 @@ class Host:
 
     # registries (issue 17) ----------------------------------------------------------------------------
 
-    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None) -> str:
+    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None,
+                  registry_auths: dict[str, dict] | None = None) -> str:
         """The image ID `ref` names, after docker's pull policy: `missing` pulls only when the store lacks
         it, `always` pulls first (and uses the store's copy only if that pull fails for want of a
-        registry), `never` never pulls. A short name pulls only when search registries are configured."""
+        registry), `never` never pulls. A short name pulls only when search registries are configured.
+        registry_auths: as pull's."""
         from corral.errors import ImageNotFound
         from corral.image import repo
 
@@ -533,9 +538,10 @@ class Host:
             except ImageNotFound:
                 if pull == "never":
                     raise
-        return self._pull_for(ref, progress, pull == "missing")
+        return self._pull_for(ref, progress, pull == "missing", registry_auths)
 
-    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool) -> str:
+    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool,
+                  registry_auths: dict[str, dict] | None) -> str:
         from corral.errors import ImageNotFound
         from corral.image.reference import parse
         from corral.registry import conf
@@ -552,21 +558,26 @@ class Host:
         if missing and progress is not None:
             progress(status(f"Unable to find image '{parsed.familiar}' locally"))
         try:
-            return self.pull(ref, progress=progress)[0].id
+            return self.pull(ref, progress=progress, registry_auths=registry_auths)[0].id
         except NotFound as e:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
+             registry_auths: dict[str, dict] | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
         receives docker's progress JSON objects as the pull goes. auth_config: docker's AuthConfig
-        (username, password) for this pull, instead of what `corral login` stored."""
+        (username, password) for this pull, instead of what `corral login` stored; registry_auths: a map
+        of registry to AuthConfig (docker's X-Registry-Config), each registry given only its own."""
         from corral.api.image import Image
         from corral.registry import pull
 
+        if auth_config and registry_auths:
+            raise InvalidArgument("pull: give auth_config or registry_auths, not both")
+        credentials = _credentials(auth_config) if auth_config else _credentials_by_registry(registry_auths)
         pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
-                           credentials=_credentials(auth_config))
+                           credentials=credentials)
         return [Image(self, image_id) for image_id, _ in pulled]
 
     def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
@@ -612,3 +623,21 @@ def _credentials(auth_config: dict | None) -> tuple[str, str] | None:
             raise InvalidArgument("auth_config: a password without a username")
         return None
     return user, password
+
+
+def _credentials_by_registry(auths: dict[str, dict] | None) -> dict[str, tuple[str, str]] | None:
+    """{registry: (username, password)} of docker's X-Registry-Config map. Its keys are as the docker CLI
+    keeps them in config.json: a host[:port], maybe with a scheme and path (Docker Hub's is
+    https://index.docker.io/v1/); the registry names here are corral's (docker.io for Docker Hub)."""
+    if not auths:
+        return None
+    if not isinstance(auths, dict):
+        raise InvalidArgument("registry credentials must map a registry to docker's AuthConfig")
+    found = {}
+    for key, config in auths.items():
+        host = str(key).split("://", 1)[-1].split("/", 1)[0].lower()
+        host = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}.get(host, host)
+        creds = _credentials(config)
+        if creds is not None:
+            found[host] = creds
+    return found or None

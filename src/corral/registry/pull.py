@@ -47,10 +47,12 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
 
 
 def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool = False,
-         emit: Emit | None = None, credentials: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+         emit: Emit | None = None, credentials: tuple[str, str] | dict[str, tuple[str, str]] | None = None
+         ) -> list[tuple[str, str]]:
     """Pull `name` (every tag of its repository with all_tags); returns (image ID, name) per image pulled.
     A name without a registry host is tried on each configured search registry until one has it.
-    credentials: (user, password) for the registry, instead of what `corral login` stored."""
+    credentials: (user, password) for the registry, or a map of registry to them (each registry gets only
+    its own), instead of what `corral login` stored."""
     ref = parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise InvalidArgument("tag can't be used with --all-tags/-a")
@@ -60,7 +62,8 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
     missing: NotFound | None = None
     for registry, path in candidates:
         try:
-            with client.Session(registry, path, credentials=credentials) as session:
+            creds = credentials.get(registry) if isinstance(credentials, dict) else credentials
+            with client.Session(registry, path, credentials=creds) as session:
                 if not all_tags:
                     return [_pull_one(store, session, ref, want, platform is not None, say)]
                 return [_pull_one(store, session, ref.with_tag(t), want, platform is not None, say)

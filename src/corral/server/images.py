@@ -8,6 +8,8 @@ from corral.server.routes import route
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from corral.api.streamed import Work
 
 
@@ -205,9 +207,8 @@ _BUILD_REFUSED = ("remote", "squash", "cachefrom", "extrahosts", "isolation", "c
 @route("POST", "/build")
 def build(req: Request, conn: Connection, client: object) -> None:
     """The legacy builder's stream: {"stream": ...} lines, {"aux": {"ID": ...}}, errors as errorDetail and
-    error (the CLI fails on the first, docker-py on the second)."""
-    if req.flag("pull"):
-        raise InvalidArgument("build: pull=1: corral pulls from no registry yet")
+    error (the CLI fails on the first, docker-py on the second). pull=1 pulls every base; X-Registry-Config
+    holds the credentials for their registries (registry → AuthConfig, from the CLI's config.json)."""
     # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way
     for key in _BUILD_REFUSED:
         if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1") and not (key == "cachefrom"):
@@ -216,10 +217,11 @@ def build(req: Request, conn: Connection, client: object) -> None:
     events = client.api.build_from_tar(
         req.stream(), tags=tags or None, buildargs=req.json_arg("buildargs") or None,
         dockerfile=req.arg("dockerfile") or None, target=req.arg("target") or None, nocache=req.flag("nocache"),
-        labels=req.json_arg("labels") or None, network=req.arg("networkmode") or "bridge", quiet=req.flag("q"))
+        labels=req.json_arg("labels") or None, network=req.arg("networkmode") or "bridge", quiet=req.flag("q"),
+        pull=req.flag("pull"), registry_auths=req.registry_auth("X-Registry-Config"))
     out = None
     try:
-        for event in events:
+        for event in _quiet(events) if req.flag("q") else events:
             if out is None:
                 out = conn.stream("application/json")
             out.json(event)
@@ -232,3 +234,20 @@ def build(req: Request, conn: Connection, client: object) -> None:
     if out is None:
         out = conn.stream("application/json")
     conn.end()
+
+
+def _quiet(events: Iterator[dict]) -> Iterator[dict]:
+    """q=1 as dockerd answers it: the image ID as the only text (the CLI prints the stream as it comes);
+    the steps' text only when the build fails, before its error."""
+    held = []
+    try:
+        for event in events:
+            if "stream" in event:
+                held.append(event)
+                continue
+            yield event
+            if "aux" in event:
+                yield {"stream": event["aux"]["ID"] + "\n"}
+    except CorralError:
+        yield from held
+        raise
