@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 
 import servefix
+from tests.test_network import http_get
 
 served = servefix.served
 
@@ -88,24 +89,12 @@ class Pty:
         raise AssertionError(f"the command did not end within {timeout}s; its output: {self.out!r}")
 
 
-def _fetch(url: str, timeout: float = 15) -> str:
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
-
-
 def test_run_d_with_a_published_port_answers_http(served):
     cid = served.out("run", "-d", "--name", "web", "-p", "127.0.0.1::80", "busybox", "sh", "-c", HTTPD).strip()
     address = served.out("port", "web", "80/tcp").strip()
     host, _, port = address.rpartition(":")
     assert host == "127.0.0.1" and int(port) > 0
-    assert _fetch(f"http://{address}/index.html") == f"served-by-{cid[:12]}\n"
+    assert http_get(f"http://{address}/index.html", timeout=15) == f"served-by-{cid[:12]}\n"
     assert served.out("ps", "--format", "{{.Ports}}") == f"127.0.0.1:{port}->80/tcp\n"
     served.out("network", "create", "--subnet", "10.244.3.0/24", "srvweb")
     try:
@@ -114,8 +103,9 @@ def test_run_d_with_a_published_port_answers_http(served):
         inspect = served.out("inspect", "-f", '{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}} '
                              "{{.NetworkSettings.Networks.srvweb.IPAddress}}", "web2").split()
         assert inspect[1].startswith("10.244.3.")
-        assert _fetch(f"http://127.0.0.1:{inspect[0]}/index.html").startswith("served-by-")
-        assert _fetch(f"http://{inspect[1]}/index.html").startswith("served-by-")  # the container's own address
+        assert http_get(f"http://127.0.0.1:{inspect[0]}/index.html", timeout=15).startswith("served-by-")
+        own = http_get(f"http://{inspect[1]}/index.html", timeout=15)  # the container's own address
+        assert own.startswith("served-by-")
     finally:
         served.docker("rm", "-f", "web2")
         served.docker("network", "rm", "srvweb")
