@@ -15,14 +15,15 @@ if TYPE_CHECKING:
 
 @route("POST", "/images/create")
 def create(req: Request, conn: Connection, client: object) -> None:
-    """Pull (fromImage, tag: a tag or a digest; no tag: every tag, as dockerd) or import a root filesystem
-    tarball sent as the body (fromSrc=-). Progress as docker's JSON lines."""
+    """Pull (fromImage, tag: a tag or a digest; neither here nor in fromImage: every tag, as dockerd) or
+    import a root filesystem tarball sent as the body (fromSrc=-). Progress as docker's JSON lines."""
     image, source, platform = req.arg("fromImage") or "", req.arg("fromSrc") or "", req.arg("platform") or None
     if image:
         image, tag = image.removesuffix(":"), req.arg("tag") or ""  # `pull -a` may send "name:"
         name = f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}" if tag else image
+        every = not tag and "@" not in image and ":" not in image.rsplit("/", 1)[-1]  # a bare repository
         auth = req.registry_auth()
-        progress(conn, lambda emit: client.api.pull(name, platform=platform, all_tags=not tag, progress=emit,
+        progress(conn, lambda emit: client.api.pull(name, platform=platform, all_tags=every, progress=emit,
                                                     auth_config=auth))
     elif source == "-":
         for key in ("message", "changes", "platform"):
