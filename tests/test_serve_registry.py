@@ -50,6 +50,14 @@ def test_docker_push_then_pull_back_into_the_store(served, registry):
     again = served.out("pull", ref).splitlines()
     assert again[-2:] == [f"Status: Image is up to date for {ref}", ref]
     assert served.out("run", "--rm", ref, "echo", "pulled") == "pulled\n"
+    raw = served.raw(f"POST /v1.50/images/create?fromImage={registry.host}/team/bb&tag=1 HTTP/1.1\r\n"
+                     "Host: x\r\nContent-Length: 0\r\nX-Registry-Auth: e30=\r\n\r\n".encode())
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Type: application/json\r\n" in head
+    assert b"Transfer-Encoding: chunked" in head  # docker-py streams only a chunked answer
+    lines = [json.loads(chunk) for chunk in _dechunk(body).split(b"\r\n") if chunk]
+    assert lines[0] == {"status": "Pulling from team/bb", "progressDetail": {}, "id": "1"}
+    assert lines[-1] == {"status": f"Status: Image is up to date for {ref}"}
     assert served.cli.out("images", "--format", "{{.Repository}}") == f"{registry.host}/team/bb\n"  # one store
 
 
@@ -154,6 +162,32 @@ def test_credentials_in_x_registry_auth(served, tmp_path):
         assert refused.returncode == 1 and b"authentication required" in refused.stderr
     finally:
         reg.stop()
+
+
+def test_pull_and_push_draw_on_a_terminal(served, registry):
+    from test_serve_scenarios import Pty
+
+    ref = f"{registry.host}/tty:1"
+    served.out("tag", "busybox", ref)
+    push = Pty(["docker", "push", ref], served.env, 24, 100)
+    push.expect(rb"1: digest: sha256:[0-9a-f]{64} size: \d+")
+    assert push.wait() == 0
+    served.out("rmi", ref)
+    pull = Pty(["docker", "pull", ref], served.env, 24, 100)
+    drawn = pull.expect(rb"Status: Downloaded newer image for " + ref.encode() + rb"\r\n" + ref.encode())
+    assert b"Already exists" in drawn and b"\x1b[1A" in drawn  # busybox's layer; lines redrawn in place
+    assert pull.wait() == 0
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        out, body = out + rest[:n], rest[n + 2:]
+    return out
 
 
 def test_auth_config_forms():
