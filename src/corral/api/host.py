@@ -47,6 +47,10 @@ class Host:
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
+        if opts.memory and not opts.memory_swap:  # docker's default: as much swap as memory, where swap is limited
+            from corral.runtime.cgroups import swap_accounted
+
+            opts.memory_swap = 2 * opts.memory if swap_accounted() else -1
         image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
             bare = names.validate(name)
