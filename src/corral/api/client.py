@@ -133,6 +133,14 @@ class Client:
 
         raise APIError("corral has no registry client yet: there is nothing to log in to")
 
+    def _auth_config(self, name: str, auth_config: dict | None) -> dict | None:
+        """What a pull or push of `name` authenticates with: the call's auth_config (checked now, so a bad
+        one fails before any transfer); None: the credentials `corral login` stored."""
+        from corral.registry import credentials
+
+        credentials.from_auth_config(auth_config)
+        return auth_config
+
     def close(self) -> None:
         """Let go of the store's database connection (reopened when used again)."""
         self.api.store.close()

@@ -21,6 +21,10 @@ from corral.errors import APIError, InvalidArgument, NotFound
 from corral.registry import conf
 from corral.registry.auth import Auth, Unauthorized
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.registry.credentials import Credentials
+
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -48,14 +52,15 @@ def _timeout() -> float:
 class Session:
     """HTTP to `registry` for repository `path`, with its auth; usable from several threads at once."""
 
-    def __init__(self, registry: str, path: str, actions: str = "pull", credentials: object = None) -> None:
+    def __init__(self, registry: str, path: str, actions: str = "pull", credentials: Credentials | None = None,
+                 login: bool = False) -> None:
         self.registry, self.path = registry, path
         self.base = conf.endpoint(registry)
         verify = conf.ssl_context(registry) if self.base.startswith("https:") else False
         t = _timeout()
         self.http = httpx.Client(verify=verify, timeout=httpx.Timeout(t, connect=min(t, 10.0)),
                                  follow_redirects=True, limits=httpx.Limits(max_connections=16))
-        self.auth = Auth(self, actions, credentials)
+        self.auth = Auth(self, actions, credentials, login)
 
     def close(self) -> None:
         self.http.close()
