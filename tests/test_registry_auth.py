@@ -4,6 +4,8 @@ login`/`logout` and client.login, the docker CLI sharing the same config.json.""
 from __future__ import annotations
 
 import base64
+import json
+import os
 
 import pytest
 
@@ -48,3 +50,35 @@ def test_auth_config_is_used_for_that_call(busybox, other, basic_registry, tmp_p
         with pytest.raises(errors.InvalidArgument, match="auth_config must be a dict"):
             puller.images.pull(ref, auth_config="alice:secret")
     assert other.out("images", "-q", "--no-trunc") == image.id + "\n"
+
+
+def test_stored_credentials_file_and_helper(busybox, other, basic_registry, tmp_path, monkeypatch):
+    """What config.json holds is used by push and pull, from the file or its credsStore helper; a call's
+    auth_config wins over it."""
+    from corral.registry import credentials
+    from corral.registry.credentials import Credentials
+    from tests.test_registry_credentials import helper
+
+    ref = tagged(busybox, f"{basic_registry.host}/alice/stored:1")
+    r = busybox("push", ref)
+    assert r.returncode == 1 and f"authentication required: corral login {basic_registry.host}".encode() in r.stderr
+    credentials.store(basic_registry.host, Credentials("alice", USERS["alice"]),
+                      path=busybox.env["DOCKER_CONFIG"] + "/config.json")
+    assert "1: digest: sha256:" in busybox.out("push", ref)
+
+    db = helper(tmp_path, monkeypatch, "corraltest")  # on PATH (monkeypatch) for this process and `other`
+    other.env["PATH"] = os.environ["PATH"]
+    os.makedirs(other.env["DOCKER_CONFIG"])
+    with open(other.env["DOCKER_CONFIG"] + "/config.json", "w") as f:
+        json.dump({"credsStore": "corraltest"}, f)
+    r = other("pull", ref)
+    assert r.returncode == 1 and b"authentication required" in r.stderr
+    with open(db, "w") as f:
+        json.dump({basic_registry.host: {"Username": "bob", "Secret": USERS["bob"]}}, f)
+    assert other.out("pull", "-q", ref) == ref + "\n"
+
+    monkeypatch.setenv("DOCKER_CONFIG", other.env["DOCKER_CONFIG"])
+    with corral.Client(other.root) as client:
+        assert client.images.pull(ref).tags == [ref]  # the helper's, in process too
+        with pytest.raises(errors.APIError, match="authentication required"):
+            client.images.pull(ref, auth_config={"username": "bob", "password": "wrong"})  # not the stored ones
