@@ -13,6 +13,7 @@ import corral
 from corral import errors
 from tests import authfix
 from tests.authfix import USERS
+from tests.registryd import free_port
 
 basic_registry, token_registry, tls_registry = authfix.basic_registry, authfix.token_registry, authfix.tls_registry
 
@@ -82,3 +83,74 @@ def test_stored_credentials_file_and_helper(busybox, other, basic_registry, tmp_
         assert client.images.pull(ref).tags == [ref]  # the helper's, in process too
         with pytest.raises(errors.APIError, match="authentication required"):
             client.images.pull(ref, auth_config={"username": "bob", "password": "wrong"})  # not the stored ones
+
+
+def test_login_and_logout_as_docker(busybox, other, basic_registry):
+    host = basic_registry.host
+    config = other.env["DOCKER_CONFIG"] + "/config.json"
+    r = other("login", "-u", "alice", "--password-stdin", host, input=b"wrong\n")
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert r.stderr.decode() == f"login attempt to http://{host}/v2/ failed with status: 401 Unauthorized\n"
+    assert not os.path.exists(config)  # nothing kept
+
+    r = other("login", "-u", "alice", "-p", USERS["alice"], host)
+    assert (r.returncode, r.stdout) == (0, b"Login Succeeded\n"), r.stderr
+    assert r.stderr.decode() == ("WARNING! Using --password via the CLI is insecure. Use --password-stdin.\n"
+                                 f"WARNING! Your credentials are stored unencrypted in '{config}'.\n"
+                                 "Configure a credential helper to remove this warning. See\n"
+                                 "https://docs.docker.com/go/credential-store/\n\n")
+    assert os.stat(config).st_mode & 0o777 == 0o600
+    assert authfix.docker_config_of(other.env["DOCKER_CONFIG"]) == {"auths": {host: {"auth": base64.b64encode(
+        f"alice:{USERS['alice']}".encode()).decode()}}}
+    r = busybox("login", "--username", "bob", "--password-stdin", host, input=USERS["bob"].encode() + b"\r\n")
+    assert r.stdout == b"Login Succeeded\n", r.stderr
+    ref = tagged(busybox, f"{host}/shared/bb:1")
+    busybox.out("push", ref)
+    assert other.out("pull", "-q", ref) == ref + "\n"
+
+    r = other("login", host)  # no -u/-p: the stored credentials, checked again
+    assert (r.returncode, r.stdout) == (0, b"Login Succeeded\n")
+    assert r.stderr == b"Authenticating with existing credentials... [Username: alice]\n"
+    assert other.out("logout", host) == f"Removing login credentials for {host}\n"
+    assert other.out("logout", f"http://{host}/v2/") == f"Not logged in to {host}\n"
+    assert authfix.docker_config_of(other.env["DOCKER_CONFIG"]) == {"auths": {}}
+    r = other("pull", ref)
+    assert r.returncode == 1 and b"authentication required" in r.stderr
+
+    for args, code, message in [
+            (("login", "-u", "alice", host), 1, "Error: Cannot perform an interactive login from a non TTY device\n"),
+            (("login", host), 1, "Error: Cannot perform an interactive login from a non TTY device\n"),
+            (("login", "--password-stdin", host), 1, "the --password-stdin option requires --username to be set\n"),
+            (("login", "-u", "a", "-p", "b", "--password-stdin", host), 1,
+             "conflicting options: cannot specify both --password and --password-stdin\n")]:
+        r = other(*args, input=b"")
+        assert (r.returncode, r.stderr.decode()) == (code, message), args
+    r = other("login", "-u", "alice", "--password-stdin", f"127.0.0.1:{free_port()}", input=b"pw")
+    assert r.returncode == 1 and b"onnection refused" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert authfix.docker_config_of(other.env["DOCKER_CONFIG"]) == {"auths": {}}
+
+
+def test_client_login_as_docker_py(busybox, other, basic_registry, tmp_path):
+    host = basic_registry.host
+    ref = tagged(busybox, f"{host}/alice/py:1")
+    with corral.Client(busybox.root) as client:
+        with pytest.raises(errors.APIError, match=f"login attempt to http://{host}/v2/ failed with status: 401") \
+                as e:
+            client.login("alice", "wrong", registry=host)
+        assert e.value.status_code == 401
+        assert client.login("alice", USERS["alice"], email="a@example.com", registry=host) == {
+            "Status": "Login Succeeded", "IdentityToken": ""}
+        assert "Pushed" in client.images.push(f"{host}/alice/py", tag="1")  # the client remembers its login
+        remembered = client.login("alice", "anything", registry=host)  # docker-py: known user, no reauth
+        assert remembered["username"] == "alice" and remembered["password"] == USERS["alice"]
+        with pytest.raises(errors.APIError, match="failed with status: 401"):
+            client.login("alice", "anything", registry=host, reauth=True)
+    assert not os.path.exists(busybox.env["DOCKER_CONFIG"])  # as docker-py: nothing written
+    with corral.Client(other.root) as client:
+        with pytest.raises(errors.APIError, match="authentication required"):
+            client.images.pull(ref)
+        cfg = tmp_path / "elsewhere.json"
+        cfg.write_text(json.dumps({"auths": {f"http://{host}": {"auth": base64.b64encode(
+            f"bob:{USERS['bob']}".encode()).decode()}}}))
+        assert client.login("bob", registry=host, dockercfg_path=str(cfg))["username"] == "bob"
+        assert client.images.pull(ref).tags == [ref]  # with dockercfg_path's credentials
