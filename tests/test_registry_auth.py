@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -154,3 +156,99 @@ def test_client_login_as_docker_py(busybox, other, basic_registry, tmp_path):
             f"bob:{USERS['bob']}".encode()).decode()}}}))
         assert client.login("bob", registry=host, dockercfg_path=str(cfg))["username"] == "bob"
         assert client.images.pull(ref).tags == [ref]  # with dockercfg_path's credentials
+
+
+def test_token_auth_login_identity_token_and_scopes(busybox, other, token_registry):
+    host, tokens = token_registry.host, token_registry.tokens
+    mine = tagged(busybox, f"{host}/alice/app:1")
+    r = busybox("push", mine)
+    assert r.returncode == 1 and f"(authentication required: corral login {host})".encode() in r.stderr, r.stderr
+    r = busybox("login", "-u", "alice", "--password-stdin", host, input=b"wrong")
+    assert r.returncode == 1 and not os.path.exists(busybox.env["DOCKER_CONFIG"])
+    assert r.stderr.decode() == (f"login attempt to http://{host}/v2/ failed: {host}: the token service "
+                                 f"{tokens.realm} refused the credentials (HTTP 401 Unauthorized)\n")
+
+    busybox.out("login", "-u", "alice", "--password-stdin", host, input=USERS["alice"].encode())
+    entry = authfix.docker_config_of(busybox.env["DOCKER_CONFIG"])["auths"][host]
+    assert entry["identitytoken"] in tokens.refresh and tokens.refresh[entry["identitytoken"]] == "alice"
+    assert entry["auth"] == base64.b64encode(b"alice:").decode()  # the password is not kept, as docker
+    asked = tokens.requests[-1]
+    assert asked["offline_token"] == "true" and asked["account"] == "alice" and asked["scopes"] == []
+    del tokens.requests[:]
+    busybox.out("push", mine)
+    assert {(r["method"], r.get("grant_type"), " ".join(r["scopes"])) for r in tokens.requests} == {
+        ("POST", "refresh_token", "repository:alice/app:pull,push")}  # the identity token, for this repository
+    assert other("pull", mine).returncode == 1  # anonymous: nothing
+
+    theirs = tagged(busybox, f"{host}/bob/app:1")
+    r = busybox("push", theirs)
+    assert r.returncode == 1 and b"the credentials give no repository:bob/app:" in r.stderr, r.stderr
+    shared = tagged(busybox, f"{host}/shared/app:1")
+    assert busybox("push", shared).returncode == 1  # alice may only pull shared/
+    with corral.Client(busybox.root) as client:  # bob's password through the token service's GET
+        assert "Pushed" in client.images.push(f"{host}/shared/app", tag="1",
+                                              auth_config={"username": "bob", "password": USERS["bob"]})
+    other.out("login", "-u", "bob", "-p", USERS["bob"], host)
+    assert other.out("pull", "-q", shared) == shared + "\n"
+    r = other("pull", mine)
+    assert r.returncode == 1 and b"the credentials give no repository:alice/app:pull access" in r.stderr, r.stderr
+    assert busybox.out("pull", "-q", shared) == shared + "\n"
+
+
+def docker(cli, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:  # noqa: A002
+    """The docker CLI on the store's DOCKER_CONFIG (no daemon: login and logout are client-side)."""
+    env = dict(cli.env, DOCKER_HOST="unix:///nonexistent/corral-tests/docker.sock")
+    return subprocess.run(["docker", *args], input=input, capture_output=True, env=env, timeout=60)
+
+
+def test_the_docker_cli_shares_the_credentials(busybox, other, basic_registry, token_registry):
+    basic, token = basic_registry.host, token_registry.host
+    for host in (basic, token):
+        tagged(busybox, f"{host}/shared/bb:1")
+        r = busybox("login", "-u", "bob", "--password-stdin", host, input=USERS["bob"].encode())
+        assert r.returncode == 0, r.stderr
+        busybox.out("push", f"{host}/shared/bb:1")
+    # docker login's file (a password for Basic, an identity token for the token service) serves corral
+    for host in (basic, token):
+        r = docker(other, "login", "-u", "alice", "--password-stdin", host, input=USERS["alice"].encode())
+        assert r.returncode == 0 and r.stdout == b"Login Succeeded\n", r.stderr
+    auths = authfix.docker_config_of(other.env["DOCKER_CONFIG"])["auths"]
+    assert "identitytoken" in auths[token] and "identitytoken" not in auths[basic]
+    for host in (basic, token):
+        assert other.out("pull", "-q", f"{host}/shared/bb:1") == f"{host}/shared/bb:1\n"
+    assert other.out("logout", token) == f"Removing login credentials for {token}\n"
+    assert other("pull", f"{token}/shared/bb:1").returncode == 1
+    # and docker reads corral's: docker logout removes what corral login kept, keeping the rest
+    assert docker(busybox, "logout", basic).stdout == f"Removing login credentials for {basic}\n".encode()
+    assert list(authfix.docker_config_of(busybox.env["DOCKER_CONFIG"])["auths"]) == [token]
+    r = busybox("push", f"{basic}/shared/bb:1")
+    assert r.returncode == 1 and b"authentication required" in r.stderr
+
+
+def test_tls_verified_against_certs_d(busybox, other, tls_registry, tmp_path):
+    host = tls_registry.host
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{host}"\ninsecure = false\n')  # 127.0.0.1, and yet TLS
+    certs = tmp_path / "certs.d"
+    for cli in (busybox, other):
+        cli.env.update(CORRAL_REGISTRIES_CONF=str(conf), CORRAL_CERTS_D=str(certs))
+    ref = tagged(busybox, f"{host}/tls/bb:1")
+    r = busybox("push", ref)
+    assert r.returncode == 1
+    assert r.stderr.decode() == (f"Error: {host}: the TLS certificate of https://{host} is not trusted (certificate "
+                                 "verify failed: unable to get local issuer certificate): put the CA that signed "
+                                 f"it in {certs}/{host}/ca.crt\n")
+    (certs / host).mkdir(parents=True)
+    shutil.copy(tls_registry.ca, certs / host / "ca.crt")
+    busybox.out("push", ref)
+    assert other.out("pull", "-q", ref) == ref + "\n"
+    r = other("login", "-u", "alice", "--password-stdin", host, input=b"any")  # an open registry takes anyone
+    assert r.stdout == b"Login Succeeded\n", r.stderr
+    stranger = authfix.make_ca(str(tmp_path / "other-ca"))[0]
+    shutil.copy(stranger, certs / host / "ca.crt")  # a CA, but not the one that signed it
+    r = other("pull", ref)
+    assert r.returncode == 1 and b"is not trusted (certificate verify failed: unable to get local issuer" in r.stderr
+    (certs / host / "ca.crt").write_text("")
+    r = other("pull", ref)
+    assert r.returncode == 1 and r.stderr.decode() == (f"Error: {certs}/{host}/ca.crt: cannot be used as a "
+                                                       "certificate (NO_CERTIFICATE_OR_CRL_FOUND): fix or remove it\n")

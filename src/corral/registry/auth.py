@@ -75,6 +75,7 @@ class Auth:
         self.value = "Bearer " + credentials.registry_token if credentials and credentials.registry_token else ""
         self.expires = 0.0
         self.identity_token = ""
+        self.asked: set[str] = set()  # the scopes of the last token asked for
         self.challenge: tuple[str, dict[str, str]] | None = None
         self.lock = threading.Lock()
         self.looked_up = credentials is not None
@@ -108,6 +109,8 @@ class Auth:
             elif scheme == "bearer" and params.get("realm"):
                 if creds is not None and creds.registry_token:
                     return False  # the token given was refused: there is no other to ask for
+                if params.get("error") == "insufficient_scope" and set(self.scopes(params)) <= self.asked:
+                    return False  # the token service gave all it would for these scopes
                 self.challenge = (scheme, params)
                 self._token(params)
             else:
@@ -117,7 +120,12 @@ class Auth:
     def scopes(self, params: dict[str, str]) -> list[str]:
         own = [f"repository:{self.session.path}:{self.actions}"] if self.session.path else []
         asked = [s for s in params.get("scope", "").split(" ") if s]
-        return list(dict.fromkeys(own + self.extra_scopes + asked))
+        merged: dict[str, list[str]] = {}  # one scope per resource, its actions joined: pull,push once
+        for scope in own + self.extra_scopes + asked:
+            resource, _, actions = scope.rpartition(":")
+            have = merged.setdefault(resource or scope, [])
+            have += [a for a in actions.split(",") if a and a not in have and resource]
+        return [f"{resource}:{','.join(actions)}" if actions else resource for resource, actions in merged.items()]
 
     def _token(self, params: dict[str, str]) -> None:
         """A bearer token for the session's scopes: an identity token is exchanged by OAuth2's POST
@@ -125,6 +133,7 @@ class Auth:
         realm = params["realm"]
         creds = self.creds()
         scopes = self.scopes(params)
+        self.asked = set(scopes)
         try:
             if creds is not None and creds.identity_token:
                 form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token, "client_id": CLIENT_ID,
