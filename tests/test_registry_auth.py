@@ -252,3 +252,50 @@ def test_tls_verified_against_certs_d(busybox, other, tls_registry, tmp_path):
     r = other("pull", ref)
     assert r.returncode == 1 and r.stderr.decode() == (f"Error: {certs}/{host}/ca.crt: cannot be used as a "
                                                        "certificate (NO_CERTIFICATE_OR_CRL_FOUND): fix or remove it\n")
+
+
+def on_a_terminal(cli, args: list[str], answers: list[tuple[bytes, bytes]]) -> tuple[bytes, int]:
+    """`corral ARGS` on a pseudo-terminal (its controlling one, as getpass wants), typing each answer once
+    its prompt shows; everything it wrote and its exit code."""
+    import pty
+    import select
+    import time
+
+    from conftest import CORRAL
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(CORRAL[0], CORRAL + args, cli.env)
+        finally:
+            os._exit(127)
+    out, deadline = b"", time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if answers and out.endswith(answers[0][0]):
+                os.write(fd, answers.pop(0)[1])
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # the child is gone
+                    break
+                if not data:
+                    break
+                out += data
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    return out, os.waitstatus_to_exitcode(status)
+
+
+def test_login_prompts_on_a_terminal(other, basic_registry):
+    host = basic_registry.host
+    out, code = on_a_terminal(other, ["login", host], [(b"Username: ", b"alice\n"),
+                                                      (b"Password: ", USERS["alice"].encode() + b"\n")])
+    assert code == 0 and out.endswith(b"Login Succeeded\r\n"), out
+    assert USERS["alice"].encode() not in out  # not echoed
+    assert other.out("logout", host) == f"Removing login credentials for {host}\n"
+    out, code = on_a_terminal(other, ["login", "-u", "alice", host], [(b"Password: ", b"nope\n")])
+    assert code == 1 and b"failed with status: 401 Unauthorized" in out, out
+    assert not os.path.exists(other.env["DOCKER_CONFIG"] + "/config.json") or \
+        authfix.docker_config_of(other.env["DOCKER_CONFIG"]) == {"auths": {}}

@@ -71,7 +71,7 @@ def login(o: dict, args: list[str]) -> int:
                 print(f"Login did not succeed, error: {e}", file=sys.stderr)
                 username = kept.username
     if not password:
-        username, password = _prompt(username, logins.server_key(server))
+        username, password = _prompt(username)
     _, where = logins.login(server, Credentials(username, password))
     if not where.startswith("docker-credential-"):
         print(UNENCRYPTED.format(where), file=sys.stderr)
@@ -79,7 +79,7 @@ def login(o: dict, args: list[str]) -> int:
     return 0
 
 
-def _prompt(username: str, server: str) -> tuple[str, str]:
+def _prompt(username: str) -> tuple[str, str]:
     """Username (when not given) and password asked on the terminal, as docker asks them."""
     import getpass
     import os
@@ -89,7 +89,6 @@ def _prompt(username: str, server: str) -> tuple[str, str]:
     if not os.isatty(0):
         raise InvalidArgument("Cannot perform an interactive login from a non TTY device")
     if not username:
-        print(f"Log in with your registry credentials for {server}", file=sys.stderr)
         username = input("Username: ").strip()
         if not username:
             raise InvalidArgument("Non-null Username Required")
