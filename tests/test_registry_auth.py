@@ -76,8 +76,11 @@ def test_stored_credentials_file_and_helper(busybox, other, basic_registry, tmp_
         json.dump({"credsStore": "corraltest"}, f)
     r = other("pull", ref)
     assert r.returncode == 1 and b"authentication required" in r.stderr
-    with open(db, "w") as f:
-        json.dump({basic_registry.host: {"Username": "bob", "Secret": USERS["bob"]}}, f)
+    r = other("login", "-u", "bob", "--password-stdin", basic_registry.host, input=USERS["bob"].encode())
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"Login Succeeded\n", b"")  # kept by the helper: no warning
+    assert json.load(open(db)) == {basic_registry.host: {"Username": "bob", "Secret": USERS["bob"]}}
+    assert authfix.docker_config_of(other.env["DOCKER_CONFIG"]) == {"credsStore": "corraltest",
+                                                                   "auths": {basic_registry.host: {}}}
     assert other.out("pull", "-q", ref) == ref + "\n"
 
     monkeypatch.setenv("DOCKER_CONFIG", other.env["DOCKER_CONFIG"])
@@ -193,6 +196,13 @@ def test_token_auth_login_identity_token_and_scopes(busybox, other, token_regist
     r = other("pull", mine)
     assert r.returncode == 1 and b"the credentials give no repository:alice/app:pull access" in r.stderr, r.stderr
     assert busybox.out("pull", "-q", shared) == shared + "\n"
+
+    from corral.api import logins  # the Engine API's /auth answer (corral serve)
+    answer = logins.check({"username": "bob", "password": USERS["bob"], "serveraddress": host})
+    assert answer["Status"] == "Login Succeeded" and tokens.refresh[answer["IdentityToken"]] == "bob"
+    with pytest.raises(errors.APIError, match="refused the credentials") as e:
+        logins.check({"username": "bob", "password": "wrong", "serveraddress": f"http://{host}/v2/"})
+    assert e.value.status_code == 401
 
 
 def docker(cli, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:  # noqa: A002
