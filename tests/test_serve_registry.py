@@ -125,7 +125,7 @@ def test_docker_import_from_the_request_body(served):
     assert refused.returncode == 1 and b"import: changes: corral does not support it yet" in refused.stderr
 
 
-def test_credentials_in_x_registry_auth(served, tmp_path):
+def test_login_and_credentials_in_x_registry_auth(served, tmp_path):
     htpasswd = tmp_path / "htpasswd"
     subprocess.run(["htpasswd", "-Bbc", str(htpasswd), "ann", "secret"], check=True, capture_output=True)
     reg = Registry(str(tmp_path / "locked"), extra=f"auth:\n  htpasswd:\n    realm: corral\n"
@@ -135,10 +135,15 @@ def test_credentials_in_x_registry_auth(served, tmp_path):
         served.out("tag", "busybox", ref)
         anonymous = served.docker("push", ref)
         assert anonymous.returncode == 1 and b"authentication required" in anonymous.stderr
-        config = tmp_path / "docker-config"
-        config.mkdir(exist_ok=True)
-        (config / "config.json").write_text(json.dumps(
-            {"auths": {reg.host: {"auth": base64.b64encode(b"ann:secret").decode()}}}))
+        wrong = served.docker("login", "-u", "ann", "--password-stdin", reg.host, input=b"nope\n")
+        assert wrong.returncode == 1 and f"login attempt to http://{reg.host}/v2/ failed with status: 401 " \
+            "Unauthorized" in wrong.stderr.decode()
+        config = tmp_path / "docker-config"  # the docker CLI's own, where it keeps what POST /auth accepted
+        assert not (config / "config.json").exists() or reg.host not in (config / "config.json").read_text()
+        login = served.docker("login", "-u", "ann", "--password-stdin", reg.host, input=b"secret\n")
+        assert login.returncode == 0 and login.stdout.decode().endswith("Login Succeeded\n"), login.stderr
+        stored = json.loads((config / "config.json").read_text())["auths"][reg.host]["auth"]
+        assert base64.b64decode(stored) == b"ann:secret"
         assert served.out("push", ref).splitlines()[-1].startswith("1: digest: sha256:")  # the CLI sends them
         served.out("rmi", ref)
         assert served.out("pull", ref).splitlines()[-1] == ref
@@ -157,7 +162,7 @@ def test_credentials_in_x_registry_auth(served, tmp_path):
         build = ["build", "--pull", "-q", "-t", "fromlocked:1", str(ctx)]
         assert served.out(*build, env={"DOCKER_BUILDKIT": "0"}).startswith("sha256:")  # X-Registry-Config
         assert served.out("run", "--rm", "fromlocked:1", "cat", "/b") == "built-on-locked\n"
-        (config / "config.json").write_text("{}")
+        assert served.out("logout", reg.host) == f"Removing login credentials for {reg.host}\n"
         refused = served.docker(*build, env={"DOCKER_BUILDKIT": "0"})
         assert refused.returncode == 1 and b"authentication required" in refused.stderr
     finally:
@@ -190,22 +195,15 @@ def _dechunk(body: bytes) -> bytes:
     return out
 
 
-def test_auth_config_forms():
-    from corral.api.host import _credentials
+def test_x_registry_config_gives_each_registry_its_own():
+    from corral.api.host import _by_registry
     from corral.errors import InvalidArgument
+    from corral.registry.credentials import Credentials
 
-    assert _credentials(None) is None and _credentials({}) is None
-    assert _credentials({"serveraddress": "127.0.0.1:5000", "username": "", "password": ""}) is None
-    assert _credentials({"username": "ann", "password": "pw", "email": "a@b"}) == ("ann", "pw")
-    assert _credentials({"Username": "ann", "Password": "pw"}) == ("ann", "pw")
-    assert _credentials({"auth": base64.b64encode(b"ann:p:w").decode()}) == ("ann", "p:w")
-    for bad, says in (({"auth": "%%"}, "not base64"), ({"password": "pw"}, "without a username"),
-                      ({"identitytoken": "t"}, "tokens are not supported"), ("ann", "must be a dict")):
-        with pytest.raises(InvalidArgument, match=says):
-            _credentials(bad)
-    from corral.api.host import _credentials_by_registry
-
-    assert _credentials_by_registry({"https://index.docker.io/v1/": {"username": "a", "password": "b"},
-                                     "http://127.0.0.1:5000": {"auth": base64.b64encode(b"c:d").decode()},
-                                     "127.0.0.1:6000": {}}) == {"docker.io": ("a", "b"), "127.0.0.1:5000": ("c", "d")}
-    assert _credentials_by_registry({}) is None
+    assert _by_registry({"https://index.docker.io/v1/": {"username": "a", "password": "b"},
+                         "http://127.0.0.1:5000": {"auth": base64.b64encode(b"c:d").decode()},
+                         "127.0.0.1:6000": {}}) == {"docker.io": Credentials("a", "b"),
+                                                    "127.0.0.1:5000": Credentials("c", "d")}
+    assert _by_registry({}) is None and _by_registry(None) is None
+    with pytest.raises(InvalidArgument, match="credentials for 127.0.0.1:7000"):
+        _by_registry({"127.0.0.1:7000": {"password": "no user"}})

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from corral.api.network import ModeNetwork, Network
     from corral.api.processes import HostProcess
     from corral.api.volume import Volume
+    from corral.registry.credentials import Credentials
 
 
 class Host:
@@ -47,6 +48,10 @@ class Host:
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
+        if opts.memory and not opts.memory_swap:  # docker's default: as much swap as memory, where swap is limited
+            from corral.runtime.cgroups import swap_accounted
+
+            opts.memory_swap = 2 * opts.memory if swap_accounted() else -1
         image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
             bare = names.validate(name)
@@ -191,7 +196,7 @@ class Host:
         credentials registry_auths has for its registry (docker's X-Registry-Config: registry → AuthConfig)."""
         from corral.builder.builder import Build
 
-        _credentials_by_registry(registry_auths)  # a malformed one is an error before the build starts
+        _by_registry(registry_auths)  # a malformed one is an error before the build starts
         build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
                       nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet,
                       pull=pull, registry_auths=registry_auths)
@@ -567,77 +572,49 @@ class Host:
              registry_auths: dict[str, dict] | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
-        receives docker's progress JSON objects as the pull goes. auth_config: docker's AuthConfig
-        (username, password) for this pull, instead of what `corral login` stored; registry_auths: a map
-        of registry to AuthConfig (docker's X-Registry-Config), each registry given only its own."""
+        receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
+        username and password, auth, identitytoken or registrytoken) is used instead of the credentials
+        `corral login` stored; registry_auths, a map of registry to AuthConfig (docker's X-Registry-Config),
+        gives each registry only its own."""
         from corral.api.image import Image
-        from corral.registry import pull
+        from corral.registry import credentials, pull
 
         if auth_config and registry_auths:
             raise InvalidArgument("pull: give auth_config or registry_auths, not both")
-        credentials = _credentials(auth_config) if auth_config else _credentials_by_registry(registry_auths)
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
-                           credentials=credentials)
+        creds = credentials.from_auth_config(auth_config) if auth_config else _by_registry(registry_auths)
+        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress, credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
     def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
              auth_config: dict | None = None) -> list[tuple[str, str]]:
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON
-        (the last message of each tag: an aux {Tag, Digest, Size}, as dockerd's). auth_config: as pull's."""
-        from corral.registry import push
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON (the
+        last message of each tag: an aux {Tag, Digest, Size}, as dockerd's); `auth_config` as for pull."""
+        from corral.registry import credentials, push
 
-        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=_credentials(auth_config))
+        creds = credentials.from_auth_config(auth_config)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds)
 
     def distribution(self, name: str, *, auth_config: dict | None = None) -> dict:
         """What the registry holds under `name`, without pulling it (docker's GET /distribution/NAME/json):
         {"Descriptor": {mediaType, digest, size}, "Platforms": [{architecture, os, ...}]}."""
-        from corral.registry import lookup
+        from corral.registry import credentials, lookup
 
-        return lookup.distribution(name, credentials=_credentials(auth_config))
-
-
-def _credentials(auth_config: dict | None) -> tuple[str, str] | None:
-    """(username, password) of docker's AuthConfig (username and password, or `auth`: base64 of
-    "user:password"); None when it has none, so the registry is asked anonymously or with what
-    `corral login` stored."""
-    import base64
-    import binascii
-
-    if not auth_config:
-        return None
-    if not isinstance(auth_config, dict):
-        raise InvalidArgument(f"auth_config must be a dict (docker's AuthConfig), not {type(auth_config).__name__}")
-    cfg = {str(k).lower(): v for k, v in auth_config.items()}
-    if cfg.get("identitytoken") or cfg.get("registrytoken"):
-        raise InvalidArgument("auth_config: identity and registry tokens are not supported yet: give username and "
-                              "password")
-    user, password = str(cfg.get("username") or ""), str(cfg.get("password") or "")
-    if not user and cfg.get("auth"):
-        try:
-            user, _, password = base64.b64decode(str(cfg["auth"]), validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise InvalidArgument("auth_config: `auth` is not base64 of user:password") from None
-    if not user:
-        if password:
-            raise InvalidArgument("auth_config: a password without a username")
-        return None
-    return user, password
+        return lookup.distribution(name, credentials=credentials.from_auth_config(auth_config))
 
 
-def _credentials_by_registry(auths: dict[str, dict] | None) -> dict[str, tuple[str, str]] | None:
-    """{registry: (username, password)} of docker's X-Registry-Config map. Its keys are as the docker CLI
-    keeps them in config.json: a host[:port], maybe with a scheme and path (Docker Hub's is
-    https://index.docker.io/v1/); the registry names here are corral's (docker.io for Docker Hub)."""
+def _by_registry(auths: dict[str, dict] | None) -> dict[str, Credentials] | None:
+    """{registry: Credentials} of docker's X-Registry-Config map, keyed as config.json keys them (HOST[:PORT],
+    or a URL: the Hub's https://index.docker.io/v1/), turned into corral's registry names (docker.io)."""
+    from corral.registry import credentials
+
     if not auths:
         return None
     if not isinstance(auths, dict):
         raise InvalidArgument("registry credentials must map a registry to docker's AuthConfig")
     found = {}
-    for key, config in auths.items():
-        host = str(key).split("://", 1)[-1].split("/", 1)[0].lower()
-        host = {"index.docker.io": "docker.io", "registry-1.docker.io": "docker.io"}.get(host, host)
-        creds = _credentials(config)
+    for server, config in auths.items():
+        creds = credentials.from_auth_config(config, f"credentials for {server}")
         if creds is not None:
-            found[host] = creds
+            found[credentials.hostname(str(server))] = creds
     return found or None

@@ -30,6 +30,7 @@ MAX_CONCURRENT = 3  # docker's max-concurrent-downloads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
 
@@ -47,12 +48,12 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
 
 
 def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool = False,
-         emit: Emit | None = None, credentials: tuple[str, str] | dict[str, tuple[str, str]] | None = None
+         emit: Emit | None = None, credentials: Credentials | dict[str, Credentials] | None = None
          ) -> list[tuple[str, str]]:
     """Pull `name` (every tag of its repository with all_tags); returns (image ID, name) per image pulled.
     A name without a registry host is tried on each configured search registry until one has it.
-    credentials: (user, password) for the registry, or a map of registry to them (each registry gets only
-    its own), instead of what `corral login` stored."""
+    `credentials` are used instead of the stored ones (docker's auth_config), or a map of registry to
+    them (docker's X-Registry-Config): each registry is given only its own."""
     ref = parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise InvalidArgument("tag can't be used with --all-tags/-a")

@@ -26,6 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
+    from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -38,9 +39,9 @@ LEVEL = 1  # gzip's fastest: a push is bound by compression, and level 1 is with
 
 
 def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None,
-         credentials: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+         credentials: Credentials | None = None) -> list[tuple[str, str]]:
     """Push the image `name` names (every local tag of its repository with all_tags); returns
-    (tag, manifest digest) per tag pushed. credentials: (user, password), instead of `corral login`'s."""
+    (tag, manifest digest) per tag pushed. `credentials` are used instead of the stored ones."""
     from corral.store import images
 
     ref = parse(name)
