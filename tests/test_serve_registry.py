@@ -148,8 +148,12 @@ def test_login_and_credentials_in_x_registry_auth(served, tmp_path):
         served.out("rmi", ref)
         assert served.out("pull", ref).splitlines()[-1] == ref
         client = served.client()
+        assert client.login("ann", "secret", registry=reg.host)["Status"] == "Login Succeeded"  # POST /auth
         client.images.remove(ref)
         import docker
+
+        with pytest.raises(docker.errors.APIError, match="login attempt to"):
+            served.client().login("ann", "wrong", registry=reg.host)
 
         with pytest.raises(docker.errors.APIError, match="authentication required"):
             client.images.pull(f"{reg.host}/locked", tag="1", auth_config={"username": "ann", "password": "no"})
