@@ -12,6 +12,7 @@ import pytest
 
 import servefix
 from tests.registryd import Registry
+from tests.test_serve import _body
 
 served = servefix.served
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -55,7 +56,7 @@ def test_docker_push_then_pull_back_into_the_store(served, registry):
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Type: application/json\r\n" in head
     assert b"Transfer-Encoding: chunked" in head  # docker-py streams only a chunked answer
-    lines = [json.loads(chunk) for chunk in _dechunk(body).split(b"\r\n") if chunk]
+    lines = [json.loads(chunk) for chunk in _body(raw).split(b"\r\n") if chunk]
     assert lines[0] == {"status": "Pulling from team/bb", "progressDetail": {}, "id": "1"}
     assert lines[-1] == {"status": f"Status: Image is up to date for {ref}"}
     assert served.cli.out("images", "--format", "{{.Repository}}") == f"{registry.host}/team/bb\n"  # one store
@@ -174,7 +175,7 @@ def test_login_and_credentials_in_x_registry_auth(served, tmp_path):
 
 
 def test_pull_and_push_draw_on_a_terminal(served, registry):
-    from test_serve_scenarios import Pty
+    from tests.test_serve_scenarios import Pty
 
     ref = f"{registry.host}/tty:1"
     served.out("tag", "busybox", ref)
@@ -186,17 +187,6 @@ def test_pull_and_push_draw_on_a_terminal(served, registry):
     drawn = pull.expect(rb"Status: Downloaded newer image for " + ref.encode() + rb"\r\n" + ref.encode())
     assert b"Already exists" in drawn and b"\x1b[1A" in drawn  # busybox's layer; lines redrawn in place
     assert pull.wait() == 0
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    while body:
-        size, _, rest = body.partition(b"\r\n")
-        n = int(size, 16)
-        if n == 0:
-            break
-        out, body = out + rest[:n], rest[n + 2:]
-    return out
 
 
 def test_x_registry_config_gives_each_registry_its_own():
