@@ -235,7 +235,8 @@ class ImageCollection(Collection):
         pulling it."""
         check_type("get_registry_data", "name", name, str)
         check_type("get_registry_data", "auth_config", auth_config, dict)
-        return RegistryData(name, self.client.api.distribution(name, auth_config=auth_config), self.client, self)
+        found = self.client.api.distribution(name, auth_config=self.client._auth_config(name, auth_config))
+        return RegistryData(name, found, self.client, self)
 
     def search(self, term: str, limit: int | None = None) -> list:
         raise APIError("cannot search: corral has no registry client yet")
