@@ -48,8 +48,14 @@ def test_docker_push_then_pull_back_into_the_store(served, registry):
     assert served.out("images", "--format", "{{.Repository}}:{{.Tag}}") == f"{registry.host}/team/bb:1\n"
     assert served.out("image", "inspect", "-f", "{{json .RepoDigests}}", ref) == \
         json.dumps([f"{registry.host}/team/bb@{digest}"]) + "\n"
-    again = served.out("pull", ref).splitlines()
+    arch = served.out("image", "inspect", "-f", "{{.Architecture}}", ref).strip()
+    again = served.out("pull", "--platform", f"linux/{arch}", ref).splitlines()
     assert again[-2:] == [f"Status: Image is up to date for {ref}", ref]
+    served.out("tag", ref, f"{registry.host}/team/bb:2")
+    served.out("push", f"{registry.host}/team/bb:2")
+    every = served.out("pull", "-a", f"{registry.host}/team/bb").splitlines()  # no tag sent: every tag
+    assert {"1: Pulling from team/bb", "2: Pulling from team/bb"} <= set(every)
+    assert every[-1] == f"{registry.host}/team/bb"
     assert served.out("run", "--rm", ref, "echo", "pulled") == "pulled\n"
     raw = served.raw(f"POST /v1.50/images/create?fromImage={registry.host}/team/bb&tag=1 HTTP/1.1\r\n"
                      "Host: x\r\nContent-Length: 0\r\nX-Registry-Auth: e30=\r\n\r\n".encode())
@@ -59,7 +65,7 @@ def test_docker_push_then_pull_back_into_the_store(served, registry):
     lines = [json.loads(chunk) for chunk in _body(raw).split(b"\r\n") if chunk]
     assert lines[0] == {"status": "Pulling from team/bb", "progressDetail": {}, "id": "1"}
     assert lines[-1] == {"status": f"Status: Image is up to date for {ref}"}
-    assert served.cli.out("images", "--format", "{{.Repository}}") == f"{registry.host}/team/bb\n"  # one store
+    assert sorted(served.cli.out("images", "--format", "{{.Tag}}").split()) == ["1", "2"]  # one store, corral's CLI
 
 
 def test_docker_py_push_stream_pull_and_registry_data(served, registry):
