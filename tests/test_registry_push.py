@@ -145,7 +145,9 @@ def test_python_api_pull_and_push(busybox, other, registry):
     with corral.Client(busybox.root) as pusher:
         messages = list(pusher.images.push(ref, tag="1", stream=True, decode=True))
         assert messages[0] == {"status": f"The push refers to repository [{ref}]"}
-        assert any(m.get("status") == "Pushed" for m in messages) and "digest: sha256:" in messages[-1]["status"]
+        assert any(m.get("status") == "Pushed" for m in messages) and "digest: sha256:" in messages[-2]["status"]
+        assert messages[-1]["aux"]["Tag"] == "1" and messages[-1]["aux"]["Digest"] in messages[-2]["status"]
+        assert pusher.images.get_registry_data(f"{ref}:1").id == messages[-1]["aux"]["Digest"]  # in-process too
         text = pusher.images.get(f"{ref}:1").push()
         assert "Layer already exists" in text
         failed = list(pusher.images.push(f"{registry.host}/none", tag="x", stream=True))

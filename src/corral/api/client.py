@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from corral.api.models import check_type
+from corral.api.system import API_VERSION  # one version: the models' shapes, `version`, and corral serve's
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from corral.api.models.images import ImageCollection
     from corral.api.models.networks import NetworkCollection
     from corral.api.models.volumes import VolumeCollection
-
-API_VERSION = "1.47"  # the Engine API version whose shapes the models follow
 
 
 class Client:
@@ -79,6 +78,11 @@ class Client:
         from corral.api.models.volumes import VolumeCollection
 
         return self._collection("volumes", VolumeCollection)  # type: ignore[return-value]
+
+    @property
+    def api_version(self) -> str:
+        """The Engine API version whose shapes the models follow, the one `corral serve` speaks."""
+        return API_VERSION
 
     def ping(self) -> bool:
         """True when the store can be read (docker-py: the daemon answered); its error otherwise."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from corral.api.network import ModeNetwork, Network
     from corral.api.processes import HostProcess
     from corral.api.volume import Volume
+    from corral.registry.credentials import Credentials
 
 
 class Host:
@@ -187,15 +188,18 @@ class Host:
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
               secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "bridge",
-              quiet: bool = False, pull: bool = False) -> Iterator[dict]:
+              quiet: bool = False, pull: bool = False, registry_auths: dict[str, dict] | None = None
+              ) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it. A base image the
-        store lacks is pulled (with pull: every base image, as `docker build --pull`)."""
+        store lacks is pulled (with pull: every base image, as `docker build --pull`), with the
+        credentials registry_auths has for its registry (docker's X-Registry-Config: registry → AuthConfig)."""
         from corral.builder.builder import Build
 
+        _by_registry(registry_auths)  # a malformed one is an error before the build starts
         build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
                       nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet,
-                      pull=pull)
+                      pull=pull, registry_auths=registry_auths)
         return self._tag_events(build.run(), build.tags)
 
     def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
@@ -223,26 +227,28 @@ class Host:
         finally:
             remove_tree(scratch)
 
-    def import_image(self, src: str | BinaryIO, tag: str) -> Image:
-        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
+    def import_image(self, src: str | BinaryIO, tag: str | None) -> Image:
+        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream); tag None:
+        untagged."""
         from corral.api import events
         from corral.api.image import Image
         from corral.image.importer import import_tar
 
+        tags = [tag] if tag else []
         if isinstance(src, str):
             if src == "-":
                 import sys
 
-                image_id = import_tar(self.store, sys.stdin.buffer, [tag])
+                image_id = import_tar(self.store, sys.stdin.buffer, tags)
             else:
                 try:
                     f = open(src, "rb")
                 except FileNotFoundError:
                     raise NotFound(f"no such file: {src}") from None
                 with f:
-                    image_id = import_tar(self.store, f, [tag])
+                    image_id = import_tar(self.store, f, tags)
         else:
-            image_id = import_tar(self.store, src, [tag])
+            image_id = import_tar(self.store, src, tags)
         events.record(self.store, "image", "import", image_id, {"name": image_id})
         return Image(self, image_id)
 
@@ -520,10 +526,12 @@ class Host:
 
     # registries (issue 17) ----------------------------------------------------------------------------
 
-    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None) -> str:
+    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None,
+                  registry_auths: dict[str, dict] | None = None) -> str:
         """The image ID `ref` names, after docker's pull policy: `missing` pulls only when the store lacks
         it, `always` pulls first (and uses the store's copy only if that pull fails for want of a
-        registry), `never` never pulls. A short name pulls only when search registries are configured."""
+        registry), `never` never pulls. A short name pulls only when search registries are configured.
+        registry_auths: as pull's."""
         from corral.errors import ImageNotFound
         from corral.image import repo
 
@@ -535,9 +543,10 @@ class Host:
             except ImageNotFound:
                 if pull == "never":
                     raise
-        return self._pull_for(ref, progress, pull == "missing")
+        return self._pull_for(ref, progress, pull == "missing", registry_auths)
 
-    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool) -> str:
+    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool,
+                  registry_auths: dict[str, dict] | None) -> str:
         from corral.errors import ImageNotFound
         from corral.image.reference import parse
         from corral.registry import conf
@@ -554,30 +563,58 @@ class Host:
         if missing and progress is not None:
             progress(status(f"Unable to find image '{parsed.familiar}' locally"))
         try:
-            return self.pull(ref, progress=progress)[0].id
+            return self.pull(ref, progress=progress, registry_auths=registry_auths)[0].id
         except NotFound as e:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
+             registry_auths: dict[str, dict] | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
         receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
         username and password, auth, identitytoken or registrytoken) is used instead of the credentials
-        `corral login` stored."""
+        `corral login` stored; registry_auths, a map of registry to AuthConfig (docker's X-Registry-Config),
+        gives each registry only its own."""
         from corral.api.image import Image
         from corral.registry import credentials, pull
 
-        creds = credentials.from_auth_config(auth_config)
+        if auth_config and registry_auths:
+            raise InvalidArgument("pull: give auth_config or registry_auths, not both")
+        creds = credentials.from_auth_config(auth_config) if auth_config else _by_registry(registry_auths)
         pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress, credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
     def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
              auth_config: dict | None = None) -> list[tuple[str, str]]:
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON;
-        `auth_config` as for pull."""
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON (the
+        last message of each tag: an aux {Tag, Digest, Size}, as dockerd's); `auth_config` as for pull."""
         from corral.registry import credentials, push
 
         creds = credentials.from_auth_config(auth_config)
         return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds)
+
+    def distribution(self, name: str, *, auth_config: dict | None = None) -> dict:
+        """What the registry holds under `name`, without pulling it (docker's GET /distribution/NAME/json):
+        {"Descriptor": {mediaType, digest, size}, "Platforms": [{architecture, os, ...}]}."""
+        from corral.registry import credentials, lookup
+
+        return lookup.distribution(name, credentials=credentials.from_auth_config(auth_config))
+
+
+def _by_registry(auths: dict[str, dict] | None) -> dict[str, Credentials] | None:
+    """{registry: Credentials} of docker's X-Registry-Config map, keyed as config.json keys them (HOST[:PORT],
+    or a URL: the Hub's https://index.docker.io/v1/), turned into corral's registry names (docker.io)."""
+    from corral.registry import credentials
+
+    if not auths:
+        return None
+    if not isinstance(auths, dict):
+        raise InvalidArgument("registry credentials must map a registry to docker's AuthConfig")
+    found = {}
+    for server, config in auths.items():
+        creds = credentials.from_auth_config(config, f"credentials for {server}")
+        if creds is not None:
+            found[credentials.hostname(str(server))] = creds
+    return found or None

@@ -48,10 +48,12 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
 
 
 def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool = False,
-         emit: Emit | None = None, credentials: Credentials | None = None) -> list[tuple[str, str]]:
+         emit: Emit | None = None, credentials: Credentials | dict[str, Credentials] | None = None
+         ) -> list[tuple[str, str]]:
     """Pull `name` (every tag of its repository with all_tags); returns (image ID, name) per image pulled.
     A name without a registry host is tried on each configured search registry until one has it.
-    `credentials` are used instead of the stored ones (docker's auth_config)."""
+    `credentials` are used instead of the stored ones (docker's auth_config), or a map of registry to
+    them (docker's X-Registry-Config): each registry is given only its own."""
     ref = parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise InvalidArgument("tag can't be used with --all-tags/-a")
@@ -61,7 +63,8 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
     missing: NotFound | None = None
     for registry, path in candidates:
         try:
-            with client.Session(registry, path, credentials=credentials) as session:
+            creds = credentials.get(registry) if isinstance(credentials, dict) else credentials
+            with client.Session(registry, path, credentials=creds) as session:
                 if not all_tags:
                     return [_pull_one(store, session, ref, want, platform is not None, say)]
                 return [_pull_one(store, session, ref.with_tag(t), want, platform is not None, say)
@@ -80,17 +83,18 @@ def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple
     from corral.store import distribution, images
 
     asked = ref.digest or ref.tag or "latest"
-    say(status(f"Pulling from {session.path}", ref.tag or ref.digest or "latest"))
-    data, media_type, digest = session.manifest(asked)
-    manifest = _json(data, f"manifest {digest}")
+    data, media_type, digest = fetch_manifest(session, ref, asked)
+    say(status(f"Pulling from {session.path}", asked))  # after the manifest, as dockerd: a missing image
+    # is then an error before any progress, which the API server answers with a status code
+    manifest = json_object(data, f"manifest {digest}")
     indexed = (media_type or manifest.get("mediaType")) in client.INDEXES or "manifests" in manifest
     if indexed:
         desc = _choose(manifest, want, digest)
         data, media_type, digest = session.manifest(desc["digest"])
-        manifest = _json(data, f"manifest {digest}")
+        manifest = json_object(data, f"manifest {digest}")
     config_desc, layer_descs = _parts(manifest, digest)
     config_bytes = session.blob_bytes(config_desc["digest"], config_desc["size"], "config")
-    config = _json(config_bytes, f"config {config_desc['digest']}")
+    config = json_object(config_bytes, f"config {config_desc['digest']}")
     diff_ids = (config.get("rootfs") or {}).get("diff_ids")
     if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_descs):
         raise InvalidArgument(f"manifest {digest} lists {len(layer_descs)} layers, its config's rootfs.diff_ids "
@@ -117,7 +121,28 @@ def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple
     return image_id, name
 
 
-def _json(data: bytes, what: str) -> dict:
+def fetch_manifest(session: client.Session, ref: Reference, asked: str) -> tuple[bytes, str, str]:
+    """session.manifest(asked), its refusals in dockerd's words (distribution/errors.go), which clients
+    and people know: "manifest for x:1 not found: manifest unknown: ...", "pull access denied for x,
+    repository does not exist or may require 'docker login': denied: ...", "repository x not found"."""
+    from corral.registry.auth import Unauthorized
+
+    try:
+        return session.manifest(asked)
+    except (NotFound, Unauthorized) as e:
+        detail = getattr(e, "registry_detail", "")
+        code = getattr(e, "registry_code", "")
+        if code == "MANIFEST_UNKNOWN":
+            raise NotFound(f"manifest for {ref.familiar} not found: {detail}") from None
+        if code == "NAME_UNKNOWN":
+            raise NotFound(f"repository {ref.repository} not found: {detail}") from None
+        if code == "DENIED":
+            raise NotFound(f"pull access denied for {ref.repository}, repository does not exist or may require "
+                           f"'docker login': {detail}") from None
+        raise
+
+
+def json_object(data: bytes, what: str) -> dict:
     try:
         parsed = json.loads(data)
     except ValueError as e:

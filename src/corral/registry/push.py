@@ -105,6 +105,7 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
 
     events.record(store, "image", "push", ref.familiar, {"name": ref.familiar})  # as docker's, by reference
     say(status(f"{ref.tag}: digest: {actual} size: {len(manifest)}"))
+    say({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": actual, "Size": len(manifest)}})  # dockerd's
     return actual
 
 
