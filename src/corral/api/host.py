@@ -473,9 +473,11 @@ class Host:
     def save(self, refs: list[str], dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
         """`docker save`: the images `refs` name, in one docker-archive or oci-archive written to the path
         `dest` (atomically) or the binary stream `dest`. An image named by name:tag carries that name
-        into the archive; one named by ID or digest carries none, as with Docker."""
+        into the archive; one named by ID or digest carries none, as with Docker. `dest`
+        "oci:PATH[:REFERENCE]" adds the images to an OCI image layout directory (as a push into it does)."""
         from corral.image import archive, repo
         from corral.image.reference import normalize
+        from corral.registry import layout
 
         chosen: dict[str, list[str]] = {}
         for ref in refs:
@@ -483,8 +485,13 @@ class Host:
             names = chosen.setdefault(image_id, [])
             if normalize(ref) in repo.tags_of(self.store, image_id) and normalize(ref) not in names:
                 names.append(normalize(ref))
-        with archive.output(dest) as out:
-            archive.save(self.store, list(chosen.items()), out, format)
+        if layout.is_layout(dest):
+            if format not in ("docker-archive", "oci-archive"):
+                raise InvalidArgument(f"unknown archive format {format!r}: an oci: layout is always OCI")
+            layout.save(self.store, list(chosen.items()), dest)  # type: ignore[arg-type]
+        else:
+            with archive.output(dest) as out:
+                archive.save(self.store, list(chosen.items()), out, format)
         from corral.api import events
 
         for image_id in chosen:
@@ -493,20 +500,26 @@ class Host:
     def load(self, src: str | BinaryIO) -> list[LoadedImage]:
         """`docker load`: every image of a docker-archive or OCI-layout tarball (plain, gzip, zstd, bzip2
         or xz), from a path, '-' for stdin, or a binary stream. Digests are all verified first; a bad
-        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it."""
+        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it.
+        `src` "oci:PATH[:REFERENCE]" loads from an OCI image layout directory (every image of it, or the
+        one the reference names), each blob verified as it is read."""
         from corral.api.image import LoadedImage
         from corral.image import archive
+        from corral.registry import layout
 
-        if src == "-":
-            import sys
+        if layout.is_layout(src):
+            loaded = layout.load(self.store, src)  # type: ignore[arg-type]
+        else:
+            if src == "-":
+                import sys
 
-            src = sys.stdin.buffer
-        f = archive.source(src)
-        try:
-            loaded = archive.load(self.store, f)
-        finally:
-            if f is not src:
-                f.close()
+                src = sys.stdin.buffer
+            f = archive.source(src)
+            try:
+                loaded = archive.load(self.store, f)
+            finally:
+                if f is not src:
+                    f.close()
         from corral.api import events
 
         for image_id, _ in loaded:
@@ -558,17 +571,32 @@ class Host:
              progress: Callable[[dict], None] | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
-        receives docker's progress JSON objects as the pull goes."""
+        receives docker's progress JSON objects as the pull goes.
+        An OCI image layout `oci:PATH[:REFERENCE]` is pulled from as skopeo reads it (all_tags: every image
+        of the layout)."""
         from corral.api.image import Image
-        from corral.registry import pull
+        from corral.registry import layout, pull
 
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+        if layout.is_layout(name):
+            pulled = layout.pull(self.store, name, platform=platform, every=all_tags, emit=progress)
+        else:
+            pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
         return [Image(self, image_id) for image_id, _ in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False,
+    def push(self, name: str, destination: str | None = None, *, all_tags: bool = False,
              progress: Callable[[dict], None] | None = None) -> list[tuple[str, str]]:
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON."""
-        from corral.registry import push
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON.
+        Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the local image the reference names), or
+        `destination` "oci:PATH[:REFERENCE]" for the local image `name` (podman's form)."""
+        from corral.registry import layout, push
 
+        if destination is not None and not layout.is_layout(destination):
+            raise InvalidArgument(f"push destination {destination!r} is not an OCI layout (oci:PATH[:REFERENCE]); "
+                                  "to push to a registry, tag the image with the registry's name and push that")
+        if destination is not None or layout.is_layout(name):
+            if all_tags:
+                raise InvalidArgument("--all-tags/-a does not apply to an OCI layout: push each name")
+            image, dest = (name, destination) if destination is not None else ("", name)
+            return [layout.push(self.store, image, dest, emit=progress)]
         return push.push(self.store, name, all_tags=all_tags, emit=progress)

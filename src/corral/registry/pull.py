@@ -74,45 +74,63 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
 
 def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple[str, str, str],
               explicit: bool, say: Emit) -> tuple[str, str]:
-    from corral.image import gc, oci
     from corral.store import distribution, images
 
-    asked = ref.digest or ref.tag or "latest"
     say(status(f"Pulling from {session.path}", ref.tag or ref.digest or "latest"))
-    data, media_type, digest = session.manifest(asked)
+    name = ref.familiar
+    tags = [] if ref.digest and not ref.tag else [name]
+    before = images.by_tag(store, name) if tags else None
+    image_id, digest, sources = fetch(store, session, ref.digest or ref.tag or "latest", want, explicit, name, tags,
+                                      say)
+    distribution.add_repo_digest(store, ref.repository, digest, image_id)
+    distribution.add_sources(store, sources)
+    finish(store, name, digest, image_id, before, say)
+    return image_id, name
+
+
+def fetch(store: Store, source: client.Session, asked: str, want: tuple[str, str, str], explicit: bool, name: str,
+          tags: list[str], say: Emit) -> tuple[str, str, list]:
+    """The image manifest `asked` (tag, digest, or a layout's reference) names at `source` (a registry
+    Session, or a layout.Layout: the same reading methods) into the store with `tags`; returns (image ID,
+    manifest digest, the blob sources to record)."""
+    from corral.image import gc, oci
+    from corral.store import distribution
+
+    data, media_type, digest = source.manifest(asked)
     manifest = _json(data, f"manifest {digest}")
     indexed = (media_type or manifest.get("mediaType")) in client.INDEXES or "manifests" in manifest
     if indexed:
         desc = _choose(manifest, want, digest)
-        data, media_type, digest = session.manifest(desc["digest"])
+        data, media_type, digest = source.manifest(desc["digest"])
         manifest = _json(data, f"manifest {digest}")
     config_desc, layer_descs = _parts(manifest, digest)
-    config_bytes = session.blob_bytes(config_desc["digest"], config_desc["size"], "config")
+    config_bytes = source.blob_bytes(config_desc["digest"], config_desc["size"], "config")
     config = _json(config_bytes, f"config {config_desc['digest']}")
     diff_ids = (config.get("rootfs") or {}).get("diff_ids")
     if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_descs):
         raise InvalidArgument(f"manifest {digest} lists {len(layer_descs)} layers, its config's rootfs.diff_ids "
                               f"{len(diff_ids) if isinstance(diff_ids, list) else 'nothing'}: refused")
     if explicit and not indexed and (config.get("os"), config.get("architecture")) != want[:2]:
-        raise NotFound(f"image {ref.familiar} was found but is {config.get('os')}/{config.get('architecture')}, "
+        raise NotFound(f"image {name} was found but is {config.get('os')}/{config.get('architecture')}, "
                        f"not the {'/'.join(p for p in want if p)} asked for")
-    name = ref.familiar
-    tags = [] if ref.digest and not ref.tag else [name]
-    before = images.by_tag(store, name) if tags else None
     with gc.writing(store, keep_layers=True):  # shared content lock: no sweep until the image holds its layers
-        layers = _layers(store, session, layer_descs, diff_ids, say)
+        layers = _layers(store, source, layer_descs, diff_ids, say)
         image_id = oci.register_image(store, config_bytes, layers, tags)
-    distribution.add_repo_digest(store, ref.repository, digest, image_id)
-    distribution.add_sources(store, [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""),
-                                                             desc["size"], session.registry, session.path)
-                                     for d, desc in zip(diff_ids, layer_descs)])
+    sources = [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""), desc["size"], source.registry,
+                                       source.path) for d, desc in zip(diff_ids, layer_descs)]
+    return image_id, digest, sources
+
+
+def finish(store: Store, name: str, digest: str, image_id: str, before: str | None, say: Emit,
+           event: bool = True) -> None:
+    """The pull event (unless a load records its own) and docker's closing lines."""
     from corral.api import events
 
-    events.record(store, "image", "pull", name, {"name": name})  # docker's: the actor is the reference
+    if event:
+        events.record(store, "image", "pull", name, {"name": name})  # docker's: the actor is the reference
     say(status(f"Digest: {digest}"))
     what = "Image is up to date" if before == image_id else "Downloaded newer image"
     say(status(f"Status: {what} for {name}"))
-    return image_id, name
 
 
 def _json(data: bytes, what: str) -> dict:

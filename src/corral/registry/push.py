@@ -65,17 +65,33 @@ def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None =
 
 
 def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) -> str:
-    from concurrent.futures import ThreadPoolExecutor
-
     from corral.errors import ImageNotFound
-    from corral.image import oci, repo
-    from corral.image.layers import image_layers
-    from corral.store import blobs, distribution
+    from corral.image import repo
+    from corral.store import distribution
 
     try:
         image_id = repo.resolve(store, ref.familiar)
     except ImageNotFound:
         raise ImageNotFound(f"An image does not exist locally with the tag: {ref.familiar}") from None
+    digest, size = upload(store, session, image_id, ref.tag, say)
+    distribution.add_repo_digest(store, ref.repository, digest, image_id)
+    from corral.api import events
+
+    events.record(store, "image", "push", ref.familiar, {"name": ref.familiar})  # as docker's, by reference
+    say(status(f"{ref.tag}: digest: {digest} size: {size}"))
+    return digest
+
+
+def upload(store: Store, target: client.Session, image_id: str, put_as: str, say: Emit) -> tuple[str, int]:
+    """The image's layers, config and an OCI manifest sent to `target` (a registry Session, or a
+    layout.Layout: the same writing methods), the manifest put under the name `put_as`; returns the
+    manifest's (digest, size)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from corral.image import oci
+    from corral.image.layers import image_layers
+    from corral.store import blobs, distribution
+
     with store.content_lock():  # the layers stay while they are read
         layers = image_layers(store, image_id)
         config = blobs.read(store, image_id)
@@ -83,27 +99,22 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
             say(status("Preparing", layer.diff_id[7:19]))
         with ThreadPoolExecutor(max_workers=MAX_CONCURRENT) as pool:
             known = [distribution.all_sources(store, layer.diff_id) for layer in layers]
-            descs = list(pool.map(lambda layer, sources: _push_layer(store, session, layer, say, sources),
+            descs = list(pool.map(lambda layer, sources: _push_layer(store, target, layer, say, sources),
                                   layers, known))
     distribution.add_sources(store, [distribution.BlobSource(layer.diff_id, d["digest"], d["mediaType"], d["size"],
-                                                             session.registry, session.path)
+                                                             target.registry, target.path)
                                      for layer, d in zip(layers, descs)])  # here: the threads share no DB
-    if not session.has_blob(image_id):
-        session.upload(image_id, config)
+    if not target.has_blob(image_id):
+        target.upload(image_id, config)
     manifest = oci.canonical({
         "schemaVersion": 2, "mediaType": oci.MANIFEST_TYPE,
         "config": {"mediaType": CONFIG_TYPE, "digest": image_id, "size": len(config)},
         "layers": descs})
-    digest = session.put_manifest(ref.tag, manifest, oci.MANIFEST_TYPE)
+    digest = target.put_manifest(put_as, manifest, oci.MANIFEST_TYPE)
     actual = "sha256:" + hashlib.sha256(manifest).hexdigest()
-    distribution.add_repo_digest(store, ref.repository, actual, image_id)
     if digest and digest != actual:
-        raise InvalidArgument(f"{session.registry} stored manifest {ref.tag} as {digest}, not {actual}")
-    from corral.api import events
-
-    events.record(store, "image", "push", ref.familiar, {"name": ref.familiar})  # as docker's, by reference
-    say(status(f"{ref.tag}: digest: {actual} size: {len(manifest)}"))
-    return actual
+        raise InvalidArgument(f"{target.registry} stored manifest {put_as} as {digest}, not {actual}")
+    return actual, len(manifest)
 
 
 def _push_layer(store: Store, session: client.Session, layer: Layer, say: Emit, known: list) -> dict:
