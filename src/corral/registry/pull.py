@@ -30,6 +30,8 @@ MAX_CONCURRENT = 3  # docker's max-concurrent-downloads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Iterator
+
     from corral.registry.progress import Emit
 
 
@@ -180,7 +182,7 @@ def _parts(manifest: dict, digest: str) -> tuple[dict, list[dict]]:
 
 def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: list[str],
             say: Emit) -> list[Layer]:
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from corral.store import images
 
@@ -215,7 +217,7 @@ def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: 
             pending = set(futures)
             error: BaseException | None = None
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     try:
                         have[futures[fut]] = fut.result()
@@ -231,16 +233,50 @@ def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: 
 
 class _Body:
     """The HTTP body of one blob as a file for the extractor: hashed and counted as it is read, refused
-    beyond its declared size, and checked against its digest (check()) before the layer is kept."""
+    beyond its declared size, and checked against its digest (check()) before the layer is kept. A large
+    blob's bytes are also kept in tmp/ as they arrive, and a download a dead pull left there is resumed
+    (registry/resume.py): its bytes are replayed first, then the registry sends the rest."""
 
-    def __init__(self, session: client.Session, desc: dict, say: Emit, cancel: threading.Event) -> None:
+    def __init__(self, store: Store, session: client.Session, desc: dict, say: Emit, cancel: threading.Event) -> None:
+        import itertools
+
+        from corral.registry import resume
+
         self.desc, self.cancel = desc, cancel
-        self.resp, self.chunks = session.blob_stream(desc["digest"])
+        self.registry = session.registry
+        self.partial = None
+        if getattr(session, "resumable", False) and desc["size"] >= resume.KEEP:
+            self.partial = resume.Partial.claim(store, desc["digest"])
+            if self.partial.size > desc["size"]:
+                self.partial.restart()
+        offset = self.partial.size if self.partial else 0
+        self.resp, net = (None, iter(())) if offset and offset == desc["size"] else \
+            session.blob_stream(desc["digest"], offset) if offset else session.blob_stream(desc["digest"])
+        if offset and self.resp is not None and (self.resp.status_code != 206 or
+                                                 resume.content_range_start(self.resp.headers) != offset):
+            if self.resp.status_code == 206:  # a range other than the one asked for: the whole blob instead
+                self.resp.close()
+                self.resp, net = session.blob_stream(desc["digest"])
+            self.partial.restart()  # type: ignore[union-attr] - the registry ignored the Range: from 0
+            offset = 0
+        self.chunks = itertools.chain(self.partial.replay(offset) if offset else (), self._kept(net))
         self.hash = hashlib.sha256()
         self.got = 0
         self.buf, self.pos = b"", 0
         self.meter = Meter(say, "Downloading", desc["digest"][7:19], desc["size"])
-        self.registry = session.registry
+
+    def _kept(self, net: Iterator[bytes]) -> Iterator[bytes]:
+        """The registry's chunks, each appended to the partial file first (when one is kept)."""
+        from corral import failpoints
+
+        halfway = False
+        for chunk in net:
+            if self.partial is not None:
+                self.partial.append(chunk)
+                if not halfway and self.partial.size * 2 >= self.desc["size"]:
+                    halfway = True
+                    failpoints.hit("pull.partial")
+            yield chunk
 
     def read(self, n: int = -1) -> bytes:
         if self.pos >= len(self.buf):
@@ -275,21 +311,36 @@ class _Body:
             raise DigestMismatch(f"blob {self.desc['digest']} from {self.registry}: content has digest {actual} "
                                  f"({self.got} bytes): refused")
 
-    def close(self) -> None:
-        self.resp.close()
+    def close(self, keep: bool) -> None:
+        """Done with the blob; its partial file kept for a next pull (`keep`) or deleted."""
+        if self.resp is not None:
+            self.resp.close()
+        if self.partial is not None and keep:
+            self.partial.close()
+        elif self.partial is not None:
+            self.partial.drop()
 
 
 def _fetch(store: Store, session: client.Session, desc: dict, diff_id: str, parent: str | None, say: Emit,
            cancel: threading.Event) -> Layer:
-    body = _Body(session, desc, say, cancel)
+    from corral.registry import resume
+
+    layer = resume.adopt(store, chain_id(parent, diff_id), diff_id, parent)
+    if layer is not None:  # unpacked by a pull killed before it could record it
+        say(status("Already exists", desc["digest"][7:19]))
+        return layer
+    body = _Body(store, session, desc, say, cancel)
+    keep = True  # a download cut short is kept to resume from; wrong content is not
     try:
         try:
             layer = add_layer(store, body, parent, diff_id=diff_id, verify=body.check)
+            keep = False
         except (UnsafeArchive, DigestMismatch) as e:
+            keep = False
             if not isinstance(e, DigestMismatch) or str(desc["digest"]) not in str(e):
                 body.check()  # wrong content says so by its digest first, whatever the extractor thought of it
             raise type(e)(f"blob {desc['digest']}: {e}") if str(desc["digest"]) not in str(e) else e from None
     finally:
-        body.close()
+        body.close(keep)
     say(status("Pull complete", desc["digest"][7:19]))
     return layer
