@@ -584,9 +584,11 @@ class Host:
         return [Image(self, image_id) for image_id, _ in pulled]
 
     def push(self, name: str, destination: str | None = None, *, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[tuple[str, str]]:
+             progress: Callable[[dict], None] | None = None,
+             format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002 - podman's option name
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
         registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON.
+        `format`: the manifest's, "oci" (as podman and skopeo push) or "v2s2" (Docker's v2 schema 2, as docker).
         Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the local image the reference names), or
         `destination` "oci:PATH[:REFERENCE]" for the local image `name` (podman's form)."""
         from corral.registry import layout, push
@@ -597,6 +599,9 @@ class Host:
         if destination is not None or layout.is_layout(name):
             if all_tags:
                 raise InvalidArgument("--all-tags/-a does not apply to an OCI layout: push each name")
+            if format != "oci":
+                push.check_format(format)
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout: it holds OCI manifests")
             image, dest = (name, destination) if destination is not None else ("", name)
             return [layout.push(self.store, image, dest, emit=progress)]
-        return push.push(self.store, name, all_tags=all_tags, emit=progress)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, format=format)

@@ -27,7 +27,8 @@ def pull(o: dict, args: list[str]) -> int:
 
 def push(o: dict, args: list[str]) -> int:
     show = (lambda msg: None) if o["quiet"] else Display()
-    pushed = Host().push(args[0], args[1] if len(args) > 1 else None, all_tags=o["all_tags"], progress=show)
+    pushed = Host().push(args[0], args[1] if len(args) > 1 else None, all_tags=o["all_tags"], progress=show,
+                         format=o["format"] or "oci")
     if o["quiet"]:
         for tag, digest in pushed:
             print(f"{tag}: digest: {digest}")
