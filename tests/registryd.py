@@ -67,6 +67,17 @@ class Registry:
             return e.code, e.read(), dict(e.headers)
 
 
+def serve(handler: type) -> tuple:
+    """(server, "127.0.0.1:port") of a threaded HTTP server for `handler`, serving in a daemon thread."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"127.0.0.1:{server.server_address[1]}"
+
+
 class FakeRegistry:
     """A registry served from a dict {path: (status, headers, body)} on 127.0.0.1, in a thread: for the
     faults a real registry does not make (wrong content, hanging). A path missing from the dict is 404;
@@ -99,11 +110,7 @@ class FakeRegistry:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server, self.host = serve(Handler)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -120,7 +127,6 @@ class CountingProxy:
     def __init__(self, upstream: str, ignore_range: bool = False, rate: float = 0) -> None:
         import http.client
         import http.server
-        import threading
 
         self.requests: list[tuple[str, str, str, int, int]] = []
         self.active = 0
@@ -167,11 +173,7 @@ class CountingProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server, self.host = serve(Handler)
 
     def settle(self, timeout: float = 30) -> None:
         """Wait until no request is in flight (one whose client was killed finishes writing into the void)."""

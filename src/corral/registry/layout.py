@@ -33,6 +33,7 @@ from corral import fastjson as json
 from corral.errors import APIError, InvalidArgument, NotFound
 from corral.registry import client
 from corral.registry.progress import locked, status
+from corral.store.fsutil import fsync_dir
 from corral.store.root import Store
 
 TYPE_CHECKING = False
@@ -282,7 +283,7 @@ class Layout:
             if actual != digest:
                 raise APIError(f"blob for {self.registry} has digest {actual}, not the {digest} it was sent as")
             os.rename(tmp, self._blob_path(digest))
-            _fsync_dir(os.path.dirname(self._blob_path(digest)))
+            fsync_dir(os.path.dirname(self._blob_path(digest)))
         except OSError as e:
             raise APIError(f"cannot write blob {digest or ''} into {self.registry}: {e.strerror}") from None
         finally:
@@ -316,7 +317,7 @@ class Layout:
                     if self.index()[1] != seen:
                         continue  # changed by a writer that took no lock: merge into what it wrote
                     os.rename(tmp, index_path)
-                    _fsync_dir(self.root)
+                    fsync_dir(self.root)
                     return
                 finally:
                     if os.path.lexists(tmp):
@@ -344,14 +345,6 @@ class Layout:
                     os.unlink(path)
             except OSError:
                 pass
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _json(data: bytes, what: str) -> dict:
