@@ -47,6 +47,10 @@ class Host:
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
+        if opts.memory and not opts.memory_swap:  # docker's default: as much swap as memory, where swap is limited
+            from corral.runtime.cgroups import swap_accounted
+
+            opts.memory_swap = 2 * opts.memory if swap_accounted() else -1
         image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
             bare = names.validate(name)
@@ -568,30 +572,35 @@ class Host:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
-        receives docker's progress JSON objects as the pull goes.
-        An OCI image layout `oci:PATH[:REFERENCE]` is pulled from as skopeo reads it (all_tags: every image
-        of the layout)."""
+        receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
+        username and password, auth, identitytoken or registrytoken) is used instead of the credentials
+        `corral login` stored. An OCI image layout `oci:PATH[:REFERENCE]` is pulled from as skopeo reads
+        it (all_tags: every image of the layout)."""
         from corral.api.image import Image
-        from corral.registry import layout, pull
+        from corral.registry import credentials, layout, pull
 
         if layout.is_layout(name):
+            _no_auth_for_layout(auth_config)
             pulled = layout.pull(self.store, name, platform=platform, every=all_tags, emit=progress)
         else:
-            pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+            creds = credentials.from_auth_config(auth_config)
+            pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
+                               credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
     def push(self, name: str, destination: str | None = None, *, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None,
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
              format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002 - podman's option name
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON.
-        `format`: the manifest's, "oci" (as podman and skopeo push) or "v2s2" (Docker's v2 schema 2, as docker).
-        Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the local image the reference names), or
-        `destination` "oci:PATH[:REFERENCE]" for the local image `name` (podman's form)."""
-        from corral.registry import layout, push
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON;
+        `auth_config` as for pull. `format`: the manifest's, "oci" (as podman and skopeo push) or "v2s2"
+        (Docker's v2 schema 2, as docker). Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the
+        local image the reference names), or `destination` "oci:PATH[:REFERENCE]" for the local image
+        `name` (podman's form)."""
+        from corral.registry import credentials, layout, push
 
         if destination is not None and not layout.is_layout(destination):
             raise InvalidArgument(f"push destination {destination!r} is not an OCI layout (oci:PATH[:REFERENCE]); "
@@ -602,6 +611,15 @@ class Host:
             if format != "oci":
                 push.check_format(format)
                 raise InvalidArgument(f"--format {format} does not apply to an OCI layout: it holds OCI manifests")
+            _no_auth_for_layout(auth_config)
             image, dest = (name, destination) if destination is not None else ("", name)
             return [layout.push(self.store, image, dest, emit=progress)]
-        return push.push(self.store, name, all_tags=all_tags, emit=progress, format=format)
+        creds = credentials.from_auth_config(auth_config)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds, format=format)
+
+
+def _no_auth_for_layout(auth_config: dict | None) -> None:
+    """A layout is a directory: registry credentials have nothing to apply to, so they are refused."""
+    if auth_config:
+        raise InvalidArgument("auth_config does not apply to an OCI layout (oci:PATH): it is read and written as "
+                              "files")

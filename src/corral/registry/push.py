@@ -26,6 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
+    from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -45,9 +46,10 @@ ISAL_LEVEL = 1  # igzip's: 4-9x zlib's level 1 on layer tars, the same ratio wit
 
 
 def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None,
-         format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002 - podman's option name
+         credentials: Credentials | None = None, format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002
     """Push the image `name` names (every local tag of its repository with all_tags) with manifests of
-    `format` (oci or v2s2, Docker's v2 schema 2); returns (tag, manifest digest) per tag pushed."""
+    `format` (oci or v2s2, Docker's v2 schema 2); returns (tag, manifest digest) per tag pushed.
+    `credentials` are used instead of the stored ones."""
     from corral.store import images
 
     check_format(format)
@@ -67,7 +69,7 @@ def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None =
         tags = [ref.tag or "latest"]
     say(status(f"The push refers to repository [{registry}/{path}]"))
     done = []
-    with client.Session(registry, path, actions="pull,push") as session:
+    with client.Session(registry, path, actions="pull,push", credentials=credentials) as session:
         for tag in tags:
             done.append((tag, _push_one(store, session, ref.with_tag(tag), say, format)))
     return done
