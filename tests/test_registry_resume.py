@@ -2,12 +2,14 @@
 through a 40 MB layer leaves its bytes so far in tmp/; the next pull downloads neither the layers it finished
 nor those bytes again, only the rest (an HTTP Range request, seen by a counting proxy in front of the test
 registry), and the image is the one pushed. A registry that ignores Range gets the whole blob asked again.
-`system check` names what the killed pull left, and is clean after the next pull or the repair."""
+`system check` names what the killed pull left, and is clean after the next pull or the repair. A registry
+killed mid-pull fails it in one line; once it is back the next pull resumes the same way."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -46,8 +48,16 @@ def killed_pull(cli, name: str) -> subprocess.CompletedProcess:
 
 
 def partials(cli) -> dict[str, int]:
+    """The partial downloads in the store's tmp/, by name, with their sizes."""
     tmp = os.path.join(cli.root, "tmp")
-    return {n: os.path.getsize(os.path.join(tmp, n)) for n in os.listdir(tmp) if n.startswith("pull-")}
+    found = {}
+    for name in os.listdir(tmp) if os.path.isdir(tmp) else []:  # (a store is made by its first command)
+        if name.startswith("pull-"):
+            try:
+                found[name] = os.path.getsize(os.path.join(tmp, name))
+            except FileNotFoundError:
+                pass  # claimed or removed meanwhile
+    return found
 
 
 def test_a_killed_pull_resumes_with_a_range_request(busybox, other, big):
@@ -100,6 +110,39 @@ def test_a_registry_that_ignores_range_sends_the_whole_blob(other, big):
         assert killed_pull(other, name).returncode == -9 and len(partials(other)) == 1
         assert "left by a writer that is gone" in other("system", "check").stdout.decode()
         assert "left by a writer that is gone" in other.out("system", "check", "--repair")
+        assert partials(other) == {}
+        assert_clean(other)
+    finally:
+        proxy.stop()
+
+
+def test_a_registry_killed_mid_pull_is_resumed_once_it_is_back(other, big):
+    """The issue's fault: the registry dies halfway through the big layer. The pull fails in one line naming
+    the blob, keeps what it had, and the pull after the registry's restart asks only for the rest; nothing
+    is left for `system check` to find, without a repair."""
+    reg, image_id, digest, size = big
+    proxy = CountingProxy(reg.host, rate=20e6)
+    try:
+        name = f"{proxy.host}/big:1"
+        p = subprocess.Popen(CORRAL + ["pull", name], env=other.env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while max(partials(other).values() or [0]) < size // 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        reg.stop()
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 1 and err.decode().count("\n") == 1, err
+        assert f"download of blob {digest} failed after" in err.decode()
+        have = list(partials(other).values())[0]
+        assert size // 3 <= have < size
+        assert "left by a writer that is gone" in other("system", "check").stdout.decode()
+
+        reg.start()
+        proxy.settle()
+        proxy.requests.clear()
+        other.out("pull", name)
+        assert [g for g in proxy.blob_gets() if g[0] == digest] == [(digest, f"bytes={have}-", 206, size - have)]
+        assert inspect(other, name)["Id"] == image_id
         assert partials(other) == {}
         assert_clean(other)
     finally:
