@@ -133,6 +133,8 @@ def test_save_and_load_through_a_layout(busybox, other, tmp_path):
     assert names_in(layout) == ["busybox:latest", "two:1"]
     r = busybox("save", "-o", f"oci:{layout}:x", "busybox", "two:1")
     assert r.returncode != 0 and b"names one entry, but 2 images are saved" in r.stderr
+    r = busybox("save", "--format", "docker-archive", "-o", f"oci:{layout}", "busybox")
+    assert r.returncode != 0 and b"--format docker-archive does not apply to an OCI layout" in r.stderr
     assert sorted(other.out("load", "-i", f"oci:{layout}").splitlines()) == [
         "Loaded image: busybox:latest", "Loaded image: two:1"]
     client = corral.from_env(environment={"CORRAL_ROOT": other.root})

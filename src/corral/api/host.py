@@ -474,10 +474,10 @@ class Host:
 
     # save, load, export ------------------------------------------------------------------------------
 
-    def save(self, refs: list[str], dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
-        """`docker save`: the images `refs` name, in one docker-archive or oci-archive written to the path
-        `dest` (atomically) or the binary stream `dest`. An image named by name:tag carries that name
-        into the archive; one named by ID or digest carries none, as with Docker. `dest`
+    def save(self, refs: list[str], dest: str | BinaryIO, format: str | None = None) -> None:  # noqa: A002
+        """`docker save`: the images `refs` name, in one docker-archive (the default `format`) or oci-archive
+        written to the path `dest` (atomically) or the binary stream `dest`. An image named by name:tag
+        carries that name into the archive; one named by ID or digest carries none, as with Docker. `dest`
         "oci:PATH[:REFERENCE]" adds the images to an OCI image layout directory (as a push into it does)."""
         from corral.image import archive, repo
         from corral.image.reference import normalize
@@ -490,12 +490,12 @@ class Host:
             if normalize(ref) in repo.tags_of(self.store, image_id) and normalize(ref) not in names:
                 names.append(normalize(ref))
         if layout.is_layout(dest):
-            if format not in ("docker-archive", "oci-archive"):
-                raise InvalidArgument(f"unknown archive format {format!r}: an oci: layout is always OCI")
+            if format not in (None, "oci-archive"):
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout (oci:PATH): it is OCI's")
             layout.save(self.store, list(chosen.items()), dest)  # type: ignore[arg-type]
         else:
             with archive.output(dest) as out:
-                archive.save(self.store, list(chosen.items()), out, format)
+                archive.save(self.store, list(chosen.items()), out, format or archive.DOCKER_ARCHIVE)
         from corral.api import events
 
         for image_id in chosen:
