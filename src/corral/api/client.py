@@ -174,8 +174,8 @@ class Client:
         if auth_config is not None:
             credentials.from_auth_config(auth_config)
             return auth_config
-        if not self._logins and self._dockercfg_path is None:
-            return None
+        if (not self._logins and self._dockercfg_path is None) or name.startswith("oci:"):
+            return None  # (an OCI layout is files: no registry to log in to)
         registry = conf.candidates(parse(name))[0][0]
         found = self._logins.get(logins.server_key(registry))
         if found is None and self._dockercfg_path is not None:

@@ -480,12 +480,14 @@ class Host:
 
     # save, load, export ------------------------------------------------------------------------------
 
-    def save(self, refs: list[str], dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
-        """`docker save`: the images `refs` name, in one docker-archive or oci-archive written to the path
-        `dest` (atomically) or the binary stream `dest`. An image named by name:tag carries that name
-        into the archive; one named by ID or digest carries none, as with Docker."""
+    def save(self, refs: list[str], dest: str | BinaryIO, format: str | None = None) -> None:  # noqa: A002
+        """`docker save`: the images `refs` name, in one docker-archive (the default `format`) or oci-archive
+        written to the path `dest` (atomically) or the binary stream `dest`. An image named by name:tag
+        carries that name into the archive; one named by ID or digest carries none, as with Docker. `dest`
+        "oci:PATH[:REFERENCE]" adds the images to an OCI image layout directory (as a push into it does)."""
         from corral.image import archive, repo
         from corral.image.reference import normalize
+        from corral.registry import layout
 
         chosen: dict[str, list[str]] = {}
         for ref in refs:
@@ -493,8 +495,13 @@ class Host:
             names = chosen.setdefault(image_id, [])
             if normalize(ref) in repo.tags_of(self.store, image_id) and normalize(ref) not in names:
                 names.append(normalize(ref))
-        with archive.output(dest) as out:
-            archive.save(self.store, list(chosen.items()), out, format)
+        if layout.is_layout(dest):
+            if format not in (None, "oci-archive"):
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout (oci:PATH): it is OCI's")
+            layout.save(self.store, list(chosen.items()), dest)  # type: ignore[arg-type]
+        else:
+            with archive.output(dest) as out:
+                archive.save(self.store, list(chosen.items()), out, format or archive.DOCKER_ARCHIVE)
         from corral.api import events
 
         for image_id in chosen:
@@ -503,20 +510,26 @@ class Host:
     def load(self, src: str | BinaryIO) -> list[LoadedImage]:
         """`docker load`: every image of a docker-archive or OCI-layout tarball (plain, gzip, zstd, bzip2
         or xz), from a path, '-' for stdin, or a binary stream. Digests are all verified first; a bad
-        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it."""
+        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it.
+        `src` "oci:PATH[:REFERENCE]" loads from an OCI image layout directory (every image of it, or the
+        one the reference names), each blob verified as it is read."""
         from corral.api.image import LoadedImage
         from corral.image import archive
+        from corral.registry import layout
 
-        if src == "-":
-            import sys
+        if layout.is_layout(src):
+            loaded = layout.load(self.store, src)  # type: ignore[arg-type]
+        else:
+            if src == "-":
+                import sys
 
-            src = sys.stdin.buffer
-        f = archive.source(src)
-        try:
-            loaded = archive.load(self.store, f)
-        finally:
-            if f is not src:
-                f.close()
+                src = sys.stdin.buffer
+            f = archive.source(src)
+            try:
+                loaded = archive.load(self.store, f)
+            finally:
+                if f is not src:
+                    f.close()
         from corral.api import events
 
         for image_id, _ in loaded:
@@ -575,25 +588,47 @@ class Host:
         receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
         username and password, auth, identitytoken or registrytoken) is used instead of the credentials
         `corral login` stored; registry_auths, a map of registry to AuthConfig (docker's X-Registry-Config),
-        gives each registry only its own."""
+        gives each registry only its own. An OCI image layout `oci:PATH[:REFERENCE]` is pulled from as skopeo
+        reads it (all_tags: every image of the layout)."""
         from corral.api.image import Image
-        from corral.registry import credentials, pull
+        from corral.registry import credentials, layout, pull
 
         if auth_config and registry_auths:
             raise InvalidArgument("pull: give auth_config or registry_auths, not both")
-        creds = credentials.from_auth_config(auth_config) if auth_config else _by_registry(registry_auths)
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress, credentials=creds)
+        if layout.is_layout(name):
+            _no_auth_for_layout(auth_config)  # registry_auths (every login the client has) is not aimed at it
+            pulled = layout.pull(self.store, name, platform=platform, every=all_tags, emit=progress)
+        else:
+            creds = credentials.from_auth_config(auth_config) if auth_config else _by_registry(registry_auths)
+            pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
+                               credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
-             auth_config: dict | None = None) -> list[tuple[str, str]]:
+    def push(self, name: str, destination: str | None = None, *, all_tags: bool = False,
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
+             format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002 - podman's option name
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
         registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON (the
-        last message of each tag: an aux {Tag, Digest, Size}, as dockerd's); `auth_config` as for pull."""
-        from corral.registry import credentials, push
+        last message of each tag: an aux {Tag, Digest, Size}, as dockerd's); `auth_config` as for pull.
+        `format`: the manifest's, "oci" (as podman and skopeo push) or "v2s2" (Docker's v2 schema 2, as
+        docker). Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the local image the reference
+        names), or `destination` "oci:PATH[:REFERENCE]" for the local image `name` (podman's form)."""
+        from corral.registry import credentials, layout, push
 
+        if destination is not None and not layout.is_layout(destination):
+            raise InvalidArgument(f"push destination {destination!r} is not an OCI layout (oci:PATH[:REFERENCE]); "
+                                  "to push to a registry, tag the image with the registry's name and push that")
+        if destination is not None or layout.is_layout(name):
+            if all_tags:
+                raise InvalidArgument("--all-tags/-a does not apply to an OCI layout: push each name")
+            if format != "oci":
+                push.check_format(format)
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout: it holds OCI manifests")
+            _no_auth_for_layout(auth_config)
+            image, dest = (name, destination) if destination is not None else ("", name)
+            return [layout.push(self.store, image, dest, emit=progress)]
         creds = credentials.from_auth_config(auth_config)
-        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds, format=format)
 
     def distribution(self, name: str, *, auth_config: dict | None = None) -> dict:
         """What the registry holds under `name`, without pulling it (docker's GET /distribution/NAME/json):
@@ -618,3 +653,10 @@ def _by_registry(auths: dict[str, dict] | None) -> dict[str, Credentials] | None
         if creds is not None:
             found[credentials.hostname(str(server))] = creds
     return found or None
+
+
+def _no_auth_for_layout(auth_config: dict | None) -> None:
+    """A layout is a directory: registry credentials have nothing to apply to, so they are refused."""
+    if auth_config:
+        raise InvalidArgument("auth_config does not apply to an OCI layout (oci:PATH): it is read and written as "
+                              "files")

@@ -194,8 +194,14 @@ class Session:
             raise DigestMismatch(f"{what} {digest} from {self.registry}: content has digest {actual}: refused")
         return data
 
-    def blob_stream(self, digest: str) -> tuple[httpx.Response, Iterator[bytes]]:
-        resp = self.request("GET", self.url(f"blobs/{digest}"), stream=True, what=f"blob {digest}")
+    resumable = True  # blob_stream honours an offset (HTTP Range), so a pull keeps partial downloads
+
+    def blob_stream(self, digest: str, offset: int = 0) -> tuple[httpx.Response, Iterator[bytes]]:
+        """The blob's bytes from `offset` on: a 206 answer when the registry honoured the Range asked for,
+        200 (the whole blob) when it ignored it."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        resp = self.request("GET", self.url(f"blobs/{digest}"), stream=True, what=f"blob {digest}", headers=headers,
+                            ok=(200, 206) if offset else (200,))
         return resp, resp.iter_raw(CHUNK)
 
     def has_blob(self, digest: str) -> bool:
