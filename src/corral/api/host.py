@@ -49,7 +49,7 @@ class Host:
         from corral.api import pod as pods
 
         joined, made = pods.join(self, pod, opts)
-        etc_dir = self.store.container_dir(joined.infra_id) if "net" in joined.shared else None  # type: ignore
+        etc_dir = self.store.container_dir(joined.infra_id) if "net" in joined.shared else None  # type: ignore[arg-type]
         try:
             return self._create_container(image, opts, name, image_volumes, pull, pull_progress, joined.id, etc_dir)
         except BaseException:
