@@ -367,12 +367,17 @@ class Host:
         """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
         lists (links, rules, port holds and leases of containers that are gone or stopped, what deleted
         stores left) and restore what running containers lack, and remove what killed writers left in
-        tmp/; returns what was fixed."""
+        tmp/, finish removals of containers and volumes that were cut short; returns what was fixed."""
         from corral.image import gc
+        from corral.monitor.cleanup import remove_container
         from corral.network import residue
-        from corral.store.check import remove_dead_scratch
+        from corral.store.check import half_removed, remove_dead_scratch, remove_orphan_volumes
 
-        fixed = residue.prune(self.store) + remove_dead_scratch(self.store)
+        fixed = []
+        for cid in half_removed(self.store):
+            remove_container(self.store, cid)
+            fixed.append(f"container {cid[:12]}, whose removal was interrupted, removed")
+        fixed += residue.prune(self.store) + remove_dead_scratch(self.store) + remove_orphan_volumes(self.store)
 
         def count(d: str) -> int:
             return len(os.listdir(d)) if os.path.isdir(d) else 0

@@ -21,6 +21,7 @@ import os
 import stat
 import time
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
@@ -238,6 +239,7 @@ class Build:
             started = time.monotonic()
             if ins.cmd in FS_STEPS:
                 state = yield from self._fs_step(state, ins, built)
+                failpoints.hit("build.step")
                 yield {"stream": f" ---> {state.image_id[7:19]} ({time.monotonic() - started:.2f}s)\n"}
             else:
                 self._meta_step(state, ins)
@@ -395,6 +397,7 @@ class Build:
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
             output = c.start(stream=True)
+            failpoints.hit("build.run")
             text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks may split a character
             for _stream, data in output:
                 if not self.quiet and (chunk := text.decode(data)):

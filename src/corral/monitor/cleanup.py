@@ -1,6 +1,7 @@
 """Removing every trace a container left on the host: its network, cgroups and its directory."""
 from __future__ import annotations
 
+from corral import failpoints
 from corral.runtime.delete import delete
 from corral.store import containers, leases
 from corral.store.root import Store
@@ -11,9 +12,11 @@ def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
     with volumes (`rm -v`, `--rm`) its anonymous volumes too, once no other container uses them."""
     from corral.api import events
 
+    failpoints.hit("rm.stopped")
     rec = containers.get(store, cid)
     mounts = (rec.options.get("mounts") or []) if volumes and rec is not None else []
     delete(store.container_dir(cid))  # first: on a full disk, its sandbox is the space the writes below need
+    failpoints.hit("rm.files")
     if leases.held_by(store, cid):
         from corral.network.endpoint import forget
 

@@ -74,6 +74,7 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
 
 def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple[str, str, str],
               explicit: bool, say: Emit) -> tuple[str, str]:
+    from corral import failpoints
     from corral.image import gc, oci
     from corral.store import distribution, images
 
@@ -101,6 +102,7 @@ def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple
     before = images.by_tag(store, name) if tags else None
     with gc.writing(store, keep_layers=True):  # shared content lock: no sweep until the image holds its layers
         layers = _layers(store, session, layer_descs, diff_ids, say)
+        failpoints.hit("pull.layers")
         image_id = oci.register_image(store, config_bytes, layers, tags)
     distribution.add_repo_digest(store, ref.repository, digest, image_id)
     distribution.add_sources(store, [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""),

@@ -67,6 +67,7 @@ def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None =
 def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) -> str:
     from concurrent.futures import ThreadPoolExecutor
 
+    from corral import failpoints
     from corral.errors import ImageNotFound
     from corral.image import oci, repo
     from corral.image.layers import image_layers
@@ -88,6 +89,7 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
     distribution.add_sources(store, [distribution.BlobSource(layer.diff_id, d["digest"], d["mediaType"], d["size"],
                                                              session.registry, session.path)
                                      for layer, d in zip(layers, descs)])  # here: the threads share no DB
+    failpoints.hit("push.layers")
     if not session.has_blob(image_id):
         session.upload(image_id, config)
     manifest = oci.canonical({

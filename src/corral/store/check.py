@@ -95,7 +95,48 @@ def check(store: Store) -> list[str]:
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
     for name in dead_scratch(store):
         problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
+    for name in orphan_volumes(store):
+        problems.append(f"volume directory {name} is not recorded in the DB (orphan: a removal was interrupted)")
     return problems
+
+
+def half_removed(store: Store) -> list[str]:
+    """IDs of containers recorded but without their directory and not running: an `rm` killed between
+    deleting the directory and the row (or a create killed before its bundle). The repair finishes it."""
+    from corral.runtime import state
+
+    return [cid for cid, _, st, supervisor in containers.states(store)
+            if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json"))
+            and not (st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor))]
+
+
+def orphan_volumes(store: Store) -> list[str]:
+    """Volume directories without a row: a `volume rm` killed between the row and the data (the row goes
+    first, so that no record is ever left without its data)."""
+    from corral.store import volumes
+
+    top = os.path.join(store.root, "volumes")
+    try:
+        names = set(os.listdir(top))
+    except FileNotFoundError:
+        return []
+    return sorted(names - {v.name for v in volumes.by_name(store)})
+
+
+def remove_orphan_volumes(store: Store) -> list[str]:
+    """Remove volume directories no row records, each checked again inside a transaction (a `volume
+    create` makes its directory inside its own, so one being made is never taken)."""
+    from corral.store import volumes
+    from corral.store.fsutil import remove_tree
+
+    removed = []
+    for name in orphan_volumes(store):
+        with store.transaction():
+            if volumes.get(store, name) is not None:
+                continue
+            remove_tree(volumes.directory(store, name))
+        removed.append(f"volume directory {name}, whose removal was interrupted")
+    return removed
 
 
 def dead_scratch(store: Store) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.errors import NotFound
 from corral.store.records import Record, columns
@@ -69,7 +70,11 @@ def insert(store: Store, rec: VolumeRecord) -> bool:
                          (rec.name, rec.driver, json.dumps(rec.labels), json.dumps(rec.options), rec.created))
         except db.IntegrityError:
             return False
-        os.makedirs(data, mode=0o755, exist_ok=True)  # inside the transaction: a failure records nothing
+        from corral.store.fsutil import remove_tree
+
+        remove_tree(directory(store, rec.name))  # what a `volume rm` killed midway left: never handed out again
+        os.makedirs(data, mode=0o755)  # inside the transaction: a failure records nothing
+        failpoints.hit("volume.dir")
     return True
 
 
@@ -81,6 +86,7 @@ def delete(store: Store, name: str) -> None:
     with store.transaction() as conn:
         if not conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount:
             raise NotFound(f"remove {name}: no such volume")
+    failpoints.hit("volume.row")
     remove_tree(directory(store, name))
 
 
