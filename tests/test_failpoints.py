@@ -130,6 +130,7 @@ def _build_prepare(cli, other, tmp, reg):  # noqa: ANN001, ANN202
 
 
 def _build_next(cli, other, tmp, ctx):  # noqa: ANN001, ANN202
+    assert cli.out("ps", "-aq") == ""  # no step container of the killed build is left
     cli.out("build", "-t", "fp:built", ctx)
     assert cli.out("run", "--rm", "fp:built", "cat", "/a", "/b") == "a\nb\n"
 

@@ -371,12 +371,15 @@ class Host:
         from corral.image import gc
         from corral.monitor.cleanup import remove_container
         from corral.network import residue
-        from corral.store.check import half_removed, remove_dead_scratch, remove_orphan_volumes
+        from corral.store.check import half_removed, orphan_steps, remove_dead_scratch, remove_orphan_volumes
 
         fixed = []
         for cid in half_removed(self.store):
             remove_container(self.store, cid)
             fixed.append(f"container {cid[:12]}, whose removal was interrupted, removed")
+        for cid in orphan_steps(self.store):
+            self.container(cid).remove(force=True)
+            fixed.append(f"container {cid[:12]}, a RUN step of a build that was killed, removed")
         fixed += residue.prune(self.store) + remove_dead_scratch(self.store) + remove_orphan_volumes(self.store)
 
         def count(d: str) -> int:

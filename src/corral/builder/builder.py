@@ -371,6 +371,7 @@ class Build:
 
     def _run(self, state: _State, ins, scope: dict[str, str]):  # noqa: ANN001, ANN202
         from corral.image import commit
+        from corral.store import owners
 
         shell = state.config.get("Shell") or DEFAULT_SHELL
         if ins.json:
@@ -393,7 +394,8 @@ class Build:
         network = (ins.flags.get("network") or [self.network])[-1]
         c = self.host.create_container(state.image_id, argv, entrypoint=[], env=env, network=network, binds=binds,
                                        user=state.config.get("User") or None,
-                                       workdir=state.config.get("WorkingDir") or None, image_volumes=False)
+                                       workdir=state.config.get("WorkingDir") or None, image_volumes=False,
+                                       labels={owners.BUILD_STEP_LABEL: owners.identity()})
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
             output = c.start(stream=True)

@@ -95,9 +95,18 @@ def check(store: Store) -> list[str]:
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
     for name in dead_scratch(store):
         problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
+    for cid in orphan_steps(store):
+        problems.append(f"container {cid[:12]} is a RUN step of a build that was killed")
     for name in orphan_volumes(store):
         problems.append(f"volume directory {name} is not recorded in the DB (orphan: a removal was interrupted)")
     return problems
+
+
+def orphan_steps(store: Store) -> list[str]:
+    """IDs of a build's RUN-step containers whose builder is gone (killed before it removed them)."""
+    from corral.store.owners import BUILD_STEP_LABEL, is_alive
+
+    return [cid for cid, owner in containers.with_label(store, BUILD_STEP_LABEL) if not is_alive(owner)]
 
 
 def half_removed(store: Store) -> list[str]:

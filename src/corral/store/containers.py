@@ -87,6 +87,19 @@ def states(store: Store) -> list[tuple[str, str, str, str | None]]:
     return store.query("SELECT id, name, state, supervisor FROM containers")
 
 
+def with_label(store: Store, key: str) -> list[tuple[str, str]]:
+    """(ID, value) of each container carrying label `key`; a damaged row is skipped (check reports it)."""
+    found = []
+    for cid, options in store.query("SELECT id, options FROM containers"):
+        try:
+            labels = json.loads(options).get("labels") or {}
+        except ValueError:
+            continue
+        if key in labels:
+            found.append((cid, labels[key]))
+    return found
+
+
 def damaged(store: Store) -> list[str]:
     """IDs of containers whose recorded options do not decode."""
     bad = []
