@@ -113,7 +113,7 @@ class Host:
                 from corral.store import volumes
 
                 for vname in made:
-                    volumes.delete(self.store, vname)
+                    volumes.discard(self.store, vname)
             raise
         from corral.api import events
 
