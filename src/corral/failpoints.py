@@ -21,6 +21,7 @@ The points, each where a writer is halfway through a change:
   network.bridge   a switch's bridge made and addressed, its firewall elements not yet added
   network.veth     network connect, the veth wired into the running container, the peers' hosts files not
   monitor.spawned  the monitor (it dies, and its containers with it): an init spawned, not yet recorded running
+  seccomp.tmp      a compiled seccomp program written to its temporary file, not yet renamed into the cache
 """
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def check(store: Store) -> list[str]:
         for name in sorted(set(os.listdir(store.containers)) - cids):
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
     for name in dead_scratch(store):
-        problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
+        problems.append(f"{name} was left by a writer that is gone (an interrupted write)")
     for cid in orphan_steps(store):
         problems.append(f"container {cid[:12]} is a RUN step of a build that was killed")
     for name in orphan_volumes(store):
@@ -149,28 +149,33 @@ def remove_orphan_volumes(store: Store) -> list[str]:
 
 
 def dead_scratch(store: Store) -> list[str]:
-    """Entries of tmp/ whose writer is gone (killed mid-write): what check reports and the repair removes.
-    Each is named "<what>-<owner identity>.<rest>" (Store.mkdtemp); a name without an identity (from a
-    store written before names carried one) counts as dead."""
+    """What writers that are gone (killed mid-write) left, as paths under the store: what check reports and
+    the repair removes. Entries of tmp/, and the seccomp cache's temporary files (runtime/seccomp.py), each
+    named "<what>-<owner identity>.<rest>" (Store.mkdtemp); a name without an identity (from a store written
+    before names carried one) counts as dead."""
     from corral.store.owners import is_alive
 
-    try:
-        names = sorted(os.listdir(store.tmp))
-    except FileNotFoundError:
-        return []
-    return [name for name in names if not is_alive(name.partition("-")[2].partition(".")[0])]
+    found = []
+    for top, only in ((store.tmp, ""), (store.seccomp_cache, ".tmp")):
+        try:
+            names = sorted(os.listdir(top))
+        except FileNotFoundError:
+            continue
+        found += [os.path.join(os.path.basename(top), name) for name in names
+                  if name.endswith(only) and not is_alive(name.partition("-")[2].partition(".")[0])]
+    return found
 
 
 def remove_dead_scratch(store: Store) -> list[str]:
-    """Remove what dead writers left in tmp/; returns what was removed, as the repair reports it."""
+    """Remove what dead writers left; returns what was removed, as the repair reports it."""
     from corral.store.fsutil import remove_tree
 
     removed = []
     for name in dead_scratch(store):
-        path = os.path.join(store.tmp, name)
+        path = os.path.join(store.root, name)
         if os.path.isdir(path) and not os.path.islink(path):
             remove_tree(path)
         else:
             os.unlink(path)
-        removed.append(f"tmp/{name}, left by a writer that is gone")
+        removed.append(f"{name}, left by a writer that is gone")
     return removed
