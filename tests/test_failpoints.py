@@ -271,10 +271,15 @@ def _containers_whole(cli) -> None:  # noqa: ANN001
         if info["Running"]:
             assert os.path.exists(f"/proc/{info['Pid']}"), cid
         else:
-            for path in glob.glob(f"/sys/fs/cgroup/*/corral/{cid}") + glob.glob(f"/sys/fs/cgroup/corral/{cid}"):
-                assert not os.listdir(path) or not open(os.path.join(path, "cgroup.procs")).read(), path
             for path in glob.glob(f"/sys/fs/cgroup/freezer/corral/{cid}/freezer.state"):
                 assert open(path).read().strip() == "THAWED", path
+
+
+def _no_cgroup_of_a_stopped_container(cli) -> None:  # noqa: ANN001
+    import glob
+
+    for cid in cli.out("ps", "-aq", "--no-trunc", "-f", "status=created", "-f", "status=exited").split():
+        assert not glob.glob(f"/sys/fs/cgroup/*/corral/{cid}") + glob.glob(f"/sys/fs/cgroup/corral/{cid}"), cid
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: f"{s.prepare.__name__[1:-8]}@{s.point}")
@@ -300,6 +305,7 @@ def test_a_command_killed_at_a_failpoint_leaves_a_store_the_repair_makes_clean(b
         assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
         assert os.listdir(os.path.join(target.root, "tmp")) == []
         _containers_whole(target)
+        _no_cgroup_of_a_stopped_container(target)
         scenario.next_op(busybox, other, tmp_path, state)
         assert target("system", "check").returncode == 0, target.out("system", "check")
     finally:

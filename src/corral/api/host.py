@@ -358,10 +358,12 @@ class Host:
     def check(self) -> list[str]:
         """Every inconsistency between blobs, layers, containers, the DB and the host's network state
         (links and firewall rules this store left or lacks); empty when the store is sound."""
+        from corral.monitor.cleanup import stale_cgroups
         from corral.network import residue
         from corral.store.check import check
 
-        return check(self.store) + residue.check(self.store)
+        return check(self.store) + residue.check(self.store) + \
+            [f"container {cid[:12]}: not running, but its cgroup is left" for cid, _ in stale_cgroups(self.store)]
 
     def repair(self) -> list[str]:
         """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
@@ -369,7 +371,7 @@ class Host:
         stores left) and restore what running containers lack, and remove what killed writers left in
         tmp/, finish removals of containers and volumes that were cut short; returns what was fixed."""
         from corral.image import gc
-        from corral.monitor.cleanup import remove_container
+        from corral.monitor.cleanup import remove_container, stale_cgroups
         from corral.network import residue
         from corral.store.check import half_removed, orphan_steps, remove_dead_scratch, remove_orphan_volumes
 
@@ -381,6 +383,9 @@ class Host:
             self.container(cid).remove(force=True)
             fixed.append(f"container {cid[:12]}, a RUN step of a build that was killed, removed")
         fixed += residue.prune(self.store) + remove_dead_scratch(self.store) + remove_orphan_volumes(self.store)
+        for cid, cg in stale_cgroups(self.store):
+            cg.destroy()
+            fixed.append(f"the cgroup container {cid[:12]} left, removed")
 
         def count(d: str) -> int:
             return len(os.listdir(d)) if os.path.isdir(d) else 0

@@ -7,6 +7,30 @@ from corral.store import containers, leases
 from corral.store.root import Store
 
 
+def stale_cgroups(store: Store) -> list[tuple[str, object]]:
+    """(container ID, cgroup manager) of each container that is not running but whose cgroup is still there,
+    empty: its monitor died between making it and recording the start (or before the exit's clean-up). What
+    `system check` reports and the repair removes; a container's cgroup is otherwise made at its start."""
+    import os
+
+    from corral import fastjson as json
+    from corral.runtime import cgroups, state
+
+    found = []
+    for cid, _, st, supervisor in containers.states(store):
+        if st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor):
+            continue
+        try:
+            with open(os.path.join(store.container_dir(cid), "config.json")) as f:
+                rel = json.loads(f.read())["linux"]["cgroupsPath"]
+        except (OSError, ValueError, KeyError):
+            continue
+        cg = cgroups.manager(rel)
+        if any(os.path.isdir(p) for p in cg.paths()) and not cg.pids():
+            found.append((cid, cg))
+    return found
+
+
 def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
     """Files, cgroups, network and the DB row: what `rm` and `--rm` both do once the container has stopped;
     with volumes (`rm -v`, `--rm`) its anonymous volumes too, once no other container uses them."""
