@@ -96,6 +96,13 @@ def test_privileged_rules_allow_every_device_and_a_cgroup_without_rules_too(cgro
     assert _in_cgroup(cgroup2, lambda: _open_errno(disk)) == 0
     devicefilter.attach(cgroup2, DEFAULT_RULES)
     assert _in_cgroup(cgroup2, lambda: _open_errno(disk)) == errno.EPERM
+    from corral.sys import bpf
+
+    fd = os.open(cgroup2, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert bpf.attached_device_programs(fd) == 1  # each attach replaced the one before
+    finally:
+        os.close(fd)
 
 
 def test_a_later_rule_wins_over_an_earlier_one(cgroup2):
