@@ -18,7 +18,7 @@ The points, each where a writer is halfway through a change:
   rm.files         rm, the container's cgroups and directory removed, its row and leases not
   volume.dir       volume create, the data directory made, the row not yet committed
   volume.row       volume rm, the row deleted, the data directory not
-  network.bridge   a switch's bridge made and addressed, its firewall elements not yet added
+  network.bridge   a switch's firewall elements added and its bridge made and addressed, its sysctls not set
   network.veth     network connect, the veth wired into the running container, the peers' hosts files not
   monitor.spawned  the monitor (it dies, and its containers with it): an init spawned, not yet recorded running
   seccomp.tmp      a compiled seccomp program written to its temporary file, not yet renamed into the cache

@@ -49,8 +49,8 @@ def _access(text: str | None) -> int:
 
 
 def _rule(rule: dict) -> list[bytes]:
-    """The instructions of one rule: a block that returns the rule's answer when it matches, and falls
-    through to the next block (placeholders -1 for the jump offsets, fixed once the block's length is known)."""
+    """The instructions of one rule: a block that returns the rule's answer when it matches, and jumps to
+    the next block when it does not (each such jump's offset, None below, is counted to the block's end)."""
     kind = rule.get("type") or "a"
     if kind not in ("a", "b", "c"):
         raise ValueError(f"device rule type {kind!r}: only a, b and c are allowed")
