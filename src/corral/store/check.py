@@ -110,13 +110,13 @@ def orphan_steps(store: Store) -> list[str]:
 
 
 def half_removed(store: Store) -> list[str]:
-    """IDs of containers recorded but without their directory and not running: an `rm` killed between
-    deleting the directory and the row (or a create killed before its bundle). The repair finishes it."""
-    from corral.runtime import state
+    """IDs of containers recorded but without their bundle and not running: an `rm` killed between
+    deleting the directory and the row (a create writes the bundle before the row). The repair finishes it."""
+    from corral.store.owners import is_alive
 
     return [cid for cid, _, st, supervisor in containers.states(store)
             if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json"))
-            and not (st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor))]
+            and not (st in containers.SUPERVISED and is_alive(supervisor))]
 
 
 def orphan_volumes(store: Store) -> list[str]:

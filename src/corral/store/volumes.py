@@ -62,7 +62,6 @@ def by_name(store: Store) -> list[VolumeRecord]:
 def insert(store: Store, rec: VolumeRecord) -> bool:
     """Record a new volume and make its data directory; False (nothing changed) when the name is taken."""
     from corral.store import db
-
     from corral.store.fsutil import remove_tree
 
     data = data_dir(store, rec.name)

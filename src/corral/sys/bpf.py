@@ -1,7 +1,8 @@
 """The bpf(2) calls a cgroup v2 device filter needs: load a BPF_PROG_TYPE_CGROUP_DEVICE program, attach it.
 
-Two calls through ctypes (no library: libbpf would bring an ELF loader for a program of a few dozen
-instructions that runtime/devicefilter.py assembles itself). Each raises OSError with errno.
+Through ctypes (no library: libbpf would bring an ELF loader for a program of a few dozen instructions
+that runtime/devicefilter.py assembles itself), with a query of what is attached for the tests. Each
+raises OSError with errno.
 """
 from __future__ import annotations
 
