@@ -194,3 +194,27 @@ def test_a_volume_copy_up_that_does_not_fit_leaves_no_volume_and_no_container(sm
     assert cli.out("ps", "-aq") == "" and cli.out("volume", "ls", "-q") == ""
     assert cli("system", "check").returncode == 0, cli("system", "check").stdout
     assert _free(cli) >= free - (256 << 10)
+
+
+def test_on_a_full_disk_corral_itself_frees_space(small_store):
+    """Removals need a little room for their DB change: the store's reserve (<store>/reserve, 1 MiB) gives
+    it, so `volume rm`, `rmi`, `rm` and `network rm` work on a disk with no byte free, and the reserve is
+    held back again once there is room."""
+    cli = small_store
+    cli.out("volume", "create", "fdvol")
+    cli.out("run", "--rm", "-v", "fdvol:/v", "busybox", "dd", "if=/dev/urandom", "of=/v/d", "bs=1M", "count=3")
+    cli.out("run", "--name", "mk", "busybox", "dd", "if=/dev/urandom", "of=/d", "bs=1M", "count=3")
+    cli.out("commit", "mk", "fd:1")
+    cli.out("network", "create", "--subnet", "10.245.9.0/24", "fdnet")
+    reserve = os.path.join(cli.env["CORRAL_ROOT"], "reserve")
+    assert os.path.getsize(reserve) == 1 << 20
+    _fill(cli, 0)
+    assert _free(cli) == 0
+    for args in (("volume", "rm", "fdvol"), ("rm", "mk"), ("rmi", "fd:1"), ("network", "rm", "fdnet")):
+        r = cli(*args)
+        assert r.returncode == 0, (args, r.stderr)
+    assert cli.out("volume", "ls", "-q") == "" and cli.out("ps", "-aq") == ""
+    assert "fd" not in cli.out("images", "--format", "{{.Repository}}")
+    assert _free(cli) > 6 << 20
+    assert cli("system", "check").returncode == 0
+    assert os.path.getsize(reserve) == 1 << 20  # taken back by the first command that found room

@@ -222,7 +222,7 @@ def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: 
 
 
 def delete(store: Store, cid: str) -> None:
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.execute("DELETE FROM containers WHERE id=?", (cid,))
 
 

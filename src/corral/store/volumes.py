@@ -89,7 +89,7 @@ def delete(store: Store, name: str) -> None:
     without data)."""
     from corral.store.fsutil import remove_tree
 
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         if not conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount:
             raise NotFound(f"remove {name}: no such volume")
     failpoints.hit("volume.row")
@@ -102,7 +102,7 @@ def discard(store: Store, name: str) -> None:
     from corral.store.fsutil import remove_tree
 
     remove_tree(directory(store, name))
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.execute("DELETE FROM volumes WHERE name=?", (name,))
 
 
