@@ -602,7 +602,7 @@ class Container:
             "Cgroup": "", "Links": None, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only,
             "SecurityOpt": opts.security_opt or None,
-            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
+            "UTSMode": opts.uts or "", "UsernsMode": opts.userns or "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
             "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
