@@ -232,6 +232,7 @@ SCENARIOS = [
     Scenario("image.blobs", _pull_prepare, _pull_next, on_other=True, registry=True),
     Scenario("layer.unpacked", _pull_prepare, _pull_next, on_other=True, registry=True),
     Scenario("layer.renamed", _pull_prepare, _pull_next, on_other=True, registry=True),
+    Scenario("push.blob", _push_prepare, _push_next, registry=True),
     Scenario("push.layers", _push_prepare, _push_next, registry=True),
     Scenario("load.layers", _load_prepare, _load_next, on_other=True),
     Scenario("image.blobs", _load_prepare, _load_next, on_other=True),

@@ -11,6 +11,7 @@ The points, each where a writer is halfway through a change:
   image.blobs      an image's config and manifest blobs written, its row not (every image made)
   pull.layers      a pull's layers stored and recorded, its image not
   load.layers      a load's layers stored, its images not
+  push.blob        a push with one layer's blob uploaded, the others (in other threads) maybe not
   push.layers      a push's layers uploaded, its config and manifest not
   build.step       a build between two steps (the last one's image made)
   build.run        a RUN step's container started, its command running

@@ -111,6 +111,8 @@ def _push_one(store: Store, session: client.Session, ref: Reference, say: Emit) 
 def _push_layer(store: Store, session: client.Session, layer: Layer, say: Emit, known: list) -> dict:
     """The layer's descriptor in the registry, after sending it if the registry needs it (in a thread:
     `known` are its recorded blob sources, read before)."""
+    from corral import failpoints
+
     short = layer.diff_id[7:19]
     headed = set()
     for src in known:  # a blob of this content the repository may have (ours, or one pulled elsewhere)
@@ -130,6 +132,7 @@ def _push_layer(store: Store, session: client.Session, layer: Layer, say: Emit, 
         if not session.has_blob(digest):
             say(status("Pushing", short))
             session.upload(digest, data)
+            failpoints.hit("push.blob")
             return _done(store, session, layer, digest, GZIP_LAYER, len(data), say, "Pushed")
         return _done(store, session, layer, digest, GZIP_LAYER, len(data), say, "Layer already exists")
     result: dict = {}
