@@ -9,6 +9,7 @@ The points, each where a writer is halfway through a change:
   layer.unpacked   a layer unpacked in tmp/, not yet in layers/ (commit, build, pull, load, import)
   layer.renamed    a layer in layers/, not yet recorded in the DB
   image.blobs      an image's config and manifest blobs written, its row not (every image made)
+  pull.partial     a pull halfway through a large layer, its bytes so far kept in tmp/ (registry/resume.py)
   pull.layers      a pull's layers stored and recorded, its image not
   load.layers      a load's layers stored, its images not
   push.blob        a push with one layer's blob uploaded, the others (in other threads) maybe not

@@ -267,26 +267,39 @@ TABLE: tuple[Command, ...] = (
             min_args=2, max_args=2),
     Command("save", _I + "save", "save [OPTIONS] IMAGE [IMAGE...]",
             "Save images to a tar archive (to stdout unless -o).",
-            [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE"),
+            [Opt(("-o", "--output"), "output", "value",
+                 "write to a file instead of stdout (oci:PATH[:REFERENCE]: into an OCI image layout)", "FILE"),
              Opt(("--format",), "format", "value", "docker-archive (default) or oci-archive", "FORMAT")],
             min_args=1, also=("image save",)),
     Command("load", _I + "load", "load [OPTIONS]", "Load images from a docker-archive or OCI-layout tar archive.",
-            [Opt(("-i", "--input"), "input", "value", "read from a file instead of stdin", "FILE"),
+            [Opt(("-i", "--input"), "input", "value",
+                 "read from a file instead of stdin (oci:PATH[:REFERENCE]: from an OCI image layout)", "FILE"),
              Opt(("-q", "--quiet"), "quiet", "flag", "accepted for compatibility (corral prints no progress)")],
             max_args=0, also=("image load",)),
-    Command("pull", "registry_cmds:pull", "pull [OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry.",
+    Command("pull", "registry_cmds:pull", "pull [OPTIONS] NAME[:TAG|@DIGEST] | oci:PATH[:REFERENCE]",
+            "Download an image from a registry, or from an OCI image layout.",
             [Opt(("-a", "--all-tags"), "all_tags", "flag", "download every tagged image in the repository"),
              Opt(("--platform",), "platform", "value", "os[/arch[/variant]] of a multi-platform image", "PLATFORM"),
              Opt(("-q", "--quiet"), "quiet", "flag", "print only the pulled image's name")],
             min_args=1, max_args=1, also=("image pull",)),
-    Command("push", "registry_cmds:push", "push [OPTIONS] NAME[:TAG]", "Upload an image to a registry.",
+    Command("push", "registry_cmds:push", "push [OPTIONS] NAME[:TAG] [oci:PATH[:REFERENCE]]",
+            "Upload an image to a registry, or into an OCI image layout (oci:PATH:NAME:TAG).",
             [Opt(("-a", "--all-tags"), "all_tags", "flag", "push every local tag of the repository"),
-             Opt(("-q", "--quiet"), "quiet", "flag", "print only the pushed image's digest line")],
-            min_args=1, max_args=1, also=("image push",)),
+             Opt(("-q", "--quiet"), "quiet", "flag", "print only the pushed image's digest line"),
+             Opt(("--format",), "format", "value", "manifest format: oci (default) or v2s2 (docker's)", "FORMAT")],
+            min_args=1, max_args=2, also=("image push",)),
     Command("export", _C + "export", "export [OPTIONS] CONTAINER",
             "Export a container's filesystem as a tar archive (to stdout unless -o).",
             [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE")],
             min_args=1, max_args=1),
+    Command("login", "registry_cmds:login", "login [OPTIONS] [SERVER]",
+            "Log in to a registry (credentials kept in docker's config.json, shared with the docker CLI).",
+            [Opt(("-u", "--username"), "username", "value", "username", "USER"),
+             Opt(("-p", "--password"), "password", "value", "password (seen by others: use --password-stdin)",
+                 "PASSWORD"),
+             Opt(("--password-stdin",), "password_stdin", "flag", "take the password from stdin")],
+            max_args=1),
+    Command("logout", "registry_cmds:logout", "logout [SERVER]", "Log out from a registry.", max_args=1),
     Group("image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build|pull|push ...",
           "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`."),
     Command("image bootstrap", _I + "bootstrap", "image bootstrap busybox|debian:SUITE",
@@ -467,6 +480,7 @@ _DAEMONLESS = ("corral is daemonless: only local stores are supported until `cor
 def usage() -> str:
     lines = [f"Usage:  {_GLOBAL_USAGE}", "", "A container engine for Linux.", "", "Global Options:",
              "  --root DIR                   the store (default $CORRAL_ROOT, else /var/lib/corral)",
+             "  --config DIR                 docker's client configuration: credentials (default ~/.docker)",
              "  -D, --debug                  show the traceback of an engine error",
              "  -l, --log-level LEVEL        debug (as -D), info (default), warn, error or fatal",
              "  -v, --version                print the version and quit", "", "Commands:"]
@@ -478,9 +492,9 @@ def usage() -> str:
 
 def _global_options(argv: list[str]) -> tuple[list[str], bool]:
     """Docker's global flags before the command, applied or refused: the rest of argv, and whether
-    engine errors show their traceback (-D, --log-level debug). --root selects the store; -H/--host,
-    CORRAL_HOST and --config name what corral does not have yet (a `corral serve` endpoint, a client
-    configuration), so they are refused rather than ignored."""
+    engine errors show their traceback (-D, --log-level debug). --root selects the store, --config the
+    directory of docker's config.json (the registry credentials); -H/--host and CORRAL_HOST name what
+    corral does not have yet (a `corral serve` endpoint), so they are refused rather than ignored."""
     from corral.cli.parser import UsageError
 
     def refuse(message: str) -> UsageError:
@@ -512,8 +526,7 @@ def _global_options(argv: list[str]) -> tuple[list[str], bool]:
         elif name in ("-H", "--host"):
             raise UsageError(f"{name} {value}: {_DAEMONLESS}", 125)
         else:
-            raise UsageError(f"--config {value}: corral reads no client configuration (docker's config.json) yet",
-                             125)
+            os.environ["DOCKER_CONFIG"] = value  # docker's: where config.json (the credentials) lives
     return argv, debug
 
 
