@@ -273,26 +273,26 @@ class Container:
                                detach_keys=detach_keys, sig_proxy=sig_proxy)
 
     def kill(self, signal: str | int = "KILL") -> None:
-        """Send a signal to the container's init. A container with a restart policy is signalled by its
-        monitor, which so learns that the user stopped it (no restart then, as docker's); one that is
-        restarting has its restart cancelled instead."""
-        sig = parse_signal(signal)
-        status = self.status
-        if status == state.RESTARTING or status == state.RUNNING and self.options.restart not in (None, "no"):
-            from corral.monitor import client
+        """Send a signal to the container's init, through the store's monitor: it holds the init as its
+        child and knows whether it was reaped, so the signal never reaches a process that reused the PID.
+        A container with a restart policy so tells its monitor that the user stopped it (no restart then,
+        as docker's); one that is restarting has its restart cancelled instead."""
+        from corral.monitor import client
 
-            client.call(self.host.store, {"op": "kill", "id": self.id, "signal": sig, "ends": self._ends(sig)})
-            if status == state.RUNNING:
-                self._resume_after(sig)
-            return
-        if status != state.RUNNING or not self.pid:
+        sig = parse_signal(signal)
+        recorded, monitor_alive = self._state, state.is_alive(self._supervisor)
+        status = self.status
+        if status != state.RESTARTING and status != state.RUNNING:
+            if recorded in (state.RUNNING, state.RESTARTING) and not monitor_alive:
+                raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running: "
+                               "its monitor is gone, and it ended with it")
             raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running")
-        try:
-            os.kill(self.pid, sig)
-        except ProcessLookupError:
-            pass
-        self._event("kill", {"signal": sig})
-        self._resume_after(sig)
+        restarts = self.options.restart not in (None, "no")
+        ends = (restarts or status == state.RESTARTING) and self._ends(sig)
+        client.call(self.host.store, {"op": "kill", "id": self.id, "signal": sig, "ends": ends})
+        if status == state.RUNNING:
+            self._event("kill", {"signal": sig})
+            self._resume_after(sig)
 
     def _ends(self, sig: int) -> bool:
         """Whether `sig` is meant to end the container (docker's ExitOnNext): SIGKILL or its stop signal,
@@ -639,7 +639,7 @@ class Container:
             "Cgroup": "", "Links": None, "PidMode": opts.pid or "", "Privileged": opts.privileged,
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only,
             "SecurityOpt": opts.security_opt or None,
-            "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
+            "UTSMode": opts.uts or "", "UsernsMode": opts.userns or "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
             "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))

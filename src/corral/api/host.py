@@ -140,7 +140,7 @@ class Host:
                 from corral.store import volumes
 
                 for vname in made:
-                    volumes.delete(self.store, vname)
+                    volumes.discard(self.store, vname)
             raise
         from corral.api import events
 
@@ -422,21 +422,34 @@ class Host:
     def check(self) -> list[str]:
         """Every inconsistency between blobs, layers, containers, the DB and the host's network state
         (links and firewall rules this store left or lacks); empty when the store is sound."""
+        from corral.monitor.cleanup import stale_cgroups
         from corral.network import residue
         from corral.store.check import check
 
-        return check(self.store) + residue.check(self.store)
+        return check(self.store) + residue.check(self.store) + \
+            [f"container {cid[:12]}: not running, but its cgroup is left" for cid, _ in stale_cgroups(self.store)]
 
     def repair(self) -> list[str]:
         """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
         lists (links, rules, port holds and leases of containers that are gone or stopped, what deleted
         stores left) and restore what running containers lack, and remove what killed writers left in
-        tmp/; returns what was fixed."""
+        tmp/, finish removals of containers and volumes that were cut short; returns what was fixed."""
         from corral.image import gc
+        from corral.monitor.cleanup import remove_container, stale_cgroups
         from corral.network import residue
-        from corral.store.check import remove_dead_scratch
+        from corral.store.check import half_removed, orphan_steps, remove_dead_scratch, remove_orphan_volumes
 
-        fixed = residue.prune(self.store) + remove_dead_scratch(self.store)
+        fixed = []
+        for cid in half_removed(self.store):
+            remove_container(self.store, cid)
+            fixed.append(f"container {cid[:12]}, whose removal was interrupted, removed")
+        for cid in orphan_steps(self.store):
+            self.container(cid).remove(force=True)
+            fixed.append(f"container {cid[:12]}, a RUN step of a build that was killed, removed")
+        fixed += residue.prune(self.store) + remove_dead_scratch(self.store) + remove_orphan_volumes(self.store)
+        for cid, cg in stale_cgroups(self.store):
+            cg.destroy()
+            fixed.append(f"the cgroup container {cid[:12]} left, removed")
 
         def count(d: str) -> int:
             return len(os.listdir(d)) if os.path.isdir(d) else 0

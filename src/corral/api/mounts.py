@@ -255,14 +255,17 @@ def resolve(host: Host, asked: list[dict], inherited: list[dict], image_volumes:
                 m["source"] = vol.name
                 m["oci"] = vol.source()
                 if not m["nocopy"] and not vol.options.get("type") and vol.name not in used:
-                    copy_up(layer_dirs, m["target"], vol.mountpoint)
+                    from corral.store.root import store_errors
+
+                    with store_errors(host.store.root):  # a full disk named as the store's, as any write to it
+                        copy_up(layer_dirs, m["target"], vol.mountpoint)
             else:
                 from corral.runtime import spec
 
                 m["oci"] = spec.tmpfs_mount(m["target"], m.get("tmpfs_options", ""))
     except BaseException:
         for name in made:
-            records.delete(host.store, name)
+            records.discard(host.store, name)
         raise
     return sorted(taken.values(), key=lambda m: m["target"].count("/")), made
 

@@ -56,6 +56,7 @@ class Backend(Protocol):
 
     def create_container(self, image: str, command: list[str] | None = None, *, entrypoint: list[str],
                          env: list[str], network: str, binds: list[str], user: str | None,
-                         workdir: str | None, image_volumes: bool) -> StepContainer:
+                         workdir: str | None, image_volumes: bool, labels: dict[str, str]) -> StepContainer:
         """A created (not started) container from `image` with the step's options, as `Host` makes one;
-        image_volumes=False: the image's VOLUMEs get no volume (a RUN step writes into the layer, as BuildKit)."""
+        image_volumes=False: the image's VOLUMEs get no volume (a RUN step writes into the layer, as BuildKit);
+        labels name the builder that owns it (owners.BUILD_STEP_LABEL)."""

@@ -21,6 +21,7 @@ import os
 import stat
 import time
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.builder.instructions import key_values, parse_duration, secret_mount
 from corral.builder.parser import heredoc_word, parse
@@ -241,6 +242,7 @@ class Build:
             started = time.monotonic()
             if ins.cmd in FS_STEPS:
                 state = yield from self._fs_step(state, ins, built)
+                failpoints.hit("build.step")
                 yield {"stream": f" ---> {state.image_id[7:19]} ({time.monotonic() - started:.2f}s)\n"}
             else:
                 self._meta_step(state, ins)
@@ -372,6 +374,7 @@ class Build:
 
     def _run(self, state: _State, ins, scope: dict[str, str]):  # noqa: ANN001, ANN202
         from corral.image import commit
+        from corral.store import owners
 
         shell = state.config.get("Shell") or DEFAULT_SHELL
         if ins.json:
@@ -394,10 +397,12 @@ class Build:
         network = (ins.flags.get("network") or [self.network])[-1]
         c = self.host.create_container(state.image_id, argv, entrypoint=[], env=env, network=network, binds=binds,
                                        user=state.config.get("User") or None,
-                                       workdir=state.config.get("WorkingDir") or None, image_volumes=False)
+                                       workdir=state.config.get("WorkingDir") or None, image_volumes=False,
+                                       labels={owners.BUILD_STEP_LABEL: owners.identity()})
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
             output = c.start(stream=True)
+            failpoints.hit("build.run")
             text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # chunks may split a character
             for _stream, data in output:
                 if not self.quiet and (chunk := text.decode(data)):

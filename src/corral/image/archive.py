@@ -23,6 +23,7 @@ import stat
 import tarfile
 from typing import BinaryIO
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.errors import APIError, InvalidArgument, StoreError
 from corral.image import oci
@@ -610,6 +611,7 @@ def load(store: Store, src: BinaryIO) -> list[tuple[str, list[str]]]:
                 raise BadArchive("the archive holds no image")
             added: dict[str, Layer] = {}
             staged = [(plan, _add_layers(store, arc, plan, added)) for plan in plans]
+            failpoints.hit("load.layers")
             return [(oci.register_image(store, plan.config, layers, plan.tags), plan.tags)
                     for plan, layers in staged]
     finally:

@@ -1,6 +1,7 @@
 """OCI image configs and manifests, and registering an image (blobs + DB rows) in one step."""
 from __future__ import annotations
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.image.layers import Layer
 from corral.store import blobs, images
@@ -52,6 +53,7 @@ def register_image(store: Store, config: dict | bytes, layers: list[Layer], tags
     }
     manifest_digest = blobs.put_bytes(store, canonical(manifest))
     size = sum(lay.size for lay in layers)
+    failpoints.hit("image.blobs")
     images.register(
         store, images.ImageRecord(image_id, manifest_digest, str(created or ""),
                                   layers[-1].chain_id if layers else None, size),

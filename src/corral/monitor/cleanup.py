@@ -1,9 +1,34 @@
 """Removing every trace a container left on the host: its network, cgroups and its directory."""
 from __future__ import annotations
 
+from corral import failpoints
 from corral.runtime.delete import delete
 from corral.store import containers, leases
 from corral.store.root import Store
+
+
+def stale_cgroups(store: Store) -> list[tuple[str, object]]:
+    """(container ID, cgroup manager) of each container that is not running but whose cgroup is still there,
+    empty: its monitor died between making it and recording the start (or before the exit's clean-up). What
+    `system check` reports and the repair removes; a container's cgroup is otherwise made at its start."""
+    import os
+
+    from corral import fastjson as json
+    from corral.runtime import cgroups, state
+
+    found = []
+    for cid, _, st, supervisor in containers.states(store):
+        if st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor):
+            continue
+        try:
+            with open(os.path.join(store.container_dir(cid), "config.json")) as f:
+                rel = json.loads(f.read())["linux"]["cgroupsPath"]
+        except (OSError, ValueError, KeyError):
+            continue
+        cg = cgroups.manager(rel)
+        if any(os.path.isdir(p) for p in cg.paths()) and not cg.pids():
+            found.append((cid, cg))
+    return found
 
 
 def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
@@ -11,9 +36,11 @@ def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
     with volumes (`rm -v`, `--rm`) its anonymous volumes too, once no other container uses them."""
     from corral.api import events
 
+    failpoints.hit("rm.stopped")
     rec = containers.get(store, cid)
     mounts = (rec.options.get("mounts") or []) if volumes and rec is not None else []
     delete(store.container_dir(cid))  # first: on a full disk, its sandbox is the space the writes below need
+    failpoints.hit("rm.files")
     if leases.held_by(store, cid):
         from corral.network.endpoint import forget
 

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from corral.monitor.restart import Backoff
 
 IDLE_EXIT_SECONDS = 2.0
+REQUEST_SECONDS = 5.0  # for a client to send its request line once connected
+MAX_REQUEST = 1 << 20
 _SO_PEERCRED = 17
 
 
@@ -110,6 +112,16 @@ class _Client:
         self.out = bytearray()
         self.closing = False
         sock.setblocking(False)
+
+
+class _Pending:
+    """A connection whose request line has not all come yet."""
+
+    __slots__ = ("sock", "data", "timer")
+
+    def __init__(self, sock: "_socket.socket") -> None:
+        self.sock, self.data = sock, bytearray()
+        self.timer: Timer
 
 
 class Monitor:
@@ -197,25 +209,56 @@ class Monitor:
     # requests ---------------------------------------------------------------------------------------
 
     def _accept(self, listener: "_socket.socket") -> None:
-        fd, _ = listener._accept()
+        """Take a connection and read its request as it comes, in the loop: a client that connects and
+        sends nothing (or half a line) holds only its own socket, never the monitor, and is dropped after
+        REQUEST_SECONDS."""
+        try:
+            fd, _ = listener._accept()
+        except OSError:
+            return  # gone before it was taken (or the fd table is full): the caller retries
         sock = _socket.socket(fileno=fd)
-        keep = False
         try:
             creds = sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERCRED, struct.calcsize("3i"))
             _pid, uid, _gid = struct.unpack("3i", creds)
             if uid != os.getuid():
                 sock.sendall(wire.answer(APIError("permission denied")))
                 _discard_pending(sock)  # closing with its request unread would reset the answer away
+                sock.close()
                 return
-            sock.settimeout(5)
-            request = b""
-            while not request.endswith(b"\n"):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            return
+        pending = _Pending(sock)
+        pending.timer = self.timers.after(REQUEST_SECONDS, lambda: self._drop_pending(pending))
+        self._watch(sock.fileno(), lambda _fd, _ev: self._on_request(pending), select.POLLIN)
+
+    def _drop_pending(self, pending: _Pending) -> None:
+        self._unwatch(pending.sock.fileno())
+        pending.timer.cancel()
+        pending.sock.close()
+
+    def _on_request(self, pending: _Pending) -> None:
+        sock = pending.sock
+        try:
+            chunk = sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        pending.data += chunk
+        if not chunk or len(pending.data) > MAX_REQUEST:
+            self._drop_pending(pending)
+            return
+        if not pending.data.endswith(b"\n"):
+            return
+        self._unwatch(sock.fileno())
+        pending.timer.cancel()
+        keep = False
+        try:
+            sock.settimeout(5)  # an answer is a line: it fits the socket's buffer
             try:
-                keep = self._handle(sock, json.loads(request))
+                keep = self._handle(sock, json.loads(bytes(pending.data)))
             except CorralError as e:
                 sock.sendall(wire.answer(e))
             except Exception as e:  # noqa: BLE001 - one request's failure must not take the monitor down

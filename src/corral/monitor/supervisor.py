@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.errors import APIError, CorralError
 from corral.monitor import logs
@@ -72,6 +73,7 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         _release_network(net)
         state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)
         raise failure.error from None
+    failpoints.hit("monitor.spawned")
     state.mark_running(store, cid, process.pid, supervisor)
     started = Started(cid, process, net, os.path.join(bundle, "log"))
     _record_events(store, cid, net, "connect", "mount", ("start", None))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import _socket
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotFound
 from corral.network import etc, nft, sha256_hex, store_tag
@@ -357,6 +358,7 @@ def connect(store: Store, cid: str, sw: switches.Switch, ip: str | None, aliases
     try:
         switches.bring_up(store, sw)
         _wire_into(store, cid, pid, sw, address, ifname)
+        failpoints.hit("network.veth")
         rates = info.get("bandwidth")
         if rates:
             _bandwidth().apply([veth_name(cid, sw.id)], f"corral:{store_tag(store.root)}:{cid}", (None, None),

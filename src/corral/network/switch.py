@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import _socket
 
+from corral import failpoints
 from corral.errors import APIError, Conflict, InvalidArgument
 from corral.network import HostLock, ipam, nft, register, store_tag, unregister
 from corral.store import leases, networks
@@ -116,6 +117,16 @@ def _check_name(name: str) -> None:
 
 
 def is_up(sw: Switch) -> bool:
+    """Whether the switch's bridge is there and complete: its route_localnet (off for a new interface, where
+    forwarding may follow the host's) is the last step of _bring_up, so a bridge that a killed corral left
+    half made reads as down and is made whole."""
+    try:
+        return _read_sysctl(f"net/ipv4/conf/{sw.bridge}/route_localnet") == "1"
+    except OSError:
+        return False
+
+
+def _exists(sw: Switch) -> bool:
     try:
         _socket.if_nametoindex(sw.bridge)
         return True
@@ -133,25 +144,28 @@ def bring_up(store: Store, sw: Switch) -> None:
 
 
 def _bring_up(store: Store, sw: Switch) -> None:
+    """Make the bridge, in an order that a kill at any point leaves repairable: the firewall elements first
+    (they name the bridge, which need not exist yet), the bridge's route_localnet last (is_up reads it)."""
     from corral.network.netlink import Netlink
 
     register(store.root)
+    extra = []
+    if not sw.internal and _read_sysctl("net/ipv4/ip_forward") == "0":
+        extra.append(nft.GUARD_RULE)
+    nft.apply(add=sw.elements(store), extra=extra)
     with Netlink() as nl:
-        if not is_up(sw):
+        if not _exists(sw):
             nl.add_bridge(sw.bridge, sw.alias(store))
             nl.flush()
         index = _socket.if_nametoindex(sw.bridge)
         broadcast = _broadcast(sw.subnet)
         nl.add_address(index, sw.gateway, sw.prefix, broadcast)
         nl.flush(ignore=(17,))  # EEXIST: the address is there already
-    _sysctl(f"net/ipv4/conf/{sw.bridge}/route_localnet", "1")
+    failpoints.hit("network.bridge")
     _sysctl(f"net/ipv4/conf/{sw.bridge}/forwarding", "1")
-    extra = []
-    if not sw.internal and _read_sysctl("net/ipv4/ip_forward") == "0":
-        extra.append(nft.GUARD_RULE)
-    nft.apply(add=sw.elements(store), extra=extra)
     if extra:
         _sysctl("net/ipv4/ip_forward", "1")
+    _sysctl(f"net/ipv4/conf/{sw.bridge}/route_localnet", "1")
 
 
 def remove(store: Store, sw: Switch) -> None:

@@ -102,6 +102,7 @@ def fetch(store: Store, source: client.Session, asked: str, want: tuple[str, str
     """The image manifest `asked` (tag, digest, or a layout's reference) names at `source` (a registry
     Session, or a layout.Layout: the same reading methods) into the store with `tags`; returns (image ID,
     manifest digest, the blob sources to record). `first`: that manifest, when the caller fetched it already."""
+    from corral import failpoints
     from corral.image import gc, oci
     from corral.store import distribution
 
@@ -124,6 +125,7 @@ def fetch(store: Store, source: client.Session, asked: str, want: tuple[str, str
                        f"not the {'/'.join(p for p in want if p)} asked for")
     with gc.writing(store, keep_layers=True):  # shared content lock: no sweep until the image holds its layers
         layers = _layers(store, source, layer_descs, diff_ids, say)
+        failpoints.hit("pull.layers")
         image_id = oci.register_image(store, config_bytes, layers, tags)
     sources = [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""), desc["size"], source.registry,
                                        source.path) for d, desc in zip(diff_ids, layer_descs)]

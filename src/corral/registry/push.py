@@ -106,6 +106,7 @@ def upload(store: Store, target: client.Session, image_id: str, put_as: str, say
     manifest's (digest, size)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from corral import failpoints
     from corral.image import oci
     from corral.image.layers import image_layers
     from corral.store import blobs, distribution
@@ -124,6 +125,7 @@ def upload(store: Store, target: client.Session, image_id: str, put_as: str, say
     distribution.add_sources(store, [distribution.BlobSource(layer.diff_id, d["digest"], d["mediaType"], d["size"],
                                                              target.registry, target.path)
                                      for layer, d in zip(layers, descs)])  # here: the threads share no DB
+    failpoints.hit("push.layers")
     if not target.has_blob(image_id):
         target.upload(image_id, config)
     manifest_type, config_type, gzip_type = FORMATS[fmt]
@@ -141,6 +143,8 @@ def upload(store: Store, target: client.Session, image_id: str, put_as: str, say
 def _push_layer(store: Store, session: client.Session, layer: Layer, say: Emit, known: list) -> dict:
     """The layer's descriptor in the registry, after sending it if the registry needs it (in a thread:
     `known` are its recorded blob sources, read before)."""
+    from corral import failpoints
+
     short = layer.diff_id[7:19]
     headed = set()
     for src in known:  # a blob of this content the repository may have (ours, or one pulled elsewhere)
@@ -160,6 +164,7 @@ def _push_layer(store: Store, session: client.Session, layer: Layer, say: Emit, 
         if not session.has_blob(digest):
             say(status("Pushing", short))
             session.upload(digest, data)
+            failpoints.hit("push.blob")
             return _done(store, session, layer, digest, GZIP_LAYER, len(data), say, "Pushed")
         return _done(store, session, layer, digest, GZIP_LAYER, len(data), say, "Layer already exists")
     result: dict = {}

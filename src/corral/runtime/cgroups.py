@@ -247,6 +247,10 @@ class CgroupV2:
                 except (OSError, InvalidArgument):
                     pass
         os.makedirs(self.dir, exist_ok=True)
+        if resources.get("devices") is not None:  # v2 has no devices controller: a BPF program (devicefilter.py)
+            from corral.runtime import devicefilter
+
+            devicefilter.attach(self.dir, resources["devices"])
         self.set(resources)
 
     def set(self, resources: dict) -> None:

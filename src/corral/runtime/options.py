@@ -22,7 +22,7 @@ _DEFAULTS: dict = {
     "read_only": False, "tmpfs": dict, "shm_size": None,
     # health and restart (issue 16 items 5, 6)
     "restart": None, "healthcheck": None,
-    "cgroupns": None,
+    "cgroupns": None, "userns": None,
     "memory_swappiness": None, "oom_kill_disable": False, "oom_score_adj": None, "blkio_weight_device": list,
     "device_read_bps": list, "device_write_bps": list, "device_read_iops": list, "device_write_iops": list,
     "security_opt": list,
@@ -90,6 +90,7 @@ class ContainerOptions:
     restart: str | None  # docker's --restart as typed and checked: no, on-failure[:N], always, unless-stopped
     healthcheck: dict | None  # Config.Healthcheck, docker's shape (durations in ns), merged with the image's
     cgroupns: str | None  # None or private (its own cgroup namespace, on v1 as on v2), host
+    userns: str | None  # None or host (the host's user namespace: corral makes no user-namespaced container yet)
     memory_swappiness: int | None  # 0..100; None: the host's
     oom_kill_disable: bool  # the container's processes wait for memory at their limit instead of being killed
     oom_score_adj: int | None  # -1000..1000, the container's processes' /proc/PID/oom_score_adj
@@ -146,7 +147,7 @@ class ContainerOptions:
         if self.workdir is not None and not self.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{self.workdir}' is invalid, it needs to be an absolute path")
         if self.ulimits or self.sysctls or self.devices or self.expose or self.ipc or self.pid or self.uts or \
-                self.cgroupns:
+                self.cgroupns or self.userns:
             self._check_namespaces_and_limits()
         if self.tmpfs or self.shm_size:
             self._check_tmpfs()
@@ -177,6 +178,10 @@ class ContainerOptions:
             raise InvalidArgument("--uts: invalid UTS mode")
         if self.cgroupns not in (None, "", "host", "private"):
             raise InvalidArgument("--cgroupns: invalid CGROUP mode")
+        if self.userns not in (None, "", "host"):
+            raise InvalidArgument(f"--userns={self.userns} is not supported: corral runs every container in the "
+                                  "host's user namespace (--userns=host, the default); user-namespaced containers "
+                                  "(--userns=auto, with ranges from /etc/subuid) are not built yet")
         if self.uts and self.hostname:
             raise InvalidArgument("conflicting options: hostname and the UTS mode")
         for key, value in self.sysctls.items():

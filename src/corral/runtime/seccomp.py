@@ -141,13 +141,7 @@ def program(linux_seccomp: dict | None, cache_dir: str | None) -> bytes | None:
     found = _memo.get(text)
     if found is not None:
         return found
-    try:
-        from _sha256 import sha256  # the builtin one: hashlib loads OpenSSL (~4 ms) in a fresh monitor
-    except ImportError:
-        from hashlib import sha256
-
-    key = sha256(f"{_FORMAT_VERSION}\0{os.uname().machine}\0{text}".encode()).hexdigest()
-    path = os.path.join(cache_dir, key + ".bpf") if cache_dir else None
+    path = os.path.join(cache_dir, _key(text) + ".bpf") if cache_dir else None
     try:
         with open(path or "", "rb") as f:
             found = f.read()
@@ -163,12 +157,34 @@ def program(linux_seccomp: dict | None, cache_dir: str | None) -> bytes | None:
     return found
 
 
+def _key(text: str) -> str:
+    try:
+        from _sha256 import sha256  # the builtin one: hashlib loads OpenSSL (~4 ms) in a fresh monitor
+    except ImportError:
+        from hashlib import sha256
+
+    return sha256(f"{_FORMAT_VERSION}\0{os.uname().machine}\0{text}".encode()).hexdigest()
+
+
+def cache_name(linux_seccomp: dict) -> str:
+    """The file under the cache directory that holds the program of `linux_seccomp` (what prune keeps)."""
+    from corral import fastjson as json
+
+    return _key(json.dumps(linux_seccomp, sort_keys=True)) + ".bpf"
+
+
 def _store(path: str, data: bytes) -> None:
-    """Atomically, so a concurrent reader sees the whole program or none."""
+    """Atomically, so a concurrent reader sees the whole program or none; the temporary file is named
+    "<hash>-<writer identity>.bpf.tmp" (store/owners.py), so that one a killed writer left is told from a
+    live writer's and the repair removes it (store/check.py, dead_scratch)."""
+    from corral import failpoints
+    from corral.store.owners import identity
+
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path[:-len('.bpf')]}-{identity()}.bpf.tmp"
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    failpoints.hit("seccomp.tmp")
     os.rename(tmp, path)

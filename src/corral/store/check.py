@@ -94,7 +94,11 @@ def check(store: Store) -> list[str]:
         for name in sorted(set(os.listdir(store.containers)) - cids):
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
     for name in dead_scratch(store):
-        problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
+        problems.append(f"{name} was left by a writer that is gone (an interrupted write)")
+    for cid in orphan_steps(store):
+        problems.append(f"container {cid[:12]} is a RUN step of a build that was killed")
+    for name in orphan_volumes(store):
+        problems.append(f"volume directory {name} is not recorded in the DB (orphan: a removal was interrupted)")
     return problems + _check_pods(store, cids)
 
 
@@ -112,29 +116,80 @@ def _check_pods(store: Store, cids: set[str]) -> list[str]:
     return problems
 
 
-def dead_scratch(store: Store) -> list[str]:
-    """Entries of tmp/ whose writer is gone (killed mid-write): what check reports and the repair removes.
-    Each is named "<what>-<owner identity>.<rest>" (Store.mkdtemp); a name without an identity (from a
-    store written before names carried one) counts as dead."""
+def orphan_steps(store: Store) -> list[str]:
+    """IDs of a build's RUN-step containers whose builder is gone (killed before it removed them)."""
+    from corral.store.owners import BUILD_STEP_LABEL, is_alive
+
+    return [cid for cid, owner in containers.with_label(store, BUILD_STEP_LABEL) if not is_alive(owner)]
+
+
+def half_removed(store: Store) -> list[str]:
+    """IDs of containers recorded but without their bundle and not running: an `rm` killed between
+    deleting the directory and the row (a create writes the bundle before the row). The repair finishes it."""
     from corral.store.owners import is_alive
 
+    return [cid for cid, _, st, supervisor in containers.states(store)
+            if not os.path.isfile(os.path.join(store.container_dir(cid), "config.json"))
+            and not (st in containers.SUPERVISED and is_alive(supervisor))]
+
+
+def orphan_volumes(store: Store) -> list[str]:
+    """Volume directories without a row: a `volume rm` killed between the row and the data (the row goes
+    first, so that no record is ever left without its data)."""
+    from corral.store import volumes
+
+    top = os.path.join(store.root, "volumes")
     try:
-        names = sorted(os.listdir(store.tmp))
+        names = set(os.listdir(top))
     except FileNotFoundError:
         return []
-    return [name for name in names if not is_alive(name.partition("-")[2].partition(".")[0])]
+    return sorted(names - {v.name for v in volumes.by_name(store)})
+
+
+def remove_orphan_volumes(store: Store) -> list[str]:
+    """Remove volume directories no row records, each checked again inside a transaction (a `volume
+    create` makes its directory inside its own, so one being made is never taken)."""
+    from corral.store import volumes
+    from corral.store.fsutil import remove_tree
+
+    removed = []
+    for name in orphan_volumes(store):
+        with store.transaction():
+            if volumes.get(store, name) is not None:
+                continue
+            remove_tree(volumes.directory(store, name))
+        removed.append(f"volume directory {name}, whose removal was interrupted")
+    return removed
+
+
+def dead_scratch(store: Store) -> list[str]:
+    """What writers that are gone (killed mid-write) left, as paths under the store: what check reports and
+    the repair removes. Entries of tmp/, and the seccomp cache's temporary files (runtime/seccomp.py), each
+    named "<what>-<owner identity>.<rest>" (Store.mkdtemp); a name without an identity (from a store written
+    before names carried one) counts as dead."""
+    from corral.store.owners import is_alive
+
+    found = []
+    for top, only in ((store.tmp, ""), (store.seccomp_cache, ".tmp")):
+        try:
+            names = sorted(os.listdir(top))
+        except FileNotFoundError:
+            continue
+        found += [os.path.join(os.path.basename(top), name) for name in names
+                  if name.endswith(only) and not is_alive(name.partition("-")[2].partition(".")[0])]
+    return found
 
 
 def remove_dead_scratch(store: Store) -> list[str]:
-    """Remove what dead writers left in tmp/; returns what was removed, as the repair reports it."""
+    """Remove what dead writers left; returns what was removed, as the repair reports it."""
     from corral.store.fsutil import remove_tree
 
     removed = []
     for name in dead_scratch(store):
-        path = os.path.join(store.tmp, name)
+        path = os.path.join(store.root, name)
         if os.path.isdir(path) and not os.path.islink(path):
             remove_tree(path)
         else:
             os.unlink(path)
-        removed.append(f"tmp/{name}, left by a writer that is gone")
+        removed.append(f"{name}, left by a writer that is gone")
     return removed

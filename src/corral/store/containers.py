@@ -88,6 +88,19 @@ def states(store: Store) -> list[tuple[str, str, str, str | None]]:
     return store.query("SELECT id, name, state, supervisor FROM containers")
 
 
+def with_label(store: Store, key: str) -> list[tuple[str, str]]:
+    """(ID, value) of each container carrying label `key`; a damaged row is skipped (check reports it)."""
+    found = []
+    for cid, options in store.query("SELECT id, options FROM containers"):
+        try:
+            labels = json.loads(options).get("labels") or {}
+        except ValueError:
+            continue
+        if key in labels:
+            found.append((cid, labels[key]))
+    return found
+
+
 def damaged(store: Store) -> list[str]:
     """IDs of containers whose recorded options do not decode."""
     bad = []
@@ -220,7 +233,7 @@ def mark_lost(store: Store, cid: str, supervisor: str | None, code: int, error: 
 
 
 def delete(store: Store, cid: str) -> None:
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.execute("DELETE FROM containers WHERE id=?", (cid,))
 
 

@@ -81,7 +81,7 @@ def register(store: Store, image: ImageRecord, layers: list[LayerRecord], tags: 
 
 def delete(store: Store, image_id: str) -> None:
     """The image's row and its tags, in one transaction (its layers go with the next sweep)."""
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
         conn.execute("DELETE FROM images WHERE id=?", (image_id,))
 
@@ -109,7 +109,7 @@ def tag(store: Store, names: list[str], image_id: str) -> None:
 
 
 def untag(store: Store, names: list[str]) -> None:
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.executemany("DELETE FROM tags WHERE name=?", [(n,) for n in names])
 
 
@@ -138,5 +138,5 @@ def parent_of(store: Store, chain_id: str) -> str | None:
 
 
 def delete_layers(store: Store, chain_ids: list[str]) -> None:
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.executemany("DELETE FROM layers WHERE chain_id=?", [(c,) for c in chain_ids])

@@ -73,5 +73,5 @@ def insert(store: Store, rec: NetworkRecord) -> None:
 
 
 def delete(store: Store, network_id: str) -> None:
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         conn.execute("DELETE FROM networks WHERE id=?", (network_id,))

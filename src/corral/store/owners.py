@@ -10,6 +10,10 @@ import os
 
 _BOOT_ID: list[str] = []
 
+BUILD_STEP_LABEL = "corral.build.step-of"
+"""The label of a build's RUN-step container: its builder's identity, so that the repair removes the step
+containers of a builder that was killed (a live builder removes its own)."""
+
 
 def _boot_id() -> str:
     if not _BOOT_ID:

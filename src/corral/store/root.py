@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     import sqlite3
 
 DEFAULT_ROOT = "/var/lib/corral"
+RESERVE_BYTES = 1 << 20
+"""The size of <store>/reserve: space held back so that on a full disk a removal (whose DB change needs
+a little room) still works, and so the user can free space with corral itself (Store.transaction)."""
 
 
 def default_root() -> str:
@@ -48,7 +51,34 @@ class Store:
                         os.makedirs(d, exist_ok=True)
                 self._conn = db.connect(os.path.join(self.root, "corral.db"))
                 db.ensure_schema(self._conn)
+            if not os.path.exists(os.path.join(self.root, "reserve")):
+                self._make_reserve()
         return self._conn
+
+    def _make_reserve(self) -> None:
+        """Hold RESERVE_BYTES back (again, after a removal on a full disk used them), if the disk has twice that."""
+        path = os.path.join(self.root, "reserve")
+        try:
+            st = os.statvfs(self.root)
+            if st.f_bavail * st.f_frsize < 2 * RESERVE_BYTES:
+                return
+            with open(path + ".tmp", "wb") as f:
+                f.write(bytes(RESERVE_BYTES))  # written, not a hole: the blocks are really taken
+            os.rename(path + ".tmp", path)
+        except OSError:
+            try:
+                os.unlink(path + ".tmp")
+            except OSError:
+                pass
+
+    def _release_reserve(self) -> None:
+        """On a disk with less free space than the reserve: give the reserve back, for a removal to use."""
+        try:
+            st = os.statvfs(self.root)
+            if st.f_bavail * st.f_frsize < RESERVE_BYTES:
+                os.unlink(os.path.join(self.root, "reserve"))
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Close before fork(): an SQLite connection must not cross into a child."""
@@ -56,9 +86,11 @@ class Store:
             self._conn.close()
             self._conn = None
 
-    def transaction(self) -> "_Transaction":
-        """`with store.transaction() as conn:` one BEGIN IMMEDIATE … COMMIT, rolled back on any error."""
-        return _Transaction(self)
+    def transaction(self, freeing: bool = False) -> "_Transaction":
+        """`with store.transaction() as conn:` one BEGIN IMMEDIATE … COMMIT, rolled back on any error.
+        freeing: the change removes something (a row, and then its data), so on a full disk it may use the
+        store's reserve: a user can always free space with corral's own rm, rmi, volume rm and prune."""
+        return _Transaction(self, freeing)
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
         with store_errors(self.root):
@@ -115,12 +147,14 @@ class _ContentLock:
 class _Transaction:
     """A class rather than @contextmanager: contextlib costs a millisecond of imports per CLI call."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, freeing: bool = False) -> None:
+        self.store, self.freeing = store, freeing
         self.errors = store_errors(store.root)
 
     def __enter__(self) -> "sqlite3.Connection":
         self.conn = self.store.conn
+        if self.freeing:
+            self.store._release_reserve()
         self.errors.__enter__()
         self.conn.execute("BEGIN IMMEDIATE")
         return self.conn

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+from corral import failpoints
 from corral import fastjson as json
 from corral.errors import NotFound
 from corral.store.records import Record, columns
@@ -61,15 +62,25 @@ def by_name(store: Store) -> list[VolumeRecord]:
 def insert(store: Store, rec: VolumeRecord) -> bool:
     """Record a new volume and make its data directory; False (nothing changed) when the name is taken."""
     from corral.store import db
+    from corral.store.fsutil import remove_tree
 
     data = data_dir(store, rec.name)
-    with store.transaction() as conn:
-        try:
-            conn.execute(f"INSERT INTO volumes({COLUMNS}) VALUES(?, ?, ?, ?, ?)",
-                         (rec.name, rec.driver, json.dumps(rec.labels), json.dumps(rec.options), rec.created))
-        except db.IntegrityError:
-            return False
-        os.makedirs(data, mode=0o755, exist_ok=True)  # inside the transaction: a failure records nothing
+    made = False
+    try:
+        with store.transaction() as conn:
+            try:
+                conn.execute(f"INSERT INTO volumes({COLUMNS}) VALUES(?, ?, ?, ?, ?)",
+                             (rec.name, rec.driver, json.dumps(rec.labels), json.dumps(rec.options), rec.created))
+            except db.IntegrityError:
+                return False
+            remove_tree(directory(store, rec.name))  # what a `volume rm` killed midway left: never handed out again
+            made = True
+            os.makedirs(data, mode=0o755)  # inside the transaction: a failure records nothing
+            failpoints.hit("volume.dir")
+    except BaseException:
+        if made:  # the row was not committed (a full disk fails the commit): nor is the directory kept
+            remove_tree(directory(store, rec.name))
+        raise
     return True
 
 
@@ -78,10 +89,21 @@ def delete(store: Store, name: str) -> None:
     without data)."""
     from corral.store.fsutil import remove_tree
 
-    with store.transaction() as conn:
+    with store.transaction(freeing=True) as conn:
         if not conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount:
             raise NotFound(f"remove {name}: no such volume")
+    failpoints.hit("volume.row")
     remove_tree(directory(store, name))
+
+
+def discard(store: Store, name: str) -> None:
+    """Delete a volume made for a create that failed (no container ever used it): its data first, as on a
+    full disk that is the space the row's removal needs."""
+    from corral.store.fsutil import remove_tree
+
+    remove_tree(directory(store, name))
+    with store.transaction(freeing=True) as conn:
+        conn.execute("DELETE FROM volumes WHERE name=?", (name,))
 
 
 def users(store: Store) -> dict[str, list[str]]:

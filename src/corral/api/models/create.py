@@ -27,7 +27,7 @@ NOT_APPLIED = {
     "mac_address": "MAC addresses",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
     "runtime": "other runtimes", "storage_opt": "storage options",
-    "use_config_proxy": "proxy settings from a client config", "userns_mode": "user namespace modes",
+    "use_config_proxy": "proxy settings from a client config",
     "volume_driver": "volume drivers",
 }
 
@@ -302,6 +302,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "init": ("init", _bool), "ulimits": ("ulimits", ulimits), "sysctls": ("sysctls", sysctls),
     "group_add": ("group_add", _strings), "ipc_mode": ("ipc", _str), "pid_mode": ("pid", _str),
     "uts_mode": ("uts", _str), "devices": ("devices", _strings), "cgroupns": ("cgroupns", _str),
+    "userns_mode": ("userns", _str),
     "read_only": ("read_only", _bool), "tmpfs": ("tmpfs", tmpfs), "shm_size": ("shm_size", memory),
     "healthcheck": ("healthcheck", healthcheck), "restart_policy": ("restart", restart_policy),
     # resource limits beyond mem_limit, nano_cpus and pids_limit
