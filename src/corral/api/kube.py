@@ -1,0 +1,229 @@
+"""`kube generate` and `kube play`: the use-cases over kube/'s pure mappings.
+
+generate reads containers as inspect shows them and hands them to kube/generate.py; play reads a
+file (a bounded, alias-free YAML, kube/yamlio.py), has kube/play.py refuse it whole or plan it, then
+creates what the plan says: claimed volumes, a volume of files per ConfigMap or Secret volume, the
+containers, started unless asked not to. Whatever fails midway, what this play made is removed again,
+so a failed play leaves the store as it found it. `--down` removes what a play of the same file made
+(containers carrying the kube pod label, their files' volumes; claimed volumes only when asked, as
+podman keeps them).
+"""
+from __future__ import annotations
+
+import os
+
+from corral.errors import Conflict, CorralError, InvalidArgument, NotFound
+from corral.kube.names import LABEL_POD, LABEL_VOLUME
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.api.container import Container
+    from corral.api.host import Host
+
+LABEL_CLAIM = "io.corral.kube.claim"
+"""On a volume `kube play` made for a PersistentVolumeClaim (`--down --force` removes only such ones)."""
+
+
+def generate(host: Host, refs: list[str], *, kind: str = "pod", service: bool = False,
+             replicas: int | None = None) -> tuple[str, list[str]]:
+    """The YAML describing these containers, and the warnings about what does not carry over."""
+    from corral import __version__
+    from corral.kube import generate as mapping, yamlio
+    from corral.store import distribution
+
+    if kind not in ("pod", "deployment"):
+        raise InvalidArgument(f"--type {kind}: give pod or deployment")
+    if replicas is not None and kind != "deployment":
+        raise InvalidArgument("--replicas is for --type deployment")
+    if replicas is not None and not 0 <= replicas <= 100:
+        raise InvalidArgument(f"--replicas {replicas}: give 0 to 100")
+    if not refs:
+        raise InvalidArgument("give at least one container")
+    sources, warnings = [], []
+    for ref in dict.fromkeys(refs):
+        c = host.container(ref)
+        info = c.inspect()
+        image = host.image(c.image_id)
+        config = image.config.get("config") or {}
+        if not distribution.repo_digests(host.store, c.image_id):
+            warnings.append(f"{c.name}: image {c.image_ref} is only in this store (no registry has it): push it "
+                            "(corral push) where the cluster pulls from")
+        sources.append({"inspect": info, "image": config, "user": _numeric_user(c, image)})
+    objects, more = mapping.generate(sources, kind, service, 1 if replicas is None else replicas)
+    header = ("# Save the output of this file and use kubectl create -f to import it into Kubernetes.\n#\n"
+              f"# Created with corral {__version__}\n")
+    return yamlio.dump_all(objects, header), warnings + more
+
+
+def _numeric_user(c: Container, image: object) -> tuple[int, int | None] | None:
+    """(uid, gid) of a container's named user, read in its image; None for a numeric one or none."""
+    user = c.options.user or ""
+    if not user or all(part.isdigit() for part in user.split(":")):
+        return None
+    from corral.runtime import users
+
+    try:
+        uid, gid, _ = users.resolve(user, image.layer_dirs())  # type: ignore[attr-defined]
+    except CorralError:
+        return None
+    return uid, gid
+
+
+def load(path: str) -> tuple[list[dict], str]:
+    """The documents of a Kubernetes YAML file (`-`: stdin), read as hostile input."""
+    from corral.kube import yamlio
+
+    source = "stdin" if path == "-" else path
+    return yamlio.load_all(yamlio.read(path), source), source
+
+
+def play(host: Host, docs: list[dict], source: str, *, start: bool = True, replace: bool = False,
+         network: str | None = None, allow_host_paths: bool = False, allow_privileged: bool = False) -> dict:
+    """Run what the documents describe. Returns {"pods": [{"name", "containers": [(name, id)]}],
+    "warnings": [...]}; the warnings of the plan come first, before anything is made."""
+    from corral.kube import play as mapping
+
+    plan = mapping.plan(docs, source, network=network, allow_host_paths=allow_host_paths,
+                        allow_privileged=allow_privileged)
+    if network:
+        host.network(network)  # NotFound now, before anything is made
+    made: list[Container] = []
+    volumes: list[str] = []
+    try:
+        if replace:
+            _remove(host, plan, claims=False)
+        else:
+            _check_free(host, plan)
+        for claim in _claims(plan):
+            volumes += _make_volume(host, claim, {LABEL_CLAIM: ""})
+        report = []
+        for pod in plan["pods"]:
+            for src in pod["sources"]:
+                volumes += _make_volume(host, src["volume"], {LABEL_VOLUME: pod["name"]}, fresh=True)
+                _fill(host.volume(src["volume"]).mountpoint, src["files"])
+            done = []
+            for c in pod["containers"]:
+                made.append(_create(host, c))
+                done.append((c["name"], made[-1].id))
+            report.append({"name": pod["name"], "containers": done})
+        if start:
+            for c in made:
+                c.start()
+    except BaseException:
+        _undo(host, made, volumes)
+        raise
+    return {"pods": report, "warnings": plan["warnings"]}
+
+
+def down(host: Host, docs: list[dict], source: str, *, volumes: bool = False) -> list[str]:
+    """Remove what a play of these documents made: its containers (those that carry its pod label), the
+    volumes of its ConfigMap and Secret files, and with volumes=True the claimed volumes a play made.
+    Returns what was removed, by name."""
+    from corral.kube import play as mapping
+
+    plan = mapping.plan(docs, source, allow_host_paths=True, allow_privileged=True)
+    return _remove(host, plan, claims=volumes)
+
+
+def _claims(plan: dict) -> list[str]:
+    """The claims of the file and those its pods name: each a named volume."""
+    found = dict.fromkeys(plan["claims"])
+    for pod in plan["pods"]:
+        for c in pod["containers"]:
+            for text in c["options"].get("volumes", []):
+                name = text.split(":", 1)[0]
+                if not name.startswith("/") and ":" in text and name not in {s["volume"] for s in pod["sources"]}:
+                    found.setdefault(name)
+    return list(found)
+
+
+def _check_free(host: Host, plan: dict) -> None:
+    from corral.store import containers as records
+
+    for pod in plan["pods"]:
+        for c in pod["containers"]:
+            if records.name_holder(host.store, c["name"]) is not None:
+                raise Conflict(f"container {c['name']} exists already: play with --replace, or remove it")
+
+
+def _make_volume(host: Host, name: str, labels: dict, fresh: bool = False) -> list[str]:
+    """[name] when this made the volume, [] when it was there (a fresh one must not be)."""
+    from corral.store import volumes as records
+
+    try:
+        records.find(host.store, name)
+    except NotFound:
+        host.create_volume(name, labels=labels)
+        return [name]
+    if fresh:
+        raise Conflict(f"volume {name} exists already: remove it, or play with --replace")
+    return []
+
+
+def _fill(root: str, files: list[tuple[str, bytes, int]]) -> None:
+    """The files of a ConfigMap or Secret in a volume just made: each written whole, with its mode."""
+    from corral.store.fsutil import write_atomic
+
+    for rel, data, mode in files:
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomic(path, data, mode)
+        os.chmod(path, mode)  # past the umask
+
+
+def _create(host: Host, c: dict) -> Container:
+    from corral.api import mounts
+
+    options = dict(c["options"])
+    texts = options.pop("volumes", [])
+    if texts:
+        options["mounts"] = [mounts.parse_volume(text)[0] for text in texts]
+    return host.create_container(c["image"], c["command"], name=c["name"], pull=c["pull"], **options)
+
+
+def _undo(host: Host, made: list[Container], volumes: list[str]) -> None:
+    """Remove what a failed play made, newest first; a failure here does not hide the first one."""
+    for c in reversed(made):
+        try:
+            c.remove(force=True, volumes=True)
+        except CorralError:
+            pass
+    for name in reversed(volumes):
+        try:
+            host.remove_volume(name, force=True)
+        except CorralError:
+            pass
+
+
+def _remove(host: Host, plan: dict, claims: bool) -> list[str]:
+    removed = []
+    for pod in plan["pods"]:
+        for c in pod["containers"]:
+            try:
+                found = host.container(c["name"])
+            except NotFound:
+                continue
+            if found.options.labels.get(LABEL_POD) != pod["name"]:
+                raise Conflict(f"container {c['name']} was not made by kube play of pod {pod['name']}: left alone; "
+                               "remove it yourself")
+            found.remove(force=True, volumes=True)
+            removed.append(c["name"])
+        for src in pod["sources"]:
+            if _remove_volume(host, src["volume"], LABEL_VOLUME, pod["name"]):
+                removed.append(src["volume"])
+    if claims:
+        for name in _claims(plan):
+            if _remove_volume(host, name, LABEL_CLAIM, ""):
+                removed.append(name)
+    return removed
+
+
+def _remove_volume(host: Host, name: str, label: str, value: str) -> bool:
+    try:
+        vol = host.volume(name)
+    except NotFound:
+        return False
+    if vol.labels.get(label) != value:
+        return False
+    vol.remove()
+    return True
