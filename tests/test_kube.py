@@ -116,7 +116,8 @@ def test_generate_mapping_details(busybox, tmp_path) -> None:
     busybox.out("create", "--name", "web", "-e", "A=1", "-w", "/srv", "-u", "1000:100", "--cap-add", "NET_ADMIN",
                 "-p", f"127.0.0.1:{port}:80", "-m", "64m", "--cpus", "1.5", "-v", "kv:/data",
                 "-v", f"{tmp_path}:/host", "--health-cmd", "true", "--health-interval", "10s",
-                "--restart", "on-failure:3", "-h", "web1", "busybox", "httpd", "-f")
+                "--restart", "on-failure:3", "-h", "web1", "--ulimit", "nofile=1024:2048", "--init",
+                "busybox", "httpd", "-f")
     made = busybox("kube", "generate", "web")
     claim, pod = validate(made.stdout.decode())
     assert claim == {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "kv"},
@@ -134,7 +135,8 @@ def test_generate_mapping_details(busybox, tmp_path) -> None:
     assert {"name": c["volumeMounts"][1]["name"], "hostPath": {"path": str(tmp_path)}} in pod["spec"]["volumes"]
     err = made.stderr.decode()
     for said in (f"bind mount {tmp_path} is a hostPath", f"host port {port} (80/tcp) binds the port",
-                 "the retry count 3 of on-failure does not carry over", "image busybox is only in this store"):
+                 "the retry count 3 of on-failure does not carry over", "image busybox is only in this store",
+                 "web: ulimits do not carry over to the Pod", "web: --init does not carry over to the Pod"):
         assert said in err, err
 
 

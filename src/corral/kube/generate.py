@@ -121,11 +121,41 @@ def _container(src: Source, name: str, service: bool,
     security = _security(cfg, host, src.get("user"), image, name, warnings)
     if security:
         c["securityContext"] = security
+    _left_out(info, name, warnings)
     if cfg.get("Tty"):
         c["tty"] = True
     if cfg.get("OpenStdin"):
         c["stdin"] = True
     return c, volumes, claims, service_ports
+
+
+_NO_KUBE_FIELD = (("Devices", "devices"), ("Ulimits", "ulimits"), ("PidsLimit", "the pids limit"),
+                  ("Dns", "DNS servers"), ("DnsSearch", "DNS search domains"), ("DnsOptions", "DNS options"),
+                  ("ExtraHosts", "extra hosts"), ("Sysctls", "sysctls"), ("GroupAdd", "added groups"),
+                  ("Init", "--init"), ("CpusetCpus", "cpusets"), ("CpuQuota", "the CPU quota"),
+                  ("BlkioWeight", "block I/O weights"), ("BlkioDeviceReadBps", "device rates"),
+                  ("BlkioDeviceWriteBps", "device rates"), ("OomScoreAdj", "the OOM score"),
+                  ("NetworkBandwidthIn", "the bandwidth limit"), ("NetworkBandwidthOut", "the bandwidth limit"))
+
+
+def _left_out(info: dict, name: str, warnings: list[str]) -> None:
+    """A warning for each setting of the container that the Pod does not describe, so that none is
+    dropped without a word."""
+    host = info["HostConfig"]
+    said = set()
+    for key, text in _NO_KUBE_FIELD:
+        if host.get(key) and text not in said:
+            said.add(text)
+            warnings.append(f"{name}: {text} do not carry over to the Pod" if text.endswith("s") else
+                            f"{name}: {text} does not carry over to the Pod")
+    mode = host.get("NetworkMode") or ""
+    if mode not in ("", "none", "bridge", "default"):
+        warnings.append(f"{name}: network {mode} does not carry over (a Pod has its own address in the cluster)")
+    for key in ("IpcMode", "PidMode", "UTSMode"):
+        if host.get(key) == "host" or str(host.get(key) or "").startswith("container:"):
+            warnings.append(f"{name}: {key} {host[key]} does not carry over to the Pod")
+    if any(o.startswith("seccomp") for o in host.get("SecurityOpt") or []):
+        warnings.append(f"{name}: the seccomp profile does not carry over (the cluster's default applies)")
 
 
 def _command(info: dict, image: dict) -> dict:
