@@ -13,6 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests import test_archive
 from tests.registryd import Registry
 
 VERSIONS = ("1.25.0", "1.37.0")  # the oldest and newest schemas kubernetes-validate bundles
@@ -327,11 +328,14 @@ def test_down_leaves_a_container_it_did_not_make(busybox, tmp_path) -> None:
 
 def test_several_containers_are_one_pod_which_play_refuses_until_pods(busybox, tmp_path) -> None:
     pool(busybox, 36)
-    for name in ("front", "back"):
-        busybox.out("create", "--name", name, "busybox", "sleep", "1")
-    text = busybox.out("kube", "generate", "front", "back")
+    busybox.out("create", "--name", "front", "busybox", "sleep", "1")
+    busybox.out("create", "--name", "back", "-u", "nobody", "busybox", "sleep", "1")
+    made = busybox("kube", "generate", "front", "back")
+    text = made.stdout.decode()
     [pod] = validate(text)
     assert [c["name"] for c in pod["spec"]["containers"]] == ["front", "back"]
+    assert pod["spec"]["containers"][1]["securityContext"] == {"runAsUser": 65534}  # nobody, in the image
+    assert "back: user nobody is written as its number 65534" in made.stderr.decode()
     assert pod["metadata"]["name"] == "front-pod"
     (tmp_path / "ab.yaml").write_text(text)
     refused = busybox("kube", "play", str(tmp_path / "ab.yaml"))
@@ -393,3 +397,49 @@ def test_flags_let_a_host_path_and_privilege_through(busybox, tmp_path) -> None:
     assert info["HostConfig"]["Privileged"] and ("bind", None, "/", "/host", False) in setup_of(info)["mounts"]
     busybox.out("kube", "play", "--down", str(path))
     assert busybox.out("ps", "-aq") == ""
+
+
+podman = test_archive.podman  # the fixture: podman on a private store
+
+
+def test_play_what_podman_generates(busybox, podman, tmp_path) -> None:
+    """podman's `kube generate` of a container (created, never started: no podman network) played by
+    corral: the same environment, user, capabilities, ports, limits and volume."""
+    busybox.out("save", "-o", str(tmp_path / "bb.tar"), "busybox")
+    podman("load", "-i", str(tmp_path / "bb.tar"))
+    busybox.out("tag", "busybox", "localhost/busybox:latest")  # the name podman gives a loaded short name
+    pool(busybox, 38)
+    port = free_ports()
+    podman("create", "--name", "pweb", "-e", "A=1", "-w", "/tmp", "-u", "1000:1000", "--cap-add", "NET_ADMIN",
+           "-p", f"127.0.0.1:{port}:80", "-m", "64m", "--cpus", "0.5", "-v", "kube-pdata:/data", "busybox",
+           "sleep", "300")
+    path = tmp_path / "podman.yaml"
+    path.write_text(podman("kube", "generate", "pweb").stdout)
+    podman("rm", "-f", "pweb")
+    played = busybox("kube", "play", str(path))
+    assert played.returncode == 0, played.stderr
+    assert "spec.enableServiceLinks: has no effect on one machine" in played.stderr.decode()
+    info = inspect(busybox, "pweb-pod-pweb")
+    assert info["State"]["Running"] and "A=1" in info["Config"]["Env"] and info["Config"]["WorkingDir"] == "/tmp"
+    assert info["Config"]["User"] == "1000:1000" and "CAP_NET_ADMIN" in info["HostConfig"]["CapAdd"]
+    assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert (info["HostConfig"]["Memory"], info["HostConfig"]["NanoCpus"]) == (64 << 20, 500_000_000)
+    assert [(m["Name"], m["Destination"]) for m in info["Mounts"]] == [("kube-pdata", "/data")]
+    busybox.out("kube", "play", "--down", "--force", str(path))
+    assert busybox.out("ps", "-aq") == "" and busybox.out("volume", "ls", "-q") == ""
+
+
+def test_play_from_stdin_on_a_switch_of_its_own(busybox, tmp_path) -> None:
+    busybox.out("network", "create", "--subnet", "10.243.39.0/24", "kubenet")
+    text = ("apiVersion: v1\nkind: Pod\nmetadata: {name: net}\nspec:\n  restartPolicy: Never\n"
+            "  containers: [{name: c, image: busybox, command: [sleep, '300']}]\n")
+    missing = busybox("kube", "play", "--network", "nosuch", "-", input=text.encode())
+    assert missing.returncode != 0 and missing.stderr.count(b"\n") == 1 and b"nosuch" in missing.stderr
+    assert busybox.out("ps", "-aq") == ""
+    busybox.out("kube", "play", "--network", "kubenet", "-", input=text.encode())
+    info = inspect(busybox, "net-c")
+    assert info["HostConfig"]["NetworkMode"] == "kubenet" and info["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert info["NetworkSettings"]["Networks"]["kubenet"]["IPAddress"].startswith("10.243.39.")
+    assert info["Config"]["Hostname"] == "net"  # a pod's hostname is its name
+    assert busybox.out("kube", "play", "--down", "-", input=text.encode()) == "net-c\n"
+    busybox.out("network", "rm", "kubenet")

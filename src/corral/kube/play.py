@@ -376,8 +376,10 @@ def _host_path(body: dict, where: str, report: _Report, allow_host_paths: bool) 
         report.errors.append(f"{where}.path: give an absolute path")
         return {}
     kind = body.get("type") or ""
-    if kind not in ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File"):
-        report.errors.append(f"{where}.type {kind}: not supported (Directory, DirectoryOrCreate, File, FileOrCreate)")
+    if kind not in ("", "DirectoryOrCreate", "Directory", "File"):
+        report.errors.append(f"{where}.type {kind}: not supported (Directory, DirectoryOrCreate or File)")
+    elif kind == "Directory" and not os.path.isdir(path) or kind == "File" and not os.path.isfile(path):
+        report.errors.append(f"{where}.path {path}: no {kind.lower()} there on this host")
     real = os.path.realpath(path)
     system = [p for p in {os.path.normpath(path), real} if p == "/" or
               any(p == d or p.startswith(d + "/") for d in HOST_DIRS)]
