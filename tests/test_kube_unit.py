@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corral.errors import InvalidArgument
-from corral.kube import generate, play, yamlio
+from corral.kube import fields, generate, play, yamlio
 
 pytestmark = pytest.mark.unit
 
@@ -54,20 +54,20 @@ def test_documents_and_dump_round_trip() -> None:
 @pytest.mark.parametrize(("text", "value"), [("64Mi", 64 << 20), ("500m", 0.5), ("1.5", 1.5), ("1e3", 1000),
                                              ("2G", 2e9), ("128974848", 128974848), ("1Ki", 1024)])
 def test_quantities(text: str, value: float) -> None:
-    assert play.quantity(text) == pytest.approx(value)
+    assert fields.quantity(text) == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["", "Mi", "1.2.3", "5 Mi", "1x", "."])
 def test_bad_quantities(text: str) -> None:
     with pytest.raises(ValueError):
-        play.quantity(text)
+        fields.quantity(text)
 
 
 def test_generate_quantities_read_back() -> None:
     for n in (64 << 20, 3 << 30, 1000, 6 * 1024 * 1024 + 1):
-        assert play.quantity(generate.quantity(n)) == n
+        assert fields.quantity(generate.quantity(n)) == n
     for cpus in (0.5, 1, 1.25, 2):
-        assert play.quantity(generate.millicpus(cpus)) == pytest.approx(cpus)
+        assert fields.quantity(generate.millicpus(cpus)) == pytest.approx(cpus)
 
 
 def _pod(container: dict, **spec: object) -> dict:
