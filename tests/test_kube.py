@@ -324,6 +324,12 @@ def test_down_leaves_a_container_it_did_not_make(busybox, tmp_path) -> None:
     replace = busybox("kube", "play", "--replace", str(path))
     assert replace.returncode != 0 and "was not made by kube play" in replace.stderr.decode()
     assert busybox.out("ps", "-a", "--format", "{{.Names}}") == "p-c\n"
+    for flags, said in ((["--down", "--replace"], "--replace: not with --down"),
+                        (["--down", "--start=false", "--network", "n"], "--start=false, --network: not with --down"),
+                        (["--force"], "--force is for --down")):
+        bad = busybox("kube", "play", *flags, str(path))
+        assert bad.returncode != 0 and bad.stderr.decode().startswith(f"Error: {said}")
+        assert bad.stderr.count(b"\n") == 1
 
 
 def test_several_containers_are_one_pod_which_play_refuses_until_pods(busybox, tmp_path) -> None:

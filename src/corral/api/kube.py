@@ -17,6 +17,8 @@ from corral.kube.names import LABEL_POD, LABEL_VOLUME
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable
+
     from corral.api.container import Container
     from corral.api.host import Host
 
@@ -78,13 +80,16 @@ def load(path: str) -> tuple[list[dict], str]:
 
 
 def play(host: Host, docs: list[dict], source: str, *, start: bool = True, replace: bool = False,
-         network: str | None = None, allow_host_paths: bool = False, allow_privileged: bool = False) -> dict:
-    """Run what the documents describe. Returns {"pods": [{"name", "containers": [(name, id)]}],
-    "warnings": [...]}; the warnings of the plan come first, before anything is made."""
+         network: str | None = None, allow_host_paths: bool = False, allow_privileged: bool = False,
+         warn: Callable[[str], None] | None = None) -> list[dict]:
+    """Run what the documents describe: [{"name": pod, "containers": [(name, id)]}]. The plan's warnings go
+    to `warn` before anything is made (so they are seen when the play then fails)."""
     from corral.kube import play as mapping
 
     plan = mapping.plan(docs, source, network=network, allow_host_paths=allow_host_paths,
                         allow_privileged=allow_privileged)
+    for line in plan["warnings"] if warn else ():
+        warn(line)
     if network:
         host.network(network)  # NotFound now, before anything is made
     made: list[Container] = []
@@ -112,7 +117,7 @@ def play(host: Host, docs: list[dict], source: str, *, start: bool = True, repla
     except BaseException:
         _undo(host, made, volumes)
         raise
-    return {"pods": report, "warnings": plan["warnings"]}
+    return report
 
 
 def down(host: Host, docs: list[dict], source: str, *, volumes: bool = False) -> list[str]:

@@ -31,24 +31,23 @@ def generate(o: dict, args: list[str]) -> int:
 def play(o: dict, args: list[str]) -> int:
     from corral.api import kube
 
+    given = [flag for flag, on in (("--replace", o["replace"]), ("--start=false", not o["start"]),
+                                   ("--network", o["network"]), ("--allow-host-paths", o["allow_host_paths"]),
+                                   ("--allow-privileged", o["allow_privileged"])) if on]
+    if o["down"] and given:
+        raise InvalidArgument(f"{', '.join(given)}: not with --down, which removes what a play made")
+    if o["force"] and not o["down"]:
+        raise InvalidArgument("--force is for --down: it removes the claimed volumes too")
     docs, source = kube.load(args[0])
     host = Host()
     if o["down"]:
-        given = [flag for flag, on in (("--replace", o["replace"]), ("--start=false", not o["start"]),
-                                       ("--network", o["network"]), ("--allow-host-paths", o["allow_host_paths"]),
-                                       ("--allow-privileged", o["allow_privileged"])) if on]
-        if given:
-            raise InvalidArgument(f"{', '.join(given)}: not with --down, which removes what a play made")
         for name in kube.down(host, docs, source, volumes=o["force"]):
             print(name)
         return 0
-    if o["force"]:
-        raise InvalidArgument("--force is for --down: it removes the claimed volumes too")
     done = kube.play(host, docs, source, start=o["start"], replace=o["replace"], network=o["network"],
-                     allow_host_paths=o["allow_host_paths"], allow_privileged=o["allow_privileged"])
-    for w in done["warnings"]:
-        print(f"WARNING: {w}", file=sys.stderr)
-    for pod in done["pods"]:
+                     allow_host_paths=o["allow_host_paths"], allow_privileged=o["allow_privileged"],
+                     warn=lambda line: print(f"WARNING: {line}", file=sys.stderr))
+    for pod in done:
         print(f"Pod:\n{pod['name']}\nContainers:")
         for _, cid in pod["containers"]:
             print(cid)
