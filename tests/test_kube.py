@@ -69,7 +69,7 @@ def setup_of(info: dict) -> dict:
 
 
 SETUPS = {
-    "env": ["-e", "A=1", "-e", "B=two words", "-e", "PATH=/bin"],
+    "env": ["-e", "A=1", "-e", "B=two words", "-e", "PATH=/bin", "-e", "HOME=/data", "-e", "A=2"],
     "ports": ["-p", "127.0.0.1:{port}:80", "-p", "{port2}:81/udp", "--expose", "90"],
     "volume": ["-v", "kube-data:/data", "-v", "/scratch"],
     "bind": ["-v", "{tmp}:/b:ro"],

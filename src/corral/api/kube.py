@@ -50,7 +50,7 @@ def generate(host: Host, refs: list[str], *, kind: str = "pod", service: bool = 
         if not distribution.repo_digests(host.store, c.image_id):
             warnings.append(f"{c.name}: image {c.image_ref} is only in this store (no registry has it): push it "
                             "(corral push) where the cluster pulls from")
-        sources.append({"inspect": info, "image": config, "user": _numeric_user(c, image)})
+        sources.append({"inspect": info, "image": config, "user": _numeric_user(c, image), "env": c.options.env})
     objects, more = mapping.generate(sources, kind, service, 1 if replicas is None else replicas)
     header = ("# Save the output of this file and use kubectl create -f to import it into Kubernetes.\n#\n"
               f"# Created with corral {__version__}\n")

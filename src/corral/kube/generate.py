@@ -25,12 +25,12 @@ if TYPE_CHECKING:
         inspect: dict  # docker's container inspect
         image: dict  # the image config's "config" section (Entrypoint, Cmd, Env, WorkingDir, ...)
         user: tuple[int, int | None] | None  # uid and gid of a named User, resolved in the image
+        env: list[str]  # the KEY=VALUE the container was created with (not the image's, nor HOSTNAME/HOME)
 
 NODE_PORTS = range(30000, 32768)
 """Kubernetes' default service-node-port-range: a nodePort outside it is refused by a default cluster."""
 PVC_SIZE = "1Gi"
 _RESTART = {"no": "Never", "": "Never", "always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure"}
-_DEFAULT_ENV = ("PATH", "HOSTNAME", "HOME", "TERM")
 
 
 def generate(sources: list[Source], kind: str = "pod", service: bool = False,
@@ -101,7 +101,7 @@ def _container(src: Source, name: str, service: bool,
     cfg, host = info["Config"], info["HostConfig"]
     c: dict = {"name": name, "image": cfg["Image"]}
     c.update(_command(info, image))
-    env = _env(cfg, image)
+    env = _env(src["env"])
     if env:
         c["env"] = env
     if cfg.get("WorkingDir") and cfg["WorkingDir"] != (image.get("WorkingDir") or "/"):
@@ -172,17 +172,15 @@ def _command(info: dict, image: dict) -> dict:
     return {}
 
 
-def _env(cfg: dict, image: dict) -> list[dict]:
-    """The variables the container sets beyond its image's (and beyond the PATH, HOSTNAME, HOME every
-    container gets anyway)."""
-    inherited = set(image.get("Env") or [])
-    found = []
-    for item in cfg.get("Env") or []:
-        key, _, value = item.partition("=")
-        if item in inherited or (key in _DEFAULT_ENV and not any(e.startswith(key + "=") for e in inherited)):
-            continue
-        found.append({"name": key, "value": value})
-    return found
+def _env(given: list[str]) -> list[dict]:
+    """The variables the container was created with, the last value of a name winning, as in the container;
+    the image's own and those every container gets (PATH, HOSTNAME, HOME) are the cluster's too."""
+    found: dict[str, str] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if sep:
+            found[key] = value  # in the place of its first, as the container's environment has it
+    return [{"name": k, "value": v} for k, v in found.items()]
 
 
 def _ports(info: dict, service: bool, name: str, warnings: list[str]) -> tuple[list[dict], list[dict]]:
