@@ -39,7 +39,8 @@ class Cli:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC)
+        # the store's own docker config (credentials), beside it: never the host's ~/.docker/config.json
+        self.env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC, DOCKER_CONFIG=root + "-docker")
 
     def __call__(self, *args: str, input: bytes | None = None, timeout: float = 60,  # noqa: A002
                  check: bool = False) -> subprocess.CompletedProcess:

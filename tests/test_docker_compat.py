@@ -213,8 +213,11 @@ def test_global_flags(busybox, other):
     busybox.env["CORRAL_HOST"] = "unix:///run/corral.sock"
     assert busybox("ps").returncode == 125
     del busybox.env["CORRAL_HOST"]
-    r = busybox("--config", "/tmp", "ps")
-    assert r.returncode == 125 and b"--config" in r.stderr
+    config = busybox.root + "-config"  # --config: docker's config.json's directory, as DOCKER_CONFIG
+    with open(os.path.join(os.makedirs(config) or config, "config.json"), "w") as f:
+        f.write('{"auths": {"127.0.0.1:1": {"auth": "eDp5"}}}')
+    assert busybox.out("--config", config, "logout", "127.0.0.1:1") == "Removing login credentials for 127.0.0.1:1\n"
+    assert busybox.out("--config", config, "logout", "127.0.0.1:1") == "Not logged in to 127.0.0.1:1\n"
     r = busybox("--log-level", "loud", "ps")
     assert r.returncode == 1 and r.stderr == b"Unable to parse logging level: loud\n"
     r = busybox("rm", "nosuch")

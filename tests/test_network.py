@@ -219,7 +219,7 @@ def test_subnet_overlapping_the_host_is_refused_naming_the_conflict(busybox, scr
     subnet(15)
     scratch_links.append("crt-lan14")
     sh("ip link add crt-lan14 type bridge", "ip addr add 10.213.14.1/24 dev crt-lan14", "ip link set crt-lan14 up",
-       "ip route add 10.213.16.0/24 dev crt-lan14")
+       f"ip route add {routed} dev crt-lan14")
     r = busybox("network", "create", "--subnet", taken, "clash14")
     assert r.returncode == 1
     assert r.stderr.decode().count("\n") == 1

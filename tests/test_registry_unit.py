@@ -49,3 +49,15 @@ def test_auth_challenges():
         == ("bearer", {"realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull,push"})
     assert parse_challenge('Basic realm="Registry Realm"') == ("basic", {"realm": "Registry Realm"})
     assert parse_challenge("Bearer realm=http://x/t, service=s") == ("bearer", {"realm": "http://x/t", "service": "s"})
+
+
+def test_token_scopes_one_per_repository():
+    from types import SimpleNamespace
+
+    from corral.registry.auth import Auth
+
+    auth = Auth(SimpleNamespace(path="team/app", registry="r"), "pull,push")
+    auth.extra_scopes.append("repository:base/img:pull")
+    assert auth.scopes({"scope": "repository:team/app:pull repository:base/img:pull registry:catalog:*"}) == [
+        "repository:team/app:pull,push", "repository:base/img:pull", "registry:catalog:*"]
+    assert Auth(SimpleNamespace(path="", registry="r"), "pull").scopes({}) == []

@@ -32,6 +32,8 @@ class Client:
         check_type("Client", "root", root, str)
         self.api = Host(root)
         self._collections: dict[str, object] = {}
+        self._logins: dict[str, dict] = {}  # registry key -> auth_config, of login() (docker-py keeps them too)
+        self._dockercfg_path: str | None = None
 
     def __repr__(self) -> str:
         return f"<corral.Client {self.api.store.root}>"
@@ -129,9 +131,53 @@ class Client:
 
     def login(self, username: str, password: str | None = None, email: str | None = None,
               registry: str | None = None, reauth: bool = False, dockercfg_path: str | None = None) -> dict:
-        from corral.errors import APIError
+        """docker-py's login: the credentials checked against `registry` (default: the Hub) and remembered
+        by this client for its later pulls and pushes there; docker's answer {"Status": "Login Succeeded",
+        "IdentityToken": ...}. As docker-py, nothing is written to config.json (`corral login` does that),
+        and when the config (dockercfg_path, else DOCKER_CONFIG's) or an earlier login already has
+        credentials of this username, they are returned as docker-py's authconfig dict unless reauth.
+        email is taken and ignored, as the engine ignores it."""
+        from corral.api import logins
+        from corral.registry import credentials
 
-        raise APIError("corral has no registry client yet: there is nothing to log in to")
+        for arg, value in (("username", username), ("password", password), ("email", email),
+                           ("registry", registry), ("dockercfg_path", dockercfg_path)):
+            check_type("login", arg, value, str)
+        key = logins.server_key(registry)
+        if dockercfg_path is not None:
+            self._dockercfg_path = dockercfg_path
+        known = self._logins.get(key)
+        if known is None:
+            kept = credentials.get(key, self._dockercfg_path)
+            known = kept.auth_config(key) if kept is not None else None
+        if known and known.get("username") == username and not reauth:
+            return known
+        auth_config = {"username": username, "password": password or "", "serveraddress": key}
+        answer = logins.check(auth_config)
+        if answer["IdentityToken"]:
+            auth_config = {"username": username, "identitytoken": answer["IdentityToken"], "serveraddress": key}
+        self._logins[key] = auth_config
+        return answer
+
+    def _auth_config(self, name: str, auth_config: dict | None) -> dict | None:
+        """What a pull or push of `name` authenticates with: the call's auth_config (checked now, so a bad
+        one fails before any transfer), else this client's login to the image's registry, else the
+        dockercfg_path a login named; None: the credentials of DOCKER_CONFIG's config.json."""
+        from corral.api import logins
+        from corral.image.reference import parse
+        from corral.registry import conf, credentials
+
+        if auth_config is not None:
+            credentials.from_auth_config(auth_config)
+            return auth_config
+        if not self._logins and self._dockercfg_path is None:
+            return None
+        registry = conf.candidates(parse(name))[0][0]
+        found = self._logins.get(logins.server_key(registry))
+        if found is None and self._dockercfg_path is not None:
+            kept = credentials.get(registry, self._dockercfg_path)
+            found = kept.auth_config(registry) if kept is not None else None
+        return found
 
     def close(self) -> None:
         """Let go of the store's database connection (reopened when used again)."""

@@ -47,6 +47,10 @@ class Host:
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
         opts.check()
+        if opts.memory and not opts.memory_swap:  # docker's default: as much swap as memory, where swap is limited
+            from corral.runtime.cgroups import swap_accounted
+
+            opts.memory_swap = 2 * opts.memory if swap_accounted() else -1
         image_id = repo.resolve(self.store, image) if pull == "never" else self.image_for(image, pull, pull_progress)
         if name:
             bare = names.validate(name)
@@ -555,20 +559,25 @@ class Host:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
-        receives docker's progress JSON objects as the pull goes."""
+        receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
+        username and password, auth, identitytoken or registrytoken) is used instead of the credentials
+        `corral login` stored."""
         from corral.api.image import Image
-        from corral.registry import pull
+        from corral.registry import credentials, pull
 
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress)
+        creds = credentials.from_auth_config(auth_config)
+        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress, credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None) -> list[tuple[str, str]]:
+    def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
+             auth_config: dict | None = None) -> list[tuple[str, str]]:
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON."""
-        from corral.registry import push
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON;
+        `auth_config` as for pull."""
+        from corral.registry import credentials, push
 
-        return push.push(self.store, name, all_tags=all_tags, emit=progress)
+        creds = credentials.from_auth_config(auth_config)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds)

@@ -286,6 +286,14 @@ TABLE: tuple[Command, ...] = (
             "Export a container's filesystem as a tar archive (to stdout unless -o).",
             [Opt(("-o", "--output"), "output", "value", "write to a file instead of stdout", "FILE")],
             min_args=1, max_args=1),
+    Command("login", "registry_cmds:login", "login [OPTIONS] [SERVER]",
+            "Log in to a registry (credentials kept in docker's config.json, shared with the docker CLI).",
+            [Opt(("-u", "--username"), "username", "value", "username", "USER"),
+             Opt(("-p", "--password"), "password", "value", "password (seen by others: use --password-stdin)",
+                 "PASSWORD"),
+             Opt(("--password-stdin",), "password_stdin", "flag", "take the password from stdin")],
+            max_args=1),
+    Command("logout", "registry_cmds:logout", "logout [SERVER]", "Log out from a registry.", max_args=1),
     Group("image", "image bootstrap|ls|inspect|rm|prune|history|tag|save|load|import|build|pull|push ...",
           "Manage images: `image bootstrap busybox`, `image bootstrap debian:bookworm`."),
     Command("image bootstrap", _I + "bootstrap", "image bootstrap busybox|debian:SUITE",
@@ -486,6 +494,7 @@ _DAEMONLESS = ("corral is daemonless: only local stores are supported until `cor
 def usage() -> str:
     lines = [f"Usage:  {_GLOBAL_USAGE}", "", "A container engine for Linux.", "", "Global Options:",
              "  --root DIR                   the store (default $CORRAL_ROOT, else /var/lib/corral)",
+             "  --config DIR                 docker's client configuration: credentials (default ~/.docker)",
              "  -D, --debug                  show the traceback of an engine error",
              "  -l, --log-level LEVEL        debug (as -D), info (default), warn, error or fatal",
              "  -v, --version                print the version and quit", "", "Commands:"]
@@ -497,9 +506,9 @@ def usage() -> str:
 
 def _global_options(argv: list[str]) -> tuple[list[str], bool]:
     """Docker's global flags before the command, applied or refused: the rest of argv, and whether
-    engine errors show their traceback (-D, --log-level debug). --root selects the store; -H/--host,
-    CORRAL_HOST and --config name what corral does not have yet (a `corral serve` endpoint, a client
-    configuration), so they are refused rather than ignored."""
+    engine errors show their traceback (-D, --log-level debug). --root selects the store, --config the
+    directory of docker's config.json (the registry credentials); -H/--host and CORRAL_HOST name what
+    corral does not have yet (a `corral serve` endpoint), so they are refused rather than ignored."""
     from corral.cli.parser import UsageError
 
     def refuse(message: str) -> UsageError:
@@ -531,8 +540,7 @@ def _global_options(argv: list[str]) -> tuple[list[str], bool]:
         elif name in ("-H", "--host"):
             raise UsageError(f"{name} {value}: {_DAEMONLESS}", 125)
         else:
-            raise UsageError(f"--config {value}: corral reads no client configuration (docker's config.json) yet",
-                             125)
+            os.environ["DOCKER_CONFIG"] = value  # docker's: where config.json (the credentials) lives
     return argv, debug
 
 

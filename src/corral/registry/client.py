@@ -21,6 +21,10 @@ from corral.errors import APIError, InvalidArgument, NotFound
 from corral.registry import conf
 from corral.registry.auth import Auth, Unauthorized
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from corral.registry.credentials import Credentials
+
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -38,6 +42,10 @@ class RegistryUnavailable(APIError):
     http_status = 502
 
 
+class UntrustedCertificate(RegistryUnavailable):
+    """The registry's TLS certificate does not verify against the system's CAs and its certs.d."""
+
+
 def _timeout() -> float:
     try:
         return float(os.environ.get("CORRAL_REGISTRY_TIMEOUT", "30"))
@@ -48,14 +56,15 @@ def _timeout() -> float:
 class Session:
     """HTTP to `registry` for repository `path`, with its auth; usable from several threads at once."""
 
-    def __init__(self, registry: str, path: str, actions: str = "pull", credentials: object = None) -> None:
+    def __init__(self, registry: str, path: str, actions: str = "pull", credentials: Credentials | None = None,
+                 login: bool = False) -> None:
         self.registry, self.path = registry, path
         self.base = conf.endpoint(registry)
         verify = conf.ssl_context(registry) if self.base.startswith("https:") else False
         t = _timeout()
         self.http = httpx.Client(verify=verify, timeout=httpx.Timeout(t, connect=min(t, 10.0)),
                                  follow_redirects=True, limits=httpx.Limits(max_connections=16))
-        self.auth = Auth(self, actions, credentials)
+        self.auth = Auth(self, actions, credentials, login)
 
     def close(self) -> None:
         self.http.close()
@@ -87,6 +96,8 @@ class Session:
                 raise RegistryUnavailable(f"{self.registry}: no answer within {_timeout():g}s to {what} "
                                           "(the registry hangs or is overloaded)") from None
             except httpx.TransportError as e:
+                if _untrusted(e):
+                    raise UntrustedCertificate(_untrusted_message(self.registry, self.base, e)) from None
                 if attempt == RETRIES or not _replayable(kw):
                     raise RegistryUnavailable(f"{self.registry}: {what} failed: {_reason(e)}") from None
                 time.sleep(delay)
@@ -118,6 +129,11 @@ class Session:
         detail = detail or f"HTTP {resp.status_code} {resp.reason_phrase}"
         message = f"{what}: {detail}"
         if resp.status_code == 401:
+            from corral.registry.auth import parse_challenge
+
+            challenge = parse_challenge(resp.headers.get("www-authenticate", ""))[1]
+            if challenge.get("error") == "insufficient_scope" and self.auth.creds() is not None:
+                return Unauthorized(f"{message} (the credentials give no {challenge.get('scope', '')} access)")
             return Unauthorized(f"{message} (authentication required: corral login {self.registry})")
         if resp.status_code == 403:
             return Unauthorized(f"{message} (denied)")
@@ -194,9 +210,14 @@ class Session:
             resp.close()
 
     def mount(self, digest: str, source: str) -> bool:
-        """Cross-repository mount of blob `digest` from repository `source`: True when the registry did."""
-        resp = self.request("POST", self.url("blobs/uploads/"), params={"mount": digest, "from": source},
-                            ok=(201, 202), what=f"mount of blob {digest} from {source}")
+        """Cross-repository mount of blob `digest` from repository `source`: True when the registry did.
+        A mount the credentials do not cover (no pull of `source`) is no error: the blob is uploaded
+        instead, as docker does."""
+        try:
+            resp = self.request("POST", self.url("blobs/uploads/"), params={"mount": digest, "from": source},
+                                ok=(201, 202), what=f"mount of blob {digest} from {source}")
+        except Unauthorized:
+            return False
         resp.close()
         if resp.status_code == 202 and (loc := resp.headers.get("location")):
             self._cancel(loc)  # the registry opened an upload instead; drop it
@@ -264,6 +285,18 @@ def _replayable(kw: dict) -> bool:
     """A request whose body is bytes (or none) can be sent again; a streamed one cannot."""
     content = kw.get("content")
     return content is None or isinstance(content, (bytes, bytearray))
+
+
+def _untrusted(e: Exception) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(e)
+
+
+def _untrusted_message(registry: str, base: str, e: Exception) -> str:
+    """What is wrong with the certificate (OpenSSL's words) and where the CA that would trust it goes."""
+    text = str(e)
+    reason = text.split("certificate verify failed:", 1)[-1].split("(_ssl.c", 1)[0].strip(" ()") or text
+    return (f"{registry}: the TLS certificate of {base} is not trusted (certificate verify failed: {reason}): "
+            f"put the CA that signed it in {os.path.join(conf.certs_dir(), registry, 'ca.crt')}")
 
 
 def _reason(e: Exception) -> str:

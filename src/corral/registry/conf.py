@@ -12,8 +12,9 @@ can serve both:
 It is /etc/corral/registries.conf, or the file CORRAL_REGISTRIES_CONF names (tests give each store its own).
 There is no Docker Hub here (no internet), so a name without a registry host resolves only through the
 search list; with none configured the error says so and names the file. Registries on localhost and
-127.0.0.0/8 are reached over plain HTTP, as docker does; any other over TLS verified against the system's
-CAs plus /etc/corral/certs.d/HOST:PORT/ca.crt (docker's certs.d layout; CORRAL_CERTS_D overrides).
+127.0.0.0/8 are reached over plain HTTP, as docker does (unless listed `insecure = false`); any other over
+TLS verified against the system's CAs plus /etc/corral/certs.d/HOST:PORT/ca.crt (docker's certs.d layout;
+CORRAL_CERTS_D overrides).
 """
 from __future__ import annotations
 
@@ -80,15 +81,18 @@ def is_local(registry: str) -> bool:
     return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
-def insecure(registry: str) -> bool:
-    """Listed `insecure = true` in the configuration file."""
-    return any(r.get("location") == registry and r.get("insecure") is True for r in load().get("registry", []))
+def insecure(registry: str) -> bool | None:
+    """`insecure` as the configuration file lists it for this registry (None: not said)."""
+    return next((r["insecure"] for r in load().get("registry", [])
+                 if r.get("location") == registry and isinstance(r.get("insecure"), bool)), None)
 
 
 def endpoint(registry: str) -> str:
-    """The base URL of a registry's API: plain HTTP for local and insecure-listed ones."""
+    """The base URL of a registry's API: plain HTTP for local and insecure-listed ones; a local one listed
+    `insecure = false` is reached over verified TLS."""
     host = HUB_ENDPOINT if registry == DOCKER_HUB else registry
-    scheme = "http" if is_local(registry) or insecure(registry) else "https"
+    listed = insecure(registry)
+    scheme = "http" if listed or (listed is None and is_local(registry)) else "https"
     return f"{scheme}://{host}"
 
 
@@ -99,10 +103,15 @@ def ssl_context(registry: str):  # noqa: ANN201 - ssl.SSLContext, imported here 
 
     ctx = ssl.create_default_context()
     folder = os.path.join(certs_dir(), registry)
-    for ca in sorted(glob.glob(os.path.join(folder, "*.crt"))):
-        ctx.load_verify_locations(ca)
-    for cert in sorted(glob.glob(os.path.join(folder, "*.cert"))):
-        key = cert[:-5] + ".key"
-        if os.path.exists(key):
-            ctx.load_cert_chain(cert, key)
+    path = ""
+    try:
+        for path in sorted(glob.glob(os.path.join(folder, "*.crt"))):
+            ctx.load_verify_locations(path)
+        for path in sorted(glob.glob(os.path.join(folder, "*.cert"))):
+            key = path[:-5] + ".key"
+            if os.path.exists(key):
+                ctx.load_cert_chain(path, key)
+    except (ssl.SSLError, OSError) as e:
+        reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or str(e)
+        raise InvalidArgument(f"{path}: cannot be used as a certificate ({reason}): fix or remove it") from None
     return ctx

@@ -30,6 +30,7 @@ MAX_CONCURRENT = 3  # docker's max-concurrent-downloads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
 
@@ -47,9 +48,10 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
 
 
 def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool = False,
-         emit: Emit | None = None) -> list[tuple[str, str]]:
+         emit: Emit | None = None, credentials: Credentials | None = None) -> list[tuple[str, str]]:
     """Pull `name` (every tag of its repository with all_tags); returns (image ID, name) per image pulled.
-    A name without a registry host is tried on each configured search registry until one has it."""
+    A name without a registry host is tried on each configured search registry until one has it.
+    `credentials` are used instead of the stored ones (docker's auth_config)."""
     ref = parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise InvalidArgument("tag can't be used with --all-tags/-a")
@@ -59,7 +61,7 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
     missing: NotFound | None = None
     for registry, path in candidates:
         try:
-            with client.Session(registry, path) as session:
+            with client.Session(registry, path, credentials=credentials) as session:
                 if not all_tags:
                     return [_pull_one(store, session, ref, want, platform is not None, say)]
                 return [_pull_one(store, session, ref.with_tag(t), want, platform is not None, say)

@@ -26,6 +26,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterator
 
+    from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
 GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -37,9 +38,10 @@ MAX_CONCURRENT = 3
 LEVEL = 1  # gzip's fastest: a push is bound by compression, and level 1 is within a few % of 6 on layers
 
 
-def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None) -> list[tuple[str, str]]:
+def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None = None,
+         credentials: Credentials | None = None) -> list[tuple[str, str]]:
     """Push the image `name` names (every local tag of its repository with all_tags); returns
-    (tag, manifest digest) per tag pushed."""
+    (tag, manifest digest) per tag pushed. `credentials` are used instead of the stored ones."""
     from corral.store import images
 
     ref = parse(name)
@@ -58,7 +60,7 @@ def push(store: Store, name: str, *, all_tags: bool = False, emit: Emit | None =
         tags = [ref.tag or "latest"]
     say(status(f"The push refers to repository [{registry}/{path}]"))
     done = []
-    with client.Session(registry, path, actions="pull,push") as session:
+    with client.Session(registry, path, actions="pull,push", credentials=credentials) as session:
         for tag in tags:
             done.append((tag, _push_one(store, session, ref.with_tag(tag), say)))
     return done

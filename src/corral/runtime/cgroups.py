@@ -442,6 +442,17 @@ def _rmdir_retry(d: str) -> None:
         delay *= 2
 
 
+def swap_accounted(root: str = ROOT) -> bool:
+    """Whether this host's memory cgroup limits swap (v1's memory.memsw files, v2's memory.swap.max in
+    the cgroup we run in): docker's default for --memory without --memory-swap depends on it."""
+    if is_v2(root):
+        with open("/proc/self/cgroup") as f:
+            here = next((line.split(":", 2)[2].strip() for line in f if line.startswith("0::")), "/")
+        return os.path.exists(os.path.join(root, here.lstrip("/"), "memory.swap.max"))
+    memory = _v1_mounts().get("memory") if root == ROOT else os.path.join(root, "memory")
+    return bool(memory) and os.path.exists(os.path.join(memory, "memory.memsw.limit_in_bytes"))
+
+
 def refuse_unsupported(resources: dict, root: str = ROOT) -> None:
     """Refuse, before a container is made or its record changed, a limit of `resources` (OCI
     linux.resources) this host's cgroups cannot apply. On v1 each limit's file is looked for at the

@@ -10,10 +10,14 @@ import os
 import time
 
 from corral.store import containers
-from corral.store.containers import CREATED, EXITED, RESTARTING, RUNNING  # noqa: F401 - the states, kept there
-from corral.store.owners import identity, is_alive, process_starttime  # noqa: F401 - the state's own words
+from corral.store import owners
 from corral.store.root import Store
 from corral.timestamps import rfc3339
+
+# The states live with the containers table and process identities with store.owners; the runtime's callers
+# say state.RUNNING and state.identity(pid), so both are named here too.
+CREATED, EXITED, RESTARTING, RUNNING = containers.CREATED, containers.EXITED, containers.RESTARTING, containers.RUNNING
+identity, is_alive, process_starttime = owners.identity, owners.is_alive, owners.process_starttime
 
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
 

@@ -163,14 +163,16 @@ class ImageCollection(Collection):
     def pull(self, repository: str, tag: str | None = None, all_tags: bool = False, platform: str | None = None,
              **kwargs: object) -> Image | list[Image]:
         """docker-py's pull: the image from its registry (tag or digest in `tag`, or in `repository`
-        itself); with all_tags every tag of the repository, as a list."""
-        kwargs.pop("auth_config", None)  # credentials come from `corral login` (~/.docker/config.json)
+        itself); with all_tags every tag of the repository, as a list. auth_config ({"username": ...,
+        "password": ...}, or identitytoken, or auth) is used for this pull instead of stored credentials."""
+        auth_config = kwargs.pop("auth_config", None)
         refuse_unknown("pull", kwargs)
         check_type("pull", "repository", repository, str)
         check_type("pull", "tag", tag, str)
         check_type("pull", "platform", platform, str)
         name = repository if not tag else f"{repository}{'@' if tag.startswith('sha256:') else ':'}{tag}"
-        pulled = self.client.api.pull(name, platform=platform, all_tags=all_tags)
+        pulled = self.client.api.pull(name, platform=platform, all_tags=all_tags,
+                                      auth_config=self.client._auth_config(name, auth_config))
         if all_tags:
             return [self.get(img.id) for img in pulled]
         return self.get(pulled[0].id)
@@ -179,13 +181,14 @@ class ImageCollection(Collection):
              **kwargs: object) -> str | Iterator:
         """docker-py's push: docker's progress JSON, as one string of lines, or (stream=True) line by line
         as it happens (bytes; dicts with decode=True). A failure is the last message ({"error": ...}),
-        as the engine reports it to docker-py."""
-        kwargs.pop("auth_config", None)
+        as the engine reports it to docker-py. auth_config as for pull."""
+        auth_config = kwargs.pop("auth_config", None)
         refuse_unknown("push", kwargs)
         check_type("push", "repository", repository, str)
         check_type("push", "tag", tag, str)
         name = f"{repository}:{tag}" if tag else repository
-        messages = _progress_of(lambda emit: self.client.api.push(name, progress=emit))
+        auth_config = self.client._auth_config(name, auth_config)  # a bad one fails here, not in the stream
+        messages = _progress_of(lambda emit: self.client.api.push(name, progress=emit, auth_config=auth_config))
         if stream:
             return messages if decode else (_line(m) for m in messages)
         return "".join(_line(m).decode() for m in messages)
