@@ -158,7 +158,8 @@ def test_generate_service_and_deployment(busybox, tmp_path) -> None:
     for args, said in ((["--replicas", "2", "web"], "--replicas is for --type deployment"),
                        (["--type", "job", "web"], "--type job: give pod or deployment"),
                        (["--service", "nosuch"], "No such container"),
-                       (["--replicas", "x", "--type", "deployment", "web"], "invalid value 'x' for --replicas")):
+                       (["--replicas", "x", "--type", "deployment", "web"], "invalid value 'x' for --replicas"),
+                       (["-f", str(tmp_path / "no" / "d.yaml"), "web"], "No such file or directory")):
         bad = busybox("kube", "generate", *args)
         assert bad.returncode != 0 and said in bad.stderr.decode() and bad.stderr.count(b"\n") == 1, bad.stderr
 

@@ -17,14 +17,17 @@ def generate(o: dict, args: list[str]) -> int:
         except ValueError:
             raise InvalidArgument(f"invalid value {o['replicas']!r} for --replicas: give a number") from None
     text, warnings = kube.generate(Host(), args, kind=o["type"] or "pod", service=o["service"], replicas=replicas)
-    for w in warnings:
-        print(f"WARNING: {w}", file=sys.stderr)
     if o["filename"]:
         from corral.store.fsutil import write_atomic
 
-        write_atomic(o["filename"], text.encode())
+        try:
+            write_atomic(o["filename"], text.encode())
+        except OSError as e:
+            raise InvalidArgument(f"cannot write {o['filename']}: {e.strerror}") from None
     else:
         sys.stdout.write(text)
+    for w in warnings:  # after the output, which they are about (none when it could not be written)
+        print(f"WARNING: {w}", file=sys.stderr)
     return 0
 
 
