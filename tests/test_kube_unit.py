@@ -3,9 +3,12 @@ plan (every unsupported field by its path, in one line), on dicts."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from corral.errors import InvalidArgument
 from corral.kube import fields, generate, play, yamlio
+from tests.test_fuzz import FUZZ
 
 pytestmark = pytest.mark.unit
 
@@ -206,3 +209,72 @@ def test_item_paths_stay_inside_the_volume() -> None:
     docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k": "v"}},
             _pod({}, volumes=[{"name": "v", "configMap": {"name": "m", "items": [{"key": "k", "path": "../x"}]}}])]
     assert "give a relative path without '..'" in _refusal(docs)
+
+
+# ------------------------------------------------------------------------------ fuzzing (tests/test_fuzz.py's)
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+RICH = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k": "v"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"pw": "aHVudGVyMg=="}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"app": "d"}},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}},
+                  "template": {"metadata": {"labels": {"app": "d"}}, "spec": {
+                      "restartPolicy": "Always", "securityContext": {"runAsUser": 1, "sysctls": [{"name": "a"}]},
+                      "containers": [{"name": "c", "image": "busybox", "command": ["sh"], "args": ["-c", "x"],
+                                      "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "m",
+                                                                                              "key": "k"}}}],
+                                      "envFrom": [{"secretRef": {"name": "s"}}],
+                                      "ports": [{"containerPort": 80, "hostPort": 8080, "name": "http"}],
+                                      "resources": {"limits": {"memory": "64Mi", "cpu": "1"}},
+                                      "volumeMounts": [{"name": "m", "mountPath": "/m"},
+                                                       {"name": "e", "mountPath": "/e"}],
+                                      "securityContext": {"capabilities": {"add": ["NET_ADMIN"]}},
+                                      "livenessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 3}}],
+                      "volumes": [{"name": "m", "configMap": {"name": "m", "items": [{"key": "k", "path": "f"}]}},
+                                  {"name": "e", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "d"},
+         "spec": {"type": "NodePort", "selector": {"app": "d"},
+                  "ports": [{"port": 80, "targetPort": "http", "nodePort": 30080}]}}]
+
+
+def _paths(obj: object, here: tuple = ()) -> list[tuple]:
+    found = [here]
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        found += _paths(value, here + (key,))
+    return found
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_plan_of_a_mangled_file_is_a_plan_or_one_line(data: st.DataObject) -> None:
+    """Any subtree of a rich file replaced by any JSON value: a plan, or InvalidArgument in one line."""
+    import copy
+
+    docs = copy.deepcopy(RICH)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(docs)[1:]))
+        where = docs
+        for key in path[:-1]:
+            where = where[key]
+        where[path[-1]] = data.draw(JSON)
+    docs = [d for d in docs if isinstance(d, dict)] or [{}]
+    try:
+        play.plan(docs, "f.yaml")
+    except InvalidArgument as e:
+        assert "\n" not in str(e)
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["a:", " ", "\n", "- ", "&x ", "*x", "{", "}", "[", "]", "'", '"', "!!str ",
+                                 "kind: Pod", "---", "\t", ":", "#"]) | st.text(max_size=4), max_size=30)
+       .map("".join))
+def test_fuzz_yaml_reader_is_documents_or_one_line(text: str) -> None:
+    try:
+        docs = yamlio.load_all(text, "f.yaml")
+    except InvalidArgument as e:
+        assert "\n" not in str(e)
+        return
+    assert docs and all(isinstance(d, dict) for d in docs)

@@ -90,7 +90,7 @@ def _env(c: dict, at: str, pod: str, configs: dict, report: Report) -> list[str]
         for key, label in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
             if key in ref:
                 body = report.keys(ref[key], f"{where}.{key}", {"name", "optional"})
-                data = configs.get((label, body.get("name")))
+                data = configs.get((label, body.get("name"))) if isinstance(body.get("name"), str) else None
                 if data is None and not body.get("optional"):
                     report.errors.append(f"{where}.{key}: {label} {body.get('name')!r} is not in the file")
                 for k, v in (data or {}).items():
@@ -121,8 +121,8 @@ def _value_from(ref: object, where: str, pod: str, configs: dict, report: Report
     for key, label in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
         if key in ref:
             body = report.keys(ref[key], f"{where}.{key}", {"name", "key", "optional"})
-            data = configs.get((label, body.get("name"))) or {}
-            if body.get("key") in data:
+            data = configs.get((label, body.get("name"))) or {} if isinstance(body.get("name"), str) else {}
+            if isinstance(body.get("key"), str) and body["key"] in data:
                 return _text(data[body["key"]], f"{where}.{key}", report)
             if not body.get("optional"):
                 report.errors.append(f"{where}.{key}: key {body.get('key')!r} of {label} {body.get('name')!r} "

@@ -39,6 +39,21 @@ class Report:
             return default
         return value
 
+    def texts(self, value: object, where: str) -> dict[str, str]:
+        """A mapping of strings to strings (labels, annotations, selectors, a ConfigMap's data); {} if none."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.errors.append(f"{where}: must be a mapping of strings")
+            return {}
+        found = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, str):
+                self.errors.append(f"{where}.{key}: must be a string, as its value")
+            else:
+                found[key] = item
+        return found
+
     def items(self, value: object, where: str) -> list:
         if value is None:
             return []

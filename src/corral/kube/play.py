@@ -48,7 +48,7 @@ def plan(docs: list[dict], source: str, *, network: str | None = None, allow_hos
         kind = doc.get("kind")
         name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
         where = f"{kind} {name}" if kind and name else f"document {i + 1}"
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             report.errors.append(f"{where}: kind {kind!r} is not supported (only {', '.join(KINDS)})" if kind else
                                  f"{where}: no kind")
             continue
@@ -78,20 +78,20 @@ def plan(docs: list[dict], source: str, *, network: str | None = None, allow_hos
         seen.add(pod["name"])
     for where, doc in by_kind["Service"]:
         _service(where, doc, pods, report)
-    if report.errors:
-        raise InvalidArgument(f"{source}: " + "; ".join(report.errors))
+    if report.errors:  # one line: a key or value with a line break in it is shown escaped
+        raise InvalidArgument(f"{source}: " + "; ".join(report.errors).replace("\n", "\\n").replace("\r", "\\r"))
     for pod in pods:
         del pod["where"], pod["labels"]
         for c in pod["containers"]:
             c.pop("ports_declared", None)
-    return {"pods": pods, "claims": [c for c in claims if c], "warnings": report.warnings}
+    warnings = [w.replace("\n", "\\n").replace("\r", "\\r") for w in report.warnings]
+    return {"pods": pods, "claims": [c for c in claims if c], "warnings": warnings}
 
 
 def _metadata(meta: object, where: str, report: Report) -> None:
     meta = report.keys(meta, where, {"name", "labels", "annotations"}, {"namespace"}, _SERVER_FIELDS)
     for key in ("labels", "annotations"):
-        for k, v in report.keys(meta.get(key), f"{where}.{key}", set(meta.get(key) or ())).items():
-            report.typed(v, f"{where}.{key}.{k}", str)
+        report.texts(meta.get(key), f"{where}.{key}")
 
 
 _POD_KEYS = {"containers", "volumes", "restartPolicy", "hostname", "hostNetwork", "hostPID", "hostIPC",
@@ -107,11 +107,11 @@ def _deployment(where: str, doc: dict, configs: dict, report: Report, network: s
         report.errors.append(f"{where}: spec.replicas {replicas}: give 0 to 100")
         replicas = 0
     template = report.keys(spec.get("template"), f"{where}: spec.template", {"metadata", "spec"})
-    meta = template.get("metadata") or {}
-    report.keys(meta, f"{where}: spec.template.metadata", {"labels", "annotations"}, silent=_SERVER_FIELDS | {"name"})
+    meta = report.keys(template.get("metadata"), f"{where}: spec.template.metadata", {"labels", "annotations"},
+                       silent=_SERVER_FIELDS | {"name"})
     selector = report.keys(spec.get("selector"), f"{where}: spec.selector", {"matchLabels"})
-    wanted = selector.get("matchLabels") or {}
-    labels = meta.get("labels") or {}
+    wanted = report.texts(selector.get("matchLabels"), f"{where}: spec.selector.matchLabels")
+    labels = report.texts(meta.get("labels"), f"{where}: spec.template.metadata.labels")
     if not wanted or any(labels.get(k) != v for k, v in wanted.items()):
         report.errors.append(f"{where}: spec.selector.matchLabels must be given and match spec.template.metadata."
                              "labels")
@@ -133,8 +133,9 @@ def _pod(name: str, kind: str, meta: dict, spec: object, where: str, replica: in
     spec = report.keys(spec, at, _POD_KEYS, _CLUSTER_ONLY_POD)
     if not spec:
         report.errors.append(f"{at}: missing")
-    labels = {**(meta.get("annotations") or {}), **(meta.get("labels") or {})}
-    pod = {"name": name, "kind": kind, "where": where, "labels": meta.get("labels") or {}, "containers": [],
+    own = report.texts(meta.get("labels"), f"{where}: labels")
+    labels = {**report.texts(meta.get("annotations"), f"{where}: annotations"), **own}
+    pod = {"name": name, "kind": kind, "where": where, "labels": own, "containers": [],
            "sources": []}
     volumes = pod_volumes(name, spec.get("volumes"), at, configs, report, allow_host_paths)
     for key in ("hostNetwork", "hostPID", "hostIPC"):
@@ -149,7 +150,7 @@ def _pod(name: str, kind: str, meta: dict, spec: object, where: str, replica: in
         common["ipc"] = "host"
     policy = spec.get("restartPolicy")
     if policy is not None:
-        if policy not in _RESTART:
+        if not isinstance(policy, str) or policy not in _RESTART:
             report.errors.append(f"{at}.restartPolicy {policy!r}: give Always, OnFailure or Never")
         elif kind == "Deployment" and policy != "Always":
             report.errors.append(f"{at}.restartPolicy: a Deployment's pods restart Always")
@@ -219,8 +220,8 @@ def _service(where: str, doc: dict, pods: list[dict], report: Report) -> None:
     if kind not in ("NodePort", "ClusterIP"):
         report.errors.append(f"{where}: spec.type {kind}: only NodePort (or ClusterIP) is supported")
         return
-    selector = spec.get("selector") or {}
-    if not isinstance(selector, dict) or not selector:
+    selector = report.texts(spec.get("selector"), f"{where}: spec.selector")
+    if not selector:
         report.errors.append(f"{where}: spec.selector: a Service without a selector selects nothing here")
         return
     chosen = [p for p in pods if all(p["labels"].get(k) == v for k, v in selector.items())]

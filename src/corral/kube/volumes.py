@@ -22,21 +22,19 @@ def config_data(by_kind: dict, report: Report) -> dict[tuple[str, str], dict[str
     found = {}
     for where, doc in by_kind["ConfigMap"]:
         data: dict[str, bytes] = {}
-        for key, value in report.keys(doc.get("data"), f"{where}: data", set(doc.get("data") or ())).items():
-            data[key] = str(report.typed(value, f"{where}: data.{key}", str, "")).encode()
-        for key, value in report.keys(doc.get("binaryData"), f"{where}: binaryData",
-                                      set(doc.get("binaryData") or ())).items():
+        for key, value in report.texts(doc.get("data"), f"{where}: data").items():
+            data[key] = value.encode()
+        for key, value in report.texts(doc.get("binaryData"), f"{where}: binaryData").items():
             data[key] = _base64(value, f"{where}: binaryData.{key}", report)
         if "stringData" in doc or "type" in doc:
             report.errors.append(f"{where}: stringData and type belong to a Secret")
         found[("ConfigMap", doc["metadata"]["name"])] = _checked_keys(data, where, report)
     for where, doc in by_kind["Secret"]:
         data = {}
-        for key, value in report.keys(doc.get("data"), f"{where}: data", set(doc.get("data") or ())).items():
+        for key, value in report.texts(doc.get("data"), f"{where}: data").items():
             data[key] = _base64(value, f"{where}: data.{key}", report)
-        for key, value in report.keys(doc.get("stringData"), f"{where}: stringData",
-                                      set(doc.get("stringData") or ())).items():
-            data[key] = str(report.typed(value, f"{where}: stringData.{key}", str, "")).encode()
+        for key, value in report.texts(doc.get("stringData"), f"{where}: stringData").items():
+            data[key] = value.encode()
         if "binaryData" in doc:
             report.errors.append(f"{where}: binaryData belongs to a ConfigMap")
         found[("Secret", doc["metadata"]["name"])] = _checked_keys(data, where, report)
@@ -135,7 +133,7 @@ def _source_files(kind: str, ref: object, body: dict, where: str, configs: dict,
                   report: Report) -> list[tuple[str, bytes, int]]:
     """The files of a configMap or secret volume: each key (or the items chosen) as a file."""
     label = "ConfigMap" if kind == "configMap" else "Secret"
-    data = configs.get((label, ref))
+    data = configs.get((label, ref)) if isinstance(ref, str) else None
     if data is None:
         if not body.get("optional"):
             report.errors.append(f"{where}: {label} {ref!r} is not in the file")
@@ -148,7 +146,7 @@ def _source_files(kind: str, ref: object, body: dict, where: str, configs: dict,
     for i, item in enumerate(items):
         item = report.keys(item, f"{where}.items[{i}]", {"key", "path", "mode"})
         key, path = item.get("key"), item.get("path")
-        if key not in data:
+        if not isinstance(key, str) or key not in data:
             report.errors.append(f"{where}.items[{i}].key {key!r}: not in {label} {ref}")
             continue
         if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
@@ -176,7 +174,7 @@ def volume_mounts(items: object, at: str, volumes: dict, report: Report,
     for i, m in enumerate(report.items(items, at)):
         where = f"{at}[{i}]"
         m = report.keys(m, where, {"name", "mountPath", "readOnly"})
-        vol = volumes.get(m.get("name"))
+        vol = volumes.get(m.get("name")) if isinstance(m.get("name"), str) else None
         target = m.get("mountPath")
         if vol is None:
             report.errors.append(f"{where}.name: no volume {m.get('name')!r} in the pod's volumes")

@@ -79,9 +79,9 @@ def load_all(text: str, source: str) -> list[dict]:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise InvalidArgument(f"{source}:{where}: not valid YAML: {e.problem or e.context}") from None
-    except yaml.YAMLError as e:
-        raise InvalidArgument(f"{source}: not valid YAML: {e}") from None
+        raise InvalidArgument(f"{source}:{where}: not valid YAML: {_line(e.problem or e.context)}") from None
+    except yaml.YAMLError as e:  # the reader's: a character YAML does not allow
+        raise InvalidArgument(f"{source}: not valid YAML: {_line(str(e).split(' in ')[0])}") from None
     except RecursionError:
         raise InvalidArgument(f"{source}: nested too deeply to be a Kubernetes object") from None
     found = []
@@ -95,6 +95,10 @@ def load_all(text: str, source: str) -> list[dict]:
     if not found:
         raise InvalidArgument(f"{source}: no Kubernetes object in it")
     return found
+
+
+def _line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 def dump_all(docs: list[dict], header: str = "") -> str:
