@@ -67,6 +67,17 @@ class Registry:
             return e.code, e.read(), dict(e.headers)
 
 
+def serve(handler: type) -> tuple:
+    """(server, "127.0.0.1:port") of a threaded HTTP server for `handler`, serving in a daemon thread."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"127.0.0.1:{server.server_address[1]}"
+
+
 class FakeRegistry:
     """A registry served from a dict {path: (status, headers, body)} on 127.0.0.1, in a thread: for the
     faults a real registry does not make (wrong content, hanging). A path missing from the dict is 404;
@@ -99,13 +110,82 @@ class FakeRegistry:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server, self.host = serve(Handler)
 
     def stop(self) -> None:
         self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class CountingProxy:
+    """A plain HTTP proxy in front of a registry on 127.0.0.1, in a thread, that records what a client asked
+    and how many body bytes it was sent: (method, path, Range header, status, bytes) per request. With
+    ignore_range it drops the Range header, as a registry that does not support ranges would answer; with
+    `rate` (bytes/s) a body over 8 MB is sent no faster, so a test knows the small ones finish first."""
+
+    def __init__(self, upstream: str, ignore_range: bool = False, rate: float = 0) -> None:
+        import http.client
+        import http.server
+
+        self.requests: list[tuple[str, str, str, int, int]] = []
+        self.active = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                proxy.active += 1
+                try:
+                    self.forward()
+                finally:
+                    proxy.active -= 1
+
+            def forward(self) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                asked = headers.get("Range", "")
+                if ignore_range:
+                    headers.pop("Range", None)
+                conn = http.client.HTTPConnection(upstream, timeout=30)
+                conn.request(self.command, self.path, headers=headers)
+                resp = conn.getresponse()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.end_headers()
+                sent = 0
+                slow = rate and int(resp.getheader("Content-Length") or 0) > 8 << 20
+                started = time.monotonic()
+                try:
+                    while self.command != "HEAD" and (chunk := resp.read(1 << 16)):
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                        if slow:
+                            time.sleep(max(0.0, started + sent / rate - time.monotonic()))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client was killed mid-body
+                finally:
+                    conn.close()
+                    proxy.requests.append((self.command, self.path, asked, resp.status, sent))
+
+            do_HEAD = do_GET  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server, self.host = serve(Handler)
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until no request is in flight (one whose client was killed finishes writing into the void)."""
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def blob_gets(self) -> list[tuple[str, str, int, int]]:
+        """(blob digest, Range asked, status, bytes sent) of each blob GET so far."""
+        return [(path.rsplit("/", 1)[1], asked, status, sent) for method, path, asked, status, sent in self.requests
+                if method == "GET" and "/blobs/" in path]
+
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -152,7 +152,8 @@ def test_manifest_list_platform_selection(busybox, other, registry, tmp_path):
 def test_missing_manifest_is_a_clear_404(other, registry):
     r = other("pull", f"{registry.host}/nothing:here")
     assert r.returncode == 1
-    assert f"manifest for {registry.host}/nothing:here: manifest unknown".encode() in r.stderr
+    assert f"manifest for {registry.host}/nothing:here not found: manifest unknown: manifest unknown".encode() \
+        in r.stderr
     assert other.out("images", "-q") == ""
     assert_clean(other)
 

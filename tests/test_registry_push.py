@@ -145,7 +145,9 @@ def test_python_api_pull_and_push(busybox, other, registry):
     with corral.Client(busybox.root) as pusher:
         messages = list(pusher.images.push(ref, tag="1", stream=True, decode=True))
         assert messages[0] == {"status": f"The push refers to repository [{ref}]"}
-        assert any(m.get("status") == "Pushed" for m in messages) and "digest: sha256:" in messages[-1]["status"]
+        assert any(m.get("status") == "Pushed" for m in messages) and "digest: sha256:" in messages[-2]["status"]
+        assert messages[-1]["aux"]["Tag"] == "1" and messages[-1]["aux"]["Digest"] in messages[-2]["status"]
+        assert pusher.images.get_registry_data(f"{ref}:1").id == messages[-1]["aux"]["Digest"]  # in-process too
         text = pusher.images.get(f"{ref}:1").push()
         assert "Layer already exists" in text
         failed = list(pusher.images.push(f"{registry.host}/none", tag="x", stream=True))
@@ -154,3 +156,24 @@ def test_python_api_pull_and_push(busybox, other, registry):
         image = puller.images.pull(ref, tag="1")
         assert image.tags == [f"{ref}:1"] and image.id == inspect(busybox, f"{ref}:1")["Id"]
         assert [i.tags for i in puller.images.pull(ref, all_tags=True)] == [[f"{ref}:1"]]
+
+
+def test_push_format_v2s2_as_docker_pushes(busybox, other, registry, tmp_path):
+    ref = f"{registry.host}/v2s2/app:1"
+    image_id = with_layer(busybox, ref, "echo v2s2 > /f")
+    out = busybox.out("push", "--format", "v2s2", ref)
+    digest = out.splitlines()[-1].split("digest: ")[1].split()[0]
+    raw = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{ref}"))
+    assert raw["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert raw["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json" and raw["config"][
+        "digest"] == image_id
+    assert {d["mediaType"] for d in raw["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+    assert json.loads(skopeo("inspect", "--tls-verify=false", f"docker://{ref}"))["Digest"] == digest
+    other.out("pull", ref)
+    assert inspect(other, ref)["Id"] == image_id and other.out("run", "--rm", ref, "cat", "/f") == "v2s2\n"
+    oci_out = busybox.out("push", ref)  # the default is OCI's: another manifest, the same blobs
+    assert oci_out.count("Layer already exists") == 2 and digest not in oci_out
+    for bad, said in ((("--format", "v2s1", ref), "unknown manifest format 'v2s1': use oci or v2s2"),
+                      (("--format", "v2s2", ref, f"oci:{tmp_path / 'l'}"), "does not apply to an OCI layout")):
+        r = busybox("push", *bad)
+        assert r.returncode != 0 and said in r.stderr.decode() and r.stderr.decode().count("\n") == 1

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import time
 
+import corral
 import servefix
 
 served = servefix.served
@@ -232,11 +233,6 @@ def test_container_prune_and_update(served):
     served.out("rm", "-f", "live")
 
 
-def test_pull_says_what_is_missing(served):
-    proc = served.docker("pull", "alpine")
-    assert proc.returncode != 0 and b"not implemented yet" in proc.stderr
-
-
 def test_docker_events_reports_what_corral_events_does(served):
     served.out("run", "--rm", "--name", "evs", "busybox", "true")
     until = str(int(time.time()) + 1)  # "0s" would be the second begun: docker's bounds are whole seconds
@@ -250,3 +246,23 @@ def test_docker_events_reports_what_corral_events_does(served):
     response = served.raw(b"GET /v1.50/events?since=x HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.startswith(b"HTTP/1.1 400 ")
 
+
+
+def test_exec_inspect_has_the_host_pid(served):
+    client = served.client()
+    box = client.containers.run("busybox", "sleep 60", detach=True, name="pids")
+    try:
+        detached = client.api.exec_create(box.id, "sleep 30")["Id"]
+        client.api.exec_start(detached, detach=True)
+        attached = client.api.exec_create(box.id, "sh -c 'sleep 0.5; echo done'")["Id"]
+        output = client.api.exec_start(attached, stream=True)
+        for exec_id, cmd in ((detached, b"sleep\x0030\x00"), (attached, b"sh\x00-c\x00")):
+            pid = client.api.exec_inspect(exec_id)["Pid"]
+            assert pid > 0
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                assert f.read().startswith(cmd)
+        assert b"".join(output) == b"done\n"
+        assert client.api.exec_inspect(attached)["ExitCode"] == 0
+        assert client.version()["ApiVersion"] == corral.Client(served.cli.root).api_version
+    finally:
+        box.remove(force=True)

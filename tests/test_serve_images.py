@@ -43,12 +43,17 @@ def test_legacy_build_commit_and_prune(served, tmp_path):
     assert build.returncode == 0, build.stderr
     assert b"Successfully tagged built:1" in build.stdout
     assert served.out("run", "--rm", "built:1") == "built for docker\n"
+    image_id = served.out("build", "-q", "-t", "built:1", "--build-arg", "WHO=docker", str(ctx),
+                          env={"DOCKER_BUILDKIT": "0"})
+    assert image_id == served.out("image", "inspect", "-f", "{{.Id}}", "built:1")  # -q: the ID alone
     again = served.docker("build", "-t", "built:1", "--build-arg", "WHO=docker", str(ctx),
                           env={"DOCKER_BUILDKIT": "0"})
     assert b"Using cache" in again.stdout or b"CACHED" in again.stdout.upper()
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
     failed = served.docker("build", str(ctx), env={"DOCKER_BUILDKIT": "0"})
     assert failed.returncode != 0 and b"exit" in failed.stderr.lower() + failed.stdout.lower()
+    quiet = served.docker("build", "-q", str(ctx), env={"DOCKER_BUILDKIT": "0"})  # the steps only on failure
+    assert quiet.returncode != 0 and b"Step 2/2 : RUN exit 3" in quiet.stderr and quiet.stdout == b""
     served.out("run", "--name", "tocommit", "busybox", "sh", "-c", "echo kept > /kept")
     image_id = served.out("commit", "-c", "CMD cat /kept", "tocommit", "committed:1").strip()
     assert image_id.startswith("sha256:")

@@ -8,6 +8,7 @@ The points, each where a writer is halfway through a change:
   commit.tar       the new layer's tar written in tmp/
   layer.unpacked   a layer unpacked in tmp/, not yet in layers/
   layer.renamed    a layer in layers/, not yet recorded in the DB
+  pull.partial     a pull halfway through a large layer, its bytes so far kept in tmp/ (registry/resume.py)
 """
 from __future__ import annotations
 

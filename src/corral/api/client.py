@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from corral.api.models import check_type
+from corral.api.system import API_VERSION  # one version: the models' shapes, `version`, and corral serve's
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
     from corral.api.models.images import ImageCollection
     from corral.api.models.networks import NetworkCollection
     from corral.api.models.volumes import VolumeCollection
-
-API_VERSION = "1.47"  # the Engine API version whose shapes the models follow
 
 
 class Client:
@@ -79,6 +78,11 @@ class Client:
         from corral.api.models.volumes import VolumeCollection
 
         return self._collection("volumes", VolumeCollection)  # type: ignore[return-value]
+
+    @property
+    def api_version(self) -> str:
+        """The Engine API version whose shapes the models follow, the one `corral serve` speaks."""
+        return API_VERSION
 
     def ping(self) -> bool:
         """True when the store can be read (docker-py: the daemon answered); its error otherwise."""
@@ -170,8 +174,8 @@ class Client:
         if auth_config is not None:
             credentials.from_auth_config(auth_config)
             return auth_config
-        if not self._logins and self._dockercfg_path is None:
-            return None
+        if (not self._logins and self._dockercfg_path is None) or name.startswith("oci:"):
+            return None  # (an OCI layout is files: no registry to log in to)
         registry = conf.candidates(parse(name))[0][0]
         found = self._logins.get(logins.server_key(registry))
         if found is None and self._dockercfg_path is not None:

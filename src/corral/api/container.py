@@ -381,7 +381,8 @@ class Container:
         serve's exec start); `how` is exec_request's user, env, workdir and privileged."""
         from corral.api import sessions
 
-        req = dict(sessions.exec_request(self.id, cmd, **how), tty=tty, rows=rows, cols=cols)  # type: ignore
+        req = dict(sessions.exec_request(self.id, cmd, **how), tty=tty, rows=rows, cols=cols,  # type: ignore
+                   pid=True)  # the monitor says the command's host PID (docker's exec inspect shows it)
         return sessions.open_channel(self.host.store, req, stdin=stdin)
 
     def resize(self, rows: int, cols: int) -> None:

@@ -28,6 +28,7 @@ class Exec:
         self.started = False
         self.exit_code: int | None = None
         self.channel: Channel | None = None
+        self.pid = 0  # the command's host PID, once started (docker's exec inspect shows it)
 
     def start(self, container: Container, tty: bool | None = None, rows: int = 0, cols: int = 0) -> Channel:
         """Run the command with an attached session; Conflict if it was started before."""
@@ -43,7 +44,7 @@ class Exec:
         except BaseException:
             self.started = False
             raise
-        self.running, self.channel = True, channel
+        self.running, self.channel, self.pid = True, channel, channel.pid or 0
         return channel
 
     def resize(self, rows: int, cols: int) -> None:
@@ -61,8 +62,8 @@ class Exec:
         o = self.options
         from corral.api import sessions
 
-        sessions.exec_detached(container.host.store, container.id, o["cmd"], user=o["user"], env=o["env"],
-                               workdir=o["workdir"], privileged=o["privileged"])
+        self.pid = sessions.exec_detached(container.host.store, container.id, o["cmd"], user=o["user"],
+                                          env=o["env"], workdir=o["workdir"], privileged=o["privileged"]) or 0
         self.running = True
 
     def finished(self, code: int) -> None:
@@ -73,7 +74,7 @@ class Exec:
         o = self.options
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code, "ContainerID": self.container_id,
                 "OpenStdin": o["stdin"], "OpenStdout": o["stdout"], "OpenStderr": o["stderr"], "CanRemove": False,
-                "DetachKeys": o.get("detach_keys") or "", "Pid": 0,
+                "DetachKeys": o.get("detach_keys") or "", "Pid": self.pid,
                 "ProcessConfig": {"tty": o["tty"], "entrypoint": o["cmd"][0], "arguments": o["cmd"][1:],
                                   "privileged": o["privileged"], "user": o["user"] or ""}}
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from corral.api.network import ModeNetwork, Network
     from corral.api.processes import HostProcess
     from corral.api.volume import Volume
+    from corral.registry.credentials import Credentials
 
 
 class Host:
@@ -187,15 +188,18 @@ class Host:
     def build(self, context: str, *, tags: list[str] | None = None, buildargs: dict[str, str] | None = None,
               dockerfile: str | None = None, target: str | None = None, nocache: bool = False,
               secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None, network: str = "bridge",
-              quiet: bool = False, pull: bool = False) -> Iterator[dict]:
+              quiet: bool = False, pull: bool = False, registry_auths: dict[str, dict] | None = None
+              ) -> Iterator[dict]:
         """Build the Dockerfile in `context`; yields docker's build events ({"stream": text}, then
         {"aux": {"ID": image id}}). secrets maps a secret's id to the file holding it. A base image the
-        store lacks is pulled (with pull: every base image, as `docker build --pull`)."""
+        store lacks is pulled (with pull: every base image, as `docker build --pull`), with the
+        credentials registry_auths has for its registry (docker's X-Registry-Config: registry → AuthConfig)."""
         from corral.builder.builder import Build
 
+        _by_registry(registry_auths)  # a malformed one is an error before the build starts
         build = Build(self, context, dockerfile=dockerfile, tags=tags, buildargs=buildargs, target=target,
                       nocache=nocache, secrets=secrets, labels=labels, network=network, quiet=quiet,
-                      pull=pull)
+                      pull=pull, registry_auths=registry_auths)
         return self._tag_events(build.run(), build.tags)
 
     def _tag_events(self, steps: Iterator[dict], tags: list[str]) -> Iterator[dict]:
@@ -223,26 +227,28 @@ class Host:
         finally:
             remove_tree(scratch)
 
-    def import_image(self, src: str | BinaryIO, tag: str) -> Image:
-        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream)."""
+    def import_image(self, src: str | BinaryIO, tag: str | None) -> Image:
+        """An image from a root filesystem tarball (path, '-' for stdin, or a binary stream); tag None:
+        untagged."""
         from corral.api import events
         from corral.api.image import Image
         from corral.image.importer import import_tar
 
+        tags = [tag] if tag else []
         if isinstance(src, str):
             if src == "-":
                 import sys
 
-                image_id = import_tar(self.store, sys.stdin.buffer, [tag])
+                image_id = import_tar(self.store, sys.stdin.buffer, tags)
             else:
                 try:
                     f = open(src, "rb")
                 except FileNotFoundError:
                     raise NotFound(f"no such file: {src}") from None
                 with f:
-                    image_id = import_tar(self.store, f, [tag])
+                    image_id = import_tar(self.store, f, tags)
         else:
-            image_id = import_tar(self.store, src, [tag])
+            image_id = import_tar(self.store, src, tags)
         events.record(self.store, "image", "import", image_id, {"name": image_id})
         return Image(self, image_id)
 
@@ -474,12 +480,14 @@ class Host:
 
     # save, load, export ------------------------------------------------------------------------------
 
-    def save(self, refs: list[str], dest: str | BinaryIO, format: str = "docker-archive") -> None:  # noqa: A002
-        """`docker save`: the images `refs` name, in one docker-archive or oci-archive written to the path
-        `dest` (atomically) or the binary stream `dest`. An image named by name:tag carries that name
-        into the archive; one named by ID or digest carries none, as with Docker."""
+    def save(self, refs: list[str], dest: str | BinaryIO, format: str | None = None) -> None:  # noqa: A002
+        """`docker save`: the images `refs` name, in one docker-archive (the default `format`) or oci-archive
+        written to the path `dest` (atomically) or the binary stream `dest`. An image named by name:tag
+        carries that name into the archive; one named by ID or digest carries none, as with Docker. `dest`
+        "oci:PATH[:REFERENCE]" adds the images to an OCI image layout directory (as a push into it does)."""
         from corral.image import archive, repo
         from corral.image.reference import normalize
+        from corral.registry import layout
 
         chosen: dict[str, list[str]] = {}
         for ref in refs:
@@ -487,8 +495,13 @@ class Host:
             names = chosen.setdefault(image_id, [])
             if normalize(ref) in repo.tags_of(self.store, image_id) and normalize(ref) not in names:
                 names.append(normalize(ref))
-        with archive.output(dest) as out:
-            archive.save(self.store, list(chosen.items()), out, format)
+        if layout.is_layout(dest):
+            if format not in (None, "oci-archive"):
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout (oci:PATH): it is OCI's")
+            layout.save(self.store, list(chosen.items()), dest)  # type: ignore[arg-type]
+        else:
+            with archive.output(dest) as out:
+                archive.save(self.store, list(chosen.items()), out, format or archive.DOCKER_ARCHIVE)
         from corral.api import events
 
         for image_id in chosen:
@@ -497,20 +510,26 @@ class Host:
     def load(self, src: str | BinaryIO) -> list[LoadedImage]:
         """`docker load`: every image of a docker-archive or OCI-layout tarball (plain, gzip, zstd, bzip2
         or xz), from a path, '-' for stdin, or a binary stream. Digests are all verified first; a bad
-        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it."""
+        archive loads nothing. Each returned image's loaded_tags are the names the archive gave it.
+        `src` "oci:PATH[:REFERENCE]" loads from an OCI image layout directory (every image of it, or the
+        one the reference names), each blob verified as it is read."""
         from corral.api.image import LoadedImage
         from corral.image import archive
+        from corral.registry import layout
 
-        if src == "-":
-            import sys
+        if layout.is_layout(src):
+            loaded = layout.load(self.store, src)  # type: ignore[arg-type]
+        else:
+            if src == "-":
+                import sys
 
-            src = sys.stdin.buffer
-        f = archive.source(src)
-        try:
-            loaded = archive.load(self.store, f)
-        finally:
-            if f is not src:
-                f.close()
+                src = sys.stdin.buffer
+            f = archive.source(src)
+            try:
+                loaded = archive.load(self.store, f)
+            finally:
+                if f is not src:
+                    f.close()
         from corral.api import events
 
         for image_id, _ in loaded:
@@ -520,10 +539,12 @@ class Host:
 
     # registries (issue 17) ----------------------------------------------------------------------------
 
-    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None) -> str:
+    def image_for(self, ref: str, pull: str = "missing", progress: Callable[[dict], None] | None = None,
+                  registry_auths: dict[str, dict] | None = None) -> str:
         """The image ID `ref` names, after docker's pull policy: `missing` pulls only when the store lacks
         it, `always` pulls first (and uses the store's copy only if that pull fails for want of a
-        registry), `never` never pulls. A short name pulls only when search registries are configured."""
+        registry), `never` never pulls. A short name pulls only when search registries are configured.
+        registry_auths: as pull's."""
         from corral.errors import ImageNotFound
         from corral.image import repo
 
@@ -535,9 +556,10 @@ class Host:
             except ImageNotFound:
                 if pull == "never":
                     raise
-        return self._pull_for(ref, progress, pull == "missing")
+        return self._pull_for(ref, progress, pull == "missing", registry_auths)
 
-    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool) -> str:
+    def _pull_for(self, ref: str, progress: Callable[[dict], None] | None, missing: bool,
+                  registry_auths: dict[str, dict] | None) -> str:
         from corral.errors import ImageNotFound
         from corral.image.reference import parse
         from corral.registry import conf
@@ -554,30 +576,87 @@ class Host:
         if missing and progress is not None:
             progress(status(f"Unable to find image '{parsed.familiar}' locally"))
         try:
-            return self.pull(ref, progress=progress)[0].id
+            return self.pull(ref, progress=progress, registry_auths=registry_auths)[0].id
         except NotFound as e:
             raise ImageNotFound(f"No such image: {ref}: {e}") from None
 
     def pull(self, name: str, *, platform: str | None = None, all_tags: bool = False,
-             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None) -> list[Image]:
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
+             registry_auths: dict[str, dict] | None = None) -> list[Image]:
         """`docker pull`: the image `name` names from its registry (a short name: from the first search
         registry of registries.conf that has it); every tag of the repository with all_tags. `progress`
         receives docker's progress JSON objects as the pull goes. `auth_config` (docker's AuthConfig:
         username and password, auth, identitytoken or registrytoken) is used instead of the credentials
-        `corral login` stored."""
+        `corral login` stored; registry_auths, a map of registry to AuthConfig (docker's X-Registry-Config),
+        gives each registry only its own. An OCI image layout `oci:PATH[:REFERENCE]` is pulled from as skopeo
+        reads it (all_tags: every image of the layout)."""
         from corral.api.image import Image
-        from corral.registry import credentials, pull
+        from corral.registry import credentials, layout, pull
 
-        creds = credentials.from_auth_config(auth_config)
-        pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress, credentials=creds)
+        if auth_config and registry_auths:
+            raise InvalidArgument("pull: give auth_config or registry_auths, not both")
+        if layout.is_layout(name):
+            _no_auth_for_layout(auth_config)  # registry_auths (every login the client has) is not aimed at it
+            pulled = layout.pull(self.store, name, platform=platform, every=all_tags, emit=progress)
+        else:
+            creds = credentials.from_auth_config(auth_config) if auth_config else _by_registry(registry_auths)
+            pulled = pull.pull(self.store, name, platform=platform, all_tags=all_tags, emit=progress,
+                               credentials=creds)
         return [Image(self, image_id) for image_id, _ in pulled]
 
-    def push(self, name: str, *, all_tags: bool = False, progress: Callable[[dict], None] | None = None,
-             auth_config: dict | None = None) -> list[tuple[str, str]]:
+    def push(self, name: str, destination: str | None = None, *, all_tags: bool = False,
+             progress: Callable[[dict], None] | None = None, auth_config: dict | None = None,
+             format: str = "oci") -> list[tuple[str, str]]:  # noqa: A002 - podman's option name
         """`docker push`: the image tagged `name` (every local tag of its repository with all_tags) to its
-        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON;
-        `auth_config` as for pull."""
-        from corral.registry import credentials, push
+        registry; returns (tag, manifest digest) per tag. `progress` receives docker's progress JSON (the
+        last message of each tag: an aux {Tag, Digest, Size}, as dockerd's); `auth_config` as for pull.
+        `format`: the manifest's, "oci" (as podman and skopeo push) or "v2s2" (Docker's v2 schema 2, as
+        docker). Into an OCI image layout: `name` "oci:PATH:REFERENCE" (the local image the reference
+        names), or `destination` "oci:PATH[:REFERENCE]" for the local image `name` (podman's form)."""
+        from corral.registry import credentials, layout, push
 
+        if destination is not None and not layout.is_layout(destination):
+            raise InvalidArgument(f"push destination {destination!r} is not an OCI layout (oci:PATH[:REFERENCE]); "
+                                  "to push to a registry, tag the image with the registry's name and push that")
+        if destination is not None or layout.is_layout(name):
+            if all_tags:
+                raise InvalidArgument("--all-tags/-a does not apply to an OCI layout: push each name")
+            if format != "oci":
+                push.check_format(format)
+                raise InvalidArgument(f"--format {format} does not apply to an OCI layout: it holds OCI manifests")
+            _no_auth_for_layout(auth_config)
+            image, dest = (name, destination) if destination is not None else ("", name)
+            return [layout.push(self.store, image, dest, emit=progress)]
         creds = credentials.from_auth_config(auth_config)
-        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds)
+        return push.push(self.store, name, all_tags=all_tags, emit=progress, credentials=creds, format=format)
+
+    def distribution(self, name: str, *, auth_config: dict | None = None) -> dict:
+        """What the registry holds under `name`, without pulling it (docker's GET /distribution/NAME/json):
+        {"Descriptor": {mediaType, digest, size}, "Platforms": [{architecture, os, ...}]}."""
+        from corral.registry import credentials, lookup
+
+        return lookup.distribution(name, credentials=credentials.from_auth_config(auth_config))
+
+
+def _by_registry(auths: dict[str, dict] | None) -> dict[str, Credentials] | None:
+    """{registry: Credentials} of docker's X-Registry-Config map, keyed as config.json keys them (HOST[:PORT],
+    or a URL: the Hub's https://index.docker.io/v1/), turned into corral's registry names (docker.io)."""
+    from corral.registry import credentials
+
+    if not auths:
+        return None
+    if not isinstance(auths, dict):
+        raise InvalidArgument("registry credentials must map a registry to docker's AuthConfig")
+    found = {}
+    for server, config in auths.items():
+        creds = credentials.from_auth_config(config, f"credentials for {server}")
+        if creds is not None:
+            found[credentials.hostname(str(server))] = creds
+    return found or None
+
+
+def _no_auth_for_layout(auth_config: dict | None) -> None:
+    """A layout is a directory: registry credentials have nothing to apply to, so they are refused."""
+    if auth_config:
+        raise InvalidArgument("auth_config does not apply to an OCI layout (oci:PATH): it is read and written as "
+                              "files")

@@ -54,11 +54,13 @@ def exec_attached(store: Store | None, ref: str, cmd: list[str], *, tty: bool = 
                   detach_keys=detach_keys, sig_proxy=True)
 
 
-def exec_detached(store: Store | None, ref: str, cmd: list[str], **options) -> None:  # noqa: ANN003
-    """`corral exec -d`: returns once the command runs; the store's monitor reaps it."""
-    from corral.monitor import client
+def exec_detached(store: Store | None, ref: str, cmd: list[str], **options) -> int | None:  # noqa: ANN003
+    """`corral exec -d`: returns once the command runs (its host PID, when the monitor says); the store's
+    monitor reaps it."""
+    from corral.monitor import client, wire
 
-    client.call(store or Store(), exec_request(ref, cmd, **options))
+    answer = client.call(store or Store(), dict(exec_request(ref, cmd, **options), pid=True))
+    return next((int(p) for k, p in wire.Reader().feed(answer) if k == wire.PID), None)
 
 
 def events(store: Store, req: dict, stdin: bytes | None = None) -> Iterator[tuple[int, bytes]]:
@@ -97,6 +99,9 @@ class Channel:
         self.reader = wire.Reader()
         self.pending = self.reader.feed(pending)
         self.exit_code: int | None = None
+        pids = [int(p) for kind, p in self.pending if kind == wire.PID]  # came with the answer, when asked
+        self.pid: int | None = pids[0] if pids else None
+        self.pending = [f for f in self.pending if f[0] != wire.PID]
 
     def fileno(self) -> int:
         return self.sock.fileno()

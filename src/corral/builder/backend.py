@@ -49,8 +49,10 @@ class Backend(Protocol):
 
     store: Store
 
-    def image_for(self, ref: str, pull: str = "missing", progress=None) -> str:  # noqa: ANN001
-        """The image ID `ref` names, pulled from its registry first when the store lacks it (or always)."""
+    def image_for(self, ref: str, pull: str = "missing", progress=None,  # noqa: ANN001
+                  registry_auths: dict[str, dict] | None = None) -> str:
+        """The image ID `ref` names, pulled from its registry first when the store lacks it (or always),
+        with the credentials registry_auths has for its registry."""
 
     def create_container(self, image: str, command: list[str] | None = None, *, entrypoint: list[str],
                          env: list[str], network: str, binds: list[str], user: str | None,

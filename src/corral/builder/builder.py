@@ -67,11 +67,13 @@ class Build:
     def __init__(self, host: "Backend", context: str, *, dockerfile: str | None = None, tags: list[str] | None = None,
                  buildargs: dict[str, str] | None = None, target: str | None = None, nocache: bool = False,
                  secrets: dict[str, str] | None = None, labels: dict[str, str] | None = None,
-                 network: str = "bridge", quiet: bool = False, pull: bool = False) -> None:
+                 network: str = "bridge", quiet: bool = False, pull: bool = False,
+                 registry_auths: dict[str, dict] | None = None) -> None:
         from corral.image.reference import validate_tag
 
         self.host, self.store = host, host.store
         self.pull = "always" if pull else "missing"
+        self.registry_auths = registry_auths  # credentials for pulling the bases, by registry
         self.context = os.path.abspath(context)
         if not os.path.isdir(self.context):
             raise InvalidArgument(f"unable to prepare context: path {context!r} not found")
@@ -175,7 +177,8 @@ class Build:
             base = expand(stage.base, globals_scope, self.escape)
             if base != "scratch" and self._stage_ref(base, stage.index) is None:
                 try:
-                    self.host.image_for(base, self.pull)  # pulled here when missing (or always, with --pull)
+                    # pulled here when missing (or always, with --pull)
+                    self.host.image_for(base, self.pull, registry_auths=self.registry_auths)
                 except CorralError as e:
                     raise InvalidArgument(f"{self.file.filename}:{stage.line}: base image {base!r}: {e}") from None
             for ins in stage.instructions:

@@ -186,6 +186,8 @@ class Display:
         self.last: dict[str, str] = {}
 
     def __call__(self, msg: dict) -> None:
+        if "aux" in msg:  # data for the program (a push's digest), not for the display, as docker's
+            return
         ident, text = msg.get("id", ""), msg.get("status", "")
         if not ident:
             self.lines.clear()

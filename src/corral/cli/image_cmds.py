@@ -114,7 +114,7 @@ def bootstrap(o: dict, args: list[str]) -> int:
 
 
 def save(o: dict, args: list[str]) -> int:
-    Host().save(args, o["output"] or archive_to_stdout(), format=o["format"] or "docker-archive")
+    Host().save(args, o["output"] or archive_to_stdout(), format=o["format"])
     return 0
 
 

@@ -68,10 +68,12 @@ def request(store: "Store", req: dict) -> tuple["_socket.socket", bytes]:
         time.sleep(0.002)
 
 
-def call(store: "Store", req: dict) -> None:
-    """A request that attaches nothing: returns once the monitor has done it."""
-    sock, _ = request(store, req)
+def call(store: "Store", req: dict) -> bytes:
+    """A request that attaches nothing: returns once the monitor has done it, with the frames that came
+    with its answer (an exec's PID)."""
+    sock, pending = request(store, req)
     sock.close()
+    return pending
 
 
 def _spawn(store: "Store") -> None:

@@ -257,7 +257,8 @@ class Monitor:
         if op == "exec":
             self._supervise(proc)
         attach = op == "attach" or req.get("attach")
-        sock.sendall(wire.OK)
+        pid = wire.frame(wire.PID, str(proc.pid).encode()) if op == "exec" and req.get("pid") else b""
+        sock.sendall(wire.OK + pid)  # in one write: the client reads the PID with the answer
         if attach:
             client = _Client(sock, proc, bool(req.get("stdin")), owner=op != "attach")
             proc.clients.append(client)

@@ -26,6 +26,7 @@ RESIZE = 12  # payload "rows cols"
 SIGNAL = 13  # payload: decimal signal number
 DETACH = 14  # the client leaves; the container goes on
 HANGUP = 15  # the client's terminal is gone: hang up the container's terminal
+PID = 16  # monitor → client, right after "ok" to an exec request that asks ("pid": true): its host PID
 
 OK = b"ok\n"  # the answer to a request that was done
 

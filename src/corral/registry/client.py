@@ -118,10 +118,11 @@ class Session:
 
     def error(self, resp: httpx.Response, what: str) -> APIError:
         """The registry's own error ("MANIFEST_UNKNOWN: manifest unknown") as the right kind of error."""
+        errors: list = []
         try:
             resp.read()
-            errors = resp.json().get("errors") or []
-            detail = "; ".join(_registry_error(e) for e in errors if isinstance(e, dict))
+            errors = [e for e in resp.json().get("errors") or [] if isinstance(e, dict)]
+            detail = "; ".join(_registry_error(e) for e in errors)
         except Exception:  # noqa: BLE001 - any body: the status alone says enough
             detail = ""
         finally:
@@ -133,15 +134,21 @@ class Session:
 
             challenge = parse_challenge(resp.headers.get("www-authenticate", ""))[1]
             if challenge.get("error") == "insufficient_scope" and self.auth.creds() is not None:
-                return Unauthorized(f"{message} (the credentials give no {challenge.get('scope', '')} access)")
-            return Unauthorized(f"{message} (authentication required: corral login {self.registry})")
-        if resp.status_code == 403:
-            return Unauthorized(f"{message} (denied)")
-        if resp.status_code == 404:
-            return NotFound(message)
-        if resp.status_code in (400, 405, 409, 413, 416):
-            return InvalidArgument(message)
-        return APIError(message)
+                error: APIError = Unauthorized(f"{message} (the credentials give no {challenge.get('scope', '')} "
+                                               "access)")
+            else:
+                error = Unauthorized(f"{message} (authentication required: corral login {self.registry})")
+        elif resp.status_code == 403:
+            error = Unauthorized(f"{message} (denied)")
+        elif resp.status_code == 404:
+            error = NotFound(message)
+        elif resp.status_code in (400, 405, 409, 413, 416):
+            error = InvalidArgument(message)
+        else:
+            error = APIError(message)
+        error.registry_code = str(errors[0].get("code", "")) if errors else ""  # type: ignore[attr-defined]
+        error.registry_detail = _registry_error(errors[0]) if errors else detail  # type: ignore[attr-defined]
+        return error
 
     # API ---------------------------------------------------------------------------------------------
 
@@ -187,8 +194,14 @@ class Session:
             raise DigestMismatch(f"{what} {digest} from {self.registry}: content has digest {actual}: refused")
         return data
 
-    def blob_stream(self, digest: str) -> tuple[httpx.Response, Iterator[bytes]]:
-        resp = self.request("GET", self.url(f"blobs/{digest}"), stream=True, what=f"blob {digest}")
+    resumable = True  # blob_stream honours an offset (HTTP Range), so a pull keeps partial downloads
+
+    def blob_stream(self, digest: str, offset: int = 0) -> tuple[httpx.Response, Iterator[bytes]]:
+        """The blob's bytes from `offset` on: a 206 answer when the registry honoured the Range asked for,
+        200 (the whole blob) when it ignored it."""
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        resp = self.request("GET", self.url(f"blobs/{digest}"), stream=True, what=f"blob {digest}", headers=headers,
+                            ok=(200, 206) if offset else (200,))
         return resp, resp.iter_raw(CHUNK)
 
     def has_blob(self, digest: str) -> bool:

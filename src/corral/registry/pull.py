@@ -30,6 +30,8 @@ MAX_CONCURRENT = 3  # docker's max-concurrent-downloads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Iterator
+
     from corral.registry.credentials import Credentials
     from corral.registry.progress import Emit
 
@@ -48,10 +50,12 @@ def parse_platform(text: str | None) -> tuple[str, str, str]:
 
 
 def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool = False,
-         emit: Emit | None = None, credentials: Credentials | None = None) -> list[tuple[str, str]]:
+         emit: Emit | None = None, credentials: Credentials | dict[str, Credentials] | None = None
+         ) -> list[tuple[str, str]]:
     """Pull `name` (every tag of its repository with all_tags); returns (image ID, name) per image pulled.
     A name without a registry host is tried on each configured search registry until one has it.
-    `credentials` are used instead of the stored ones (docker's auth_config)."""
+    `credentials` are used instead of the stored ones (docker's auth_config), or a map of registry to
+    them (docker's X-Registry-Config): each registry is given only its own."""
     ref = parse(name)
     if all_tags and (ref.tag or ref.digest):
         raise InvalidArgument("tag can't be used with --all-tags/-a")
@@ -61,7 +65,8 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
     missing: NotFound | None = None
     for registry, path in candidates:
         try:
-            with client.Session(registry, path, credentials=credentials) as session:
+            creds = credentials.get(registry) if isinstance(credentials, dict) else credentials
+            with client.Session(registry, path, credentials=creds) as session:
                 if not all_tags:
                     return [_pull_one(store, session, ref, want, platform is not None, say)]
                 return [_pull_one(store, session, ref.with_tag(t), want, platform is not None, say)
@@ -76,48 +81,89 @@ def pull(store: Store, name: str, *, platform: str | None = None, all_tags: bool
 
 def _pull_one(store: Store, session: client.Session, ref: Reference, want: tuple[str, str, str],
               explicit: bool, say: Emit) -> tuple[str, str]:
-    from corral.image import gc, oci
     from corral.store import distribution, images
 
     asked = ref.digest or ref.tag or "latest"
-    say(status(f"Pulling from {session.path}", ref.tag or ref.digest or "latest"))
-    data, media_type, digest = session.manifest(asked)
-    manifest = _json(data, f"manifest {digest}")
+    first = fetch_manifest(session, ref, asked)
+    say(status(f"Pulling from {session.path}", asked))  # after the manifest, as dockerd: a missing image
+    # is then an error before any progress, which the API server answers with a status code
+    name = ref.familiar
+    tags = [] if ref.digest and not ref.tag else [name]
+    before = images.by_tag(store, name) if tags else None
+    image_id, digest, sources = fetch(store, session, asked, want, explicit, name, tags, say, first)
+    distribution.add_repo_digest(store, ref.repository, digest, image_id)
+    distribution.add_sources(store, sources)
+    finish(store, name, digest, image_id, before, say)
+    return image_id, name
+
+
+def fetch(store: Store, source: client.Session, asked: str, want: tuple[str, str, str], explicit: bool, name: str,
+          tags: list[str], say: Emit, first: tuple[bytes, str, str] | None = None) -> tuple[str, str, list]:
+    """The image manifest `asked` (tag, digest, or a layout's reference) names at `source` (a registry
+    Session, or a layout.Layout: the same reading methods) into the store with `tags`; returns (image ID,
+    manifest digest, the blob sources to record). `first`: that manifest, when the caller fetched it already."""
+    from corral.image import gc, oci
+    from corral.store import distribution
+
+    data, media_type, digest = first or source.manifest(asked)
+    manifest = json_object(data, f"manifest {digest}")
     indexed = (media_type or manifest.get("mediaType")) in client.INDEXES or "manifests" in manifest
     if indexed:
         desc = _choose(manifest, want, digest)
-        data, media_type, digest = session.manifest(desc["digest"])
-        manifest = _json(data, f"manifest {digest}")
+        data, media_type, digest = source.manifest(desc["digest"])
+        manifest = json_object(data, f"manifest {digest}")
     config_desc, layer_descs = _parts(manifest, digest)
-    config_bytes = session.blob_bytes(config_desc["digest"], config_desc["size"], "config")
-    config = _json(config_bytes, f"config {config_desc['digest']}")
+    config_bytes = source.blob_bytes(config_desc["digest"], config_desc["size"], "config")
+    config = json_object(config_bytes, f"config {config_desc['digest']}")
     diff_ids = (config.get("rootfs") or {}).get("diff_ids")
     if not isinstance(diff_ids, list) or len(diff_ids) != len(layer_descs):
         raise InvalidArgument(f"manifest {digest} lists {len(layer_descs)} layers, its config's rootfs.diff_ids "
                               f"{len(diff_ids) if isinstance(diff_ids, list) else 'nothing'}: refused")
     if explicit and not indexed and (config.get("os"), config.get("architecture")) != want[:2]:
-        raise NotFound(f"image {ref.familiar} was found but is {config.get('os')}/{config.get('architecture')}, "
+        raise NotFound(f"image {name} was found but is {config.get('os')}/{config.get('architecture')}, "
                        f"not the {'/'.join(p for p in want if p)} asked for")
-    name = ref.familiar
-    tags = [] if ref.digest and not ref.tag else [name]
-    before = images.by_tag(store, name) if tags else None
     with gc.writing(store, keep_layers=True):  # shared content lock: no sweep until the image holds its layers
-        layers = _layers(store, session, layer_descs, diff_ids, say)
+        layers = _layers(store, source, layer_descs, diff_ids, say)
         image_id = oci.register_image(store, config_bytes, layers, tags)
-    distribution.add_repo_digest(store, ref.repository, digest, image_id)
-    distribution.add_sources(store, [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""),
-                                                             desc["size"], session.registry, session.path)
-                                     for d, desc in zip(diff_ids, layer_descs)])
+    sources = [distribution.BlobSource(d, desc["digest"], desc.get("mediaType", ""), desc["size"], source.registry,
+                                       source.path) for d, desc in zip(diff_ids, layer_descs)]
+    return image_id, digest, sources
+
+
+def finish(store: Store, name: str, digest: str, image_id: str, before: str | None, say: Emit,
+           event: bool = True) -> None:
+    """The pull event (unless a load records its own) and docker's closing lines."""
     from corral.api import events
 
-    events.record(store, "image", "pull", name, {"name": name})  # docker's: the actor is the reference
+    if event:
+        events.record(store, "image", "pull", name, {"name": name})  # docker's: the actor is the reference
     say(status(f"Digest: {digest}"))
     what = "Image is up to date" if before == image_id else "Downloaded newer image"
     say(status(f"Status: {what} for {name}"))
-    return image_id, name
 
 
-def _json(data: bytes, what: str) -> dict:
+def fetch_manifest(session: client.Session, ref: Reference, asked: str) -> tuple[bytes, str, str]:
+    """session.manifest(asked), its refusals in dockerd's words (distribution/errors.go), which clients
+    and people know: "manifest for x:1 not found: manifest unknown: ...", "pull access denied for x,
+    repository does not exist or may require 'docker login': denied: ...", "repository x not found"."""
+    from corral.registry.auth import Unauthorized
+
+    try:
+        return session.manifest(asked)
+    except (NotFound, Unauthorized) as e:
+        detail = getattr(e, "registry_detail", "")
+        code = getattr(e, "registry_code", "")
+        if code == "MANIFEST_UNKNOWN":
+            raise NotFound(f"manifest for {ref.familiar} not found: {detail}") from None
+        if code == "NAME_UNKNOWN":
+            raise NotFound(f"repository {ref.repository} not found: {detail}") from None
+        if code == "DENIED":
+            raise NotFound(f"pull access denied for {ref.repository}, repository does not exist or may require "
+                           f"'docker login': {detail}") from None
+        raise
+
+
+def json_object(data: bytes, what: str) -> dict:
     try:
         parsed = json.loads(data)
     except ValueError as e:
@@ -164,7 +210,7 @@ def _parts(manifest: dict, digest: str) -> tuple[dict, list[dict]]:
 
 def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: list[str],
             say: Emit) -> list[Layer]:
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from corral.store import images
 
@@ -199,7 +245,7 @@ def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: 
             pending = set(futures)
             error: BaseException | None = None
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
                     try:
                         have[futures[fut]] = fut.result()
@@ -215,16 +261,50 @@ def _layers(store: Store, session: client.Session, descs: list[dict], diff_ids: 
 
 class _Body:
     """The HTTP body of one blob as a file for the extractor: hashed and counted as it is read, refused
-    beyond its declared size, and checked against its digest (check()) before the layer is kept."""
+    beyond its declared size, and checked against its digest (check()) before the layer is kept. A large
+    blob's bytes are also kept in tmp/ as they arrive, and a download a dead pull left there is resumed
+    (registry/resume.py): its bytes are replayed first, then the registry sends the rest."""
 
-    def __init__(self, session: client.Session, desc: dict, say: Emit, cancel: threading.Event) -> None:
+    def __init__(self, store: Store, session: client.Session, desc: dict, say: Emit, cancel: threading.Event) -> None:
+        import itertools
+
+        from corral.registry import resume
+
         self.desc, self.cancel = desc, cancel
-        self.resp, self.chunks = session.blob_stream(desc["digest"])
+        self.registry = session.registry
+        self.partial = None
+        if getattr(session, "resumable", False) and desc["size"] >= resume.KEEP:
+            self.partial = resume.Partial.claim(store, desc["digest"])
+            if self.partial.size > desc["size"]:
+                self.partial.restart()
+        offset = self.partial.size if self.partial else 0
+        self.resp, net = (None, iter(())) if offset and offset == desc["size"] else \
+            session.blob_stream(desc["digest"], offset) if offset else session.blob_stream(desc["digest"])
+        if offset and self.resp is not None and (self.resp.status_code != 206 or
+                                                 resume.content_range_start(self.resp.headers) != offset):
+            if self.resp.status_code == 206:  # a range other than the one asked for: the whole blob instead
+                self.resp.close()
+                self.resp, net = session.blob_stream(desc["digest"])
+            self.partial.restart()  # type: ignore[union-attr] - the registry ignored the Range: from 0
+            offset = 0
+        self.chunks = itertools.chain(self.partial.replay(offset) if offset else (), self._kept(net))
         self.hash = hashlib.sha256()
         self.got = 0
         self.buf, self.pos = b"", 0
         self.meter = Meter(say, "Downloading", desc["digest"][7:19], desc["size"])
-        self.registry = session.registry
+
+    def _kept(self, net: Iterator[bytes]) -> Iterator[bytes]:
+        """The registry's chunks, each appended to the partial file first (when one is kept)."""
+        from corral import failpoints
+
+        halfway = False
+        for chunk in net:
+            if self.partial is not None:
+                self.partial.append(chunk)
+                if not halfway and self.partial.size * 2 >= self.desc["size"]:
+                    halfway = True
+                    failpoints.hit("pull.partial")
+            yield chunk
 
     def read(self, n: int = -1) -> bytes:
         if self.pos >= len(self.buf):
@@ -259,21 +339,36 @@ class _Body:
             raise DigestMismatch(f"blob {self.desc['digest']} from {self.registry}: content has digest {actual} "
                                  f"({self.got} bytes): refused")
 
-    def close(self) -> None:
-        self.resp.close()
+    def close(self, keep: bool) -> None:
+        """Done with the blob; its partial file kept for a next pull (`keep`) or deleted."""
+        if self.resp is not None:
+            self.resp.close()
+        if self.partial is not None and keep:
+            self.partial.close()
+        elif self.partial is not None:
+            self.partial.drop()
 
 
 def _fetch(store: Store, session: client.Session, desc: dict, diff_id: str, parent: str | None, say: Emit,
            cancel: threading.Event) -> Layer:
-    body = _Body(session, desc, say, cancel)
+    from corral.registry import resume
+
+    layer = resume.adopt(store, chain_id(parent, diff_id), diff_id, parent)
+    if layer is not None:  # unpacked by a pull killed before it could record it
+        say(status("Already exists", desc["digest"][7:19]))
+        return layer
+    body = _Body(store, session, desc, say, cancel)
+    keep = True  # a download cut short is kept to resume from; wrong content is not
     try:
         try:
             layer = add_layer(store, body, parent, diff_id=diff_id, verify=body.check)
+            keep = False
         except (UnsafeArchive, DigestMismatch) as e:
+            keep = False
             if not isinstance(e, DigestMismatch) or str(desc["digest"]) not in str(e):
                 body.check()  # wrong content says so by its digest first, whatever the extractor thought of it
             raise type(e)(f"blob {desc['digest']}: {e}") if str(desc["digest"]) not in str(e) else e from None
     finally:
-        body.close()
+        body.close(keep)
     say(status("Pull complete", desc["digest"][7:19]))
     return layer

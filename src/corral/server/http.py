@@ -154,6 +154,23 @@ class Request:
     def upgrade(self) -> bool:
         return "upgrade" in self.headers
 
+    def registry_auth(self, header: str = "X-Registry-Auth") -> dict | None:
+        """docker's AuthConfig from X-Registry-Auth (base64url of its JSON; X-Registry-Config for a
+        build: a JSON map of registry to AuthConfig); None when absent or empty (`e30=`, {})."""
+        import base64
+        import binascii
+
+        value = self.headers.get(header.lower(), "").strip()
+        if not value:
+            return None
+        try:
+            found = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        except (binascii.Error, ValueError):
+            raise InvalidArgument(f"{header}: not base64url-encoded JSON (docker's AuthConfig)") from None
+        if not isinstance(found, dict):
+            raise InvalidArgument(f"{header}: the JSON must be an object (docker's AuthConfig)")
+        return found or None
+
 
 class BodyTooLarge(InvalidArgument):
     http_status = 413

@@ -1,14 +1,85 @@
-"""Image endpoints: list, inspect, history, tag, delete, save/load, commit, prune, search (empty), and the
-legacy builder's POST /build; pull, push and registry lookups answer 501 until the registry part lands."""
+"""Image endpoints: list, inspect, history, tag, delete, save/load, import, commit, prune, search (empty),
+pull, push and registry lookups, and the legacy builder's POST /build."""
 from __future__ import annotations
 
 from corral.errors import BuildError, CorralError, InvalidArgument
-from corral.server.http import Connection, Request
-from corral.server.routes import not_yet, route
+from corral.server.http import ClientGone, Connection, Request
+from corral.server.routes import route
 
-route("POST", "/images/create")(not_yet("pulling and importing (the registry client) are"))
-route("POST", "/images/{name}/push")(not_yet("pushing (the registry client) is"))
-route("GET", "/distribution/{name}/json")(not_yet("registry lookups are"))
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from corral.api.streamed import Work
+
+
+@route("POST", "/images/create")
+def create(req: Request, conn: Connection, client: object) -> None:
+    """Pull (fromImage, tag: a tag or a digest; neither here nor in fromImage: every tag, as dockerd) or
+    import a root filesystem tarball sent as the body (fromSrc=-). Progress as docker's JSON lines."""
+    image, source, platform = req.arg("fromImage") or "", req.arg("fromSrc") or "", req.arg("platform") or None
+    if image:
+        image, tag = image.removesuffix(":"), req.arg("tag") or ""  # `pull -a` may send "name:"
+        name = f"{image}{'@' if tag.startswith('sha256:') else ':'}{tag}" if tag else image
+        every = not tag and "@" not in image and ":" not in image.rsplit("/", 1)[-1]  # a bare repository
+        auth = req.registry_auth()
+        progress(conn, lambda emit: client.api.pull(name, platform=platform, all_tags=every, progress=emit,
+                                                    auth_config=auth))
+    elif source == "-":
+        for key in ("message", "changes", "platform"):
+            if any(req.args(key)):
+                raise InvalidArgument(f"import: {key}: corral does not support it yet")
+        repo, tag = req.arg("repo") or "", req.arg("tag") or ""
+        imported = client.api.import_image(req.stream(), f"{repo}:{tag}" if repo and tag else repo or None)
+        conn.stream("application/json").json({"status": imported.id})
+        conn.end()
+    elif source:
+        raise InvalidArgument(f"fromSrc={source}: corral imports only a tarball sent as the request body "
+                              "(fromSrc=-, `docker import FILE`): fetch the URL yourself and send the file")
+    else:
+        raise InvalidArgument("give fromImage (to pull) or fromSrc (to import)")
+
+
+@route("POST", "/images/{name}/push")
+def push(req: Request, conn: Connection, client: object, name: str) -> None:
+    """The image's tag (no tag: every local tag of the repository, as dockerd) to its registry; progress
+    as docker's JSON lines, the last of each tag an aux {Tag, Digest, Size}."""
+    if req.arg("platform"):
+        raise InvalidArgument("push: platform: corral pushes the image it has (one platform)")
+    tag = req.arg("tag") or ""
+    auth = req.registry_auth()
+    ref = f"{name}:{tag}" if tag else name
+    progress(conn, lambda emit: client.api.push(ref, all_tags=not tag, progress=emit, auth_config=auth))
+
+
+@route("GET", "/distribution/{name}/json")
+def distribution(req: Request, conn: Connection, client: object, name: str) -> None:
+    conn.json(client.api.distribution(name, auth_config=req.registry_auth()))
+
+
+def progress(conn: Connection, work: Work) -> None:
+    """work(emit)'s messages as a JSON stream. An error before the first message is a status code and a
+    JSON body (404 for an image the registry does not have); after it, an in-band error line: the head
+    is out. Both as dockerd (image_routes.go: output.Flushed())."""
+    from corral.api import streamed
+
+    messages = streamed.messages(work)
+    out = None
+    try:
+        for msg in messages:
+            if out is None:
+                out = conn.stream("application/json")
+            out.json(msg)
+    except ClientGone:
+        messages.close()  # the work stops at its next message
+        raise
+    except CorralError as e:
+        if out is None:
+            raise
+        out.json(streamed.error_message(e))
+    if out is None:
+        out = conn.stream("application/json")
+    conn.end()
 
 
 def _summary(img: object, users: dict[str, int]) -> dict:
@@ -137,9 +208,8 @@ _BUILD_REFUSED = ("remote", "squash", "cachefrom", "extrahosts", "isolation", "c
 @route("POST", "/build")
 def build(req: Request, conn: Connection, client: object) -> None:
     """The legacy builder's stream: {"stream": ...} lines, {"aux": {"ID": ...}}, errors as errorDetail and
-    error (the CLI fails on the first, docker-py on the second)."""
-    if req.flag("pull"):
-        raise InvalidArgument("build: pull=1: corral pulls from no registry yet")
+    error (the CLI fails on the first, docker-py on the second). pull=1 pulls every base; X-Registry-Config
+    holds the credentials for their registries (registry → AuthConfig, from the CLI's config.json)."""
     # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way
     for key in _BUILD_REFUSED:
         if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1") and not (key == "cachefrom"):
@@ -148,10 +218,11 @@ def build(req: Request, conn: Connection, client: object) -> None:
     events = client.api.build_from_tar(
         req.stream(), tags=tags or None, buildargs=req.json_arg("buildargs") or None,
         dockerfile=req.arg("dockerfile") or None, target=req.arg("target") or None, nocache=req.flag("nocache"),
-        labels=req.json_arg("labels") or None, network=req.arg("networkmode") or "bridge", quiet=req.flag("q"))
+        labels=req.json_arg("labels") or None, network=req.arg("networkmode") or "bridge", quiet=req.flag("q"),
+        pull=req.flag("pull"), registry_auths=req.registry_auth("X-Registry-Config"))
     out = None
     try:
-        for event in events:
+        for event in _quiet(events) if req.flag("q") else events:
             if out is None:
                 out = conn.stream("application/json")
             out.json(event)
@@ -164,3 +235,20 @@ def build(req: Request, conn: Connection, client: object) -> None:
     if out is None:
         out = conn.stream("application/json")
     conn.end()
+
+
+def _quiet(events: Iterator[dict]) -> Iterator[dict]:
+    """q=1 as dockerd answers it: the image ID as the only text (the CLI prints the stream as it comes);
+    the steps' text only when the build fails, before its error."""
+    held = []
+    try:
+        for event in events:
+            if "stream" in event:
+                held.append(event)
+                continue
+            yield event
+            if "aux" in event:
+                yield {"stream": event["aux"]["ID"] + "\n"}
+    except CorralError:
+        yield from held
+        raise

@@ -34,21 +34,6 @@ def route(method: str, pattern: str) -> Callable:
     return register
 
 
-class NotImplementedYet(CorralError):
-    """An endpoint whose engine side another part of corral is still building."""
-
-    http_status = 501
-
-
-def not_yet(what: str) -> Callable:
-    """A handler answering 501 with what is missing, so a client prints why instead of failing oddly."""
-
-    def handler(req: Request, conn: Connection, client: object, **_: str) -> None:
-        raise NotImplementedYet(f"corral serve: {req.method} {req.path}: {what} not implemented yet")
-
-    return handler
-
-
 def load() -> None:
     """The handler modules, which register their routes as they are imported: once, before the first
     connection is accepted (threads finding a half-filled table would answer 404)."""

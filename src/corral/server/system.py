@@ -1,10 +1,10 @@
-"""System endpoints: _ping, version, info, system/df, events; auth answers 501 until log-in lands."""
+"""System endpoints: _ping, version, info, system/df, events, auth."""
 from __future__ import annotations
 
 import h11
 
 from corral.server.http import Connection, Request, common_headers, reason
-from corral.server.routes import not_yet, route
+from corral.server.routes import route
 
 
 @route("GET", "/_ping")
@@ -51,4 +51,11 @@ def events(req: Request, conn: Connection, client: object) -> None:
     conn.end()
 
 
-route("POST", "/auth")(not_yet("registry log-in is"))
+@route("POST", "/auth")
+def auth(req: Request, conn: Connection, client: object) -> None:
+    """`docker login`: the credentials checked against the registry (corral.api.logins.check), docker's
+    {"Status": "Login Succeeded", "IdentityToken": ...}; the docker CLI keeps them in its own config.json,
+    the server keeps nothing (as dockerd). A refusal is a 401 with docker's "login attempt to ... failed"."""
+    from corral.api import logins
+
+    conn.json(logins.check(req.json()))

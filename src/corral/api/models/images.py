@@ -68,6 +68,43 @@ class Image(Model):
         return self.collection.push(repository, tag, stream=stream, decode=decode)
 
 
+class RegistryData(Model):
+    """docker-py's RegistryData: an image in a registry; `attrs` is docker's DistributionInspect."""
+
+    def __init__(self, image_name: str, attrs: dict, client: object, collection: ImageCollection) -> None:
+        super().__init__(attrs, client, collection)  # type: ignore[arg-type]
+        self.image_name = image_name
+
+    @property
+    def id(self) -> str:
+        return self.attrs["Descriptor"]["digest"]
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:19]
+
+    def reload(self) -> None:
+        self.attrs = self.client.api.distribution(self.image_name)
+
+    def pull(self, platform: str | None = None) -> Image:
+        """This very manifest (by digest) into the store."""
+        repository = self.image_name.split("@")[0]
+        if ":" in repository.rsplit("/", 1)[-1]:
+            repository = repository.rsplit(":", 1)[0]
+        return self.collection.pull(repository, tag=self.id, platform=platform)  # type: ignore[return-value]
+
+    def has_platform(self, platform: str | dict) -> bool:
+        """True when the registry has the image for `platform` ("os[/arch[/variant]]" or a dict)."""
+        from corral.registry.pull import parse_platform
+
+        if isinstance(platform, dict):
+            platform = "/".join(str(platform[k]) for k in ("os", "architecture", "variant") if platform.get(k))
+        check_type("has_platform", "platform", platform, str)
+        os_, arch, variant = parse_platform(platform)
+        return any(p.get("os") == os_ and p.get("architecture") == arch and (not variant or p.get("variant") == variant)
+                   for p in self.attrs.get("Platforms") or [])
+
+
 class ImageCollection(Collection):
     model = Image
 
@@ -193,8 +230,13 @@ class ImageCollection(Collection):
             return messages if decode else (_line(m) for m in messages)
         return "".join(_line(m).decode() for m in messages)
 
-    def get_registry_data(self, name: str, auth_config: dict | None = None) -> object:
-        raise APIError(f"cannot reach a registry for {name}: corral has no registry client yet")
+    def get_registry_data(self, name: str, auth_config: dict | None = None) -> RegistryData:
+        """What the registry holds under `name` (its manifest's digest, the platforms it is for), without
+        pulling it."""
+        check_type("get_registry_data", "name", name, str)
+        check_type("get_registry_data", "auth_config", auth_config, dict)
+        found = self.client.api.distribution(name, auth_config=self.client._auth_config(name, auth_config))
+        return RegistryData(name, found, self.client, self)
 
     def search(self, term: str, limit: int | None = None) -> list:
         raise APIError("cannot search: corral has no registry client yet")
@@ -207,24 +249,12 @@ def _line(msg: dict) -> bytes:
 
 
 def _progress_of(work) -> Iterator[dict]:  # noqa: ANN001 - work(emit) does the push
-    """The messages `work` emits, yielded as they come (it runs in a thread); its error, if any, as
-    docker's last message {"error": ..., "errorDetail": {"message": ...}}."""
-    import queue
-    import threading
-
+    """The messages `work` emits, as they come; its error, if any, as docker's last message
+    {"errorDetail": {"message": ...}, "error": ...}, as the engine reports it to docker-py."""
+    from corral.api import streamed
     from corral.errors import CorralError
 
-    box: queue.Queue = queue.Queue()
-    end = object()
-
-    def run() -> None:
-        try:
-            work(box.put)
-        except CorralError as e:
-            box.put({"error": str(e), "errorDetail": {"message": str(e)}})
-        finally:
-            box.put(end)
-
-    threading.Thread(target=run, daemon=True).start()
-    while (msg := box.get()) is not end:
-        yield msg
+    try:
+        yield from streamed.messages(work)
+    except CorralError as e:
+        yield streamed.error_message(e)
