@@ -205,9 +205,10 @@ def test_configmap_and_secret_files() -> None:
     assert opts["volumes"] == ["p-conf:/etc/app:ro", "p-sec:/s:ro"] and opts["env"] == ["S_pw=hunter2"]
 
 
-def test_item_paths_stay_inside_the_volume() -> None:
+@pytest.mark.parametrize("path", ["../x", "/etc/x", "a/../../x", ".", "a//b", "", "a/."])
+def test_item_paths_stay_inside_the_volume(path: str) -> None:
     docs = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"}, "data": {"k": "v"}},
-            _pod({}, volumes=[{"name": "v", "configMap": {"name": "m", "items": [{"key": "k", "path": "../x"}]}}])]
+            _pod({}, volumes=[{"name": "v", "configMap": {"name": "m", "items": [{"key": "k", "path": path}]}}])]
     assert "give a relative path without '..'" in _refusal(docs)
 
 

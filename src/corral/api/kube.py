@@ -171,9 +171,12 @@ def _fill(root: str, files: list[tuple[str, bytes, int]]) -> None:
 
     for rel, data, mode in files:
         path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_atomic(path, data, mode)
-        os.chmod(path, mode)  # past the umask
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_atomic(path, data, mode)
+            os.chmod(path, mode)  # past the umask
+        except OSError as e:  # two items, one a file and one under it as a directory
+            raise InvalidArgument(f"cannot write {rel} of a ConfigMap or Secret volume: {e.strerror}") from None
 
 
 def _create(host: Host, c: dict) -> Container:

@@ -149,7 +149,7 @@ def _source_files(kind: str, ref: object, body: dict, where: str, configs: dict,
         if not isinstance(key, str) or key not in data:
             report.errors.append(f"{where}.items[{i}].key {key!r}: not in {label} {ref}")
             continue
-        if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
+        if not isinstance(path, str) or any(part in ("", ".", "..") for part in path.split("/")) or "\0" in path:
             report.errors.append(f"{where}.items[{i}].path {path!r}: give a relative path without '..'")
             continue
         files.append((path, data[key], _mode(item.get("mode", mode), f"{where}.items[{i}].mode", report)))
