@@ -104,7 +104,7 @@ def network_residue(root: str) -> list[str]:
     return problems
 
 
-def _has_networks(root: str) -> bool:
+def _has_networks(root: str, table: str = "networks") -> bool:
     import sqlite3
 
     path = os.path.join(root, "corral.db")
@@ -112,7 +112,7 @@ def _has_networks(root: str) -> bool:
         return False
     conn = sqlite3.connect(path)
     try:
-        return bool(conn.execute("SELECT 1 FROM networks LIMIT 1").fetchall())
+        return bool(conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall())
     except sqlite3.Error:
         return False
     finally:
@@ -146,6 +146,8 @@ def tear_down(root: str, seen: set[str] | None = None) -> list[str]:
     while _store_processes(root) and time.monotonic() < deadline:
         time.sleep(0.02)
     env = dict(os.environ, CORRAL_ROOT=root, PYTHONPATH=SRC)
+    if _has_networks(root, "pods"):  # a pod's infra container goes only with its pod
+        subprocess.run(CORRAL + ["pod", "rm", "-a", "-f", "-t", "0"], env=env, capture_output=True, timeout=60)
     for cid in _container_ids(root):
         subprocess.run(CORRAL + ["rm", "-f", cid], env=env, capture_output=True, timeout=60)
     if _has_networks(root):

@@ -51,6 +51,11 @@ class FakeHost:
             raise NotFound(f"No such network: {ref}")
         return FakeImage(f"network {ref}", [], "")
 
+    def pod(self, ref: str) -> FakeImage:
+        if ref != "apod":
+            raise NotFound(f"no pod with name or ID {ref} found: no such pod")
+        return FakeImage(f"pod {ref}", [], "")
+
 
 IMAGES = [
     FakeImage("app2", ["reg.example:5000/team/app:2"], "2026-03-01T00:00:00Z", {"tier": "web"}),
@@ -112,10 +117,11 @@ def test_generic_inspect_tries_container_then_image_then_network():
     assert inspect(host, "lab") == {"Id": "network lab"}
     assert inspect(host, "both", "image") == {"Id": "both"}
     assert inspect(host, "img", "network") == {"Id": "network img"}
+    assert inspect(host, "apod") == {"Id": "pod apod"} and inspect(host, "apod", "pod") == {"Id": "pod apod"}
     for ref, kind in (("nosuch", None), ("lab", "container"), ("web", "image"), ("web", "network")):
         with pytest.raises(NotFound, match=f"^No such {kind or 'object'}: {ref}$"):
             inspect(host, ref, kind)
-    with pytest.raises(InvalidArgument, match="invalid type 'volume': use container, image or network"):
+    with pytest.raises(InvalidArgument, match="invalid type 'volume': use container, image, network or pod"):
         inspect(host, "web", "volume")
 
 

@@ -9,6 +9,8 @@ The points, each where a writer is halfway through a change:
   layer.unpacked   a layer unpacked in tmp/, not yet in layers/
   layer.renamed    a layer in layers/, not yet recorded in the DB
   pull.partial     a pull halfway through a large layer, its bytes so far kept in tmp/ (registry/resume.py)
+  pod.created      `pod create`: the pod recorded, its infra container not yet made
+  pod.removing     `pod rm`: the pod marked as being removed, one of its containers removed
 """
 from __future__ import annotations
 

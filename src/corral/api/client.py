@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from corral.api.models.containers import ContainerCollection
     from corral.api.models.images import ImageCollection
     from corral.api.models.networks import NetworkCollection
+    from corral.api.models.pods import PodCollection
     from corral.api.models.volumes import VolumeCollection
 
 
@@ -78,6 +79,13 @@ class Client:
         from corral.api.models.volumes import VolumeCollection
 
         return self._collection("volumes", VolumeCollection)  # type: ignore[return-value]
+
+    @property
+    def pods(self) -> PodCollection:
+        """Pods (podman-py's shape, api/pod.py): containers sharing one network, IPC and host name."""
+        from corral.api.models.pods import PodCollection
+
+        return self._collection("pods", PodCollection)  # type: ignore[return-value]
 
     @property
     def api_version(self) -> str:

@@ -85,6 +85,7 @@ class Container:
         (self.id, self.name, self.image_id, self.image_ref, self.created, options, self._state, self.pid,
          self._supervisor, self.exit_code, self.started_at, self.finished_at, self.error) = record[:13]
         self.oom_killed = bool(record.oom_killed)
+        self.pod_id = record.pod_id  # the pod it belongs to (api/pod.py), or None
         self.options = ContainerOptions.from_dict(options)
 
     def __repr__(self) -> str:
@@ -206,6 +207,8 @@ class Container:
             if attach or stream:
                 raise Conflict(f"container {self.name} is already running")
             return None
+        if self.pod_id:
+            self._before_start_in_pod()
         req = {"op": "start", "id": self.id, "autoremove": self.options.autoremove}
         if stream:
             from corral.api import sessions
@@ -227,6 +230,30 @@ class Container:
         return sessions.attach(self.host.store, dict(req, attach=True), stdin_fd=stdin_fd, stdout_fd=stdout_fd,
                                stderr_fd=stderr_fd, tty=self.options.tty, detach_keys=detach_keys,
                                sig_proxy=sig_proxy)
+
+    def _before_start_in_pod(self) -> None:
+        """What a pod's container needs before it starts (api/pod.py). A member: its pod's infra container
+        running (started now if it is not, as podman does). The infra container: no member running, since
+        those still hold the namespaces of its last run (its new run would have a network of its own, and
+        the pod's ports would not reach them): `pod restart` starts them all again, in order."""
+        from corral.store import containers, pods
+
+        pod = pods.get(self.host.store, self.pod_id)  # type: ignore[arg-type]
+        if pod is None:
+            raise NotFound(f"no pod with name or ID {self.pod_id} found: no such pod")
+        if pod.infra_id is None:
+            raise Conflict(f"pod {pod.name} has no infra container: remove it (corral pod rm -f {pod.name})")
+        if pod.infra_id != self.id:
+            infra = self.host.container(pod.infra_id)
+            if infra.status != state.RUNNING:
+                infra.start()
+            return
+        members = [Container(self.host, r) for r in containers.of_pod(self.host.store, pod.id) if r.id != self.id]
+        running = [c.name for c in members if c.status in (state.RUNNING, state.RESTARTING)]
+        if running:
+            raise Conflict(f"cannot start the infra container of pod {pod.name} while its members run "
+                           f"({', '.join(running)}) in the namespaces of its last run: restart the pod "
+                           f"(corral pod restart {pod.name})")
 
     def attach(self, stdin_fd: int | None = None, *, stdout_fd: int = 1, stderr_fd: int = 2,
                detach_keys: str | None = None, sig_proxy: bool = True) -> int | None:
@@ -397,6 +424,13 @@ class Container:
         from corral.monitor.cleanup import remove_container
 
         self.reload()  # this object may be stale: the container gone (NotFound), or started or stopped since
+        if self.pod_id:
+            from corral.store import pods
+
+            pod = pods.of_infra(self.host.store, self.id)
+            if pod is not None and not pod.removing:  # podman's words
+                raise Conflict(f"container {self.id} is the infra container of pod {pod.id} and cannot be removed "
+                               "without removing the pod")
         if self.status == state.RESTARTING:
             if not force:
                 raise Conflict(f"You cannot remove a restarting container {self.id}. Stop the container before "
@@ -578,6 +612,8 @@ class Container:
         health = self._health(run)
         if health is not None:
             found["State"]["Health"] = health
+        if self.pod_id:
+            found["Pod"] = self.pod_id  # podman's: the pod it belongs to (api/pod.py)
         if size:
             found["SizeRw"], found["SizeRootFs"] = self._sizes()
         return found

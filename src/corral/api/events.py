@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from corral.store.events import EventRecord
     from corral.store.root import Store
 
-FILTER_KEYS = ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "scope",
-               "secret", "service", "type", "volume")
+FILTER_KEYS = ("config", "container", "daemon", "event", "image", "label", "network", "node", "plugin", "pod",
+               "scope", "secret", "service", "type", "volume")
 """The keys of docker's events filters (the swarm ones match nothing here: corral has no swarm events)."""
 
 POLL_SECONDS = 0.05
@@ -30,8 +30,8 @@ POLL_SECONDS = 0.05
 
 def record(store: Store, type: str, action: str, actor_id: str,  # noqa: A002 - docker's field name
            attributes: Mapping[str, object] | None = None) -> None:
-    """Record one event: `type` container|image|network|volume (docker's Type), `action` docker's Action
-    (create, start, die, "exec_start: sh -c ls", ...), the actor's ID, its attributes (values are
+    """Record one event: `type` container|image|network|volume (docker's Type) or pod (podman's), `action`
+    docker's Action (create, start, die, "exec_start: sh -c ls", ...), the actor's ID, its attributes (values are
     written as strings, as docker's are). The one function every corral process records through; call it
     once the change is done (after its transaction: it opens its own).
 
@@ -72,6 +72,12 @@ def record_network(store: Store, action: str, network: object, container_id: str
     if container_id is not None:
         given["container"] = container_id
     record(store, "network", action, network.id, given)
+
+
+def record_pod(store: Store, action: str, pod: object) -> None:
+    """A pod event (podman's type "pod": create, start, stop, kill, pause, unpause, remove) with the pod's
+    name. `pod` is an api/pod.py Pod (id and name)."""
+    record(store, "pod", action, pod.id, {"name": pod.name})
 
 
 def record_mounts(store: Store, action: str, cid: str, mounts: Sequence[dict]) -> None:
@@ -147,7 +153,7 @@ def matches(filters: Mapping[str, Sequence[str]], msg: dict) -> bool:
         return False
     if not exact("type", kind) or not exact("scope", "local"):
         return False
-    for named in ("config", "container", "daemon", "network", "node", "plugin", "secret", "service", "volume"):
+    for named in ("config", "container", "daemon", "network", "node", "plugin", "pod", "secret", "service", "volume"):
         if named in filters and not (kind == named and fuzzy(named, actor, attrs.get("name", ""))):
             return False
     if "image" in filters:

@@ -21,15 +21,19 @@ if TYPE_CHECKING:
     from corral.api.host import Host
     from corral.api.image import Image
     from corral.api.network import Network
+    from corral.api.pod import Pod
     from corral.api.volume import Volume
 
     Filters = Mapping[str, Sequence[str]]
 
 IMAGE_KEYS = ("before", "dangling", "label", "label!", "reference", "since", "until")
-CONTAINER_KEYS = ("ancestor", "before", "exited", "health", "id", "label", "name", "network", "since", "status",
-                  "volume")
+CONTAINER_KEYS = ("ancestor", "before", "exited", "health", "id", "label", "name", "network", "pod", "since",
+                  "status", "volume")
 NETWORK_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 VOLUME_KEYS = ("dangling", "driver", "label", "label!", "name")
+POD_KEYS = ("ctr-ids", "ctr-names", "ctr-number", "ctr-status", "id", "label", "name", "network", "status", "until")
+"""podman's `pod ps --filter` keys."""
+POD_STATUSES = ("created", "running", "degraded", "paused", "exited", "stopped", "dead", "error")
 VOLUME_PRUNE_KEYS = ("all", "label", "label!")
 PRUNE_KEYS = ("label", "label!", "until")
 """What container, network and system prune take; image prune takes `dangling` too."""
@@ -292,6 +296,9 @@ def container_filter(host: Host, filters: Filters) -> Callable[[Container], bool
         tests.append(lambda c: c.created > since)
     if "health" in filters:  # "none" for a container without a health check
         tests.append(lambda c: c.health in filters["health"])
+    if "pod" in filters:  # podman's: a pod's name or ID (prefix)
+        pods = _pods_named(host, filters["pod"])
+        tests.append(lambda c: c.pod_id in pods)
     if "volume" in filters:  # docker's: a volume's name or a mount's destination (or a bind's source)
         wanted_mounts = set(filters["volume"])
         tests.append(lambda c: any(wanted_mounts & {m["source"], m["target"]} for m in c.options.mounts) or
@@ -325,6 +332,60 @@ def _on_network(c: Container, values: Sequence[str]) -> bool:
     nets = c.networks
     names = set(nets) | ({c.options.network} if c.options.network in BUILTIN_NETWORKS else set())
     return any(v in names or any(n["NetworkID"].startswith(v) for n in nets.values()) for v in values)
+
+
+def _pods_named(host: Host, refs: Sequence[str]) -> set[str]:
+    """IDs of the pods named (a name of no pod matches nothing, as podman's)."""
+    from corral.errors import CorralError
+
+    found = set()
+    for ref in refs:
+        try:
+            found.add(host.pod(ref).id)
+        except CorralError:
+            continue
+    return found
+
+
+# pods --------------------------------------------------------------------------------------------------
+
+def pod_filter(filters: Filters) -> Callable[[Pod], bool]:
+    """A predicate on pods for podman's `pod ps` filters: id= and name= (regular expressions, as podman's),
+    label=, status= (the pod's state), network=, until=, and on its containers ctr-names=, ctr-ids=
+    (prefixes), ctr-status= and ctr-number= (how many it has, the infra container counted)."""
+    from corral.errors import InvalidArgument
+
+    validate(filters, POD_KEYS)
+    for v in [*filters.get("status", ()), *filters.get("ctr-status", ())]:
+        if v.lower() not in POD_STATUSES:
+            raise InvalidArgument(f"invalid filter 'status={v}': give one of {', '.join(POD_STATUSES)}")
+    for v in filters.get("ctr-number", ()):
+        if not v.isdecimal():
+            raise InvalidArgument(f"invalid filter 'ctr-number={v}': give a number")
+    for v in filters.get("until", ()):
+        timestamp(v)
+    tests: list[Callable[[Pod], bool]] = []
+    if "id" in filters:
+        tests.append(lambda p: regex_match(filters["id"], p.id))
+    if "name" in filters:
+        tests.append(lambda p: regex_match(filters["name"], p.name))
+    if "label" in filters:
+        tests.append(lambda p: labels_match(filters, p.labels))
+    if "status" in filters:
+        tests.append(lambda p: p.status.lower() in {v.lower() for v in filters["status"]})
+    if "network" in filters:
+        tests.append(lambda p: any(v in p.networks() for v in filters["network"]))
+    if "until" in filters:
+        tests.append(lambda p: created_before(filters, p.created))
+    if "ctr-names" in filters:
+        tests.append(lambda p: any(c.name in filters["ctr-names"] for c in p.containers()))
+    if "ctr-ids" in filters:
+        tests.append(lambda p: any(c.id.startswith(v) for c in p.containers() for v in filters["ctr-ids"]))
+    if "ctr-status" in filters:
+        tests.append(lambda p: any(c.status in filters["ctr-status"] for c in p.containers()))
+    if "ctr-number" in filters:
+        tests.append(lambda p: str(len(p.containers())) in filters["ctr-number"])
+    return lambda p: all(t(p) for t in tests)
 
 
 # networks ----------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from corral.api.filters import Filters
     from corral.api.image import Image, LoadedImage
     from corral.api.network import ModeNetwork, Network
+    from corral.api.pod import Pod
     from corral.api.processes import HostProcess
     from corral.api.volume import Volume
     from corral.registry.credentials import Credentials
@@ -30,11 +31,37 @@ class Host:
 
     def create_container(self, image: str, command: list[str] | str | None = None, *, name: str | None = None,
                          image_volumes: bool = True, pull: str = "missing", pull_progress: Callable | None = None,
+                         pod: str | None = None, infra_of: str | None = None,
                          **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
         A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
         become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's). A missing
-        image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress."""
+        image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress.
+        pod: a pod (name, ID, or new:NAME to make one) whose namespaces it joins (api/pod.py); infra_of:
+        the pod whose infra container this is (api/pod.py's create)."""
+        if isinstance(command, str):
+            import shlex
+
+            command = shlex.split(command)
+        opts = ContainerOptions(cmd=command, **options)
+        if not pod:
+            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, infra_of, None)
+        from corral.api import pod as pods
+
+        joined, made = pods.join(self, pod, opts)
+        etc_dir = self.store.container_dir(joined.infra_id) if "net" in joined.shared else None  # type: ignore[arg-type]
+        try:
+            return self._create_container(image, opts, name, image_volumes, pull, pull_progress, joined.id, etc_dir)
+        except BaseException:
+            if made:
+                joined.remove(force=True)
+            raise
+
+    def _create_container(self, image: str, opts: ContainerOptions, name: str | None, image_volumes: bool,
+                          pull: str, pull_progress: Callable | None, pod_id: str | None,
+                          etc_dir: str | None) -> Container:
+        """create_container's work; pod_id: the pod it belongs to, etc_dir: where its /etc/hosts, hostname
+        and resolv.conf are (a pod member's: its infra container's bundle)."""
         from corral.api import names
         from corral.api.image import Image
         from corral.image import repo
@@ -42,11 +69,6 @@ class Host:
         from corral.store import rootfs as sandbox
         from corral.store.fsutil import remove_tree, write_atomic
 
-        if isinstance(command, str):
-            import shlex
-
-            command = shlex.split(command)
-        opts = ContainerOptions(cmd=command, **options)
         opts.check()
         if opts.memory and not opts.memory_swap:  # docker's default: as much swap as memory, where swap is limited
             from corral.runtime.cgroups import swap_accounted
@@ -73,7 +95,7 @@ class Host:
             from corral.network import endpoint  # not on the path of a container without network
 
             net = endpoint.plan(self.store, cid, opts, image_cfg)
-        joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid else (None, None)
+        joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid or opts.uts else (None, None)
         made: list[str] = []  # volumes made for this container: gone again if the create fails
         try:
             declared = list((image_cfg.get("config") or {}).get("Volumes") or ()) if image_volumes else []
@@ -84,7 +106,7 @@ class Host:
                                                    declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm)
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm, etc_dir)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
@@ -103,7 +125,7 @@ class Host:
             for retry in range(10):
                 try:
                     container_records.insert(self.store, container_records.ContainerRecord(
-                        cid, bare, image_id, image, now(), opts.to_dict()))
+                        cid, bare, image_id, image, now(), opts.to_dict(), pod_id=pod_id))
                     break
                 except Conflict:
                     if name or retry == 9:
@@ -127,13 +149,15 @@ class Host:
         return created
 
     def _shared_namespaces(self, opts: ContainerOptions, bundle: str) -> tuple[dict[str, str], str | None]:
-        """--ipc/--pid: the full IDs of the containers whose namespaces to join, and the host directory
+        """--ipc/--pid/--uts: the full IDs of the containers whose namespaces to join, and the host directory
         for /dev/shm: a shareable IPC namespace's own (in its bundle, so its peers can bind it as docker
         does; no host mount to leave behind), its donor's, the host's for --ipc host, else None (a tmpfs)."""
         joins = {}
         shm = None
-        if opts.pid and opts.pid.startswith("container:"):
-            joins["pid"] = container_records.find(self.store, opts.pid.split(":", 1)[1]).id
+        for kind in ("pid", "uts"):
+            mode = getattr(opts, kind)
+            if mode and mode.startswith("container:"):
+                joins[kind] = container_records.find(self.store, mode.split(":", 1)[1]).id
         if opts.ipc == "host":
             shm = "/dev/shm"
         elif opts.ipc == "shareable":
@@ -154,6 +178,36 @@ class Host:
     def containers(self, all: bool = False) -> list[Container]:  # noqa: A002 - docker-py's name
         found = [Container(self, r) for r in container_records.newest_first(self.store)]
         return found if all else [c for c in found if c.status in ("running", "restarting")]
+
+    # pods (api/pod.py) ---------------------------------------------------------------------------------
+
+    def create_pod(self, name: str | None = None, *, ports: list[str] | None = None, network: str | None = None,
+                   hostname: str | None = None, labels: dict[str, str] | None = None,
+                   share: str | list[str] | None = None, replace: bool = False,
+                   command: list[str] | None = None) -> Pod:
+        """`pod create`: a pod and its infra container (api/pod.py says what they share)."""
+        from corral.api import pod
+
+        return pod.create(self, name, ports=ports, network=network, hostname=hostname, labels=labels, share=share,
+                          replace=replace, command=command)
+
+    def pod(self, ref: str) -> Pod:
+        """A pod by name, full ID or unambiguous ID prefix."""
+        from corral.api import pod
+
+        return pod.find(self, ref)
+
+    def pods(self, filters: Filters | None = None) -> list[Pod]:
+        """Every pod, newest first, that passes podman's `pod ps` filters."""
+        from corral.api import pod
+
+        return pod.listing(self, filters)
+
+    def prune_pods(self, filters: Filters | None = None) -> dict:
+        """`pod prune`: remove every pod none of whose containers runs; {"PodsDeleted": [IDs], ...}."""
+        from corral.api import pod
+
+        return pod.prune(self, filters)
 
     # the host view of processes (api/processes.py) ---------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Docker's generic inspect: one name looked up as a container, then an image, then a network.
+"""Docker's generic inspect: one name looked up as a container, then an image, then a network (then a pod,
+as podman's inspect also finds them).
 
 `corral inspect NAME` does not say what NAME is; docker's order decides, and
 `--type` (the `kind` here) narrows the lookup to one kind. The API server's
@@ -11,17 +12,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from corral.api.host import Host
 
-KINDS = ("container", "image", "network")
+KINDS = ("container", "image", "network", "pod")
 
 
 def inspect(host: Host, ref: str, kind: str | None = None, *, size: bool = False) -> dict:
-    """The inspect dict of the first object named `ref` among the kinds looked at (all three unless
+    """The inspect dict of the first object named `ref` among the kinds looked at (all of them unless
     `kind` names one); NotFound("No such object: REF"), or "No such KIND: REF", when none has that name.
     size adds a container's SizeRw and SizeRootFs (`inspect -s`); other kinds ignore it, as docker's."""
     from corral.errors import InvalidArgument, NotFound
 
     if kind is not None and kind not in KINDS:
-        raise InvalidArgument(f"invalid type {kind!r}: use container, image or network")
+        raise InvalidArgument(f"invalid type {kind!r}: use container, image, network or pod")
     for each in (kind,) if kind else KINDS:
         try:
             found = getattr(host, each)(ref)

@@ -19,6 +19,7 @@ def containers(host: Host, filters: Filters | None = None) -> dict:
     """Remove every container that is not running (created or exited; a paused one is running) and passes
     the filters (until= its creation, label=)."""
     from corral.api import filters as f
+    from corral.api import pod
 
     wanted = filters or {}
     f.validate(wanted, f.PRUNE_KEYS)
@@ -27,6 +28,8 @@ def containers(host: Host, filters: Filters | None = None) -> dict:
         if c.status in ("running", "restarting") or not f.created_before(wanted, c.created) or \
                 not f.labels_match(wanted, c.options.labels):
             continue
+        if c.pod_id and pod.is_infra(host, c.id):
+            continue  # it goes with its pod (`pod rm`, `pod prune`)
         rw, _ = c.size()
         c.remove()
         deleted.append(c.id)

@@ -43,6 +43,7 @@ def _options(o: dict) -> dict:
         "volumes_from": o["volumes_from"], "security_opt": o["security_opt"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
         "cgroupns": o["cgroupns"], **_limits(o), **_bandwidth(o),
+        **({"pod": o["pod"]} if o["pod"] else {}),
     }
 
 
@@ -254,7 +255,7 @@ def wait(o: dict, args: list[str]) -> int:
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
               "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
               "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
-              "LocalVolumes": "LOCAL VOLUMES"}
+              "LocalVolumes": "LOCAL VOLUMES", "Pod": "POD ID", "PodName": "PODNAME"}
 PS_COLUMNS = ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
 
 
@@ -275,7 +276,7 @@ def ps(o: dict, args: list[str]) -> int:
         for c in containers:
             print(c.id if o["no_trunc"] else c.short_id)
         return 0
-    columns = PS_COLUMNS + (("Size",) if o["size"] else ())
+    columns = PS_COLUMNS + (("Size",) if o["size"] else ()) + (("Pod", "PodName") if o["pod"] else ())
     fmt.print_rows([_ps_row(c, o["no_trunc"], o["size"]) for c in containers], o["format"], columns, PS_HEADERS)
     return 0
 
@@ -301,7 +302,20 @@ def _ps_row(c, no_trunc: bool, size: bool = False) -> dict:  # noqa: ANN001 - a 
                    Size=(lambda: fmt.container_size(*c.size())) if size else "0B", Names=c.name,
                    Labels=lambda: fmt.labels(c.options.labels),
                    Mounts=lambda: ",".join(m["source"] if m["type"] == "volume" else m["target"] for m in mounts),
-                   Networks=networks, LocalVolumes=lambda: str(sum(m["type"] == "volume" for m in mounts)))
+                   Networks=networks, LocalVolumes=lambda: str(sum(m["type"] == "volume" for m in mounts)),
+                   Pod=(c.pod_id or "") if no_trunc else (c.pod_id or "")[:12], PodName=lambda: _pod_name(c))
+
+
+def _pod_name(c) -> str:  # noqa: ANN001 - a corral.api.Container
+    """podman's PODNAME column: the name of the container's pod, or nothing."""
+    if not c.pod_id:
+        return ""
+    from corral.errors import NotFound
+
+    try:
+        return c.host.pod(c.pod_id).name
+    except NotFound:
+        return ""
 
 
 PROCESS_HEADERS = {"PID": "PID", "ContainerPID": "CONTAINER PID", "User": "USER", "ID": "CONTAINER ID",
@@ -315,7 +329,7 @@ def _ps_processes(o: dict) -> int:
     from corral.cli import fmt
 
     for flag, given in (("-s, --size", o["size"]), ("-n, --last", o["last"] is not None),
-                        ("-l, --latest", o["latest"])):
+                        ("-l, --latest", o["latest"]), ("--pod", o["pod"])):
         if given:
             raise InvalidArgument(f"{flag} does not apply to --processes (the running containers' processes)")
     wanted = None

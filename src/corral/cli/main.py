@@ -87,7 +87,7 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--group-add",), "group_add", "multi", "an additional group to join", "GROUP"),
     Opt(("--ipc",), "ipc", "value", "private, shareable, host, none or container:NAME", "MODE"),
     Opt(("--pid",), "pid", "value", "host or container:NAME", "MODE"),
-    Opt(("--uts",), "uts", "value", "host", "MODE"),
+    Opt(("--uts",), "uts", "value", "host or container:NAME", "MODE"),
     Opt(("--cgroupns",), "cgroupns", "value", "private (default: its own cgroup seen at /) or host", "MODE"),
     Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
     Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
@@ -113,6 +113,7 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     # network bandwidth (network/bandwidth.py)
     *_BANDWIDTH_OPTS,
 ]
+_RUN_OPTS.append(Opt(("--pod",), "pod", "value", "join a pod (new:NAME: create it, with this -p/--network)", "POD"))
 # registry (issue 17): a missing image is pulled first
 _RUN_OPTS.append(Opt(("--pull",), "pull", "value", "pull the image first: missing (default), always, never", "POLICY"))
 _DETACH_KEYS = Opt(("--detach-keys",), "detach_keys", "value", "key sequence to detach (default ctrl-p,ctrl-q)",
@@ -132,6 +133,7 @@ _P = "process_cmds:"
 _N = "network_cmds:"
 _V = "volume_cmds:"
 _R = "resource_cmds:"
+_POD = "pod_cmds:"
 
 TABLE: tuple[Command, ...] = (
     Command("run", _C + "run", "run [OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container.",
@@ -168,10 +170,11 @@ TABLE: tuple[Command, ...] = (
              Opt(("-s", "--size"), "size", "flag", "show the bytes each container wrote, and with its image"),
              Opt(("--processes",), "processes", "flag",
                  "every process of the running containers, with its owner (-f pid=N: whose is host PID N)"),
+             Opt(("--pod",), "pod", "flag", "show each container's pod (POD ID, PODNAME)"),
              _FORMAT_LIST], max_args=0),
     Command("inspect", "inspect_cmds:inspect", "inspect [OPTIONS] NAME|ID [NAME|ID...]",
             "Low-level information on containers or images, as JSON.",
-            [Opt(("--type",), "type", "value", "container, image or network", "TYPE"),
+            [Opt(("--type",), "type", "value", "container, image, network or pod", "TYPE"),
              Opt(("-s", "--size"), "size", "flag", "a container's SizeRw and SizeRootFs"), _FORMAT_INSPECT],
             min_args=1),
     Command("logs", _C + "logs", "logs [OPTIONS] CONTAINER", "Fetch a container's output.",
@@ -371,6 +374,83 @@ TABLE: tuple[Command, ...] = (
     Command("network disconnect", _N + "disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER",
             "Disconnect a container from a switch.",
             [Opt(("-f", "--force"), "force", "flag", "no error when it is not connected")], min_args=2, max_args=2),
+    # pods (issue 21) -------------------------------------------------------------------------------
+    Group("pod",
+          "pod create [--name N] [-p PORT] [--network NET] [--hostname H] [--label K=V]\n"
+          "        corral pod ps [-q] [-f KEY=VALUE] [--format F] | inspect POD... | logs [-f] [-n] POD | top POD\n"
+          "        corral pod stats [--no-stream] [POD...]\n"
+          "        corral pod start|stop|restart|kill|pause|unpause|rm [-f] POD... | prune | exists POD\n"
+          "        corral run|create --pod POD|new:NAME ...: a member sharing the pod's network, IPC and hostname",
+          "Manage pods: containers sharing one network (127.0.0.1, the pod's ports), IPC and host name."),
+    Command("pod create", _POD + "create", "pod create [OPTIONS] [NAME]",
+            "Create a pod (and its infra container, which holds the shared namespaces and ports).",
+            [Opt(("-n", "--name"), "name", "value", "the pod's name", "NAME"),
+             Opt(("-p", "--publish"), "publish", "multi", "publish a port of the pod: [HOSTIP:][HOSTPORT:]PORT[/PROTO]",
+                 "PORT"),
+             Opt(("--network", "--net"), "network", "value",
+                 "none (default without -p), bridge (the default switch), a switch's name, host", "NET"),
+             Opt(("-h", "--hostname"), "hostname", "value", "the members' host name (default: the pod's name)",
+                 "NAME"),
+             Opt(("-l", "--label"), "label", "multi", "set a label", "K=V"),
+             Opt(("--label-file",), "label_file", "multi", "read labels from a file", "FILE"),
+             Opt(("--share",), "share", "value", "namespaces the members share (default ipc,net,uts; +pid adds "
+                 "pid to them; none)", "NS,..."),
+             Opt(("--replace",), "replace", "flag", "remove a pod of that name first")], max_args=1),
+    Command("pod ps", _POD + "ps", "pod ps [OPTIONS]", "List pods.",
+            [Opt(("-q", "--quiet"), "quiet", "flag", "only IDs"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "full IDs"),
+             Opt(("-f", "--filter"), "filter", "multi", "id=, name=, label=, status=, network=, ctr-names=, "
+                 "ctr-ids=, ctr-status=, ctr-number=, until=", "KEY=VALUE"),
+             Opt(("--ctr-names",), "ctr_names", "flag", "show the containers' names"),
+             Opt(("--ctr-ids",), "ctr_ids", "flag", "show the containers' IDs"),
+             Opt(("--ctr-status",), "ctr_status", "flag", "show the containers' states"), _FORMAT_LIST],
+            max_args=0, also=("pod ls", "pod list")),
+    Command("pod inspect", _POD + "inspect", "pod inspect [OPTIONS] POD [POD...]", "Show pods as JSON.",
+            [_FORMAT_INSPECT], min_args=1),
+    Command("pod exists", _POD + "exists", "pod exists POD", "Exit 0 if the pod exists, 1 if not.",
+            min_args=1, max_args=1),
+    Command("pod start", _POD + "start", "pod start [OPTIONS] POD [POD...]",
+            "Start pods: the infra container, then the members.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod")]),
+    Command("pod stop", _POD + "stop", "pod stop [OPTIONS] POD [POD...]", "Stop pods: the members, then the infra.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("-i", "--ignore"), "ignore", "flag", "no error for a pod that does not exist"),
+             Opt(("-t", "--time"), "time", "value", "seconds to wait before killing (default 10)", "N")]),
+    Command("pod restart", _POD + "restart", "pod restart [OPTIONS] POD [POD...]", "Restart pods.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("-t", "--time"), "time", "value", "seconds to wait for the stop before killing (default 10)",
+                 "N")]),
+    Command("pod kill", _POD + "kill", "pod kill [OPTIONS] POD [POD...]", "Send a signal to every container of pods.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("-s", "--signal"), "signal", "value", "signal to send (default KILL)", "SIGNAL")]),
+    Command("pod pause", _POD + "pause", "pod pause [OPTIONS] POD [POD...]", "Pause every container of pods.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod")]),
+    Command("pod unpause", _POD + "unpause", "pod unpause [OPTIONS] POD [POD...]", "Unpause pods.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod")]),
+    Command("pod rm", _POD + "rm", "pod rm [OPTIONS] POD [POD...]", "Remove pods, their members and infra.",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("-f", "--force"), "force", "flag", "stop running containers first"),
+             Opt(("-i", "--ignore"), "ignore", "flag", "no error for a pod that does not exist"),
+             Opt(("-t", "--time"), "time", "value", "seconds to wait for the stop before killing", "N")],
+            also=("pod remove",)),
+    Command("pod prune", _POD + "prune", "pod prune [OPTIONS]", "Remove every pod none of whose containers runs.",
+            [_FORCE], max_args=0),
+    Command("pod logs", _POD + "logs", "pod logs [OPTIONS] POD", "Fetch the output of a pod's containers.",
+            [Opt(("-c", "--container"), "container", "value", "only this member's", "CONTAINER"),
+             Opt(("-f", "--follow"), "follow", "flag", "follow the output"),
+             Opt(("-n", "--names"), "names", "flag", "prefix lines with container names instead of IDs"),
+             Opt(("--tail",), "tail", "value", "lines from the end of each (or all)", "N"),
+             Opt(("-t", "--timestamps"), "timestamps", "flag", "show timestamps"),
+             Opt(("--since",), "since", "value", "lines since a time, or for 10m", "T"),
+             Opt(("--until",), "until", "value", "lines until a time, or until 10m ago", "T")],
+            min_args=1, max_args=1),
+    Command("pod top", _POD + "top", "pod top POD", "The processes of a pod's running members.",
+            min_args=1, max_args=1),
+    Command("pod stats", _R + "pod_stats", "pod stats [OPTIONS] [POD...]",
+            "A live stream of the resource use of pods' members (of running pods without names).",
+            [Opt(("-a", "--all"), "all", "flag", "every pod"),
+             Opt(("--no-stream",), "no_stream", "flag", "print one table and exit"),
+             Opt(("--no-trunc",), "no_trunc", "flag", "do not truncate output"), _FORMAT_LIST]),
     Group("volume",
           "volume create [--driver local] [--opt K=V] [--label K=V] [NAME]\n"
           "        corral volume ls [-q] [-f KEY=VALUE] | inspect VOL... | rm [-f] VOL... | prune [-a] [-f]",

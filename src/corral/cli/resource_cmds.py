@@ -77,16 +77,47 @@ def row(frame: dict, no_trunc: bool = False) -> fmt.Row:
 def stats(o: dict, args: list[str]) -> int:
     """docker stats: named containers (stopped ones as zeros), else the running ones (all with -a),
     followed as they come and go; --no-stream prints one table, a second after a first sample."""
-    from corral.api import stats as samples
-
     host = Host()
     named = [host.container(ref) for ref in args] if args else None
+    return _show(o, named, lambda: host.containers(all=o["all"]))
+
+
+def pod_stats(o: dict, args: list[str]) -> int:
+    """podman's `pod stats`: `stats` of the members of the pods named (of every pod with -a, of the
+    running ones without names), a POD column first; as `stats`, streamed unless --no-stream."""
+    host = Host()
+    if args and o["all"]:
+        raise InvalidArgument("--all and pod names cannot be given together")
+    named = [host.pod(ref) for ref in args] if args else None
+    pod_of: dict[str, str] = {}
+
+    def members() -> list:
+        """Asked every round: pods and members come and go."""
+        found = []
+        for p in [q.reload() for q in named] if named is not None else host.pods():
+            for c in p.containers(infra=False):
+                if named is not None or o["all"] or c.status == "running":
+                    pod_of[c.id] = p.name
+                    found.append(c)
+        return found
+
+    return _show(o, None, members, lambda frame: {"Pod": pod_of.get(frame["id"], "")}, ("Pod",))
+
+
+def _show(o: dict, named: list | None, running: object, extra: object = None, before: tuple[str, ...] = ()) -> int:
+    """The stats table of the containers `named` (or of those running() gives, asked every round), streamed
+    or once (--no-stream); extra(frame) adds fields, `before` the columns shown before docker's."""
+    from corral.api import stats as samples
+
+    columns = before + COLUMNS
+    headers = dict(HEADERS, Pod="POD")
     if o["format"] is not None:
-        fmt.render_rows([], o["format"], COLUMNS, HEADERS)  # a bad template fails before the first sample
-    frames = samples.frames(named, primed=o["no_stream"], running=lambda: host.containers(all=o["all"]))
+        fmt.render_rows([], o["format"], columns, headers)  # a bad template fails before the first sample
+    frames = samples.frames(named, primed=o["no_stream"], running=running)  # type: ignore[arg-type]
 
     def text(batch: list[dict]) -> str:
-        return fmt.render_rows([row(f, o["no_trunc"]) for f in batch], o["format"], COLUMNS, HEADERS)
+        rows = [fmt.Row(**row(f, o["no_trunc"]), **(extra(f) if extra else {})) for f in batch]  # type: ignore
+        return fmt.render_rows(rows, o["format"], columns, headers)
 
     if o["no_stream"]:
         sys.stdout.write(text(next(frames)))

@@ -204,6 +204,7 @@ def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dic
         bound.append((m["proto"], m["host_ip"], port, ip, m["container_port"]))
     if bound:
         leases.bind_ports(store, [leases.PortBinding(cid, *b) for b in bound])
+    _remove_leftover_veths(cid, held)
     att.netns = _wire(store, cid, held)
     if rates:
         _bandwidth().apply([veth_name(cid, sw.id) for sw, _, _ in held], f"corral:{store_tag(store.root)}:{cid}",
@@ -215,6 +216,22 @@ def _attach_switches(att: Attachment, store: Store, cid: str, mappings: list[dic
         except CorralError:  # someone flushed the ruleset: the whole table again, with the switches' elements
             nft.apply(add=[e for sw, _, _ in held for e in sw.elements(store)] + elements)
     update_hosts(store, cid, joining=True)
+
+
+def _remove_leftover_veths(cid: str, held: list[tuple[switches.Switch, str, str]]) -> None:
+    """Delete a veth of the container's last run that is still there, so that the new pair can take its
+    name (a name only this container has). A network namespace goes asynchronously after its last
+    process, and a pod's infra container's outlives its exit while the pod's members run in it: a quick
+    restart (`pod restart`) finds it. One stat per switch when there is none."""
+    stale = [veth_name(cid, sw.id) for sw, _, _ in held if os.path.exists(f"/sys/class/net/{veth_name(cid, sw.id)}")]
+    if not stale:
+        return
+    from corral.network.netlink import Netlink
+
+    with Netlink() as nl:
+        for name in stale:
+            nl.delete_link(name)
+        nl.flush(ignore=(19,))  # gone meanwhile
 
 
 def _wire(store: Store, cid: str, held: list[tuple[switches.Switch, str, str]]) -> int:

@@ -72,7 +72,7 @@ class ContainerOptions:
     group_add: list[str]  # group names (the image's /etc/group) or numbers
     ipc: str | None  # None (private), private, shareable, host, none, container:ID
     pid: str | None  # None (its own), host, container:ID
-    uts: str | None  # None (its own), host
+    uts: str | None  # None (its own), host, container:ID (a pod's members join its infra container's)
     devices: list[str]  # HOST[:CONTAINER[:rwm]]
     expose: list[str]  # PORT[/PROTO] or a range, added to the image's ExposedPorts
     memory_swap: int | None  # memory plus swap, as docker's --memory-swap; -1: unlimited swap
@@ -173,11 +173,11 @@ class ContainerOptions:
             raise InvalidArgument(f"invalid IPC mode: {self.ipc}")
         if self.pid not in (None, "", "host") and not _joins(self.pid):
             raise InvalidArgument("--pid: invalid PID mode")
-        if self.uts not in (None, "", "host"):
+        if self.uts not in (None, "", "host") and not _joins(self.uts):
             raise InvalidArgument("--uts: invalid UTS mode")
         if self.cgroupns not in (None, "", "host", "private"):
             raise InvalidArgument("--cgroupns: invalid CGROUP mode")
-        if self.uts == "host" and self.hostname:
+        if self.uts and self.hostname:
             raise InvalidArgument("conflicting options: hostname and the UTS mode")
         for key, value in self.sysctls.items():
             check_sysctl(key, value, self.network, self.ipc)

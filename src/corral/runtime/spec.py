@@ -75,8 +75,9 @@ def capability_set(opts: ContainerOptions) -> list[str]:
 STDIN_ANNOTATION = "org.corral.stdin"
 """"open": the monitor keeps the container's stdin open for attach clients (-i); "null": /dev/null."""
 JOINS_ANNOTATION = "org.corral.joins"
-"""JSON {"ipc": ID, "pid": ID}: namespaces of other containers the init joins (--ipc/--pid container:ID), whose
-paths the monitor fills in at start (monitor/supervisor.py), as it does for --network container:ID."""
+"""JSON {"ipc": ID, "pid": ID, "uts": ID}: namespaces of other containers the init joins (--ipc/--pid/--uts
+container:ID), whose paths the monitor fills in at start (monitor/supervisor.py), as it does for --network
+container:ID."""
 NETWORK_ANNOTATION = "org.corral.network"
 """Present when the monitor wires a network at start (monitor/supervisor.py, network/endpoint.py); absent for none
 and host."""
@@ -94,10 +95,12 @@ def init_binary() -> str:
 
 
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str,
-          joins: dict[str, str] | None = None, shm: str | None = None) -> dict:
+          joins: dict[str, str] | None = None, shm: str | None = None, etc_dir: str | None = None) -> dict:
     """config.json for container `cid`, whose root filesystem the store described as `rootfs`.
-    joins maps "ipc"/"pid" to the full ID of a container whose namespace to join (--ipc/--pid container:);
-    shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm)."""
+    joins maps "ipc"/"pid"/"uts" to the full ID of a container whose namespace to join (--ipc/--pid/--uts container:);
+    shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm); etc_dir
+    holds the /etc/hosts, hostname and resolv.conf to bind (default the bundle; a pod member's are its infra
+    container's, so that names on the pod's switch reach every member as they change)."""
     cfg = image_cfg.get("config") or {}
     uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", rootfs.lowerdirs())
     if opts.group_add:
@@ -117,7 +120,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         resources["devices"] = [{"allow": True, "access": "rwm"}]
     resources.update(limits(opts))
     shared = {"pid": bool(opts.pid), "ipc": opts.ipc == "host" or (opts.ipc or "").startswith("container:"),
-              "uts": opts.uts == "host", "network": opts.network == "host",
+              "uts": bool(opts.uts), "network": opts.network == "host",
               "cgroup": opts.cgroupns == "host"}  # joined ones: see JOINS_ANNOTATION
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "network") if not shared.get(t)]
     linux: dict = {
@@ -159,7 +162,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
                        "options": ["nosuid", "noexec", "nodev", "mode=1777",
                                    f"size={opts.shm_size or DEFAULT_SHM_SIZE}"]})
     for name in ("resolv.conf", "hostname", "hosts"):  # read-only with the root, as docker's
-        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{bundle}/{name}",
+        mounts.append({"destination": f"/etc/{name}", "type": "bind", "source": f"{etc_dir or bundle}/{name}",
                        "options": ["rbind", "rprivate"] + (["ro"] if opts.read_only else [])})
     mounts += user_mounts([bind_mount(b) for b in opts.binds] + [container_mount(m) for m in opts.mounts] +
                           [tmpfs_mount(target, options) for target, options in opts.tmpfs.items()])
@@ -195,8 +198,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         "linux": linux,
         "annotations": annotations,
     }
-    if opts.uts == "host":
-        del spec["hostname"]  # the host's own: OCI sets a hostname only in a UTS namespace of the container's
+    if opts.uts:
+        del spec["hostname"]  # the host's or the joined one's: OCI sets a hostname only in a UTS namespace of its own
     return spec
 
 

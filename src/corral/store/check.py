@@ -95,6 +95,20 @@ def check(store: Store) -> list[str]:
             problems.append(f"container directory {name[:12]} is not recorded in the DB (orphan)")
     for name in dead_scratch(store):
         problems.append(f"tmp/{name} was left by a writer that is gone (an interrupted write)")
+    return problems + _check_pods(store, cids)
+
+
+def _check_pods(store: Store, cids: set[str]) -> list[str]:
+    """A pod whose removal or creation a crash cut short: `pod rm -f` finishes either."""
+    from corral.store import pods
+
+    problems = []
+    for pod in pods.by_creation(store):
+        if pod.removing:
+            problems.append(f"pod {pod.name}: its removal was interrupted: `corral pod rm -f {pod.name}` finishes it")
+        elif pod.infra_id not in cids:
+            problems.append(f"pod {pod.name}: its infra container is missing (an interrupted create): "
+                            f"`corral pod rm -f {pod.name}` removes it")
     return problems
 
 

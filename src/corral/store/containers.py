@@ -38,6 +38,7 @@ class ContainerRecord(Record):
     finished_at: str | None = None
     error: str | None = None
     oom_killed: int = 0  # 1 when the kernel's OOM killer killed a process of its last run (State.OOMKilled)
+    pod_id: str | None = None  # the pod it belongs to (store/pods.py), its infra container or a member
 
 
 _COLUMNS = columns(ContainerRecord)
@@ -108,6 +109,12 @@ def of_image(store: Store, image_id: str) -> list[ContainerRecord]:
     return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE image_id=?", (image_id,))]
 
 
+def of_pod(store: Store, pod_id: str) -> list[ContainerRecord]:
+    """The containers of a pod, its infra container among them, oldest first."""
+    return [_record(r) for r in store.query(f"SELECT {_COLUMNS} FROM containers WHERE pod_id=? ORDER BY created",
+                                            (pod_id,))]
+
+
 def image_ids_in_use(store: Store) -> set[str]:
     """Images some container was created from (they cannot be deleted)."""
     return {r[0] for r in store.query("SELECT DISTINCT image_id FROM containers")}
@@ -135,8 +142,8 @@ def check_name_free(store: Store, name: str) -> None:
 
 
 def insert(store: Store, rec: ContainerRecord) -> None:
-    """Record a new container. Its name taken meanwhile is a Conflict naming the holder; its image gone
-    meanwhile (deleted by another command since it was resolved) is NotFound."""
+    """Record a new container. Its name taken meanwhile is a Conflict naming the holder; its image or its
+    pod gone meanwhile (deleted by another command since it was resolved) is NotFound."""
     from corral.store import db
 
     with store.transaction() as conn:
@@ -146,6 +153,10 @@ def insert(store: Store, rec: ContainerRecord) -> None:
         except db.IntegrityError as e:
             if "containers.name" in str(e):
                 check_name_free(store, rec.name)
+            if "FOREIGN KEY" in str(e) and rec.pod_id and not conn.execute("SELECT 1 FROM pods WHERE id=?",
+                                                                              (rec.pod_id,)).fetchall():
+                raise NotFound(f"no pod with name or ID {rec.pod_id} found: no such pod (it was removed while the "
+                               "container was being created)") from None
             if "FOREIGN KEY" in str(e):
                 raise NotFound(f"No such image: {rec.image_id} (it was removed while the container was "
                                "being created)") from None

@@ -1,10 +1,11 @@
-"""SQLite metadata: images, layers, tags, containers, switches (networks), address leases,
+"""SQLite metadata: images, layers, tags, containers, pods, switches (networks), address leases,
 published ports, volumes, the events journal and what registries hold of our images, one transaction per
 change.
 
 WAL mode lets `ps` read while a `run` writes; busy_timeout makes concurrent
 CLI invocations wait for each other instead of failing. Only the typed modules
-beside this one (containers, images, networks, leases, buildcache, volumes, events, distribution) speak SQL.
+beside this one (containers, images, networks, leases, buildcache, volumes, events, distribution,
+pods) speak SQL.
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ CREATE TABLE IF NOT EXISTS containers(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image_id TEXT NOT NULL REFERENCES images(id),
     image_ref TEXT NOT NULL, created TEXT NOT NULL, options TEXT NOT NULL,
     state TEXT NOT NULL, pid INTEGER, supervisor TEXT, exit_code INTEGER,
-    started_at TEXT, finished_at TEXT, error TEXT, oom_killed INTEGER NOT NULL DEFAULT 0);
+    started_at TEXT, finished_at TEXT, error TEXT, oom_killed INTEGER NOT NULL DEFAULT 0,
+    pod_id TEXT REFERENCES pods(id));
 CREATE TABLE IF NOT EXISTS networks(
     id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, bridge TEXT UNIQUE NOT NULL, subnet TEXT NOT NULL,
     gateway TEXT NOT NULL, internal INTEGER NOT NULL, is_default INTEGER NOT NULL, created TEXT NOT NULL,
@@ -84,13 +86,18 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS repo_digests(
     name TEXT NOT NULL, digest TEXT NOT NULL, image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     PRIMARY KEY(name, digest));
+CREATE TABLE IF NOT EXISTS pods(
+    id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, created TEXT NOT NULL, infra_id TEXT, labels TEXT NOT NULL,
+    options TEXT NOT NULL, removing INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS blob_sources(
     diff_id TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL,
     registry TEXT NOT NULL, repository TEXT NOT NULL, PRIMARY KEY(diff_id, digest, registry, repository));
 """
-SCHEMA_VERSION = 5  # 3: networks, leases, ports; 4: volumes; 5: events, oom_killed, repo_digests, blob_sources
+SCHEMA_VERSION = 6  # 3: networks, leases, ports; 4: volumes; 5: events, oom_killed, repo_digests, blob_sources;
+# 6: pods, containers.pod_id
 """Bump whenever SCHEMA gains a table, an index or a column: older stores then get it on their next open."""
-ADDED_COLUMNS = (("containers", "oom_killed", "INTEGER NOT NULL DEFAULT 0"),)
+ADDED_COLUMNS = (("containers", "oom_killed", "INTEGER NOT NULL DEFAULT 0"),
+                 ("containers", "pod_id", "TEXT REFERENCES pods(id)"))
 """Columns SCHEMA's tables gained after a store could have been made without them: (table, column, type),
 added to an older store's table by ensure_schema (CREATE TABLE IF NOT EXISTS leaves an old table as it is)."""
 

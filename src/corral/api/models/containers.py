@@ -365,9 +365,12 @@ class ContainerCollection(Collection):
         check_type(call, "image", image_ref, str)
         name = kwargs.pop("name", None)
         check_type(call, "name", name, str)
+        pod = kwargs.pop("pod", None)  # podman-py's: a Pod, its name or ID, or new:NAME
+        pod = getattr(pod, "id", pod)
+        check_type(call, "pod", pod, str)
         options = create_options(call, kwargs)
         engine = self.client.api.create_container(image_ref, split_command(call, "command", command),
-                                                  name=name, **options)
+                                                  name=name, pod=pod, **options)
         return Container(None, self.client, self, engine)
 
     def get(self, container_id: str) -> Container:
