@@ -49,21 +49,25 @@ def inspect(cli, name: str) -> dict:
     return json.loads(cli.out("inspect", name))[0]
 
 
-def setup_of(info: dict) -> dict:
+def setup_of(cli, info: dict) -> dict:
     """What a play must reproduce: image, command, env, working dir, user, ports, mounts, limits, security,
-    health check, restart policy, hostname, labels (but the pod's own)."""
+    health check, restart policy, hostname, labels (but the pod's own). A pod's member has its pod's
+    ports and hostname (the pod's infra container holds them); HOSTNAME is the host's or the pod's."""
     host, cfg = info["HostConfig"], info["Config"]
-    default = cfg["Hostname"] in (info["Id"][:12], cfg["Labels"].get("io.corral.kube.pod"))  # docker's, a pod's
+    pod = json.loads(cli.out("pod", "inspect", info["Pod"]))[0] if info.get("Pod") else None
+    hostname = pod["Hostname"] if pod else cfg["Hostname"]
+    default = hostname in (info["Id"][:12], pod and pod["Name"])  # docker's, a pod's
     return {"image": cfg["Image"], "command": [info["Path"], *info["Args"]],
-            "env": [e for e in cfg["Env"] if not (default and e.startswith("HOSTNAME="))],
-            "workdir": cfg["WorkingDir"], "user": cfg["User"], "ports": host["PortBindings"],
+            "env": [e for e in cfg["Env"] if not e.startswith("HOSTNAME=")],
+            "workdir": cfg["WorkingDir"], "user": cfg["User"],
+            "ports": pod["InfraConfig"]["PortBindings"] if pod else host["PortBindings"],
             "mounts": [(m["Type"], m.get("Name"), m["Source"], m["Destination"], m["RW"])
                        if len(m.get("Name") or "") != 64 else ("anonymous", m["Destination"], m["RW"])
                        for m in info["Mounts"]],
             "limits": (host["Memory"], host["NanoCpus"], host["MemoryReservation"], host["CpuShares"]),
             "security": (host["CapAdd"], host["CapDrop"], host["Privileged"], host["ReadonlyRootfs"]),
             "health": cfg.get("Healthcheck"), "restart": host["RestartPolicy"],
-            "hostname": None if default else cfg["Hostname"],
+            "hostname": None if default else hostname,
             "labels": {k: v for k, v in cfg["Labels"].items() if k != "app" and not k.startswith("io.corral.kube.")},
             "tmpfs": host.get("Tmpfs")}
 
@@ -89,8 +93,8 @@ def test_generate_validates_and_play_reproduces(busybox, tmp_path, case: str) ->
     port = free_ports(2)
     flags = [f.format(port=port, port2=port + 1, tmp=tmp_path) for f in SETUPS[case]]
     command = ["-c", "sleep 300"] if case == "entrypoint" else ["sleep", "300"]
-    busybox.out("run", "-d", "--name", "orig", *flags, "busybox", *command)
-    before = setup_of(inspect(busybox, "orig"))
+    busybox.out("run", "-d", "--name", "orig", "--stop-timeout", "1", *flags, "busybox", *command)
+    before = setup_of(busybox, inspect(busybox, "orig"))
     made = busybox("kube", "generate", "orig")
     assert made.returncode == 0, made.stderr
     docs = validate(made.stdout.decode())
@@ -102,7 +106,7 @@ def test_generate_validates_and_play_reproduces(busybox, tmp_path, case: str) ->
     busybox.out("kube", "play", str(path))
     after = inspect(busybox, "orig-pod-orig")
     assert after["State"]["Running"], after["State"]
-    assert setup_of(after) == before
+    assert setup_of(busybox, after) == before
     # generate of the played container names the same pod again: the file is stable
     again = busybox("kube", "generate", "orig-pod-orig")
     assert list(yaml.safe_load_all(again.stdout.decode())) == docs
@@ -168,16 +172,17 @@ def test_round_trip_with_a_service(busybox, tmp_path) -> None:
     """generate --service, rm, play: the Service's nodePort publishes the same host port again."""
     pool(busybox, 32)
     port = free_ports()
-    busybox.out("run", "-d", "--name", "web", "-p", f"{port}:8080", "-v", "kube-www:/www", "busybox",
+    busybox.out("run", "-d", "--name", "web", "--stop-timeout", "1", "-p", f"{port}:8080", "-v", "kube-www:/www",
+                "busybox",
                 "sh", "-c", "echo round > /www/index.html && exec httpd -f -p 8080 -h /www")
-    before = setup_of(inspect(busybox, "web"))
+    before = setup_of(busybox, inspect(busybox, "web"))
     text = busybox.out("kube", "generate", "--service", "web")
     (tmp_path / "web.yaml").write_text(text)
     busybox.out("rm", "-f", "web")
     busybox.out("kube", "play", str(tmp_path / "web.yaml"))
-    assert setup_of(inspect(busybox, "web-pod-web")) == before
+    assert setup_of(busybox, inspect(busybox, "web-pod-web")) == before
     assert get(port, "/index.html") == "round\n"  # the volume's data came through too
-    assert busybox.out("kube", "play", "--down", "--force", str(tmp_path / "web.yaml")) == "web-pod-web\n"
+    assert busybox.out("kube", "play", "--down", "--force", str(tmp_path / "web.yaml")) == "web-pod\n"
     assert "kube-www" in busybox.out("volume", "ls", "-q")  # a volume this play did not make is kept
 
 
@@ -221,6 +226,7 @@ spec:
   template:
     metadata: {{labels: {{app: web}}}}
     spec:
+      terminationGracePeriodSeconds: 1
       containers:
       - name: httpd
         image: busybox
@@ -265,11 +271,14 @@ def test_deployment_of_two_replicas_behind_a_service(busybox, tmp_path) -> None:
     played = busybox("kube", "play", str(path))
     assert played.returncode == 0, played.stderr
     assert f"web-pod-1 serves nodePort {port} on host port {port + 1}" in played.stderr.decode()
-    assert busybox.out("ps", "--format", "{{.Names}} {{.Ports}}").splitlines() == [
-        f"web-pod-1-httpd 0.0.0.0:{port + 1}->8080/tcp", f"web-pod-httpd 0.0.0.0:{port}->8080/tcp"]
+    assert busybox.out("pod", "ps", "--format", "{{.Name}} {{.Status}}").splitlines() == [
+        "web-pod-1 Running", "web-pod Running"]
+    for n, pod in ((0, "web-pod"), (1, "web-pod-1")):
+        assert json.loads(busybox.out("pod", "inspect", pod))[0]["InfraConfig"]["PortBindings"] == {
+            "8080/tcp": [{"HostIp": "", "HostPort": str(port + n)}]}
     for n, name in ((0, "web-pod-httpd"), (1, "web-pod-1-httpd")):
         assert answer(port + n, "/index.html") == "hello from a replica\n"
-        assert answer(port + n, "/who").strip() == inspect(busybox, name)["Config"]["Hostname"]
+        assert answer(port + n, "/who").strip() == name.removesuffix("-httpd")  # the pod's name
         out = busybox.out("exec", name, "sh", "-c", "echo $GREETING $PASSWORD; stat -c %a /run/creds/password")
         assert out == "hi hunter2\n400\n"
     volumes = busybox.out("volume", "ls", "-q").split()
@@ -281,9 +290,8 @@ def test_deployment_of_two_replicas_behind_a_service(busybox, tmp_path) -> None:
     busybox.out("kube", "play", "--replace", str(path))
     assert answer(port, "/index.html") == "hello from a replica\n"
     down = busybox.out("kube", "play", "--down", str(path)).split()
-    assert down == ["web-pod-httpd", "web-pod-site", "web-pod-creds", "web-pod-1-httpd", "web-pod-1-site",
-                    "web-pod-1-creds"]
-    assert busybox.out("ps", "-aq") == ""
+    assert down == ["web-pod", "web-pod-site", "web-pod-creds", "web-pod-1", "web-pod-1-site", "web-pod-1-creds"]
+    assert busybox.out("ps", "-aq") == "" and busybox.out("pod", "ps", "-q") == ""
     assert busybox.out("volume", "ls", "-q").split() == ["kube-shared"]  # the claim stays without --force
     assert busybox.out("kube", "play", "--down", "--force", str(path)).split() == ["kube-shared"]
     assert busybox.out("volume", "ls", "-q") == ""
@@ -297,6 +305,7 @@ apiVersion: v1
 kind: Pod
 metadata: {{name: p{i}}}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - {{name: c, image: busybox, command: [sleep, "300"], ports: [{{containerPort: 80, hostPort: {port}}}]}}
   volumes: [{{name: v, persistentVolumeClaim: {{claimName: kube-p{i}}}}}]
@@ -309,22 +318,26 @@ spec:
     one = tmp_path / "one.yaml"
     one.write_text(pods.split("---\n")[1])
     busybox.out("kube", "play", "--start=false", str(one))
-    assert busybox.out("ps", "-a", "--format", "{{.Names}} {{.Status}}") == "p1-c Created\n"
+    assert busybox.out("ps", "-a", "-f", "name=p1-c", "--format", "{{.Names}} {{.Status}}") == "p1-c Created\n"
     busybox.out("kube", "play", "--down", "--force", str(one))
     assert busybox.out("ps", "-aq") == "" and busybox.out("volume", "ls", "-q") == ""
 
 
-def test_down_leaves_a_container_it_did_not_make(busybox, tmp_path) -> None:
+def test_down_leaves_a_pod_it_did_not_make(busybox, tmp_path) -> None:
     pool(busybox, 35)
-    busybox.out("create", "--name", "p-c", "busybox", "true")
+    busybox.out("pod", "create", "--name", "mine")
+    busybox.out("create", "--name", "mine-c", "--pod", "mine", "busybox", "true")
     path = tmp_path / "p.yaml"
-    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: mine}\nspec:\n"
                     "  containers: [{name: c, image: busybox}]\n")
     down = busybox("kube", "play", "--down", str(path))
-    assert down.returncode != 0 and "was not made by kube play of pod p: left alone" in down.stderr.decode()
+    assert down.returncode != 0 and "pod mine was not made by kube play: left alone" in down.stderr.decode()
     replace = busybox("kube", "play", "--replace", str(path))
     assert replace.returncode != 0 and "was not made by kube play" in replace.stderr.decode()
-    assert busybox.out("ps", "-a", "--format", "{{.Names}}") == "p-c\n"
+    again = busybox("kube", "play", str(path))
+    assert again.returncode != 0 and "pod mine exists already" in again.stderr.decode()
+    assert busybox.out("pod", "ps", "--format", "{{.Name}}") == "mine\n"
+    assert busybox.out("ps", "-a", "-f", "name=mine-c", "--format", "{{.Names}}") == "mine-c\n"
     for flags, said in ((["--down", "--replace"], "--replace: not with --down"),
                         (["--down", "--start=false", "--network", "n"], "--start=false, --network: not with --down"),
                         (["--force"], "--force is for --down")):
@@ -333,10 +346,11 @@ def test_down_leaves_a_container_it_did_not_make(busybox, tmp_path) -> None:
         assert bad.stderr.count(b"\n") == 1
 
 
-def test_several_containers_are_one_pod_which_play_refuses_until_pods(busybox, tmp_path) -> None:
+def test_several_containers_are_one_pod(busybox, tmp_path) -> None:
+    """Containers of no pod: one Pod with a container each (podman's); played back as a corral pod."""
     pool(busybox, 36)
-    busybox.out("create", "--name", "front", "busybox", "sleep", "1")
-    busybox.out("create", "--name", "back", "-u", "nobody", "busybox", "sleep", "1")
+    busybox.out("create", "--name", "front", "--stop-timeout", "1", "busybox", "sleep", "300")
+    busybox.out("create", "--name", "back", "-u", "nobody", "busybox", "sleep", "300")
     made = busybox("kube", "generate", "front", "back")
     text = made.stdout.decode()
     [pod] = validate(text)
@@ -345,9 +359,38 @@ def test_several_containers_are_one_pod_which_play_refuses_until_pods(busybox, t
     assert "back: user nobody is written as its number 65534" in made.stderr.decode()
     assert pod["metadata"]["name"] == "front-pod"
     (tmp_path / "ab.yaml").write_text(text)
-    refused = busybox("kube", "play", str(tmp_path / "ab.yaml"))
-    assert refused.returncode != 0 and refused.stderr.count(b"\n") == 1
-    assert "2 containers share one network namespace in a pod" in refused.stderr.decode()
+    busybox.out("kube", "play", str(tmp_path / "ab.yaml"))
+    assert [c["Name"] for c in json.loads(busybox.out("pod", "inspect", "front-pod"))[0]["Containers"]][1:] == [
+        "front-pod-front", "front-pod-back"]
+    busybox.out("kube", "play", "--down", str(tmp_path / "ab.yaml"))
+
+
+def test_round_trip_of_a_running_pod(busybox, tmp_path) -> None:
+    """A pod of two containers (a web server and a client of it over the pod's 127.0.0.1) with a volume
+    and a published port: generate, --down, play gives the same containers, ports and volumes, and the
+    members still reach each other."""
+    pool(busybox, 40)
+    port = free_ports()
+    busybox.out("pod", "create", "--name", "shop", "-p", f"127.0.0.1:{port}:8080")
+    busybox.out("run", "-d", "--pod", "shop", "--name", "shop-web", "--stop-timeout", "1", "-v", "kube-stock:/www",
+                "busybox", "sh", "-c", "echo stock > /www/index.html && exec httpd -f -p 8080 -h /www")
+    busybox.out("run", "-d", "--pod", "shop", "--name", "shop-client", "--stop-timeout", "1",
+                "-e", "TARGET=http://127.0.0.1:8080/", "busybox", "sh", "-c", "sleep 300")
+    before = {n: setup_of(busybox, inspect(busybox, n)) for n in ("shop-web", "shop-client")}
+    assert answer(port, "/index.html") == "stock\n"
+    text = busybox.out("kube", "generate", "shop")
+    [claim, pod] = validate(text)
+    assert pod["metadata"]["name"] == "shop" and [c["name"] for c in pod["spec"]["containers"]] == ["web", "client"]
+    (tmp_path / "shop.yaml").write_text(text)
+    busybox.out("pod", "rm", "-f", "shop")
+    busybox.out("kube", "play", str(tmp_path / "shop.yaml"))
+    after = {n: setup_of(busybox, inspect(busybox, n)) for n in ("shop-web", "shop-client")}
+    assert after == before
+    assert answer(port, "/index.html") == "stock\n"  # the volume's data, through the pod's port
+    got = busybox.out("exec", "shop-client", "sh", "-c", "wget -q -O- $TARGET")
+    assert got == "stock\n"
+    assert busybox.out("kube", "play", "--down", str(tmp_path / "shop.yaml")) == "shop\n"
+    assert busybox.out("ps", "-aq") == "" and busybox.out("pod", "ps", "-q") == ""
 
 
 def test_image_in_a_registry_is_not_warned_about(busybox, tmp_path, peer_host) -> None:
@@ -365,7 +408,7 @@ def test_image_in_a_registry_is_not_warned_about(busybox, tmp_path, peer_host) -
 
 
 ALIAS_BOMB = "a0: &a0 [lol]\n" + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
-POD = ("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n"
+POD = ("apiVersion: v1\nkind: Pod\nmetadata: {{name: pp}}\nspec:\n  terminationGracePeriodSeconds: 1\n"
        "  containers: [{{name: c, image: busybox{more}}}]\n{vols}")
 
 
@@ -375,7 +418,7 @@ POD = ("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n"
      "spec.volumes[0].hostPath.path /: a host system directory: refused without --allow-host-paths"),
     (POD.format(more=", securityContext: {privileged: true}", vols=""),
      "spec.containers[0].securityContext.privileged: a privileged container"),
-    (POD.format(more=", lifecycle: {}", vols=""), "Pod p: spec.containers[0].lifecycle: not supported"),
+    (POD.format(more=", lifecycle: {}", vols=""), "Pod pp: spec.containers[0].lifecycle: not supported"),
     (ALIAS_BOMB, "line 2: YAML alias *a0: anchors and aliases are not accepted"),
     ("big", "is larger than 16 MiB"),
 ])
@@ -400,8 +443,8 @@ def test_flags_let_a_host_path_and_privilege_through(busybox, tmp_path) -> None:
                                     "volumeMounts: [{name: root, mountPath: /host, readOnly: true}]",
                                vols="  volumes: [{name: root, hostPath: {path: /}}]\n"))
     busybox.out("kube", "play", "--allow-host-paths", "--allow-privileged", str(path))
-    info = inspect(busybox, "p-c")
-    assert info["HostConfig"]["Privileged"] and ("bind", None, "/", "/host", False) in setup_of(info)["mounts"]
+    info = inspect(busybox, "pp-c")
+    assert info["HostConfig"]["Privileged"] and ("bind", None, "/", "/host", False) in setup_of(busybox, info)["mounts"]
     busybox.out("kube", "play", "--down", str(path))
     assert busybox.out("ps", "-aq") == ""
 
@@ -419,7 +462,7 @@ def test_play_what_podman_generates(busybox, podman, tmp_path) -> None:
     port = free_ports()
     podman("create", "--name", "pweb", "-e", "A=1", "-w", "/tmp", "-u", "1000:1000", "--cap-add", "NET_ADMIN",
            "-p", f"127.0.0.1:{port}:80", "-m", "64m", "--cpus", "0.5", "-v", "kube-pdata:/data", "busybox",
-           "sleep", "300")
+           "sh", "-c", "trap exit TERM; sleep 300 & wait")
     path = tmp_path / "podman.yaml"
     path.write_text(podman("kube", "generate", "pweb").stdout)
     podman("rm", "-f", "pweb")
@@ -429,7 +472,7 @@ def test_play_what_podman_generates(busybox, podman, tmp_path) -> None:
     info = inspect(busybox, "pweb-pod-pweb")
     assert info["State"]["Running"] and "A=1" in info["Config"]["Env"] and info["Config"]["WorkingDir"] == "/tmp"
     assert info["Config"]["User"] == "1000:1000" and "CAP_NET_ADMIN" in info["HostConfig"]["CapAdd"]
-    assert info["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    assert setup_of(busybox, info)["ports"] == {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
     assert (info["HostConfig"]["Memory"], info["HostConfig"]["NanoCpus"]) == (64 << 20, 500_000_000)
     assert [(m["Name"], m["Destination"]) for m in info["Mounts"]] == [("kube-pdata", "/data")]
     busybox.out("kube", "play", "--down", "--force", str(path))
@@ -439,14 +482,16 @@ def test_play_what_podman_generates(busybox, podman, tmp_path) -> None:
 def test_play_from_stdin_on_a_switch_of_its_own(busybox, tmp_path) -> None:
     busybox.out("network", "create", "--subnet", "10.243.39.0/24", "kubenet")
     text = ("apiVersion: v1\nkind: Pod\nmetadata: {name: net}\nspec:\n  restartPolicy: Never\n"
+            "  terminationGracePeriodSeconds: 1\n"
             "  containers: [{name: c, image: busybox, command: [sleep, '300']}]\n")
     missing = busybox("kube", "play", "--network", "nosuch", "-", input=text.encode())
     assert missing.returncode != 0 and missing.stderr.count(b"\n") == 1 and b"nosuch" in missing.stderr
     assert busybox.out("ps", "-aq") == ""
     busybox.out("kube", "play", "--network", "kubenet", "-", input=text.encode())
     info = inspect(busybox, "net-c")
-    assert info["HostConfig"]["NetworkMode"] == "kubenet" and info["HostConfig"]["RestartPolicy"]["Name"] == "no"
-    assert info["NetworkSettings"]["Networks"]["kubenet"]["IPAddress"].startswith("10.243.39.")
-    assert info["Config"]["Hostname"] == "net"  # a pod's hostname is its name
-    assert busybox.out("kube", "play", "--down", "-", input=text.encode()) == "net-c\n"
+    pod = json.loads(busybox.out("pod", "inspect", "net"))[0]
+    assert info["HostConfig"]["RestartPolicy"]["Name"] == "no" and pod["Hostname"] == "net"  # the pod's name
+    infra = inspect(busybox, pod["InfraContainerID"])
+    assert infra["NetworkSettings"]["Networks"]["kubenet"]["IPAddress"].startswith("10.243.39.")
+    assert busybox.out("kube", "play", "--down", "-", input=text.encode()) == "net\n"
     busybox.out("network", "rm", "kubenet")

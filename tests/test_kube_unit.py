@@ -128,10 +128,14 @@ def test_link_into_a_host_directory_is_refused(tmp_path) -> None:
     assert "(that is /etc)" in said
 
 
-def test_multi_container_pods_need_pods() -> None:
-    doc = _pod({})
+def test_a_pod_of_several_containers_shares_namespaces() -> None:
+    doc = _pod({"ports": [{"containerPort": 80, "hostPort": 8080}]}, shareProcessNamespace=True)
     doc["spec"]["containers"].append({"name": "d", "image": "busybox"})
-    assert "2 containers share one network namespace in a pod" in _refusal([doc])
+    [pod] = play.plan([doc], "f")["pods"]
+    assert [c["name"] for c in pod["containers"]] == ["p-c", "p-d"]
+    assert pod["share"] == ["net", "uts", "ipc", "pid"] and pod["labels"] == {}
+    doc["spec"]["hostPID"] = True
+    assert "spec.shareProcessNamespace: not with hostPID" in _refusal([doc], allow_privileged=True)
 
 
 def test_cluster_only_fields_are_warned_about() -> None:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from corral.api.container import Container
     from corral.api.host import Host
+    from corral.api.pod import Pod
 
 LABEL_CLAIM = "io.corral.kube.claim"
 """On a volume `kube play` made for a PersistentVolumeClaim (`--down --force` removes only such ones)."""
@@ -42,19 +43,53 @@ def generate(host: Host, refs: list[str], *, kind: str = "pod", service: bool = 
     if not refs:
         raise InvalidArgument("give at least one container")
     sources, warnings = [], []
-    for ref in dict.fromkeys(refs):
-        c = host.container(ref)
+    containers, pod = _members(host, refs)
+    for c in containers:
         info = c.inspect()
         image = host.image(c.image_id)
         config = image.config.get("config") or {}
         if not distribution.repo_digests(host.store, c.image_id):
             warnings.append(f"{c.name}: image {c.image_ref} is only in this store (no registry has it): push it "
                             "(corral push) where the cluster pulls from")
-        sources.append({"inspect": info, "image": config, "user": _numeric_user(c, image), "env": c.options.env})
-    objects, more = mapping.generate(sources, kind, service, 1 if replicas is None else replicas)
+        sources.append({"inspect": info, "image": config, "user": _numeric_user(c, image), "env": c.options.env,
+                        "stop_timeout": c.options.stop_timeout})
+    objects, more = mapping.generate(sources, kind, service, 1 if replicas is None else replicas, pod)
     header = ("# Save the output of this file and use kubectl create -f to import it into Kubernetes.\n#\n"
               f"# Created with corral {__version__}\n")
     return yamlio.dump_all(objects, header), warnings + more
+
+
+def _members(host: Host, refs: list[str]) -> tuple[list[Container], dict | None]:
+    """The containers to describe (a pod named stands for its members), and the pod they belong to (its
+    name, hostname and infra container's inspect), or None for containers of no pod."""
+    containers: list[Container] = []
+    for ref in dict.fromkeys(refs):
+        try:
+            containers.append(host.container(ref))
+        except NotFound:
+            try:
+                found = host.pod(ref)
+            except NotFound:
+                raise NotFound(f"No such container or pod: {ref}") from None
+            members = found.containers(infra=False)
+            if not members:
+                raise InvalidArgument(f"pod {found.name} has no container but its infra container: nothing to "
+                                      "describe")
+            containers += members
+    containers = list({c.id: c for c in containers}.values())
+    pods = {c.pod_id for c in containers}
+    if len(pods) > 1:
+        raise InvalidArgument("give the containers of one pod, or containers of none: one Pod describes them")
+    pod_id = pods.pop() if pods else None
+    if pod_id is None:
+        return containers, None
+    pod = host.pod(pod_id)
+    if any(c.id == pod.infra_id for c in containers):
+        raise InvalidArgument(f"the infra container of pod {pod.name} is the pod itself: give the pod or its "
+                              "other containers")
+    infra = pod.infra
+    return containers, {"name": pod.name, "hostname": pod.options.get("hostname") or pod.name,
+                        "infra": infra.inspect() if infra is not None else {"HostConfig": {"NetworkMode": "none"}}}
 
 
 def _numeric_user(c: Container, image: object) -> tuple[int, int | None] | None:
@@ -90,9 +125,12 @@ def play(host: Host, docs: list[dict], source: str, *, start: bool = True, repla
                         allow_privileged=allow_privileged)
     for line in plan["warnings"] if warn else ():
         warn(line)
+    for pod in plan["pods"]:
+        if len(pod["name"]) < 2:  # Kubernetes takes it; corral's names (docker's) have two characters at least
+            raise InvalidArgument(f"{source}: pod name {pod['name']!r}: give corral a name of two characters or more")
     if network:
         host.network(network)  # NotFound now, before anything is made
-    made: list[Container] = []
+    made: list[Pod] = []
     volumes: list[str] = []
     try:
         if replace:
@@ -106,14 +144,12 @@ def play(host: Host, docs: list[dict], source: str, *, start: bool = True, repla
             for src in pod["sources"]:
                 volumes += _make_volume(host, src["volume"], {LABEL_VOLUME: pod["name"]}, fresh=True)
                 _fill(host.volume(src["volume"]).mountpoint, src["files"])
-            done = []
-            for c in pod["containers"]:
-                made.append(_create(host, c))
-                done.append((c["name"], made[-1].id))
-            report.append({"name": pod["name"], "containers": done})
+            made.append(_create_pod(host, pod))
+            done = [(c["name"], _create(host, c, made[-1]).id) for c in pod["containers"]]
+            report.append({"name": pod["name"], "id": made[-1].id, "containers": done})
         if start:
-            for c in made:
-                c.start()
+            for p in made:
+                p.start()
     except BaseException:
         _undo(host, made, volumes)
         raise
@@ -146,6 +182,8 @@ def _check_free(host: Host, plan: dict) -> None:
     from corral.store import containers as records
 
     for pod in plan["pods"]:
+        if _pod(host, pod["name"]) is not None:
+            raise Conflict(f"pod {pod['name']} exists already: play with --replace, or remove it")
         for c in pod["containers"]:
             if records.name_holder(host.store, c["name"]) is not None:
                 raise Conflict(f"container {c['name']} exists already: play with --replace, or remove it")
@@ -179,21 +217,33 @@ def _fill(root: str, files: list[tuple[str, bytes, int]]) -> None:
             raise InvalidArgument(f"cannot write {rel} of a ConfigMap or Secret volume: {e.strerror}") from None
 
 
-def _create(host: Host, c: dict) -> Container:
+_POD_WIDE = ("network", "hostname", "ports")
+"""Options of a Pod's containers that are the pod's (its infra container holds them for its members)."""
+
+
+def _create_pod(host: Host, pod: dict) -> Pod:
+    """The pod, with its network, hostname and every port its containers and Services publish."""
+    first = pod["containers"][0]["options"] if pod["containers"] else {}
+    ports = [p for c in pod["containers"] for p in c["options"].get("ports", [])]
+    return host.create_pod(pod["name"], ports=ports, network=first.get("network"), hostname=first.get("hostname"),
+                           labels={**pod["labels"], LABEL_POD: pod["name"]}, share=pod["share"])
+
+
+def _create(host: Host, c: dict, pod: Pod) -> Container:
     from corral.api import mounts
 
-    options = dict(c["options"])
+    options = {k: v for k, v in c["options"].items() if k not in _POD_WIDE}
     texts = options.pop("volumes", [])
     if texts:
         options["mounts"] = [mounts.parse_volume(text)[0] for text in texts]
-    return host.create_container(c["image"], c["command"], name=c["name"], pull=c["pull"], **options)
+    return host.create_container(c["image"], c["command"], name=c["name"], pull=c["pull"], pod=pod.id, **options)
 
 
-def _undo(host: Host, made: list[Container], volumes: list[str]) -> None:
+def _undo(host: Host, made: list[Pod], volumes: list[str]) -> None:
     """Remove what a failed play made, newest first; a failure here does not hide the first one."""
-    for c in reversed(made):
+    for p in reversed(made):
         try:
-            c.remove(force=True, volumes=True)
+            p.remove(force=True, timeout=0)  # nothing of it worth a graceful stop yet
         except CorralError:
             pass
     for name in reversed(volumes):
@@ -206,16 +256,12 @@ def _undo(host: Host, made: list[Container], volumes: list[str]) -> None:
 def _remove(host: Host, plan: dict, claims: bool) -> list[str]:
     removed = []
     for pod in plan["pods"]:
-        for c in pod["containers"]:
-            try:
-                found = host.container(c["name"])
-            except NotFound:
-                continue
-            if found.options.labels.get(LABEL_POD) != pod["name"]:
-                raise Conflict(f"container {c['name']} was not made by kube play of pod {pod['name']}: left alone; "
-                               "remove it yourself")
-            found.remove(force=True, volumes=True)
-            removed.append(c["name"])
+        found = _pod(host, pod["name"])
+        if found is not None:
+            if found.labels.get(LABEL_POD) != pod["name"]:
+                raise Conflict(f"pod {pod['name']} was not made by kube play: left alone; remove it yourself")
+            found.remove(force=True)  # its containers with it, and their anonymous volumes
+            removed.append(pod["name"])
         for src in pod["sources"]:
             if _remove_volume(host, src["volume"], LABEL_VOLUME, pod["name"]):
                 removed.append(src["volume"])
@@ -224,6 +270,15 @@ def _remove(host: Host, plan: dict, claims: bool) -> list[str]:
             if _remove_volume(host, name, LABEL_CLAIM, ""):
                 removed.append(name)
     return removed
+
+
+def _pod(host: Host, name: str) -> Pod | None:
+    """The pod of exactly that name, if any."""
+    try:
+        found = host.pod(name)
+    except NotFound:
+        return None
+    return found if found.name == name else None
 
 
 def _remove_volume(host: Host, name: str, label: str, value: str) -> bool:

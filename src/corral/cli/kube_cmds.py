@@ -51,7 +51,7 @@ def play(o: dict, args: list[str]) -> int:
                      allow_host_paths=o["allow_host_paths"], allow_privileged=o["allow_privileged"],
                      warn=lambda line: print(f"WARNING: {line}", file=sys.stderr))
     for pod in done:
-        print(f"Pod:\n{pod['name']}\nContainers:")
+        print(f"Pod:\n{pod['id']}\nContainers:")
         for _, cid in pod["containers"]:
             print(cid)
         print()

@@ -477,8 +477,8 @@ TABLE: tuple[Command, ...] = (
              Opt(("--filter",), "filter", "multi", "label=K[=V], label!=K[=V]", "KEY=VALUE")], max_args=0),
     # kube (issue 21) --------------------------------------------------------------------------------
     Group("kube", "kube generate|play ...", "Kubernetes YAML: describe containers as Pods, run Pods from a file."),
-    Command("kube generate", "kube_cmds:generate", "kube generate [OPTIONS] CONTAINER [CONTAINER...]",
-            "Write Kubernetes YAML (a Pod, or a Deployment) describing containers.",
+    Command("kube generate", "kube_cmds:generate", "kube generate [OPTIONS] CONTAINER|POD [CONTAINER|POD...]",
+            "Write Kubernetes YAML (a Pod, or a Deployment) describing containers, or a pod.",
             [Opt(("-s", "--service"), "service", "flag", "a NodePort Service for the published ports, not hostPorts"),
              Opt(("-t", "--type"), "type", "value", "pod (default) or deployment", "TYPE"),
              Opt(("-r", "--replicas"), "replicas", "value", "replicas of a deployment (default 1)", "N"),

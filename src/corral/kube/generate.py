@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         image: dict  # the image config's "config" section (Entrypoint, Cmd, Env, WorkingDir, ...)
         user: tuple[int, int | None] | None  # uid and gid of a named User, resolved in the image
         env: list[str]  # the KEY=VALUE the container was created with (not the image's, nor HOSTNAME/HOME)
+        stop_timeout: int | None  # --stop-timeout: the Pod's terminationGracePeriodSeconds
 
 NODE_PORTS = range(30000, 32768)
 """Kubernetes' default service-node-port-range: a nodePort outside it is refused by a default cluster."""
@@ -33,14 +34,17 @@ PVC_SIZE = "1Gi"
 _RESTART = {"no": "Never", "": "Never", "always": "Always", "unless-stopped": "Always", "on-failure": "OnFailure"}
 
 
-def generate(sources: list[Source], kind: str = "pod", service: bool = False,
-             replicas: int = 1) -> tuple[list[dict], list[str]]:
+def generate(sources: list[Source], kind: str = "pod", service: bool = False, replicas: int = 1,
+             pod: dict | None = None) -> tuple[list[dict], list[str]]:
     """The objects describing these containers as one Pod (or a Deployment of `replicas` of it), with
-    a Service when asked, and the warnings to show."""
+    a Service when asked, and the warnings to show. pod: the corral pod they are the members of (its
+    name, hostname and infra container's inspect), whose network, ports and hostname are theirs."""
     warnings: list[str] = []
-    pod_name = _pod_name(sources)
+    if pod is not None:
+        sources = _members(sources, pod)
+    pod_name = pod["name"] if pod is not None else _pod_name(sources)
     containers, volumes, claims, service_ports = [], {}, {}, []
-    for src, cname in zip(sources, _container_names(sources)):
+    for src, cname in zip(sources, _container_names(sources, pod_name)):
         c, cvols, cclaims, cports = _container(src, cname, service, warnings)
         containers.append(c)
         volumes.update(cvols)
@@ -50,6 +54,9 @@ def generate(sources: list[Source], kind: str = "pod", service: bool = False,
     policy = _restart_policy(sources, kind, warnings)
     if policy:
         spec["restartPolicy"] = policy
+    grace = [s["stop_timeout"] for s in sources if s.get("stop_timeout") is not None]
+    if grace:  # one for the Pod: the longest any container asked for
+        spec["terminationGracePeriodSeconds"] = max(grace)
     hostname = _hostname(sources[0]["inspect"])
     if hostname and hostname != pod_name:  # a pod's hostname is its name unless said
         spec["hostname"] = hostname
@@ -72,6 +79,34 @@ def generate(sources: list[Source], kind: str = "pod", service: bool = False,
     return objects, warnings
 
 
+def _members(sources: list[Source], pod: dict) -> list[Source]:
+    """The members of a corral pod seen as if each held its share of what the pod holds for them: the
+    infra container's published ports go to the member that exposes the port (else the first), its
+    network and the pod's hostname to all; the namespaces they join are the Pod itself."""
+    infra = pod["infra"]
+    bound = infra["HostConfig"].get("PortBindings") or {}
+    live = (infra.get("NetworkSettings") or {}).get("Ports") or {}
+    found = []
+    for i, src in enumerate(sources):
+        info = dict(src["inspect"])
+        exposed = info["Config"].get("ExposedPorts") or {}
+        mine = {k: v for k, v in bound.items()
+                if k in exposed or i == 0 and not any(k in (s["inspect"]["Config"].get("ExposedPorts") or {})
+                                                      for s in sources)}
+        info["HostConfig"] = dict(info["HostConfig"], PortBindings=mine, NetworkMode=infra["HostConfig"]["NetworkMode"],
+                                  IpcMode="private", UTSMode="", PidMode=_pid_mode(info["HostConfig"]))
+        info["NetworkSettings"] = dict(info.get("NetworkSettings") or {}, Ports={k: v for k, v in live.items()
+                                                                                 if k in mine})
+        info["Config"] = dict(info["Config"], Hostname=pod["hostname"])
+        found.append(dict(src, inspect=info))
+    return found
+
+
+def _pid_mode(host: dict) -> str:
+    mode = host.get("PidMode") or ""
+    return "" if mode.startswith("container:") else mode  # the pod's shared PID namespace
+
+
 def _pod_name(sources: list[Source]) -> str:
     """The Pod `kube play` made these containers for, when they all say the same; else podman's
     FIRST-pod."""
@@ -81,11 +116,14 @@ def _pod_name(sources: list[Source]) -> str:
     return names.dns_label(sources[0]["inspect"]["Name"].lstrip("/")) + "-pod"
 
 
-def _container_names(sources: list[Source]) -> list[str]:
+def _container_names(sources: list[Source], pod_name: str) -> list[str]:
+    """Each container's name in the Pod: the one it had in a played file, else its own without the pod's
+    name before it (POD-NAME, as `kube play` names a pod's containers), made unique."""
     found: list[str] = []
     for s in sources:
         labels = s["inspect"]["Config"].get("Labels") or {}
-        base = labels.get(names.LABEL_CONTAINER) or names.dns_label(s["inspect"]["Name"].lstrip("/"))
+        own = s["inspect"]["Name"].lstrip("/")
+        base = labels.get(names.LABEL_CONTAINER) or names.dns_label(own.removeprefix(pod_name + "-") or own)
         name, n = base, 1
         while name in found:
             n += 1
@@ -178,7 +216,7 @@ def _env(given: list[str]) -> list[dict]:
     found: dict[str, str] = {}
     for item in given:
         key, sep, value = item.partition("=")
-        if sep:
+        if sep and key != "HOSTNAME":  # the host's, or the pod's (its name): the cluster's there
             found[key] = value  # in the place of its first, as the container's environment has it
     return [{"name": k, "value": v} for k, v in found.items()]
 

@@ -36,11 +36,13 @@ def plan(docs: list[dict], source: str, *, network: str | None = None, allow_hos
          allow_privileged: bool = False) -> dict:
     """What playing these documents creates:
 
-        {"pods": [{"name", "kind", "containers": [{"name", "image", "command", "pull", "options"}],
-                   "sources": [{"volume", "files": [(path, bytes, mode)]}]}],
+        {"pods": [{"name", "kind", "labels", "share", "containers": [{"name", "image", "command", "pull",
+                   "options"}], "sources": [{"volume", "files": [(path, bytes, mode)]}]}],
          "claims": [volume names], "warnings": [...]}
 
-    "options" are ContainerOptions fields, but "volumes", which are -v texts for the API to read.
+    "options" are ContainerOptions fields, but "volumes", which are -v texts for the API to read; the
+    pod-wide ones (network, hostname, and the ports its containers and Services publish) are in each
+    container's options, for the API to give the pod (a corral pod holds them for its members).
     InvalidArgument names every refused field at once."""
     report = Report()
     by_kind: dict[str, list[tuple[str, dict]]] = {k: [] for k in KINDS}
@@ -81,7 +83,7 @@ def plan(docs: list[dict], source: str, *, network: str | None = None, allow_hos
     if report.errors:  # one line: a key or value with a line break in it is shown escaped
         raise InvalidArgument(f"{source}: " + "; ".join(report.errors).replace("\n", "\\n").replace("\r", "\\r"))
     for pod in pods:
-        del pod["where"], pod["labels"]
+        del pod["where"]
         for c in pod["containers"]:
             c.pop("ports_declared", None)
     warnings = [w.replace("\n", "\\n").replace("\r", "\\r") for w in report.warnings]
@@ -95,7 +97,7 @@ def _metadata(meta: object, where: str, report: Report) -> None:
 
 
 _POD_KEYS = {"containers", "volumes", "restartPolicy", "hostname", "hostNetwork", "hostPID", "hostIPC",
-             "securityContext", "terminationGracePeriodSeconds"}
+             "securityContext", "terminationGracePeriodSeconds", "shareProcessNamespace"}
 
 
 def _deployment(where: str, doc: dict, configs: dict, report: Report, network: str | None,
@@ -170,9 +172,11 @@ def _pod(name: str, kind: str, meta: dict, spec: object, where: str, replica: in
     containers = report.items(spec.get("containers"), f"{at}.containers")
     if spec and not containers:
         report.errors.append(f"{at}.containers: a pod needs at least one container")
-    if len(containers) > 1:
-        report.errors.append(f"{at}.containers: {len(containers)} containers share one network namespace in a pod, "
-                             "which this corral cannot make yet (no pods): give each its own Pod")
+    pod["share"] = ["net", "uts"] + ([] if spec.get("hostIPC") else ["ipc"])  # a corral pod's (api/pod.py)
+    if report.typed(spec.get("shareProcessNamespace"), f"{at}.shareProcessNamespace", bool, False):
+        if spec.get("hostPID"):
+            report.errors.append(f"{at}.shareProcessNamespace: not with hostPID")
+        pod["share"].append("pid")
     used_sources: set[str] = set()
     for i, c in enumerate(containers):
         made = container(c, f"{at}.containers[{i}]", name, replica, volumes, configs, report, allow_privileged,
