@@ -2,11 +2,12 @@
 
 generate reads containers as inspect shows them and hands them to kube/generate.py; play reads a
 file (a bounded, alias-free YAML, kube/yamlio.py), has kube/play.py refuse it whole or plan it, then
-creates what the plan says: claimed volumes, a volume of files per ConfigMap or Secret volume, the
+creates what the plan says: claimed volumes, a volume of files per ConfigMap or Secret volume, a corral
+pod per Pod (api/pod.py: its infra container holds the network, hostname and published ports) and its
 containers, started unless asked not to. Whatever fails midway, what this play made is removed again,
 so a failed play leaves the store as it found it. `--down` removes what a play of the same file made
-(containers carrying the kube pod label, their files' volumes; claimed volumes only when asked, as
-podman keeps them).
+(the pods carrying the kube pod label, with their containers, and their files' volumes; claimed volumes
+only when asked, as podman keeps them).
 """
 from __future__ import annotations
 
@@ -117,8 +118,8 @@ def load(path: str) -> tuple[list[dict], str]:
 def play(host: Host, docs: list[dict], source: str, *, start: bool = True, replace: bool = False,
          network: str | None = None, allow_host_paths: bool = False, allow_privileged: bool = False,
          warn: Callable[[str], None] | None = None) -> list[dict]:
-    """Run what the documents describe: [{"name": pod, "containers": [(name, id)]}]. The plan's warnings go
-    to `warn` before anything is made (so they are seen when the play then fails)."""
+    """Run what the documents describe: [{"name": pod, "id": pod ID, "containers": [(name, id)]}]. The plan's
+    warnings go to `warn` before anything is made (so they are seen when the play then fails)."""
     from corral.kube import play as mapping
 
     plan = mapping.plan(docs, source, network=network, allow_host_paths=allow_host_paths,
