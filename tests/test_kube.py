@@ -51,8 +51,8 @@ def inspect(cli, name: str) -> dict:
 
 def setup_of(cli, info: dict) -> dict:
     """What a play must reproduce: image, command, env, working dir, user, ports, mounts, limits, security,
-    health check, restart policy, hostname, labels (but the pod's own). A pod's member has its pod's
-    ports and hostname (the pod's infra container holds them); HOSTNAME is the host's or the pod's."""
+    health check, restart policy, hostname, labels (but kube's own). A pod's member has its pod's ports,
+    hostname and labels (the pod's infra container holds them); HOSTNAME is the host's or the pod's."""
     host, cfg = info["HostConfig"], info["Config"]
     pod = json.loads(cli.out("pod", "inspect", info["Pod"]))[0] if info.get("Pod") else None
     hostname = pod["Hostname"] if pod else cfg["Hostname"]
@@ -68,7 +68,8 @@ def setup_of(cli, info: dict) -> dict:
             "security": (host["CapAdd"], host["CapDrop"], host["Privileged"], host["ReadonlyRootfs"]),
             "health": cfg.get("Healthcheck"), "restart": host["RestartPolicy"],
             "hostname": None if default else hostname,
-            "labels": {k: v for k, v in cfg["Labels"].items() if k != "app" and not k.startswith("io.corral.kube.")},
+            "labels": {k: v for k, v in {**(pod["Labels"] if pod else {}), **cfg["Labels"]}.items()
+                       if k != "app" and not k.startswith("io.corral.kube.")},  # a member's: its pod's too
             "tmpfs": host.get("Tmpfs")}
 
 
@@ -371,7 +372,7 @@ def test_round_trip_of_a_running_pod(busybox, tmp_path) -> None:
     members still reach each other."""
     pool(busybox, 40)
     port = free_ports()
-    busybox.out("pod", "create", "--name", "shop", "-p", f"127.0.0.1:{port}:8080")
+    busybox.out("pod", "create", "--name", "shop", "-p", f"127.0.0.1:{port}:8080", "-l", "tier=shop", "--share", "+pid")
     busybox.out("run", "-d", "--pod", "shop", "--name", "shop-web", "--stop-timeout", "1", "-v", "kube-stock:/www",
                 "busybox", "sh", "-c", "echo stock > /www/index.html && exec httpd -f -p 8080 -h /www")
     busybox.out("run", "-d", "--pod", "shop", "--name", "shop-client", "--stop-timeout", "1",
@@ -381,11 +382,14 @@ def test_round_trip_of_a_running_pod(busybox, tmp_path) -> None:
     text = busybox.out("kube", "generate", "shop")
     [claim, pod] = validate(text)
     assert pod["metadata"]["name"] == "shop" and [c["name"] for c in pod["spec"]["containers"]] == ["web", "client"]
+    assert pod["metadata"]["labels"] == {"app": "shop", "tier": "shop"} and pod["spec"]["shareProcessNamespace"]
     (tmp_path / "shop.yaml").write_text(text)
     busybox.out("pod", "rm", "-f", "shop")
     busybox.out("kube", "play", str(tmp_path / "shop.yaml"))
     after = {n: setup_of(busybox, inspect(busybox, n)) for n in ("shop-web", "shop-client")}
     assert after == before
+    played = json.loads(busybox.out("pod", "inspect", "shop"))[0]
+    assert "pid" in played["SharedNamespaces"] and played["Labels"]["tier"] == "shop"
     assert answer(port, "/index.html") == "stock\n"  # the volume's data, through the pod's port
     got = busybox.out("exec", "shop-client", "sh", "-c", "wget -q -O- $TARGET")
     assert got == "stock\n"

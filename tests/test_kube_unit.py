@@ -48,7 +48,9 @@ def test_size_bound_is_checked_before_parsing(tmp_path) -> None:
 
 
 def test_documents_and_dump_round_trip() -> None:
-    docs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}, {"kind": "Service", "x": "1"}]
+    shared = {"app": "a"}  # one object in two places: written out twice, never as an anchor and alias
+    docs = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "labels": shared}},
+            {"kind": "Service", "x": "1", "selector": shared}]
     text = yamlio.dump_all(docs, "# header\n")
     assert text.startswith("# header\n---\napiVersion: v1\nkind: Pod\n")  # keys in the order given
     assert yamlio.load_all(text, "t") == docs

@@ -90,6 +90,7 @@ def _members(host: Host, refs: list[str]) -> tuple[list[Container], dict | None]
                               "other containers")
     infra = pod.infra
     return containers, {"name": pod.name, "hostname": pod.options.get("hostname") or pod.name,
+                        "labels": pod.labels, "share": pod.shared,
                         "infra": infra.inspect() if infra is not None else {"HostConfig": {"NetworkMode": "none"}}}
 
 

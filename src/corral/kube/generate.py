@@ -38,7 +38,8 @@ def generate(sources: list[Source], kind: str = "pod", service: bool = False, re
              pod: dict | None = None) -> tuple[list[dict], list[str]]:
     """The objects describing these containers as one Pod (or a Deployment of `replicas` of it), with
     a Service when asked, and the warnings to show. pod: the corral pod they are the members of (its
-    name, hostname and infra container's inspect), whose network, ports and hostname are theirs."""
+    name, hostname, labels, shared namespaces and infra container's inspect), whose network, ports and
+    hostname are theirs."""
     warnings: list[str] = []
     if pod is not None:
         sources = _members(sources, pod)
@@ -62,20 +63,23 @@ def generate(sources: list[Source], kind: str = "pod", service: bool = False, re
         spec["hostname"] = hostname
     if volumes:
         spec["volumes"] = list(volumes.values())
-    labels, annotations = _labels(sources, pod_name, warnings)
+    if pod is not None and "pid" in pod.get("share", ()):
+        spec["shareProcessNamespace"] = True
+    labels, annotations = _labels(sources, pod_name, warnings, (pod or {}).get("labels") or {})
     meta: dict = {"name": pod_name, "labels": labels}
     if annotations:
         meta["annotations"] = annotations
     objects: list[dict] = [_claim(name) for name in claims]
+    app = {"app": labels["app"]}
     if kind == "deployment":
         objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
-                        "metadata": {"name": f"{pod_name}-deployment", "labels": {"app": pod_name}},
-                        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": pod_name}},
+                        "metadata": {"name": f"{pod_name}-deployment", "labels": app},
+                        "spec": {"replicas": replicas, "selector": {"matchLabels": app},
                                  "template": {"metadata": meta, "spec": spec}}})
     else:
         objects.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
     if service:
-        objects.append(_service(pod_name, service_ports, warnings))
+        objects.append(_service(pod_name, app, service_ports, warnings))
     return objects, warnings
 
 
@@ -412,12 +416,13 @@ def _hostname(info: dict) -> str | None:
     return hostname if hostname and hostname != info["Id"][:12] and names.is_dns_label(hostname) else None
 
 
-def _labels(sources: list[Source], pod_name: str, warnings: list[str]) -> tuple[dict, dict]:
-    """The containers' labels on the Pod: those that are valid Kubernetes labels as labels, the rest as
-    annotations; `app: POD` for the selector of a Deployment or Service (podman's)."""
-    labels, annotations = {"app": pod_name}, {}
-    for s in sources:
-        for key, value in (s["inspect"]["Config"].get("Labels") or {}).items():
+def _labels(sources: list[Source], pod_name: str, warnings: list[str], pod_labels: dict) -> tuple[dict, dict]:
+    """The pod's and the containers' labels on the Pod: those that are valid Kubernetes labels as labels,
+    the rest as annotations; `app: POD` for the selector of a Deployment or Service (podman's)."""
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    for found in [pod_labels] + [s["inspect"]["Config"].get("Labels") or {} for s in sources]:
+        for key, value in found.items():
             if key in names.OWN_LABELS:
                 continue
             where = labels if _label_key(key) and (not value or _label_name(value)) else annotations
@@ -425,7 +430,7 @@ def _labels(sources: list[Source], pod_name: str, warnings: list[str]) -> tuple[
                 warnings.append(f"label {key} differs between the containers: the Pod takes {where[key]!r}")
                 continue
             where[key] = value
-    return labels, annotations
+    return ({"app": pod_name, **labels} if "app" not in labels else labels), annotations
 
 
 def _label_key(key: str) -> bool:
@@ -444,7 +449,7 @@ def _claim(name: str) -> dict:
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": PVC_SIZE}}}}
 
 
-def _service(pod_name: str, ports: list[dict], warnings: list[str]) -> dict:
+def _service(pod_name: str, app: dict, ports: list[dict], warnings: list[str]) -> dict:
     """A NodePort Service for the published ports: nodePort is the host port, so `kube play` of the
     file publishes the same port again; a cluster takes only 30000-32767 by default."""
     for p in ports:
@@ -452,5 +457,5 @@ def _service(pod_name: str, ports: list[dict], warnings: list[str]) -> dict:
             warnings.append(f"nodePort {p['nodePort']} is outside 30000-32767, the range a default cluster accepts")
     if not ports:
         raise InvalidArgument("--service: none of the containers publishes a port (-p) for the Service to serve")
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": pod_name, "labels": {"app": pod_name}},
-            "spec": {"type": "NodePort", "selector": {"app": pod_name}, "ports": ports}}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": pod_name, "labels": app},
+            "spec": {"type": "NodePort", "selector": app, "ports": ports}}

@@ -101,7 +101,15 @@ def _line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+class _Dumper(yaml.SafeDumper):
+    """The safe dumper, writing a value used twice twice: never an anchor and alias, which the reader
+    above refuses (and kubectl users do not expect)."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
 def dump_all(docs: list[dict], header: str = "") -> str:
     """The documents as one YAML stream, keys in the order given (apiVersion, kind, metadata, spec)."""
-    body = yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, explicit_start=True)
+    body = yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)
     return header + body
