@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 LABEL_POD = "io.corral.kube.pod"
-"""The label `kube play` puts on each container it makes: the Pod it belongs to (--down checks it
-before removing a container of that name, and `kube generate` names the Pod after it again)."""
+"""The label `kube play` puts on each pod and container it makes: the Pod it stands for (--down checks
+it before removing a pod of that name, and `kube generate` names the Pod after it again)."""
 LABEL_CONTAINER = "io.corral.kube.container"
 """The container's own name inside its Pod."""
 LABEL_VOLUME = "io.corral.kube.volume"
