@@ -60,6 +60,8 @@ if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "ok insta
 fi
 
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
+# pyproject.toml's dependencies come with it: httpx, h11, PyYAML (kube generate/play), and for the tests
+# kubernetes-validate (the schemas of several Kubernetes releases, offline) among the test extra
 "$VENV/bin/pip" install -q --disable-pip-version-check -e "$HERE[test]" 2>&1 | grep -v -i "warning" || true
 
 # The command itself starts the system interpreter with -I -S: no site scan, a few ms less per call.

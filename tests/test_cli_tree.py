@@ -201,4 +201,4 @@ def test_the_top_level_help_lists_commands_and_groups_not_subcommands(capsys):
     listed = [line.split()[0] for line in commands_part.splitlines()]
     assert listed[:3] == ["run", "create", "start"] and listed[-3:] == ["port", "serve", "version"]
     assert {"image", "network", "system", "volume", "images", "rmi", "image-prune"} <= set(listed)
-    assert len(listed) == len(set(listed)) == 47  # 40, events, pull, push, login, logout, serve and pod
+    assert len(listed) == len(set(listed)) == 48  # 40, events, pull, push, login, logout, serve, pod and kube
