@@ -248,10 +248,12 @@ class Container:
     def kill(self, signal: str | int = "KILL") -> None:
         """Send a signal to the container's init. A container with a restart policy is signalled by its
         monitor, which so learns that the user stopped it (no restart then, as docker's); one that is
-        restarting has its restart cancelled instead."""
+        restarting has its restart cancelled instead. A VM container's init is QEMU: its monitor delivers the
+        signal inside the guest (runtime/vm/start.py)."""
         sig = parse_signal(signal)
         status = self.status
-        if status == state.RESTARTING or status == state.RUNNING and self.options.restart not in (None, "no"):
+        if status == state.RESTARTING or status == state.RUNNING and (
+                self.options.restart not in (None, "no") or self.options.isolation == "vm"):
             from corral.monitor import client
 
             client.call(self.host.store, {"op": "kill", "id": self.id, "signal": sig, "ends": self._ends(sig)})
@@ -603,7 +605,8 @@ class Container:
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only,
             "SecurityOpt": opts.security_opt or None,
             "UTSMode": opts.uts or "", "UsernsMode": "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
-            "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "Runtime": "corral", "Isolation": opts.isolation or "",
+            "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
@@ -616,6 +619,10 @@ class Container:
         }
         if opts.sysctls:
             found["Sysctls"] = dict(opts.sysctls)
+        if opts.isolation == "vm":  # corral's own: what runs this host's VMs, kvm or tcg (runtime/vm/accel.py)
+            from corral.runtime.vm import accel
+
+            found["VmAccelerator"] = accel.cached()
         if opts.init:
             found["Init"] = True
         if opts.tmpfs:

@@ -410,7 +410,7 @@ class Monitor:
         if proc.status is not None:
             return  # it exited on its own a moment ago: its output is being drained, and no restart follows
         try:
-            os.kill(proc.pid, sig)
+            proc.started.process.kill(sig)
         except ProcessLookupError:
             pass
 
@@ -480,6 +480,8 @@ class Monitor:
         init = self.containers.get(cid)
         if init is None or init.status is not None:
             raise Conflict(f"Container {cid} is not running")
+        if init.started is not None and init.started.process.isolation == "vm":
+            raise Conflict(f"Container {cid} runs in a VM (--isolation=vm): exec into it is not supported yet")
         process, cgroup, filter_ = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
                                                  req.get("env") or [], req.get("workdir"),
                                                  bool(req.get("privileged")), self.store.seccomp_cache)
@@ -651,7 +653,10 @@ class Monitor:
         elif kind == wire.SIGNAL:
             if payload.isdigit() and proc.status is None:
                 try:
-                    os.kill(proc.pid, int(payload))
+                    if proc.started is not None:
+                        proc.started.process.kill(int(payload))
+                    else:
+                        os.kill(proc.pid, int(payload))
                 except OSError:
                     pass
                 else:
@@ -698,7 +703,7 @@ class Monitor:
                 return
             proc = self.procs.get(pid)
             if proc is not None:
-                proc.status = status
+                proc.status = proc.started.process.exit_status(status) if proc.started is not None else status
                 if proc.probe is not None:
                     self._drain(proc)  # a child the probe left may hold its pipes: its result is in
                 self._maybe_finish(proc)

@@ -1,0 +1,211 @@
+"""Starting a VM container: QEMU forked under the monitor, the container's root mounted for it alone,
+and a wait until the guest init reports that the command runs, or why it does not.
+
+The process backend's contract (runtime/start.py) holds: a bundle in, a Process out whose pid the
+monitor reaps, whose stdout and stderr it reads, and whose cgroup is the container's. Here the pid
+is QEMU's, forked with PDEATHSIG like the process backend's init (the monitor's death ends the VM),
+placed in the container's cgroup before it execs (so --cpus, pause and stats apply to the whole VM),
+in a mount namespace of its own where the root filesystem described by the store (the same overlay
+the process backend mounts) and the container's bind mounts are mounted: the guest sees them over 9p,
+and they vanish with QEMU, whatever way it ends. Two things differ from a process, and VmProcess
+carries them: a signal other than SIGKILL goes to the command inside the guest over the control port
+(SIGKILL ends QEMU itself: it works on a guest that no longer listens), and the exit status is the
+command's, which the guest reports on that port, not QEMU's.
+"""
+from __future__ import annotations
+
+import _signal as signal
+import _socket
+import gc
+import os
+import select
+import time
+
+from corral.errors import APIError, error_for, to_answer
+from corral.runtime import cgroups, mounts
+from corral.runtime.start import Process, StartFailed, read_all
+from corral.runtime.vm import accel, assets, describe, qemu
+from corral.store.rootfs import empty_layers, rootfs_of
+from corral.sys import libc
+
+READY_TIMEOUT = 60.0
+"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle)."""
+CONSOLE_LOG = "vm-console.log"
+_GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
+
+
+class VmProcess(Process):
+    """A running VM container: QEMU's pid and the host's ends of the three ports."""
+
+    isolation = "vm"
+
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket, stdout: int,
+                 stderr: int, accelerator: str) -> None:
+        super().__init__(pid, cg, None, stdout, stderr, False)
+        self.ctl, self.accelerator = ctl, accelerator
+
+    def kill(self, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            super().kill(sig)
+            return
+        try:
+            self.ctl.send(describe.signal_message(sig), _socket.MSG_DONTWAIT)
+        except OSError:
+            pass  # the guest is gone or does not read its control port: only SIGKILL ends it then
+
+    def exit_status(self, status: int) -> int:
+        """The command's wait status as the guest reported it; QEMU's own when it never did (killed)."""
+        data = b""
+        try:
+            self.ctl.setblocking(False)
+            while chunk := self.ctl.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+        self.ctl.close()
+        for message in describe.parse_messages(data)[0]:
+            if message[:1] == b"X" and message[1:].isdigit():
+                return int(message[1:])
+        return status if os.WIFSIGNALED(status) else 255 << 8
+
+
+def start(bundle: str, spec: dict) -> VmProcess:
+    """Fork QEMU for the container in `bundle`, wait until its command runs. Raises StartFailed once
+    QEMU is reaped and the cgroup gone."""
+    message = describe.process_message(spec)
+    try:
+        argv_parts = (assets.guest_kernel(), assets.guest_initrd(), accel.accelerator())
+    except APIError as e:
+        raise StartFailed(e, str(e)) from None
+    kernel, initrd, accelerator = argv_parts
+    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
+    ctl, ctl_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    out, out_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    err, err_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    theirs = [s.detach() for s in (ctl_guest, out_guest, err_guest)]
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    argv = qemu.command(kernel, initrd, accelerator, rootfs, *theirs, os.path.join(bundle, CONSOLE_LOG))
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        for s in (ctl, out, err):
+            s.close()
+        os.close(fail_r)
+        os.close(cg_w)
+        _exec_qemu(argv, spec, bundle, rootfs, theirs, fail_w, cg_r, cg.entry_files())
+    for fd in theirs + [fail_w, cg_r]:
+        os.close(fd)
+    try:
+        cg.create(spec["linux"].get("resources", {}))
+        os.write(cg_w, b"1")
+    except Exception as e:  # noqa: BLE001 - QEMU gives up on the closed pipe; reported below
+        cg_failure: Exception | None = e
+    else:
+        cg_failure = None
+    os.close(cg_w)
+    failure = read_all(fail_r)
+    if cg_failure is not None or failure:
+        _abandon(pid, cg, ctl, out, err)
+        if cg_failure is not None:
+            reason = f"cannot set up the container's cgroup: {cg_failure}"
+            raise StartFailed(APIError(reason), reason)
+        from corral.errors import from_answer
+
+        error = from_answer(failure.decode(errors="replace"))
+        raise StartFailed(error, str(error))
+    ctl.sendall(message)
+    answer = _wait_ready(ctl, pid)
+    if answer != b"R":
+        _abandon(pid, cg, ctl, out, err)
+        if answer is not None and answer[:1] == b"E":
+            code, _, why = answer[1:].decode(errors="replace").partition(" ")
+            error = error_for(int(code) if code.isdigit() else 125, why)
+            raise StartFailed(error, why)
+        reason = _no_answer_reason(bundle)
+        raise StartFailed(APIError(reason), reason)
+    return VmProcess(pid, cg, ctl, out.detach(), err.detach(), accelerator)
+
+
+def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
+               cg_files: list[str]) -> None:
+    """In the fork: own mount namespace with the root filesystem, the container's cgroup, then QEMU."""
+    gc.disable()  # objects this fork inherited must not be finalized here
+    try:
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+        described = rootfs_of(spec, bundle)
+        for d in empty_layers(described, bundle):
+            os.makedirs(d, exist_ok=True)
+        mounts.mount_rootfs(rootfs, described)
+        for m in host_mounts(spec.get("mounts", [])):
+            mounts.apply_mount(rootfs, m)
+        if os.read(cg_r, 1) != b"1":
+            os._exit(125)
+        cgroups.enter(cg_files)
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        os.execv(argv[0], argv)
+    except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
+        os.write(fail_w, to_answer(error_for(125, f"cannot start the container's VM: {e}")).encode(errors="replace"))
+    os._exit(125)
+
+
+def host_mounts(spec_mounts: list[dict]) -> list[dict]:
+    """The mounts the host makes under the shared root (binds: volumes, /etc/hosts, --init's binary);
+    the guest makes its own /proc, /sys and /dev, and a bind into /dev, /proc or /sys would be hidden."""
+    found = []
+    for m in spec_mounts:
+        if m.get("type") in _GUEST_MOUNT_TYPES:
+            continue
+        target = os.path.normpath(m["destination"])
+        if target.split("/")[1] in ("dev", "proc", "sys"):
+            continue
+        found.append(m)
+    return found
+
+
+def _wait_ready(ctl: _socket.socket, pid: int) -> bytes | None:
+    """The guest's first message ('R', or 'E' and why); None when QEMU ended first or the time is up."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    data = b""
+    while True:
+        messages, data = describe.parse_messages(data)
+        if messages:
+            return messages[0]
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([ctl], [], [], left)[0]:
+            return None
+        try:
+            chunk = ctl.recv(65536)
+        except ConnectionResetError:  # QEMU ended before it read the process description
+            return None
+        if not chunk:
+            return None
+        data += chunk
+
+
+def _abandon(pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, *socks: _socket.socket) -> None:
+    """End a VM that failed to start and everything it held."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    for s in socks:
+        s.close()
+    cg.destroy()
+
+
+def _no_answer_reason(bundle: str) -> str:
+    """Why a guest never reported (QEMU ended, or READY_TIMEOUT passed): the last line its kernel printed."""
+    last = ""
+    try:
+        with open(os.path.join(bundle, CONSOLE_LOG), "rb") as f:
+            lines = [line for line in f.read()[-4096:].decode(errors="replace").splitlines() if line.strip()]
+            last = lines[-1].strip() if lines else ""
+    except OSError:
+        pass
+    what = f"the container's VM did not start its command (within {READY_TIMEOUT:.0f} s)"
+    return f"{what}: {last}" if last else what
