@@ -44,6 +44,15 @@ def test_process_message_refuses_a_nul_and_signals_are_framed():
 
 
 @pytest.mark.unit
+def test_exec_messages_carry_their_id():
+    [request, kill], _ = describe.parse_messages(
+        describe.exec_message("0a1b2c3d", {"args": ["id"], "user": {"uid": 5, "gid": 6}})
+        + describe.exec_signal_message("0a1b2c3d", 2))
+    assert request == b"x0a1b2c3d\0aid\0c/\0u5\0g6\0"
+    assert kill == b"k0a1b2c3d2"
+
+
+@pytest.mark.unit
 def test_isolation_values_in_dockers_words():
     for value in ("", "default", "process"):
         opts = ContainerOptions(isolation=value, network="none")
@@ -77,12 +86,12 @@ def test_only_binds_are_mounted_by_the_host():
 
 @pytest.mark.unit
 def test_qemu_runs_sandboxed_with_nothing_but_its_devices():
-    argv = qemu.command("/k", "/i", "tcg", "/root", 3, 4, 5, "/c.log")
+    argv = qemu.command("/k", "/i", "tcg", "/root", (3, 4, 5, 6), "/c.log")
     assert argv[argv.index("-sandbox") + 1].startswith("on,")
     assert "-nodefaults" in argv and "-no-user-config" in argv
     devices = [argv[i + 1].split(",")[0] for i, a in enumerate(argv) if a == "-device"]
     assert devices == ["virtio-serial-device", "virtserialport", "virtserialport",
-                       "virtserialport", "virtio-9p-device"]
+                       "virtserialport", "virtserialport", "virtio-9p-device"]
 
 
 # ---------------------------------------------------------------- the guest kernel and init setup.sh built
@@ -139,11 +148,19 @@ def test_detached_vm_logs_stop_and_rm(busybox):
     pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         assert f.read().split(b"\0")[0].endswith(b"qemu-system-x86_64")
-    r = busybox("exec", cid, "true")
-    assert r.returncode != 0 and b"runs in a VM" in r.stderr
+    r = busybox("exec", "-u", "1000", "-w", "/tmp/x", "-e", "X=1", cid, "sh", "-c",
+                "id -u; pwd; echo $X; echo err >&2; uname -r; exit 5")
+    assert r.returncode == 5
+    assert r.stdout.decode().splitlines()[:3] == ["1000", "/tmp/x", "1"]
+    assert r.stdout.decode().splitlines()[3] != os.uname().release and r.stderr == b"err\n"
+    assert busybox.out("exec", cid, "ps", "-o", "pid,comm").split()[2:4] == ["1", "sh"]  # the container's PID space
+    r = busybox("exec", cid, "no-such-command")
+    assert r.returncode == 127 and b"executable file not found" in r.stderr
+    r = busybox("exec", "-t", cid, "true")
+    assert r.returncode != 0 and b"exec -i/-t into it is not supported yet" in r.stderr
     busybox.out("stop", "-t", "20", cid)  # SIGTERM goes to the command inside the guest
     assert busybox.out("inspect", "-f", "{{.State.ExitCode}}", cid).strip() == "7"
-    assert busybox.out("logs", cid) == "up\ngot TERM\n"
+    assert busybox.out("logs", cid) == "up\ngot TERM\n"  # no exec's output in the container's log
     assert not os.path.exists(f"/proc/{pid}")
     busybox.out("rm", cid)
 

@@ -63,17 +63,16 @@ def probe() -> str:
 def boots(accel: str, timeout: float) -> tuple[bool, str]:
     """Boot the guest under `accel` with an empty root; True once its init answers as expected."""
     with tempfile.TemporaryDirectory(prefix="corral-vm-probe.") as root:
-        ctl, ctl_guest = socket.socketpair()
-        out, out_guest = socket.socketpair()
-        err, err_guest = socket.socketpair()
-        fds = [ctl_guest.fileno(), out_guest.fileno(), err_guest.fileno()]
-        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accel, root, *fds,
+        pairs = [socket.socketpair() for _ in range(4)]
+        ctl = pairs[0][0]
+        fds = (pairs[0][1].fileno(), pairs[1][1].fileno(), pairs[2][1].fileno(), pairs[3][1].fileno())
+        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accel, root, fds,
                             os.path.join(root, "console.log"))
         started = time.monotonic()
         proc = subprocess.Popen(argv, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        for s in (ctl_guest, out_guest, err_guest):
-            s.close()
+        for _, guest in pairs:
+            guest.close()
         try:
             ctl.sendall(describe.process_message({"process": {"args": ["/corral-probe"], "cwd": "/"}}))
             ctl.settimeout(timeout)
@@ -101,5 +100,5 @@ def boots(accel: str, timeout: float) -> tuple[bool, str]:
             proc.kill()
             proc.wait()
             proc.stderr.close()
-            for s in (ctl, out, err):
-                s.close()
+            for host, _ in pairs:
+                host.close()

@@ -4,7 +4,8 @@ The guest has no Python and no JSON parser, so the host flattens what the init a
 message of NUL-terminated entries, each a one-letter tag and its value (guest/init.c, read_process):
 arguments, environment, working directory, user and groups, the capabilities to keep (as numbers),
 rlimits (as RLIMIT_ numbers), no_new_privs, a read-only root, the hostname. It travels on the control
-port, framed as every message there is: a little-endian u32 length, then the payload.
+port, framed as every message there is: a little-endian u32 length, then the payload. An exec's
+process goes the same way on the exec port, after its type and id (guest/init.c says the messages).
 """
 from __future__ import annotations
 
@@ -21,7 +22,19 @@ def frame(payload: bytes) -> bytes:
 
 def process_message(spec: dict) -> bytes:
     """The 'P' message for the spec's process; a NUL inside any string is refused (it would split an entry)."""
-    process = spec["process"]
+    return frame(b"P" + _entries(spec["process"], spec))
+
+
+def exec_message(exec_id: str, process: dict) -> bytes:
+    """The exec port's request to run `process` (an OCI process, runtime/spec.py's exec_process) as exec_id."""
+    return frame(b"x" + exec_id.encode() + b"\0" + _entries(process, {}))
+
+
+def exec_signal_message(exec_id: str, sig: int) -> bytes:
+    return frame(b"k" + exec_id.encode() + b"%d" % sig)
+
+
+def _entries(process: dict, spec: dict) -> bytes:
     entries: list[str] = [f"a{arg}" for arg in process["args"]]
     entries += [f"e{env}" for env in process.get("env", [])]
     entries.append(f"c{process.get('cwd') or '/'}")
@@ -45,7 +58,7 @@ def process_message(spec: dict) -> bytes:
         entries.append(f"h{spec['hostname']}")
     if any("\0" in entry for entry in entries):
         raise InvalidArgument("a NUL byte in the container's command, environment or working directory")
-    return frame(b"P" + b"".join(entry.encode() + b"\0" for entry in entries))
+    return b"".join(entry.encode() + b"\0" for entry in entries)
 
 
 def signal_message(sig: int) -> bytes:

@@ -35,14 +35,14 @@ _GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "c
 
 
 class VmProcess(Process):
-    """A running VM container: QEMU's pid and the host's ends of the three ports."""
+    """A running VM container: QEMU's pid and the host's ends of the four ports (execs: runtime/vm/exec.py)."""
 
     isolation = "vm"
 
     def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket, stdout: int,
-                 stderr: int, accelerator: str) -> None:
+                 stderr: int, execs: _socket.socket, accelerator: str) -> None:
         super().__init__(pid, cg, None, stdout, stderr, False)
-        self.ctl, self.accelerator = ctl, accelerator
+        self.ctl, self.execs, self.accelerator = ctl, execs, accelerator
 
     def kill(self, sig: int) -> None:
         if sig == signal.SIGKILL:
@@ -63,6 +63,7 @@ class VmProcess(Process):
         except OSError:
             pass
         self.ctl.close()
+        self.execs.close()
         for message in describe.parse_messages(data)[0]:
             if message[:1] == b"X" and message[1:].isdigit():
                 return int(message[1:])
@@ -79,17 +80,16 @@ def start(bundle: str, spec: dict) -> VmProcess:
         raise StartFailed(e, str(e)) from None
     kernel, initrd, accelerator = argv_parts
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
-    ctl, ctl_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    out, out_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    err, err_guest = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    theirs = [s.detach() for s in (ctl_guest, out_guest, err_guest)]
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(4)]
+    ctl, out, err, execs = (host for host, _ in pairs)
+    theirs = [guest.detach() for _, guest in pairs]
     rootfs = os.path.join(bundle, spec["root"]["path"])
-    argv = qemu.command(kernel, initrd, accelerator, rootfs, *theirs, os.path.join(bundle, CONSOLE_LOG))
+    argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG))
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        for s in (ctl, out, err):
+        for s in (ctl, out, err, execs):
             s.close()
         os.close(fail_r)
         os.close(cg_w)
@@ -106,7 +106,7 @@ def start(bundle: str, spec: dict) -> VmProcess:
     os.close(cg_w)
     failure = read_all(fail_r)
     if cg_failure is not None or failure:
-        _abandon(pid, cg, ctl, out, err)
+        _abandon(pid, cg, ctl, out, err, execs)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
@@ -117,14 +117,14 @@ def start(bundle: str, spec: dict) -> VmProcess:
     ctl.sendall(message)
     answer = _wait_ready(ctl, pid)
     if answer != b"R":
-        _abandon(pid, cg, ctl, out, err)
+        _abandon(pid, cg, ctl, out, err, execs)
         if answer is not None and answer[:1] == b"E":
             code, _, why = answer[1:].decode(errors="replace").partition(" ")
             error = error_for(int(code) if code.isdigit() else 125, why)
             raise StartFailed(error, why)
         reason = _no_answer_reason(bundle)
         raise StartFailed(APIError(reason), reason)
-    return VmProcess(pid, cg, ctl, out.detach(), err.detach(), accelerator)
+    return VmProcess(pid, cg, ctl, out.detach(), err.detach(), execs, accelerator)
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,

@@ -13,6 +13,11 @@
  *                  guest -> host: 'R' the command runs, 'E<code> <message>' it could not be started,
  *                  'X<wait status>' it exited.
  *   /dev/vport0p2  the command's stdout      /dev/vport0p3  its stderr
+ *   /dev/vport0p4  exec, both ways, framed the same, each message a type letter and the exec's 8-character id:
+ *                  host -> guest: 'x' id, NUL, the process's entries (as 'P'); 'k' id and a signal number.
+ *                  guest -> host: 'r' id (it runs), 'f' id "<code> <message>" (it could not start), 'o' id and
+ *                  stdout bytes, 'e' id and stderr bytes, 'w' id and its wait status (once its output ended).
+ *                  One exec at a time: a request while one runs kills the old one (the host serializes them).
  * Then the guest reboots, which ends QEMU (-no-reboot; the kernel's reboot=t is a triple fault, which
  * needs no firmware, ACPI or port I/O).
  */
@@ -65,6 +70,20 @@ static int transfer(int fd, char *buf, size_t len, int writing)
     return 0;
 }
 
+static void send_frame(int fd, char type, const char *id, const char *data, size_t n)
+{
+    static char buf[4 + 1 + 8 + 65536];
+    size_t idlen = id ? 8 : 0;
+    if (n > 65536)
+        n = 65536;
+    uint32_t len = (uint32_t)(1 + idlen + n);
+    memcpy(buf, &len, 4); /* x86: little-endian */
+    buf[4] = type;
+    memcpy(buf + 5, id, idlen);
+    memcpy(buf + 5 + idlen, data, n);
+    transfer(fd, buf, 4 + len, 1);
+}
+
 static void send_msg(const char *fmt, ...)
 {
     char buf[4096];
@@ -96,13 +115,13 @@ static void fail(int code, const char *fmt, ...)
     power_off();
 }
 
-static char *read_msg(uint32_t *len_out)
+static char *read_msg(int fd, uint32_t *len_out)
 {
     uint32_t len;
-    if (transfer(ctl, (char *)&len, 4, 0) < 0 || len > (64u << 20))
+    if (transfer(fd, (char *)&len, 4, 0) < 0 || len > (64u << 20))
         return NULL;
     char *buf = malloc(len + 1);
-    if (!buf || transfer(ctl, buf, len, 0) < 0)
+    if (!buf || transfer(fd, buf, len, 0) < 0)
         return NULL;
     buf[len] = 0;
     *len_out = len;
@@ -141,15 +160,11 @@ struct process {
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
  * N no_new_privs, O read-only root. */
-static void read_process(struct process *p)
+static void parse_process(char *s, char *end, struct process *p)
 {
-    uint32_t len;
-    char *msg = read_msg(&len);
-    if (!msg || len < 1 || msg[0] != 'P')
-        fail(125, "no process description from the host");
     memset(p, 0, sizeof *p);
     p->cwd = "/";
-    for (char *s = msg + 1; s < msg + len; s += strlen(s) + 1) {
+    for (; s < end; s += strlen(s) + 1) {
         char *v = s + 1;
         switch (s[0]) {
         case 'a': if (p->nargs < MAX_ENTRIES) p->args[p->nargs++] = v; break;
@@ -177,6 +192,17 @@ static void read_process(struct process *p)
             break;
         }
     }
+    p->env[p->nenv] = NULL;
+    p->args[p->nargs] = NULL;
+}
+
+static void read_process(struct process *p)
+{
+    uint32_t len;
+    char *msg = read_msg(ctl, &len);
+    if (!msg || len < 1 || msg[0] != 'P')
+        fail(125, "no process description from the host");
+    parse_process(msg + 1, msg + len, p);
     if (p->nargs == 0)
         fail(125, "no command to run");
 }
@@ -225,13 +251,9 @@ static void make_cwd(const char *cwd)
     mkdir(path, 0755);
 }
 
-static void exec_child(struct process *p, int out, int err, int report)
+/* In a fork: become the process p describes and exec it; why not, on `report` ("<code> <message>"). */
+static void exec_process(struct process *p, int out, int err, int report)
 {
-    /* PID 1 of its own PID namespace: /proc is mounted here, where that namespace is this one's */
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        dprintf(report, "125 cannot mount /proc: %s", strerror(errno)), _exit(125);
-    if (p->readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-        dprintf(report, "125 cannot make the root read-only: %s", strerror(errno)), _exit(125);
     setsid();
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
@@ -260,14 +282,136 @@ static void exec_child(struct process *p, int out, int err, int report)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    p->env[p->nenv] = NULL;
-    p->args[p->nargs] = NULL;
     environ = p->env;
     execvp(p->args[0], p->args);
     int code = errno == ENOENT ? 127 : 126;
     dprintf(report, "%d exec: \"%s\": %s", code, p->args[0],
             errno == ENOENT ? "executable file not found in $PATH" : strerror(errno));
     _exit(code);
+}
+
+static void exec_command(struct process *p, int out, int err, int report)
+{
+    /* PID 1 of its own PID namespace: /proc is mounted here, where that namespace is this one's */
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        dprintf(report, "125 cannot mount /proc: %s", strerror(errno)), _exit(125);
+    if (p->readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+        dprintf(report, "125 cannot make the root read-only: %s", strerror(errno)), _exit(125);
+    exec_process(p, out, err, report);
+}
+
+/* Fork and exec p (fork lands in the container's PID namespace: this process unshared it before the
+ * command's fork); 0 and the child's pid, or why it could not start in `why`. */
+static pid_t spawn(struct process *p, int out, int err, int container, char *why, size_t whylen)
+{
+    int report[2];
+    why[0] = 0;
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        snprintf(why, whylen, "125 cannot prepare the command: %s", strerror(errno));
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        snprintf(why, whylen, "125 cannot fork: %s", strerror(errno));
+        close(report[0]);
+        close(report[1]);
+        return -1;
+    }
+    if (child == 0) {
+        close(report[0]);
+        if (container)
+            exec_command(p, out, err, report[1]);
+        exec_process(p, out, err, report[1]);
+    }
+    close(report[1]);
+    ssize_t n = read(report[0], why, whylen - 1);
+    close(report[0]);
+    if (n > 0) {
+        why[n] = 0;
+        int status;
+        waitpid(child, &status, 0);
+        return -1;
+    }
+    return child;
+}
+
+/* The exec running now (one at a time): its id, pid, output pipes, and status once reaped. */
+static struct {
+    char id[9];
+    pid_t pid;
+    int out, err, status, reaped;
+    struct process p;
+    char *msg;
+} ex = {.out = -1, .err = -1};
+
+static void end_exec_output(int *fd)
+{
+    close(*fd);
+    *fd = -1;
+}
+
+static void finish_exec_if_done(int port)
+{
+    if (ex.pid > 0 && ex.reaped && ex.out < 0 && ex.err < 0) {
+        char status[16];
+        int n = snprintf(status, sizeof status, "%d", ex.status);
+        send_frame(port, 'w', ex.id, status, (size_t)n);
+        ex.pid = 0;
+        free(ex.msg);
+        ex.msg = NULL;
+    }
+}
+
+static void start_exec(int port, char *msg, uint32_t len)
+{
+    if (ex.pid > 0) { /* the host gave up on it: it goes, and so does its output */
+        kill(ex.pid, SIGKILL);
+        if (ex.out >= 0)
+            end_exec_output(&ex.out);
+        if (ex.err >= 0)
+            end_exec_output(&ex.err);
+        if (!ex.reaped)
+            waitpid(ex.pid, NULL, 0);
+        ex.pid = 0;
+        free(ex.msg);
+    }
+    ex.msg = msg;
+    memcpy(ex.id, msg + 1, 8);
+    ex.id[8] = 0;
+    parse_process(msg + 10, msg + len, &ex.p);
+    int out[2], err[2];
+    char why[2048];
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+        snprintf(why, sizeof why, "125 cannot make pipes: %s", strerror(errno));
+        send_frame(port, 'f', ex.id, why, strlen(why));
+        return;
+    }
+    pid_t child = ex.p.nargs ? spawn(&ex.p, out[1], err[1], 0, why, sizeof why) : -1;
+    close(out[1]);
+    close(err[1]);
+    if (child < 0) {
+        close(out[0]);
+        close(err[0]);
+        if (!why[0])
+            snprintf(why, sizeof why, "125 no command to run");
+        send_frame(port, 'f', ex.id, why, strlen(why));
+        return;
+    }
+    ex.pid = child;
+    ex.out = out[0];
+    ex.err = err[0];
+    ex.reaped = 0;
+    send_frame(port, 'r', ex.id, "", 0);
+}
+
+static void relay_exec_output(int port, int *fd, char type)
+{
+    char buf[65536];
+    ssize_t n = read(*fd, buf, sizeof buf);
+    if (n > 0)
+        send_frame(port, type, ex.id, buf, (size_t)n);
+    else if (n == 0 || errno != EINTR)
+        end_exec_output(fd);
 }
 
 int main(void)
@@ -280,8 +424,9 @@ int main(void)
         fail(125, "no control port: %s", strerror(errno));
     int out = open_port("/dev/vport0p2", O_WRONLY);
     int err = open_port("/dev/vport0p3", O_WRONLY);
-    if (out < 0 || err < 0)
-        fail(125, "no output ports: %s", strerror(errno));
+    int xp = open_port("/dev/vport0p4", O_RDWR);
+    if (out < 0 || err < 0 || xp < 0)
+        fail(125, "no output or exec ports: %s", strerror(errno));
     read_process(&p);
 
     mount_or_fail("corral-root", "/newroot", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap");
@@ -298,46 +443,53 @@ int main(void)
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    int report[2];
-    if (sfd < 0 || pipe2(report, O_CLOEXEC) < 0 || unshare(CLONE_NEWPID) < 0)
+    if (sfd < 0 || unshare(CLONE_NEWPID) < 0)
         fail(125, "cannot prepare the command: %s", strerror(errno));
-    pid_t child = fork();
-    if (child < 0)
-        fail(125, "cannot fork: %s", strerror(errno));
-    if (child == 0) {
-        close(report[0]);
-        exec_child(&p, out, err, report[1]);
-    }
-    close(report[1]);
+    char why[2048];
+    pid_t child = spawn(&p, out, err, 1, why, sizeof why);
     close(out);
     close(err);
-    char why[2048];
-    ssize_t n = read(report[0], why, sizeof why - 1);
-    close(report[0]);
-    if (n > 0) { /* the command never ran: its code and why */
-        why[n] = 0;
-        int status;
-        waitpid(child, &status, 0);
+    if (child < 0) { /* the command never ran: its code and why */
         send_msg("E%s", why);
         power_off();
     }
     send_msg("R");
 
-    struct pollfd fds[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
     for (;;) {
-        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+        struct pollfd fds[5] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
+                                {.fd = xp, .events = POLLIN}, {.fd = ex.out, .events = POLLIN},
+                                {.fd = ex.err, .events = POLLIN}};
+        if (poll(fds, 5, -1) < 0) {
+            if (errno == EINTR)
+                continue;
             break;
-        if (fds[0].revents & POLLIN) {
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
             uint32_t len;
-            char *msg = read_msg(&len);
-            if (!msg) { /* the host is gone: nothing to report to */
-                fds[0].fd = -1;
+            char *msg = read_msg(ctl, &len);
+            if (!msg) /* the host is gone: nothing to report to */
+                break;
+            if (len > 1 && msg[0] == 'S')
+                kill(child, atoi(msg + 1));
+            free(msg);
+        }
+        if (fds[2].revents & (POLLIN | POLLHUP)) {
+            uint32_t len;
+            char *msg = read_msg(xp, &len);
+            if (!msg)
+                break;
+            if (len >= 9 && msg[0] == 'x') {
+                start_exec(xp, msg, len);
             } else {
-                if (len > 1 && msg[0] == 'S')
-                    kill(child, atoi(msg + 1));
+                if (len > 9 && msg[0] == 'k' && ex.pid > 0 && !ex.reaped && memcmp(msg + 1, ex.id, 8) == 0)
+                    kill(ex.pid, atoi(msg + 9));
                 free(msg);
             }
         }
+        if (fds[3].revents && ex.out >= 0)
+            relay_exec_output(xp, &ex.out, 'o');
+        if (fds[4].revents && ex.err >= 0)
+            relay_exec_output(xp, &ex.err, 'e');
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == sizeof si)
@@ -349,10 +501,14 @@ int main(void)
                     send_msg("X%d", status);
                     power_off();
                 }
+                if (pid == ex.pid) {
+                    ex.status = status;
+                    ex.reaped = 1;
+                }
             }
         }
+        finish_exec_if_done(xp);
     }
-    send_msg("X%d", 255 << 8);
     power_off();
     return 0;
 }
