@@ -8,6 +8,7 @@ kernel) and what the host must never keep (QEMU, mounts, cgroups: the residue fi
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -50,6 +51,14 @@ def test_exec_messages_carry_their_id():
         + describe.exec_signal_message("0a1b2c3d", 2))
     assert request == b"x0a1b2c3d\0aid\0c/\0u5\0g6\0"
     assert kill == b"k0a1b2c3d2"
+
+
+@pytest.mark.unit
+def test_the_engine_api_body_carries_isolation():
+    from corral.api import bodies
+
+    assert bodies.create_arguments({"Image": "busybox", "HostConfig": {"Isolation": "vm"}})[2] == {"isolation": "vm"}
+    assert bodies.create_arguments({"Image": "busybox", "HostConfig": {"Isolation": ""}})[2] == {}
 
 
 @pytest.mark.unit
@@ -170,6 +179,22 @@ def test_stop_kills_a_vm_whose_command_ignores_term(busybox):
     # sleep is PID 1 of its PID namespace in the guest: SIGTERM without a handler is ignored, as in docker
     busybox.out("stop", "-t", "1", cid)
     assert busybox.out("inspect", "-f", "{{.State.ExitCode}}", cid).strip() == "137"
+    busybox.out("rm", cid)
+
+
+def test_a_vm_dies_with_the_store_monitor(busybox):
+    cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "sleep", "60").strip()
+    pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
+    with open(f"/proc/{pid}/status") as f:
+        monitor = int(next(line.split()[1] for line in f if line.startswith("PPid:")))
+    with open(f"/proc/{pid}/cgroup") as f:
+        assert cid in f.read()  # QEMU runs in the container's cgroup
+    os.kill(monitor, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}")  # PDEATHSIG, as a process container's init
+    assert busybox.out("ps", "-a", "--format", "{{.State}}").strip() == "exited"
     busybox.out("rm", cid)
 
 
