@@ -198,6 +198,17 @@ def test_a_vm_dies_with_the_store_monitor(busybox):
     busybox.out("rm", cid)
 
 
+def test_a_guest_flooding_its_output_is_removed_cleanly(busybox):
+    cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "yes").strip()
+    deadline = time.monotonic() + 30
+    while os.path.getsize(os.path.join(busybox.root, "containers", cid, "log")) < 100_000 and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.path.getsize(os.path.join(busybox.root, "containers", cid, "log")) >= 100_000
+    r = busybox("rm", "-f", cid, timeout=20)  # QEMU, its sockets and its mounts go (the residue fixture checks)
+    assert r.returncode == 0, r.stderr
+
+
 def test_python_api_runs_in_a_vm(busybox):
     client = corral.Client(busybox.root)
     try:
