@@ -34,7 +34,7 @@ def test_process_message_carries_what_the_init_applies():
     assert payload[:1] == b"P"
     entries = payload[1:].split(b"\0")[:-1]
     assert entries == [b"ash", b"a-c", b"aecho hi", b"eA=1", b"c/tmp", b"u1000", b"g100", b"G10", b"B", b"C0", b"C5",
-                       b"L7 10 20", b"N", b"O", b"hbox"]
+                       b"L7 10 20", b"N", b"hbox"]
 
 
 @pytest.mark.unit
@@ -134,6 +134,17 @@ def test_run_in_a_vm_applies_the_process_and_propagates_the_exit(busybox):
     assert lines[6] == "vmhost"  # /etc/hostname: the host's bind, seen through 9p
     assert r.stderr.decode() == "oops\n"
     assert busybox.out("ps", "-aq") == ""
+
+
+def test_binds_and_a_read_only_root_reach_the_guest(busybox, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in").write_text("from the host\n")
+    r = busybox("run", "--rm", "--isolation=vm", "--read-only", "-v", f"{data}:/data", "busybox", "sh", "-c",
+                "cat /data/in; echo from the guest > /data/out; touch /x || echo read-only")
+    assert (r.returncode, r.stdout) == (0, b"from the host\nread-only\n"), r.stderr
+    assert b"Read-only file system" in r.stderr
+    assert (data / "out").read_text() == "from the guest\n"
 
 
 def test_run_echo_hi_and_a_missing_command(busybox):

@@ -141,6 +141,8 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
         mounts.mount_rootfs(rootfs, described)
         for m in host_mounts(spec.get("mounts", [])):
             mounts.apply_mount(rootfs, m)
+        if spec["root"].get("readonly"):
+            read_only_root(rootfs, spec["process"].get("cwd") or "/")
         if os.read(cg_r, 1) != b"1":
             os._exit(125)
         cgroups.enter(cg_files)
@@ -150,6 +152,15 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
         os.write(fail_w, to_answer(error_for(125, f"cannot start the container's VM: {e}")).encode(errors="replace"))
     os._exit(125)
+
+
+def read_only_root(rootfs: str, cwd: str) -> None:
+    """--read-only: the overlay made read-only here, under the binds (they keep their own flags, as runc's
+    do), so 9p serves it read-only; a guest-side remount would take the binds with it, as 9p shows them as
+    one filesystem. The directories the guest mounts on, and the working directory, are made first."""
+    for d in ("proc", "sys", "dev", cwd.lstrip("/")):
+        os.makedirs(mounts.secure_join(rootfs, d), exist_ok=True)
+    libc.mount(None, rootfs, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
 
 
 def host_mounts(spec_mounts: list[dict]) -> list[dict]:

@@ -154,12 +154,12 @@ struct process {
     int ncaps, keep_caps;
     struct { int resource; rlim_t soft, hard; } limits[32];
     int nlimits;
-    int no_new_privs, readonly;
+    int no_new_privs;
 };
 
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
- * N no_new_privs, O read-only root. */
+ * N no_new_privs. */
 static void parse_process(char *s, char *end, struct process *p)
 {
     memset(p, 0, sizeof *p);
@@ -177,7 +177,6 @@ static void parse_process(char *s, char *end, struct process *p)
         case 'B': p->keep_caps = 1; break;
         case 'C': if (p->ncaps < 64) p->caps[p->ncaps++] = atoi(v); break;
         case 'N': p->no_new_privs = 1; break;
-        case 'O': p->readonly = 1; break;
         case 'L':
             if (p->nlimits < 32) {
                 unsigned long long soft, hard;
@@ -295,8 +294,6 @@ static void exec_command(struct process *p, int out, int err, int report)
     /* PID 1 of its own PID namespace: /proc is mounted here, where that namespace is this one's */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         dprintf(report, "125 cannot mount /proc: %s", strerror(errno)), _exit(125);
-    if (p->readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-        dprintf(report, "125 cannot make the root read-only: %s", strerror(errno)), _exit(125);
     exec_process(p, out, err, report);
 }
 
