@@ -17,7 +17,7 @@ import corral
 from corral.errors import InvalidArgument
 from corral.runtime.options import ContainerOptions
 from corral.runtime.vm import accel, assets, build, describe, qemu
-from corral.runtime.vm.start import host_mounts
+from corral.runtime.vm.start import VM_OVERHEAD, host_mounts, vm_resources
 
 
 # ---------------------------------------------------------------- unit: the host's side of the protocol
@@ -75,13 +75,22 @@ def test_isolation_values_in_dockers_words():
 @pytest.mark.unit
 @pytest.mark.parametrize("given,named", [
     ({"tty": True}, "-t/--tty"), ({"network": "bridge"}, "--network bridge"), ({"ports": ["80"]}, "--network"),
-    ({"memory": 64 << 20}, "--memory"), ({"pid": "host"}, "--pid host"),
+    ({"memory": 32 << 20}, "--memory below 64m"), ({"pids_limit": 10}, "--pids-limit"), ({"pid": "host"}, "--pid host"),
     ({"security_opt": ["seccomp=unconfined"]}, "--security-opt seccomp"),
 ])
 def test_vm_refuses_what_it_cannot_apply(given, named):
     with pytest.raises(InvalidArgument, match=f"--isolation=vm does not support {named}"):
         ContainerOptions(isolation="vm", **given).check()
-    ContainerOptions(isolation="vm", cpus=1.0, read_only=True, user="1000", ulimits=["nofile=10:20"]).check()
+    ContainerOptions(isolation="vm", cpus=1.0, memory=64 << 20, read_only=True, user="1000",
+                     ulimits=["nofile=10:20"]).check()
+
+
+@pytest.mark.unit
+def test_memory_is_the_guests_ram_and_qemu_gets_its_overhead_on_top():
+    assert vm_resources({"cpu": {"shares": 5}}) == ({"cpu": {"shares": 5}}, 128 << 20)
+    limits, ram = vm_resources({"memory": {"limit": 100 << 20, "swap": 200 << 20}})
+    assert ram == 100 << 20
+    assert limits == {"memory": {"limit": (100 << 20) + VM_OVERHEAD, "swap": (200 << 20) + VM_OVERHEAD}}
 
 
 @pytest.mark.unit
@@ -194,7 +203,13 @@ def test_stop_kills_a_vm_whose_command_ignores_term(busybox):
 
 
 def test_a_vm_dies_with_the_store_monitor(busybox):
-    cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "sleep", "60").strip()
+    cid = busybox.out("run", "-d", "--isolation=vm", "-m", "80m", "busybox", "sleep", "60").strip()
+    # --memory is the guest's RAM; QEMU's cgroup holds that and QEMU's own 128 MiB
+    total = busybox.out("exec", cid, "sed", "-n", "s/^MemTotal: *\\([0-9]*\\) kB/\\1/p", "/proc/meminfo")
+    assert 40 * 1024 < int(total) < 80 * 1024
+    assert busybox.out("stats", "--no-stream", "--format", "{{.MemUsage}}", cid).split(" / ")[1].strip() == "208MiB"
+    r = busybox("update", "-m", "100m", cid)
+    assert r.returncode != 0 and b"fixed when it is created" in r.stderr
     pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
     with open(f"/proc/{pid}/status") as f:
         monitor = int(next(line.split()[1] for line in f if line.startswith("PPid:")))

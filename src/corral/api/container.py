@@ -975,6 +975,9 @@ class Container:
         if not given:
             raise InvalidArgument("you must provide one or more flags when using this command")
         old = self.reload().options
+        if old.isolation == "vm" and "memory" in given:
+            raise InvalidArgument("the memory of a VM container (--isolation=vm) is its guest's RAM, fixed when it is "
+                                  "created: create the container again to change it")
         for mine, theirs, name, other in (("cpus", "cpu_period", "Nano CPUs", "CPU Period"),
                                           ("cpus", "cpu_quota", "Nano CPUs", "CPU Quota"),
                                           ("cpu_period", "cpus", "CPU Period", "NanoCPUs"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from corral.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill the init before exec
+VM_MIN_MEMORY = 64 * 1024 * 1024  # --isolation=vm: --memory is the guest's RAM, which its kernel must fit in
 INIT_PATH = "/sbin/docker-init"
 """Where --init's binary appears in the container (runtime/spec.py puts it there), as docker puts its tini."""
 
@@ -428,12 +429,14 @@ def vm_refusals(opts: ContainerOptions) -> list[str]:
         found.append(f"--network {opts.network} (no network device yet: give --network none)")
     flags = (("tty", "-t/--tty"), ("interactive", "-i/--interactive"), ("devices", "--device"),
              ("sysctls", "--sysctl"), ("healthcheck", "health checks"), ("tmpfs", "--tmpfs"),
-             ("shm_size", "--shm-size"), ("memory", "--memory (it would limit QEMU, not the guest)"),
-             ("memory_swap", "--memory-swap"), ("memory_reservation", "--memory-reservation"),
+             ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),
+             ("memory_reservation", "--memory-reservation"),
              ("memory_swappiness", "--memory-swappiness"), ("oom_kill_disable", "--oom-kill-disable"),
              ("pids_limit", "--pids-limit (it would count QEMU's threads)"))
     found += [name for key, name in flags if getattr(opts, key) and not (key == "healthcheck" and
                                                                           opts.healthcheck.get("Test") == ["NONE"])]
+    if opts.memory is not None and opts.memory < VM_MIN_MEMORY:
+        found.append(f"--memory below {VM_MIN_MEMORY >> 20}m (the guest's RAM: its kernel needs more)")
     for key, name in (("ipc", "--ipc"), ("pid", "--pid"), ("uts", "--uts"), ("cgroupns", "--cgroupns")):
         value = getattr(opts, key)
         if value not in (None, "", "private") and not (key == "ipc" and value == "shareable"):

@@ -27,6 +27,8 @@ DEFAULT_MEMORY_MIB = 128
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1 reboot=t 8250.nr_uarts=1"
 """The console (ttyS0, into the bundle's vm-console.log) says why a guest failed; reboot=t with QEMU's
 -no-reboot makes the init's reboot (and a panic's) end QEMU without firmware or ACPI."""
+# tb-size under TCG: QEMU's cache of translated code, 1 GiB by default, bounded so that a VM's memory is its
+# guest's RAM plus a known overhead (runtime/vm/start.py's VM_OVERHEAD).
 # noapictimer under TCG: the guest kernel would spend ~0.3 s verifying the emulated local APIC timer, fail,
 # and disable it anyway (then it ticks from the PIT, as it does with the flag).
 
@@ -45,7 +47,7 @@ def command(kernel: str, initrd: str, accel: str, rootfs: str, ports: tuple[int,
     ctl, out, err, execs = ports
     return [
         binary(), "-M", "microvm,x-option-roms=off,rtc=off,acpi=off",
-        "-accel", accel, "-cpu", "host" if accel == "kvm" else "qemu64",
+        "-accel", "tcg,tb-size=64" if accel == "tcg" else accel, "-cpu", "host" if accel == "kvm" else "qemu64",
         "-m", f"{memory_mib}M", "-smp", str(cpus),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",

@@ -31,6 +31,8 @@ from corral.sys import libc
 READY_TIMEOUT = 60.0
 """Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle)."""
 CONSOLE_LOG = "vm-console.log"
+VM_OVERHEAD = 128 << 20
+"""Bytes QEMU may use beyond the guest's RAM (its own heap, TCG's code cache, 9p): about 60 MiB seen idle."""
 _GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
 
 
@@ -84,7 +86,9 @@ def start(bundle: str, spec: dict) -> VmProcess:
     ctl, out, err, execs = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     rootfs = os.path.join(bundle, spec["root"]["path"])
-    argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG))
+    resources, memory = vm_resources(spec["linux"].get("resources", {}))
+    argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
+                        memory >> 20)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -97,7 +101,7 @@ def start(bundle: str, spec: dict) -> VmProcess:
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     try:
-        cg.create(spec["linux"].get("resources", {}))
+        cg.create(resources)
         os.write(cg_w, b"1")
     except Exception as e:  # noqa: BLE001 - QEMU gives up on the closed pipe; reported below
         cg_failure: Exception | None = e
@@ -152,6 +156,19 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
         os.write(fail_w, to_answer(error_for(125, f"cannot start the container's VM: {e}")).encode(errors="replace"))
     os._exit(125)
+
+
+def vm_resources(resources: dict) -> tuple[dict, int]:
+    """The cgroup limits of QEMU, and the guest's RAM: --memory is the guest's RAM, and QEMU's cgroup may
+    hold that plus QEMU's own memory (VM_OVERHEAD), so that a guest using all its RAM meets its own OOM
+    killer, inside, as a process container's command meets the host's at its limit."""
+    memory = dict(resources.get("memory") or {})
+    ram = memory.get("limit") or qemu.DEFAULT_MEMORY_MIB << 20
+    if memory.get("limit"):
+        memory["limit"] += VM_OVERHEAD
+        if (memory.get("swap") or 0) > 0:
+            memory["swap"] += VM_OVERHEAD
+    return (dict(resources, memory=memory) if memory else resources), (ram >> 20) << 20
 
 
 def read_only_root(rootfs: str, cwd: str) -> None:
