@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
+
+from conftest import CORRAL
 
 import corral
 from corral.errors import InvalidArgument
@@ -244,6 +247,16 @@ def test_python_api_runs_in_a_vm(busybox):
             client.containers.create("busybox", "true", isolation="hyperv")
     finally:
         client.close()
+
+
+def test_a_host_without_the_guest_says_what_to_do(busybox):
+    env = dict(busybox.env, CORRAL_VM_CACHE=os.path.join(busybox.root, "no-vm-cache"))
+    r = subprocess.run(CORRAL + ["run", "--rm", "--isolation=vm", "busybox", "true"], env=env, capture_output=True,
+                       stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 125
+    assert r.stderr.decode().endswith("no guest kernel for --isolation=vm in "
+                                      f"{busybox.root}/no-vm-cache: run setup.sh (it builds one)\n")
+    assert busybox.out("ps", "-aq") == ""
 
 
 def test_cli_refusals_are_one_line(busybox):

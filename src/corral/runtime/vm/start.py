@@ -21,7 +21,7 @@ import os
 import select
 import time
 
-from corral.errors import APIError, error_for, to_answer
+from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
 from corral.runtime.start import Process, StartFailed, read_all
 from corral.runtime.vm import accel, assets, describe, qemu
@@ -75,20 +75,23 @@ class VmProcess(Process):
 def start(bundle: str, spec: dict) -> VmProcess:
     """Fork QEMU for the container in `bundle`, wait until its command runs. Raises StartFailed once
     QEMU is reaped and the cgroup gone."""
-    message = describe.process_message(spec)
-    try:
-        argv_parts = (assets.guest_kernel(), assets.guest_initrd(), accel.accelerator())
-    except APIError as e:
-        raise StartFailed(e, str(e)) from None
-    kernel, initrd, accelerator = argv_parts
-    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    resources, memory = vm_resources(spec["linux"].get("resources", {}))
     pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(4)]
     ctl, out, err, execs = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
-    rootfs = os.path.join(bundle, spec["root"]["path"])
-    resources, memory = vm_resources(spec["linux"].get("resources", {}))
-    argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
-                        memory >> 20)
+    try:
+        message = describe.process_message(spec)
+        accelerator = accel.accelerator()
+        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
+                            os.path.join(bundle, CONSOLE_LOG), memory >> 20)
+    except APIError as e:  # no guest built, no QEMU, a NUL in the command
+        for s in (ctl, out, err, execs):
+            s.close()
+        for fd in theirs:
+            os.close(fd)
+        raise StartFailed(e, str(e)) from None
+    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -114,12 +117,13 @@ def start(bundle: str, spec: dict) -> VmProcess:
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
-        from corral.errors import from_answer
-
         error = from_answer(failure.decode(errors="replace"))
         raise StartFailed(error, str(error))
-    ctl.sendall(message)
-    answer = _wait_ready(ctl, pid)
+    try:
+        ctl.sendall(message)
+    except OSError:
+        pass  # QEMU ended already: no answer comes, and its console says why
+    answer = _wait_ready(ctl)
     if answer != b"R":
         _abandon(pid, cg, ctl, out, err, execs)
         if answer is not None and answer[:1] == b"E":
@@ -194,7 +198,7 @@ def host_mounts(spec_mounts: list[dict]) -> list[dict]:
     return found
 
 
-def _wait_ready(ctl: _socket.socket, pid: int) -> bytes | None:
+def _wait_ready(ctl: _socket.socket) -> bytes | None:
     """The guest's first message ('R', or 'E' and why); None when QEMU ended first or the time is up."""
     deadline = time.monotonic() + READY_TIMEOUT
     data = b""
