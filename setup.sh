@@ -59,8 +59,8 @@ if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "ok insta
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null
 fi
 
-# --isolation=vm (issue 19): QEMU, Debian's kernel source and what builds it, without recommends (no GUI
-# libraries, no firmware packages). qemu-system-x86 brings microvm's firmware and qemu-system-common
+# --isolation=vm (issue 19): QEMU, Debian's kernel source and what builds it (and cpio, which packs the guest's
+# init), without recommends: no GUI libraries, no firmware beyond what qemu-system-x86 depends on
 VM_PKGS="qemu-system-x86 linux-source flex bison bc libelf-dev libssl-dev make gcc libc6-dev cpio xz-utils"
 vm_missing=""
 for p in $VM_PKGS; do
