@@ -59,6 +59,19 @@ if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "ok insta
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose >/dev/null
 fi
 
+# --isolation=vm (issue 19): QEMU, Debian's kernel source and what builds it (and cpio, which packs the guest's
+# init), without recommends: no GUI libraries, no firmware beyond what qemu-system-x86 depends on
+VM_PKGS="qemu-system-x86 linux-source flex bison bc libelf-dev libssl-dev make gcc libc6-dev cpio xz-utils"
+vm_missing=""
+for p in $VM_PKGS; do
+    installed "$p" || vm_missing="$vm_missing $p"
+done
+if [ -n "$vm_missing" ]; then
+    echo "installing Debian packages for VM containers:$vm_missing"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $vm_missing >/dev/null
+fi
+
 [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
 # pyproject.toml's dependencies come with it: httpx, h11, PyYAML (kube generate/play), and for the tests
 # kubernetes-validate (the schemas of several Kubernetes releases, offline) among the test extra
@@ -77,6 +90,10 @@ from corral.cli.main import entry
 entry()
 LAUNCHER
 chmod 755 /usr/local/bin/corral
+
+# The guest kernel and init of --isolation=vm, built once and cached in /var/cache/corral/vm (the kernel
+# takes minutes: `nice make -j2 vmlinux`); then which accelerator boots it here (KVM or TCG), probed once
+"$VENV/bin/python" -m corral.runtime.vm.build
 
 corral images -q busybox | grep -q . || corral image bootstrap busybox >/dev/null
 corral run --rm busybox echo "corral is ready: hello from a busybox container"

@@ -19,7 +19,7 @@ _IGNORED = {
     # what says how a client attaches, not what the container is; docker reads them per attach
     "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "ConsoleSize", "ArgsEscaped",
     # set to docker's defaults by the CLI
-    "MemorySwappiness", "OomScoreAdj", "Isolation", "Runtime", "Platform", "Image", "Cmd", "Entrypoint",
+    "MemorySwappiness", "OomScoreAdj", "Runtime", "Platform", "Image", "Cmd", "Entrypoint",
 }
 
 
@@ -110,7 +110,7 @@ _HOST: dict[str, tuple[str | None, Callable]] = {
     "UTSMode": ("uts", lambda v: v or None), "UsernsMode": ("userns", lambda v: v or None),
     "Devices": ("devices", _devices),
     "ReadonlyRootfs": ("read_only", bool), "Tmpfs": ("tmpfs", dict), "ShmSize": ("shm_size", _memory),
-    "Init": ("init", bool), "VolumesFrom": ("volumes_from", list),
+    "Init": ("init", bool), "VolumesFrom": ("volumes_from", list), "Isolation": ("isolation", str),
     "RestartPolicy": (None, _restart), "LogConfig": (None, _log_config),
 }
 # Config field: (ContainerOptions field, converter)

@@ -276,7 +276,8 @@ class Container:
         """Send a signal to the container's init, through the store's monitor: it holds the init as its
         child and knows whether it was reaped, so the signal never reaches a process that reused the PID.
         A container with a restart policy so tells its monitor that the user stopped it (no restart then,
-        as docker's); one that is restarting has its restart cancelled instead."""
+        as docker's); one that is restarting has its restart cancelled instead. A VM container's init is
+        QEMU: its monitor delivers the signal inside the guest (runtime/vm/)."""
         from corral.monitor import client
 
         sig = parse_signal(signal)
@@ -640,7 +641,8 @@ class Container:
             "PublishAllPorts": opts.publish_all, "ReadonlyRootfs": opts.read_only,
             "SecurityOpt": opts.security_opt or None,
             "UTSMode": opts.uts or "", "UsernsMode": opts.userns or "", "ShmSize": opts.shm_size or DEFAULT_SHM_SIZE,
-            "Runtime": "corral", "Isolation": "", "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
+            "Runtime": "corral", "Isolation": opts.isolation or "",
+            "Memory": opts.memory or 0, "NanoCpus": int(round((opts.cpus or 0) * 1e9)),
             "CgroupParent": "corral",
             "Devices": [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"), parse_device(d)))
                         for d in opts.devices],
@@ -653,6 +655,10 @@ class Container:
         }
         if opts.sysctls:
             found["Sysctls"] = dict(opts.sysctls)
+        if opts.isolation == "vm":  # corral's own: what runs this host's VMs, kvm or tcg (runtime/vm/accel.py)
+            from corral.runtime.vm import accel
+
+            found["VmAccelerator"] = accel.cached()
         if opts.init:
             found["Init"] = True
         if opts.tmpfs:
@@ -1005,6 +1011,9 @@ class Container:
         if not given:
             raise InvalidArgument("you must provide one or more flags when using this command")
         old = self.reload().options
+        if old.isolation == "vm" and "memory" in given:
+            raise InvalidArgument("the memory of a VM container (--isolation=vm) is its guest's RAM, fixed when it is "
+                                  "created: create the container again to change it")
         for mine, theirs, name, other in (("cpus", "cpu_period", "Nano CPUs", "CPU Period"),
                                           ("cpus", "cpu_quota", "Nano CPUs", "CPU Quota"),
                                           ("cpu_period", "cpus", "CPU Period", "NanoCPUs"),

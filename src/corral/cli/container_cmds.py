@@ -42,7 +42,7 @@ def _options(o: dict) -> dict:
         "mounts": _mounts(o["volume"], o["mount"]) if o["volume"] or o["mount"] else None,
         "volumes_from": o["volumes_from"], "security_opt": o["security_opt"],
         "restart": o["restart"], "healthcheck": _healthcheck(o),
-        "cgroupns": o["cgroupns"], "userns": o["userns"], **_limits(o), **_bandwidth(o),
+        "cgroupns": o["cgroupns"], "userns": o["userns"], "isolation": o["isolation"], **_limits(o), **_bandwidth(o),
         **({"pod": o["pod"]} if o["pod"] else {}),
     }
 

@@ -113,6 +113,7 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--no-healthcheck",), "no_healthcheck", "flag", "disable any container-specified HEALTHCHECK"),
     # network bandwidth (network/bandwidth.py)
     *_BANDWIDTH_OPTS,
+    Opt(("--isolation",), "isolation", "value", "process (default: the host's kernel) or vm (a micro-VM)", "MODE"),
 ]
 _RUN_OPTS.append(Opt(("--pod",), "pod", "value", "join a pod (new:NAME: create it, with this -p/--network)", "POD"))
 # registry (issue 17): a missing image is pulled first

@@ -43,7 +43,10 @@ from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from corral.monitor.health import Health, Output
+    from corral.runtime.vm.start import VmProcess
     from corral.monitor.restart import Backoff
 
 IDLE_EXIT_SECONDS = 2.0
@@ -454,7 +457,7 @@ class Monitor:
         if proc.status is not None:
             return  # it exited on its own a moment ago: its output is being drained, and no restart follows
         try:
-            os.kill(proc.pid, sig)
+            proc.started.process.kill(sig)
         except ProcessLookupError:
             pass
 
@@ -516,36 +519,64 @@ class Monitor:
         Every running container of the store is this monitor's child, so what
         it holds is the truth about which are running (and their inits' PIDs).
         """
-        from corral.runtime import exec as exec_
         from corral.store import containers
 
         rec = containers.find(self.store, req["ref"])
-        cid = rec.id
-        init = self.containers.get(cid)
+        init = self.containers.get(rec.id)
         if init is None or init.status is not None:
-            raise Conflict(f"Container {cid} is not running")
-        process, cgroup, filter_ = exec_.prepare(self.store.container_dir(cid), init.pid, req["cmd"], req.get("user"),
-                                                 req.get("env") or [], req.get("workdir"),
-                                                 bool(req.get("privileged")), self.store.seccomp_cache)
+            raise Conflict(f"Container {rec.id} is not running")
+        if init.started is not None and init.started.process.isolation == "vm":
+            launch = self._exec_in_vm(req, rec.id, init.started.process)
+        else:
+            launch = self._exec_in_namespaces(req, rec.id, init.pid, window)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
         record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
-        args = (init.pid, process, cgroup)
-        if req.get("tty"):
-            pid, master = exec_.spawn(*args, None, window, seccomp_filter=filter_)
-            proc = _Proc(cid, pid, {master: logs.STDOUT}, master, True)
-        elif req.get("attach"):
-            pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")), filter_)
-            proc = _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
-        else:
+        proc = launch()
+        proc.exec_id = exec_id
+        record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
+        return proc
+
+    def _exec_in_namespaces(self, req: dict, cid: str, init_pid: int, window: tuple[int, int]) -> Callable[[], _Proc]:
+        """A process container's exec, prepared (bad input is refused now); calling the result starts it."""
+        from corral.runtime import exec as exec_
+
+        process, cgroup, filter_ = exec_.prepare(self.store.container_dir(cid), init_pid, req["cmd"], req.get("user"),
+                                                 req.get("env") or [], req.get("workdir"),
+                                                 bool(req.get("privileged")), self.store.seccomp_cache)
+        args = (init_pid, process, cgroup)
+
+        def launch() -> _Proc:
+            if req.get("tty"):
+                pid, master = exec_.spawn(*args, None, window, seccomp_filter=filter_)
+                return _Proc(cid, pid, {master: logs.STDOUT}, master, True)
+            if req.get("attach"):
+                pid, stdin, out, err = exec_.spawn_piped(*args, bool(req.get("stdin")), filter_)
+                return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR}, stdin, False)
             null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
             try:
                 pid, _ = exec_.spawn(*args, (null, null, null), seccomp_filter=filter_)
             finally:
                 os.close(null)
-            proc = _Proc(cid, pid, {}, None, False)
-        proc.exec_id = exec_id
-        record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
-        return proc
+            return _Proc(cid, pid, {}, None, False)
+
+        return launch
+
+    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess) -> Callable[[], _Proc]:
+        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps and reads as it would the
+        exec'd process; without a terminal or stdin yet."""
+        from corral.runtime.vm import exec as vm_exec
+
+        if req.get("tty") or req.get("stdin"):
+            raise Conflict(f"Container {cid} runs in a VM (--isolation=vm): exec -i/-t into it is not supported yet")
+        bundle = self.store.container_dir(cid)
+        process = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
+                                  bool(req.get("privileged")))
+
+        def launch() -> _Proc:
+            pid, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")))
+            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}, None, False)
+
+        return launch
 
     # a supervised process's fds ---------------------------------------------------------------------
 
@@ -695,7 +726,10 @@ class Monitor:
         elif kind == wire.SIGNAL:
             if payload.isdigit() and proc.status is None:
                 try:
-                    os.kill(proc.pid, int(payload))
+                    if proc.started is not None:
+                        proc.started.process.kill(int(payload))
+                    else:
+                        os.kill(proc.pid, int(payload))
                 except OSError:
                     pass
                 else:
@@ -742,7 +776,7 @@ class Monitor:
                 return
             proc = self.procs.get(pid)
             if proc is not None:
-                proc.status = status
+                proc.status = proc.started.process.exit_status(status) if proc.started is not None else status
                 if proc.probe is not None:
                     self._drain(proc)  # a child the probe left may hold its pipes: its result is in
                 self._maybe_finish(proc)

@@ -19,6 +19,7 @@ from corral import fastjson as json
 from corral.errors import APIError, CorralError
 from corral.monitor import logs
 from corral.monitor.cleanup import remove_container
+from corral.runtime import backend
 from corral.runtime import start as runtime
 from corral.runtime import state
 from corral.runtime.spec import JOINS_ANNOTATION, NETWORK_ANNOTATION
@@ -67,7 +68,7 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         _join_namespaces(store, cid, spec)
     net = _attach_network(store, cid, spec)
     try:
-        process = runtime.start(bundle, spec, window, net.after_fork if net is not None else None,
+        process = backend.start(bundle, spec, window, net.after_fork if net is not None else None,
                                 store.seccomp_cache)
     except runtime.StartFailed as failure:
         _release_network(net)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from corral.errors import InvalidArgument
 
 MIN_MEMORY = 6 * 1024 * 1024  # Docker's floor; below it the kernel may OOM-kill the init before exec
+VM_MIN_MEMORY = 64 * 1024 * 1024  # --isolation=vm: --memory is the guest's RAM, which its kernel must fit in
 INIT_PATH = "/sbin/docker-init"
 """Where --init's binary appears in the container (runtime/spec.py puts it there), as docker puts its tini."""
 
@@ -28,6 +29,8 @@ _DEFAULTS: dict = {
     "security_opt": list,
     # network bandwidth (network/bandwidth.py): bits per second into and out of the container, None: no limit
     "network_bandwidth_in": None, "network_bandwidth_out": None,
+    # isolation (issue 19): None (process, the default) or "vm"
+    "isolation": None,
 }
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 """docker's /dev/shm size when --shm-size is not given (or is 0)."""
@@ -102,6 +105,7 @@ class ContainerOptions:
     security_opt: list[str]  # HostConfig.SecurityOpt: seccomp=unconfined|JSON, no-new-privileges[=BOOL]
     network_bandwidth_in: int | None  # bits per second the container may receive, per interface
     network_bandwidth_out: int | None  # bits per second it may send, per interface
+    isolation: str | None  # None: process (a shared kernel); "vm": a micro-VM (runtime/vm/)
 
     def __init__(self, **values: object) -> None:
         unknown = set(values) - set(_DEFAULTS)
@@ -156,6 +160,21 @@ class ContainerOptions:
         self.check_limits(update)
         if self.restart or self.healthcheck:
             self._check_health_and_restart()
+        if self.isolation is not None:
+            self._check_isolation()
+
+    def _check_isolation(self) -> None:
+        """docker's values (default, process) and corral's vm; with vm, what the VM backend cannot apply yet
+        is refused by name instead of being ignored."""
+        if self.isolation in ("", "default", "process"):
+            self.isolation = None
+            return
+        if self.isolation != "vm":
+            raise InvalidArgument(f"Invalid isolation: {self.isolation!r} - corral supports 'default', 'process' "
+                                  "or 'vm'")
+        refused = vm_refusals(self)
+        if refused:
+            raise InvalidArgument(f"--isolation=vm does not support {refused[0]} yet")
 
     def _check_health_and_restart(self) -> None:
         """--restart and the health check, as docker's daemon checks them (its words)."""
@@ -406,6 +425,32 @@ def parse_ulimit(text: str) -> tuple[str, int, int]:
 
 _IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
                 "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def vm_refusals(opts: ContainerOptions) -> list[str]:
+    """The options a VM container cannot apply (yet), each as a user would name it."""
+    found = []
+    if opts.network != "none":
+        found.append(f"--network {opts.network} (no network device yet: give --network none)")
+    flags = (("tty", "-t/--tty"), ("interactive", "-i/--interactive"), ("devices", "--device"),
+             ("sysctls", "--sysctl"), ("healthcheck", "health checks"), ("tmpfs", "--tmpfs"),
+             ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),
+             ("memory_reservation", "--memory-reservation"),
+             ("memory_swappiness", "--memory-swappiness"), ("oom_kill_disable", "--oom-kill-disable"),
+             ("pids_limit", "--pids-limit (it would count QEMU's threads)"))
+    found += [name for key, name in flags if getattr(opts, key) and not (key == "healthcheck" and
+                                                                          opts.healthcheck.get("Test") == ["NONE"])]
+    if opts.memory is not None and opts.memory < VM_MIN_MEMORY:
+        found.append(f"--memory below {VM_MIN_MEMORY >> 20}m (the guest's RAM: its kernel needs more)")
+    for key, name in (("ipc", "--ipc"), ("pid", "--pid"), ("uts", "--uts"), ("cgroupns", "--cgroupns")):
+        value = getattr(opts, key)
+        if value not in (None, "", "private") and not (key == "ipc" and value == "shareable"):
+            found.append(f"{name} {value}")
+    if any(m.get("type") == "tmpfs" for m in opts.mounts):
+        found.append("tmpfs mounts")
+    if any(opt.startswith("seccomp") for opt in opts.security_opt):
+        found.append("--security-opt seccomp (the VM is the boundary)")
+    return found
 
 
 def check_sysctl(key: str, value: str, network: str, ipc: str | None) -> None:

@@ -78,6 +78,8 @@ JOINS_ANNOTATION = "org.corral.joins"
 """JSON {"ipc": ID, "pid": ID, "uts": ID}: namespaces of other containers the init joins (--ipc/--pid/--uts
 container:ID), whose paths the monitor fills in at start (monitor/supervisor.py), as it does for --network
 container:ID."""
+ISOLATION_ANNOTATION = "org.corral.isolation"
+""""vm": the container runs in a micro-VM (runtime/vm/); absent: a process container."""
 NETWORK_ANNOTATION = "org.corral.network"
 """Present when the monitor wires a network at start (monitor/supervisor.py, network/endpoint.py); absent for none
 and host."""
@@ -132,7 +134,7 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         linux["sysctl"] = dict(opts.sysctls)
     if opts.devices:
         linux["devices"] = devices(opts.devices, resources["devices"])
-    profile = opts.seccomp_profile()
+    profile = opts.seccomp_profile() if opts.isolation != "vm" else None  # a VM's boundary is its kernel
     if profile is not None:
         from corral.runtime import seccomp
 
@@ -175,6 +177,8 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
                    STDIN_ANNOTATION: "open" if opts.interactive else "null"}
     if joins:
         annotations[JOINS_ANNOTATION] = json.dumps(joins)
+    if opts.isolation == "vm":
+        annotations[ISOLATION_ANNOTATION] = "vm"
     process: dict = {
         "terminal": opts.tty,
         "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},

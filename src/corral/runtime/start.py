@@ -40,9 +40,19 @@ class Process:
     or None.
     """
 
+    isolation = "process"
+
     def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, stdin: int | None, stdout: int, stderr: int | None,
                  tty: bool) -> None:
         self.pid, self.cg, self.stdin, self.stdout, self.stderr, self.tty = pid, cg, stdin, stdout, stderr, tty
+
+    def kill(self, sig: int) -> None:
+        """Deliver `sig` to the container's command (a VM's goes through its guest: runtime/vm/start.py)."""
+        os.kill(self.pid, sig)
+
+    def exit_status(self, status: int) -> int:
+        """The command's wait status, given the reaped pid's: the same for a process."""
+        return status
 
 
 class StartFailed(Exception):

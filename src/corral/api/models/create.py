@@ -22,7 +22,7 @@ NOT_APPLIED = {
     "cpu_rt_period": "real-time CPU periods", "cpu_rt_runtime": "real-time CPU runtimes",
     "device_cgroup_rules": "device cgroup rules", "device_requests": "GPU device requests",
     "domainname": "a domain name", "init_path": "another init binary",
-    "isolation": "isolation modes", "kernel_memory": "kernel memory limits", "links": "legacy links",
+    "kernel_memory": "kernel memory limits", "links": "legacy links",
     "log_config": "logging drivers other than json-file", "lxc_conf": "LXC options",
     "mac_address": "MAC addresses",
     "network_disabled": "network_disabled (use network_mode='none')", "networking_config": "networking_config",
@@ -316,7 +316,7 @@ OPTIONS: dict[str, tuple[str, Callable]] = {
     "device_write_bps": ("device_write_bps", _devices_of("Rate")),
     "device_read_iops": ("device_read_iops", _devices_of("Rate")),
     "device_write_iops": ("device_write_iops", _devices_of("Rate")),
-    "security_opt": ("security_opt", _strings),
+    "security_opt": ("security_opt", _strings), "isolation": ("isolation", _str),
     # corral's own (network/bandwidth.py): "10mbit" or bits per second; network_bandwidth sets both directions
     "network_bandwidth_in": ("network_bandwidth_in", _rate), "network_bandwidth_out": ("network_bandwidth_out", _rate),
 }

@@ -1,0 +1,76 @@
+"""The container's process as the guest init reads it: the OCI spec's process, hostname and root flags.
+
+The guest has no Python and no JSON parser, so the host flattens what the init applies into one
+message of NUL-terminated entries, each a one-letter tag and its value (guest/init.c, read_process):
+arguments, environment, working directory, user and groups, the capabilities to keep (as numbers),
+rlimits (as RLIMIT_ numbers), no_new_privs, the hostname (a read-only root is the host's to make:
+runtime/vm/start.py). It travels on the control
+port, framed as every message there is: a little-endian u32 length, then the payload. An exec's
+process goes the same way on the exec port, after its type and id (guest/init.c says the messages).
+"""
+from __future__ import annotations
+
+import struct
+
+from corral.errors import InvalidArgument
+from corral.runtime.caps import NAMES
+from corral.runtime.options import RLIMITS
+
+
+def frame(payload: bytes) -> bytes:
+    return struct.pack("<I", len(payload)) + payload
+
+
+def process_message(spec: dict) -> bytes:
+    """The 'P' message for the spec's process; a NUL inside any string is refused (it would split an entry)."""
+    return frame(b"P" + _entries(spec["process"], spec))
+
+
+def exec_message(exec_id: str, process: dict) -> bytes:
+    """The exec port's request to run `process` (an OCI process, runtime/spec.py's exec_process) as exec_id."""
+    return frame(b"x" + exec_id.encode() + b"\0" + _entries(process, {}))
+
+
+def exec_signal_message(exec_id: str, sig: int) -> bytes:
+    return frame(b"k" + exec_id.encode() + b"%d" % sig)
+
+
+def _entries(process: dict, spec: dict) -> bytes:
+    entries: list[str] = [f"a{arg}" for arg in process["args"]]
+    entries += [f"e{env}" for env in process.get("env", [])]
+    entries.append(f"c{process.get('cwd') or '/'}")
+    user = process.get("user", {})
+    entries += [f"u{int(user.get('uid', 0))}", f"g{int(user.get('gid', 0))}"]
+    entries += [f"G{int(gid)}" for gid in user.get("additionalGids") or []]
+    bounding = (process.get("capabilities") or {}).get("bounding")
+    if bounding is not None:
+        entries.append("B")
+        entries += [f"C{NAMES.index(name.removeprefix('CAP_'))}" for name in bounding
+                    if name.removeprefix("CAP_") in NAMES]
+    for limit in process.get("rlimits") or []:
+        number = RLIMITS.get(limit["type"].removeprefix("RLIMIT_").lower())
+        if number is not None:
+            entries.append(f"L{number} {int(limit['soft'])} {int(limit['hard'])}")
+    if process.get("noNewPrivileges"):
+        entries.append("N")
+    if spec.get("hostname"):
+        entries.append(f"h{spec['hostname']}")
+    if any("\0" in entry for entry in entries):
+        raise InvalidArgument("a NUL byte in the container's command, environment or working directory")
+    return b"".join(entry.encode() + b"\0" for entry in entries)
+
+
+def signal_message(sig: int) -> bytes:
+    return frame(b"S%d" % sig)
+
+
+def parse_messages(data: bytes) -> tuple[list[bytes], bytes]:
+    """The complete messages at the head of `data`, and what is left of an incomplete one."""
+    found = []
+    while len(data) >= 4:
+        (length,) = struct.unpack_from("<I", data)
+        if len(data) < 4 + length:
+            break
+        found.append(data[4:4 + length])
+        data = data[4 + length:]
+    return found, data

@@ -1,0 +1,243 @@
+"""Starting a VM container: QEMU forked under the monitor, the container's root mounted for it alone,
+and a wait until the guest init reports that the command runs, or why it does not.
+
+The process backend's contract (runtime/start.py) holds: a bundle in, a Process out whose pid the
+monitor reaps, whose stdout and stderr it reads, and whose cgroup is the container's. Here the pid
+is QEMU's, forked with PDEATHSIG like the process backend's init (the monitor's death ends the VM),
+placed in the container's cgroup before it execs (so --cpus, pause and stats apply to the whole VM),
+in a mount namespace of its own where the root filesystem described by the store (the same overlay
+the process backend mounts) and the container's bind mounts are mounted: the guest sees them over 9p,
+and they vanish with QEMU, whatever way it ends. Two things differ from a process, and VmProcess
+carries them: a signal other than SIGKILL goes to the command inside the guest over the control port
+(SIGKILL ends QEMU itself: it works on a guest that no longer listens), and the exit status is the
+command's, which the guest reports on that port, not QEMU's.
+"""
+from __future__ import annotations
+
+import _signal as signal
+import _socket
+import gc
+import os
+import select
+import time
+
+from corral.errors import APIError, error_for, from_answer, to_answer
+from corral.runtime import cgroups, mounts
+from corral.runtime.start import Process, StartFailed, read_all
+from corral.runtime.vm import accel, assets, describe, qemu
+from corral.store.rootfs import empty_layers, rootfs_of
+from corral.sys import libc
+
+READY_TIMEOUT = 60.0
+"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle)."""
+CONSOLE_LOG = "vm-console.log"
+VM_OVERHEAD = 128 << 20
+"""Bytes QEMU may use beyond the guest's RAM (its own heap, TCG's code cache, 9p): about 60 MiB seen idle."""
+_GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2")
+
+
+class VmProcess(Process):
+    """A running VM container: QEMU's pid and the host's ends of the four ports (execs: runtime/vm/exec.py)."""
+
+    isolation = "vm"
+
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket, stdout: int,
+                 stderr: int, execs: _socket.socket, accelerator: str) -> None:
+        super().__init__(pid, cg, None, stdout, stderr, False)
+        self.ctl, self.execs, self.accelerator = ctl, execs, accelerator
+
+    def kill(self, sig: int) -> None:
+        if sig == signal.SIGKILL:
+            super().kill(sig)
+            return
+        try:
+            self.ctl.send(describe.signal_message(sig), _socket.MSG_DONTWAIT)
+        except OSError:
+            pass  # the guest is gone or does not read its control port: only SIGKILL ends it then
+
+    def exit_status(self, status: int) -> int:
+        """The command's wait status as the guest reported it; QEMU's own when it never did (killed)."""
+        data = b""
+        try:
+            self.ctl.setblocking(False)
+            while chunk := self.ctl.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+        self.ctl.close()
+        self.execs.close()
+        for message in describe.parse_messages(data)[0]:
+            if message[:1] == b"X" and message[1:].isdigit():
+                return int(message[1:])
+        return status if os.WIFSIGNALED(status) else 255 << 8
+
+
+def start(bundle: str, spec: dict) -> VmProcess:
+    """Fork QEMU for the container in `bundle`, wait until its command runs. Raises StartFailed once
+    QEMU is reaped and the cgroup gone."""
+    rootfs = os.path.join(bundle, spec["root"]["path"])
+    resources, memory = vm_resources(spec["linux"].get("resources", {}))
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(4)]
+    ctl, out, err, execs = (host for host, _ in pairs)
+    theirs = [guest.detach() for _, guest in pairs]
+    try:
+        message = describe.process_message(spec)
+        accelerator = accel.accelerator()
+        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
+                            os.path.join(bundle, CONSOLE_LOG), memory >> 20)
+    except APIError as e:  # no guest built, no QEMU, a NUL in the command
+        for s in (ctl, out, err, execs):
+            s.close()
+        for fd in theirs:
+            os.close(fd)
+        raise StartFailed(e, str(e)) from None
+    cg = cgroups.manager(spec["linux"]["cgroupsPath"])
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
+    cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        for s in (ctl, out, err, execs):
+            s.close()
+        os.close(fail_r)
+        os.close(cg_w)
+        _exec_qemu(argv, spec, bundle, rootfs, theirs, fail_w, cg_r, cg.entry_files())
+    for fd in theirs + [fail_w, cg_r]:
+        os.close(fd)
+    try:
+        cg.create(resources)
+        os.write(cg_w, b"1")
+    except Exception as e:  # noqa: BLE001 - QEMU gives up on the closed pipe; reported below
+        cg_failure: Exception | None = e
+    else:
+        cg_failure = None
+    os.close(cg_w)
+    failure = read_all(fail_r)
+    if cg_failure is not None or failure:
+        _abandon(pid, cg, ctl, out, err, execs)
+        if cg_failure is not None:
+            reason = f"cannot set up the container's cgroup: {cg_failure}"
+            raise StartFailed(APIError(reason), reason)
+        error = from_answer(failure.decode(errors="replace"))
+        raise StartFailed(error, str(error))
+    try:
+        ctl.sendall(message)
+    except OSError:
+        pass  # QEMU ended already: no answer comes, and its console says why
+    answer = _wait_ready(ctl)
+    if answer != b"R":
+        _abandon(pid, cg, ctl, out, err, execs)
+        if answer is not None and answer[:1] == b"E":
+            code, _, why = answer[1:].decode(errors="replace").partition(" ")
+            error = error_for(int(code) if code.isdigit() else 125, why)
+            raise StartFailed(error, why)
+        reason = _no_answer_reason(bundle)
+        raise StartFailed(APIError(reason), reason)
+    return VmProcess(pid, cg, ctl, out.detach(), err.detach(), execs, accelerator)
+
+
+def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
+               cg_files: list[str]) -> None:
+    """In the fork: own mount namespace with the root filesystem, the container's cgroup, then QEMU."""
+    gc.disable()  # objects this fork inherited must not be finalized here
+    try:
+        libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+        described = rootfs_of(spec, bundle)
+        for d in empty_layers(described, bundle):
+            os.makedirs(d, exist_ok=True)
+        mounts.mount_rootfs(rootfs, described)
+        for m in host_mounts(spec.get("mounts", [])):
+            mounts.apply_mount(rootfs, m)
+        if spec["root"].get("readonly"):
+            read_only_root(rootfs, spec["process"].get("cwd") or "/")
+        if os.read(cg_r, 1) != b"1":
+            os._exit(125)
+        cgroups.enter(cg_files)
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        os.execv(argv[0], argv)
+    except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
+        os.write(fail_w, to_answer(error_for(125, f"cannot start the container's VM: {e}")).encode(errors="replace"))
+    os._exit(125)
+
+
+def vm_resources(resources: dict) -> tuple[dict, int]:
+    """The cgroup limits of QEMU, and the guest's RAM: --memory is the guest's RAM, and QEMU's cgroup may
+    hold that plus QEMU's own memory (VM_OVERHEAD), so that a guest using all its RAM meets its own OOM
+    killer, inside, as a process container's command meets the host's at its limit."""
+    memory = dict(resources.get("memory") or {})
+    ram = memory.get("limit") or qemu.DEFAULT_MEMORY_MIB << 20
+    if memory.get("limit"):
+        memory["limit"] += VM_OVERHEAD
+        if (memory.get("swap") or 0) > 0:
+            memory["swap"] += VM_OVERHEAD
+    return (dict(resources, memory=memory) if memory else resources), (ram >> 20) << 20
+
+
+def read_only_root(rootfs: str, cwd: str) -> None:
+    """--read-only: the overlay made read-only here, under the binds (they keep their own flags, as runc's
+    do), so 9p serves it read-only; a guest-side remount would take the binds with it, as 9p shows them as
+    one filesystem. The directories the guest mounts on, and the working directory, are made first."""
+    for d in ("proc", "sys", "dev", cwd.lstrip("/")):
+        os.makedirs(mounts.secure_join(rootfs, d), exist_ok=True)
+    libc.mount(None, rootfs, None, libc.MS_BIND | libc.MS_REMOUNT | libc.MS_RDONLY)
+
+
+def host_mounts(spec_mounts: list[dict]) -> list[dict]:
+    """The mounts the host makes under the shared root (binds: volumes, /etc/hosts, --init's binary);
+    the guest makes its own /proc, /sys and /dev, and a bind into /dev, /proc or /sys would be hidden."""
+    found = []
+    for m in spec_mounts:
+        if m.get("type") in _GUEST_MOUNT_TYPES:
+            continue
+        target = os.path.normpath(m["destination"])
+        if target.split("/")[1] in ("dev", "proc", "sys"):
+            continue
+        found.append(m)
+    return found
+
+
+def _wait_ready(ctl: _socket.socket) -> bytes | None:
+    """The guest's first message ('R', or 'E' and why); None when QEMU ended first or the time is up."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    data = b""
+    while True:
+        messages, data = describe.parse_messages(data)
+        if messages:
+            return messages[0]
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([ctl], [], [], left)[0]:
+            return None
+        try:
+            chunk = ctl.recv(65536)
+        except ConnectionResetError:  # QEMU ended before it read the process description
+            return None
+        if not chunk:
+            return None
+        data += chunk
+
+
+def _abandon(pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, *socks: _socket.socket) -> None:
+    """End a VM that failed to start and everything it held."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+    for s in socks:
+        s.close()
+    cg.destroy()
+
+
+def _no_answer_reason(bundle: str) -> str:
+    """Why a guest never reported (QEMU ended, or READY_TIMEOUT passed): the last line its kernel printed."""
+    last = ""
+    try:
+        with open(os.path.join(bundle, CONSOLE_LOG), "rb") as f:
+            lines = [line for line in f.read()[-4096:].decode(errors="replace").splitlines() if line.strip()]
+            last = lines[-1].strip() if lines else ""
+    except OSError:
+        pass
+    what = f"the container's VM did not start its command (within {READY_TIMEOUT:.0f} s)"
+    return f"{what}: {last}" if last else what
