@@ -576,7 +576,7 @@ def test_after_the_monitor_dies_rules_are_released_and_prune_cleans(busybox):
     assert http_get(f"http://127.0.0.1:{port}/") == "x\n"
     _kill_monitor(busybox.root)
     busybox.out("run", "--rm", "busybox", "true")  # a new monitor
-    assert busybox("system", "check").returncode == 0
+    assert busybox("system", "check").returncode == 0, busybox("system", "check").stdout
     assert refused("127.0.0.1", port)
     busybox.out("rm", "crash30")
     assert busybox.out("network", "prune", "-f") == "Deleted Networks:\nbridge\n"  # pre-defined: prune, not rm

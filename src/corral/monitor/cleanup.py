@@ -7,10 +7,12 @@ from corral.store import containers, leases
 from corral.store.root import Store
 
 
-def stale_cgroups(store: Store) -> list[tuple[str, object]]:
+def stale_cgroups(store: Store, died_running: bool = False) -> list[tuple[str, object]]:
     """(container ID, cgroup manager) of each container that is not running but whose cgroup is still there,
     empty: its monitor died between making it and recording the start (or before the exit's clean-up). What
-    `system check` reports and the repair removes; a container's cgroup is otherwise made at its start."""
+    `system check` reports and the repair removes; a container's cgroup is otherwise made at its start.
+    died_running: only those recorded as running when their monitor died (a successor's start removes
+    those: what a crash left, found with one query and no file read for the others)."""
     import os
 
     from corral import fastjson as json
@@ -19,6 +21,8 @@ def stale_cgroups(store: Store) -> list[tuple[str, object]]:
     found = []
     for cid, _, st, supervisor in containers.states(store):
         if st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor):
+            continue
+        if died_running and st not in (state.RUNNING, state.RESTARTING):
             continue
         try:
             with open(os.path.join(store.container_dir(cid), "config.json")) as f:

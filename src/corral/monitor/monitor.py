@@ -179,11 +179,14 @@ class Monitor:
                 return
 
     def _recover(self) -> None:
-        """Whatever this store's containers held on the network when their monitor died (with them) is
-        released before anything starts: ports, rules, peers' hosts lines. One query when there is none."""
+        """Whatever this store's containers held when their monitor died (with them) is released before
+        anything starts: their cgroups, and on the network ports, rules, peers' hosts lines."""
         try:
+            from corral.monitor.cleanup import stale_cgroups
             from corral.store import leases
 
+            for _, cg in stale_cgroups(self.store, died_running=True):
+                cg.destroy()  # type: ignore[attr-defined]
             if not leases.held_by_the_dead(self.store):
                 return
             from corral.network.endpoint import recover
