@@ -19,8 +19,8 @@ import pytest
 from conftest import network_tag
 from test_network import get_in, http_get, ip_of
 
+import corral
 from corral.runtime.vm import describe, network
-from corral.network.vmnic import tap_name
 
 WEB = "mkdir -p /www && echo {text} > /www/index.html && exec httpd -f -p 80 -h /www"
 
@@ -78,20 +78,20 @@ def net_namespaces() -> set[int]:
 
 @pytest.mark.unit
 def test_nics_reach_qemu_and_the_guest_init():
-    nics = [{"ifname": "eth0", "tap": "tap0", "mac": "02:42:0a:f6:00:02", "address": "10.246.0.2", "prefix": 24,
+    nics = [{"ifname": "eth0", "tap": "vmtap0", "mac": "02:42:0a:f6:00:02", "address": "10.246.0.2", "prefix": 24,
              "gateway": "10.246.0.1"},
-            {"ifname": "eth1", "tap": "tap1", "mac": "02:42:0a:f6:01:02", "address": "10.246.1.2", "prefix": 24,
+            {"ifname": "eth1", "tap": "vmtap1", "mac": "02:42:0a:f6:01:02", "address": "10.246.1.2", "prefix": 24,
              "gateway": None}]
     spec = {"process": {"args": ["true"]}, "annotations": {network.NICS_ANNOTATION: json.dumps(nics)}}
     argv = network.qemu_args(spec)
-    assert argv == ["-netdev", "tap,id=net0,ifname=tap0,script=no,downscript=no",
+    assert argv == ["-netdev", "tap,id=net0,ifname=vmtap0,script=no,downscript=no",
                     "-device", "virtio-net-device,netdev=net0,mac=02:42:0a:f6:00:02",
-                    "-netdev", "tap,id=net1,ifname=tap1,script=no,downscript=no",
+                    "-netdev", "tap,id=net1,ifname=vmtap1,script=no,downscript=no",
                     "-device", "virtio-net-device,netdev=net1,mac=02:42:0a:f6:01:02"]
     [payload], _ = describe.parse_messages(describe.process_message(spec))
     assert payload.split(b"\0")[-3:-1] == [b"neth0 02:42:0a:f6:00:02 10.246.0.2 24 10.246.0.1",
                                            b"neth1 02:42:0a:f6:01:02 10.246.1.2 24 -"]
-    assert network.qemu_args({"annotations": {}}) == [] and tap_name("eth1") == "tap1"
+    assert network.qemu_args({"annotations": {}}) == [] and network.tap_name("eth1") == "vmtap1"
 
 
 # ---------------------------------------------------------------- real VMs on a switch
@@ -109,9 +109,15 @@ def test_a_published_port_reaches_a_vm_and_rm_leaves_nothing(busybox):
     assert f"inet {ip}/24" in guest
     assert busybox.out("exec", cid, "ip", "route").startswith("default via 10.246.1.1 dev eth0")
     pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
-    inside = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "addr"], capture_output=True, text=True,
-                            check=True).stdout
-    assert ip not in inside and "tap0" not in inside  # QEMU's namespace is a wire: the address is the guest's
+    inside = [subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", what], capture_output=True, text=True,
+                             check=True).stdout for what in ("addr", "link")]
+    assert ip not in inside[0] and "vmtap0" in inside[1]  # QEMU's namespace is a wire: the address is the guest's
+    client = corral.Client(busybox.root)
+    try:
+        counted = client.containers.get(cid).stats(stream=False)["networks"]
+    finally:
+        client.close()
+    assert set(counted) == {"eth0"} and counted["eth0"]["rx_bytes"] > 0  # the taps are not counted twice
     netns = os.stat(f"/proc/{pid}/ns/net").st_ino
     links_running, rules_running = host_state(busybox)
     assert len(links_running) == len(links_before) + 1  # the veth

@@ -4,7 +4,7 @@ endpoint.attach wires a VM container's network namespace exactly as a process co
 per switch, its address, the default route), so IPAM, the switch, the DNAT of published ports, the
 firewall rules and the hosts files are the same code for both. But under --isolation=vm the
 address belongs to the guest's virtio-net NIC, not to the namespace QEMU runs in: here each ethN
-gives its address up (its routes go with it), a tap is made beside it (persistent, so QEMU opens it
+gives its address up (its routes go with it), a tap is made beside it (vmtapN, persistent, so QEMU opens it
 by name, from inside this namespace) and two tc filters join them, every frame ethN receives sent out
 of the tap to the guest and every frame of the guest out of ethN (Kata's tc-mirred way: no bridge,
 no address learning, nothing for the host's firewall to see twice). The guest's NIC takes ethN's MAC,
@@ -25,7 +25,7 @@ from corral import fastjson as json
 from corral.network import tc
 from corral.network.netlink import AF_INET, Netlink, attr
 from corral.network.switch import Switch
-from corral.runtime.vm.network import NICS_ANNOTATION
+from corral.runtime.vm.network import NICS_ANNOTATION, tap_name
 from corral.sys import libc
 
 RTM_DELADDR = 21
@@ -33,11 +33,6 @@ IFA_LOCAL, IFA_ADDRESS = 2, 1
 SIOCGIFHWADDR = 0x8927
 TUNSETIFF, TUNSETPERSIST = 0x400454CA, 0x400454CB
 IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
-
-
-def tap_name(ifname: str) -> str:
-    """eth0's tap is tap0: the names are the container's namespace's own, so they need not be unique."""
-    return "tap" + ifname.removeprefix("eth")
 
 
 def hand_over(netns: int, held: list[tuple[Switch, str, str]], spec: dict) -> None:

@@ -15,11 +15,18 @@ from __future__ import annotations
 import os
 
 from corral import fastjson as json
-from corral.sys import libc
 
 NICS_ANNOTATION = "org.corral.vm.nics"
 """JSON list of {"ifname", "tap", "mac", "address", "prefix", "gateway" (or null)}; set in memory by the
 monitor at each start (never stored in config.json): the addresses are the leases of that start."""
+TAP_PREFIX = "vmtap"
+"""The taps' names (vmtap0 beside eth0): the namespace's side of the guest's NICs, whose traffic its ethN
+counts already (runtime/stats.py leaves them out)."""
+
+
+def tap_name(ifname: str) -> str:
+    """eth0's tap is vmtap0: names of the container's own namespace, so they need not be unique."""
+    return TAP_PREFIX + ifname.removeprefix("eth")
 
 
 def nics(spec: dict) -> list[dict]:
@@ -46,6 +53,8 @@ def join_namespace(spec: dict) -> None:
     """In QEMU's fork: enter the container's network namespace (the monitor's fd, by /proc/self/fd path)."""
     if not nics(spec):
         return
+    from corral.sys import libc
+
     path = next(ns.get("path") for ns in spec["linux"]["namespaces"] if ns["type"] == "network")
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
