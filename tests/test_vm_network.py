@@ -134,13 +134,16 @@ def test_a_process_container_and_a_vm_reach_each_other_by_name(busybox):
                 WEB.format(text="from-the-process"))
     busybox.out("run", "-d", "--name", "vm", "--isolation=vm", "--network", "vmnet-lan", "busybox", "sh", "-c",
                 WEB.format(text="from-the-vm"))
-    assert "from-the-vm" in fetch_in(busybox, "proc", "vm", "from-the-vm")  # the process container's hosts file names the VM
-    assert "from-the-process" in fetch_in(busybox, "vm", "proc", "from-the-process")  # and the guest's, through 9p, the process
+    assert "from-the-vm" in fetch_in(busybox, "proc", "vm", "from-the-vm")  # proc's hosts file names the VM
+    assert "from-the-process" in fetch_in(busybox, "vm", "proc", "from-the-process")  # the guest's names proc
     assert "from-the-vm" in get_in(busybox, "proc", ip_of(busybox, "vm"))
+    busybox.out("run", "-d", "--name", "late", "--network", "vmnet-lan", "busybox", "sh", "-c",
+                WEB.format(text="from-a-later-one"))
+    assert "from-a-later-one" in fetch_in(busybox, "vm", "late", "from-a-later-one")  # rewritten in place, seen by 9p
     r = busybox("network", "disconnect", "vmnet-lan", "vm")
     assert r.returncode != 0 and r.stderr.decode().count("\n") == 1
     assert "runs in a VM (--isolation=vm): it cannot disconnect from a network while it runs" in r.stderr.decode()
-    busybox.out("rm", "-f", "proc", "vm")
+    busybox.out("rm", "-f", "proc", "vm", "late")
     busybox.out("network", "rm", "vmnet-lan")
 
 
