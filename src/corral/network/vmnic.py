@@ -4,8 +4,8 @@ endpoint.attach wires a VM container's network namespace exactly as a process co
 per switch, its address, the default route), so IPAM, the switch, the DNAT of published ports, the
 firewall rules and the hosts files are the same code for both. But under --isolation=vm the
 address belongs to the guest's virtio-net NIC, not to the namespace QEMU runs in: here each ethN
-gives its address up (its routes go with it), a tap is made beside it (vmtapN, persistent, so QEMU opens it
-by name, from inside this namespace) and two tc filters join them, every frame ethN receives sent out
+gives its address up (its routes go with it), a tap is made beside it (vmtapN, persistent, so QEMU
+opens it by name, from inside this namespace) and two tc filters join them, every frame ethN receives sent out
 of the tap to the guest and every frame of the guest out of ethN (Kata's tc-mirred way: no bridge,
 no address learning, nothing for the host's firewall to see twice). The guest's NIC takes ethN's MAC,
 so the switch and the peers see the same link they would for a process container; the guest init

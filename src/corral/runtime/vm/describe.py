@@ -3,8 +3,8 @@
 The guest has no Python and no JSON parser, so the host flattens what the init applies into one
 message of NUL-terminated entries, each a one-letter tag and its value (guest/init.c, read_process):
 arguments, environment, working directory, user and groups, the capabilities to keep (as numbers),
-rlimits (as RLIMIT_ numbers), no_new_privs, the hostname, the NICs (runtime/vm/network.py; a read-only root is the host's to make:
-runtime/vm/start.py). It travels on the control
+rlimits (as RLIMIT_ numbers), no_new_privs, the hostname, the NICs (runtime/vm/network.py; a read-only
+root is the host's to make: runtime/vm/start.py). It travels on the control
 port, framed as every message there is: a little-endian u32 length, then the payload. An exec's
 process goes the same way on the exec port, after its type and id (guest/init.c says the messages).
 """
