@@ -77,7 +77,8 @@ def test_isolation_values_in_dockers_words():
 
 @pytest.mark.unit
 @pytest.mark.parametrize("given,named", [
-    ({"tty": True}, "-t/--tty"), ({"network": "bridge"}, "--network bridge"), ({"ports": ["80"]}, "--network"),
+    ({"tty": True}, "-t/--tty"), ({"network": "host"}, "--network host"),
+    ({"network": "container:x"}, "--network container:x"),
     ({"memory": 32 << 20}, "--memory below 64m"), ({"pids_limit": 10}, "--pids-limit"), ({"pid": "host"}, "--pid host"),
     ({"security_opt": ["seccomp=unconfined"]}, "--security-opt seccomp"),
 ])

@@ -430,8 +430,8 @@ _IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
 def vm_refusals(opts: ContainerOptions) -> list[str]:
     """The options a VM container cannot apply (yet), each as a user would name it."""
     found = []
-    if opts.network != "none":
-        found.append(f"--network {opts.network} (no network device yet: give --network none)")
+    if opts.network == "host" or opts.network.startswith("container:"):
+        found.append(f"--network {opts.network} (a VM has a network stack of its own: give a network or none)")
     flags = (("tty", "-t/--tty"), ("interactive", "-i/--interactive"), ("devices", "--device"),
              ("sysctls", "--sysctl"), ("healthcheck", "health checks"), ("tmpfs", "--tmpfs"),
              ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),

@@ -19,6 +19,8 @@ from __future__ import annotations
 import errno
 import os
 
+from corral.runtime.vm.network import TAP_PREFIX
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -171,7 +173,7 @@ def networks(pid: int, proc: str = "/proc", text: Text = _text) -> dict[str, dic
     for line in (text(os.path.join(proc, str(pid), "net", "dev")) or "").splitlines()[2:]:
         name, _, counters = line.partition(":")
         name, values = name.strip(), counters.split()
-        if name == "lo" or len(values) < 12:
+        if name == "lo" or name.startswith(TAP_PREFIX) or len(values) < 12:  # a VM's taps: its ethN counts them
             continue
         rx, tx = [int(v) for v in values[:4]], [int(v) for v in values[8:12]]
         found[name] = dict(zip(NET_KEYS, rx + tx))

@@ -3,8 +3,8 @@
 The guest has no Python and no JSON parser, so the host flattens what the init applies into one
 message of NUL-terminated entries, each a one-letter tag and its value (guest/init.c, read_process):
 arguments, environment, working directory, user and groups, the capabilities to keep (as numbers),
-rlimits (as RLIMIT_ numbers), no_new_privs, the hostname (a read-only root is the host's to make:
-runtime/vm/start.py). It travels on the control
+rlimits (as RLIMIT_ numbers), no_new_privs, the hostname, the NICs (runtime/vm/network.py; a read-only
+root is the host's to make: runtime/vm/start.py). It travels on the control
 port, framed as every message there is: a little-endian u32 length, then the payload. An exec's
 process goes the same way on the exec port, after its type and id (guest/init.c says the messages).
 """
@@ -15,6 +15,7 @@ import struct
 from corral.errors import InvalidArgument
 from corral.runtime.caps import NAMES
 from corral.runtime.options import RLIMITS
+from corral.runtime.vm import network
 
 
 def frame(payload: bytes) -> bytes:
@@ -55,6 +56,7 @@ def _entries(process: dict, spec: dict) -> bytes:
         entries.append("N")
     if spec.get("hostname"):
         entries.append(f"h{spec['hostname']}")
+    entries += network.guest_entries(spec)
     if any("\0" in entry for entry in entries):
         raise InvalidArgument("a NUL byte in the container's command, environment or working directory")
     return b"".join(entry.encode() + b"\0" for entry in entries)

@@ -24,7 +24,7 @@ import time
 from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
 from corral.runtime.start import Process, StartFailed, read_all
-from corral.runtime.vm import accel, assets, describe, qemu
+from corral.runtime.vm import accel, assets, describe, network, qemu
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
@@ -84,7 +84,7 @@ def start(bundle: str, spec: dict) -> VmProcess:
         message = describe.process_message(spec)
         accelerator = accel.accelerator()
         argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
-                            os.path.join(bundle, CONSOLE_LOG), memory >> 20)
+                            os.path.join(bundle, CONSOLE_LOG), memory >> 20) + network.qemu_args(spec)
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
         for s in (ctl, out, err, execs):
             s.close()
@@ -154,6 +154,7 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
         if os.read(cg_r, 1) != b"1":
             os._exit(125)
         cgroups.enter(cg_files)
+        network.join_namespace(spec)
         for fd in fds:
             os.set_inheritable(fd, True)
         os.execv(argv[0], argv)

@@ -33,7 +33,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
@@ -155,11 +161,13 @@ struct process {
     struct { int resource; rlim_t soft, hard; } limits[32];
     int nlimits;
     int no_new_privs;
+    char *nics[8];
+    int nnics;
 };
 
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
- * N no_new_privs. */
+ * N no_new_privs, n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network). */
 static void parse_process(char *s, char *end, struct process *p)
 {
     memset(p, 0, sizeof *p);
@@ -177,6 +185,7 @@ static void parse_process(char *s, char *end, struct process *p)
         case 'B': p->keep_caps = 1; break;
         case 'C': if (p->ncaps < 64) p->caps[p->ncaps++] = atoi(v); break;
         case 'N': p->no_new_privs = 1; break;
+        case 'n': if (p->nnics < 8) p->nics[p->nnics++] = v; break;
         case 'L':
             if (p->nlimits < 32) {
                 unsigned long long soft, hard;
@@ -204,6 +213,105 @@ static void read_process(struct process *p)
     parse_process(msg + 1, msg + len, p);
     if (p->nargs == 0)
         fail(125, "no command to run");
+}
+
+/* --- the guest's network (runtime/vm/network.py): each NIC QEMU made on one of the container's taps is
+ * found by its MAC (the container's interface's), renamed as that interface (eth0...), given its address
+ * and prefix, brought up; the first NIC with a gateway gets the default route; lo comes up, as in a
+ * process container. Plain ioctls: no netlink, no tools in the image. */
+static void ifreq_of(struct ifreq *ifr, const char *name)
+{
+    memset(ifr, 0, sizeof *ifr);
+    snprintf(ifr->ifr_name, IFNAMSIZ, "%s", name);
+}
+
+static void set_up(int s, const char *name)
+{
+    struct ifreq ifr;
+    ifreq_of(&ifr, name);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+        fail(125, "cannot read the flags of %s: %s", name, strerror(errno));
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        fail(125, "cannot bring %s up: %s", name, strerror(errno));
+}
+
+static void set_inet(int s, const char *name, unsigned long request, in_addr_t addr, const char *what)
+{
+    struct ifreq ifr;
+    ifreq_of(&ifr, name);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = addr;
+    if (ioctl(s, request, &ifr) < 0)
+        fail(125, "cannot set the %s of %s: %s", what, name, strerror(errno));
+}
+
+/* Rename the interface whose hardware address is `mac` to `to` (it is down: nothing has used it yet). */
+static void rename_by_mac(int s, const unsigned char *mac, const char *to, const char *mac_text)
+{
+    for (int index = 1; index < 256; index++) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        ifr.ifr_ifindex = index;
+        if (ioctl(s, SIOCGIFNAME, &ifr) < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+            continue;
+        if (memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) != 0)
+            continue;
+        if (strcmp(ifr.ifr_name, to) == 0)
+            return;
+        snprintf(ifr.ifr_newname, IFNAMSIZ, "%s", to);
+        if (ioctl(s, SIOCSIFNAME, &ifr) < 0)
+            fail(125, "cannot name the NIC %s %s: %s", mac_text, to, strerror(errno));
+        return;
+    }
+    fail(125, "no NIC with the MAC %s in the VM", mac_text);
+}
+
+static void configure_network(struct process *p)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail(125, "cannot open a socket to configure the network: %s", strerror(errno));
+    set_up(s, "lo");
+    struct { char ifname[IFNAMSIZ], mac_text[18], address[16], gateway[16]; unsigned char mac[6]; int prefix; } n[8];
+    for (int i = 0; i < p->nnics; i++) {
+        if (sscanf(p->nics[i], "%15s %17s %15s %d %15s", n[i].ifname, n[i].mac_text, n[i].address, &n[i].prefix,
+                   n[i].gateway) != 5 || n[i].prefix < 0 || n[i].prefix > 32 ||
+            sscanf(n[i].mac_text, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &n[i].mac[0], &n[i].mac[1], &n[i].mac[2],
+                   &n[i].mac[3], &n[i].mac[4], &n[i].mac[5]) != 6)
+            fail(125, "a NIC the host described badly: %s", p->nics[i]);
+    }
+    /* two passes: the kernel's names (eth0, eth1...) may be the wanted ones in another order */
+    for (int i = 0; i < p->nnics; i++) {
+        char temporary[IFNAMSIZ];
+        snprintf(temporary, sizeof temporary, "cnic%d", i & 7);
+        rename_by_mac(s, n[i].mac, temporary, n[i].mac_text);
+    }
+    for (int i = 0; i < p->nnics; i++) {
+        struct in_addr addr;
+        if (inet_pton(AF_INET, n[i].address, &addr) != 1)
+            fail(125, "a NIC the host described badly: %s", p->nics[i]);
+        rename_by_mac(s, n[i].mac, n[i].ifname, n[i].mac_text);
+        set_inet(s, n[i].ifname, SIOCSIFADDR, addr.s_addr, "address");
+        set_inet(s, n[i].ifname, SIOCSIFNETMASK, n[i].prefix ? htonl(~0u << (32 - n[i].prefix)) : 0, "netmask");
+        set_up(s, n[i].ifname);
+        if (strcmp(n[i].gateway, "-") == 0)
+            continue;
+        struct rtentry rt;
+        memset(&rt, 0, sizeof rt);
+        struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
+        gw->sin_family = AF_INET;
+        if (inet_pton(AF_INET, n[i].gateway, &gw->sin_addr) != 1)
+            fail(125, "a NIC the host described badly: %s", p->nics[i]);
+        ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+        rt.rt_flags = RTF_UP | RTF_GATEWAY;
+        rt.rt_dev = n[i].ifname;
+        if (ioctl(s, SIOCADDRT, &rt) < 0)
+            fail(125, "cannot add the default route via %s: %s", n[i].gateway, strerror(errno));
+    }
+    close(s);
 }
 
 static void mount_or_fail(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
@@ -434,6 +542,7 @@ int main(void)
         fail(125, "cannot switch to the container's root: %s", strerror(errno));
     if (p.hostname && sethostname(p.hostname, strlen(p.hostname)) < 0)
         fail(125, "cannot set the hostname: %s", strerror(errno));
+    configure_network(&p);
 
     sigset_t mask;
     sigemptyset(&mask);
