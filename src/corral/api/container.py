@@ -522,9 +522,10 @@ class Container:
         def kept(t_ns: int) -> bool:
             return (since_ns is None or t_ns >= since_ns) and (until_ns is None or t_ns <= until_ns)
 
-        entries = [e for e in logs.lines(path) if e[0] in wanted]
-        if tail is not None:
-            entries = entries[-tail:] if tail > 0 else []
+        if tail is not None:  # from the end of the log back (logs.tail): --tail 1 of a large log stays quick
+            entries = logs.tail(path, tail, wanted) if wanted else []
+        else:
+            entries = [e for e in logs.lines(path) if e[0] in wanted]
         yield from (e for e in entries if kept(e[1]))
         if not follow:
             return
