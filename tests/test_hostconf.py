@@ -55,6 +55,12 @@ def test_run_create_and_the_api_take_the_hosts_default(busybox, conf_dir):
     assert host.create_container("busybox", ["true"], isolation="process").inspect()["HostConfig"]["Isolation"] == ""
     member = busybox.out("create", "--pod", "new:p1", "busybox", "true").strip()  # a pod shares namespaces: no VM
     assert busybox.out("inspect", "-f", "{{.HostConfig.Isolation}}.", member).strip() == "."
+    ctx = conf_dir / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN uname -r > /built-on\n")
+    busybox.out("build", "-q", "-t", "built", str(ctx))  # a build step shares the host's kernel
+    r = busybox("run", "--rm", "--isolation=process", "built", "cat", "/built-on")
+    assert r.stdout.decode().strip() == os.uname().release, r.stderr
     (conf_dir / "corral.conf").write_text('isolation = "kvm"\n')
     r = busybox("create", "busybox", "true")
     assert r.returncode == 125 and r.stderr.decode().count("\n") == 1, r.stderr
