@@ -10,7 +10,8 @@ is a race corral would lose. Instead a forked child takes a root in which
 the container's root *is* "/", as docker's chrootarchive does:
 
 - running: it joins the container's mount namespace (the overlay and the
-  container's bind mounts) and takes a private copy of it, from which the
+  container's bind mounts; a VM container's: QEMU's, which has them under the
+  bundle's rootfs, its root then) and takes a private copy of it, from which the
   kernel filesystems (/proc, /sys, /dev and what is under them) are
   detached: docker's archive view has none of them, and a tar must not
   reach /proc/sys through them;
@@ -418,6 +419,7 @@ def _plan(c: "Container") -> tuple[dict, int]:
     bind mounts, with the bundle locked so two copies never mount one sandbox at once.
     """
     from corral.runtime import state
+    from corral.runtime.spec import ISOLATION_ANNOTATION
 
     spec = c.spec
     binds = [m for m in spec.get("mounts", []) if m.get("type") == "bind"]
@@ -429,7 +431,10 @@ def _plan(c: "Container") -> tuple[dict, int]:
             fd = -1
         if fd >= 0:
             if c.reload().status == state.RUNNING and c.pid == pid:
-                return {"ns": fd, "binds": [m["destination"] for m in binds]}, -1
+                plan = {"ns": fd, "binds": [m["destination"] for m in binds]}
+                if spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm":
+                    plan["root"] = os.path.join(c.bundle, spec["root"]["path"])  # where QEMU's namespace has it
+                return plan, -1
             os.close(fd)
     import fcntl
 
@@ -495,6 +500,15 @@ def _enter(plan: dict) -> None:
     from corral.runtime import mounts
     from corral.sys import libc
 
+    if "root" in plan:  # a VM container's: QEMU's mount namespace, the container's root and binds under a path
+        libc.setns(plan["ns"], libc.CLONE_NEWNS)
+        os.close(plan["ns"])
+        libc.unshare(libc.CLONE_NEWNS)
+        libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
+        os.chdir(plan["root"])  # the guest's kernel filesystems are its own: none of the host's under it
+        os.chroot(".")
+        os.chdir("/")
+        return
     if "ns" in plan:
         proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # the host's, for our mountinfo
         libc.setns(plan["ns"], libc.CLONE_NEWNS)

@@ -522,9 +522,10 @@ class Container:
         def kept(t_ns: int) -> bool:
             return (since_ns is None or t_ns >= since_ns) and (until_ns is None or t_ns <= until_ns)
 
-        entries = [e for e in logs.lines(path) if e[0] in wanted]
-        if tail is not None:
-            entries = entries[-tail:] if tail > 0 else []
+        if tail is not None:  # from the end of the log back (logs.tail): --tail 1 of a large log stays quick
+            entries = logs.tail(path, tail, wanted) if wanted else []
+        else:
+            entries = [e for e in logs.lines(path) if e[0] in wanted]
         yield from (e for e in entries if kept(e[1]))
         if not follow:
             return
@@ -582,9 +583,9 @@ class Container:
                 "FinishedAt": self.finished_at or "0001-01-01T00:00:00Z",
             },
             "Image": self.image_id,
-            "ResolvConfPath": os.path.join(self.bundle, "resolv.conf"),
-            "HostnamePath": os.path.join(self.bundle, "hostname"),
-            "HostsPath": os.path.join(self.bundle, "hosts"),
+            "ResolvConfPath": self._etc_file(spec, "resolv.conf"),
+            "HostnamePath": self._etc_file(spec, "hostname"),
+            "HostsPath": self._etc_file(spec, "hosts"),
             "LogPath": os.path.join(self.bundle, "log"),
             "Name": "/" + self.name,
             "RestartCount": run.get("RestartCount") or 0,
@@ -596,7 +597,7 @@ class Container:
                 "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
             "Mounts": self._mounts(),
             "Config": {
-                "Hostname": spec.get("hostname", os.uname().nodename), "User": opts.user or img.get("User", ""),
+                "Hostname": self._hostname(spec), "User": opts.user or img.get("User", ""),
                 "ExposedPorts": self._exposed_ports(img),
                 "Env": process.get("env", []), "Cmd": opts.cmd or img.get("Cmd"),
                 "Entrypoint": opts.entrypoint if opts.entrypoint is not None else img.get("Entrypoint"),
@@ -618,6 +619,30 @@ class Container:
         if size:
             found["SizeRw"], found["SizeRootFs"] = self._sizes()
         return found
+
+    def _etc_file(self, spec: dict, name: str) -> str:
+        """The host file bound at /etc/`name`: the bundle's own, or (a pod member's) its infra container's, as
+        docker shows a --network container: member the files of the container it joined."""
+        for m in spec.get("mounts", []):
+            if m.get("destination") == f"/etc/{name}" and m.get("type") == "bind":
+                return m["source"]
+        return os.path.join(self.bundle, name)
+
+    def _hostname(self, spec: dict) -> str:
+        """The name the container's UTS namespace has: its own, the host's (--uts host) or, when it joined
+        another container's (a pod's infra, --uts container:), that container's."""
+        if "hostname" in spec:
+            return spec["hostname"]
+        from corral.runtime.spec import JOINS_ANNOTATION
+
+        joined = json.loads(spec.get("annotations", {}).get(JOINS_ANNOTATION) or "{}").get("uts")
+        if joined:
+            try:
+                with open(os.path.join(self.host.store.container_dir(joined), "config.json")) as f:
+                    return json.loads(f.read()).get("hostname") or joined[:12]
+            except (OSError, ValueError):
+                return joined[:12]  # the joined container is gone; its hostname was its short ID by default
+        return os.uname().nodename
 
     def _host_config(self) -> dict:
         """docker's HostConfig for what corral applies; null where docker has null for "not set"."""

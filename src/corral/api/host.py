@@ -34,7 +34,8 @@ class Host:
                          pod: str | None = None, infra_of: str | None = None,
                          **options) -> Container:  # noqa: ANN003 - ContainerOptions
         """Create (not start) a container from `image`; keyword options are ContainerOptions fields.
-        A command given as a string is split as a shell would (docker-py's habit). The image's VOLUMEs
+        A command given as a string is split as a shell would (docker-py's habit). Without an isolation, the
+        host's default (api/hostconf.py: corral.conf) unless it joins a pod. The image's VOLUMEs
         become anonymous volumes unless image_volumes=False (a build's RUN step, as BuildKit's). A missing
         image is pulled first (docker's --pull: missing, always, never), its progress to pull_progress.
         pod: a pod (name, ID, or new:NAME to make one) whose namespaces it joins (api/pod.py); infra_of:
@@ -44,6 +45,10 @@ class Host:
 
             command = shlex.split(command)
         opts = ContainerOptions(cmd=command, **options)
+        if opts.isolation in (None, "", "default") and not pod and infra_of is None:
+            from corral.api.hostconf import default_isolation  # a pod's members share namespaces: no VM
+
+            opts.isolation = default_isolation()
         if not pod:
             return self._create_container(image, opts, name, image_volumes, pull, pull_progress, infra_of, None)
         from corral.api import pod as pods
@@ -116,7 +121,7 @@ class Host:
                 os.chmod(shm, 0o1777)  # past the umask
             hostname = spec.get("hostname") or os.uname().nodename  # none in the spec: --uts host
             files = net.etc_files(hostname) if net is not None else specs.etc_files(hostname)
-            for fname, text in files.items():
+            for fname, text in files.items() if etc_dir is None else ():  # a pod member mounts its infra's
                 with open(os.path.join(bundle, fname), "w") as f:
                     f.write(text)
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())

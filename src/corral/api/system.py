@@ -24,6 +24,7 @@ def info(host: Host) -> dict:
     import platform
 
     from corral import __version__
+    from corral.api.hostconf import default_isolation
     from corral.runtime import cgroups
 
     running = paused = stopped = 0
@@ -55,6 +56,7 @@ def info(host: Host) -> dict:
         "SecurityOptions": ["name=seccomp,profile=builtin"], "Debug": False, "ExperimentalBuild": False,
         "LiveRestoreEnabled": True, "Labels": [], "Warnings": [], "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
+        "Isolation": default_isolation(),  # docker's field (its Windows daemons' default): corral.conf's
     }
 
 

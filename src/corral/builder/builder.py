@@ -398,7 +398,8 @@ class Build:
         c = self.host.create_container(state.image_id, argv, entrypoint=[], env=env, network=network, binds=binds,
                                        user=state.config.get("User") or None,
                                        workdir=state.config.get("WorkingDir") or None, image_volumes=False,
-                                       labels={owners.BUILD_STEP_LABEL: owners.identity()})
+                                       labels={owners.BUILD_STEP_LABEL: owners.identity()},
+                                       isolation="process")  # a step's own kernel would only slow it (no host default)
         try:
             yield {"stream": f" ---> Running in {c.short_id}\n"}
             output = c.start(stream=True)

@@ -133,7 +133,7 @@ def info(o: dict, args: list[str]) -> int:
               f" Kernel Version: {i['KernelVersion']}", f" Operating System: {i['OperatingSystem']}",
               f" OSType: {i['OSType']}", f" Architecture: {i['Architecture']}", f" CPUs: {i['NCPU']}",
               f" Total Memory: {fmt.binary_size(i['MemTotal'])}", f" Name: {i['Name']}", f" ID: {i['ID']}",
-              f" Corral Root Dir: {i['DockerRootDir']}", " Debug Mode: false"]
+              f" Corral Root Dir: {i['DockerRootDir']}", f" Default Isolation: {i['Isolation']}", " Debug Mode: false"]
     print("\n".join(lines))
     return 0
 

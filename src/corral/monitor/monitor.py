@@ -78,6 +78,7 @@ class _Proc:
         self.log = -1
         if started is not None:
             self.log = os.open(started.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+            self.log_marker = logs.Marker(started.log_path, os.fstat(self.log).st_size)  # its index, for --tail
 
     @property
     def congested(self) -> bool:
@@ -602,7 +603,7 @@ class Monitor:
             proc.probe.output.feed(data)
             return
         if proc.log >= 0:
-            self._log(proc, logs.frame(stream, time.time_ns(), data))
+            self._log(proc, stream, data)
         message = wire.frame(stream, data)
         for client in proc.clients:
             if not client.closing:
@@ -610,15 +611,19 @@ class Monitor:
                 self._update_client(client)
         self._update_process(proc)
 
-    def _log(self, proc: _Proc, record: bytes) -> None:
-        """Append one record to the container's log. On a full disk (or any write error) the log ends at
-        the last whole record and is kept no further: the process runs on, its attached clients still
-        get the output, and the monitor serves every other container as before."""
+    def _log(self, proc: _Proc, stream: int, data: bytes) -> None:
+        """Append one record to the container's log (and, every logs.INDEX_EVERY bytes, a mark to its index,
+        for --tail). On a full disk (or any write error) the log ends at the last whole record and is kept no
+        further: the process runs on, its attached clients still get the output, and the monitor serves every
+        other container as before."""
+        proc.log_marker.before()
+        record = logs.frame(stream, time.time_ns(), data)
         try:
             written = os.write(proc.log, record)
         except OSError:
             written = 0
         if written == len(record):
+            proc.log_marker.wrote(stream, data, written)
             return
         try:
             os.ftruncate(proc.log, os.lseek(proc.log, 0, os.SEEK_CUR) - written)  # no half record

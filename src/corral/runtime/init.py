@@ -95,14 +95,12 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     os.closerange(error_fd + 1, 65536)
     apply_rlimits(process.get("rlimits") or [], syscall)
     seccomp = seccomp_before_identity(process, seccomp, syscall)
+    cwd = process.get("cwd") or "/"
+    if not os.path.isdir(cwd):  # made while still root, as docker makes a missing -w for any --user
+        os.makedirs(cwd, exist_ok=True)
     apply_identity(process, syscall)
     _rearm_parent_death(error_fd, syscall)
-    cwd = process.get("cwd") or "/"
-    try:
-        os.chdir(cwd)
-    except FileNotFoundError:
-        os.makedirs(cwd, exist_ok=True)
-        os.chdir(cwd)
+    os.chdir(cwd)
     exec_command(process["args"], process.get("env", []), syscall, seccomp)
 
 
