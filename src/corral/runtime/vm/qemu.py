@@ -1,5 +1,5 @@
-"""The QEMU command line of a VM container: a microvm machine, the guest kernel and init, three
-virtio-serial ports and the container's root over 9p; nothing else.
+"""The QEMU command line of a VM container: a microvm machine, the guest kernel and init, its
+virtio-serial ports and the container's root over 9p (start.py adds the NICs of runtime/vm/network.py).
 
 -nodefaults and -no-user-config keep QEMU from adding devices or reading host configuration;
 -sandbox on with every optional restriction (no new privileges, no fork/exec, no resource control,
