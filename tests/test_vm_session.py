@@ -6,11 +6,14 @@ Real boots under QEMU's TCG, each 1-2 s: the tests boot as few VMs as they can.
 from __future__ import annotations
 
 import glob
-import os
 import subprocess
 import time
 
+import test_interactive
 from conftest import CORRAL
+from test_interactive import _settings_restored
+
+term = test_interactive.term  # a private tmux terminal per test (test_interactive.py's fixture)
 
 
 def _qemus_of(root: str) -> list[int]:
@@ -76,3 +79,80 @@ def test_a_command_that_exits_at_once_is_seen_to_exit(busybox):
         r = busybox("run", "--rm", "--isolation=vm", "busybox", "sh", "-c", "exit 4")
         assert r.returncode == 4, r.stderr
     assert busybox.out("ps", "-aq") == ""
+
+
+# ---------------------------------------------------------------- terminals and stdin (a real PTY: tmux)
+
+def test_run_it_in_a_vm_size_resize_ctrl_c_and_exit_status(term, busybox):
+    term.run_corral("run -it --rm --isolation=vm --name vmtty1 busybox sh")
+    term.wait_for("/ #", timeout=60)
+    term.type("stty size; tty; uname -r; echo pid=$$")
+    screen = term.wait_for("pid=1")
+    assert "30 100" in screen and "/dev/pts/0" in screen  # the guest's own terminal, at the client's size
+    term.tmux("resize-window", "-t", "t", "-x", "80", "-y", "20")
+    time.sleep(0.5)
+    term.type("stty size")
+    term.wait_for("20 80")
+    term.type("sleep 100")
+    time.sleep(1)
+    term.keys("C-c")
+    term.type("echo slept=$?")
+    term.wait_for("slept=130")  # Ctrl-C reached sleep inside the guest, and the shell lives on
+    term.type("exit 3")
+    assert "EXIT=3" in term.wait_for("EXIT=")
+    assert _settings_restored(term)
+    assert busybox.out("ps", "-aq") == ""  # --rm
+    assert _qemus_of(busybox.root) == []
+
+
+def test_attach_detach_and_exec_it_into_a_vm(term, busybox):
+    cid = busybox.out("run", "-dit", "--isolation=vm", "--name", "vmtty2", "busybox", "sh").strip()
+    term.run_corral("attach --detach-keys ctrl-x,x vmtty2")
+    time.sleep(0.5)
+    term.type("echo again-$((40+2)) > /mark; cat /mark")
+    term.wait_for("again-42", timeout=30)
+    term.keys("C-x", "x")
+    assert "EXIT=0" in term.wait_for("EXIT=")
+    assert busybox.out("inspect", "-f", "{{.State.Status}}", cid).strip() == "running"
+    term.type("clear")
+    term.run_corral("exec -it vmtty2 sh")
+    term.wait_for("/ #", timeout=30)
+    term.type("cat /mark; tty; stty size; echo pid=$$; echo DO''NE")
+    screen = term.wait_for("DONE")
+    assert "again-42" in screen and "/dev/pts/1" in screen and "30 100" in screen and "pid=1\n" not in screen
+    term.tmux("resize-window", "-t", "t", "-x", "90", "-y", "25")
+    time.sleep(0.5)
+    term.type("stty size")
+    term.wait_for("25 90")
+    term.type("sleep 100")
+    time.sleep(1)
+    term.keys("C-c")
+    term.type("echo slept=$?")
+    term.wait_for("slept=130")
+    term.type("exit 5")
+    assert "EXIT=5" in term.wait_for("EXIT=")
+    assert _settings_restored(term)
+    data = b"".join(b"%d\n" % i for i in range(100_000))  # more than every buffer on the way holds
+    r = busybox("exec", "-i", cid, "sh", "-c", "wc -lc; exit 4", input=data)
+    assert r.returncode == 4 and r.stdout.split() == [b"100000", str(len(data)).encode()], r.stderr
+    busybox.out("rm", "-f", cid)
+    assert _qemus_of(busybox.root) == []
+
+
+def test_run_i_feeds_stdin_to_the_guest(busybox):
+    r = busybox("run", "--rm", "-i", "--isolation=vm", "busybox", "sh", "-c", "cat; echo end >&2; exit 3",
+                input=b"from the host\n")
+    assert (r.returncode, r.stdout, r.stderr) == (3, b"from the host\n", b"end\n")
+    r = busybox("run", "--rm", "--isolation=vm", "busybox", "cat")  # no -i: the end of input at once
+    assert (r.returncode, r.stdout) == (0, b""), r.stderr
+
+
+def test_closing_the_terminal_ends_a_vm_session(term, busybox):
+    term.run_corral("run -it --rm --isolation=vm --name vmtty4 busybox sh")
+    term.wait_for("/ #", timeout=60)
+    subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, timeout=10)
+    deadline = time.monotonic() + 20
+    while busybox.out("ps", "-aq") != "":
+        assert time.monotonic() < deadline, "the VM container outlived its closed terminal"
+        time.sleep(0.1)
+    assert _qemus_of(busybox.root) == []

@@ -597,7 +597,7 @@ class Monitor:
         if init is None or init.status is not None:
             raise Conflict(f"Container {rec.id} is not running")
         if init.started is not None and init.started.process.isolation == "vm":
-            launch = self._exec_in_vm(req, rec.id, init.started.process)
+            launch = self._exec_in_vm(req, rec.id, init.started.process, window)
         else:
             launch = self._exec_in_namespaces(req, rec.id, init.pid, window)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
@@ -632,20 +632,21 @@ class Monitor:
 
         return launch
 
-    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess) -> Callable[[], _Proc]:
-        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps and reads as it would the
-        exec'd process; without a terminal or stdin yet."""
+    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess, window: tuple[int, int]) -> Callable[[], _Proc]:
+        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps, reads and writes to as it
+        would the exec'd process (a terminal's master with -t, a pipe to its stdin with -i)."""
         from corral.runtime.vm import exec as vm_exec
 
-        if req.get("tty") or req.get("stdin"):
-            raise Conflict(f"Container {cid} runs in a VM (--isolation=vm): exec -i/-t into it is not supported yet")
         bundle = self.store.container_dir(cid)
         process = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
                                   bool(req.get("privileged")))
 
         def launch() -> _Proc:
-            pid, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")))
-            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}, None, False)
+            tty = bool(req.get("tty"))
+            pid, stdin, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")), tty,
+                                                 bool(req.get("stdin")) and bool(req.get("attach")), window)
+            outputs = {out: logs.STDOUT} if tty else {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}
+            return _Proc(cid, pid, outputs, stdin, tty)
 
         return launch
 

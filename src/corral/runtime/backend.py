@@ -26,5 +26,5 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
     if spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm":
         from corral.runtime.vm import start as vm_backend
 
-        return vm_backend.start(bundle, spec)
+        return vm_backend.start(bundle, spec, window)
     return process_backend.start(bundle, spec, window, after_fork, seccomp_cache)

@@ -432,7 +432,7 @@ def vm_refusals(opts: ContainerOptions) -> list[str]:
     found = []
     if opts.network != "none":
         found.append(f"--network {opts.network} (no network device yet: give --network none)")
-    flags = (("tty", "-t/--tty"), ("interactive", "-i/--interactive"), ("devices", "--device"),
+    flags = (("devices", "--device"),
              ("sysctls", "--sysctl"), ("healthcheck", "health checks"), ("tmpfs", "--tmpfs"),
              ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),
              ("memory_reservation", "--memory-reservation"),

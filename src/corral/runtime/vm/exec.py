@@ -15,12 +15,13 @@ import _socket
 import fcntl
 import gc
 import os
+import select
 
 from corral import fastjson as json
 from corral.errors import Conflict, InvalidArgument, error_for, from_answer, to_answer
-from corral.runtime import cgroups
+from corral.runtime import cgroups, console
 from corral.runtime.start import exit_code, read_all
-from corral.runtime.vm import describe
+from corral.runtime.vm import describe, session
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,82 +52,116 @@ def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: l
     return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged)
 
 
-def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool) -> tuple[int, int | None, int | None]:
-    """Fork the relay; returns its pid and the read ends of the command's stdout and stderr (None, None
-    for a detached exec, whose output goes nowhere) once the guest runs it. A command that cannot start
-    raises CommandNotFound / CommandNotExecutable, as a process container's exec does."""
+def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = False, stdin: bool = False,
+          window: tuple[int, int] = (0, 0)) -> tuple[int, int | None, int | None, int | None]:
+    """Fork the relay; returns its pid, where the command's input goes and the read ends of its stdout and
+    stderr: a host terminal's master for all three with `tty` (runtime/vm/session.py says why a host one),
+    a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). Returns once the guest
+    runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable, as a process
+    container's exec does."""
     exec_id = os.urandom(4).hex()
-    message = describe.exec_message(exec_id, process)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+    message = describe.exec_message(exec_id, process, tty, stdin and not tty, window)
+    source = None
+    if tty:
+        master, slave = session.terminal(window)
+        ours, (out_w, err_w), source = (master, master, master, None), (slave, slave), slave
+    else:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+        in_w = None
+        if stdin:
+            source, in_w = os.pipe2(os.O_CLOEXEC)
+        ours = (in_w, out_r, err_r, None)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _relay(vm.execs.fileno(), os.path.join(bundle, LOCK), message, exec_id, out_w, err_w, fail_w)
-    for fd in (out_w, err_w, fail_w):
+        _relay(vm.execs.fileno(), os.path.join(bundle, LOCK), message, exec_id, (source, out_w, err_w), fail_w, tty)
+    for fd in {out_w, err_w, fail_w, source}:
         if fd is not None:
             os.close(fd)
     failure = read_all(fail_r)
     if failure:
         os.waitpid(pid, 0)
-        for fd in (out_r, err_r):
+        for fd in set(ours):
             if fd is not None:
                 os.close(fd)
         raise from_answer(failure.decode(errors="replace"))
-    return pid, out_r, err_r
+    return pid, ours[0], ours[1], ours[2]
 
 
-def _relay(port: int, lock_path: str, message: bytes, exec_id: str, out: int | None, err: int | None,
-           fail: int) -> NoReturn:
+def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
+           fail: int, tty: bool) -> NoReturn:
     """In the fork: one exec's conversation on the exec port, then exit with its code."""
     gc.disable()  # objects this fork inherited must not be finalized here
-    keep = {port, fail} | {fd for fd in (out, err) if fd is not None}
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) > 2 and int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
+    session.close_fds_but({port, fail} | {fd for fd in stdio if fd is not None})
     try:
-        os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, out, err, fail))
+        os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, stdio, fail, tty))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
         _report(fail, error_for(125, f"exec into the VM failed: {e}"))
     os._exit(125)
 
 
-def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str, out: int | None,
-              err: int | None, fail: int) -> int:
+def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str,
+              stdio: tuple[int | None, int | None, int | None], fail: int, tty: bool) -> int:
+    """Send the request, then relay: input (stdin, or the host terminal's slave) into the guest, output out,
+    the signals this relay gets (a resize of the terminal as its new size) in, until the exit status."""
+    source, out, err = stdio
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    ident = exec_id.encode()
+    if tty:
+        session.take_slave(source)
+    wake = session.wakeups()
     for sig in _FORWARDED:
-        signal.signal(sig, lambda s, _f: sock.sendall(describe.exec_signal_message(exec_id, s)))
+        signal.signal(sig, lambda _s, _f: None)
+    ident = exec_id.encode()
     sock.sendall(message)
+    poller = select.poll()
+    for fd in (sock.fileno(), wake, source):
+        if fd is not None:
+            poller.register(fd, select.POLLIN)
     data = b""
     while True:
         try:
-            chunk = sock.recv(65536)
+            ready = poller.poll()
         except InterruptedError:
             continue
-        if not chunk:
-            _report(fail, error_for(125, "the container's VM ended during the exec"))
-            return 255
-        messages, data = describe.parse_messages(data + chunk)
-        for m in messages:
-            kind, body = m[:1], m[9:]
-            if m[1:9] != ident:
-                continue  # an earlier exec's, whose relay was killed
-            if kind == b"r":
-                os.close(fail)
-                fail = -1
-            elif kind == b"f":
-                code, _, why = body.decode(errors="replace").partition(" ")
-                _report(fail, error_for(int(code) if code.isdigit() else 125, why))
-                return int(code) if code.isdigit() else 125
-            elif kind in (b"o", b"e"):
-                _write(out if kind == b"o" else err, body)
-            elif kind == b"w":
-                return exit_code(int(body))
+        for fd, _ in ready:
+            if fd == wake:
+                for sig in os.read(wake, 512):
+                    if tty and sig == signal.SIGWINCH:
+                        sock.sendall(describe.input_message(b"z", b"%d %d" % console.get_size(source), exec_id))
+                    elif not (tty and sig == signal.SIGHUP):  # a hang-up: the terminal's end, read below
+                        sock.sendall(describe.exec_signal_message(exec_id, sig))
+                continue
+            if fd == source:
+                try:
+                    chunk = os.read(source, 65536)
+                except OSError:  # EIO: the monitor closed the terminal's master
+                    chunk = b""
+                sock.sendall(describe.input_message(b"i" if chunk else b"I", chunk, exec_id))
+                if not chunk:
+                    poller.unregister(source)
+                continue
+            chunk = sock.recv(65536)
+            if not chunk:
+                _report(fail, error_for(125, "the container's VM ended during the exec"))
+                return 255
+            messages, data = describe.parse_messages(data + chunk)
+            for m in messages:
+                kind, body = m[:1], m[9:]
+                if m[1:9] != ident:
+                    continue  # an earlier exec's, whose relay was killed
+                if kind == b"r":
+                    os.close(fail)
+                    fail = -1
+                elif kind == b"f":
+                    code, _, why = body.decode(errors="replace").partition(" ")
+                    _report(fail, error_for(int(code) if code.isdigit() else 125, why))
+                    return int(code) if code.isdigit() else 125
+                elif kind in (b"o", b"e"):
+                    _write(out if kind == b"o" else err, body)
+                elif kind == b"w":
+                    return exit_code(int(body))
 
 
 def _write(fd: int | None, data: bytes) -> None:

@@ -22,6 +22,7 @@ import time
 
 from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
+from corral.runtime.spec import STDIN_ANNOTATION
 from corral.runtime.start import Process, StartFailed, read_all
 from corral.runtime.vm import accel, assets, describe, qemu
 from corral.store.rootfs import empty_layers, rootfs_of
@@ -37,13 +38,14 @@ _GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "c
 
 
 class VmProcess(Process):
-    """A running VM container: QEMU's pid and the host's ends of the four ports (execs: runtime/vm/exec.py)."""
+    """A running VM container: QEMU's pid and the host's ends of its ports (execs: runtime/vm/exec.py; stdin and
+    the terminal the monitor holds: runtime/vm/session.py)."""
 
     isolation = "vm"
 
-    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket, stdout: int,
-                 stderr: int, execs: _socket.socket, accelerator: str) -> None:
-        super().__init__(pid, cg, None, stdout, stderr, False)
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
+                 stdio: tuple[int | None, int, int | None], tty: bool, execs: _socket.socket, accelerator: str) -> None:
+        super().__init__(pid, cg, stdio[0], stdio[1], stdio[2], tty)
         self.ctl, self.execs, self.accelerator = ctl, execs, accelerator
         self.unread = b""  # what the guest sent on the control port after its 'R', read with it
 
@@ -73,22 +75,22 @@ class VmProcess(Process):
         return status if os.WIFSIGNALED(status) else 255 << 8
 
 
-def start(bundle: str, spec: dict) -> Booting:
+def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     """Fork QEMU for the container in `bundle` and hand its init the process; the guest's answer (its
     command runs, or why not) is the Booting's to wait for. Raises StartFailed (QEMU reaped, the cgroup
     gone) when QEMU cannot be started."""
     rootfs = os.path.join(bundle, spec["root"]["path"])
     resources, memory = vm_resources(spec["linux"].get("resources", {}))
-    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(4)]
-    ctl, out, err, execs = (host for host, _ in pairs)
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(5)]
+    ctl, out, err, execs, stdin = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     try:
-        message = describe.process_message(spec)
+        message = describe.process_message(spec, window)
         accelerator = accel.accelerator()
         argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
                             os.path.join(bundle, CONSOLE_LOG), memory >> 20)
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
-        for s in (ctl, out, err, execs):
+        for s in (ctl, out, err, execs, stdin):
             s.close()
         for fd in theirs:
             os.close(fd)
@@ -98,7 +100,7 @@ def start(bundle: str, spec: dict) -> Booting:
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        for s in (ctl, out, err, execs):
+        for s in (ctl, out, err, execs, stdin):
             s.close()
         os.close(fail_r)
         os.close(cg_w)
@@ -115,7 +117,7 @@ def start(bundle: str, spec: dict) -> Booting:
     os.close(cg_w)
     failure = read_all(fail_r)
     if cg_failure is not None or failure:
-        _abandon(pid, cg, ctl, out, err, execs)
+        _abandon(pid, cg, ctl, out, err, execs, stdin)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
@@ -125,7 +127,10 @@ def start(bundle: str, spec: dict) -> Booting:
         ctl.sendall(message)
     except OSError:
         pass  # QEMU ended already: no answer comes, and its console says why
-    return Booting(bundle, pid, cg, ctl, out, err, execs, accelerator)
+    booting = Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator)
+    booting.window, booting.tty = window, bool(spec["process"].get("terminal"))
+    booting.stdin = spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open"
+    return booting
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
@@ -198,9 +203,10 @@ class Booting:
     container."""
 
     def __init__(self, bundle: str, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
-                 out: _socket.socket, err: _socket.socket, execs: _socket.socket, accelerator: str) -> None:
+                 ports: tuple[_socket.socket, _socket.socket, _socket.socket, _socket.socket], accelerator: str) -> None:
         self.bundle, self.pid, self.cg, self.ctl, self.accelerator = bundle, pid, cg, ctl, accelerator
-        self.ports = (out, err, execs)
+        self.ports = ports  # stdout, stderr, exec, stdin
+        self.window, self.tty, self.stdin = (0, 0), False, False
         self.deadline = time.monotonic() + ready_timeout()
         self.reaped: int | None = None  # QEMU's wait status, once its parent reaped it while it booted
         self._data = b""
@@ -232,8 +238,11 @@ class Booting:
                 raise StartFailed(error, why)
             reason = _no_answer_reason(self.bundle)
             raise StartFailed(APIError(reason), reason)
-        out, err, execs = self.ports
-        vm = VmProcess(self.pid, self.cg, self.ctl, out.detach(), err.detach(), execs, self.accelerator)
+        from corral.runtime.vm import session
+
+        out, err, execs, stdin = self.ports
+        stdio = session.open_stdio(stdin, out.detach(), err.detach(), self.tty, self.stdin, self.window)
+        vm = VmProcess(self.pid, self.cg, self.ctl, stdio, self.tty, execs, self.accelerator)
         vm.unread = self._data
         return vm
 
