@@ -120,6 +120,9 @@ def test_attach_detach_and_exec_it_into_a_vm(term, busybox):
     term.type("cat /mark; tty; stty size; echo pid=$$; echo DO''NE")
     screen = term.wait_for("DONE")
     assert "again-42" in screen and "/dev/pts/1" in screen and "30 100" in screen and "pid=1\n" not in screen
+    started = time.monotonic()
+    r = busybox("exec", cid, "true")  # the exec port is the session's: refused at once, not queued behind it
+    assert r.returncode != 0 and b"another exec holds (one at a time)" in r.stderr and time.monotonic() - started < 5
     term.tmux("resize-window", "-t", "t", "-x", "90", "-y", "25")
     time.sleep(0.5)
     term.type("stty size")
@@ -155,4 +158,50 @@ def test_closing_the_terminal_ends_a_vm_session(term, busybox):
     while busybox.out("ps", "-aq") != "":
         assert time.monotonic() < deadline, "the VM container outlived its closed terminal"
         time.sleep(0.1)
+    assert _qemus_of(busybox.root) == []
+
+
+# ---------------------------------------------------------------- health checks, pause, stats
+
+def _wait_until(what, timeout: float = 30):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while not (found := what()):
+        assert time.monotonic() < deadline, "never came true"
+        time.sleep(0.1)
+    return found
+
+
+def test_health_checks_of_a_vm_run_in_the_guest(busybox):
+    cid = busybox.out("run", "-d", "--isolation=vm", "--health-cmd", "test -e /ok && echo fine", "--health-interval",
+                      "1s", "--health-retries", "1", "busybox", "sleep", "300").strip()
+    health = lambda: busybox.out("inspect", "-f", "{{.State.Health.Status}}", cid).strip()  # noqa: E731
+    _wait_until(lambda: health() == "unhealthy")
+    busybox.out("exec", cid, "touch", "/ok")  # in the guest: the check sees what the guest sees
+    _wait_until(lambda: health() == "healthy")
+    assert "(healthy)" in busybox.out("ps", "--format", "{{.Status}}")
+    log = busybox.out("inspect", "-f", "{{range .State.Health.Log}}{{.ExitCode}}:{{.Output}};{{end}}", cid)
+    assert "1:;" in log and "0:fine\n;" in log
+    busybox.out("rm", "-f", cid)
+    assert _qemus_of(busybox.root) == []
+
+
+def test_pause_freezes_the_whole_vm_and_stats_measure_it(busybox):
+    cid = busybox.out("run", "-d", "--isolation=vm", "-m", "96m", "busybox", "sh", "-c",
+                      "while true; do echo tick; sleep 0.1; done").strip()
+    ticks = lambda: busybox.out("logs", cid).count("tick")  # noqa: E731
+    _wait_until(lambda: ticks() > 3)
+    busybox.out("pause", cid)
+    assert busybox.out("inspect", "-f", "{{.State.Status}}", cid).strip() == "paused"
+    before = ticks()
+    time.sleep(1)
+    assert ticks() == before  # QEMU's cgroup is frozen: the guest with it
+    r = busybox("exec", cid, "true")
+    assert r.returncode != 0 and b"is paused, unpause the container before exec" in r.stderr
+    busybox.out("unpause", cid)
+    _wait_until(lambda: ticks() > before + 3)
+    usage, limit = busybox.out("stats", "--no-stream", "--format", "{{.MemUsage}}", cid).split(" / ")
+    assert limit.strip() == "224MiB"  # the guest's 96 MiB and QEMU's own 128
+    assert usage.endswith("MiB") and float(usage[:-3]) > 16  # the guest's memory, as QEMU's
+    assert busybox.out("exec", cid, "echo", "thawed") == "thawed\n"
+    busybox.out("rm", "-f", cid)
     assert _qemus_of(busybox.root) == []

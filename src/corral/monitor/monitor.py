@@ -449,23 +449,23 @@ class Monitor:
         """Run the container's check once, as an exec in it (never while it is paused: docker stops
         checking a paused container, and an exec would freeze in its cgroup)."""
         from corral.monitor.health import Output
-        from corral.runtime import exec as exec_
 
         init = self.containers.get(run.cid)
         if self.healths.get(run.cid) is not run or init is None or init.status is not None:
             return
         start_ns = time.time_ns()
+        req = {"cmd": run.command, "attach": True}  # as `exec` without -i (filtered, as any exec)
         try:
-            process, cgroup, filter_ = exec_.prepare(self.store.container_dir(run.cid), init.pid, run.command, None,
-                                                     [], None, False, self.store.seccomp_cache)
-            pid, _, out, err = exec_.spawn_piped(init.pid, process, cgroup, False, filter_)  # filtered, as any exec
-        except Conflict:  # paused
+            if init.started is not None and init.started.process.isolation == "vm":
+                proc = self._exec_in_vm(req, run.cid, init.started.process, (0, 0))()
+            else:
+                proc = self._exec_in_namespaces(req, run.cid, init.pid, (0, 0))()
+        except Conflict:  # paused, or a VM's exec port busy with another exec
             self._schedule_probe(run, time.time_ns())
             return
         except (CorralError, OSError) as e:  # the command cannot run: a failed probe, as docker's
             self._probe_result(run, start_ns, -1, str(e))
             return
-        proc = _Proc(run.cid, pid, {out: logs.STDOUT, err: logs.STDERR}, None, False)
         proc.probe = _Probe(run, start_ns, Output())
         proc.probe.timer = self.timers.after(run.health.timeout / 1e9, lambda: self._probe_timeout(proc))
         self._supervise(proc)

@@ -6,7 +6,8 @@ gives it the exec'd process itself). For a VM container the process is in anothe
 monitor gets a relay instead: a fork of itself that sends the request on the exec port, writes what
 the guest sends back into the pipes, forwards the signals it receives (`kill` of an exec, Ctrl-C
 relayed by an attached client) into the guest, and exits with the command's exit code. The port
-carries one exec at a time, so a relay holds a lock on the bundle's vm-exec.lock while it talks.
+carries one exec at a time, so a relay holds a lock on the bundle's vm-exec.lock while it talks, and an exec
+that finds it held is refused (a Conflict; a health check tries again at its next interval).
 """
 from __future__ import annotations
 
@@ -107,7 +108,12 @@ def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str
     the signals this relay gets (a resize of the terminal as its new size) in, until the exit status."""
     source, out, err = stdio
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:  # the monitor waits for this relay's answer: never for another exec's end (an exec -it may last hours)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _report(fail, Conflict(f"Container {os.path.basename(os.path.dirname(lock_path))} runs in a VM whose exec "
+                               "port another exec holds (one at a time): try again once it ends"))
+        return 125
     if tty:
         session.take_slave(source)
     wake = session.wakeups()
