@@ -6,6 +6,8 @@ Real boots under QEMU's TCG, each 1-2 s: the tests boot as few VMs as they can.
 from __future__ import annotations
 
 import glob
+import os
+import signal
 import subprocess
 import time
 
@@ -71,6 +73,25 @@ def test_a_guest_that_never_answers_fails_its_start_in_one_line(busybox):
     assert _qemus_of(busybox.root) == []
     assert busybox.out("inspect", "-f", "{{.State.Status}}", "slow").strip() == "created"
     busybox.out("rm", "slow")
+
+
+def test_an_exec_into_a_guest_that_does_not_answer_fails_after_the_bound(busybox):
+    busybox.env["CORRAL_VM_READY_TIMEOUT"] = "6"  # the monitor this store's first start spawns reads it
+    cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "sleep", "300").strip()
+    qemu = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
+    os.kill(qemu, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = busybox("exec", cid, "true")
+        took = time.monotonic() - started
+    finally:
+        os.kill(qemu, signal.SIGCONT)
+    assert r.returncode != 0 and r.stderr.decode().splitlines() == [
+        "Error: the container's VM did not start the exec within 6 s (CORRAL_VM_READY_TIMEOUT)"], r.stderr
+    assert 5 < took < 15
+    assert busybox.out("exec", cid, "echo", "answers again") == "answers again\n"
+    busybox.out("rm", "-f", cid)
+    assert _qemus_of(busybox.root) == []
 
 
 def test_a_command_that_exits_at_once_is_seen_to_exit(busybox):

@@ -17,12 +17,14 @@ import fcntl
 import gc
 import os
 import select
+import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, InvalidArgument, error_for, from_answer, to_answer
+from corral.errors import APIError, Conflict, InvalidArgument, error_for, from_answer, to_answer
 from corral.runtime import cgroups, console
-from corral.runtime.start import exit_code, read_all
+from corral.runtime.start import exit_code
 from corral.runtime.vm import describe, session
+from corral.runtime.vm.start import ready_timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -80,7 +82,11 @@ def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = F
     for fd in {out_w, err_w, fail_w, source}:
         if fd is not None:
             os.close(fd)
-    failure = read_all(fail_r)
+    failure = _answer(fail_r)
+    if failure is None:  # a guest that does not answer (hung, or stopped): the relay goes, the VM stays
+        os.kill(pid, signal.SIGKILL)
+        failure = to_answer(APIError(f"the container's VM did not start the exec within {ready_timeout():g} s "
+                                     "(CORRAL_VM_READY_TIMEOUT)")).encode()
     if failure:
         os.waitpid(pid, 0)
         for fd in set(ours):
@@ -88,6 +94,22 @@ def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = F
                 os.close(fd)
         raise from_answer(failure.decode(errors="replace"))
     return pid, ours[0], ours[1], ours[2]
+
+
+def _answer(fail_r: int) -> bytes | None:
+    """What the relay reported on `fail_r` once it closed it (nothing: the command runs); None when the guest
+    gave no answer within the ready timeout (the monitor waits here, so not for ever)."""
+    deadline = time.monotonic() + ready_timeout()
+    chunks = []
+    try:
+        while (left := deadline - time.monotonic()) > 0 and select.select([fail_r], [], [], left)[0]:
+            chunk = os.read(fail_r, 4096)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+        return None
+    finally:
+        os.close(fail_r)
 
 
 def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
@@ -116,38 +138,25 @@ def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str
         return 125
     if tty:
         session.take_slave(source)
-    wake = session.wakeups()
-    for sig in _FORWARDED:
-        signal.signal(sig, lambda _s, _f: None)
+    events = session.Events(tuple(fd for fd in (sock.fileno(), source) if fd is not None), _FORWARDED)
     ident = exec_id.encode()
     sock.sendall(message)
-    poller = select.poll()
-    for fd in (sock.fileno(), wake, source):
-        if fd is not None:
-            poller.register(fd, select.POLLIN)
     data = b""
-    while True:
-        try:
-            ready = poller.poll()
-        except InterruptedError:
-            continue
-        for fd, _ in ready:
-            if fd == wake:
-                for sig in os.read(wake, 512):
-                    if tty and sig == signal.SIGWINCH:
-                        sock.sendall(describe.input_message(b"z", b"%d %d" % console.get_size(source), exec_id))
-                    elif not (tty and sig == signal.SIGHUP):  # a hang-up: the terminal's end, read below
-                        sock.sendall(describe.exec_signal_message(exec_id, sig))
-                continue
-            if fd == source:
-                try:
-                    chunk = os.read(source, 65536)
-                except OSError:  # EIO: the monitor closed the terminal's master
-                    chunk = b""
-                sock.sendall(describe.input_message(b"i" if chunk else b"I", chunk, exec_id))
-                if not chunk:
-                    poller.unregister(source)
-                continue
+    for fd, sig in events:
+        if sig:
+            if tty and sig == signal.SIGWINCH:
+                sock.sendall(describe.input_message(b"z", b"%d %d" % console.get_size(source), exec_id))
+            elif not (tty and sig == signal.SIGHUP):  # a hang-up: the terminal's end, read below
+                sock.sendall(describe.exec_signal_message(exec_id, sig))
+        elif fd == source:
+            try:
+                chunk = os.read(source, 65536)
+            except OSError:  # EIO: the monitor closed the terminal's master
+                chunk = b""
+            sock.sendall(describe.input_message(b"i" if chunk else b"I", chunk, exec_id))
+            if not chunk:
+                events.unwatch(source)
+        else:
             chunk = sock.recv(65536)
             if not chunk:
                 _report(fail, error_for(125, "the container's VM ended during the exec"))

@@ -23,6 +23,10 @@ import select
 from corral.runtime import console
 from corral.runtime.vm import describe
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 _TIOCSCTTY = 0x540E
 
 
@@ -76,11 +80,34 @@ def close_fds_but(keep: set[int]) -> None:
                 pass
 
 
-def wakeups() -> int:
-    """A pipe the signals this process handles are written to (their numbers, one byte each), for its loop."""
-    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    signal.set_wakeup_fd(wake_w)
-    return wake_r
+class Events:
+    """A relay's loop: the fds it reads as they become readable, and the signals it gets, in one stream
+    (a signal's handler only wakes the loop, so that a message is never sent from inside another)."""
+
+    def __init__(self, fds: tuple[int, ...], signals: tuple[int, ...]) -> None:
+        self.wake, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        for sig in signals:
+            signal.signal(sig, lambda _s, _f: None)
+        self.poller = select.poll()
+        for fd in fds + (self.wake,):
+            self.poller.register(fd, select.POLLIN)
+
+    def unwatch(self, fd: int) -> None:
+        self.poller.unregister(fd)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        """(fd, 0) for a readable fd, (-1, n) for signal n; forever."""
+        while True:
+            try:
+                ready = self.poller.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in ready:
+                if fd == self.wake:
+                    yield from ((-1, sig) for sig in os.read(self.wake, 512))
+                else:
+                    yield fd, 0
 
 
 def _fork(relay: object, keep: tuple[int, ...]) -> None:
@@ -109,41 +136,29 @@ def _send(port: int, message: bytes) -> bool:
 
 def _relay_terminal(port: int, slave: int, out: int) -> None:
     take_slave(slave)
-    wake = wakeups()
-    for sig in (signal.SIGWINCH, signal.SIGHUP):  # resized; hung up (the master closed: read below says so)
-        signal.signal(sig, lambda _s, _f: None)
+    events = Events((slave, out), (signal.SIGWINCH, signal.SIGHUP))  # resized; hung up (the read says so too)
     _send(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
-    poller = select.poll()
-    for fd in (slave, out, wake):
-        poller.register(fd, select.POLLIN)
-    while True:
-        try:
-            ready = poller.poll()
-        except InterruptedError:
-            continue
-        for fd, _ in ready:
-            if fd == wake:
-                signals = os.read(wake, 512)
-                if signal.SIGWINCH in signals:
-                    _send(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
-            elif fd == out:
-                data = os.read(out, 65536)
-                if not data:
-                    return  # the VM ended
-                try:
-                    os.write(slave, data)  # blocking: a client that reads slowly slows the guest's terminal
-                except OSError:
-                    pass  # the monitor closed the master: the output goes nowhere
-            else:
-                try:
-                    data = os.read(slave, 65536)
-                except OSError:
-                    data = b""
-                if data:
-                    _send(port, describe.input_message(b"i", data))
-                else:  # the session hung up: the guest's terminal does too
-                    _send(port, describe.input_message(b"I"))
-                    poller.unregister(slave)
+    for fd, sig in events:
+        if sig == signal.SIGWINCH:
+            _send(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
+        elif fd == out:
+            data = os.read(out, 65536)
+            if not data:
+                return  # the VM ended
+            try:
+                os.write(slave, data)  # blocking: a client that reads slowly slows the guest's terminal
+            except OSError:
+                pass  # the monitor closed the master: the output goes nowhere
+        elif fd == slave:
+            try:
+                data = os.read(slave, 65536)
+            except OSError:
+                data = b""
+            if data:
+                _send(port, describe.input_message(b"i", data))
+            else:  # the session hung up: the guest's terminal does too
+                _send(port, describe.input_message(b"I"))
+                events.unwatch(slave)
 
 
 def _relay_stdin(port: int, source: int) -> None:

@@ -29,8 +29,8 @@ from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
 READY_TIMEOUT = 60.0
-"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle);
-CORRAL_VM_READY_TIMEOUT in the monitor's environment sets another bound."""
+"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle), or to
+start an exec; CORRAL_VM_READY_TIMEOUT in the monitor's environment sets another bound."""
 CONSOLE_LOG = "vm-console.log"
 VM_OVERHEAD = 128 << 20
 """Bytes QEMU may use beyond the guest's RAM (its own heap, TCG's code cache, 9p): about 60 MiB seen idle."""
