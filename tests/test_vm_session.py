@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 
+import corral
 import test_interactive
 from conftest import CORRAL
 from test_interactive import _settings_restored
@@ -128,6 +129,12 @@ def test_run_it_in_a_vm_size_resize_ctrl_c_and_exit_status(term, busybox):
 
 def test_attach_detach_and_exec_it_into_a_vm(term, busybox):
     cid = busybox.out("run", "-dit", "--isolation=vm", "--name", "vmtty2", "busybox", "sh").strip()
+    client = corral.Client(busybox.root)
+    try:
+        client.containers.get(cid).resize(33, 77)  # docker's resize, with no client attached
+    finally:
+        client.close()
+    assert busybox.out("exec", cid, "stty", "-F", "/dev/pts/0", "size") == "33 77\n"
     term.run_corral("attach --detach-keys ctrl-x,x vmtty2")
     time.sleep(0.5)
     term.type("echo again-$((40+2)) > /mark; cat /mark")

@@ -432,8 +432,7 @@ def vm_refusals(opts: ContainerOptions) -> list[str]:
     found = []
     if opts.network != "none":
         found.append(f"--network {opts.network} (no network device yet: give --network none)")
-    flags = (("devices", "--device"),
-             ("sysctls", "--sysctl"), ("tmpfs", "--tmpfs"),
+    flags = (("devices", "--device"), ("sysctls", "--sysctl"), ("tmpfs", "--tmpfs"),
              ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),
              ("memory_reservation", "--memory-reservation"),
              ("memory_swappiness", "--memory-swappiness"), ("oom_kill_disable", "--oom-kill-disable"),

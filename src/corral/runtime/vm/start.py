@@ -127,10 +127,8 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
         ctl.sendall(message)
     except OSError:
         pass  # QEMU ended already: no answer comes, and its console says why
-    booting = Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator)
-    booting.window, booting.tty = window, bool(spec["process"].get("terminal"))
-    booting.stdin = spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open"
-    return booting
+    stdio = (bool(spec["process"].get("terminal")), spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open", window)
+    return Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator, stdio)
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
@@ -203,10 +201,11 @@ class Booting:
     container."""
 
     def __init__(self, bundle: str, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
-                 ports: tuple[_socket.socket, _socket.socket, _socket.socket, _socket.socket], accelerator: str) -> None:
+                 ports: tuple[_socket.socket, _socket.socket, _socket.socket, _socket.socket], accelerator: str,
+                 stdio: tuple[bool, bool, tuple[int, int]]) -> None:
         self.bundle, self.pid, self.cg, self.ctl, self.accelerator = bundle, pid, cg, ctl, accelerator
         self.ports = ports  # stdout, stderr, exec, stdin
-        self.window, self.tty, self.stdin = (0, 0), False, False
+        self.tty, self.stdin, self.window = stdio  # -t, -i, the terminal's first size
         self.deadline = time.monotonic() + ready_timeout()
         self.reaped: int | None = None  # QEMU's wait status, once its parent reaped it while it booted
         self._data = b""
@@ -241,7 +240,14 @@ class Booting:
         from corral.runtime.vm import session
 
         out, err, execs, stdin = self.ports
-        stdio = session.open_stdio(stdin, out.detach(), err.detach(), self.tty, self.stdin, self.window)
+        try:
+            stdio = session.open_stdio(stdin, out.fileno(), err.fileno(), self.tty, self.stdin, self.window)
+        except OSError as e:  # no pty or fork left on the host
+            self.abandon()
+            reason = f"cannot set up the container's stdin or terminal: {e}"
+            raise StartFailed(APIError(reason), reason) from None
+        out.detach()
+        err.detach()
         vm = VmProcess(self.pid, self.cg, self.ctl, stdio, self.tty, execs, self.accelerator)
         vm.unread = self._data
         return vm
