@@ -166,6 +166,9 @@ def test_attach_detach_and_exec_it_into_a_vm(term, busybox):
     data = b"".join(b"%d\n" % i for i in range(100_000))  # more than every buffer on the way holds
     r = busybox("exec", "-i", cid, "sh", "-c", "wc -lc; exit 4", input=data)
     assert r.returncode == 4 and r.stdout.split() == [b"100000", str(len(data)).encode()], r.stderr
+    r = busybox("exec", "-i", cid, "sh", "-c", "head -c 5; exit 2", input=data * 3, timeout=30)  # leaves the rest
+    assert (r.returncode, r.stdout) == (2, b"0\n1\n2"), r.stderr
+    assert busybox.out("exec", cid, "echo", "next") == "next\n"
     busybox.out("rm", "-f", cid)
     assert _qemus_of(busybox.root) == []
 

@@ -484,6 +484,7 @@ static void finish_exec_if_done(int port)
         char status[16];
         int n = snprintf(status, sizeof status, "%d", ex.status);
         send_frame(port, 'w', ex.id, status, (size_t)n);
+        sink_reset(&ex.in); /* input the command never read goes with it */
         ex.pid = 0;
         free(ex.msg);
         ex.msg = NULL;
