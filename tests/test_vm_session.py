@@ -11,9 +11,13 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import corral
 import test_interactive
 from conftest import CORRAL
+from corral.runtime.spec import STDIN_ANNOTATION
+from corral.runtime.vm import describe
 from test_interactive import _settings_restored
 
 term = test_interactive.term  # a private tmux terminal per test (test_interactive.py's fixture)
@@ -31,6 +35,22 @@ def _qemus_of(root: str) -> list[int]:
         if argv[0].endswith(b"qemu-system-x86_64") and any(root.encode() in a for a in argv):
             found.append(int(path.split("/")[2]))
     return found
+
+
+# ---------------------------------------------------------------- unit: what the guest init reads
+
+@pytest.mark.unit
+def test_terminal_stdin_and_window_reach_the_init_and_input_is_framed():
+    spec = {"process": {"args": ["sh"], "terminal": True}, "annotations": {STDIN_ANNOTATION: "open"}}
+    [message], _ = describe.parse_messages(describe.process_message(spec, (30, 100)))
+    assert message.split(b"\0")[-4:] == [b"t", b"i", b"W30 100", b""]
+    spec = {"process": {"args": ["sh"]}, "annotations": {STDIN_ANNOTATION: "null"}}
+    assert describe.parse_messages(describe.process_message(spec, (30, 100)))[0] == [b"Pash\0c/\0u0\0g0\0"]
+    [request], _ = describe.parse_messages(describe.exec_message("0a1b2c3d", {"args": ["sh"]}, True, False, (5, 6)))
+    assert request == b"x0a1b2c3d\0ash\0c/\0u0\0g0\0t\0W5 6\0"
+    assert describe.parse_messages(describe.input_message(b"i", b"ls\r") + describe.input_message(b"I")
+                                   + describe.input_message(b"z", b"5 6", "0a1b2c3d")) == \
+        ([b"ils\r", b"I", b"z0a1b2c3d5 6"], b"")
 
 
 # ---------------------------------------------------------------- the monitor is not held by a boot
