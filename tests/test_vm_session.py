@@ -256,3 +256,25 @@ def test_pause_freezes_the_whole_vm_and_stats_measure_it(busybox):
     assert busybox.out("exec", cid, "echo", "thawed") == "thawed\n"
     busybox.out("rm", "-f", cid)
     assert _qemus_of(busybox.root) == []
+
+
+def test_a_client_that_reads_nothing_holds_up_neither_the_guest_nor_the_monitor(busybox):
+    """A terminal's output backs up to the guest (the monitor stops reading for a client that lags): its init
+    keeps it queued and goes on serving execs and signals, instead of waiting to write it."""
+    busybox.env["CORRAL_VM_READY_TIMEOUT"] = "10"  # an exec the guest does not answer fails after 10 s
+    cid = busybox.out("run", "-dit", "--isolation=vm", "busybox", "sh", "-c", "yes flood-flood-flood").strip()
+    lagging = subprocess.Popen(CORRAL + ["attach", "--no-stdin", cid], env=busybox.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # its stdout is never read
+    try:
+        time.sleep(6)  # MiBs of output: every buffer between the guest's terminal and the client is full
+        assert lagging.poll() is None
+        started = time.monotonic()
+        r = busybox("exec", cid, "echo", "alive", timeout=30)
+        assert (r.returncode, r.stdout) == (0, b"alive\n"), r.stderr
+        assert time.monotonic() - started < 5
+    finally:
+        lagging.kill()
+        lagging.wait()
+        lagging.stdout.close()
+    busybox.out("rm", "-f", cid)
+    assert _qemus_of(busybox.root) == []

@@ -586,12 +586,44 @@ static void end_container_terminal(void)
     cmaster = -1;
 }
 
-/* The terminal's output, to the stdout port; all of it when `drain` (the command exited). */
+/* The terminal's output on its way to the stdout port, which is non-blocking: while the host does not read
+ * (a client that reads slowly), the output waits here and the master is not read, but this loop runs on
+ * (signals, execs, input). */
+static char tout[65536];
+static size_t tout_len;
+
+static void flush_terminal(int out)
+{
+    size_t done = 0;
+    while (done < tout_len) {
+        ssize_t n = write(out, tout + done, tout_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) { /* the host is gone: the output goes nowhere */
+            done = tout_len;
+            break;
+        }
+        done += (size_t)n;
+    }
+    memmove(tout, tout + done, tout_len - done);
+    tout_len -= done;
+}
+
+/* Read the terminal when its last output has gone; all of it, waiting for the host, when `drain` (the
+ * command exited: nothing else is left to do). */
 static void relay_terminal(int out, int drain)
 {
-    char buf[65536];
     do {
-        ssize_t n = read(cmaster, buf, sizeof buf);
+        if (drain && tout_len) {
+            struct pollfd w = {.fd = out, .events = POLLOUT};
+            poll(&w, 1, -1);
+        }
+        flush_terminal(out);
+        if (tout_len)
+            continue;
+        ssize_t n = read(cmaster, tout, sizeof tout);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
@@ -600,8 +632,9 @@ static void relay_terminal(int out, int drain)
             end_container_terminal();
             return;
         }
-        transfer(out, buf, (size_t)n, 1);
-    } while (drain);
+        tout_len = (size_t)n;
+        flush_terminal(out);
+    } while (drain || tout_len == 0);
 }
 
 /* One message of the input port; 0 once the host's end is gone (as the end of the input). */
@@ -666,6 +699,8 @@ int main(void)
     if (in < 0)
         fail(125, "cannot make the command's stdin or terminal: %s", strerror(errno));
     cin.fd = p.tty ? cmaster : input;
+    if (p.tty)
+        fcntl(out, F_SETFL, O_NONBLOCK);
     cin.tty = p.tty;
     pid_t child = p.tty ? spawn(&p, in, in, in, 1, why, sizeof why) : spawn(&p, in, out, err, 1, why, sizeof why);
     close(in);
@@ -680,14 +715,15 @@ int main(void)
 
     for (;;) {
         /* a port is not read while its command's input is queued, so that the host's writer waits instead */
-        struct pollfd fds[9] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
+        struct pollfd fds[10] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
                                 {.fd = ex.in.len < SINK_FULL ? xp : -1, .events = POLLIN},
                                 {.fd = ex.out, .events = POLLIN}, {.fd = ex.err, .events = POLLIN},
                                 {.fd = cin.len < SINK_FULL ? ip : -1, .events = POLLIN},
-                                {.fd = cmaster, .events = POLLIN},
+                                {.fd = tout_len ? -1 : cmaster, .events = POLLIN},
                                 {.fd = cin.len ? cin.fd : -1, .events = POLLOUT},
-                                {.fd = ex.in.len ? ex.in.fd : -1, .events = POLLOUT}};
-        if (poll(fds, 9, -1) < 0) {
+                                {.fd = ex.in.len ? ex.in.fd : -1, .events = POLLOUT},
+                                {.fd = tout_len ? out : -1, .events = POLLOUT}};
+        if (poll(fds, 10, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -731,6 +767,8 @@ int main(void)
             sink_flush(&cin);
         if (fds[8].revents)
             sink_flush(&ex.in);
+        if (fds[9].revents)
+            flush_terminal(out); /* then the master is read again */
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == sizeof si)
