@@ -67,14 +67,14 @@ def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = F
     source = None
     if tty:
         master, slave = session.terminal(window)
-        ours, (out_w, err_w), source = (master, master, master, None), (slave, slave), slave
+        ours, (out_w, err_w), source = (master, master, master), (slave, slave), slave
     else:
         out_r, out_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
         err_r, err_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
         in_w = None
         if stdin:
             source, in_w = os.pipe2(os.O_CLOEXEC)
-        ours = (in_w, out_r, err_r, None)
+        ours = (in_w, out_r, err_r)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
@@ -93,7 +93,7 @@ def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = F
             if fd is not None:
                 os.close(fd)
         raise from_answer(failure.decode(errors="replace"))
-    return pid, ours[0], ours[1], ours[2]
+    return pid, *ours
 
 
 def _answer(fail_r: int) -> bytes | None:
