@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from corral.runtime.vm.start import VmProcess
     from corral.monitor.restart import Backoff
 
+    _Done = Callable[["_Proc | None", "Exception | None"], None]
+
 IDLE_EXIT_SECONDS = 2.0
 REQUEST_SECONDS = 5.0  # for a client to send its request line once connected
 MAX_REQUEST = 1 << 20
@@ -118,6 +120,14 @@ class _Client:
         sock.setblocking(False)
 
 
+class _Boot:
+    """A VM container's start waiting for its guest's answer, and who is to hear how it went."""
+
+    def __init__(self, booting: supervisor.Booting, manual: bool, done: _Done) -> None:
+        self.booting, self.manual, self.done = booting, manual, done
+        self.timer: Timer
+
+
 class _Pending:
     """A connection whose request line has not all come yet."""
 
@@ -141,6 +151,7 @@ class Monitor:
         self.healths: dict[str, _HealthRun] = {}
         self.backoffs: dict[str, Backoff] = {}
         self.pending_restarts: dict[str, Timer] = {}
+        self.booting: dict[int, _Boot] = {}  # VM containers whose guest has not answered, by QEMU's pid
 
     # the loop ---------------------------------------------------------------------------------------
 
@@ -167,7 +178,7 @@ class Monitor:
         self._watch(wake_r, lambda _fd, _ev: self._wakeup(wake_r), select.POLLIN)
         idle_since = time.monotonic()
         while True:
-            busy = self.procs or self.clients or self.timers
+            busy = self.procs or self.clients or self.timers  # a booting VM has its deadline's timer
             for fd, events in self.poller.poll(self.timers.timeout_ms() if busy else 250):
                 handler = self.handlers.get(fd)
                 if handler is not None:
@@ -292,8 +303,10 @@ class Monitor:
             cid = req["id"]
             if req.get("attach"):  # docker's order: attach, then start
                 record_container(self.store, "attach", cid)
-            proc = self._start(cid, bool(req.get("autoremove")), window, manual=True)
-        elif op == "attach":
+            self._start(cid, bool(req.get("autoremove")), window, manual=True,
+                        done=lambda proc, error: self._answer_start(sock, req, proc, error))
+            return True  # answered once started: a VM's guest answers later (the socket is _answer_start's)
+        if op == "attach":
             proc = self.containers.get(req["id"])
             if proc is None or proc.status is not None:
                 raise Conflict("You cannot attach to a stopped container, start it first")
@@ -306,6 +319,25 @@ class Monitor:
             raise InvalidArgument(f"bad request {op!r}")
         if op == "exec":
             self._supervise(proc)
+        return self._answer(sock, req, proc)
+
+    def _answer_start(self, sock: "_socket.socket", req: dict, proc: _Proc | None, error: Exception | None) -> None:
+        """Answer a start request, now or once a VM's guest has answered; the client stays if it attached."""
+        keep = False
+        try:
+            if proc is None:
+                sock.sendall(wire.answer(error if isinstance(error, CorralError) else APIError(str(error))))
+            else:
+                keep = self._answer(sock, req, proc)
+        except OSError:
+            pass
+        finally:
+            if not keep:
+                sock.close()
+
+    def _answer(self, sock: "_socket.socket", req: dict, proc: _Proc) -> bool:
+        """"ok" (and an exec's PID); True when `sock` stays open as an attached client."""
+        op = req.get("op")
         attach = op == "attach" or req.get("attach")
         pid = wire.frame(wire.PID, str(proc.pid).encode()) if op == "exec" and req.get("pid") else b""
         sock.sendall(wire.OK + pid)  # in one write: the client reads the PID with the answer
@@ -323,20 +355,58 @@ class Monitor:
         for fd in proc.outputs:
             self._watch(fd, lambda f, ev, p=proc: self._on_process_fd(p, f, ev), select.POLLIN)
 
-    def _start(self, cid: str, autoremove: bool, window: tuple[int, int], manual: bool) -> _Proc:
+    def _start(self, cid: str, autoremove: bool, window: tuple[int, int], manual: bool, done: _Done) -> None:
         """Start container `cid` and supervise it: for a client (`manual`: its restart count and the user's
-        stop are forgotten, as docker's start resets them) or for its restart policy."""
+        stop are forgotten, as docker's start resets them) or for its restart policy. `done` gets the
+        process, or the error: at once, or for a VM once its guest answers (the loop serves the other
+        containers meanwhile; _on_boot)."""
         if manual:
             pending = self.pending_restarts.pop(cid, None)
             if pending is not None:
                 pending.cancel()
             self.backoffs.pop(cid, None)
-        started = supervisor.start(self.store, cid, self.identity, autoremove, window)
-        proc = _Proc(cid, started.pid, started.outputs, started.stdin, started.tty, started, autoremove)
-        self.containers[cid] = proc
+        try:
+            started = supervisor.start(self.store, cid, self.identity, autoremove, window)
+        except Exception as e:  # noqa: BLE001 - the requester's to hear
+            done(None, e)
+            return
+        if isinstance(started, supervisor.Booting):
+            boot = _Boot(started, manual, done)
+            self.booting[started.vm.pid] = boot
+            boot.timer = self.timers.after(max(0.0, started.deadline - time.monotonic()),
+                                           lambda: self._booted(boot, None))
+            self._watch(started.fd, lambda _fd, _ev: self._on_boot(boot), select.POLLIN)
+            return
+        done(self._supervise_started(started, autoremove, manual), None)
+
+    def _on_boot(self, boot: _Boot) -> None:
+        answer = boot.booting.vm.feed()
+        if answer is not None:
+            self._booted(boot, answer)
+
+    def _booted(self, boot: _Boot, answer: bytes | None) -> None:
+        """A VM's guest answered (None: it did not, in time): the start completes or fails."""
+        vm = boot.booting.vm
+        if self.booting.pop(vm.pid, None) is None:
+            return
+        self._unwatch(boot.booting.fd)
+        boot.timer.cancel()
+        try:
+            started = boot.booting.finish(answer)
+        except Exception as e:  # noqa: BLE001 - the requester's to hear
+            boot.done(None, e)
+            return
+        proc = self._supervise_started(started, boot.booting.autoremove, boot.manual)
+        if vm.reaped is not None:  # QEMU ended (and was reaped) before its answer was read
+            proc.status = started.process.exit_status(vm.reaped)
+        boot.done(proc, None)
+
+    def _supervise_started(self, started: supervisor.Started, autoremove: bool, manual: bool) -> _Proc:
+        proc = _Proc(started.cid, started.pid, started.outputs, started.stdin, started.tty, started, autoremove)
+        self.containers[started.cid] = proc
         self._supervise(proc)
         try:
-            self._after_start(cid, manual)
+            self._after_start(started.cid, manual)
         except Exception:  # noqa: BLE001, S110 - the container runs; a damaged check or run state must not stop it
             pass
         return proc
@@ -383,23 +453,23 @@ class Monitor:
         """Run the container's check once, as an exec in it (never while it is paused: docker stops
         checking a paused container, and an exec would freeze in its cgroup)."""
         from corral.monitor.health import Output
-        from corral.runtime import exec as exec_
 
         init = self.containers.get(run.cid)
         if self.healths.get(run.cid) is not run or init is None or init.status is not None:
             return
         start_ns = time.time_ns()
+        req = {"cmd": run.command, "attach": True}  # as `exec` without -i (filtered, as any exec)
         try:
-            process, cgroup, filter_ = exec_.prepare(self.store.container_dir(run.cid), init.pid, run.command, None,
-                                                     [], None, False, self.store.seccomp_cache)
-            pid, _, out, err = exec_.spawn_piped(init.pid, process, cgroup, False, filter_)  # filtered, as any exec
-        except Conflict:  # paused
+            if init.started is not None and init.started.process.isolation == "vm":
+                proc = self._exec_in_vm(req, run.cid, init.started.process, (0, 0))()
+            else:
+                proc = self._exec_in_namespaces(req, run.cid, init.pid, (0, 0))()
+        except Conflict:  # paused, or a VM's exec port busy with another exec
             self._schedule_probe(run, time.time_ns())
             return
         except (CorralError, OSError) as e:  # the command cannot run: a failed probe, as docker's
             self._probe_result(run, start_ns, -1, str(e))
             return
-        proc = _Proc(run.cid, pid, {out: logs.STDOUT, err: logs.STDERR}, None, False)
         proc.probe = _Probe(run, start_ns, Output())
         proc.probe.timer = self.timers.after(run.health.timeout / 1e9, lambda: self._probe_timeout(proc))
         self._supervise(proc)
@@ -499,10 +569,11 @@ class Monitor:
         rec = containers.get(self.store, cid)
         if rec is None or rec.state != state.RESTARTING:
             return
-        try:
-            self._start(cid, False, (0, 0), manual=False)
-        except Exception as e:  # noqa: BLE001 - docker: a restart that fails leaves the container stopped
-            state.mark_exited(self.store, cid, rec.exit_code or 0, f"restart failed: {e}")
+        def done(_proc: _Proc | None, error: Exception | None) -> None:
+            if error is not None:  # docker: a restart that fails leaves the container stopped
+                state.mark_exited(self.store, cid, rec.exit_code or 0, f"restart failed: {error}")
+
+        self._start(cid, False, (0, 0), manual=False, done=done)
 
     def _resize(self, cid: str, window: tuple[int, int]) -> None:
         """Set the size of a running container's terminal, for a client that holds no session (the
@@ -530,7 +601,7 @@ class Monitor:
         if init is None or init.status is not None:
             raise Conflict(f"Container {rec.id} is not running")
         if init.started is not None and init.started.process.isolation == "vm":
-            launch = self._exec_in_vm(req, rec.id, init.started.process)
+            launch = self._exec_in_vm(req, rec.id, init.started.process, window)
         else:
             launch = self._exec_in_namespaces(req, rec.id, init.pid, window)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
@@ -565,20 +636,21 @@ class Monitor:
 
         return launch
 
-    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess) -> Callable[[], _Proc]:
-        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps and reads as it would the
-        exec'd process; without a terminal or stdin yet."""
+    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess, window: tuple[int, int]) -> Callable[[], _Proc]:
+        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps, reads and writes to as it
+        would the exec'd process (a terminal's master with -t, a pipe to its stdin with -i)."""
         from corral.runtime.vm import exec as vm_exec
 
-        if req.get("tty") or req.get("stdin"):
-            raise Conflict(f"Container {cid} runs in a VM (--isolation=vm): exec -i/-t into it is not supported yet")
         bundle = self.store.container_dir(cid)
         process = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
                                   bool(req.get("privileged")))
 
         def launch() -> _Proc:
-            pid, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")))
-            return _Proc(cid, pid, {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}, None, False)
+            tty = bool(req.get("tty"))
+            pid, stdin, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")), tty,
+                                                 bool(req.get("stdin")) and bool(req.get("attach")), window)
+            outputs = {out: logs.STDOUT} if tty else {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}
+            return _Proc(cid, pid, outputs, stdin, tty)
 
         return launch
 
@@ -783,6 +855,8 @@ class Monitor:
             if pid == 0:
                 return
             proc = self.procs.get(pid)
+            if proc is None and pid in self.booting:
+                self.booting[pid].booting.vm.reaped = status  # its answer, if any, is still to be read
             if proc is not None:
                 proc.status = proc.started.process.exit_status(status) if proc.started is not None else status
                 if proc.probe is not None:

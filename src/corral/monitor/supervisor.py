@@ -27,7 +27,10 @@ from corral.store.root import Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import NoReturn
+
     from corral.network.endpoint import Attachment
+    from corral.runtime.vm import start as vm
 
 
 class Started:
@@ -46,21 +49,45 @@ class Started:
             self.outputs[process.stderr] = logs.STDERR
 
 
+class Booting:
+    """A VM container whose guest has not answered yet (runtime/vm/start.py's Booting): the monitor polls
+    `fd` and calls `finish`, which does what start does after the runtime's start."""
+
+    def __init__(self, store: Store, cid: str, supervisor: str, autoremove: bool, vm: vm.Booting,
+                 net: Attachment | None) -> None:
+        self.store, self.cid, self.supervisor, self.autoremove, self.vm, self.net = \
+            store, cid, supervisor, autoremove, vm, net
+        self.fd, self.deadline = vm.ctl.fileno(), vm.deadline
+
+    def finish(self, answer: bytes | None) -> Started:
+        """The started container when the guest answered 'R'; else the failure recorded and raised, as start's."""
+        try:
+            try:
+                process = self.vm.finish(answer)
+            except runtime.StartFailed as failure:
+                _start_failed(self.store, self.cid, self.net, failure)
+            return _running(self.store, self.cid, self.supervisor, process, self.net)
+        except CorralError:
+            if self.autoremove:
+                remove_container(self.store, self.cid, volumes=True)
+            raise
+
+
 def start(store: Store, cid: str, supervisor: str, autoremove: bool,
-          window: tuple[int, int] = (0, 0)) -> Started:
+          window: tuple[int, int] = (0, 0)) -> Started | Booting:
     """Wire the container's network, start its init (runtime.start) and record it as running under
     `supervisor` (an identity from state.identity); or record the failure with its reason (the state
     stays created, as docker's) and raise the error (after removing the container when it was created
-    with --rm). `window` is the initial (rows, cols) of a terminal."""
+    with --rm). `window` is the initial (rows, cols) of a terminal. A VM container comes back Booting."""
     try:
-        return _start(store, cid, supervisor, window)
+        return _start(store, cid, supervisor, window, autoremove)
     except CorralError:
         if autoremove:
             remove_container(store, cid, volumes=True)
         raise
 
 
-def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> Started:
+def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int], autoremove: bool) -> Started | Booting:
     bundle = store.container_dir(cid)
     with open(os.path.join(bundle, "config.json")) as f:
         spec = json.loads(f.read())
@@ -71,9 +98,20 @@ def _start(store: Store, cid: str, supervisor: str, window: tuple[int, int]) -> 
         process = backend.start(bundle, spec, window, net.after_fork if net is not None else None,
                                 store.seccomp_cache)
     except runtime.StartFailed as failure:
-        _release_network(net)
-        state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)
-        raise failure.error from None
+        _start_failed(store, cid, net, failure)
+    if not isinstance(process, runtime.Process):
+        return Booting(store, cid, supervisor, autoremove, process, net)
+    return _running(store, cid, supervisor, process, net)
+
+
+def _start_failed(store: Store, cid: str, net: Attachment | None, failure: runtime.StartFailed) -> NoReturn:
+    _release_network(net)
+    state.mark_start_failed(store, cid, failure.error.exit_code, failure.reason)
+    raise failure.error from None
+
+
+def _running(store: Store, cid: str, supervisor: str, process: runtime.Process, net: Attachment | None) -> Started:
+    bundle = store.container_dir(cid)
     failpoints.hit("monitor.spawned")
     state.mark_running(store, cid, process.pid, supervisor)
     started = Started(cid, process, net, os.path.join(bundle, "log"))

@@ -15,12 +15,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from corral.runtime.vm.start import Booting
+
 
 def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
-          after_fork: Callable[[], None] | None = None, seccomp_cache: str | None = None) -> process_backend.Process:
-    """runtime.start.start's contract, for either backend; raises StartFailed as it does."""
+          after_fork: Callable[[], None] | None = None,
+          seccomp_cache: str | None = None) -> process_backend.Process | Booting:
+    """runtime.start.start's contract, for either backend; raises StartFailed as it does. A VM comes back
+    booting: the caller polls for its guest's answer (runtime/vm/start.py's Booting)."""
     if spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm":
         from corral.runtime.vm import start as vm_backend
 
-        return vm_backend.start(bundle, spec)
+        return vm_backend.start(bundle, spec, window)
     return process_backend.start(bundle, spec, window, after_fork, seccomp_cache)

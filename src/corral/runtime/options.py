@@ -432,14 +432,12 @@ def vm_refusals(opts: ContainerOptions) -> list[str]:
     found = []
     if opts.network == "host" or opts.network.startswith("container:"):
         found.append(f"--network {opts.network} (a VM has a network stack of its own: give a network or none)")
-    flags = (("tty", "-t/--tty"), ("interactive", "-i/--interactive"), ("devices", "--device"),
-             ("sysctls", "--sysctl"), ("healthcheck", "health checks"), ("tmpfs", "--tmpfs"),
+    flags = (("devices", "--device"), ("sysctls", "--sysctl"), ("tmpfs", "--tmpfs"),
              ("shm_size", "--shm-size"), ("memory_swap", "--memory-swap"),
              ("memory_reservation", "--memory-reservation"),
              ("memory_swappiness", "--memory-swappiness"), ("oom_kill_disable", "--oom-kill-disable"),
              ("pids_limit", "--pids-limit (it would count QEMU's threads)"))
-    found += [name for key, name in flags if getattr(opts, key) and not (key == "healthcheck" and
-                                                                          opts.healthcheck.get("Test") == ["NONE"])]
+    found += [name for key, name in flags if getattr(opts, key)]
     if opts.memory is not None and opts.memory < VM_MIN_MEMORY:
         found.append(f"--memory below {VM_MIN_MEMORY >> 20}m (the guest's RAM: its kernel needs more)")
     for key, name in (("ipc", "--ipc"), ("pid", "--pid"), ("uts", "--uts"), ("cgroupns", "--cgroupns")):

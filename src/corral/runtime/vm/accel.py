@@ -63,9 +63,9 @@ def probe() -> str:
 def boots(accel: str, timeout: float) -> tuple[bool, str]:
     """Boot the guest under `accel` with an empty root; True once its init answers as expected."""
     with tempfile.TemporaryDirectory(prefix="corral-vm-probe.") as root:
-        pairs = [socket.socketpair() for _ in range(4)]
+        pairs = [socket.socketpair() for _ in range(5)]
         ctl = pairs[0][0]
-        fds = (pairs[0][1].fileno(), pairs[1][1].fileno(), pairs[2][1].fileno(), pairs[3][1].fileno())
+        fds = tuple(guest.fileno() for _, guest in pairs)
         argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accel, root, fds,
                             os.path.join(root, "console.log"))
         started = time.monotonic()

@@ -3,8 +3,8 @@
 The guest has no Python and no JSON parser, so the host flattens what the init applies into one
 message of NUL-terminated entries, each a one-letter tag and its value (guest/init.c, read_process):
 arguments, environment, working directory, user and groups, the capabilities to keep (as numbers),
-rlimits (as RLIMIT_ numbers), no_new_privs, the hostname, the NICs (runtime/vm/network.py; a read-only
-root is the host's to make: runtime/vm/start.py). It travels on the control
+rlimits (as RLIMIT_ numbers), no_new_privs, the hostname, a terminal and its size, an open stdin, the NICs
+(runtime/vm/network.py; a read-only root is the host's to make: runtime/vm/start.py). It travels on the control
 port, framed as every message there is: a little-endian u32 length, then the payload. An exec's
 process goes the same way on the exec port, after its type and id (guest/init.c says the messages).
 """
@@ -16,20 +16,35 @@ from corral.errors import InvalidArgument
 from corral.runtime.caps import NAMES
 from corral.runtime.options import RLIMITS
 from corral.runtime.vm import network
+from corral.runtime.spec import STDIN_ANNOTATION
 
 
 def frame(payload: bytes) -> bytes:
     return struct.pack("<I", len(payload)) + payload
 
 
-def process_message(spec: dict) -> bytes:
-    """The 'P' message for the spec's process; a NUL inside any string is refused (it would split an entry)."""
-    return frame(b"P" + _entries(spec["process"], spec))
+def process_message(spec: dict, window: tuple[int, int] = (0, 0)) -> bytes:
+    """The 'P' message for the spec's process (`window`: its terminal's first rows and columns); a NUL inside
+    any string is refused (it would split an entry)."""
+    stdin = spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open"
+    return frame(b"P" + _entries(spec["process"], spec) + _stdio(bool(spec["process"].get("terminal")), stdin, window))
 
 
-def exec_message(exec_id: str, process: dict) -> bytes:
+def exec_message(exec_id: str, process: dict, tty: bool = False, stdin: bool = False,
+                 window: tuple[int, int] = (0, 0)) -> bytes:
     """The exec port's request to run `process` (an OCI process, runtime/spec.py's exec_process) as exec_id."""
-    return frame(b"x" + exec_id.encode() + b"\0" + _entries(process, {}))
+    return frame(b"x" + exec_id.encode() + b"\0" + _entries(process, {}) + _stdio(tty, stdin, window))
+
+
+def input_message(kind: bytes, data: bytes = b"", exec_id: str = "") -> bytes:
+    """Input for the command (on the input port) or an exec (on the exec port, with its id): b"i" and stdin
+    bytes, b"I" (stdin ended, or the session hung up), b"z" and "rows cols" (the terminal's new size)."""
+    return frame(kind + exec_id.encode() + data)
+
+
+def _stdio(tty: bool, stdin: bool, window: tuple[int, int]) -> bytes:
+    entries = (b"t\0" if tty else b"") + (b"i\0" if stdin else b"")
+    return entries + (b"W%d %d\0" % window if tty and window[0] > 0 and window[1] > 0 else b"")
 
 
 def exec_signal_message(exec_id: str, sig: int) -> bytes:

@@ -6,7 +6,8 @@ gives it the exec'd process itself). For a VM container the process is in anothe
 monitor gets a relay instead: a fork of itself that sends the request on the exec port, writes what
 the guest sends back into the pipes, forwards the signals it receives (`kill` of an exec, Ctrl-C
 relayed by an attached client) into the guest, and exits with the command's exit code. The port
-carries one exec at a time, so a relay holds a lock on the bundle's vm-exec.lock while it talks.
+carries one exec at a time, so a relay holds a lock on the bundle's vm-exec.lock while it talks, and an exec
+that finds it held is refused (a Conflict; a health check tries again at its next interval).
 """
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ import _socket
 import fcntl
 import gc
 import os
+import select
+import time
 
 from corral import fastjson as json
-from corral.errors import Conflict, InvalidArgument, error_for, from_answer, to_answer
-from corral.runtime import cgroups
-from corral.runtime.start import exit_code, read_all
-from corral.runtime.vm import describe
+from corral.errors import APIError, Conflict, InvalidArgument, error_for, from_answer, to_answer
+from corral.runtime import cgroups, console
+from corral.runtime.start import exit_code
+from corral.runtime.vm import describe, session
+from corral.runtime.vm.start import ready_timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,82 +55,128 @@ def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: l
     return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged)
 
 
-def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool) -> tuple[int, int | None, int | None]:
-    """Fork the relay; returns its pid and the read ends of the command's stdout and stderr (None, None
-    for a detached exec, whose output goes nowhere) once the guest runs it. A command that cannot start
-    raises CommandNotFound / CommandNotExecutable, as a process container's exec does."""
+def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = False, stdin: bool = False,
+          window: tuple[int, int] = (0, 0)) -> tuple[int, int | None, int | None, int | None]:
+    """Fork the relay; returns its pid, where the command's input goes and the read ends of its stdout and
+    stderr: a host terminal's master for all three with `tty` (runtime/vm/session.py says why a host one),
+    a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). Returns once the guest
+    runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable, as a process
+    container's exec does."""
     exec_id = os.urandom(4).hex()
-    message = describe.exec_message(exec_id, process)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+    message = describe.exec_message(exec_id, process, tty, stdin and not tty, window)
+    source = None
+    if tty:
+        master, slave = session.terminal(window)
+        ours, (out_w, err_w), source = (master, master, master), (slave, slave), slave
+    else:
+        out_r, out_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC) if attach else (None, None)
+        in_w = None
+        if stdin:
+            source, in_w = os.pipe2(os.O_CLOEXEC)
+        ours = (in_w, out_r, err_r)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _relay(vm.execs.fileno(), os.path.join(bundle, LOCK), message, exec_id, out_w, err_w, fail_w)
-    for fd in (out_w, err_w, fail_w):
+        _relay(vm.execs.fileno(), os.path.join(bundle, LOCK), message, exec_id, (source, out_w, err_w), fail_w, tty)
+    for fd in {out_w, err_w, fail_w, source}:
         if fd is not None:
             os.close(fd)
-    failure = read_all(fail_r)
+    failure = _answer(fail_r)
+    if failure is None:  # a guest that does not answer (hung, or stopped): the relay goes, the VM stays
+        os.kill(pid, signal.SIGKILL)
+        failure = to_answer(APIError(f"the container's VM did not start the exec within {ready_timeout():g} s "
+                                     "(CORRAL_VM_READY_TIMEOUT)")).encode()
     if failure:
         os.waitpid(pid, 0)
-        for fd in (out_r, err_r):
+        for fd in set(ours):
             if fd is not None:
                 os.close(fd)
         raise from_answer(failure.decode(errors="replace"))
-    return pid, out_r, err_r
+    return pid, *ours
 
 
-def _relay(port: int, lock_path: str, message: bytes, exec_id: str, out: int | None, err: int | None,
-           fail: int) -> NoReturn:
+def _answer(fail_r: int) -> bytes | None:
+    """What the relay reported on `fail_r` once it closed it (nothing: the command runs); None when the guest
+    gave no answer within the ready timeout (the monitor waits here, so not for ever)."""
+    deadline = time.monotonic() + ready_timeout()
+    chunks = []
+    try:
+        while (left := deadline - time.monotonic()) > 0 and select.select([fail_r], [], [], left)[0]:
+            chunk = os.read(fail_r, 4096)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+        return None
+    finally:
+        os.close(fail_r)
+
+
+def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
+           fail: int, tty: bool) -> NoReturn:
     """In the fork: one exec's conversation on the exec port, then exit with its code."""
     gc.disable()  # objects this fork inherited must not be finalized here
-    keep = {port, fail} | {fd for fd in (out, err) if fd is not None}
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) > 2 and int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
+    session.close_fds_but({port, fail} | {fd for fd in stdio if fd is not None})
     try:
-        os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, out, err, fail))
+        os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, stdio, fail, tty))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
         _report(fail, error_for(125, f"exec into the VM failed: {e}"))
     os._exit(125)
 
 
-def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str, out: int | None,
-              err: int | None, fail: int) -> int:
+def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str,
+              stdio: tuple[int | None, int | None, int | None], fail: int, tty: bool) -> int:
+    """Send the request, then relay: input (stdin, or the host terminal's slave) into the guest, output out,
+    the signals this relay gets (a resize of the terminal as its new size) in, until the exit status."""
+    source, out, err = stdio
     lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:  # the monitor waits for this relay's answer: never for another exec's end (an exec -it may last hours)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        _report(fail, Conflict(f"Container {os.path.basename(os.path.dirname(lock_path))} runs in a VM whose exec "
+                               "port another exec holds (one at a time): try again once it ends"))
+        return 125
+    if tty:
+        session.take_slave(source)
+    events = session.Events(tuple(fd for fd in (sock.fileno(), source) if fd is not None), _FORWARDED)
     ident = exec_id.encode()
-    for sig in _FORWARDED:
-        signal.signal(sig, lambda s, _f: sock.sendall(describe.exec_signal_message(exec_id, s)))
     sock.sendall(message)
     data = b""
-    while True:
-        try:
+    for fd, sig in events:
+        if sig:
+            if tty and sig == signal.SIGWINCH:
+                sock.sendall(describe.input_message(b"z", b"%d %d" % console.get_size(source), exec_id))
+            elif not (tty and sig == signal.SIGHUP):  # a hang-up: the terminal's end, read below
+                sock.sendall(describe.exec_signal_message(exec_id, sig))
+        elif fd == source:
+            try:
+                chunk = os.read(source, 65536)
+            except OSError:  # EIO: the monitor closed the terminal's master
+                chunk = b""
+            sock.sendall(describe.input_message(b"i" if chunk else b"I", chunk, exec_id))
+            if not chunk:
+                events.unwatch(source)
+        else:
             chunk = sock.recv(65536)
-        except InterruptedError:
-            continue
-        if not chunk:
-            _report(fail, error_for(125, "the container's VM ended during the exec"))
-            return 255
-        messages, data = describe.parse_messages(data + chunk)
-        for m in messages:
-            kind, body = m[:1], m[9:]
-            if m[1:9] != ident:
-                continue  # an earlier exec's, whose relay was killed
-            if kind == b"r":
-                os.close(fail)
-                fail = -1
-            elif kind == b"f":
-                code, _, why = body.decode(errors="replace").partition(" ")
-                _report(fail, error_for(int(code) if code.isdigit() else 125, why))
-                return int(code) if code.isdigit() else 125
-            elif kind in (b"o", b"e"):
-                _write(out if kind == b"o" else err, body)
-            elif kind == b"w":
-                return exit_code(int(body))
+            if not chunk:
+                _report(fail, error_for(125, "the container's VM ended during the exec"))
+                return 255
+            messages, data = describe.parse_messages(data + chunk)
+            for m in messages:
+                kind, body = m[:1], m[9:]
+                if m[1:9] != ident:
+                    continue  # an earlier exec's, whose relay was killed
+                if kind == b"r":
+                    os.close(fail)
+                    fail = -1
+                elif kind == b"f":
+                    code, _, why = body.decode(errors="replace").partition(" ")
+                    _report(fail, error_for(int(code) if code.isdigit() else 125, why))
+                    return int(code) if code.isdigit() else 125
+                elif kind in (b"o", b"e"):
+                    _write(out if kind == b"o" else err, body)
+                elif kind == b"w":
+                    return exit_code(int(body))
 
 
 def _write(fd: int | None, data: bytes) -> None:

@@ -18,18 +18,19 @@ import _signal as signal
 import _socket
 import gc
 import os
-import select
 import time
 
 from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
+from corral.runtime.spec import STDIN_ANNOTATION
 from corral.runtime.start import Process, StartFailed, read_all
 from corral.runtime.vm import accel, assets, describe, network, qemu
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
 READY_TIMEOUT = 60.0
-"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle)."""
+"""Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle), or to
+start an exec; CORRAL_VM_READY_TIMEOUT in the monitor's environment sets another bound."""
 CONSOLE_LOG = "vm-console.log"
 VM_OVERHEAD = 128 << 20
 """Bytes QEMU may use beyond the guest's RAM (its own heap, TCG's code cache, 9p): about 60 MiB seen idle."""
@@ -37,14 +38,16 @@ _GUEST_MOUNT_TYPES = ("proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "c
 
 
 class VmProcess(Process):
-    """A running VM container: QEMU's pid and the host's ends of the four ports (execs: runtime/vm/exec.py)."""
+    """A running VM container: QEMU's pid and the host's ends of its ports (execs: runtime/vm/exec.py; stdin and
+    the terminal the monitor holds: runtime/vm/session.py)."""
 
     isolation = "vm"
 
-    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket, stdout: int,
-                 stderr: int, execs: _socket.socket, accelerator: str) -> None:
-        super().__init__(pid, cg, None, stdout, stderr, False)
+    def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
+                 stdio: tuple[int | None, int, int | None], tty: bool, execs: _socket.socket, accelerator: str) -> None:
+        super().__init__(pid, cg, stdio[0], stdio[1], stdio[2], tty)
         self.ctl, self.execs, self.accelerator = ctl, execs, accelerator
+        self.unread = b""  # what the guest sent on the control port after its 'R', read with it
 
     def kill(self, sig: int) -> None:
         if sig == signal.SIGKILL:
@@ -57,7 +60,7 @@ class VmProcess(Process):
 
     def exit_status(self, status: int) -> int:
         """The command's wait status as the guest reported it; QEMU's own when it never did (killed)."""
-        data = b""
+        data = self.unread
         try:
             self.ctl.setblocking(False)
             while chunk := self.ctl.recv(65536):
@@ -72,21 +75,22 @@ class VmProcess(Process):
         return status if os.WIFSIGNALED(status) else 255 << 8
 
 
-def start(bundle: str, spec: dict) -> VmProcess:
-    """Fork QEMU for the container in `bundle`, wait until its command runs. Raises StartFailed once
-    QEMU is reaped and the cgroup gone."""
+def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
+    """Fork QEMU for the container in `bundle` and hand its init the process; the guest's answer (its
+    command runs, or why not) is the Booting's to wait for. Raises StartFailed (QEMU reaped, the cgroup
+    gone) when QEMU cannot be started."""
     rootfs = os.path.join(bundle, spec["root"]["path"])
     resources, memory = vm_resources(spec["linux"].get("resources", {}))
-    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(4)]
-    ctl, out, err, execs = (host for host, _ in pairs)
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(5)]
+    ctl, out, err, execs, stdin = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     try:
-        message = describe.process_message(spec)
+        message = describe.process_message(spec, window)
         accelerator = accel.accelerator()
         argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
                             os.path.join(bundle, CONSOLE_LOG), memory >> 20) + network.qemu_args(spec)
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
-        for s in (ctl, out, err, execs):
+        for s in (ctl, out, err, execs, stdin):
             s.close()
         for fd in theirs:
             os.close(fd)
@@ -96,7 +100,7 @@ def start(bundle: str, spec: dict) -> VmProcess:
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        for s in (ctl, out, err, execs):
+        for s in (ctl, out, err, execs, stdin):
             s.close()
         os.close(fail_r)
         os.close(cg_w)
@@ -113,7 +117,7 @@ def start(bundle: str, spec: dict) -> VmProcess:
     os.close(cg_w)
     failure = read_all(fail_r)
     if cg_failure is not None or failure:
-        _abandon(pid, cg, ctl, out, err, execs)
+        _abandon(pid, cg, ctl, out, err, execs, stdin)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
@@ -123,16 +127,8 @@ def start(bundle: str, spec: dict) -> VmProcess:
         ctl.sendall(message)
     except OSError:
         pass  # QEMU ended already: no answer comes, and its console says why
-    answer = _wait_ready(ctl)
-    if answer != b"R":
-        _abandon(pid, cg, ctl, out, err, execs)
-        if answer is not None and answer[:1] == b"E":
-            code, _, why = answer[1:].decode(errors="replace").partition(" ")
-            error = error_for(int(code) if code.isdigit() else 125, why)
-            raise StartFailed(error, why)
-        reason = _no_answer_reason(bundle)
-        raise StartFailed(APIError(reason), reason)
-    return VmProcess(pid, cg, ctl, out.detach(), err.detach(), execs, accelerator)
+    stdio = (bool(spec["process"].get("terminal")), spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open", window)
+    return Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator, stdio)
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
@@ -199,33 +195,87 @@ def host_mounts(spec_mounts: list[dict]) -> list[dict]:
     return found
 
 
-def _wait_ready(ctl: _socket.socket) -> bytes | None:
-    """The guest's first message ('R', or 'E' and why); None when QEMU ended first or the time is up."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    data = b""
-    while True:
-        messages, data = describe.parse_messages(data)
-        if messages:
-            return messages[0]
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([ctl], [], [], left)[0]:
-            return None
+class Booting:
+    """A VM whose guest has not answered yet. Its boot takes 1-2 s under TCG (60 s may pass before a hung
+    guest is given up), so nothing waits for it: the monitor polls `ctl` and calls `feed` when it is
+    readable, and `finish` with the answer, or with None at `deadline`, meanwhile serving every other
+    container."""
+
+    def __init__(self, bundle: str, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
+                 ports: tuple[_socket.socket, _socket.socket, _socket.socket, _socket.socket], accelerator: str,
+                 stdio: tuple[bool, bool, tuple[int, int]]) -> None:
+        self.bundle, self.pid, self.cg, self.ctl, self.accelerator = bundle, pid, cg, ctl, accelerator
+        self.ports = ports  # stdout, stderr, exec, stdin
+        self.tty, self.stdin, self.window = stdio  # -t, -i, the terminal's first size
+        self.deadline = time.monotonic() + ready_timeout()
+        self.reaped: int | None = None  # QEMU's wait status, once its parent reaped it while it booted
+        self._data = b""
+
+    def feed(self) -> bytes | None:
+        """Read what the guest sent (the caller saw `ctl` readable): its first message once whole, b""
+        when QEMU closed the port first (it ended), None while the message is incomplete."""
         try:
-            chunk = ctl.recv(65536)
-        except ConnectionResetError:  # QEMU ended before it read the process description
+            chunk = self.ctl.recv(65536)
+        except BlockingIOError:
             return None
+        except OSError:  # reset: QEMU ended before it read the process description
+            chunk = b""
         if not chunk:
+            return b""
+        messages, self._data = describe.parse_messages(self._data + chunk)
+        if not messages:
             return None
-        data += chunk
+        self._data = b"".join(describe.frame(m) for m in messages[1:]) + self._data
+        return messages[0] or b""
+
+    def finish(self, answer: bytes | None) -> VmProcess:
+        """The running VM when the guest answered 'R'; else StartFailed, QEMU reaped and its cgroup gone."""
+        if answer != b"R":
+            self.abandon()
+            if answer and answer[:1] == b"E":
+                code, _, why = answer[1:].decode(errors="replace").partition(" ")
+                error = error_for(int(code) if code.isdigit() else 125, why)
+                raise StartFailed(error, why)
+            reason = _no_answer_reason(self.bundle)
+            raise StartFailed(APIError(reason), reason)
+        from corral.runtime.vm import session
+
+        out, err, execs, stdin = self.ports
+        try:
+            stdio = session.open_stdio(stdin, out.fileno(), err.fileno(), self.tty, self.stdin, self.window)
+        except OSError as e:  # no pty or fork left on the host
+            self.abandon()
+            reason = f"cannot set up the container's stdin or terminal: {e}"
+            raise StartFailed(APIError(reason), reason) from None
+        out.detach()
+        err.detach()
+        vm = VmProcess(self.pid, self.cg, self.ctl, stdio, self.tty, execs, self.accelerator)
+        vm.unread = self._data
+        return vm
+
+    def abandon(self) -> None:
+        """End a VM that failed to start and everything it held."""
+        _abandon(self.pid, self.cg, self.ctl, *self.ports, reaped=self.reaped is not None)
 
 
-def _abandon(pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, *socks: _socket.socket) -> None:
-    """End a VM that failed to start and everything it held."""
+def ready_timeout() -> float:
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    os.waitpid(pid, 0)
+        return float(os.environ.get("CORRAL_VM_READY_TIMEOUT") or READY_TIMEOUT)
+    except ValueError:
+        return READY_TIMEOUT
+
+
+def _abandon(pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, *socks: _socket.socket, reaped: bool = False) -> None:
+    """End a VM that failed to start and everything it held."""
+    if not reaped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
     for s in socks:
         s.close()
     cg.destroy()
@@ -240,5 +290,5 @@ def _no_answer_reason(bundle: str) -> str:
             last = lines[-1].strip() if lines else ""
     except OSError:
         pass
-    what = f"the container's VM did not start its command (within {READY_TIMEOUT:.0f} s)"
+    what = f"the container's VM did not start its command (within {ready_timeout():g} s)"
     return f"{what}: {last}" if last else what

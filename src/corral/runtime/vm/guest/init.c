@@ -7,17 +7,24 @@
  * root, and runs the container's command in a PID namespace of its own (so the command is PID 1, as
  * in a process container: a signal it has no handler for is ignored, as docker users expect).
  *
- * Three virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
+ * Five virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
  *   /dev/vport0p1  control, both ways: framed messages, a little-endian u32 length, then the payload.
  *                  host -> guest: 'P' the process (NUL-separated entries, see read_process), 'S<n>' a signal.
  *                  guest -> host: 'R' the command runs, 'E<code> <message>' it could not be started,
  *                  'X<wait status>' it exited.
  *   /dev/vport0p2  the command's stdout      /dev/vport0p3  its stderr
  *   /dev/vport0p4  exec, both ways, framed the same, each message a type letter and the exec's 8-character id:
- *                  host -> guest: 'x' id, NUL, the process's entries (as 'P'); 'k' id and a signal number.
+ *                  host -> guest: 'x' id, NUL, the process's entries (as 'P'); 'k' id and a signal number;
+ *                  'i' id and stdin bytes, 'I' id (stdin ended), 'z' id "<rows> <cols>" (its terminal's size).
  *                  guest -> host: 'r' id (it runs), 'f' id "<code> <message>" (it could not start), 'o' id and
  *                  stdout bytes, 'e' id and stderr bytes, 'w' id and its wait status (once its output ended).
  *                  One exec at a time: a request while one runs kills the old one (the host serializes them).
+ *   /dev/vport0p5  the command's input, host -> guest, framed: 'i' stdin bytes, 'I' (stdin ended; with a
+ *                  terminal: the session hung up), 'z' "<rows> <cols>".
+ * With a terminal ('t'), the command (or an exec) gets the slave of a pty of the guest's devpts as its stdin,
+ * stdout and stderr, and this process relays the master: its output to the stdout port (or 'o' messages), the
+ * input to it; a resize is TIOCSWINSZ on the master, so the guest's kernel sends SIGWINCH and Ctrl-C is
+ * the guest's line discipline's SIGINT. With stdin open ('i') and no terminal, stdin is a pipe fed from 'i'.
  * Then the guest reboots, which ends QEMU (-no-reboot; the kernel's reboot=t is a triple fault, which
  * needs no firmware, ACPI or port I/O).
  */
@@ -163,11 +170,120 @@ struct process {
     int no_new_privs;
     char *nics[8];
     int nnics;
+    int tty, open_stdin;
+    unsigned short rows, cols;
 };
+
+/* Input for a command's stdin (a pipe) or terminal (a pty's master), queued while it does not read:
+ * writes never block this loop, and the port it comes from is not read while much is queued. */
+struct sink {
+    int fd, eof, tty;
+    char *buf;
+    size_t len, cap;
+};
+
+#define SINK_FULL (256u << 10)
+
+static void sink_flush(struct sink *s)
+{
+    while (s->fd >= 0 && s->len > 0) {
+        ssize_t n = write(s->fd, s->buf, s->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) { /* the reader is gone: what is queued can never be read */
+            s->len = 0;
+            break;
+        }
+        memmove(s->buf, s->buf + n, s->len - (size_t)n);
+        s->len -= (size_t)n;
+    }
+    if (s->fd >= 0 && s->eof && s->len == 0 && !s->tty) {
+        close(s->fd);
+        s->fd = -1;
+    }
+}
+
+static void sink_add(struct sink *s, const char *data, size_t n)
+{
+    if (s->fd < 0 || s->eof)
+        return;
+    if (s->len + n > s->cap) {
+        size_t cap = s->cap * 2 > s->len + n ? s->cap * 2 : s->len + n;
+        char *buf = realloc(s->buf, cap);
+        if (!buf)
+            return;
+        s->buf = buf;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    sink_flush(s);
+}
+
+static void sink_reset(struct sink *s)
+{
+    if (s->fd >= 0 && !s->tty)
+        close(s->fd);
+    free(s->buf);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+static void set_window(int master, const char *rows_cols)
+{
+    unsigned rows, cols;
+    if (master >= 0 && sscanf(rows_cols, "%u %u", &rows, &cols) == 2 && rows > 0 && cols > 0) {
+        struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    }
+}
+
+/* A pty of the guest's devpts for p: the master (non-blocking, for this loop), its slave in *slave. */
+static int open_pty(struct process *p, int *slave)
+{
+    int master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    int unlock = 0;
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0)
+        return -1;
+    *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (*slave < 0) {
+        close(master);
+        return -1;
+    }
+    if (p->rows > 0 && p->cols > 0) {
+        struct winsize ws = {.ws_row = p->rows, .ws_col = p->cols};
+        ioctl(master, TIOCSWINSZ, &ws);
+    }
+    return master;
+}
+
+/* The child's ends for p: a pty's slave (its master in *master), a pipe's read end for stdin (its write end
+ * in *input), or /dev/null; -1 when none could be made (errno says why). */
+static int child_input(struct process *p, int *master, int *input)
+{
+    *master = *input = -1;
+    if (p->tty) {
+        int slave = -1;
+        *master = open_pty(p, &slave);
+        return *master < 0 ? -1 : slave;
+    }
+    if (p->open_stdin) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+            return -1;
+        fcntl(fds[1], F_SETFL, O_NONBLOCK);
+        *input = fds[1];
+        return fds[0];
+    }
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
 
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
- * N no_new_privs, n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network). */
+ * N no_new_privs, t a terminal, i stdin open, W "rows cols" (the terminal's first size),
+ * n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network). */
 static void parse_process(char *s, char *end, struct process *p)
 {
     memset(p, 0, sizeof *p);
@@ -186,6 +302,16 @@ static void parse_process(char *s, char *end, struct process *p)
         case 'C': if (p->ncaps < 64) p->caps[p->ncaps++] = atoi(v); break;
         case 'N': p->no_new_privs = 1; break;
         case 'n': if (p->nnics < 8) p->nics[p->nnics++] = v; break;
+        case 't': p->tty = 1; break;
+        case 'i': p->open_stdin = 1; break;
+        case 'W': {
+            unsigned rows, cols;
+            if (sscanf(v, "%u %u", &rows, &cols) == 2) {
+                p->rows = (unsigned short)rows;
+                p->cols = (unsigned short)cols;
+            }
+            break;
+        }
         case 'L':
             if (p->nlimits < 32) {
                 unsigned long long soft, hard;
@@ -358,12 +484,14 @@ static void make_cwd(const char *cwd)
     mkdir(path, 0755);
 }
 
-/* In a fork: become the process p describes and exec it; why not, on `report` ("<code> <message>"). */
-static void exec_process(struct process *p, int out, int err, int report)
+/* In a fork: become the process p describes and exec it; why not, on `report` ("<code> <message>"). With a
+ * terminal, `in` is its slave, which becomes the controlling terminal of the process's new session. */
+static void exec_process(struct process *p, int in, int out, int err, int report)
 {
     setsid();
-    int null = open("/dev/null", O_RDONLY);
-    if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+    if (p->tty && ioctl(in, TIOCSCTTY, 0) < 0)
+        dprintf(report, "125 cannot take the terminal: %s", strerror(errno)), _exit(125);
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
         dprintf(report, "125 cannot set up stdio: %s", strerror(errno)), _exit(125);
     for (int i = 0; i < p->nlimits; i++) {
         struct rlimit rl = {p->limits[i].soft, p->limits[i].hard};
@@ -397,17 +525,17 @@ static void exec_process(struct process *p, int out, int err, int report)
     _exit(code);
 }
 
-static void exec_command(struct process *p, int out, int err, int report)
+static void exec_command(struct process *p, int in, int out, int err, int report)
 {
     /* PID 1 of its own PID namespace: /proc is mounted here, where that namespace is this one's */
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         dprintf(report, "125 cannot mount /proc: %s", strerror(errno)), _exit(125);
-    exec_process(p, out, err, report);
+    exec_process(p, in, out, err, report);
 }
 
 /* Fork and exec p (fork lands in the container's PID namespace: this process unshared it before the
  * command's fork); 0 and the child's pid, or why it could not start in `why`. */
-static pid_t spawn(struct process *p, int out, int err, int container, char *why, size_t whylen)
+static pid_t spawn(struct process *p, int in, int out, int err, int container, char *why, size_t whylen)
 {
     int report[2];
     why[0] = 0;
@@ -425,8 +553,8 @@ static pid_t spawn(struct process *p, int out, int err, int container, char *why
     if (child == 0) {
         close(report[0]);
         if (container)
-            exec_command(p, out, err, report[1]);
-        exec_process(p, out, err, report[1]);
+            exec_command(p, in, out, err, report[1]);
+        exec_process(p, in, out, err, report[1]);
     }
     close(report[1]);
     ssize_t n = read(report[0], why, whylen - 1);
@@ -447,10 +575,13 @@ static struct {
     int out, err, status, reaped;
     struct process p;
     char *msg;
-} ex = {.out = -1, .err = -1};
+    struct sink in; /* its stdin: a pipe's write end, or the pty's master (then out is the master too) */
+} ex = {.out = -1, .err = -1, .in = {.fd = -1}};
 
 static void end_exec_output(int *fd)
 {
+    if (*fd == ex.in.fd && ex.in.tty)
+        ex.in.fd = -1;
     close(*fd);
     *fd = -1;
 }
@@ -461,6 +592,7 @@ static void finish_exec_if_done(int port)
         char status[16];
         int n = snprintf(status, sizeof status, "%d", ex.status);
         send_frame(port, 'w', ex.id, status, (size_t)n);
+        sink_reset(&ex.in); /* input the command never read goes with it */
         ex.pid = 0;
         free(ex.msg);
         ex.msg = NULL;
@@ -480,23 +612,37 @@ static void start_exec(int port, char *msg, uint32_t len)
         ex.pid = 0;
         free(ex.msg);
     }
+    sink_reset(&ex.in);
     ex.msg = msg;
     memcpy(ex.id, msg + 1, 8);
     ex.id[8] = 0;
     parse_process(msg + 10, msg + len, &ex.p);
-    int out[2], err[2];
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, master, input;
     char why[2048];
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
-        snprintf(why, sizeof why, "125 cannot make pipes: %s", strerror(errno));
+    int in = child_input(&ex.p, &master, &input);
+    if (in < 0 || (!ex.p.tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0))) {
+        snprintf(why, sizeof why, "125 cannot make the exec's stdio: %s", strerror(errno));
         send_frame(port, 'f', ex.id, why, strlen(why));
+        int made[] = {in, master, input, out[0], out[1], err[0], err[1]};
+        for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
+            if (made[i] >= 0)
+                close(made[i]);
         return;
     }
-    pid_t child = ex.p.nargs ? spawn(&ex.p, out[1], err[1], 0, why, sizeof why) : -1;
-    close(out[1]);
-    close(err[1]);
+    if (ex.p.tty)
+        out[0] = master, out[1] = in, err[1] = in;
+    pid_t child = ex.p.nargs ? spawn(&ex.p, in, out[1], err[1], 0, why, sizeof why) : -1;
+    close(in);
+    if (!ex.p.tty) {
+        close(out[1]);
+        close(err[1]);
+    }
     if (child < 0) {
         close(out[0]);
-        close(err[0]);
+        if (err[0] >= 0)
+            close(err[0]);
+        if (input >= 0)
+            close(input);
         if (!why[0])
             snprintf(why, sizeof why, "125 no command to run");
         send_frame(port, 'f', ex.id, why, strlen(why));
@@ -506,6 +652,8 @@ static void start_exec(int port, char *msg, uint32_t len)
     ex.out = out[0];
     ex.err = err[0];
     ex.reaped = 0;
+    ex.in.fd = ex.p.tty ? master : input;
+    ex.in.tty = ex.p.tty;
     send_frame(port, 'r', ex.id, "", 0);
 }
 
@@ -515,8 +663,110 @@ static void relay_exec_output(int port, int *fd, char type)
     ssize_t n = read(*fd, buf, sizeof buf);
     if (n > 0)
         send_frame(port, type, ex.id, buf, (size_t)n);
-    else if (n == 0 || errno != EINTR)
+    else if (n == 0 || (errno != EINTR && errno != EAGAIN))
         end_exec_output(fd);
+}
+
+/* An exec's input message ('i', 'I' or 'z', after its id) for the exec running now. */
+static void exec_input(char *msg, uint32_t len)
+{
+    if (ex.pid <= 0 || ex.reaped || len < 9 || memcmp(msg + 1, ex.id, 8) != 0)
+        return;
+    if (msg[0] == 'i') {
+        sink_add(&ex.in, msg + 9, len - 9);
+    } else if (msg[0] == 'I') {
+        ex.in.eof = 1;
+        sink_flush(&ex.in);
+    } else if (msg[0] == 'z' && ex.in.tty) {
+        set_window(ex.in.fd, msg + 9);
+    }
+}
+
+/* The container's command's terminal master (or -1), and its input (a pipe or that master). */
+static int cmaster = -1;
+static struct sink cin = {.fd = -1};
+
+static void end_container_terminal(void)
+{
+    close(cmaster);
+    if (cin.tty)
+        cin.fd = -1;
+    cmaster = -1;
+}
+
+/* The terminal's output on its way to the stdout port, which is non-blocking: while the host does not read
+ * (a client that reads slowly), the output waits here and the master is not read, but this loop runs on
+ * (signals, execs, input). */
+static char tout[65536];
+static size_t tout_len;
+
+static void flush_terminal(int out)
+{
+    size_t done = 0;
+    while (done < tout_len) {
+        ssize_t n = write(out, tout + done, tout_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) { /* the host is gone: the output goes nowhere */
+            done = tout_len;
+            break;
+        }
+        done += (size_t)n;
+    }
+    memmove(tout, tout + done, tout_len - done);
+    tout_len -= done;
+}
+
+/* Read the terminal when its last output has gone; all of it, waiting for the host, when `drain` (the
+ * command exited: nothing else is left to do). */
+static void relay_terminal(int out, int drain)
+{
+    do {
+        if (drain && tout_len) {
+            struct pollfd w = {.fd = out, .events = POLLOUT};
+            poll(&w, 1, -1);
+        }
+        flush_terminal(out);
+        if (tout_len)
+            continue;
+        ssize_t n = read(cmaster, tout, sizeof tout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) { /* EIO: no process holds the slave any more */
+            end_container_terminal();
+            return;
+        }
+        tout_len = (size_t)n;
+        flush_terminal(out);
+    } while (drain || tout_len == 0);
+}
+
+/* One message of the input port; 0 once the host's end is gone (as the end of the input). */
+static int container_input(int port)
+{
+    uint32_t len;
+    char *msg = read_msg(port, &len);
+    if (!msg) {
+        cin.eof = 1;
+        sink_flush(&cin);
+        return 0;
+    }
+    if (len >= 1 && msg[0] == 'i') {
+        sink_add(&cin, msg + 1, len - 1);
+    } else if (len >= 1 && msg[0] == 'I') {
+        cin.eof = 1;
+        if (cmaster >= 0) /* the session hung up: the command's terminal does too */
+            end_container_terminal();
+        sink_flush(&cin);
+    } else if (len > 1 && msg[0] == 'z') {
+        set_window(cmaster, msg + 1);
+    }
+    free(msg);
+    return 1;
 }
 
 int main(void)
@@ -530,7 +780,8 @@ int main(void)
     int out = open_port("/dev/vport0p2", O_WRONLY);
     int err = open_port("/dev/vport0p3", O_WRONLY);
     int xp = open_port("/dev/vport0p4", O_RDWR);
-    if (out < 0 || err < 0 || xp < 0)
+    int ip = open_port("/dev/vport0p5", O_RDONLY);
+    if (out < 0 || err < 0 || xp < 0 || ip < 0)
         fail(125, "no output or exec ports: %s", strerror(errno));
     read_process(&p);
 
@@ -552,8 +803,18 @@ int main(void)
     if (sfd < 0 || unshare(CLONE_NEWPID) < 0)
         fail(125, "cannot prepare the command: %s", strerror(errno));
     char why[2048];
-    pid_t child = spawn(&p, out, err, 1, why, sizeof why);
-    close(out);
+    int input;
+    int in = child_input(&p, &cmaster, &input);
+    if (in < 0)
+        fail(125, "cannot make the command's stdin or terminal: %s", strerror(errno));
+    cin.fd = p.tty ? cmaster : input;
+    if (p.tty)
+        fcntl(out, F_SETFL, O_NONBLOCK);
+    cin.tty = p.tty;
+    pid_t child = p.tty ? spawn(&p, in, in, in, 1, why, sizeof why) : spawn(&p, in, out, err, 1, why, sizeof why);
+    close(in);
+    if (!p.tty)
+        close(out);
     close(err);
     if (child < 0) { /* the command never ran: its code and why */
         send_msg("E%s", why);
@@ -562,10 +823,16 @@ int main(void)
     send_msg("R");
 
     for (;;) {
-        struct pollfd fds[5] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
-                                {.fd = xp, .events = POLLIN}, {.fd = ex.out, .events = POLLIN},
-                                {.fd = ex.err, .events = POLLIN}};
-        if (poll(fds, 5, -1) < 0) {
+        /* a port is not read while its command's input is queued, so that the host's writer waits instead */
+        struct pollfd fds[10] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
+                                {.fd = ex.in.len < SINK_FULL ? xp : -1, .events = POLLIN},
+                                {.fd = ex.out, .events = POLLIN}, {.fd = ex.err, .events = POLLIN},
+                                {.fd = cin.len < SINK_FULL ? ip : -1, .events = POLLIN},
+                                {.fd = tout_len ? -1 : cmaster, .events = POLLIN},
+                                {.fd = cin.len ? cin.fd : -1, .events = POLLOUT},
+                                {.fd = ex.in.len ? ex.in.fd : -1, .events = POLLOUT},
+                                {.fd = tout_len ? out : -1, .events = POLLOUT}};
+        if (poll(fds, 10, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -586,6 +853,9 @@ int main(void)
                 break;
             if (len >= 9 && msg[0] == 'x') {
                 start_exec(xp, msg, len);
+            } else if (msg[0] == 'i' || msg[0] == 'I' || msg[0] == 'z') {
+                exec_input(msg, len);
+                free(msg);
             } else {
                 if (len > 9 && msg[0] == 'k' && ex.pid > 0 && !ex.reaped && memcmp(msg + 1, ex.id, 8) == 0)
                     kill(ex.pid, atoi(msg + 9));
@@ -596,6 +866,18 @@ int main(void)
             relay_exec_output(xp, &ex.out, 'o');
         if (fds[4].revents && ex.err >= 0)
             relay_exec_output(xp, &ex.err, 'e');
+        if (fds[5].revents & (POLLIN | POLLHUP) && !container_input(ip)) {
+            close(ip);
+            ip = -1;
+        }
+        if (fds[6].revents && cmaster >= 0)
+            relay_terminal(out, 0);
+        if (fds[7].revents)
+            sink_flush(&cin);
+        if (fds[8].revents)
+            sink_flush(&ex.in);
+        if (fds[9].revents)
+            flush_terminal(out); /* then the master is read again */
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == sizeof si)
@@ -604,6 +886,8 @@ int main(void)
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
                 if (pid == child) {
+                    if (cmaster >= 0)
+                        relay_terminal(out, 1);
                     send_msg("X%d", status);
                     power_off();
                 }
