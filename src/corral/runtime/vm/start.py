@@ -24,7 +24,7 @@ import time
 from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
 from corral.runtime.start import Process, StartFailed, read_all
-from corral.runtime.vm import accel, assets, describe, qemu
+from corral.runtime.vm import accel, assets, describe, qemu, template
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
@@ -81,10 +81,12 @@ def start(bundle: str, spec: dict) -> VmProcess:
     ctl, out, err, execs = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     try:
-        message = describe.process_message(spec)
+        message = describe.process_message(spec, describe.host_state())
         accelerator = accel.accelerator()
-        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
-                            os.path.join(bundle, CONSOLE_LOG), memory >> 20)
+        kernel, initrd = assets.guest_kernel(), assets.guest_initrd()
+        argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
+                            memory >> 20)
+        resumed = template.resume(argv, kernel, initrd, accelerator, memory >> 20)
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
         for s in (ctl, out, err, execs):
             s.close()
@@ -100,7 +102,8 @@ def start(bundle: str, spec: dict) -> VmProcess:
             s.close()
         os.close(fail_r)
         os.close(cg_w)
-        _exec_qemu(argv, spec, bundle, rootfs, theirs, fail_w, cg_r, cg.entry_files())
+        _exec_qemu(argv, spec, bundle, rootfs, theirs + ([resumed.qemu_end] if resumed else []), fail_w, cg_r,
+                   cg.entry_files())
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     try:
@@ -113,12 +116,17 @@ def start(bundle: str, spec: dict) -> VmProcess:
     os.close(cg_w)
     failure = read_all(fail_r)
     if cg_failure is not None or failure:
+        if resumed is not None:
+            resumed.close()
         _abandon(pid, cg, ctl, out, err, execs)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
         error = from_answer(failure.decode(errors="replace"))
         raise StartFailed(error, str(error))
+    if resumed is not None and (why := resumed.begin()):
+        _abandon(pid, cg, ctl, out, err, execs)
+        raise StartFailed(APIError(why), why)
     try:
         ctl.sendall(message)
     except OSError:
@@ -203,7 +211,7 @@ def _wait_ready(ctl: _socket.socket) -> bytes | None:
     deadline = time.monotonic() + READY_TIMEOUT
     data = b""
     while True:
-        messages, data = describe.parse_messages(data)
+        messages, data = describe.answers(data)
         if messages:
             return messages[0]
         left = deadline - time.monotonic()

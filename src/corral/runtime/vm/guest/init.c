@@ -10,7 +10,8 @@
  * Three virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
  *   /dev/vport0p1  control, both ways: framed messages, a little-endian u32 length, then the payload.
  *                  host -> guest: 'P' the process (NUL-separated entries, see read_process), 'S<n>' a signal.
- *                  guest -> host: 'R' the command runs, 'E<code> <message>' it could not be started,
+ *                  guest -> host: 'W' the init waits for its process (a template is saved here: vm/template.py),
+ *                  'R' the command runs, 'E<code> <message>' it could not be started,
  *                  'X<wait status>' it exited.
  *   /dev/vport0p2  the command's stdout      /dev/vport0p3  its stderr
  *   /dev/vport0p4  exec, both ways, framed the same, each message a type letter and the exec's 8-character id:
@@ -33,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -41,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_ENTRIES 4096
@@ -155,11 +159,12 @@ struct process {
     struct { int resource; rlim_t soft, hard; } limits[32];
     int nlimits;
     int no_new_privs;
+    char *clock, *seed; /* the host's time and fresh entropy: a guest restored from a template has neither */
 };
 
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
- * N no_new_privs. */
+ * N no_new_privs, T "seconds.nanoseconds" the host's clock, r hex bytes of entropy from the host. */
 static void parse_process(char *s, char *end, struct process *p)
 {
     memset(p, 0, sizeof *p);
@@ -177,6 +182,8 @@ static void parse_process(char *s, char *end, struct process *p)
         case 'B': p->keep_caps = 1; break;
         case 'C': if (p->ncaps < 64) p->caps[p->ncaps++] = atoi(v); break;
         case 'N': p->no_new_privs = 1; break;
+        case 'T': p->clock = v; break;
+        case 'r': p->seed = v; break;
         case 'L':
             if (p->nlimits < 32) {
                 unsigned long long soft, hard;
@@ -204,6 +211,37 @@ static void read_process(struct process *p)
     parse_process(msg + 1, msg + len, p);
     if (p->nargs == 0)
         fail(125, "no command to run");
+}
+
+/* The guest's clock set to the host's, and its random pool reseeded: a guest restored from a template would
+ * otherwise keep the template's time and generate the same random numbers as every other guest restored from it. */
+static void take_host_state(struct process *p)
+{
+    if (p->clock) {
+        struct timespec ts = {0, 0};
+        char *dot;
+        ts.tv_sec = (time_t)strtoll(p->clock, &dot, 10);
+        if (*dot == '.')
+            ts.tv_nsec = strtol(dot + 1, NULL, 10);
+        if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+            fail(125, "cannot set the clock: %s", strerror(errno));
+    }
+    if (p->seed) {
+        static struct { struct rand_pool_info info; unsigned char buf[256]; } e;
+        size_t n = 0;
+        for (const char *h = p->seed; h[0] && h[1] && n < sizeof e.buf; h += 2) {
+            unsigned int byte;
+            if (sscanf(h, "%2x", &byte) != 1)
+                break;
+            e.buf[n++] = (unsigned char)byte;
+        }
+        e.info.entropy_count = (int)(n * 8);
+        e.info.buf_size = (int)n;
+        int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+        if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e.info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+            fail(125, "cannot seed the random pool: %s", strerror(errno));
+        close(fd);
+    }
 }
 
 static void mount_or_fail(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
@@ -424,7 +462,9 @@ int main(void)
     int xp = open_port("/dev/vport0p4", O_RDWR);
     if (out < 0 || err < 0 || xp < 0)
         fail(125, "no output or exec ports: %s", strerror(errno));
+    send_msg("W");
     read_process(&p);
+    take_host_state(&p);
 
     mount_or_fail("corral-root", "/newroot", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap");
     mount_or_fail("sysfs", "/newroot/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
