@@ -159,3 +159,7 @@ def test_a_template_being_built_elsewhere_means_a_cold_boot(vm):
     finally:
         os.close(lock)
     assert not template.valid(os.path.join(vm.templates, name), name)
+    killed = os.path.join(vm.templates, f".build-{name}-1")  # what a builder killed midway left
+    os.makedirs(os.path.join(killed, "root"))
+    assert vm.out("run", "--rm", "--isolation=vm", "busybox", "echo", "rebuilt") == "rebuilt\n"
+    assert template.valid(os.path.join(vm.templates, name), name) and not os.path.exists(killed)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import _socket
 import fcntl
 import gc
+import glob
 import hashlib
 import json
 import os
@@ -120,6 +121,8 @@ def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int, build
             return None
         if valid(directory, name):  # built by the process that held the lock
             return directory
+        for stale in glob.glob(os.path.join(templates_dir(), f".build-{name}-*")):  # builders killed midway
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             _build(directory, name, kernel, initrd, accel, memory_mib, cpus)
         except TemplateError:
