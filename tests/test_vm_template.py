@@ -163,3 +163,14 @@ def test_a_template_being_built_elsewhere_means_a_cold_boot(vm):
     os.makedirs(os.path.join(killed, "root"))
     assert vm.out("run", "--rm", "--isolation=vm", "busybox", "echo", "rebuilt") == "rebuilt\n"
     assert template.valid(os.path.join(vm.templates, name), name) and not os.path.exists(killed)
+
+
+def test_a_template_that_cannot_be_built_means_a_cold_boot(busybox, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the templates would go")
+    busybox.env["CORRAL_VM_TEMPLATES"] = str(blocked)
+    busybox.out("run", "-d", "--name", "cold", "--isolation=vm", "busybox", "sleep", "1000")
+    assert "-incoming" not in _qemu_argv(busybox, "cold")
+    assert busybox.out("exec", "cold", "echo", "booted") == "booted\n"
+    busybox.out("rm", "-f", "cold")
+    assert blocked.read_text() == "a file where the templates would go"

@@ -103,17 +103,18 @@ def valid(directory: str, name: str) -> bool:
         return False
 
 
-def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int, build: bool = True) -> str | None:
-    """The directory of a valid template of this shape, built now when there is none and `build`; None when
+def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> str | None:
+    """The directory of a valid template of this shape, built now when there is none; None when
     it cannot be had (another process builds it, or the build failed): the VM then boots cold."""
     name = key(kernel, initrd, accel, memory_mib, cpus)
     directory = os.path.join(templates_dir(), name)
     if valid(directory, name):
         return directory
-    if not build:
+    try:
+        os.makedirs(templates_dir(), mode=0o700, exist_ok=True)
+        lock = os.open(os.path.join(templates_dir(), f".{name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:  # a read-only or full cache: a cold boot
         return None
-    os.makedirs(templates_dir(), exist_ok=True)
-    lock = os.open(os.path.join(templates_dir(), f".{name}.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,7 +126,7 @@ def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int, build
             shutil.rmtree(stale, ignore_errors=True)
         try:
             _build(directory, name, kernel, initrd, accel, memory_mib, cpus)
-        except TemplateError:
+        except (TemplateError, OSError, ValueError):  # no wait reached, a full disk, QMP garbled: a cold boot
             return None
         return directory
     finally:
@@ -168,6 +169,7 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
         ram = os.path.join(work, "ram")
         with open(ram, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(ram, 0o600)  # the guest's memory: its random state before the reseed, for one
         st = os.stat(ram)
         manifest = {"key": name, "version": VERSION, "state": _sha256(os.path.join(work, "state")),
                     "ram": [st.st_size, st.st_ino, st.st_mtime_ns], "memory_mib": memory_mib, "cpus": cpus,
@@ -197,9 +199,8 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
 
 
 def _save(ctl: _socket.socket, qmp: _Qmp, state: int) -> None:
-    """Wait for the init's 'W', then migrate the guest into the state file. It runs while it is saved (its RAM
-    is not in the stream; QEMU stops it for the devices' state), so that a restored one runs too: one saved
-    stopped would be restored stopped."""
+    """Wait for the init's 'W', then migrate the guest into the state file (its RAM is not in the stream, so
+    one pass: QEMU stops it for the devices' state)."""
     deadline = time.monotonic() + BUILD_TIMEOUT
     data = b""
     while describe.WAITING not in describe.parse_messages(data)[0]:
@@ -284,6 +285,8 @@ class Resume:
     def begin(self) -> str | None:
         """Restore the guest (QEMU forked with args()) and run it; why it could not, or None. Closes what it held.
         QEMU 7.2 leaves a guest restored with -incoming defer paused, whatever the template's state: 'cont'."""
+        os.close(self.qemu_end)  # QEMU has its own: when it ends, the monitor's socket ends, not a wait
+        self.qemu_end = -1
         try:
             qmp = _Qmp(self.qmp)
             qmp.command("qmp_capabilities")
@@ -303,10 +306,8 @@ class Resume:
     def close(self) -> None:
         self.qmp.close()
         for fd in (self.state, self.qemu_end):
-            try:
+            if fd >= 0:
                 os.close(fd)
-            except OSError:
-                pass  # closed already
         self.state = self.qemu_end = -1
 
 
