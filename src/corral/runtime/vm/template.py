@@ -3,17 +3,18 @@
 A cold boot under TCG spends ~1.5 s in QEMU and the guest kernel before the init can read its process;
 every VM container of the same shape (kernel, init, QEMU and its command line: memory size, CPU count,
 accelerator) goes through the same states up to that point. So the first VM container of a shape boots a
-template guest to that point (the init reports 'W' on the control port, before it mounts any root), stops
-it and saves it with QEMU's migration into `state`; its RAM is a file, `ram`, which the template's QEMU maps
+template guest to that point (the init reports 'W' on the control port, before it mounts any root) and
+saves it with QEMU's migration into `state`; its RAM is a file, `ram`, which the template's QEMU maps
 shared (share=on) so the guest's memory lands in it, and the migration skips it (x-ignore-shared). Each
-container's QEMU then maps `ram` private (share=off: copy on write) and loads `state` (-incoming fd:N): the
-guest resumes in the init's read of the control port, its unchanged pages shared with every other VM of the
+container's QEMU then maps `ram` private (share=off: copy on write), waits (-incoming defer) until the host
+hands it `state` over its monitor (QMP: the capability both ends need, getfd, migrate-incoming, then 'cont',
+as QEMU 7.2 leaves a restored guest paused), and the guest resumes in the init's read of the control port, its unchanged pages shared with every other VM of the
 template through the page cache, so an idle VM costs the host mostly what it wrote.
 
 The container's root is attached after restore without hotplug (microvm has none): the 9p device is in the
 template, and its export path is host-side configuration, not migrated device state, so the restored QEMU's
 -fsdev names this container's root (mounted in QEMU's own mount namespace, as for a cold boot). The guest has
-not mounted it when the template is saved (QEMU refuses to migrate a mounted 9p export). The process, the
+not mounted it when the template is saved (QEMU refuses to migrate a mounted 9p export; the template's export is an empty directory). The process, the
 host's clock and fresh entropy reach the guest after restore on the control port (describe.host_state), as
 for a cold boot.
 
@@ -55,7 +56,7 @@ IGNORE_SHARED = {"capability": "x-ignore-shared", "state": True}
 """Migration leaves shared file-backed RAM out of the stream; both ends must have it."""
 EVENTS = {"capability": "events", "state": True}
 _PLACEHOLDER_PORTS = (3, 4, 5, 6)
-_ROOT = "/run/corral-vm/root"  # the template's 9p export: a name only, the guest never mounts it
+_ROOT = "/run/corral-vm/root"  # the 9p export in the key's command line: a name only, never mounted
 
 
 class TemplateError(Exception):
