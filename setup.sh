@@ -94,6 +94,9 @@ chmod 755 /usr/local/bin/corral
 # The guest kernel and init of --isolation=vm, built once and cached in /var/cache/corral/vm (the kernel
 # takes minutes: `nice make -j2 vmlinux`); then which accelerator boots it here (KVM or TCG), probed once
 "$VENV/bin/python" -m corral.runtime.vm.build
+# The default VM template (128 MiB, 1 CPU): a guest booted to its init's wait and saved, which VM containers
+# resume instead of booting (runtime/vm/template.py; other shapes are built by their first container)
+"$VENV/bin/python" -m corral.runtime.vm.template
 
 corral images -q busybox | grep -q . || corral image bootstrap busybox >/dev/null
 corral run --rm busybox echo "corral is ready: hello from a busybox container"

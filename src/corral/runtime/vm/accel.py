@@ -78,7 +78,7 @@ def boots(accel: str, timeout: float) -> tuple[bool, str]:
             ctl.settimeout(timeout)
             data = b""
             try:
-                while not describe.parse_messages(data)[0]:
+                while not describe.answers(data)[0]:
                     chunk = ctl.recv(4096)
                     if not chunk:
                         break
@@ -87,7 +87,7 @@ def boots(accel: str, timeout: float) -> tuple[bool, str]:
                 return False, f"no answer within {timeout:.0f} s"
             except ConnectionResetError:
                 pass  # QEMU ended before it read what was sent
-            messages = describe.parse_messages(data)[0]
+            messages = describe.answers(data)[0]
             if messages and messages[0].startswith(b"E127 "):
                 return True, f"booted in {time.monotonic() - started:.2f} s"
             try:

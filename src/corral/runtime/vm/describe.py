@@ -10,7 +10,9 @@ process goes the same way on the exec port, after its type and id (guest/init.c 
 """
 from __future__ import annotations
 
+import os
 import struct
+import time
 
 from corral.errors import InvalidArgument
 from corral.runtime.caps import NAMES
@@ -23,11 +25,19 @@ def frame(payload: bytes) -> bytes:
     return struct.pack("<I", len(payload)) + payload
 
 
-def process_message(spec: dict, window: tuple[int, int] = (0, 0)) -> bytes:
-    """The 'P' message for the spec's process (`window`: its terminal's first rows and columns); a NUL inside
-    any string is refused (it would split an entry)."""
+def process_message(spec: dict, window: tuple[int, int] = (0, 0), extra: bytes = b"") -> bytes:
+    """The 'P' message for the spec's process (`window`: its terminal's first rows and columns; `extra`: more
+    entries, host_state's); a NUL inside any string is refused (it would split an entry)."""
     stdin = spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open"
-    return frame(b"P" + _entries(spec["process"], spec) + _stdio(bool(spec["process"].get("terminal")), stdin, window))
+    stdio = _stdio(bool(spec["process"].get("terminal")), stdin, window)
+    return frame(b"P" + _entries(spec["process"], spec) + stdio + extra)
+
+
+def host_state() -> bytes:
+    """Entries for the init to set the guest's clock to the host's and reseed its random pool: a guest
+    restored from a template (runtime/vm/template.py) would keep the template's time and random state."""
+    now = time.clock_gettime_ns(time.CLOCK_REALTIME)
+    return b"T%d.%09d\0r%s\0" % (now // 10**9, now % 10**9, os.urandom(32).hex().encode())
 
 
 def exec_message(exec_id: str, process: dict, tty: bool = False, stdin: bool = False,
@@ -91,3 +101,13 @@ def parse_messages(data: bytes) -> tuple[list[bytes], bytes]:
         found.append(data[4:4 + length])
         data = data[4 + length:]
     return found, data
+
+
+WAITING = b"W"
+"""The init's first message: it waits for its process (runtime/vm/template.py saves a template there)."""
+
+
+def answers(data: bytes) -> tuple[list[bytes], bytes]:
+    """parse_messages without the init's WAITING: what a guest answers to its process."""
+    messages, rest = parse_messages(data)
+    return [m for m in messages if m != WAITING], rest

@@ -24,7 +24,7 @@ from corral.errors import APIError, error_for, from_answer, to_answer
 from corral.runtime import cgroups, mounts
 from corral.runtime.spec import STDIN_ANNOTATION
 from corral.runtime.start import Process, StartFailed, read_all
-from corral.runtime.vm import accel, assets, describe, network, qemu
+from corral.runtime.vm import accel, assets, describe, network, qemu, template
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
@@ -85,10 +85,15 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     ctl, out, err, execs, stdin = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     try:
-        message = describe.process_message(spec, window)
+        message = describe.process_message(spec, window, describe.host_state())
         accelerator = accel.accelerator()
-        argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accelerator, rootfs, tuple(theirs),
-                            os.path.join(bundle, CONSOLE_LOG), memory >> 20) + network.qemu_args(spec)
+        kernel, initrd = assets.guest_kernel(), assets.guest_initrd()
+        argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
+                            memory >> 20)
+        nics = network.qemu_args(spec)
+        # a template's guest probed its devices before it was saved: one with NICs boots cold
+        resumed = None if nics else template.resume(argv, kernel, initrd, accelerator, memory >> 20)
+        argv += nics
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
         for s in (ctl, out, err, execs, stdin):
             s.close()
@@ -104,7 +109,8 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
             s.close()
         os.close(fail_r)
         os.close(cg_w)
-        _exec_qemu(argv, spec, bundle, rootfs, theirs, fail_w, cg_r, cg.entry_files())
+        _exec_qemu(argv, spec, bundle, rootfs, theirs + ([resumed.qemu_end] if resumed else []), fail_w, cg_r,
+                   cg.entry_files())
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     try:
@@ -117,12 +123,17 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     os.close(cg_w)
     failure = read_all(fail_r)
     if cg_failure is not None or failure:
+        if resumed is not None:
+            resumed.close()
         _abandon(pid, cg, ctl, out, err, execs, stdin)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
         error = from_answer(failure.decode(errors="replace"))
         raise StartFailed(error, str(error))
+    if resumed is not None and (why := resumed.begin()):
+        _abandon(pid, cg, ctl, out, err, execs, stdin)
+        raise StartFailed(APIError(why), why)
     try:
         ctl.sendall(message)
     except OSError:
@@ -222,7 +233,7 @@ class Booting:
             chunk = b""
         if not chunk:
             return b""
-        messages, self._data = describe.parse_messages(self._data + chunk)
+        messages, self._data = describe.answers(self._data + chunk)
         if not messages:
             return None
         self._data = b"".join(describe.frame(m) for m in messages[1:]) + self._data

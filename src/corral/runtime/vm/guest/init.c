@@ -10,7 +10,8 @@
  * Five virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
  *   /dev/vport0p1  control, both ways: framed messages, a little-endian u32 length, then the payload.
  *                  host -> guest: 'P' the process (NUL-separated entries, see read_process), 'S<n>' a signal.
- *                  guest -> host: 'R' the command runs, 'E<code> <message>' it could not be started,
+ *                  guest -> host: 'W' the init waits for its process (a template is saved here: vm/template.py),
+ *                  'R' the command runs, 'E<code> <message>' it could not be started,
  *                  'X<wait status>' it exited.
  *   /dev/vport0p2  the command's stdout      /dev/vport0p3  its stderr
  *   /dev/vport0p4  exec, both ways, framed the same, each message a type letter and the exec's 8-character id:
@@ -44,6 +45,7 @@
 #include <net/if.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <linux/random.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -54,6 +56,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_ENTRIES 4096
@@ -172,6 +175,7 @@ struct process {
     int nnics;
     int tty, open_stdin;
     unsigned short rows, cols;
+    char *clock, *seed; /* the host's time and fresh entropy: a guest restored from a template has neither */
 };
 
 /* Input for a command's stdin (a pipe) or terminal (a pty's master), queued while it does not read:
@@ -283,7 +287,8 @@ static int child_input(struct process *p, int *master, int *input)
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
  * N no_new_privs, t a terminal, i stdin open, W "rows cols" (the terminal's first size),
- * n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network). */
+ * n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network),
+ * T "seconds.nanoseconds" the host's clock, r hex bytes of entropy from the host. */
 static void parse_process(char *s, char *end, struct process *p)
 {
     memset(p, 0, sizeof *p);
@@ -312,6 +317,8 @@ static void parse_process(char *s, char *end, struct process *p)
             }
             break;
         }
+        case 'T': p->clock = v; break;
+        case 'r': p->seed = v; break;
         case 'L':
             if (p->nlimits < 32) {
                 unsigned long long soft, hard;
@@ -438,6 +445,37 @@ static void configure_network(struct process *p)
             fail(125, "cannot add the default route via %s: %s", n[i].gateway, strerror(errno));
     }
     close(s);
+}
+
+/* The guest's clock set to the host's, and its random pool reseeded: a guest restored from a template would
+ * otherwise keep the template's time and generate the same random numbers as every other guest restored from it. */
+static void take_host_state(struct process *p)
+{
+    if (p->clock) {
+        struct timespec ts = {0, 0};
+        char *dot;
+        ts.tv_sec = (time_t)strtoll(p->clock, &dot, 10);
+        if (*dot == '.')
+            ts.tv_nsec = strtol(dot + 1, NULL, 10);
+        if (clock_settime(CLOCK_REALTIME, &ts) < 0)
+            fail(125, "cannot set the clock: %s", strerror(errno));
+    }
+    if (p->seed) {
+        static struct { struct rand_pool_info info; unsigned char buf[256]; } e;
+        size_t n = 0;
+        for (const char *h = p->seed; h[0] && h[1] && n < sizeof e.buf; h += 2) {
+            unsigned int byte;
+            if (sscanf(h, "%2x", &byte) != 1)
+                break;
+            e.buf[n++] = (unsigned char)byte;
+        }
+        e.info.entropy_count = (int)(n * 8);
+        e.info.buf_size = (int)n;
+        int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+        if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e.info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0)
+            fail(125, "cannot seed the random pool: %s", strerror(errno));
+        close(fd);
+    }
 }
 
 static void mount_or_fail(const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
@@ -783,7 +821,9 @@ int main(void)
     int ip = open_port("/dev/vport0p5", O_RDONLY);
     if (out < 0 || err < 0 || xp < 0 || ip < 0)
         fail(125, "no output or exec ports: %s", strerror(errno));
+    send_msg("W");
     read_process(&p);
+    take_host_state(&p);
 
     mount_or_fail("corral-root", "/newroot", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap");
     mount_or_fail("sysfs", "/newroot/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
