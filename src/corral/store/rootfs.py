@@ -185,13 +185,17 @@ def empty_layers(rootfs: Mount, bundle: str) -> list[str]:
     return [d for d in rootfs.lowerdirs() if os.path.dirname(d) == bundle]
 
 
-def make_sandbox(bundle: str, rootfs: Mount) -> None:
+def make_sandbox(bundle: str, rootfs: Mount, owner: tuple[int, int] | None = None) -> None:
     """The directories a container's overlay needs in its bundle: the writable upper and work dirs, the
-    mount point, and the empty lower layer of an image with none."""
+    mount point, and the empty lower layer of an image with none. owner: the host (uid, gid) of the root of a
+    user-namespaced container (--userns=auto), which owns its upper and work dirs, as it mounts the overlay."""
     for sub in ("upper", "work", "rootfs"):
         os.makedirs(os.path.join(bundle, sub))
     for d in empty_layers(rootfs, bundle):
         os.makedirs(d)
+    if owner is not None:
+        for d in ("upper", "work"):
+            os.chown(os.path.join(bundle, d), *owner)
 
 
 def container_rootfs(store: "Store", bundle: str, chain_ids: list[str]) -> Mount:
