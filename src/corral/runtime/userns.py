@@ -153,10 +153,3 @@ def map_text(mappings: list[dict]) -> bytes:
     """/proc/PID/uid_map's (or gid_map's) text for OCI mappings."""
     return "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in mappings).encode()
 
-
-def host_id(mappings: list[dict], inside: int) -> int:
-    """The host id of `inside`, an id in the container."""
-    for m in mappings:
-        if m["containerID"] <= inside < m["containerID"] + m["size"]:
-            return m["hostID"] + inside - m["containerID"]
-    return 65534
