@@ -158,6 +158,36 @@ def test_a_published_port_and_the_network_work_in_it(busybox):
         busybox.out("rm", "-f", cid)
 
 
+def test_where_the_layers_cannot_be_idmapped_the_container_gets_shifted_copies(tmp_path):
+    """A store on ramfs, which allows no idmapped mount (nor does overlayfs, the other common case): the
+    container's layers are copies in its bundle with its mapping's ids, made once at create and gone with it."""
+    import subprocess
+
+    from conftest import Cli, tear_down
+
+    ram = tmp_path / "ram"
+    ram.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(ram)], check=True)
+    cli = Cli(str(ram / "store"))
+    try:
+        cli.out("image", "bootstrap", "busybox")
+        cid = cli.out("create", "--userns=auto", "busybox", "sh", "-c",
+                      "id -u; stat -c %u:%g /bin/busybox /etc/passwd; echo hi > /made").strip()
+        base, gid = _base(cli, cid), _allocations(cli.root)[cid]["gid"]
+        copy = os.path.join(cli.root, "containers", cid, "shifted", "0")
+        assert (os.stat(os.path.join(copy, "bin", "busybox")).st_uid, os.stat(copy).st_gid) == (base, gid)
+        assert cli.out("start", "-a", cid) == "0\n0:0\n0:0\n"
+        made = os.stat(os.path.join(cli.root, "containers", cid, "upper", "made"))
+        assert (made.st_uid, made.st_gid) == (base, gid)
+        assert cli.out("start", "-a", cid) == "0\n0:0\n0:0\n"  # again, over the same copies
+        cli.out("rm", cid)
+        assert not os.path.exists(copy) and _allocations(cli.root) == {}
+    finally:
+        left = tear_down(cli.root)
+        subprocess.run(["umount", str(ram)], check=True)
+    assert not left, f"the test left residue: {left}"
+
+
 @pytest.mark.parametrize(("mode", "line"), [
     ("auto:size=0", "Error: --userns=auto:size=0: size must be a whole number of ids of at least 1"),
     ("auto:size=x", "Error: --userns=auto:size=x: size must be a whole number of ids of at least 1"),

@@ -110,6 +110,8 @@ class Host:
                 opts.mounts, made = mounts.resolve(self, opts.mounts, mounts.volumes_from(self, opts.volumes_from),
                                                    declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
+            if idmap is not None and img.layers and not userns.can_idmap(img.layer_dirs()[0]):
+                rootfs = sandbox.shifted_rootfs(rootfs, bundle, img.layer_dirs(), idmap)
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
             spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm, etc_dir, idmap)
             if net is not None:

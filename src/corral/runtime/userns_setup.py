@@ -30,7 +30,7 @@ import array
 import os
 
 from corral.runtime.userns import map_text
-from corral.store.rootfs import rootfs_of
+from corral.store.rootfs import Mount, rootfs_of
 from corral.sys import libc
 
 _NS_FILES = {"network": ("net", libc.CLONE_NEWNET), "ipc": ("ipc", libc.CLONE_NEWIPC),
@@ -98,7 +98,7 @@ def hand_over(pid: int, spec: dict, bundle: str, sock: _socket.socket) -> None:
             os.close(fd)
     fds: list[int] = []
     try:
-        fds.append(_rootfs(pid, rootfs_of(spec, bundle)))
+        fds.append(_rootfs(pid, rootfs_of(spec, bundle), bundle))
         fds.append(os.open(bundle, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
         for m in spec.get("mounts", []):
             if is_bind(m):
@@ -109,18 +109,24 @@ def hand_over(pid: int, spec: dict, bundle: str, sock: _socket.socket) -> None:
             os.close(fd)
 
 
-def _rootfs(pid: int, described: object) -> int:
-    """The container's overlay as a detached mount, over its layers idmapped through the init's user namespace."""
+def _rootfs(pid: int, described: Mount, bundle: str) -> int:
+    """The container's overlay as a detached mount, over its layers idmapped through the init's user namespace
+    (those in its bundle as they are: copies shifted already where the store cannot be idmapped, or empty)."""
     userns = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     layers: list[int] = []
+    options: list[tuple[str, str | None]] = []
+    own = os.path.realpath(bundle) + "/"
     try:
         for d in described.lowerdirs():
+            if os.path.realpath(d).startswith(own):
+                options.append(("lowerdir+", d))
+                continue
             try:
                 layers.append(libc.idmapped_tree(d, userns))
             except OSError as e:
                 raise OSError(e.errno, f"cannot idmap the image's layer {d} for --userns ({e.strerror}): its file "
                               "system or this kernel does not support idmapped mounts") from None
-        options: list[tuple[str, str | None]] = [("lowerdir+", f"/proc/self/fd/{fd}") for fd in layers]
+            options.append(("lowerdir+", f"/proc/self/fd/{layers[-1]}"))
         for opt in described.options:
             key, eq, value = opt.partition("=")
             if key != "lowerdir":
