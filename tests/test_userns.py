@@ -133,11 +133,13 @@ def test_the_escape_suite_is_blocked_in_a_user_namespaced_container(busybox, cap
     assert escaped == []
 
 
-def test_a_published_port_and_the_network_work_in_it(busybox):
-    cid = busybox.out("run", "-d", "--userns=auto", "-p", "127.0.0.1::8080", "busybox", "sh", "-c",
-                      "echo served > /tmp/i; httpd -f -p 8080 -h /tmp").strip()
+def test_a_published_port_below_1024_and_the_network_work_in_it(busybox):
+    """The network namespace is the host's to own (as with docker's userns-remap): its root has no
+    CAP_NET_BIND_SERVICE there, so port 80 is opened to every user of it, as docker does for all containers."""
+    cid = busybox.out("run", "-d", "--userns=auto", "-p", "127.0.0.1::80", "busybox", "sh", "-c",
+                      "echo served > /tmp/i; httpd -f -p 80 -h /tmp").strip()
     try:
-        port = busybox.out("port", cid, "8080").strip().rsplit(":", 1)[1]
+        port = busybox.out("port", cid, "80").strip().rsplit(":", 1)[1]
         import time
         import urllib.request
 
@@ -151,6 +153,8 @@ def test_a_published_port_and_the_network_work_in_it(busybox):
                     raise
                 time.sleep(0.1)
         assert body == b"served\n"
+        assert busybox.out("exec", cid, "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start",
+                           "/proc/sys/net/ipv4/ping_group_range").split() == ["0", "0", "65535"]
         # its /sys is the host's, read-only (a sysfs of its own needs a network namespace it owns)
         r = busybox("exec", cid, "touch", "/sys/x")
         assert r.returncode == 1 and "Read-only file system" in r.stderr.decode()

@@ -117,8 +117,7 @@ def allocate(bundle: str, size: int) -> tuple[list[dict], list[dict]]:
                               "/etc/subgid: run setup.sh (or `usermod --add-subuids/--add-subgids`)")
     registry = _Registry()
     with registry as entries:
-        for key in [k for k in entries if not os.path.isdir(os.path.dirname(k))]:
-            del entries[key]  # its store is gone
+        _forget_gone_stores(entries)
         uid = _first_fit(uid_ranges, [(e["uid"], e["size"]) for e in entries.values()], size)
         gid = _first_fit(gid_ranges, [(e["gid"], e["size"]) for e in entries.values()], size)
         if uid is None or gid is None:
@@ -137,8 +136,16 @@ def release(bundle: str) -> None:
         return
     registry = _Registry()
     with registry as entries:
-        if entries.pop(bundle, None) is not None:
+        if entries.pop(bundle, None) is not None or _forget_gone_stores(entries):
             registry.save()
+
+
+def _forget_gone_stores(entries: dict) -> bool:
+    """Drop the entries whose store is gone (its containers directory deleted without `rm`); True if any was."""
+    gone = [k for k in entries if not os.path.isdir(os.path.dirname(k))]
+    for key in gone:
+        del entries[key]
+    return bool(gone)
 
 
 def mappings(spec: dict) -> tuple[list[dict], list[dict]] | None:

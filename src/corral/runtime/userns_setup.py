@@ -66,6 +66,8 @@ def fork(linux: dict) -> int:
                 libc.setns(target, flag)
             finally:
                 os.close(target)
+            if flag == libc.CLONE_NEWNET:
+                _open_network_to_root(linux.get("gidMappings") or [])
         pid = libc.fork_into_namespaces(libc.CLONE_NEWUSER | libc.CLONE_NEWPID)
     except BaseException:
         _leave(joined)
@@ -76,6 +78,21 @@ def fork(linux: dict) -> int:
         return 0
     _leave(joined)
     return pid
+
+
+def _open_network_to_root(gid_mappings: list[dict]) -> None:
+    """docker's defaults for every container's network namespace, written in the one this process has joined
+    (/proc/sys/net is the opener's): in a network namespace the container does not own, its root has no
+    CAP_NET_BIND_SERVICE nor CAP_NET_RAW, so ports below 1024 are opened to every user in it, and ICMP
+    datagram sockets to its groups (the range is in host ids: the container's own)."""
+    low = min((m["hostID"] for m in gid_mappings), default=0)
+    high = max((m["hostID"] + m["size"] - 1 for m in gid_mappings), default=0)
+    for key, value in (("ipv4/ip_unprivileged_port_start", "0"), ("ipv4/ping_group_range", f"{low} {high}")):
+        fd = os.open(f"/proc/sys/net/{key}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
 
 
 def _leave(joined: list[tuple[int, int]]) -> None:
