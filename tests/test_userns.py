@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from test_escape import ATTEMPTS
+from test_escape import attempt_all
 
 REGISTRY = "/run/corral/userns.json"
 
@@ -123,11 +123,7 @@ def test_root_inside_is_not_the_hosts_root(busybox, tmp_path):
 
 
 def test_the_escape_suite_is_blocked_in_a_user_namespaced_container(busybox, capsys):
-    script = "".join(f"if ( {line} ) >/dev/null 2>&1; then echo 'ESCAPED {name}'; else echo 'blocked {name}'; fi\n"
-                     for name, line in ATTEMPTS.items())
-    out = busybox.out("run", "--rm", "--userns=auto", "busybox", "sh", "-c", script).splitlines()
-    assert len(out) == len(ATTEMPTS)
-    escaped = [line for line in out if not line.startswith("blocked ")]
+    out, escaped = attempt_all(busybox, "--userns=auto")
     with capsys.disabled():
         print(f"\nescape suite with --userns=auto: {len(out) - len(escaped)}/{len(out)} blocked")
     assert escaped == []
@@ -265,3 +261,56 @@ def test_the_spec_says_it_as_oci_does():
                       "uidMappings": [{"containerID": 0, "hostID": 7, "size": 1}], "gidMappings": []}}
     assert mappings(spec) == ([{"containerID": 0, "hostID": 7, "size": 1}], [])
     assert mappings({"linux": {"namespaces": [{"type": "pid"}]}}) is None
+
+
+@pytest.mark.unit
+def test_where_no_device_node_may_be_made_the_hosts_is_bound_and_sysfs_falls_back_to_a_read_only_bind(tmp_path):
+    """In a user namespace mknod and a sysfs mount (of a network namespace the container does not own) are
+    refused: the init binds the host's node, and the host's /sys read-only, as crun does."""
+    from corral.runtime import mounts
+    from corral.sys import libc
+    from corral.sys.fake import RecordingSyscall
+
+    fake = RecordingSyscall()
+    fake.fail("mknod", PermissionError(1, "Operation not permitted"))
+    fake.fail("mount", PermissionError(1, "Operation not permitted"), when=lambda args: args[2] == "sysfs")
+    (tmp_path / "dev").mkdir()
+    mounts.populate_dev(str(tmp_path), fake)
+    binds = [(a[0], a[1]) for a in fake.named("mount")]
+    assert binds == [(f"/dev/{name}", str(tmp_path / "dev" / name)) for name, _, _ in mounts.DEVICES]
+    assert all((tmp_path / "dev" / name).is_file() for name, _, _ in mounts.DEVICES)  # the bind targets
+    fake.calls.clear()
+    mounts.apply_mount(str(tmp_path), {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                                       "options": ["nosuid", "noexec", "nodev", "ro"]}, fake)
+    ro = libc.MS_NOSUID | libc.MS_NOEXEC | libc.MS_NODEV | libc.MS_RDONLY
+    assert fake.named("mount")[1:] == [("/sys", str(tmp_path / "sys"), None, libc.MS_BIND | libc.MS_REC, None),
+                                       (None, str(tmp_path / "sys"), None, ro | libc.MS_REMOUNT | libc.MS_BIND, None)]
+
+
+@pytest.mark.unit
+def test_the_init_takes_the_hand_over_in_the_order_of_the_spec_binds():
+    import _socket
+    import array
+
+    from corral.runtime import userns_setup
+
+    spec = {"mounts": [{"destination": "/proc", "type": "proc"}, {"destination": "/a", "type": "bind", "source": "/"},
+                       {"destination": "/b", "type": "none", "source": "/", "options": ["rbind"]}]}
+    ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    fds = [os.open("/", os.O_RDONLY) for _ in range(4)]
+    try:
+        ours.sendmsg([b"1"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
+        handed = userns_setup.receive(theirs.detach(), spec)
+        got = [handed.rootfs, handed.bundle, handed.binds[1], handed.binds[2]]
+        assert sorted(handed.binds) == [1, 2]
+        assert [os.stat(fd).st_ino for fd in got] == [os.stat("/").st_ino] * 4
+        for fd in got:
+            os.close(fd)
+        ours2, theirs2 = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        ours2.close()  # the supervisor gave up
+        with pytest.raises(OSError, match="could not map the container's user namespace"):
+            userns_setup.receive(theirs2.detach(), spec)
+    finally:
+        ours.close()
+        for fd in fds:
+            os.close(fd)
