@@ -110,7 +110,8 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
             os.close(fd)
         if tty:
             console_sock.close()
-        reason = f"cannot join the container's PID namespace: {e.strerror}"
+        reason = (f"cannot fork the container's init into a user namespace: {e.strerror}" if userns else
+                  f"cannot join the container's PID namespace: {e.strerror}")
         raise StartFailed(APIError(reason), reason) from None
     if pid == 0:
         for fd in ours + [fail_r, cg_w]:
@@ -166,6 +167,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
 
 
 def _hand_over(pid: int, spec: dict, bundle: str, fd: int) -> None:
+    """userns_setup.hand_over over the socket at fd, closed after: an init still waiting then gives up."""
     from corral.runtime import userns_setup
 
     sock = _socket.socket(fileno=fd)
