@@ -91,6 +91,12 @@ entry()
 LAUNCHER
 chmod 755 /usr/local/bin/corral
 
+# --userns=auto (issue 20): the user whose /etc/subuid and /etc/subgid ranges the containers' mappings come
+# from, "containers" as podman's; its ranges, 2^31 ids from 2^31 (podman's suggestion), only if it has none
+id -u containers >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin containers
+grep -q '^containers:' /etc/subuid 2>/dev/null || usermod --add-subuids 2147483647-4294967294 containers
+grep -q '^containers:' /etc/subgid 2>/dev/null || usermod --add-subgids 2147483647-4294967294 containers
+
 # The guest kernel and init of --isolation=vm, built once and cached in /var/cache/corral/vm (the kernel
 # takes minutes: `nice make -j2 vmlinux`); then which accelerator boots it here (KVM or TCG), probed once
 "$VENV/bin/python" -m corral.runtime.vm.build

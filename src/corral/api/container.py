@@ -686,6 +686,10 @@ class Container:
             found["VmAccelerator"] = accel.cached()
         if opts.init:
             found["Init"] = True
+        if opts.userns not in (None, "", "host"):  # podman's: the user namespace's mappings, container:host:size
+            linux = self.spec.get("linux", {}) if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
+            found["IDMappings"] = {name: [f"{m['containerID']}:{m['hostID']}:{m['size']}" for m in linux.get(key, ())]
+                                   for name, key in (("UidMap", "uidMappings"), ("GidMap", "gidMappings"))}
         if opts.tmpfs:
             found["Tmpfs"] = dict(opts.tmpfs)  # omitted when empty, as docker's omitempty
         return found

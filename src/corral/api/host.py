@@ -102,7 +102,12 @@ class Host:
             net = endpoint.plan(self.store, cid, opts, image_cfg)
         joins, shm = self._shared_namespaces(opts, bundle) if opts.ipc or opts.pid or opts.uts else (None, None)
         made: list[str] = []  # volumes made for this container: gone again if the create fails
+        idmap = None
         try:
+            if opts.userns not in (None, "", "host"):
+                from corral.runtime import userns
+
+                idmap = userns.allocate(bundle, userns.parse_mode(opts.userns))
             declared = list((image_cfg.get("config") or {}).get("Volumes") or ()) if image_volumes else []
             if opts.mounts or opts.volumes_from or declared:
                 from corral.api import mounts
@@ -110,12 +115,14 @@ class Host:
                 opts.mounts, made = mounts.resolve(self, opts.mounts, mounts.volumes_from(self, opts.volumes_from),
                                                    declared, img.layer_dirs())
             rootfs = sandbox.container_rootfs(self.store, bundle, list(reversed(img.layers)))
+            if idmap is not None and img.layers and not userns.can_idmap(img.layer_dirs()[0]):
+                rootfs = sandbox.shifted_rootfs(rootfs, bundle, img.layer_dirs(), idmap)
             sandbox.overlay_data(rootfs)  # too many layers for an overlay: say so now, not from the init
-            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm, etc_dir)
+            spec = specs.build(cid, opts, image_cfg, rootfs, bundle, joins, shm, etc_dir, idmap)
             if net is not None:
                 net.allocate()
                 net.annotate(spec)
-            sandbox.make_sandbox(bundle, rootfs)
+            sandbox.make_sandbox(bundle, rootfs, (idmap[0][0]["hostID"], idmap[1][0]["hostID"]) if idmap else None)
             if shm == os.path.join(bundle, "shm"):
                 os.mkdir(shm, 0o1777)
                 os.chmod(shm, 0o1777)  # past the umask
@@ -139,6 +146,8 @@ class Host:
                     bare = names.generate(retry + 1)
         except BaseException:
             remove_tree(bundle)
+            if idmap is not None:
+                userns.release(bundle)
             if net is not None:
                 net.abandon()
             if made:

@@ -89,7 +89,7 @@ _RUN_OPTS = _LIMIT_OPTS + _CREATE_LIMIT_OPTS + [
     Opt(("--pid",), "pid", "value", "host or container:NAME", "MODE"),
     Opt(("--uts",), "uts", "value", "host or container:NAME", "MODE"),
     Opt(("--cgroupns",), "cgroupns", "value", "private (default: its own cgroup seen at /) or host", "MODE"),
-    Opt(("--userns",), "userns", "value", "host (the only mode: no user-namespaced containers yet)", "MODE"),
+    Opt(("--userns",), "userns", "value", "host (the default), or auto[:size=N]: a user namespace of its own", "MODE"),
     Opt(("--device",), "device", "multi", "a host device in the container", "HOST[:CTR][:rwm]"),
     Opt(("--expose",), "expose", "multi", "expose a port or a range of ports", "PORT[/PROTO]"),
     Opt(("--read-only",), "read_only", "flag", "mount the container's root filesystem read-only"),

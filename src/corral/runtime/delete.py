@@ -16,8 +16,13 @@ from corral.store.fsutil import remove_tree
 def delete(bundle: str) -> None:
     try:
         with open(os.path.join(bundle, "config.json")) as f:
-            rel = json.loads(f.read())["linux"]["cgroupsPath"]
+            spec = json.loads(f.read())
+        rel = spec["linux"]["cgroupsPath"]
     except (OSError, ValueError, KeyError):
-        rel = f"/corral/{os.path.basename(bundle)}"
+        spec, rel = {}, f"/corral/{os.path.basename(bundle)}"
     cgroups.manager(rel).destroy()
     remove_tree(bundle)
+    if spec.get("linux", {}).get("uidMappings"):
+        from corral.runtime import userns
+
+        userns.release(bundle)  # its ids are free for the next container

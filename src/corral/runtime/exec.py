@@ -60,6 +60,8 @@ def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[in
     try:
         for name, _ in _JOIN_ORDER + (("pid", libc.CLONE_NEWPID),):
             ns_fds[name] = os.open(f"/proc/{init_pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC)
+        if os.stat(f"/proc/{init_pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
+            ns_fds["user"] = os.open(f"/proc/{init_pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)  # --userns=auto
     except FileNotFoundError:
         for fd in ns_fds.values():
             os.close(fd)
@@ -99,10 +101,13 @@ def join(ns_fds: dict[str, int], cgroup_files: list[str], syscall: Syscall = lib
     """Enter the container's cgroup, then its namespaces in _JOIN_ORDER. The cgroup first: its
     entry files are the host's /sys/fs/cgroup paths, out of reach once in the container's mount
     namespace. Not the pid namespace: setns into one only applies to children, so the parent joins
-    it before the fork."""
+    it before the fork. A user-namespaced container's user namespace last: its namespaces the host's own
+    (the network) can only be joined with the host's rights, which joining it gives up."""
     cgroups.enter(cgroup_files)
     for name, flag in _JOIN_ORDER:
         syscall.setns(ns_fds[name], flag)
+    if "user" in ns_fds:
+        syscall.setns(ns_fds["user"], libc.CLONE_NEWUSER)
 
 
 def _child(ns_fds: dict[str, int], process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | int,

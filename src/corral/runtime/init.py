@@ -28,6 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
 
+    from corral.runtime import userns_setup
     from corral.sys.syscall import Syscall
 
 _NS_FLAGS = {"mount": libc.CLONE_NEWNS, "uts": libc.CLONE_NEWUTS, "ipc": libc.CLONE_NEWIPC,
@@ -45,13 +46,14 @@ class ExecFailure(Exception):
 
 def container_init(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall = libc.LINUX,
-                   seccomp: bytes | None = None) -> NoReturn:
+                   seccomp: bytes | None = None, handover: int | None = None) -> NoReturn:
     """stdio is the three fds to use, or for a terminal (process.terminal) the console socket
     over which the terminal's master goes to the parent (runtime/console.py); cgroup_files
-    are the cgroup's entry_files(); seccomp the compiled linux.seccomp (runtime/seccomp.py), if any."""
+    are the cgroup's entry_files(); seccomp the compiled linux.seccomp (runtime/seccomp.py), if any;
+    handover the socket of a user-namespaced container's (runtime/userns_setup.py)."""
     gc.disable()  # objects this fork inherited must not be finalized here: they may close fds it now uses
     try:
-        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files, syscall, seccomp)
+        _setup_and_exec(spec, bundle, stdio, error_fd, cgroup_fd, cgroup_files, syscall, seccomp, handover)
     except ExecFailure as e:
         fail(error_fd, e.code, str(e))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
@@ -68,20 +70,28 @@ def fail(error_fd: int, code: int, message: str) -> NoReturn:
 
 
 def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, error_fd: int,
-                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall, seccomp: bytes | None) -> NoReturn:
+                    cgroup_fd: int, cgroup_files: list[str], syscall: Syscall, seccomp: bytes | None,
+                    handover: int | None) -> NoReturn:
     process = spec["process"]
     if isinstance(stdio, int):
         from corral.runtime import console  # now: nothing can be imported after pivot_root
     os.setsid()
     syscall.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-    flags = enter_namespaces(spec.get("linux", {}), syscall)
-    rootfs = build_rootfs(spec, bundle, syscall)
+    if handover is not None:
+        handed = _enter_user_namespace(spec, handover, syscall)
+        flags = enter_namespaces(spec.get("linux", {}), syscall, joined=True)
+        bundle = f"/proc/self/fd/{os.open('.', os.O_PATH | os.O_CLOEXEC)}"  # the bundle in this mount namespace
+    else:
+        handed = None
+        flags = enter_namespaces(spec.get("linux", {}), syscall)
+    rootfs = build_rootfs(spec, bundle, syscall, handed)
     if os.read(cgroup_fd, 1) != b"1":
         raise ExecFailure(125, "the supervisor could not set up the container's cgroup")
-    try:
-        cgroups.enter(cgroup_files)  # while /sys/fs/cgroup is still in reach
-    except OSError as e:
-        raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
+    if handed is None:
+        try:
+            cgroups.enter(cgroup_files)  # while /sys/fs/cgroup is still in reach
+        except OSError as e:
+            raise ExecFailure(125, f"cannot place the container in its cgroup: {e}") from None
     apply_oom_score_adj(process)  # while /proc is the host's
     switch_root(spec, rootfs, flags, syscall)
 
@@ -104,6 +114,23 @@ def _setup_and_exec(spec: dict, bundle: str, stdio: tuple[int, int, int] | int, 
     exec_command(process["args"], process.get("env", []), syscall, seccomp)
 
 
+def _enter_user_namespace(spec: dict, handover: int, syscall: Syscall) -> userns_setup.Handed:
+    """Wait for the supervisor's hand-over, become root of the new user namespace (an id within its mapping),
+    and stand in the bundle: the next mount namespace is a copy of this one, and the working directory moves
+    over with it, where no path from the host's root could be walked by this process any more."""
+    from corral.runtime import userns_setup
+
+    try:
+        handed = userns_setup.receive(handover, spec)
+    except OSError as e:
+        raise ExecFailure(125, e.strerror or str(e)) from None
+    syscall.setgid(0)
+    syscall.setuid(0)
+    os.fchdir(handed.bundle)
+    os.close(handed.bundle)
+    return handed
+
+
 def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
     """The CLONE_NEW* flags of the namespaces to create, and the (path, flag) of those to join
     (a namespace with a path: a network namespace the monitor wired beforehand)."""
@@ -119,12 +146,13 @@ def namespace_plan(linux: dict) -> tuple[int, list[tuple[str, int]]]:
     return flags, joins
 
 
-def enter_namespaces(linux: dict, syscall: Syscall = libc.LINUX) -> int:
+def enter_namespaces(linux: dict, syscall: Syscall = libc.LINUX, joined: bool = False) -> int:
     """Create and join the container's namespaces, all but the cgroup one (see switch_root), and
-    bring up the loopback of a new network namespace; returns the flags created or still to create."""
+    bring up the loopback of a new network namespace; returns the flags created or still to create.
+    joined: those with a path are joined already (a user-namespaced container's, runtime/userns_setup.py)."""
     flags, joins = namespace_plan(linux)
     syscall.unshare(flags & ~libc.CLONE_NEWCGROUP)
-    for path, flag in joins:
+    for path, flag in () if joined else joins:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             syscall.setns(fd, flag)
@@ -135,19 +163,28 @@ def enter_namespaces(linux: dict, syscall: Syscall = libc.LINUX) -> int:
     return flags
 
 
-def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX) -> str:
+def build_rootfs(spec: dict, bundle: str, syscall: Syscall = libc.LINUX, handed: userns_setup.Handed | None = None
+                 ) -> str:
     """Mount the container's root filesystem and its mounts under the bundle, in this (new) mount
-    namespace made private first so nothing propagates to the host; returns the rootfs path."""
-    try:
-        clones = mounts.clone_propagating(spec.get("mounts", []), syscall)  # volumes: before "/" goes private
-    except OSError as e:
-        raise ExecFailure(125, e.strerror if e.errno == errno.EINVAL else str(e)) from None
+    namespace made private first so nothing propagates to the host; returns the rootfs path.
+    handed: the rootfs and binds a user-namespaced container's supervisor made (runtime/userns_setup.py)."""
+    if handed is not None:
+        clones = handed.binds
+    else:
+        try:
+            clones = mounts.clone_propagating(spec.get("mounts", []), syscall)  # volumes: before "/" goes private
+        except OSError as e:
+            raise ExecFailure(125, e.strerror if e.errno == errno.EINVAL else str(e)) from None
     syscall.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
     rootfs = os.path.join(bundle, spec["root"]["path"])
-    described = rootfs_of(spec, bundle)
-    for d in empty_layers(described, bundle):  # a corral before mount descriptions made it only here
-        os.makedirs(d, exist_ok=True)
-    mounts.mount_rootfs(rootfs, described, syscall)
+    if handed is not None:
+        syscall.attach_mount(handed.rootfs, rootfs)
+        os.close(handed.rootfs)
+    else:
+        described = rootfs_of(spec, bundle)
+        for d in empty_layers(described, bundle):  # a corral before mount descriptions made it only here
+            os.makedirs(d, exist_ok=True)
+        mounts.mount_rootfs(rootfs, described, syscall)
     all_mounts = spec.get("mounts", [])
     later = {id(m) for m in cgroupfs.split(all_mounts)[1]}  # made once in the cgroup namespace: switch_root
     for i, m in enumerate(all_mounts):

@@ -99,7 +99,16 @@ def apply_mount(rootfs: str, m: dict, syscall: Syscall = libc.LINUX, clone: int 
         if flags & ~(libc.MS_BIND | libc.MS_REC):
             syscall.mount(None, target, None, flags | libc.MS_REMOUNT | libc.MS_BIND)
     else:
-        syscall.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
+        try:
+            syscall.mount(m.get("source") or m["type"], target, m["type"], flags, data or None)
+        except PermissionError:
+            if m["type"] != "sysfs":
+                raise
+            # a user-namespaced container in a network namespace it does not own (runtime/userns_setup.py):
+            # the host's sysfs, bound read-only, as crun does (recursively: a namespace not the host's may not
+            # bind a mount without the mounts on it, nor see under them; the cgroup mount covers /sys/fs/cgroup)
+            syscall.mount("/sys", target, None, libc.MS_BIND | libc.MS_REC)
+            syscall.mount(None, target, None, flags | libc.MS_RDONLY | libc.MS_REMOUNT | libc.MS_BIND)
     if propagation:
         syscall.mount(None, target, None, propagation)
 
@@ -192,7 +201,7 @@ def populate_dev(rootfs: str, syscall: Syscall = libc.LINUX) -> None:
         for name, major, minor in DEVICES:
             path = os.path.join(dev, name)
             if not os.path.exists(path):
-                syscall.mknod(path, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+                _make_node(path, stat.S_IFCHR | 0o666, os.makedev(major, minor), f"/dev/{name}", syscall)
         for name, target in DEV_LINKS:
             path = os.path.join(dev, name)
             if not os.path.lexists(path):
@@ -211,11 +220,21 @@ def make_devices(rootfs: str, devices: list[dict], syscall: Syscall = libc.LINUX
             if os.path.lexists(path):
                 os.unlink(path)
             kind = stat.S_IFCHR if d["type"] == "c" else stat.S_IFBLK
-            syscall.mknod(path, kind | d.get("fileMode", 0o666), os.makedev(d["major"], d["minor"]))
+            _make_node(path, kind | d.get("fileMode", 0o666), os.makedev(d["major"], d["minor"]), d["path"], syscall)
             if d.get("uid") or d.get("gid"):
                 os.chown(path, d.get("uid", 0), d.get("gid", 0))
     finally:
         os.umask(old)
+
+
+def _make_node(path: str, mode: int, device: int, host_path: str, syscall: Syscall) -> None:
+    """mknod, or where this namespace may not make device nodes (a user-namespaced container's), a bind of
+    the host's node at host_path, as runc does for rootless containers."""
+    try:
+        syscall.mknod(path, mode, device)
+    except PermissionError:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
+        syscall.mount(host_path, path, None, libc.MS_BIND)
 
 
 def pivot(rootfs: str, syscall: Syscall = libc.LINUX) -> None:

@@ -93,7 +93,7 @@ class ContainerOptions:
     restart: str | None  # docker's --restart as typed and checked: no, on-failure[:N], always, unless-stopped
     healthcheck: dict | None  # Config.Healthcheck, docker's shape (durations in ns), merged with the image's
     cgroupns: str | None  # None or private (its own cgroup namespace, on v1 as on v2), host
-    userns: str | None  # None or host (the host's user namespace: corral makes no user-namespaced container yet)
+    userns: str | None  # None or host (the host's user namespace), or auto[:size=N] (runtime/userns.py)
     memory_swappiness: int | None  # 0..100; None: the host's
     oom_kill_disable: bool  # the container's processes wait for memory at their limit instead of being killed
     oom_score_adj: int | None  # -1000..1000, the container's processes' /proc/PID/oom_score_adj
@@ -176,6 +176,20 @@ class ContainerOptions:
         if refused:
             raise InvalidArgument(f"--isolation=vm does not support {refused[0]} yet")
 
+    def _check_userns(self) -> None:
+        """--userns=auto[:size=N] (runtime/userns.py), and what it cannot go with: namespaces of the host's or of
+        another container, owned by another user namespace, which the container's root could not mount in."""
+        from corral.runtime.userns import parse_mode
+
+        parse_mode(self.userns)
+        for key, name in (("pid", "--pid"), ("ipc", "--ipc"), ("uts", "--uts")):
+            value = getattr(self, key) or ""
+            if value == "host" or value.startswith("container:"):
+                raise InvalidArgument(f"--userns={self.userns} cannot go with {name} {value}: a user-namespaced "
+                                      "container has namespaces of its own (drop one of the two)")
+        if self.isolation == "vm":
+            raise InvalidArgument(f"--userns={self.userns} cannot go with --isolation=vm: the VM is the boundary")
+
     def _check_health_and_restart(self) -> None:
         """--restart and the health check, as docker's daemon checks them (its words)."""
         if self.restart:
@@ -198,9 +212,7 @@ class ContainerOptions:
         if self.cgroupns not in (None, "", "host", "private"):
             raise InvalidArgument("--cgroupns: invalid CGROUP mode")
         if self.userns not in (None, "", "host"):
-            raise InvalidArgument(f"--userns={self.userns} is not supported: corral runs every container in the "
-                                  "host's user namespace (--userns=host, the default); user-namespaced containers "
-                                  "(--userns=auto, with ranges from /etc/subuid) are not built yet")
+            self._check_userns()
         if self.uts and self.hostname:
             raise InvalidArgument("conflicting options: hostname and the UTS mode")
         for key, value in self.sysctls.items():

@@ -97,12 +97,14 @@ def init_binary() -> str:
 
 
 def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bundle: str,
-          joins: dict[str, str] | None = None, shm: str | None = None, etc_dir: str | None = None) -> dict:
+          joins: dict[str, str] | None = None, shm: str | None = None, etc_dir: str | None = None,
+          idmap: tuple[list[dict], list[dict]] | None = None) -> dict:
     """config.json for container `cid`, whose root filesystem the store described as `rootfs`.
     joins maps "ipc"/"pid"/"uts" to the full ID of a container whose namespace to join (--ipc/--pid/--uts container:);
     shm is a host directory to bind at /dev/shm (an IPC namespace shared with others, see ipc_shm); etc_dir
     holds the /etc/hosts, hostname and resolv.conf to bind (default the bundle; a pod member's are its infra
-    container's, so that names on the pod's switch reach every member as they change)."""
+    container's, so that names on the pod's switch reach every member as they change). idmap: the
+    (uidMappings, gidMappings) of a user namespace of its own (--userns=auto, runtime/userns.py)."""
     cfg = image_cfg.get("config") or {}
     uid, gid, extra_gids = users.resolve(opts.user or cfg.get("User") or "0", rootfs.lowerdirs())
     if opts.group_add:
@@ -130,6 +132,9 @@ def build(cid: str, opts: ContainerOptions, image_cfg: dict, rootfs: Mount, bund
         "resources": resources,
         "cgroupsPath": f"/corral/{cid}",
     }
+    if idmap is not None:
+        namespaces.insert(0, {"type": "user"})
+        linux["uidMappings"], linux["gidMappings"] = idmap
     if opts.sysctls:
         linux["sysctl"] = dict(opts.sysctls)
     if opts.devices:

@@ -92,28 +92,49 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         stdio = (in_r, out_w, err_w)
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
+    userns = any(ns["type"] == "user" for ns in spec["linux"].get("namespaces", []))
+    if userns:  # --userns=auto: runtime/userns_setup.py
+        from corral.runtime import userns_setup
+
+        handover, init_end = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        ours.append(handover.detach())
+        theirs.append(init_end.detach())
     try:
-        pid = _fork_into_pidns(next((ns for ns in spec["linux"].get("namespaces", []) if ns["type"] == "pid"), None))
+        if userns:
+            pid = userns_setup.fork(spec["linux"])
+        else:
+            pid = _fork_into_pidns(next((ns for ns in spec["linux"].get("namespaces", []) if ns["type"] == "pid"),
+                                        None))
     except OSError as e:  # the PID namespace to join is gone (its container exited meanwhile)
         for fd in ours + theirs + [fail_r, fail_w, cg_r, cg_w]:
             os.close(fd)
         if tty:
             console_sock.close()
-        reason = f"cannot join the container's PID namespace: {e.strerror}"
+        reason = (f"cannot fork the container's init into a user namespace: {e.strerror}" if userns else
+                  f"cannot join the container's PID namespace: {e.strerror}")
         raise StartFailed(APIError(reason), reason) from None
     if pid == 0:
         for fd in ours + [fail_r, cg_w]:
             os.close(fd)
         if tty:
             console_sock.close()
-        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files(), seccomp=seccomp_filter)
+        container_init(spec, bundle, stdio, fail_w, cg_r, cg.entry_files(), seccomp=seccomp_filter,
+                       handover=theirs[-1] if userns else None)
     for fd in theirs + [fail_w, cg_r]:
         os.close(fd)
     if after_fork is not None:
         after_fork()
-    cg_failure = None
+    cg_failure = ns_failure = None
+    if userns:
+        try:
+            _hand_over(pid, spec, bundle, ours.pop())
+        except OSError as e:
+            ns_failure = APIError(f"cannot set up the container's user namespace: {e.strerror or e}")
     try:
-        cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
+        if ns_failure is None:
+            cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
+            if userns:
+                _move(pid, cg.entry_files())  # the init has no right to
     except Exception as e:  # noqa: BLE001 - reported below, once the init has given up
         cg_failure = e
     else:
@@ -124,6 +145,11 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
     os.close(cg_w)
     master = console.take_master(console_sock, window) if tty else None
     failure = read_all(fail_r)
+    if ns_failure is not None:
+        os.waitpid(pid, 0)  # it gave up when the hand-over socket closed
+        for fd in ours + ([master] if master is not None else []):
+            os.close(fd)
+        raise StartFailed(ns_failure, str(ns_failure))
     if cg_failure is not None or failure or (tty and master is None):
         os.waitpid(pid, 0)
         for fd in ours + ([master] if master is not None else []):
@@ -138,6 +164,27 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
     if tty:
         return Process(pid, cg, master, master, None, True)
     return Process(pid, cg, in_w, out_r, err_r, False)
+
+
+def _hand_over(pid: int, spec: dict, bundle: str, fd: int) -> None:
+    """userns_setup.hand_over over the socket at fd, closed after: an init still waiting then gives up."""
+    from corral.runtime import userns_setup
+
+    sock = _socket.socket(fileno=fd)
+    try:
+        userns_setup.hand_over(pid, spec, bundle, sock)
+    finally:
+        sock.close()
+
+
+def _move(pid: int, entry_files: list[str]) -> None:
+    """Put a user-namespaced container's init into its cgroup (whose files it cannot write)."""
+    for path in entry_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
 
 
 def _seccomp_filter(spec: dict, cache: str | None) -> bytes | None:

@@ -185,13 +185,17 @@ def empty_layers(rootfs: Mount, bundle: str) -> list[str]:
     return [d for d in rootfs.lowerdirs() if os.path.dirname(d) == bundle]
 
 
-def make_sandbox(bundle: str, rootfs: Mount) -> None:
+def make_sandbox(bundle: str, rootfs: Mount, owner: tuple[int, int] | None = None) -> None:
     """The directories a container's overlay needs in its bundle: the writable upper and work dirs, the
-    mount point, and the empty lower layer of an image with none."""
+    mount point, and the empty lower layer of an image with none. owner: the host (uid, gid) of the root of a
+    user-namespaced container (--userns=auto), which owns its upper and work dirs, as it mounts the overlay."""
     for sub in ("upper", "work", "rootfs"):
         os.makedirs(os.path.join(bundle, sub))
     for d in empty_layers(rootfs, bundle):
         os.makedirs(d)
+    if owner is not None:
+        for d in ("upper", "work"):
+            os.chown(os.path.join(bundle, d), *owner)
 
 
 def container_rootfs(store: "Store", bundle: str, chain_ids: list[str]) -> Mount:
@@ -199,3 +203,16 @@ def container_rootfs(store: "Store", bundle: str, chain_ids: list[str]) -> Mount
     lower = [ensure_link(store, c) for c in chain_ids] or [os.path.join(bundle, "empty")]
     return Mount("overlay", "overlay", (f"lowerdir={':'.join(lower)}", f"upperdir={upper_dir(bundle)}",
                                         f"workdir={os.path.join(bundle, 'work')}"))
+
+
+def shifted_rootfs(rootfs: Mount, bundle: str, layers: list[str], idmap: tuple[list[dict], list[dict]]) -> Mount:
+    """The overlay `rootfs` over copies of its `layers` (top first) in the bundle whose ids are shifted by the
+    container's mapping (--userns=auto where the layers' filesystem cannot be idmapped: runtime/userns.py)."""
+    from corral.runtime.userns import shifted_copy
+
+    uid, gid, size = idmap[0][0]["hostID"], idmap[1][0]["hostID"], idmap[0][0]["size"]
+    copies = [os.path.join(bundle, "shifted", str(i)) for i in range(len(layers))]
+    for layer, copy in zip(layers, copies):
+        shifted_copy(layer, copy, uid, gid, size)
+    return Mount(rootfs.type, rootfs.source, tuple(f"lowerdir={':'.join(copies)}" if o.startswith("lowerdir=") else o
+                                                   for o in rootfs.options))

@@ -55,11 +55,16 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 
+MOUNT_ATTR_IDMAP = 0x00100000
+AT_EMPTY_PATH = 0x1000
+
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437,
-               "open_tree": 428, "move_mount": 429, "seccomp": 317},
+               "open_tree": 428, "move_mount": 429, "seccomp": 317, "mount_setattr": 442, "clone": 56,
+               "fsopen": 430, "fsconfig": 431, "fsmount": 432},
     "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437,
-                "open_tree": 428, "move_mount": 429, "seccomp": 277},
+                "open_tree": 428, "move_mount": 429, "seccomp": 277, "mount_setattr": 442, "clone": 220,
+                "fsopen": 430, "fsconfig": 431, "fsmount": 432},
 }[os.uname().machine]
 
 
@@ -193,6 +198,65 @@ def attach_mount(fd: int, target: str) -> None:
     """move_mount(2) of a clone_mount() fd onto target."""
     _check(_libc.syscall(_SYSCALLS["move_mount"], fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH),
            "move_mount on", target)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]
+
+
+def idmapped_tree(source: str, userns_fd: int) -> int:
+    """A detached copy of the mount at `source` (open_tree) whose files' owners are seen through the mapping of
+    the user namespace open at userns_fd (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12): on-disk id N appears
+    as the host id that N maps to. Returns its fd (O_CLOEXEC); OSError where the filesystem cannot be idmapped."""
+    fd = _check(_libc.syscall(_SYSCALLS["open_tree"], AT_FDCWD, source.encode(), OPEN_TREE_CLONE | os.O_CLOEXEC),
+                "open_tree", source)
+    attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
+    try:
+        _check(_libc.syscall(_SYSCALLS["mount_setattr"], fd, b"", AT_EMPTY_PATH, ctypes.byref(attr),
+                             ctypes.sizeof(attr)), "mount_setattr (idmap) of", source)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def detached_mount(fstype: str, options: list[tuple[str, str | None]]) -> int:
+    """A new mount of `fstype` that is attached nowhere yet (fsopen, fsconfig, fsmount: Linux 5.2), with
+    `options` as (key, value) pairs in order (value None: a flag), for attach_mount() to put in place,
+    possibly in another mount namespace. Returns its fd (O_CLOEXEC)."""
+    fs = _check(_libc.syscall(_SYSCALLS["fsopen"], fstype.encode(), 1), "fsopen", fstype)  # FSOPEN_CLOEXEC
+    try:
+        for key, value in options:
+            cmd = 0 if value is None else 1  # FSCONFIG_SET_FLAG, FSCONFIG_SET_STRING
+            _check(_libc.syscall(_SYSCALLS["fsconfig"], fs, cmd, key.encode(), value.encode() if value else None, 0),
+                   f"{fstype} option {key}={value}:", None)
+        _check(_libc.syscall(_SYSCALLS["fsconfig"], fs, 6, None, None, 0), f"mount {fstype}")  # FSCONFIG_CMD_CREATE
+        return _check(_libc.syscall(_SYSCALLS["fsmount"], fs, 1, 0), f"mount {fstype}")  # FSMOUNT_CLOEXEC
+    finally:
+        os.close(fs)
+
+
+def fork_into_namespaces(flags: int) -> int:
+    """fork() as clone(2) with CLONE_NEW* flags: the child starts in the new namespaces at once, which
+    unshare() cannot do for a PID namespace owned by a new user namespace (a PID namespace belongs to
+    the user namespace its creator was in, and only a fork enters it). Python's fork hooks run as
+    os.fork() runs them; the GIL stays held across the call (PyDLL). Returns 0 in the child."""
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    pid = _pylibc().syscall(_SYSCALLS["clone"], ctypes.c_ulong(flags | 17), None, None, None, None)  # 17: SIGCHLD
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()
+    api.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone: {os.strerror(err)}")
+    return pid
+
+
+def _pylibc() -> ctypes.PyDLL:
+    return ctypes.PyDLL(None, use_errno=True)
 
 
 class Linux:
