@@ -203,3 +203,33 @@ def test_check_reports_a_damaged_container_row_instead_of_crashing(busybox):
     with conn:
         conn.execute("UPDATE containers SET options='{}' WHERE id=?", (cid,))
     conn.close()
+
+
+def test_a_cgroup_a_deleted_store_left_is_reported_and_repaired(busybox):
+    """An empty cgroup named as a container no store here owns: new, it may be another store's container
+    starting, and is left alone; unchanged for ORPHAN_CGROUP_AGE, it is a gone store's, reported and removed."""
+    import time
+
+    from corral.monitor.cleanup import ORPHAN_CGROUP_AGE
+    from corral.runtime import cgroups
+
+    busybox.out("run", "--rm", "busybox", "true")  # corral's parent cgroups exist
+    name = os.urandom(32).hex()
+    made = [p for p in cgroups.manager(f"/corral/{name}").paths() if os.path.isdir(os.path.dirname(p))]
+    try:
+        for p in made:
+            os.mkdir(p)
+        assert busybox("system", "check").returncode == 0
+        old = time.time() - ORPHAN_CGROUP_AGE - 60
+        for p in made:
+            os.utime(p, (old, old))
+        r = busybox("system", "check")
+        assert r.returncode == 1 and f"cgroup corral/{name[:12]} is empty and no container" in r.stdout.decode()
+        assert f"the cgroup corral/{name[:12]} a store that is gone left, removed" in \
+            busybox.out("system", "check", "--repair")
+        assert not [p for p in made if os.path.isdir(p)]
+        assert busybox("system", "check").returncode == 0
+    finally:
+        for p in made:
+            if os.path.isdir(p):
+                os.rmdir(p)

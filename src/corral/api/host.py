@@ -436,12 +436,14 @@ class Host:
     def check(self) -> list[str]:
         """Every inconsistency between blobs, layers, containers, the DB and the host's network state
         (links and firewall rules this store left or lacks); empty when the store is sound."""
-        from corral.monitor.cleanup import stale_cgroups
+        from corral.monitor.cleanup import orphan_cgroups, stale_cgroups
         from corral.network import residue
         from corral.store.check import check
 
         return check(self.store) + residue.check(self.store) + \
-            [f"container {cid[:12]}: not running, but its cgroup is left" for cid, _ in stale_cgroups(self.store)]
+            [f"container {cid[:12]}: not running, but its cgroup is left" for cid, _ in stale_cgroups(self.store)] + \
+            [f"cgroup corral/{name[:12]} is empty and no container of this store owns it: left by a store that is "
+             "gone" for name, _ in orphan_cgroups(self.store)]
 
     def repair(self) -> list[str]:
         """`system check --repair` (and the first step of `system prune`): remove the network residue `check`
@@ -449,7 +451,7 @@ class Host:
         stores left) and restore what running containers lack, and remove what killed writers left in
         tmp/, finish removals of containers and volumes that were cut short; returns what was fixed."""
         from corral.image import gc
-        from corral.monitor.cleanup import remove_container, stale_cgroups
+        from corral.monitor.cleanup import orphan_cgroups, remove_container, stale_cgroups
         from corral.network import residue
         from corral.store.check import half_removed, orphan_steps, remove_dead_scratch, remove_orphan_volumes
 
@@ -464,6 +466,9 @@ class Host:
         for cid, cg in stale_cgroups(self.store):
             cg.destroy()
             fixed.append(f"the cgroup container {cid[:12]} left, removed")
+        for name, cg in orphan_cgroups(self.store):
+            cg.destroy()
+            fixed.append(f"the cgroup corral/{name[:12]} a store that is gone left, removed")
 
         def count(d: str) -> int:
             return len(os.listdir(d)) if os.path.isdir(d) else 0

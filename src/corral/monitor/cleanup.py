@@ -35,6 +35,37 @@ def stale_cgroups(store: Store, died_running: bool = False) -> list[tuple[str, o
     return found
 
 
+ORPHAN_CGROUP_AGE = 600.0
+"""Seconds an empty cgroup of no container of this store must have existed to be another store's leftover."""
+
+
+def orphan_cgroups(store: Store) -> list[tuple[str, object]]:
+    """(name, cgroup manager) of each cgroup under corral's parent that no container of this store owns, that
+    holds no process and that has not changed for ORPHAN_CGROUP_AGE seconds: what a store deleted with a
+    stopped container's cgroup still there left (a killed test run, a monitor killed with its store removed).
+    Nothing else owns those. A container starting in another store has an empty cgroup for milliseconds;
+    a stopped one has none (its monitor, or its successor, removes it)."""
+    import os
+    import time
+
+    from corral.runtime import cgroups
+
+    parents = [p for p in cgroups.manager("/corral").paths() if os.path.isdir(p)]
+    names = {n for p in parents for n in os.listdir(p) if len(n) == 64 and all(c in "0123456789abcdef" for c in n)}
+    names -= {cid for cid, *_ in containers.states(store)}
+    found, now = [], time.time()
+    for name in sorted(names):
+        cg = cgroups.manager(f"/corral/{name}")
+        dirs = [p for p in cg.paths() if os.path.isdir(p)]
+        try:
+            old = all(now - os.stat(p).st_mtime > ORPHAN_CGROUP_AGE for p in dirs)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        if dirs and old and not cg.pids():
+            found.append((name, cg))
+    return found
+
+
 def remove_container(store: Store, cid: str, volumes: bool = False) -> None:
     """Files, cgroups, network and the DB row: what `rm` and `--rm` both do once the container has stopped;
     with volumes (`rm -v`, `--rm`) its anonymous volumes too, once no other container uses them."""
