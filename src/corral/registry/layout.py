@@ -107,7 +107,9 @@ class Layout:
         data = self._read_small(os.path.join(self.root, "oci-layout"), 4096, "oci-layout file", missing_ok=True)
         if data is None:
             raise BadLayout(f"{self.registry} is not an OCI image layout: it has no oci-layout file")
-        version = _json(data, f"{self.registry}/oci-layout").get("imageLayoutVersion")
+        from corral.registry.pull import json_object
+
+        version = json_object(data, f"{self.registry}/oci-layout").get("imageLayoutVersion")
         if not isinstance(version, str) or not version.startswith("1."):
             raise BadLayout(f"{self.registry}/oci-layout has image layout version {version!r}, not 1.x")
 
@@ -116,7 +118,9 @@ class Layout:
         data = self._read_small(os.path.join(self.root, "index.json"), MAX_INDEX, "index.json", missing_ok=True)
         if data is None:
             return {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": []}, b""
-        index = _json(data, f"{self.registry}/index.json")
+        from corral.registry.pull import json_object
+
+        index = json_object(data, f"{self.registry}/index.json")
         if not isinstance(index.get("manifests"), list):
             raise BadLayout(f"{self.registry}/index.json has no manifests list")
         return index, data
@@ -345,16 +349,6 @@ class Layout:
                     os.unlink(path)
             except OSError:
                 pass
-
-
-def _json(data: bytes, what: str) -> dict:
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError) as e:
-        raise BadLayout(f"{what} is not valid JSON: {e}") from None
-    if not isinstance(parsed, dict):
-        raise BadLayout(f"{what} is not a JSON object")
-    return parsed
 
 
 def _descriptor(desc: object, what: str) -> dict:

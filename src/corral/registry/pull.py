@@ -166,9 +166,10 @@ def fetch_manifest(session: client.Session, ref: Reference, asked: str) -> tuple
 
 
 def json_object(data: bytes, what: str) -> dict:
+    """`data` as a JSON object (a manifest, config or layout file), or one line naming `what` is wrong."""
     try:
         parsed = json.loads(data)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nesting deep enough to be hostile
         raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
     if not isinstance(parsed, dict):
         raise InvalidArgument(f"{what} is not a JSON object")
