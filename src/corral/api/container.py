@@ -108,10 +108,10 @@ class Container:
     def status(self) -> str:
         """created, running, restarting (between two runs under its restart policy) or exited; a running
         or restarting record whose supervisor is gone reads as exited."""
-        if self._state in (state.RUNNING, state.RESTARTING) and not state.is_alive(self._supervisor):
+        if self._state in state.SUPERVISED and not state.is_alive(self._supervisor):
             state.refresh(self.host.store, self.id, self._state, self._supervisor)
             self.reload()
-            if self._state in (state.RUNNING, state.RESTARTING):  # a full or read-only store kept the old row
+            if self._state in state.SUPERVISED:  # a full or read-only store kept the old row
                 self._state, self.exit_code = state.EXITED, state.LOST_EXIT_CODE
         return self._state
 
@@ -249,7 +249,7 @@ class Container:
                 infra.start()
             return
         members = [Container(self.host, r) for r in containers.of_pod(self.host.store, pod.id) if r.id != self.id]
-        running = [c.name for c in members if c.status in (state.RUNNING, state.RESTARTING)]
+        running = [c.name for c in members if c.status in state.SUPERVISED]
         if running:
             raise Conflict(f"cannot start the infra container of pod {pod.name} while its members run "
                            f"({', '.join(running)}) in the namespaces of its last run: restart the pod "
@@ -281,10 +281,9 @@ class Container:
         from corral.monitor import client
 
         sig = parse_signal(signal)
-        recorded, monitor_alive = self._state, state.is_alive(self._supervisor)
-        status = self.status
-        if status != state.RESTARTING and status != state.RUNNING:
-            if recorded in (state.RUNNING, state.RESTARTING) and not monitor_alive:
+        recorded, status = self._state, self.status
+        if status not in state.SUPERVISED:
+            if recorded in state.SUPERVISED:  # status read it as exited: its monitor is gone
                 raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running: "
                                "its monitor is gone, and it ended with it")
             raise Conflict(f"Cannot kill container: {self.name}: container {self.id} is not running")
@@ -575,7 +574,7 @@ class Container:
             "Path": args[0] if args else "",
             "Args": args[1:],
             "State": {
-                "Status": "paused" if paused else status, "Running": status in (state.RUNNING, state.RESTARTING),
+                "Status": "paused" if paused else status, "Running": status in state.SUPERVISED,
                 "Paused": paused, "Restarting": status == state.RESTARTING,
                 "OOMKilled": self.oom_killed, "Dead": False, "Pid": self.pid or 0,
                 "ExitCode": self.exit_code or 0, "Error": self.error or "",

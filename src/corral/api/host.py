@@ -126,11 +126,12 @@ class Host:
             if shm == os.path.join(bundle, "shm"):
                 os.mkdir(shm, 0o1777)
                 os.chmod(shm, 0o1777)  # past the umask
-            hostname = spec.get("hostname") or os.uname().nodename  # none in the spec: --uts host
-            files = net.etc_files(hostname) if net is not None else specs.etc_files(hostname)
-            for fname, text in files.items() if etc_dir is None else ():  # a pod member mounts its infra's
-                with open(os.path.join(bundle, fname), "w") as f:
-                    f.write(text)
+            if etc_dir is None:  # a pod member mounts its infra's
+                hostname = spec.get("hostname") or os.uname().nodename  # none in the spec: --uts host
+                files = net.etc_files(hostname) if net is not None else specs.etc_files(hostname)
+                for fname, text in files.items():
+                    with open(os.path.join(bundle, fname), "w") as f:
+                        f.write(text)
             write_atomic(os.path.join(bundle, "config.json"), json.dumps(spec).encode())
             from corral.runtime.state import now
 

@@ -181,10 +181,10 @@ class Pod:
     def stop(self, timeout: int | None = None) -> None:
         """Stop the members (all at once, each with its stop signal, then SIGKILL after `timeout`
         seconds), then the infra container."""
-        members = [c for c in self.containers(infra=False) if c.status in (state.RUNNING, state.RESTARTING)]
+        members = [c for c in self.containers(infra=False) if c.status in state.SUPERVISED]
         _together(members, lambda c: c.stop(timeout))
         infra = self.infra
-        if infra is not None and infra.status in (state.RUNNING, state.RESTARTING):
+        if infra is not None and infra.status in state.SUPERVISED:
             infra.stop(timeout)
         self._event("stop")
 
@@ -230,7 +230,7 @@ class Pod:
         from corral.store import pods
 
         self.reload()
-        running = [c for c in self.containers() if c.status in (state.RUNNING, state.RESTARTING)]
+        running = [c for c in self.containers() if c.status in state.SUPERVISED]
         if running and not force:
             shown = [c.name for c in running if c.id != self.infra_id] or [c.name for c in running]
             raise Conflict(f"pod {self.name} has running containers ({', '.join(shown)}): "

@@ -20,9 +20,9 @@ def stale_cgroups(store: Store, died_running: bool = False) -> list[tuple[str, o
 
     found = []
     for cid, _, st, supervisor in containers.states(store):
-        if st in (state.RUNNING, state.RESTARTING) and state.is_alive(supervisor):
+        if st in state.SUPERVISED and state.is_alive(supervisor):
             continue
-        if died_running and st not in (state.RUNNING, state.RESTARTING):
+        if died_running and st not in state.SUPERVISED:
             continue
         try:
             with open(os.path.join(store.container_dir(cid), "config.json")) as f:

@@ -17,6 +17,7 @@ from corral.timestamps import rfc3339
 # The states live with the containers table and process identities with store.owners; the runtime's callers
 # say state.RUNNING and state.identity(pid), so both are named here too.
 CREATED, EXITED, RESTARTING, RUNNING = containers.CREATED, containers.EXITED, containers.RESTARTING, containers.RUNNING
+SUPERVISED = containers.SUPERVISED  # (RUNNING, RESTARTING): states a live monitor holds
 identity, is_alive, process_starttime = owners.identity, owners.is_alive, owners.process_starttime
 
 LOST_EXIT_CODE = 255  # Docker reports this for a container whose monitor vanished
