@@ -152,10 +152,6 @@ class Session:
 
     # API ---------------------------------------------------------------------------------------------
 
-    def probe(self) -> None:
-        """GET /v2/: is this a registry, and what auth does it want (the challenge is kept)."""
-        self.request("GET", f"{self.base}/v2/", what=f"the /v2/ probe of {self.registry}").close()
-
     def manifest(self, reference: str) -> tuple[bytes, str, str]:
         """(bytes, media type, digest) of the manifest `reference` (tag or digest) names; one asked for
         by digest is checked against it."""
@@ -208,12 +204,6 @@ class Session:
         resp = self.request("HEAD", self.url(f"blobs/{digest}"), ok=(200, 404), what=f"HEAD blob {digest}")
         resp.close()
         return resp.status_code == 200
-
-    def has_manifest(self, reference: str) -> str | None:
-        resp = self.request("HEAD", self.url(f"manifests/{reference}"), ok=(200, 404),
-                            headers={"Accept": ", ".join(MANIFESTS + INDEXES)}, what=f"HEAD manifest {reference}")
-        resp.close()
-        return resp.headers.get("docker-content-digest") if resp.status_code == 200 else None
 
     def tags(self) -> list[str]:
         resp = self.request("GET", self.url("tags/list"), what=f"tags of {self.registry}/{self.path}")

@@ -489,7 +489,7 @@ def manager(rel: str, root: str = ROOT) -> CgroupV1 | CgroupV2:
     return CgroupV2(rel, root) if is_v2(root) else CgroupV1(rel)
 
 
-def enter(entry_files: list[str]) -> None:
+def enter(entry_files: list[str], pid: int = 0) -> None:
     """Move the calling process, which must be single-threaded (a fresh fork), into a cgroup.
 
     The process moves itself, by writing "0" to each of the cgroup's
@@ -499,8 +499,9 @@ def enter(entry_files: list[str]) -> None:
     lock, whose first use after a quiet spell waits an RCU grace period,
     10-20 ms here, longer than the whole rest of a container's start (and
     every fork on the host waits meanwhile). On v2 cgroup.procs is the only
-    way in and pays that wait.
+    way in and pays that wait. `pid`: another single-threaded process to move instead (a user-namespaced
+    init, which may not write its cgroup's files).
     """
     for path in entry_files:
         with open(path, "w") as f:
-            f.write("0")
+            f.write(str(pid))

@@ -134,7 +134,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
         if ns_failure is None:
             cg.create(spec["linux"].get("resources", {}))  # meanwhile, on another CPU, the init builds its root
             if userns:
-                _move(pid, cg.entry_files())  # the init has no right to
+                cgroups.enter(cg.entry_files(), pid)  # the init has no right to
     except Exception as e:  # noqa: BLE001 - reported below, once the init has given up
         cg_failure = e
     else:
@@ -175,16 +175,6 @@ def _hand_over(pid: int, spec: dict, bundle: str, fd: int) -> None:
         userns_setup.hand_over(pid, spec, bundle, sock)
     finally:
         sock.close()
-
-
-def _move(pid: int, entry_files: list[str]) -> None:
-    """Put a user-namespaced container's init into its cgroup (whose files it cannot write)."""
-    for path in entry_files:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(pid).encode())
-        finally:
-            os.close(fd)
 
 
 def _seccomp_filter(spec: dict, cache: str | None) -> bytes | None:

@@ -1,7 +1,7 @@
 """Exec endpoints: create an exec instance, start it hijacked (or detached), resize it, inspect it."""
 from __future__ import annotations
 
-from corral.errors import CommandNotExecutable, CommandNotFound, Conflict
+from corral.errors import CommandNotExecutable, CommandNotFound
 from corral.server import streams
 from corral.server.http import Connection, Request
 from corral.server.routes import route
@@ -37,8 +37,6 @@ def start(req: Request, conn: Connection, client: object, id: str) -> None:  # n
         channel = found.start(c, tty, int(rows or 0), int(cols or 0))
     except (CommandNotFound, CommandNotExecutable) as e:
         channel, failure = None, e
-    except Conflict:
-        raise
     sock, leftover = conn.hijack(streams.content_type(tty))
     try:
         if channel is None:

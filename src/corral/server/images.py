@@ -201,7 +201,7 @@ def search(req: Request, conn: Connection, client: object) -> None:
     conn.json([])
 
 
-_BUILD_REFUSED = ("remote", "squash", "cachefrom", "extrahosts", "isolation", "cpusetcpus", "cpushares",
+_BUILD_REFUSED = ("remote", "squash", "extrahosts", "isolation", "cpusetcpus", "cpushares",
                   "cpuquota", "cpuperiod", "memory", "memswap", "shmsize", "ulimits", "outputs", "platform")
 
 
@@ -210,9 +210,10 @@ def build(req: Request, conn: Connection, client: object) -> None:
     """The legacy builder's stream: {"stream": ...} lines, {"aux": {"ID": ...}}, errors as errorDetail and
     error (the CLI fails on the first, docker-py on the second). pull=1 pulls every base; X-Registry-Config
     holds the credentials for their registries (registry → AuthConfig, from the CLI's config.json)."""
-    # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way
+    # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way;
+    # cachefrom names images as cache sources, a hint: corral's build cache is its store's, the result the same
     for key in _BUILD_REFUSED:
-        if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1") and not (key == "cachefrom"):
+        if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1"):
             raise InvalidArgument(f"build: {key}: corral does not support it yet")
     tags = [t for t in req.args("t") if t]
     events = client.api.build_from_tar(
@@ -233,7 +234,7 @@ def build(req: Request, conn: Connection, client: object) -> None:
             out = conn.stream("application/json")
         out.json({"errorDetail": {"code": 1, "message": str(e)}, "error": str(e)})
     if out is None:
-        out = conn.stream("application/json")
+        conn.stream("application/json")
     conn.end()
 
 

@@ -9,6 +9,7 @@ which is what ties a running engine to the assets its own code asks for.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import os
@@ -24,6 +25,7 @@ def cache_dir() -> str:
     return os.environ.get("CORRAL_VM_CACHE", "/var/cache/corral/vm")
 
 
+@functools.cache  # the package's own sources: every VM start asks, none changes under a running process
 def file_hash(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:16]
