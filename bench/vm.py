@@ -7,9 +7,10 @@ monitor has CORRAL_VM_TEMPLATES=none: QEMU starts, the guest kernel boots, the i
 runs /bin/true and powers off); a VM resumed from a template (runtime/vm/template.py; the bench's own template
 directory, the template built before the runs and its build timed). Each set of commands runs interleaved
 in one process, as these machines are noisy. Exec: `corral exec C true` into a running container (the VM
-one resumed from the template). Memory: 1, then 10 idle VMs of one template (`sleep`), after 3 s of idle:
-the PSS and the unique memory (Private_Clean + Private_Dirty) of each QEMU process (/proc/PID/smaps_rollup),
-beside one cold-booted VM's and a process container's (its processes). The accelerator this host uses
+one resumed from the template), and the same through the Python API in this process (without the CLI's
+interpreter start-up, which is the same in both modes). Memory: 1, then 10 idle VMs of one template (`sleep`),
+after 3 s of idle: the PSS and the unique memory (Private_Clean + Private_Dirty) of each QEMU process
+(/proc/PID/smaps_rollup), beside one cold-booted VM's and a process container's (its processes). The accelerator this host uses
 (kvm or tcg) is printed, and whether Debian offers podman a VM runtime here (the anchor: krun or Kata).
 """
 from __future__ import annotations
@@ -64,6 +65,30 @@ def anchor() -> None:
              "no candidate for any: Debian offers podman no krun or Kata runtime here, so no anchor"))
 
 
+def api_execs(root: Path, runs: int, failed: dict[str, str]) -> None:
+    """Exec latency without the CLI's interpreter start-up (about 15 ms of each command above, the same in both
+    modes): `exec_run("true")` through the Python API, in this process."""
+    import corral as api
+
+    client = api.Client(str(root))
+    try:
+        def exec_ms(container: object) -> float:
+            t0 = time.perf_counter()
+            result = container.exec_run("true")  # type: ignore[attr-defined]
+            if result.exit_code != 0:
+                raise RuntimeError(f"exec_run('true') exited {result.exit_code}")
+            return (time.perf_counter() - t0) * 1000
+
+        containers = {"corral": client.containers.get("bench-ctr"), "corral-vm": client.containers.get("bench-vm")}
+        times = interleave({name: (lambda i, c=c: exec_ms(c)) for name, c in containers.items()}, 3 * runs, failed,
+                           warmup=2)
+        median_table(f"exec latency through the Python API, `client.containers.get(C).exec_run('true')` in one "
+                     f"process (no interpreter start-up), {3 * runs} interleaved runs each", times, failed,
+                     ("corral", "corral-vm"))
+    finally:
+        client.close()
+
+
 def main() -> None:
     runs, tmp = begin(__doc__, 10, "runs of each")
     root, cold_root, templates = tmp / "store", tmp / "store-cold", tmp / "templates"
@@ -100,6 +125,7 @@ def main() -> None:
         median_table(f"exec latency, `corral exec C true` into a running container (the VM resumed from the template), "
                      f"wall time of the whole command, {3 * runs} interleaved runs each", times, failed,
                      ("corral", "corral-vm"))
+        api_execs(root, runs, failed)
         run(corral + ["run", "-d", "--name", "bench-cold", "--isolation=vm", "busybox", "sleep", "100000"],
             env=cold_env)
         for i in range(1, 10):

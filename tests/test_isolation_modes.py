@@ -182,6 +182,20 @@ def test_exec_output_exit_code_env_user_workdir(box, shared, mode):
     assert box.out("logs", cid) == "up\n"  # an exec's output is not the container's
 
 
+@pytest.mark.parametrize("mode", modes())
+def test_commands_are_found_in_the_path_in_order_and_by_permission(box, shared, mode):
+    """A VM's host looks the command up for the guest (runtime/vm/describe.py): the same answers as a process's."""
+    cid = shared(mode)
+    setup = ("mkdir -p /opt/a /opt/b && printf '#!/bin/sh\\necho a\\n' > /opt/a/tool && "
+             "printf '#!/bin/sh\\necho b\\n' > /opt/b/tool && chmod 700 /opt/a/tool && chmod 755 /opt/b/tool && "
+             "printf 'x' > /opt/a/plain && chmod 644 /opt/a/plain")
+    assert box("exec", cid, "sh", "-c", setup).returncode == 0
+    assert box.out("exec", "-e", "PATH=/opt/a:/opt/b", cid, "tool") == "a\n"
+    assert box.out("exec", "-u", "1000", "-e", "PATH=/opt/a:/opt/b", cid, "tool") == "b\n"
+    r = box("exec", "-e", "PATH=/opt/a:/bin", cid, "plain")
+    assert r.returncode == 126 and b"plain" in r.stderr
+
+
 @pytest.mark.parametrize("mode", modes("exec-workdir"))
 def test_exec_into_a_missing_workdir_fails(box, shared, mode):
     r = box("exec", "-w", "/no-such-dir", shared(mode), "pwd")

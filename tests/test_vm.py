@@ -57,6 +57,34 @@ def test_exec_messages_carry_their_id():
 
 
 @pytest.mark.unit
+def test_the_host_finds_the_command_as_the_guests_execvp_would(tmp_path):
+    root = tmp_path
+    for d in ("bin", "usr/bin", "usr/local/bin", "opt"):
+        (root / d).mkdir(parents=True)
+    (root / "bin/busybox").write_bytes(b"\x7fELF")
+    (root / "bin/busybox").chmod(0o755)
+    (root / "bin/true").symlink_to("/bin/busybox")  # absolute: resolved in the container's root, not the host's
+    (root / "usr/local/bin/mine").write_text("#!/bin/sh\n")
+    (root / "usr/local/bin/mine").chmod(0o700)  # root's alone
+    (root / "usr/bin/mine").write_text("#!/bin/sh\n")
+    (root / "usr/bin/mine").chmod(0o755)
+    (root / "usr/bin/data").write_text("not a program")
+    (root / "bin/out").symlink_to("../../../../../../bin/sh")  # '..' stops at the container's root: no /bin/sh there
+    path = "PATH=/usr/local/bin:/usr/bin:/bin"
+
+    def found(name: str, env: str = path, uid: int = 0) -> str | None:
+        return describe.found_executable(str(root), {"args": [name], "env": ["A=1", env], "user": {"uid": uid}})
+
+    assert found("true") == "/bin/true"
+    assert found("mine") == "/usr/local/bin/mine"
+    assert found("mine", uid=1000) == "/usr/bin/mine", "a file the user may not execute is passed over, as execvp does"
+    assert found("data") is None and found("nosuch") is None and found("out") is None
+    assert found("/bin/true") is None and found("true", "PATH=bin:/bin") is None and found("true", "B=1") is None
+    request = describe.exec_message("0a1b2c3d", {"args": ["true"]}, exe="/bin/true")
+    assert describe.parse_messages(request)[0] == [b"x0a1b2c3d\0atrue\0p/bin/true\0c/\0u0\0g0\0"]
+
+
+@pytest.mark.unit
 def test_the_engine_api_body_carries_isolation():
     from corral.api import bodies
 
@@ -235,6 +263,32 @@ def test_a_guest_flooding_its_output_is_removed_cleanly(busybox):
     assert os.path.getsize(os.path.join(busybox.root, "containers", cid, "log")) >= 100_000
     r = busybox("rm", "-f", cid, timeout=20)  # QEMU, its sockets and its mounts go (the residue fixture checks)
     assert r.returncode == 0, r.stderr
+
+
+def test_all_output_arrives_though_qemu_is_ended_at_the_commands_exit(busybox):
+    """The monitor ends QEMU when the guest reports the exit ('X'): what the command wrote came before it."""
+    r = busybox("run", "--rm", "--isolation=vm", "busybox", "sh", "-c", "seq 1 200000; echo end >&2; exit 7")
+    assert (r.returncode, r.stderr) == (7, b"end\n")
+    assert r.stdout.splitlines()[-1] == b"200000" and len(r.stdout.splitlines()) == 200000
+    master, slave = os.openpty()  # -t: the guest's terminal, relayed by its init
+    try:
+        proc = subprocess.Popen([*CORRAL, "run", "--rm", "-t", "--isolation=vm", "busybox", "sh", "-c",
+                                 "seq 1 50000; exit 6"], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                                env=busybox.env)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed its end
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(60) == 6
+    finally:
+        os.close(master)
+    assert out.split()[-1] == b"50000" and len(out.split()) == 50000, out[-200:]
 
 
 def test_python_api_runs_in_a_vm(busybox):

@@ -399,7 +399,19 @@ class Monitor:
         proc = self._supervise_started(started, boot.booting.autoremove, boot.manual)
         if vm.reaped is not None:  # QEMU ended (and was reaped) before its answer was read
             proc.status = started.process.exit_status(vm.reaped)
+        else:
+            control = started.process.ctl.fileno()
+            self._watch(control, lambda _fd, _ev: self._on_guest_control(started.process), select.POLLIN)
+            self._on_guest_control(started.process)  # a quick command's exit may have come with its 'R'
         boot.done(proc, None)
+
+    def _on_guest_control(self, vm: VmProcess) -> None:
+        """A running VM's guest said something on its control port: once its command's exit, QEMU is ended."""
+        said = vm.read_control()
+        if said is not False:
+            self._unwatch(vm.ctl.fileno())
+        if said:
+            vm.kill(signal.SIGKILL)
 
     def _supervise_started(self, started: supervisor.Started, autoremove: bool, manual: bool) -> _Proc:
         proc = _Proc(started.cid, started.pid, started.outputs, started.stdin, started.tty, started, autoremove)
@@ -642,12 +654,12 @@ class Monitor:
         from corral.runtime.vm import exec as vm_exec
 
         bundle = self.store.container_dir(cid)
-        process = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
-                                  bool(req.get("privileged")))
+        prepared = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
+                                   bool(req.get("privileged")))
 
         def launch() -> _Proc:
             tty = bool(req.get("tty"))
-            pid, stdin, out, err = vm_exec.spawn(bundle, vm, process, bool(req.get("attach")), tty,
+            pid, stdin, out, err = vm_exec.spawn(bundle, vm, prepared, bool(req.get("attach")), tty,
                                                  bool(req.get("stdin")) and bool(req.get("attach")), window)
             outputs = {out: logs.STDOUT} if tty else {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}
             return _Proc(cid, pid, outputs, stdin, tty)
@@ -858,6 +870,8 @@ class Monitor:
             if proc is None and pid in self.booting:
                 self.booting[pid].booting.vm.reaped = status  # its answer, if any, is still to be read
             if proc is not None:
+                if proc.started is not None and proc.started.process.isolation == "vm":
+                    self._unwatch(proc.started.process.ctl.fileno())  # exit_status closes it
                 proc.status = proc.started.process.exit_status(status) if proc.started is not None else status
                 if proc.probe is not None:
                     self._drain(proc)  # a child the probe left may hold its pipes: its result is in

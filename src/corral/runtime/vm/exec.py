@@ -38,9 +38,10 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, sign
 
 
 def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: list[str], workdir: str | None,
-            privileged: bool) -> dict:
-    """The OCI process of the exec, as runtime/exec.py's prepare makes it; a user name is looked up in the
-    container's own /etc/passwd, which QEMU's mount namespace holds at the bundle's rootfs."""
+            privileged: bool) -> tuple[dict, str | None]:
+    """The OCI process of the exec, as runtime/exec.py's prepare makes it, and the file its command names
+    (describe.found_executable); a user name and the command are looked up in the container's own files, which
+    QEMU's mount namespace holds at the bundle's rootfs."""
     from corral.runtime import users
     from corral.runtime.spec import exec_process
 
@@ -52,18 +53,19 @@ def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: l
         raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
     root = f"/proc/{vm.pid}/root" + os.path.join(bundle, spec["root"]["path"])
     ids = users.resolve(user, [root], live=True) if user else None
-    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged)
+    process = exec_process(spec["process"], list(cmd), ids, env, workdir, privileged)
+    return process, describe.found_executable(root, process)
 
 
-def spawn(bundle: str, vm: VmProcess, process: dict, attach: bool, tty: bool = False, stdin: bool = False,
-          window: tuple[int, int] = (0, 0)) -> tuple[int, int | None, int | None, int | None]:
-    """Fork the relay; returns its pid, where the command's input goes and the read ends of its stdout and
-    stderr: a host terminal's master for all three with `tty` (runtime/vm/session.py says why a host one),
-    a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). Returns once the guest
-    runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable, as a process
+def spawn(bundle: str, vm: VmProcess, prepared: tuple[dict, str | None], attach: bool, tty: bool = False,
+          stdin: bool = False, window: tuple[int, int] = (0, 0)) -> tuple[int, int | None, int | None, int | None]:
+    """Fork the relay for `prepared` (prepare's); returns its pid, where the command's input goes and the read
+    ends of its stdout and stderr: a host terminal's master for all three with `tty` (runtime/vm/session.py says
+    why a host one), a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). Returns once
+    the guest runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable, as a process
     container's exec does."""
     exec_id = os.urandom(4).hex()
-    message = describe.exec_message(exec_id, process, tty, stdin and not tty, window)
+    message = describe.exec_message(exec_id, prepared[0], tty, stdin and not tty, window, prepared[1])
     source = None
     if tty:
         master, slave = session.terminal(window)

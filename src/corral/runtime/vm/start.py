@@ -58,6 +58,22 @@ class VmProcess(Process):
         except OSError:
             pass  # the guest is gone or does not read its control port: only SIGKILL ends it then
 
+    def read_control(self) -> bool | None:
+        """Read what the guest sent on the control port (the monitor polls it while the VM runs): True once it has
+        reported its command's exit, None at the port's end. After 'X' the guest only powers off, and QEMU's own
+        shutdown takes ~10 ms more under TCG: the monitor ends it at once instead (SIGKILL loses nothing: the init
+        sends 'X' after the command's output has left the guest, and the host's sockets hold what QEMU wrote)."""
+        try:
+            chunk: bytes | None = self.ctl.recv(65536, _socket.MSG_DONTWAIT)
+        except BlockingIOError:  # nothing new: what came with the 'R' may hold the exit already
+            chunk = None
+        except OSError:
+            chunk = b""
+        if chunk == b"":
+            return None
+        self.unread += chunk or b""
+        return any(message[:1] == b"X" for message in describe.parse_messages(self.unread)[0])
+
     def exit_status(self, status: int) -> int:
         """The command's wait status as the guest reported it; QEMU's own when it never did (killed)."""
         data = self.unread
@@ -85,7 +101,6 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     ctl, out, err, execs, stdin = (host for host, _ in pairs)
     theirs = [guest.detach() for _, guest in pairs]
     try:
-        message = describe.process_message(spec, window, describe.host_state())
         accelerator = accel.accelerator()
         kernel, initrd = assets.guest_kernel(), assets.guest_initrd()
         argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
@@ -103,15 +118,16 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     cg_r, cg_w = os.pipe2(os.O_CLOEXEC)
+    exe_r, exe_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
         for s in (ctl, out, err, execs, stdin):
             s.close()
-        os.close(fail_r)
-        os.close(cg_w)
-        _exec_qemu(argv, spec, bundle, rootfs, theirs + ([resumed.qemu_end] if resumed else []), fail_w, cg_r,
+        for fd in (fail_r, cg_w, exe_r):
+            os.close(fd)
+        _exec_qemu(argv, spec, bundle, rootfs, theirs + (resumed.fds() if resumed else []), (fail_w, exe_w), cg_r,
                    cg.entry_files())
-    for fd in theirs + [fail_w, cg_r]:
+    for fd in theirs + [fail_w, cg_r, exe_w]:
         os.close(fd)
     try:
         cg.create(resources)
@@ -121,7 +137,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     else:
         cg_failure = None
     os.close(cg_w)
-    failure = read_all(fail_r)
+    failure, exe = read_all(fail_r), read_all(exe_r).decode()
     if cg_failure is not None or failure:
         if resumed is not None:
             resumed.close()
@@ -135,6 +151,11 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
         _abandon(pid, cg, ctl, out, err, execs, stdin)
         raise StartFailed(APIError(why), why)
     try:
+        message = describe.process_message(spec, window, describe.host_state(), exe or None)
+    except APIError as e:  # a NUL in the command
+        _abandon(pid, cg, ctl, out, err, execs, stdin)
+        raise StartFailed(e, str(e)) from None
+    try:
         ctl.sendall(message)
     except OSError:
         pass  # QEMU ended already: no answer comes, and its console says why
@@ -142,9 +163,11 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     return Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator, stdio)
 
 
-def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], fail_w: int, cg_r: int,
-               cg_files: list[str]) -> None:
-    """In the fork: own mount namespace with the root filesystem, the container's cgroup, then QEMU."""
+def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], reports: tuple[int, int],
+               cg_r: int, cg_files: list[str]) -> None:
+    """In the fork: own mount namespace with the root filesystem, the container's cgroup, then QEMU. On `reports`:
+    why it failed; the file the command names (describe.found_executable: only this namespace has the root)."""
+    fail_w, exe_w = reports
     gc.disable()  # objects this fork inherited must not be finalized here
     try:
         libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -158,6 +181,8 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
             mounts.apply_mount(rootfs, m)
         if spec["root"].get("readonly"):
             read_only_root(rootfs, spec["process"].get("cwd") or "/")
+        if exe := describe.found_executable(rootfs, spec["process"]):
+            os.write(exe_w, exe.encode())
         if os.read(cg_r, 1) != b"1":
             os._exit(125)
         cgroups.enter(cg_files)

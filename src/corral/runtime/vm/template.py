@@ -7,16 +7,23 @@ template guest to that point (the init reports 'W' on the control port, before i
 saves it with QEMU's migration into `state`; its RAM is a file, `ram`, which the template's QEMU maps
 shared (share=on) so the guest's memory lands in it, and the migration skips it (x-ignore-shared). Each
 container's QEMU then maps `ram` private (share=off: copy on write), waits (-incoming defer) until the host
-hands it `state` over its monitor (QMP: the capability both ends need, getfd, migrate-incoming, then 'cont',
-as QEMU 7.2 leaves a restored guest paused), and the guest resumes in the init's read of the control port, its unchanged pages shared with every other VM of the
-template through the page cache, so an idle VM costs the host mostly what it wrote.
+names `state` (inherited) over its monitor (QMP, in one write: the capability both ends need, migrate-incoming,
+then 'cont', as QEMU 7.2 leaves a restored guest paused), and the guest resumes in the init's read of the control
+port, its unchanged pages shared with every other VM of the template through the page cache, so an idle VM costs
+the host mostly what it wrote.
 
 The container's root is attached after restore without hotplug (microvm has none): the 9p device is in the
 template, and its export path is host-side configuration, not migrated device state, so the restored QEMU's
 -fsdev names this container's root (mounted in QEMU's own mount namespace, as for a cold boot). The guest has
-not mounted it when the template is saved (QEMU refuses to migrate a mounted 9p export; the template's export is an empty directory). The process, the
-host's clock and fresh entropy reach the guest after restore on the control port (describe.host_state), as
-for a cold boot.
+not mounted it when the template is saved (QEMU refuses to migrate a mounted 9p export; the template's export is an
+empty directory). The process, the host's clock and fresh entropy reach the guest after restore on the control
+port (describe.host_state), as for a cold boot.
+
+What a start from a template costs is mostly the guest's (about 150 ms of a 240 ms `run --rm busybox true` here):
+under TCG, guest code that runs for the first time in a QEMU process is translated first, and the translations
+are not part of the saved state, so each restored guest translates afresh every kernel path it takes to mount
+the root and run the command. The init does what does not depend on the container before the template is saved
+(guest/init.c), and the host looks the command up in the PATH (describe.found_executable).
 
 Templates live in /var/cache/corral/vm/templates/<key>/ (CORRAL_VM_TEMPLATES moves them), the key a hash
 of the template's QEMU command line (which names the kernel, the init, the memory size, the CPUs and the
@@ -230,6 +237,7 @@ class _Qmp:
 
     def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.buf = sock, b""
+        self.events: list[dict] = []  # read while answers were awaited
         self._read()  # the greeting
 
     def _read(self) -> dict:
@@ -246,7 +254,7 @@ class _Qmp:
     def event(self, name: str, wanted: Callable[[dict], bool]) -> dict:
         """The data of the next event `name` that is `wanted`."""
         while True:
-            message = self._read()
+            message = self.events.pop(0) if self.events else self._read()
             if message.get("event") == name and wanted(message.get("data") or {}):
                 return message["data"]
 
@@ -258,19 +266,31 @@ class _Qmp:
             self.sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         else:
             self.sock.sendall(request)
+        return self._answer(name)
+
+    def pipeline(self, *commands: tuple[str, dict]) -> None:
+        """Send all `commands` at once and read their answers: QEMU runs them in order, and one round trip
+        costs less than one per command (QEMU's monitor reads its socket a byte at a time)."""
+        self.sock.sendall(b"".join(json.dumps({"execute": name, "arguments": arguments}).encode() + b"\n"
+                                   for name, arguments in commands))
+        for name, _ in commands:
+            self._answer(name)
+
+    def _answer(self, name: str) -> dict:
         while True:
             answer = self._read()
             if "error" in answer:
                 raise TemplateError(f"QEMU refused {name}: {answer['error'].get('desc')}")
             if "return" in answer:
                 return answer["return"] if isinstance(answer["return"], dict) else {}
+            self.events.append(answer)
 
 
 
 class Resume:
     """A container's QEMU resuming a template: its monitor (the host's end, and the end QEMU inherits) and the
-    template's state file. QEMU waits (-incoming defer) until begin() sets the capability both ends need and
-    hands it the state file; it then loads the guest and runs it."""
+    template's state file (QEMU inherits it too). QEMU waits (-incoming defer) until begin() sets the capability
+    both ends need and names the state file; it then loads the guest and runs it."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -278,26 +298,29 @@ class Resume:
         self.qmp, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self.qemu_end = theirs.detach()
 
+    def fds(self) -> list[int]:
+        """What QEMU inherits: its monitor's end and the state file."""
+        return [self.qemu_end, self.state]
+
     def args(self, memory_mib: int) -> list[str]:
         return memory_args(os.path.join(self.directory, "ram"), memory_mib, False) + [
             "-chardev", f"socket,id=qmp,fd={self.qemu_end}", "-mon", "chardev=qmp,mode=control",
             "-incoming", "defer"]
 
     def begin(self) -> str | None:
-        """Restore the guest (QEMU forked with args()) and run it; why it could not, or None. Closes what it held.
-        QEMU 7.2 leaves a guest restored with -incoming defer paused, whatever the template's state: 'cont'."""
+        """Restore the guest (QEMU forked with args() and fds()) and run it; why it could not, or None. Closes what
+        it held. QEMU 7.2 leaves a guest restored with -incoming defer paused, whatever the template's state: 'cont',
+        sent with the rest (during the load it only makes QEMU start the guest once loaded)."""
         os.close(self.qemu_end)  # QEMU has its own: when it ends, the monitor's socket ends, not a wait
         self.qemu_end = -1
         try:
             qmp = _Qmp(self.qmp)
-            qmp.command("qmp_capabilities")
-            qmp.command("migrate-set-capabilities", capabilities=[IGNORE_SHARED, EVENTS])
-            qmp.command("getfd", fdname="state", fds=[self.state])
-            qmp.command("migrate-incoming", uri="fd:state")
+            qmp.pipeline(("qmp_capabilities", {}),
+                         ("migrate-set-capabilities", {"capabilities": [IGNORE_SHARED, EVENTS]}),
+                         ("migrate-incoming", {"uri": f"fd:{self.state}"}), ("cont", {}))
             status = qmp.event("MIGRATION", lambda data: data.get("status") in ("completed", "failed"))["status"]
             if status != "completed":
                 return f"cannot restore the VM template {self.directory}: QEMU could not load its state"
-            qmp.command("cont")
         except (TemplateError, OSError, ValueError) as e:
             return f"cannot restore the VM template {self.directory}: {e}"
         finally:

@@ -161,7 +161,7 @@ struct process {
     char *args[MAX_ENTRIES + 1];
     char *env[MAX_ENTRIES + 1];
     int nargs, nenv;
-    char *cwd, *hostname;
+    char *cwd, *hostname, *exe; /* exe: the file to exec, when the host found args[0] in the PATH */
     uid_t uid;
     gid_t gid;
     gid_t groups[256];
@@ -287,7 +287,8 @@ static int child_input(struct process *p, int *master, int *input)
 /* Entries, each NUL-terminated, each a tag and its value: a arg, e env, c cwd, h hostname, u uid, g gid,
  * G supplementary gid, C capability number to keep (B alone: keep none), L "resource soft hard",
  * N no_new_privs, t a terminal, i stdin open, W "rows cols" (the terminal's first size),
- * n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network),
+ * n a NIC ("<ifname> <mac> <address> <prefix> <gateway or ->": configure_network), p the file to exec (the
+ * host looked args[0] up in the PATH: a walk over 9p costs a round trip per name, on the host it is a stat),
  * T "seconds.nanoseconds" the host's clock, r hex bytes of entropy from the host. */
 static void parse_process(char *s, char *end, struct process *p)
 {
@@ -299,6 +300,7 @@ static void parse_process(char *s, char *end, struct process *p)
         case 'a': if (p->nargs < MAX_ENTRIES) p->args[p->nargs++] = v; break;
         case 'e': if (p->nenv < MAX_ENTRIES) p->env[p->nenv++] = v; break;
         case 'c': p->cwd = v; break;
+        case 'p': p->exe = v; break;
         case 'h': p->hostname = v; break;
         case 'u': p->uid = (uid_t)strtoul(v, NULL, 10); break;
         case 'g': p->gid = (gid_t)strtoul(v, NULL, 10); break;
@@ -350,8 +352,8 @@ static void read_process(struct process *p)
 
 /* --- the guest's network (runtime/vm/network.py): each NIC QEMU made on one of the container's taps is
  * found by its MAC (the container's interface's), renamed as that interface (eth0...), given its address
- * and prefix, brought up; the first NIC with a gateway gets the default route; lo comes up, as in a
- * process container. Plain ioctls: no netlink, no tools in the image. */
+ * and prefix, brought up; the first NIC with a gateway gets the default route; lo is up, as in a process
+ * container (main brings it up before a template is saved). Plain ioctls: no netlink, no tools in the image. */
 static void ifreq_of(struct ifreq *ifr, const char *name)
 {
     memset(ifr, 0, sizeof *ifr);
@@ -403,10 +405,11 @@ static void rename_by_mac(int s, const unsigned char *mac, const char *to, const
 
 static void configure_network(struct process *p)
 {
+    if (p->nnics == 0)
+        return;
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (s < 0)
         fail(125, "cannot open a socket to configure the network: %s", strerror(errno));
-    set_up(s, "lo");
     struct { char ifname[IFNAMSIZ], mac_text[18], address[16], gateway[16]; unsigned char mac[6]; int prefix; } n[8];
     for (int i = 0; i < p->nnics; i++) {
         if (sscanf(p->nics[i], "%15s %17s %15s %d %15s", n[i].ifname, n[i].mac_text, n[i].address, &n[i].prefix,
@@ -485,26 +488,40 @@ static void mount_or_fail(const char *src, const char *dst, const char *type, un
         fail(125, "cannot mount %s on %s: %s", type, dst, strerror(errno));
 }
 
-static void make_dev(void)
+/* The container's /dev in `dev` (a tmpfs with the usual nodes, devpts, shm), made before the template is saved. */
+static void make_dev(const char *dev)
 {
     static const struct { const char *name; unsigned major, minor; } nodes[] = {
         {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
     };
-    mount_or_fail("tmpfs", "/newroot/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
+    char path[64];
+    mount_or_fail("tmpfs", dev, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/newroot/dev/%s", nodes[i].name);
+        snprintf(path, sizeof path, "%s/%s", dev, nodes[i].name);
         if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0)
             fail(125, "cannot make %s: %s", path, strerror(errno));
         chmod(path, 0666);
     }
-    mount_or_fail("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
-    symlink("pts/ptmx", "/newroot/dev/ptmx");
-    mount_or_fail("shm", "/newroot/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
-    symlink("/proc/self/fd", "/newroot/dev/fd");
-    symlink("/proc/self/fd/0", "/newroot/dev/stdin");
-    symlink("/proc/self/fd/1", "/newroot/dev/stdout");
-    symlink("/proc/self/fd/2", "/newroot/dev/stderr");
+    static const char *const links[][2] = {
+        {"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+        {"/proc/self/fd/2", "stderr"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dev, links[i][1]);
+        symlink(links[i][0], path);
+    }
+    snprintf(path, sizeof path, "%s/pts", dev);
+    mount_or_fail("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+    snprintf(path, sizeof path, "%s/shm", dev);
+    mount_or_fail("shm", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+}
+
+/* A mount made before the template was saved, moved to where the container's root needs it. */
+static void move_or_fail(const char *from, const char *to)
+{
+    mkdir(to, 0755);
+    if (mount(from, to, NULL, MS_MOVE, NULL) < 0)
+        fail(125, "cannot move %s to %s: %s", from, to, strerror(errno));
 }
 
 /* The working directory, made when missing (as runc makes it), by root, before the user changes. */
@@ -556,7 +573,10 @@ static void exec_process(struct process *p, int in, int out, int err, int report
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     environ = p->env;
-    execvp(p->args[0], p->args);
+    if (p->exe)
+        execv(p->exe, p->args);
+    else
+        execvp(p->args[0], p->args);
     int code = errno == ENOENT ? 127 : 126;
     dprintf(report, "%d exec: \"%s\": %s", code, p->args[0],
             errno == ENOENT ? "executable file not found in $PATH" : strerror(errno));
@@ -821,20 +841,19 @@ int main(void)
     int ip = open_port("/dev/vport0p5", O_RDONLY);
     if (out < 0 || err < 0 || xp < 0 || ip < 0)
         fail(125, "no output or exec ports: %s", strerror(errno));
-    send_msg("W");
-    read_process(&p);
-    take_host_state(&p);
-
-    mount_or_fail("corral-root", "/newroot", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap");
-    mount_or_fail("sysfs", "/newroot/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-    mkdir("/newroot/proc", 0555);
-    make_dev();
-    if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
-        fail(125, "cannot switch to the container's root: %s", strerror(errno));
-    if (p.hostname && sethostname(p.hostname, strlen(p.hostname)) < 0)
-        fail(125, "cannot set the hostname: %s", strerror(errno));
-    configure_network(&p);
-
+    /* What every container needs is made before the host may save a template here: under TCG, kernel code a restored
+     * guest runs for the first time is translated afresh (after a restore, bringing lo up took 16 ms, /sys and /dev
+     * 12 ms), so a template start runs as little as it can. The 9p root cannot be mounted yet (QEMU does not migrate
+     * a mounted 9p export). A fork of the command's process here gained nothing: the kernel code it runs is mostly
+     * the exec's, which then translated it instead. */
+    mkdir("/stage", 0700);
+    mount_or_fail("sysfs", "/stage/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    make_dev("/stage/dev");
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        fail(125, "cannot open a socket to bring lo up: %s", strerror(errno));
+    set_up(s, "lo");
+    close(s);
     sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
@@ -842,6 +861,20 @@ int main(void)
     int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0 || unshare(CLONE_NEWPID) < 0)
         fail(125, "cannot prepare the command: %s", strerror(errno));
+    send_msg("W");
+    read_process(&p);
+    take_host_state(&p);
+
+    mount_or_fail("corral-root", "/newroot", "9p", 0, "trans=virtio,version=9p2000.L,msize=262144,cache=mmap");
+    move_or_fail("/stage/sys", "/newroot/sys");
+    move_or_fail("/stage/dev", "/newroot/dev");
+    mkdir("/newroot/proc", 0555);
+    if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 || chdir("/") < 0)
+        fail(125, "cannot switch to the container's root: %s", strerror(errno));
+    if (p.hostname && sethostname(p.hostname, strlen(p.hostname)) < 0)
+        fail(125, "cannot set the hostname: %s", strerror(errno));
+    configure_network(&p);
+
     char why[2048];
     int input;
     int in = child_input(&p, &cmaster, &input);
@@ -926,7 +959,9 @@ int main(void)
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
                 if (pid == child) {
-                    if (cmaster >= 0)
+                    /* blocking, a port's write returns once QEMU passed the bytes on: when the host reads 'X', the
+                     * command's output has left the guest (the host ends QEMU then: runtime/vm/start.py) */
+                    if (cmaster >= 0 && fcntl(out, F_SETFL, 0) == 0)
                         relay_terminal(out, 1);
                     send_msg("X%d", status);
                     power_off();
