@@ -10,8 +10,9 @@ in one process, as these machines are noisy. Exec: `corral exec C true` into a r
 one resumed from the template), and the same through the Python API in this process (without the CLI's
 interpreter start-up, which is the same in both modes). Memory: 1, then 10 idle VMs of one template (`sleep`),
 after 3 s of idle: the PSS and the unique memory (Private_Clean + Private_Dirty) of each QEMU process
-(/proc/PID/smaps_rollup), beside one cold-booted VM's and a process container's (its processes). The accelerator this host uses
-(kvm or tcg) is printed, and whether Debian offers podman a VM runtime here (the anchor: krun or Kata).
+(/proc/PID/smaps_rollup), beside one cold-booted VM's and a process container's (its processes). The
+accelerator this host uses (kvm or tcg) is printed, and whether Debian offers podman a VM runtime here (the
+anchor: krun or Kata).
 """
 from __future__ import annotations
 
