@@ -100,19 +100,27 @@ def test_a_guest_that_never_answers_fails_its_start_in_one_line(busybox):
 def test_an_exec_into_a_guest_that_does_not_answer_fails_after_the_bound(busybox):
     busybox.env["CORRAL_VM_READY_TIMEOUT"] = "6"  # the monitor this store's first start spawns reads it
     cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "sleep", "300").strip()
+    other = busybox.out("run", "-d", "busybox", "sleep", "300").strip()
     qemu = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
     os.kill(qemu, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        r = busybox("exec", cid, "true")
+        hung = subprocess.Popen(CORRAL + ["exec", cid, "true"], env=busybox.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        time.sleep(1)  # the monitor has the exec: its relay waits for the guest
+        served = time.monotonic()
+        r = busybox("exec", other, "echo", "served")
+        assert (r.returncode, r.stdout) == (0, b"served\n") and time.monotonic() - served < 2, \
+            "the monitor serves other containers while a VM's exec waits for its guest"
+        out, err = hung.communicate(timeout=30)
         took = time.monotonic() - started
     finally:
         os.kill(qemu, signal.SIGCONT)
-    assert r.returncode != 0 and r.stderr.decode().splitlines() == [
-        "Error: the container's VM did not start the exec within 6 s (CORRAL_VM_READY_TIMEOUT)"], r.stderr
+    assert hung.returncode != 0 and err.decode().splitlines() == [
+        "Error: the container's VM did not start the exec within 6 s (CORRAL_VM_READY_TIMEOUT)"], err
     assert 5 < took < 15
     assert busybox.out("exec", cid, "echo", "answers again") == "answers again\n"
-    busybox.out("rm", "-f", cid)
+    busybox.out("rm", "-f", cid, other)
     assert _qemus_of(busybox.root) == []
 
 

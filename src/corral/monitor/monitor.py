@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from corral.monitor.health import Health, Output
+    from corral.runtime.vm.exec import Spawning
     from corral.runtime.vm.start import VmProcess
     from corral.monitor.restart import Backoff
 
@@ -152,6 +153,7 @@ class Monitor:
         self.backoffs: dict[str, Backoff] = {}
         self.pending_restarts: dict[str, Timer] = {}
         self.booting: dict[int, _Boot] = {}  # VM containers whose guest has not answered, by QEMU's pid
+        self.spawning: dict[int, Spawning] = {}  # VM execs whose guest has not answered, by their relay's pid
 
     # the loop ---------------------------------------------------------------------------------------
 
@@ -304,8 +306,11 @@ class Monitor:
             if req.get("attach"):  # docker's order: attach, then start
                 record_container(self.store, "attach", cid)
             self._start(cid, bool(req.get("autoremove")), window, manual=True,
-                        done=lambda proc, error: self._answer_start(sock, req, proc, error))
-            return True  # answered once started: a VM's guest answers later (the socket is _answer_start's)
+                        done=lambda proc, error: self._answer_later(sock, req, proc, error))
+            return True  # answered once started: a VM's guest answers later (the socket is _answer_later's)
+        if op == "exec":
+            self._exec(req, window, done=lambda proc, error: self._answer_later(sock, req, proc, error))
+            return True  # likewise
         if op == "attach":
             proc = self.containers.get(req["id"])
             if proc is None or proc.status is not None:
@@ -313,16 +318,12 @@ class Monitor:
             if proc.tty and proc.stdin is not None:
                 console.set_size(proc.stdin, *window)
             record_container(self.store, "attach", proc.cid)
-        elif op == "exec":
-            proc = self._exec(req, window)
         else:
             raise InvalidArgument(f"bad request {op!r}")
-        if op == "exec":
-            self._supervise(proc)
         return self._answer(sock, req, proc)
 
-    def _answer_start(self, sock: "_socket.socket", req: dict, proc: _Proc | None, error: Exception | None) -> None:
-        """Answer a start request, now or once a VM's guest has answered; the client stays if it attached."""
+    def _answer_later(self, sock: "_socket.socket", req: dict, proc: _Proc | None, error: Exception | None) -> None:
+        """Answer a start or exec request, now or once a VM's guest has answered; the client stays if it attached."""
         keep = False
         try:
             if proc is None:
@@ -464,8 +465,6 @@ class Monitor:
     def _probe(self, run: _HealthRun) -> None:
         """Run the container's check once, as an exec in it (never while it is paused: docker stops
         checking a paused container, and an exec would freeze in its cgroup)."""
-        from corral.monitor.health import Output
-
         init = self.containers.get(run.cid)
         if self.healths.get(run.cid) is not run or init is None or init.status is not None:
             return
@@ -473,14 +472,24 @@ class Monitor:
         req = {"cmd": run.command, "attach": True}  # as `exec` without -i (filtered, as any exec)
         try:
             if init.started is not None and init.started.process.isolation == "vm":
-                proc = self._exec_in_vm(req, run.cid, init.started.process, (0, 0))()
-            else:
-                proc = self._exec_in_namespaces(req, run.cid, init.pid, (0, 0))()
-        except Conflict:  # paused, or a VM's exec port busy with another exec
+                self._exec_in_vm(req, run.cid, init.started.process, (0, 0))(
+                    lambda proc, error: self._probe_started(run, start_ns, proc, error))
+                return
+            proc = self._exec_in_namespaces(req, run.cid, init.pid, (0, 0))()
+        except (CorralError, OSError) as e:
+            self._probe_started(run, start_ns, None, e)
+            return
+        self._probe_started(run, start_ns, proc, None)
+
+    def _probe_started(self, run: _HealthRun, start_ns: int, proc: _Proc | None, error: Exception | None) -> None:
+        """The probe's process runs (supervised from now on), or could not be started."""
+        from corral.monitor.health import Output
+
+        if isinstance(error, Conflict):  # paused, or a VM's exec port busy with another exec
             self._schedule_probe(run, time.time_ns())
             return
-        except (CorralError, OSError) as e:  # the command cannot run: a failed probe, as docker's
-            self._probe_result(run, start_ns, -1, str(e))
+        if proc is None:  # the command cannot run: a failed probe, as docker's
+            self._probe_result(run, start_ns, -1, str(error))
             return
         proc.probe = _Probe(run, start_ns, Output())
         proc.probe.timer = self.timers.after(run.health.timeout / 1e9, lambda: self._probe_timeout(proc))
@@ -599,9 +608,10 @@ class Monitor:
             raise InvalidArgument(f"invalid terminal size {window[0]}x{window[1]}: give rows and columns above 0")
         console.set_size(proc.stdin, *window)
 
-    def _exec(self, req: dict, window: tuple[int, int]) -> _Proc:
+    def _exec(self, req: dict, window: tuple[int, int], done: _Done) -> None:
         """A process in the running container that req["ref"] names (an ID, a name or an ID prefix):
-        on a terminal, on pipes to an attached client, or on /dev/null (detached).
+        on a terminal, on pipes to an attached client, or on /dev/null (detached). `done` gets it, supervised,
+        or the error: at once, or for a VM once its guest says whether the command runs. Bad input raises.
 
         Every running container of the store is this monitor's child, so what
         it holds is the truth about which are running (and their inits' PIDs).
@@ -615,13 +625,21 @@ class Monitor:
         if init.started is not None and init.started.process.isolation == "vm":
             launch = self._exec_in_vm(req, rec.id, init.started.process, window)
         else:
-            launch = self._exec_in_namespaces(req, rec.id, init.pid, window)
+            in_namespaces = self._exec_in_namespaces(req, rec.id, init.pid, window)
+
+            def launch(started: _Done) -> None:
+                started(in_namespaces(), None)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
         record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
-        proc = launch()
-        proc.exec_id = exec_id
-        record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
-        return proc
+
+        def started(proc: _Proc | None, error: Exception | None) -> None:
+            if proc is not None:
+                proc.exec_id = exec_id
+                record_container(self.store, "exec_start: " + command, rec, {"execID": exec_id})
+                self._supervise(proc)
+            done(proc, error)
+
+        launch(started)
 
     def _exec_in_namespaces(self, req: dict, cid: str, init_pid: int, window: tuple[int, int]) -> Callable[[], _Proc]:
         """A process container's exec, prepared (bad input is refused now); calling the result starts it."""
@@ -648,21 +666,54 @@ class Monitor:
 
         return launch
 
-    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess, window: tuple[int, int]) -> Callable[[], _Proc]:
-        """A VM container's exec (runtime/vm/exec.py): a relay that the monitor reaps, reads and writes to as it
-        would the exec'd process (a terminal's master with -t, a pipe to its stdin with -i)."""
+    def _exec_in_vm(self, req: dict, cid: str, vm: VmProcess, window: tuple[int, int]) -> Callable[[_Done], None]:
+        """A VM container's exec (runtime/vm/exec.py), prepared (bad input is refused now): a relay that the monitor
+        reaps, reads and writes to as it would the exec'd process (a terminal's master with -t, a pipe to its stdin
+        with -i). Calling the result with `done` forks the relay; `done` hears once the guest ran the command or
+        could not, while the loop serves everything else."""
         from corral.runtime.vm import exec as vm_exec
 
         bundle = self.store.container_dir(cid)
         prepared = vm_exec.prepare(bundle, vm, req["cmd"], req.get("user"), req.get("env") or [], req.get("workdir"),
                                    bool(req.get("privileged")))
+        tty = bool(req.get("tty"))
 
-        def launch() -> _Proc:
-            tty = bool(req.get("tty"))
-            pid, stdin, out, err = vm_exec.spawn(bundle, vm, prepared, bool(req.get("attach")), tty,
-                                                 bool(req.get("stdin")) and bool(req.get("attach")), window)
-            outputs = {out: logs.STDOUT} if tty else {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}
-            return _Proc(cid, pid, outputs, stdin, tty)
+        def launch(done: _Done) -> None:
+            spawning = vm_exec.spawn(bundle, vm, prepared, bool(req.get("attach")), tty,
+                                     bool(req.get("stdin")) and bool(req.get("attach")), window)
+            self.spawning[spawning.pid] = spawning
+            report = bytearray()
+
+            def answered(failure: bytes | None) -> None:
+                if self.spawning.pop(spawning.pid, None) is None:
+                    return
+                self._unwatch(spawning.report)
+                timer.cancel()
+                try:
+                    pid, stdin, out, err = spawning.finish(failure)
+                except Exception as e:  # noqa: BLE001 - the requester's to hear
+                    done(None, e)
+                    return
+                outputs = {out: logs.STDOUT} if tty else {out: logs.STDOUT, err: logs.STDERR} if out is not None else {}
+                proc = _Proc(cid, pid, outputs, stdin, tty)
+                done(proc, None)
+                if spawning.reaped is not None:  # the relay ended before its report was read
+                    proc.status = spawning.reaped
+                    self._maybe_finish(proc)
+
+            def on_report(fd: int, _events: int) -> None:
+                try:
+                    chunk = os.read(fd, 4096)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    chunk = b""
+                report.extend(chunk)
+                if not chunk:
+                    answered(bytes(report))
+
+            self._watch(spawning.report, on_report, select.POLLIN)
+            timer = self.timers.after(max(0.0, spawning.deadline - time.monotonic()), lambda: answered(None))
 
         return launch
 
@@ -869,6 +920,8 @@ class Monitor:
             proc = self.procs.get(pid)
             if proc is None and pid in self.booting:
                 self.booting[pid].booting.vm.reaped = status  # its answer, if any, is still to be read
+            if proc is None and pid in self.spawning:
+                self.spawning[pid].reaped = status
             if proc is not None:
                 if proc.started is not None and proc.started.process.isolation == "vm":
                     self._unwatch(proc.started.process.ctl.fileno())  # exit_status closes it

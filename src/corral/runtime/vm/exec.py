@@ -16,7 +16,6 @@ import _socket
 import fcntl
 import gc
 import os
-import select
 import time
 
 from corral import fastjson as json
@@ -57,12 +56,47 @@ def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: l
     return process, describe.found_executable(root, process)
 
 
+class Spawning:
+    """A relay forked for an exec whose guest has not said yet whether the command runs (5-15 ms under TCG, or
+    never from a hung guest): the monitor polls `report` meanwhile, serving everything else, and calls finish()
+    with what the relay wrote on it once it closed it, or with None at `deadline`. `reaped` is the relay's wait
+    status when the monitor reaped it first (a quick command's relay may end before its report is read)."""
+
+    def __init__(self, pid: int, ours: tuple[int | None, int | None, int | None], report: int) -> None:
+        self.pid, self.ours, self.report = pid, ours, report
+        self.deadline = time.monotonic() + ready_timeout()
+        self.reaped: int | None = None
+
+    def finish(self, failure: bytes | None) -> tuple[int, int | None, int | None, int | None]:
+        """The relay's pid, where the command's input goes and the read ends of its stdout and stderr (spawn
+        says which) when the relay reported nothing; else the error, raised, the relay gone and those closed."""
+        os.close(self.report)
+        if failure is None:  # a guest that does not answer (hung, or stopped): the relay goes, the VM stays
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            failure = to_answer(APIError(f"the container's VM did not start the exec within {ready_timeout():g} s "
+                                         "(CORRAL_VM_READY_TIMEOUT)")).encode()
+        if not failure:
+            return self.pid, *self.ours
+        if self.reaped is None:
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped by the monitor's loop meanwhile
+                pass
+        for fd in set(self.ours):
+            if fd is not None:
+                os.close(fd)
+        raise from_answer(failure.decode(errors="replace"))
+
+
 def spawn(bundle: str, vm: VmProcess, prepared: tuple[dict, str | None], attach: bool, tty: bool = False,
-          stdin: bool = False, window: tuple[int, int] = (0, 0)) -> tuple[int, int | None, int | None, int | None]:
-    """Fork the relay for `prepared` (prepare's); returns its pid, where the command's input goes and the read
-    ends of its stdout and stderr: a host terminal's master for all three with `tty` (runtime/vm/session.py says
-    why a host one), a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). Returns once
-    the guest runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable, as a process
+          stdin: bool = False, window: tuple[int, int] = (0, 0)) -> Spawning:
+    """Fork the relay for `prepared` (prepare's). Where the command's input goes and the read ends of its stdout
+    and stderr are a host terminal's master for all three with `tty` (runtime/vm/session.py says why a host one),
+    a pipe to stdin with `stdin`, no output for a detached exec (it goes nowhere). The Spawning says once the guest
+    runs it; a command that cannot start raises CommandNotFound / CommandNotExecutable there, as a process
     container's exec does."""
     exec_id = os.urandom(4).hex()
     message = describe.exec_message(exec_id, prepared[0], tty, stdin and not tty, window, prepared[1])
@@ -84,34 +118,8 @@ def spawn(bundle: str, vm: VmProcess, prepared: tuple[dict, str | None], attach:
     for fd in {out_w, err_w, fail_w, source}:
         if fd is not None:
             os.close(fd)
-    failure = _answer(fail_r)
-    if failure is None:  # a guest that does not answer (hung, or stopped): the relay goes, the VM stays
-        os.kill(pid, signal.SIGKILL)
-        failure = to_answer(APIError(f"the container's VM did not start the exec within {ready_timeout():g} s "
-                                     "(CORRAL_VM_READY_TIMEOUT)")).encode()
-    if failure:
-        os.waitpid(pid, 0)
-        for fd in set(ours):
-            if fd is not None:
-                os.close(fd)
-        raise from_answer(failure.decode(errors="replace"))
-    return pid, *ours
-
-
-def _answer(fail_r: int) -> bytes | None:
-    """What the relay reported on `fail_r` once it closed it (nothing: the command runs); None when the guest
-    gave no answer within the ready timeout (the monitor waits here, so not for ever)."""
-    deadline = time.monotonic() + ready_timeout()
-    chunks = []
-    try:
-        while (left := deadline - time.monotonic()) > 0 and select.select([fail_r], [], [], left)[0]:
-            chunk = os.read(fail_r, 4096)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-        return None
-    finally:
-        os.close(fail_r)
+    os.set_blocking(fail_r, False)
+    return Spawning(pid, ours, fail_r)
 
 
 def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
