@@ -109,6 +109,12 @@ def test_a_published_port_reaches_a_vm_and_rm_leaves_nothing(busybox):
     assert f"inet {ip}/24" in guest
     assert busybox.out("exec", cid, "ip", "route").startswith("default via 10.246.1.1 dev eth0")
     pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        assert b"\0-incoming\0defer\0" in f.read(), "a VM with a NIC is restored from its template too"
+    [veth] = json.loads(subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-j", "link", "show", "eth0"],
+                                       capture_output=True, text=True, check=True).stdout)
+    guest_mac = busybox.out("exec", cid, "cat", "/sys/class/net/eth0/address").strip()
+    assert guest_mac == veth["address"], "the guest's NIC has the veth's MAC, not the template's"
     inside = [subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", what], capture_output=True, text=True,
                              check=True).stdout for what in ("addr", "link")]
     assert ip not in inside[0] and "vmtap0" in inside[1]  # QEMU's namespace is a wire: the address is the guest's

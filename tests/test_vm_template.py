@@ -52,13 +52,15 @@ def test_the_key_changes_with_each_input(tmp_path):
     kernel, initrd = tmp_path / "vmlinux", tmp_path / "initrd"
     kernel.write_bytes(b"k")
     initrd.write_bytes(b"i")
-    base = template.key(str(kernel), str(initrd), "tcg", 128, 1)
-    assert base == template.key(str(kernel), str(initrd), "tcg", 128, 1)
-    others = {template.key(str(kernel), str(initrd), "tcg", 96, 1), template.key(str(kernel), str(initrd), "tcg", 128, 2),
-              template.key(str(kernel), str(initrd), "kvm", 128, 1)}
+    def key(accel: str = "tcg", memory_mib: int = 128, cpus: int = 1, nics: int = 0) -> str:
+        return template.key(str(kernel), str(initrd), accel, memory_mib, cpus, nics)
+
+    base = key()
+    assert base == key()
+    others = {key(memory_mib=96), key(cpus=2), key("kvm"), key(nics=1)}
     initrd.write_bytes(b"a new init")
-    others.add(template.key(str(kernel), str(initrd), "tcg", 128, 1))
-    assert base not in others and len(others) == 4
+    others.add(key())
+    assert base not in others and len(others) == 5
 
 
 @pytest.mark.unit

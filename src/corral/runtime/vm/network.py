@@ -5,8 +5,9 @@ interface's address to a tap beside it (network/vmnic.py) and records the guest'
 spec's NICS_ANNOTATION: for each, the container's interface name (eth0...), its tap, its MAC, the
 address, prefix and the gateway (on the first switch that routes). Here QEMU joins that namespace
 (it is the namespace's process, as a process container's init is: the namespace, the taps and the
-veths go with it) and gets one NIC per tap, with the interface's MAC; the guest init finds each NIC
-by that MAC, names it as the container's interface and addresses it (guest/init.c, configure_network),
+veths go with it) and gets one NIC per tap, with the interface's MAC (or, restored from a template, the
+template's: template_args); the guest init finds each NIC by that MAC (or the template's, then gives it the
+interface's), names it as the container's interface and addresses it (guest/init.c, configure_network),
 from the entries the process message carries. A container without the annotation (--network none)
 keeps no NIC and QEMU stays where it was.
 """
@@ -40,6 +41,22 @@ def qemu_args(spec: dict) -> list[str]:
     for i, nic in enumerate(nics(spec)):
         args += ["-netdev", f"tap,id=net{i},ifname={nic['tap']},script=no,downscript=no",
                  "-device", f"virtio-net-device,netdev=net{i},mac={nic['mac']}"]
+    return args
+
+
+TEMPLATE_MAC = "02:63:72:00:00:{:02x}"
+"""The MAC of a template guest's NIC i (runtime/vm/template.py); the init gives it the container's (guest/init.c)."""
+
+
+def template_args(count: int) -> list[str]:
+    """A template guest's NICs: QEMU migrates the device and the guest's driver state, not the backend, so each
+    NIC is on a hub port of its own while the template boots (connected to nothing), and on the container's tap
+    once a container's QEMU restores it (qemu_args, in the same order). The MAC is device state: a restored NIC
+    keeps the template's until the guest sets the container's."""
+    args: list[str] = []
+    for i in range(count):
+        args += ["-netdev", f"hubport,id=net{i},hubid={i}",
+                 "-device", f"virtio-net-device,netdev=net{i},mac={TEMPLATE_MAC.format(i)}"]
     return args
 
 

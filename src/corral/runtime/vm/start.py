@@ -105,10 +105,8 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
         kernel, initrd = assets.guest_kernel(), assets.guest_initrd()
         argv = qemu.command(kernel, initrd, accelerator, rootfs, tuple(theirs), os.path.join(bundle, CONSOLE_LOG),
                             memory >> 20)
-        nics = network.qemu_args(spec)
-        # a template's guest probed its devices before it was saved: one with NICs boots cold
-        resumed = None if nics else template.resume(argv, kernel, initrd, accelerator, memory >> 20)
-        argv += nics
+        resumed = template.resume(argv, kernel, initrd, accelerator, memory >> 20, nics=len(network.nics(spec)))
+        argv += network.qemu_args(spec)  # after the template's devices, as its NICs were
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
         for s in (ctl, out, err, execs, stdin):
             s.close()

@@ -48,7 +48,7 @@ import shutil
 import struct
 import time
 
-from corral.runtime.vm import assets, describe, qemu
+from corral.runtime.vm import assets, describe, network, qemu
 from corral.sys import libc
 
 TYPE_CHECKING = False
@@ -79,9 +79,10 @@ def _stat_key(path: str) -> list:
     return [path, st.st_size, st.st_mtime_ns]
 
 
-def key(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> str:
+def key(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int, nics: int = 0) -> str:
     """The template's name: a hash of everything that makes the saved guest what it is."""
     argv = qemu.command(kernel, initrd, accel, _ROOT, _PLACEHOLDER_PORTS, "console", memory_mib, cpus)
+    argv += network.template_args(nics)
     inputs = [VERSION, argv, _stat_key(argv[0]), _stat_key(kernel), _stat_key(initrd)]
     return hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:24]
 
@@ -111,10 +112,10 @@ def valid(directory: str, name: str) -> bool:
         return False
 
 
-def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> str | None:
+def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int, nics: int = 0) -> str | None:
     """The directory of a valid template of this shape, built now when there is none; None when
     it cannot be had (another process builds it, or the build failed): the VM then boots cold."""
-    name = key(kernel, initrd, accel, memory_mib, cpus)
+    name = key(kernel, initrd, accel, memory_mib, cpus, nics)
     directory = os.path.join(templates_dir(), name)
     if valid(directory, name):
         return directory
@@ -133,7 +134,7 @@ def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> st
         for stale in glob.glob(os.path.join(templates_dir(), f".build-{name}-*")):  # builders killed midway
             shutil.rmtree(stale, ignore_errors=True)
         try:
-            _build(directory, name, kernel, initrd, accel, memory_mib, cpus)
+            _build(directory, name, kernel, initrd, accel, (memory_mib, cpus, nics))
         except (TemplateError, OSError, ValueError):  # no wait reached, a full disk, QMP garbled: a cold boot
             return None
         return directory
@@ -141,8 +142,10 @@ def find(kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> st
         os.close(lock)
 
 
-def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int) -> None:
-    """Boot the template guest to its init's wait, save it, and rename the result into `directory`."""
+def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, shape: tuple[int, int, int]) -> None:
+    """Boot the template guest of `shape` (memory MiB, CPUs, NICs) to its init's wait, save it, and rename the
+    result into `directory`."""
+    memory_mib, cpus, nics = shape
     work = os.path.join(templates_dir(), f".build-{name}-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "root"))
@@ -152,6 +155,7 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
     state = os.open(os.path.join(work, "state"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     argv = qemu.command(kernel, initrd, accel, os.path.join(work, "root"), tuple(theirs[:5]),
                         os.path.join(work, "console.log"), memory_mib, cpus)
+    argv += network.template_args(nics)
     argv += memory_args(os.path.join(work, "ram"), memory_mib, True)
     argv += ["-chardev", f"socket,id=qmp,fd={theirs[5]}", "-mon", "chardev=qmp,mode=control"]
     pid = os.fork()
@@ -161,6 +165,8 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
             libc.prctl(libc.PR_SET_PDEATHSIG, 9)  # the builder's death ends it
             for fd in theirs + [state]:
                 os.set_inheritable(fd, True)
+            log = os.open(os.path.join(work, "qemu.log"), os.O_WRONLY | os.O_CREAT, 0o600)
+            os.dup2(log, 2)  # its warnings (a NIC's hub connected to nothing) are the build's, not the caller's
             os.execv(argv[0], argv)
         finally:
             os._exit(127)
@@ -180,7 +186,7 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
         os.chmod(ram, 0o600)  # the guest's memory: its random state before the reseed, for one
         st = os.stat(ram)
         manifest = {"key": name, "version": VERSION, "state": _sha256(os.path.join(work, "state")),
-                    "ram": [st.st_size, st.st_ino, st.st_mtime_ns], "memory_mib": memory_mib, "cpus": cpus,
+                    "ram": [st.st_size, st.st_ino, st.st_mtime_ns], "memory_mib": memory_mib, "cpus": cpus, "nics": nics,
                     "accelerator": accel, "kernel": kernel, "initrd": initrd, "qemu": argv[0]}
         with open(os.path.join(work, "manifest.json"), "w") as f:
             json.dump(manifest, f)
@@ -188,6 +194,7 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, memo
             os.fsync(f.fileno())
         os.rmdir(os.path.join(work, "root"))
         os.unlink(os.path.join(work, "console.log"))
+        os.unlink(os.path.join(work, "qemu.log"))
         if os.path.lexists(directory):  # an invalid one: out of the way first (VMs that map its RAM keep it)
             old = f"{work}.old"
             os.rename(directory, old)
@@ -335,12 +342,13 @@ class Resume:
         self.state = self.qemu_end = -1
 
 
-def resume(argv: list[str], kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int = 1) -> Resume | None:
+def resume(argv: list[str], kernel: str, initrd: str, accel: str, memory_mib: int, cpus: int = 1,
+           nics: int = 0) -> Resume | None:
     """Make a container's QEMU command line `argv` resume this shape's template (found or built now); None when
     templates are off (CORRAL_VM_TEMPLATES=none) or none can be had: the VM then boots cold."""
     if templates_dir() == "none":
         return None
-    directory = find(kernel, initrd, accel, memory_mib, cpus)
+    directory = find(kernel, initrd, accel, memory_mib, cpus, nics)
     if directory is None:
         return None
     try:
@@ -352,16 +360,17 @@ def resume(argv: list[str], kernel: str, initrd: str, accel: str, memory_mib: in
 
 
 def main() -> None:
-    """setup.sh's step: the default shape's template (128 MiB, 1 CPU), so that no VM container of that shape
-    pays for its build."""
+    """setup.sh's step: the default shapes' templates (128 MiB, 1 CPU; without a network and with one), so that no
+    VM container of those shapes pays for its build."""
     from corral.runtime.vm import accel
 
     kernel, initrd, found = assets.guest_kernel(), assets.guest_initrd(), accel.accelerator()
-    started = time.monotonic()
-    directory = find(kernel, initrd, found, qemu.DEFAULT_MEMORY_MIB, 1)
-    if directory is None:
-        raise SystemExit("VM template: could not be built (another process builds it, or the guest does not boot)")
-    print(f"VM template: {directory} ({time.monotonic() - started:.1f} s)")
+    for nics in (0, 1):
+        started = time.monotonic()
+        directory = find(kernel, initrd, found, qemu.DEFAULT_MEMORY_MIB, 1, nics)
+        if directory is None:
+            raise SystemExit("VM template: could not be built (another process builds it, or the guest does not boot)")
+        print(f"VM template, {nics} NIC(s): {directory} ({time.monotonic() - started:.1f} s)")
 
 
 if __name__ == "__main__":

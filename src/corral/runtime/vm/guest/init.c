@@ -383,22 +383,38 @@ static void set_inet(int s, const char *name, unsigned long request, in_addr_t a
 }
 
 /* Rename the interface whose hardware address is `mac` to `to` (it is down: nothing has used it yet). */
-static void rename_by_mac(int s, const unsigned char *mac, const char *to, const char *mac_text)
+static void rename_nic(int s, struct ifreq *ifr, const char *to, const char *mac_text)
 {
-    for (int index = 1; index < 256; index++) {
-        struct ifreq ifr;
-        memset(&ifr, 0, sizeof ifr);
-        ifr.ifr_ifindex = index;
-        if (ioctl(s, SIOCGIFNAME, &ifr) < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
-            continue;
-        if (memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) != 0)
-            continue;
-        if (strcmp(ifr.ifr_name, to) == 0)
-            return;
-        snprintf(ifr.ifr_newname, IFNAMSIZ, "%s", to);
-        if (ioctl(s, SIOCSIFNAME, &ifr) < 0)
-            fail(125, "cannot name the NIC %s %s: %s", mac_text, to, strerror(errno));
+    if (strcmp(ifr->ifr_name, to) == 0)
         return;
+    snprintf(ifr->ifr_newname, IFNAMSIZ, "%s", to);
+    if (ioctl(s, SIOCSIFNAME, ifr) < 0)
+        fail(125, "cannot name the NIC %s %s: %s", mac_text, to, strerror(errno));
+}
+
+/* The NIC whose MAC is `mac` renamed `to`; or, when there is none and `template` >= 0, the NIC a template guest
+ * had as its NIC `template` (runtime/vm/network.py, TEMPLATE_MAC), given `mac` first (it is down: a restored
+ * guest's NICs were never up). */
+static void rename_by_mac(int s, const unsigned char *mac, const char *to, const char *mac_text, int template)
+{
+    const unsigned char placeholder[6] = {0x02, 0x63, 0x72, 0x00, 0x00, (unsigned char)template};
+    for (int pass = 0; pass < (template >= 0 ? 2 : 1); pass++) {
+        for (int index = 1; index < 256; index++) {
+            struct ifreq ifr;
+            memset(&ifr, 0, sizeof ifr);
+            ifr.ifr_ifindex = index;
+            if (ioctl(s, SIOCGIFNAME, &ifr) < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+                continue;
+            if (memcmp(ifr.ifr_hwaddr.sa_data, pass ? placeholder : mac, 6) != 0)
+                continue;
+            if (pass) {
+                memcpy(ifr.ifr_hwaddr.sa_data, mac, 6);
+                if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
+                    fail(125, "cannot give the NIC the MAC %s: %s", mac_text, strerror(errno));
+            }
+            rename_nic(s, &ifr, to, mac_text);
+            return;
+        }
     }
     fail(125, "no NIC with the MAC %s in the VM", mac_text);
 }
@@ -422,13 +438,13 @@ static void configure_network(struct process *p)
     for (int i = 0; i < p->nnics; i++) {
         char temporary[IFNAMSIZ];
         snprintf(temporary, sizeof temporary, "cnic%d", i & 7);
-        rename_by_mac(s, n[i].mac, temporary, n[i].mac_text);
+        rename_by_mac(s, n[i].mac, temporary, n[i].mac_text, i);
     }
     for (int i = 0; i < p->nnics; i++) {
         struct in_addr addr;
         if (inet_pton(AF_INET, n[i].address, &addr) != 1)
             fail(125, "a NIC the host described badly: %s", p->nics[i]);
-        rename_by_mac(s, n[i].mac, n[i].ifname, n[i].mac_text);
+        rename_by_mac(s, n[i].mac, n[i].ifname, n[i].mac_text, -1);
         set_inet(s, n[i].ifname, SIOCSIFADDR, addr.s_addr, "address");
         set_inet(s, n[i].ifname, SIOCSIFNETMASK, n[i].prefix ? htonl(~0u << (32 - n[i].prefix)) : 0, "netmask");
         set_up(s, n[i].ifname);
