@@ -5,17 +5,9 @@ the same commands and the same assertions: run (output, exit code, env, workdir,
 while running and stopped, named volumes and bind mounts shared across the modes, --read-only, and `system
 check` clean with nothing left on the host (no QEMU, no mount) afterwards.
 
-Not generated for a mode that does not support them yet (refused by name there, see test_vm.py), and added
-to that mode's list in NOT_YET's place when it does:
-- vm, "interactive" (`run -i`, `exec -i`: stdin into the container): -i/-t are refused for VM containers
-  until the guest's console and exec ports carry stdin (issue 19, part vmtty);
-- vm, "network" (`-p` on a network of its own): a VM container has no network but `none` until its NIC is
-  on the container's switch (issue 19, part vmnet);
-- vm, "clock": the guest's clock starts at the epoch (`date +%s` prints 1 in a VM container: microvm gives
-  the guest kernel no RTC it reads, and nothing sets the time), so the guest's `date` and the times its
-  programs print are 1970's until the host hands the guest its time (runtime/vm/guest/init.c);
-- vm, "exec-workdir": `exec -w DIR` with a missing DIR fails in a process container (126, as runc and
-  docker) but the guest's init makes DIR and runs the command.
+A scenario a mode does not support yet is named in NOT_YET (and refused by name there, see test_vm.py); none
+is now: interactive sessions, networks, the host's clock and an exec's missing working directory all came to
+VM containers (issue 19).
 
 Each VM boot costs about 2 s of TCG, so the module keeps one store (with busybox) and one long-running
 container per mode that the scenarios which only read it or write under paths of their own share; a scenario
@@ -35,7 +27,7 @@ import pytest
 from conftest import Cli, tear_down
 
 MODES = ("process", "vm")
-NOT_YET = {"vm": {"interactive", "network", "clock", "exec-workdir"}}
+NOT_YET: dict[str, set[str]] = {"vm": set()}
 """The scenarios a mode cannot run yet (the module's docstring says why)."""
 
 

@@ -49,6 +49,8 @@ def test_legacy_build_commit_and_prune(served, tmp_path):
     again = served.docker("build", "-t", "built:1", "--build-arg", "WHO=docker", str(ctx),
                           env={"DOCKER_BUILDKIT": "0"})
     assert b"Using cache" in again.stdout or b"CACHED" in again.stdout.upper()
+    refused = served.docker("build", "--cache-from", "busybox", str(ctx), env={"DOCKER_BUILDKIT": "0"})
+    assert refused.returncode != 0 and b"build: cachefrom: corral does not support it yet" in refused.stderr
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
     failed = served.docker("build", str(ctx), env={"DOCKER_BUILDKIT": "0"})
     assert failed.returncode != 0 and b"exit" in failed.stderr.lower() + failed.stdout.lower()

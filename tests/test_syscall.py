@@ -88,3 +88,31 @@ def test_the_run_path_does_not_import_the_interface_or_the_fake():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {src!r}); {code}"],
                          capture_output=True, text=True, check=True).stdout
     assert out == "[]\n"
+
+
+def test_close_fds_but_keeps_only_stdio_and_what_it_is_given():
+    import fcntl
+    import os
+
+    def is_open(fd: int) -> bool:
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            return False
+        return True
+
+    opened = [os.open("/dev/null", os.O_RDONLY) for _ in range(6)]
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:
+            libc.close_fds_but({opened[1], opened[4], write_end})
+            os.write(write_end, bytes(is_open(fd) for fd in [0, 1, 2, *opened, read_end]))
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        seen = list(os.read(read_end, 64))
+    finally:
+        for fd in opened + [read_end]:
+            os.close(fd)
+    assert seen == [1, 1, 1, 0, 1, 0, 0, 1, 0, 0]

@@ -209,10 +209,10 @@ def test_detached_vm_logs_stop_and_rm(busybox):
     pid = int(busybox.out("inspect", "-f", "{{.State.Pid}}", cid))
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         assert f.read().split(b"\0")[0].endswith(b"qemu-system-x86_64")
-    r = busybox("exec", "-u", "1000", "-w", "/tmp/x", "-e", "X=1", cid, "sh", "-c",
+    r = busybox("exec", "-u", "1000", "-w", "/tmp", "-e", "X=1", cid, "sh", "-c",
                 "id -u; pwd; echo $X; echo err >&2; uname -r; exit 5")
     assert r.returncode == 5
-    assert r.stdout.decode().splitlines()[:3] == ["1000", "/tmp/x", "1"]
+    assert r.stdout.decode().splitlines()[:3] == ["1000", "/tmp", "1"]
     assert r.stdout.decode().splitlines()[3] != os.uname().release and r.stderr == b"err\n"
     assert busybox.out("exec", cid, "ps", "-o", "pid,comm").split()[2:4] == ["1", "sh"]  # the container's PID space
     r = busybox("exec", cid, "no-such-command")

@@ -86,6 +86,37 @@ def test_a_template_is_valid_only_whole(tmp_path):
 
 
 @pytest.mark.unit
+def test_unusable_templates_and_long_unused_inits_are_pruned(tmp_path, monkeypatch):
+    from corral.runtime.vm import assets, build
+
+    monkeypatch.setenv("CORRAL_VM_CACHE", str(tmp_path))
+    monkeypatch.setenv("CORRAL_VM_TEMPLATES", str(tmp_path / "templates"))
+    current, old, recent, interrupted = (tmp_path / n for n in (
+        os.path.basename(assets.init_dir()), "init-0000000000000000", "init-1111111111111111",
+        "init-2222222222222222.x1y2z3"))
+    for d in (current, old, recent, interrupted):
+        d.mkdir()
+        (d / "initrd.cpio").write_bytes(b"cpio")
+    (tmp_path / "vmlinux").write_bytes(b"kernel")
+    now = time.time()
+    for d in (current, old, interrupted):
+        os.utime(d, (now - 8 * 86400, now - 8 * 86400))
+    assert assets.guest_initrd() == str(current / "initrd.cpio")  # a use: the current init is touched
+    assert sorted(build.prune_inits(now)) == sorted([str(old), str(interrupted)])
+    assert current.exists() and recent.exists()
+    for name, initrd in (("usable", recent), ("orphan", old)):
+        d = tmp_path / "templates" / name
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"kernel": str(tmp_path / "vmlinux"),
+                                                     "initrd": str(initrd / "initrd.cpio")}))
+        (tmp_path / "templates" / f".{name}.lock").write_text("")
+    (tmp_path / "templates" / "damaged").mkdir()
+    (tmp_path / "templates" / "damaged" / "manifest.json").write_text("{")
+    assert template.prune() == [str(tmp_path / "templates" / "orphan")]
+    assert sorted(os.listdir(tmp_path / "templates")) == [".usable.lock", "damaged", "usable"]
+
+
+@pytest.mark.unit
 def test_templates_off_means_a_cold_boot(monkeypatch):
     monkeypatch.setenv("CORRAL_VM_TEMPLATES", "none")
     argv = ["qemu"]

@@ -474,7 +474,7 @@ def _child(plan: dict, ctl: int, data: int, job: str, arg: dict) -> None:
         from corral.sys import libc
 
         libc.prctl(libc.PR_SET_PDEATHSIG, 9)
-        _close_others({ctl, data, plan.get("ns", -1)})
+        libc.close_fds_but({ctl, data, plan.get("ns", -1)})
         _enter(plan)
         _seal_imports()
         _JOBS[job](ctl, data, **arg)
@@ -483,16 +483,6 @@ def _child(plan: dict, ctl: int, data: int, job: str, arg: dict) -> None:
         code = 1
         _send(ctl, _error_record(e))
     os._exit(code)
-
-
-def _close_others(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 def _enter(plan: dict) -> None:

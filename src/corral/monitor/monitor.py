@@ -471,15 +471,10 @@ class Monitor:
         start_ns = time.time_ns()
         req = {"cmd": run.command, "attach": True}  # as `exec` without -i (filtered, as any exec)
         try:
-            if init.started is not None and init.started.process.isolation == "vm":
-                self._exec_in_vm(req, run.cid, init.started.process, (0, 0))(
-                    lambda proc, error: self._probe_started(run, start_ns, proc, error))
-                return
-            proc = self._exec_in_namespaces(req, run.cid, init.pid, (0, 0))()
+            self._launch_exec(req, run.cid, init, (0, 0))(
+                lambda proc, error: self._probe_started(run, start_ns, proc, error))
         except (CorralError, OSError) as e:
             self._probe_started(run, start_ns, None, e)
-            return
-        self._probe_started(run, start_ns, proc, None)
 
     def _probe_started(self, run: _HealthRun, start_ns: int, proc: _Proc | None, error: Exception | None) -> None:
         """The probe's process runs (supervised from now on), or could not be started."""
@@ -622,13 +617,7 @@ class Monitor:
         init = self.containers.get(rec.id)
         if init is None or init.status is not None:
             raise Conflict(f"Container {rec.id} is not running")
-        if init.started is not None and init.started.process.isolation == "vm":
-            launch = self._exec_in_vm(req, rec.id, init.started.process, window)
-        else:
-            in_namespaces = self._exec_in_namespaces(req, rec.id, init.pid, window)
-
-            def launch(started: _Done) -> None:
-                started(in_namespaces(), None)
+        launch = self._launch_exec(req, rec.id, init, window)
         exec_id, command = os.urandom(32).hex(), req["cmd"][0] + " " + " ".join(req["cmd"][1:])  # docker's, "true "
         record_container(self.store, "exec_create: " + command, rec, {"execID": exec_id})
 
@@ -640,6 +629,18 @@ class Monitor:
             done(proc, error)
 
         launch(started)
+
+    def _launch_exec(self, req: dict, cid: str, init: _Proc, window: tuple[int, int]) -> Callable[[_Done], None]:
+        """An exec into the running container whose init is `init`, prepared (bad input raises now); calling the
+        result with `done` starts it (a process container's at once, a VM's once its guest answers)."""
+        if init.started is not None and init.started.process.isolation == "vm":
+            return self._exec_in_vm(req, cid, init.started.process, window)
+        in_namespaces = self._exec_in_namespaces(req, cid, init.pid, window)
+
+        def launch(done: _Done) -> None:
+            done(in_namespaces(), None)
+
+        return launch
 
     def _exec_in_namespaces(self, req: dict, cid: str, init_pid: int, window: tuple[int, int]) -> Callable[[], _Proc]:
         """A process container's exec, prepared (bad input is refused now); calling the result starts it."""

@@ -34,6 +34,15 @@ def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: l
     from corral.runtime import users
     from corral.runtime.spec import exec_process
 
+    spec, cg = running_spec(bundle, cmd)
+    ids = users.resolve(user, [f"/proc/{init_pid}/root"], live=True) if user else None
+    filter_ = seccomp.program(spec["linux"].get("seccomp"), seccomp_cache)
+    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files(), filter_
+
+
+def running_spec(bundle: str, cmd: list[str]) -> tuple[dict, cgroups.CgroupV1 | cgroups.CgroupV2]:
+    """The spec and cgroup of the container in `bundle`, for an exec of `cmd` into it (either isolation): refused
+    without a command, or while the container is paused (the exec would freeze in its cgroup)."""
     if not cmd:
         raise InvalidArgument("no command given to exec")
     with open(os.path.join(bundle, "config.json")) as f:
@@ -41,9 +50,7 @@ def prepare(bundle: str, init_pid: int, cmd: list[str], user: str | None, env: l
     cg = cgroups.manager(spec["linux"]["cgroupsPath"])
     if cg.frozen():
         raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
-    ids = users.resolve(user, [f"/proc/{init_pid}/root"], live=True) if user else None
-    filter_ = seccomp.program(spec["linux"].get("seccomp"), seccomp_cache)
-    return exec_process(spec["process"], list(cmd), ids, env, workdir, privileged), cg.entry_files(), filter_
+    return spec, cg
 
 
 def spawn(init_pid: int, process: dict, cgroup_files: list[str], stdio: tuple[int, int, int] | None,

@@ -202,7 +202,10 @@ def search(req: Request, conn: Connection, client: object) -> None:
 
 
 _BUILD_REFUSED = ("remote", "squash", "extrahosts", "isolation", "cpusetcpus", "cpushares",
-                  "cpuquota", "cpuperiod", "memory", "memswap", "shmsize", "ulimits", "outputs", "platform")
+                  "cpuquota", "cpuperiod", "memory", "memswap", "shmsize", "ulimits", "outputs", "platform",
+                  "cachefrom")
+"""Refused when given: cachefrom names images whose layers docker's builder would reuse as cache; corral's cache
+knows only the steps its own store ran (keys chained from the context's content), so it would be ignored."""
 
 
 @route("POST", "/build")
@@ -210,8 +213,7 @@ def build(req: Request, conn: Connection, client: object) -> None:
     """The legacy builder's stream: {"stream": ...} lines, {"aux": {"ID": ...}}, errors as errorDetail and
     error (the CLI fails on the first, docker-py on the second). pull=1 pulls every base; X-Registry-Config
     holds the credentials for their registries (registry → AuthConfig, from the CLI's config.json)."""
-    # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way;
-    # cachefrom names images as cache sources, a hint: corral's build cache is its store's, the result the same
+    # rm=0 (docker-py's default) would keep intermediate containers: corral's builder leaves none either way
     for key in _BUILD_REFUSED:
         if req.arg(key) not in (None, "", "0", "[]", "{}", "null", "-1"):
             raise InvalidArgument(f"build: {key}: corral does not support it yet")

@@ -54,6 +54,12 @@ def guest_kernel() -> str:
 
 def guest_initrd() -> str:
     path = os.path.join(init_dir(), "initrd.cpio")
+    try:
+        os.utime(init_dir())  # in use: build.prune keeps an init another checkout's engine still starts VMs with
+    except FileNotFoundError:
+        raise GuestMissing(f"no guest init for --isolation=vm in {cache_dir()}: run setup.sh (it builds one)") from None
+    except OSError:
+        pass  # a read-only cache: nothing is pruned from it either
     if not os.path.exists(path):
         raise GuestMissing(f"no guest init for --isolation=vm in {cache_dir()}: run setup.sh (it builds one)")
     return path

@@ -103,8 +103,34 @@ def build_init() -> str:
     return final
 
 
+PRUNE_AFTER = 7 * 86400
+"""Seconds an init other than this package's stays cached after its last use (assets.guest_initrd marks each):
+another checkout or version of corral on the host may still start VMs with it."""
+
+
+def prune_inits(now: float | None = None) -> list[str]:
+    """Remove the cached inits other than this package's that no VM started with for PRUNE_AFTER, and what an
+    interrupted build left (its temporary directory) as old; the kernels stay (minutes to build). Each init is a
+    few hundred KiB, but each init's templates (runtime/vm/template.py, prune) are 50 MiB and more."""
+    now = time.time() if now is None else now
+    removed = []
+    for path in glob.glob(os.path.join(assets.cache_dir(), "init-*")):
+        if path == assets.init_dir():
+            continue
+        try:
+            if now - os.stat(path).st_mtime < PRUNE_AFTER:
+                continue
+        except FileNotFoundError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def main() -> None:
     build_init()
+    for path in prune_inits():
+        print(f"guest init: removed {path} (unused for {PRUNE_AFTER // 86400} days)")
     build_kernel()
     from corral.runtime.vm import accel
 

@@ -18,12 +18,12 @@ import gc
 import os
 import time
 
-from corral import fastjson as json
-from corral.errors import APIError, Conflict, InvalidArgument, error_for, from_answer, to_answer
-from corral.runtime import cgroups, console
+from corral.errors import APIError, Conflict, error_for, from_answer, to_answer
+from corral.runtime import console
 from corral.runtime.start import exit_code
 from corral.runtime.vm import describe, session
 from corral.runtime.vm.start import ready_timeout
+from corral.sys import libc
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,14 +42,10 @@ def prepare(bundle: str, vm: VmProcess, cmd: list[str], user: str | None, env: l
     (describe.found_executable); a user name and the command are looked up in the container's own files, which
     QEMU's mount namespace holds at the bundle's rootfs."""
     from corral.runtime import users
+    from corral.runtime.exec import running_spec
     from corral.runtime.spec import exec_process
 
-    if not cmd:
-        raise InvalidArgument("no command given to exec")
-    with open(os.path.join(bundle, "config.json")) as f:
-        spec = json.loads(f.read())
-    if cgroups.manager(spec["linux"]["cgroupsPath"]).frozen():
-        raise Conflict(f"Container {os.path.basename(bundle)} is paused, unpause the container before exec")
+    spec, _ = running_spec(bundle, cmd)
     root = f"/proc/{vm.pid}/root" + os.path.join(bundle, spec["root"]["path"])
     ids = users.resolve(user, [root], live=True) if user else None
     process = exec_process(spec["process"], list(cmd), ids, env, workdir, privileged)
@@ -126,7 +122,7 @@ def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple
            fail: int, tty: bool) -> NoReturn:
     """In the fork: one exec's conversation on the exec port, then exit with its code."""
     gc.disable()  # objects this fork inherited must not be finalized here
-    session.close_fds_but({port, fail} | {fd for fd in stdio if fd is not None})
+    libc.close_fds_but({port, fail} | {fd for fd in stdio if fd is not None})
     try:
         os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, stdio, fail, tty))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork

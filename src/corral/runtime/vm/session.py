@@ -70,16 +70,6 @@ def take_slave(slave: int) -> None:
     fcntl.ioctl(slave, _TIOCSCTTY, 0)
 
 
-def close_fds_but(keep: set[int]) -> None:
-    """In a relay's fork: every fd of the monitor it inherited closed but its own."""
-    for name in os.listdir("/proc/self/fd"):
-        if int(name) > 2 and int(name) not in keep:
-            try:
-                os.close(int(name))
-            except OSError:
-                pass
-
-
 class Events:
     """A relay's loop: the fds it reads as they become readable, and the signals it gets, in one stream
     (a signal's handler only wakes the loop, so that a message is never sent from inside another)."""
@@ -117,7 +107,7 @@ def _fork(relay: object, keep: tuple[int, ...]) -> None:
             from corral.sys import libc
 
             libc.prctl(libc.PR_SET_PDEATHSIG, signal.SIGKILL)
-            close_fds_but(set(keep))
+            libc.close_fds_but(set(keep))
             relay()  # type: ignore[operator]
         except BaseException:  # noqa: BLE001, S110 - nothing may escape the fork; the VM runs on without input
             pass

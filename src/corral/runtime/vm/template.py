@@ -37,6 +37,7 @@ restore); while another process builds it, or when the build fails, the VM boots
 from __future__ import annotations
 
 import _socket
+import contextlib
 import fcntl
 import gc
 import glob
@@ -186,8 +187,8 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, shap
         os.chmod(ram, 0o600)  # the guest's memory: its random state before the reseed, for one
         st = os.stat(ram)
         manifest = {"key": name, "version": VERSION, "state": _sha256(os.path.join(work, "state")),
-                    "ram": [st.st_size, st.st_ino, st.st_mtime_ns], "memory_mib": memory_mib, "cpus": cpus, "nics": nics,
-                    "accelerator": accel, "kernel": kernel, "initrd": initrd, "qemu": argv[0]}
+                    "ram": [st.st_size, st.st_ino, st.st_mtime_ns], "memory_mib": memory_mib, "cpus": cpus,
+                    "nics": nics, "accelerator": accel, "kernel": kernel, "initrd": initrd, "qemu": argv[0]}
         with open(os.path.join(work, "manifest.json"), "w") as f:
             json.dump(manifest, f)
             f.flush()
@@ -359,12 +360,34 @@ def resume(argv: list[str], kernel: str, initrd: str, accel: str, memory_mib: in
     return resumed
 
 
+def prune() -> list[str]:
+    """Remove the templates that can never be used again: their kernel or init is no longer cached (build.py
+    prunes inits), and a template's key names those files. Running VMs keep the RAM file they map."""
+    removed = []
+    for manifest in glob.glob(os.path.join(glob.escape(templates_dir()), "*", "manifest.json")):
+        try:
+            with open(manifest) as f:
+                used = json.load(f)
+            gone = not (os.path.exists(used["kernel"]) and os.path.exists(used["initrd"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # damaged: find() rebuilds it in place when its shape is asked for
+        if gone:
+            directory = os.path.dirname(manifest)
+            shutil.rmtree(directory, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(templates_dir(), f".{os.path.basename(directory)}.lock"))
+            removed.append(directory)
+    return removed
+
+
 def main() -> None:
     """setup.sh's step: the default shapes' templates (128 MiB, 1 CPU; without a network and with one), so that no
     VM container of those shapes pays for its build."""
     from corral.runtime.vm import accel
 
     kernel, initrd, found = assets.guest_kernel(), assets.guest_initrd(), accel.accelerator()
+    for directory in prune():
+        print(f"VM template: removed {directory} (its guest kernel or init is gone)")
     for nics in (0, 1):
         started = time.monotonic()
         directory = find(kernel, initrd, found, qemu.DEFAULT_MEMORY_MIB, 1, nics)

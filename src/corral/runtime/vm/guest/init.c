@@ -174,6 +174,7 @@ struct process {
     char *nics[8];
     int nnics;
     int tty, open_stdin;
+    int exec; /* an exec's: its working directory must exist (the command's is made, as runc makes it) */
     unsigned short rows, cols;
     char *clock, *seed; /* the host's time and fresh entropy: a guest restored from a template has neither */
 };
@@ -578,7 +579,8 @@ static void exec_process(struct process *p, int in, int out, int err, int report
                 dprintf(report, "125 cannot drop capability %d: %s", cap, strerror(errno)), _exit(125);
         }
     }
-    make_cwd(p->cwd);
+    if (!p->exec)
+        make_cwd(p->cwd);
     if (setgroups((size_t)p->ngroups, p->groups) < 0 || setgid(p->gid) < 0 || setuid(p->uid) < 0)
         dprintf(report, "125 cannot become %u:%u: %s", p->uid, p->gid, strerror(errno)), _exit(125);
     if (chdir(p->cwd) < 0)
@@ -691,6 +693,7 @@ static void start_exec(int port, char *msg, uint32_t len)
     memcpy(ex.id, msg + 1, 8);
     ex.id[8] = 0;
     parse_process(msg + 10, msg + len, &ex.p);
+    ex.p.exec = 1;
     int out[2] = {-1, -1}, err[2] = {-1, -1}, master, input;
     char why[2048];
     int in = child_input(&ex.p, &master, &input);
