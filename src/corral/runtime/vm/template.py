@@ -2,7 +2,7 @@
 
 A cold boot under TCG spends ~1.5 s in QEMU and the guest kernel before the init can read its process;
 every VM container of the same shape (kernel, init, QEMU and its command line: memory size, CPU count,
-accelerator) goes through the same states up to that point. So the first VM container of a shape boots a
+accelerator, NICs) goes through the same states up to that point. So the first VM container of a shape boots a
 template guest to that point (the init reports 'W' on the control port, before it mounts any root) and
 saves it with QEMU's migration into `state`; its RAM is a file, `ram`, which the template's QEMU maps
 shared (share=on) so the guest's memory lands in it, and the migration skips it (x-ignore-shared). Each
@@ -26,8 +26,8 @@ the root and run the command. The init does what does not depend on the containe
 (guest/init.c), and the host looks the command up in the PATH (describe.found_executable).
 
 Templates live in /var/cache/corral/vm/templates/<key>/ (CORRAL_VM_TEMPLATES moves them), the key a hash
-of the template's QEMU command line (which names the kernel, the init, the memory size, the CPUs and the
-accelerator), QEMU's binary and the kernel's and init's files (size and mtime). A template is built in a
+of the template's QEMU command line (which names the kernel, the init, the memory size, the CPUs, the
+accelerator and the NICs: network.template_args), QEMU's binary and the kernel's and init's files (size and mtime). A template is built in a
 directory of its own and renamed into place, and used only when its manifest matches: the key, the state
 file's SHA-256 and the RAM file's size, inode and mtime as the build left them (the RAM file is 128 MiB
 and more: hashing it would cost more than a cold boot; a write changes its mtime, a truncation its size).
