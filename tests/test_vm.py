@@ -136,12 +136,14 @@ def test_only_binds_are_mounted_by_the_host():
 
 @pytest.mark.unit
 def test_qemu_runs_sandboxed_with_nothing_but_its_devices():
-    argv = qemu.command("/k", "/i", "tcg", "/root", (3, 4, 5, 6, 7), "/c.log")
+    argv = qemu.command("/k", "/i", "tcg", "/root", tuple(range(3, 3 + len(qemu.PORTS))), "/c.log")
     assert argv[argv.index("-sandbox") + 1].startswith("on,")
     assert "-nodefaults" in argv and "-no-user-config" in argv
     devices = [argv[i + 1].split(",")[0] for i, a in enumerate(argv) if a == "-device"]
-    assert devices == ["virtio-serial-device", "virtserialport", "virtserialport",
-                       "virtserialport", "virtserialport", "virtserialport", "virtio-9p-device"]
+    assert devices == ["virtio-serial-device"] + ["virtserialport"] * 8 + ["virtio-9p-device"]
+    assert [a.split(",")[2] for a in argv if a.startswith("virtserialport,")] == [f"nr={n}" for n in range(1, 9)]
+    with pytest.raises(ValueError):  # a port without its socket
+        qemu.command("/k", "/i", "tcg", "/root", (3, 4, 5, 6, 7), "/c.log")
 
 
 # ---------------------------------------------------------------- the guest kernel and init setup.sh built
@@ -289,6 +291,18 @@ def test_all_output_arrives_though_qemu_is_ended_at_the_commands_exit(busybox):
     finally:
         os.close(master)
     assert out.split()[-1] == b"50000" and len(out.split()) == 50000, out[-200:]
+
+
+def test_execs_run_at_once_each_on_its_port_with_its_own_output(busybox):
+    cid = busybox.out("run", "-d", "--isolation=vm", "busybox", "sleep", "300").strip()
+    execs = [subprocess.Popen([*CORRAL, "exec", cid, "sh", "-c", f"seq 1 20000 | sed s/^/{tag}/; exit {code}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=busybox.env)
+             for tag, code in (("a", 3), ("b", 4), ("c", 5))]
+    results = [(p.communicate(timeout=120), p.returncode) for p in execs]
+    for ((out, err), code), (tag, want) in zip(results, (("a", 3), ("b", 4), ("c", 5))):
+        assert code == want, err
+        assert out.decode().splitlines() == [f"{tag}{i}" for i in range(1, 20001)]
+    busybox.out("rm", "-f", cid)
 
 
 def test_python_api_runs_in_a_vm(busybox):

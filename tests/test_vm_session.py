@@ -177,9 +177,13 @@ def test_attach_detach_and_exec_it_into_a_vm(term, busybox):
     term.type("cat /mark; tty; stty size; echo pid=$$; echo DO''NE")
     screen = term.wait_for("DONE")
     assert "again-42" in screen and "/dev/pts/1" in screen and "30 100" in screen and "pid=1\n" not in screen
+    assert busybox.out("exec", cid, "echo", "beside the session") == "beside the session\n"  # another exec port
+    for _ in range(3):  # the other three exec ports, held
+        busybox.out("exec", "-d", cid, "sleep", "30")
     started = time.monotonic()
-    r = busybox("exec", cid, "true")  # the exec port is the session's: refused at once, not queued behind it
-    assert r.returncode != 0 and b"another exec holds (one at a time)" in r.stderr and time.monotonic() - started < 5
+    r = busybox("exec", cid, "true")  # refused at once, not queued behind the others
+    assert r.returncode != 0 and b"whose 4 exec ports other execs hold (4 at a time)" in r.stderr
+    assert time.monotonic() - started < 5
     term.tmux("resize-window", "-t", "t", "-x", "90", "-y", "25")
     time.sleep(0.5)
     term.type("stty size")

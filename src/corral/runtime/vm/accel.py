@@ -63,7 +63,7 @@ def probe() -> str:
 def boots(accel: str, timeout: float) -> tuple[bool, str]:
     """Boot the guest under `accel` with an empty root; True once its init answers as expected."""
     with tempfile.TemporaryDirectory(prefix="corral-vm-probe.") as root:
-        pairs = [socket.socketpair() for _ in range(5)]
+        pairs = [socket.socketpair() for _ in qemu.PORTS]
         ctl = pairs[0][0]
         fds = tuple(guest.fileno() for _, guest in pairs)
         argv = qemu.command(assets.guest_kernel(), assets.guest_initrd(), accel, root, fds,

@@ -5,9 +5,10 @@ The monitor supervises an exec as a process it reaps and whose output pipes it r
 gives it the exec'd process itself). For a VM container the process is in another kernel, so the
 monitor gets a relay instead: a fork of itself that sends the request on the exec port, writes what
 the guest sends back into the pipes, forwards the signals it receives (`kill` of an exec, Ctrl-C
-relayed by an attached client) into the guest, and exits with the command's exit code. The port
-carries one exec at a time, so a relay holds a lock on the bundle's vm-exec.lock while it talks, and an exec
-that finds it held is refused (a Conflict; a health check tries again at its next interval).
+relayed by an attached client) into the guest, and exits with the command's exit code. A port carries
+one exec at a time and a VM has qemu.EXEC_PORTS of them: a relay takes the first whose lock (the bundle's
+vm-exec-N.lock) no other relay holds, and holds it while it talks; an exec that finds them all held is refused
+(a Conflict; a health check tries again at its next interval).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from corral.runtime.vm.start import VmProcess
 
-LOCK = "vm-exec.lock"
+LOCK = "vm-exec-{}.lock"
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
               signal.SIGWINCH)
 
@@ -110,7 +111,7 @@ def spawn(bundle: str, vm: VmProcess, prepared: tuple[dict, str | None], attach:
     fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        _relay(vm.execs.fileno(), os.path.join(bundle, LOCK), message, exec_id, (source, out_w, err_w), fail_w, tty)
+        _relay([port.fileno() for port in vm.execs], bundle, message, exec_id, (source, out_w, err_w), fail_w, tty)
     for fd in {out_w, err_w, fail_w, source}:
         if fd is not None:
             os.close(fd)
@@ -118,30 +119,42 @@ def spawn(bundle: str, vm: VmProcess, prepared: tuple[dict, str | None], attach:
     return Spawning(pid, ours, fail_r)
 
 
-def _relay(port: int, lock_path: str, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
-           fail: int, tty: bool) -> NoReturn:
-    """In the fork: one exec's conversation on the exec port, then exit with its code."""
+def _relay(ports: list[int], bundle: str, message: bytes, exec_id: str,
+           stdio: tuple[int | None, int | None, int | None], fail: int, tty: bool) -> NoReturn:
+    """In the fork: one exec's conversation on a free exec port, then exit with its code."""
     gc.disable()  # objects this fork inherited must not be finalized here
-    libc.close_fds_but({port, fail} | {fd for fd in stdio if fd is not None})
+    libc.close_fds_but({*ports, fail} | {fd for fd in stdio if fd is not None})
     try:
-        os._exit(_converse(_socket.socket(fileno=os.dup(port)), lock_path, message, exec_id, stdio, fail, tty))
+        port = _take_port(ports, bundle)
+        if port is None:
+            _report(fail, Conflict(f"Container {os.path.basename(bundle)} runs in a VM whose {len(ports)} exec ports "
+                                   f"other execs hold ({len(ports)} at a time): try again once one ends"))
+            os._exit(125)
+        os._exit(_converse(_socket.socket(fileno=os.dup(port)), message, exec_id, stdio, fail, tty))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
         _report(fail, error_for(125, f"exec into the VM failed: {e}"))
     os._exit(125)
 
 
-def _converse(sock: _socket.socket, lock_path: str, message: bytes, exec_id: str,
-              stdio: tuple[int | None, int | None, int | None], fail: int, tty: bool) -> int:
+def _take_port(ports: list[int], bundle: str) -> int | None:
+    """The first exec port whose lock no other relay holds, locked until this relay exits; None when all are held
+    (never a wait: the monitor waits for this relay's answer, not for another exec's end, which may take hours)."""
+    for i, port in enumerate(ports):
+        lock = os.open(os.path.join(bundle, LOCK.format(i)), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            continue
+        return port
+    return None
+
+
+def _converse(sock: _socket.socket, message: bytes, exec_id: str, stdio: tuple[int | None, int | None, int | None],
+              fail: int, tty: bool) -> int:
     """Send the request, then relay: input (stdin, or the host terminal's slave) into the guest, output out,
     the signals this relay gets (a resize of the terminal as its new size) in, until the exit status."""
     source, out, err = stdio
-    lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:  # the monitor waits for this relay's answer: never for another exec's end (an exec -it may last hours)
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        _report(fail, Conflict(f"Container {os.path.basename(os.path.dirname(lock_path))} runs in a VM whose exec "
-                               "port another exec holds (one at a time): try again once it ends"))
-        return 125
     if tty:
         session.take_slave(source)
     events = session.Events(tuple(fd for fd in (sock.fileno(), source) if fd is not None), _FORWARDED)

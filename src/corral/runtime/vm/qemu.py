@@ -22,7 +22,11 @@ import shutil
 from corral.errors import APIError
 
 ROOT_TAG = "corral-root"
-CTL_PORT, OUT_PORT, ERR_PORT, EXEC_PORT, IN_PORT = 1, 2, 3, 4, 5  # /dev/vport0p1..5 in the guest (guest/init.c)
+PORTS = ("ctl", "out", "err", "exec", "in", "exec2", "exec3", "exec4")
+"""The virtio-serial ports, in the order of command()'s `ports`: port N is PORTS[N - 1], /dev/vport0pN in the
+guest (guest/init.c): control, stdout, stderr, the first exec port, stdin, and three more exec ports."""
+EXEC_PORTS = 4
+"""Execs that may run at once in one VM: one per exec port (runtime/vm/exec.py takes a free one)."""
 DEFAULT_MEMORY_MIB = 128
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1 reboot=t 8250.nr_uarts=1"
 """The console (ttyS0, into the bundle's vm-console.log) says why a guest failed; reboot=t with QEMU's
@@ -40,11 +44,14 @@ def binary() -> str:
     return found
 
 
-def command(kernel: str, initrd: str, accel: str, rootfs: str, ports: tuple[int, int, int, int, int], console: str,
+def command(kernel: str, initrd: str, accel: str, rootfs: str, ports: tuple[int, ...], console: str,
             memory_mib: int = DEFAULT_MEMORY_MIB, cpus: int = 1) -> list[str]:
-    """The argv; `ports` are the guest's ends (control, stdout, stderr, exec, stdin) of the host's socket pairs,
+    """The argv; `ports` are the guest's ends (one for each of PORTS, in its order) of the host's socket pairs,
     inherited by QEMU."""
-    ctl, out, err, execs, stdin = ports
+    serial = []
+    for nr, (name, fd) in enumerate(zip(PORTS, ports, strict=True), start=1):
+        serial += ["-chardev", f"socket,id={name},fd={fd}",
+                   "-device", f"virtserialport,chardev={name},nr={nr},name=corral.{name}"]
     return [
         binary(), "-M", "microvm,x-option-roms=off,rtc=off,acpi=off",
         "-accel", "tcg,tb-size=64" if accel == "tcg" else accel, "-cpu", "host" if accel == "kvm" else "qemu64",
@@ -54,15 +61,7 @@ def command(kernel: str, initrd: str, accel: str, rootfs: str, ports: tuple[int,
         "-kernel", kernel, "-initrd", initrd,
         "-append", KERNEL_ARGS + (" noapictimer" if accel == "tcg" else ""),
         "-chardev", f"file,id=console,path={console}", "-serial", "chardev:console",
-        "-chardev", f"socket,id=ctl,fd={ctl}", "-chardev", f"socket,id=out,fd={out}",
-        "-chardev", f"socket,id=err,fd={err}", "-chardev", f"socket,id=exec,fd={execs}",
-        "-chardev", f"socket,id=in,fd={stdin}",
-        "-device", "virtio-serial-device,max_ports=8",
-        "-device", f"virtserialport,chardev=ctl,nr={CTL_PORT},name=corral.ctl",
-        "-device", f"virtserialport,chardev=out,nr={OUT_PORT},name=corral.stdout",
-        "-device", f"virtserialport,chardev=err,nr={ERR_PORT},name=corral.stderr",
-        "-device", f"virtserialport,chardev=exec,nr={EXEC_PORT},name=corral.exec",
-        "-device", f"virtserialport,chardev=in,nr={IN_PORT},name=corral.stdin",
+        "-device", "virtio-serial-device,max_ports=16", *serial,
         "-fsdev", f"local,id=root,path={rootfs},security_model=passthrough,multidevs=remap",
         "-device", f"virtio-9p-device,fsdev=root,mount_tag={ROOT_TAG}",
     ]

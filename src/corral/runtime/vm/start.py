@@ -44,7 +44,8 @@ class VmProcess(Process):
     isolation = "vm"
 
     def __init__(self, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
-                 stdio: tuple[int | None, int, int | None], tty: bool, execs: _socket.socket, accelerator: str) -> None:
+                 stdio: tuple[int | None, int, int | None], tty: bool, execs: tuple[_socket.socket, ...],
+                 accelerator: str) -> None:
         super().__init__(pid, cg, stdio[0], stdio[1], stdio[2], tty)
         self.ctl, self.execs, self.accelerator = ctl, execs, accelerator
         self.unread = b""  # what the guest sent on the control port after its 'R', read with it
@@ -84,7 +85,8 @@ class VmProcess(Process):
         except OSError:
             pass
         self.ctl.close()
-        self.execs.close()
+        for port in self.execs:
+            port.close()
         for message in describe.parse_messages(data)[0]:
             if message[:1] == b"X" and message[1:].isdigit():
                 return int(message[1:])
@@ -97,8 +99,9 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     gone) when QEMU cannot be started."""
     rootfs = os.path.join(bundle, spec["root"]["path"])
     resources, memory = vm_resources(spec["linux"].get("resources", {}))
-    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(5)]
-    ctl, out, err, execs, stdin = (host for host, _ in pairs)
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in qemu.PORTS]
+    mine = [host for host, _ in pairs]
+    ctl, out, err, first_exec, stdin, *more_execs = mine
     theirs = [guest.detach() for _, guest in pairs]
     try:
         accelerator = accel.accelerator()
@@ -108,7 +111,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
         resumed = template.resume(argv, kernel, initrd, accelerator, memory >> 20, nics=len(network.nics(spec)))
         argv += network.qemu_args(spec)  # after the template's devices, as its NICs were
     except APIError as e:  # no guest built, no QEMU, a NUL in the command
-        for s in (ctl, out, err, execs, stdin):
+        for s in mine:
             s.close()
         for fd in theirs:
             os.close(fd)
@@ -119,7 +122,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     exe_r, exe_w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:
-        for s in (ctl, out, err, execs, stdin):
+        for s in mine:
             s.close()
         for fd in (fail_r, cg_w, exe_r):
             os.close(fd)
@@ -139,26 +142,26 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
     if cg_failure is not None or failure:
         if resumed is not None:
             resumed.close()
-        _abandon(pid, cg, ctl, out, err, execs, stdin)
+        _abandon(pid, cg, *mine)
         if cg_failure is not None:
             reason = f"cannot set up the container's cgroup: {cg_failure}"
             raise StartFailed(APIError(reason), reason)
         error = from_answer(failure.decode(errors="replace"))
         raise StartFailed(error, str(error))
     if resumed is not None and (why := resumed.begin()):
-        _abandon(pid, cg, ctl, out, err, execs, stdin)
+        _abandon(pid, cg, *mine)
         raise StartFailed(APIError(why), why)
     try:
         message = describe.process_message(spec, window, describe.host_state(), exe or None)
     except APIError as e:  # a NUL in the command
-        _abandon(pid, cg, ctl, out, err, execs, stdin)
+        _abandon(pid, cg, *mine)
         raise StartFailed(e, str(e)) from None
     try:
         ctl.sendall(message)
     except OSError:
         pass  # QEMU ended already: no answer comes, and its console says why
     stdio = (bool(spec["process"].get("terminal")), spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open", window)
-    return Booting(bundle, pid, cg, ctl, (out, err, execs, stdin), accelerator, stdio)
+    return Booting(bundle, pid, cg, ctl, (out, err, stdin, first_exec, *more_execs), accelerator, stdio)
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], reports: tuple[int, int],
@@ -236,10 +239,10 @@ class Booting:
     container."""
 
     def __init__(self, bundle: str, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
-                 ports: tuple[_socket.socket, _socket.socket, _socket.socket, _socket.socket], accelerator: str,
+                 ports: tuple[_socket.socket, ...], accelerator: str,
                  stdio: tuple[bool, bool, tuple[int, int]]) -> None:
         self.bundle, self.pid, self.cg, self.ctl, self.accelerator = bundle, pid, cg, ctl, accelerator
-        self.ports = ports  # stdout, stderr, exec, stdin
+        self.ports = ports  # stdout, stderr, stdin, the exec ports
         self.tty, self.stdin, self.window = stdio  # -t, -i, the terminal's first size
         self.deadline = time.monotonic() + ready_timeout()
         self.reaped: int | None = None  # QEMU's wait status, once its parent reaped it while it booted
@@ -274,7 +277,7 @@ class Booting:
             raise StartFailed(APIError(reason), reason)
         from corral.runtime.vm import session
 
-        out, err, execs, stdin = self.ports
+        out, err, stdin, *execs = self.ports
         try:
             stdio = session.open_stdio(stdin, out.fileno(), err.fileno(), self.tty, self.stdin, self.window)
         except OSError as e:  # no pty or fork left on the host
@@ -283,7 +286,7 @@ class Booting:
             raise StartFailed(APIError(reason), reason) from None
         out.detach()
         err.detach()
-        vm = VmProcess(self.pid, self.cg, self.ctl, stdio, self.tty, execs, self.accelerator)
+        vm = VmProcess(self.pid, self.cg, self.ctl, stdio, self.tty, tuple(execs), self.accelerator)
         vm.unread = self._data
         return vm
 

@@ -27,8 +27,9 @@ the root and run the command. The init does what does not depend on the containe
 
 Templates live in /var/cache/corral/vm/templates/<key>/ (CORRAL_VM_TEMPLATES moves them), the key a hash
 of the template's QEMU command line (which names the kernel, the init, the memory size, the CPUs, the
-accelerator and the NICs: network.template_args), QEMU's binary and the kernel's and init's files (size and mtime). A template is built in a
-directory of its own and renamed into place, and used only when its manifest matches: the key, the state
+accelerator and the NICs: network.template_args), QEMU's binary and the kernel's and init's files (size and
+mtime). A template is built in a directory of its own and renamed into place, and used only when its manifest
+matches: the key, the state
 file's SHA-256 and the RAM file's size, inode and mtime as the build left them (the RAM file is 128 MiB
 and more: hashing it would cost more than a cold boot; a write changes its mtime, a truncation its size).
 A missing or invalid template is built by the start that needs it (about as long as a cold boot, then the
@@ -63,7 +64,7 @@ RAM_ID = "corral-ram"
 IGNORE_SHARED = {"capability": "x-ignore-shared", "state": True}
 """Migration leaves shared file-backed RAM out of the stream; both ends must have it."""
 EVENTS = {"capability": "events", "state": True}
-_PLACEHOLDER_PORTS = (3, 4, 5, 6, 7)
+_PLACEHOLDER_PORTS = tuple(range(3, 3 + len(qemu.PORTS)))
 _ROOT = "/run/corral-vm/root"  # the 9p export in the key's command line: a name only, never mounted
 
 
@@ -150,15 +151,15 @@ def _build(directory: str, name: str, kernel: str, initrd: str, accel: str, shap
     work = os.path.join(templates_dir(), f".build-{name}-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "root"))
-    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(6)]
-    ctl, qmp = pairs[0][0], pairs[5][0]
+    pairs = [_socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM) for _ in range(len(qemu.PORTS) + 1)]
+    ctl, qmp = pairs[0][0], pairs[-1][0]  # the guest's ports, then QEMU's monitor
     theirs = [guest.detach() for _, guest in pairs]
     state = os.open(os.path.join(work, "state"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    argv = qemu.command(kernel, initrd, accel, os.path.join(work, "root"), tuple(theirs[:5]),
+    argv = qemu.command(kernel, initrd, accel, os.path.join(work, "root"), tuple(theirs[:-1]),
                         os.path.join(work, "console.log"), memory_mib, cpus)
     argv += network.template_args(nics)
     argv += memory_args(os.path.join(work, "ram"), memory_mib, True)
-    argv += ["-chardev", f"socket,id=qmp,fd={theirs[5]}", "-mon", "chardev=qmp,mode=control"]
+    argv += ["-chardev", f"socket,id=qmp,fd={theirs[-1]}", "-mon", "chardev=qmp,mode=control"]
     pid = os.fork()
     if pid == 0:
         gc.disable()

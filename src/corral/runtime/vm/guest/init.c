@@ -7,7 +7,7 @@
  * root, and runs the container's command in a PID namespace of its own (so the command is PID 1, as
  * in a process container: a signal it has no handler for is ignored, as docker users expect).
  *
- * Five virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
+ * Eight virtio-serial ports connect it to the host's runtime (numbers fixed by the QEMU command line):
  *   /dev/vport0p1  control, both ways: framed messages, a little-endian u32 length, then the payload.
  *                  host -> guest: 'P' the process (NUL-separated entries, see read_process), 'S<n>' a signal.
  *                  guest -> host: 'W' the init waits for its process (a template is saved here: vm/template.py),
@@ -19,9 +19,11 @@
  *                  'i' id and stdin bytes, 'I' id (stdin ended), 'z' id "<rows> <cols>" (its terminal's size).
  *                  guest -> host: 'r' id (it runs), 'f' id "<code> <message>" (it could not start), 'o' id and
  *                  stdout bytes, 'e' id and stderr bytes, 'w' id and its wait status (once its output ended).
- *                  One exec at a time: a request while one runs kills the old one (the host serializes them).
+ *                  One exec at a time per port: a request while one runs kills the old one (the host's relays
+ *                  take a free port each).
  *   /dev/vport0p5  the command's input, host -> guest, framed: 'i' stdin bytes, 'I' (stdin ended; with a
  *                  terminal: the session hung up), 'z' "<rows> <cols>".
+ *   /dev/vport0p6, p7, p8  three more exec ports, as /dev/vport0p4: four execs may run at once.
  * With a terminal ('t'), the command (or an exec) gets the slave of a pty of the guest's devpts as its stdin,
  * stdout and stderr, and this process relays the master: its output to the stdout port (or 'o' messages), the
  * input to it; a resize is TIOCSWINSZ on the master, so the guest's kernel sends SIGWINCH and Ctrl-C is
@@ -644,73 +646,77 @@ static pid_t spawn(struct process *p, int in, int out, int err, int container, c
     return child;
 }
 
-/* The exec running now (one at a time): its id, pid, output pipes, and status once reaped. */
-static struct {
+/* The exec ports (runtime/vm/qemu.py, PORTS) and the exec each runs (one at a time per port; the host's relays
+ * take a free port each): its id, pid, output pipes, and status once reaped. */
+#define EXECS 4
+static const char *const exec_ports[EXECS] = {"/dev/vport0p4", "/dev/vport0p6", "/dev/vport0p7", "/dev/vport0p8"};
+static struct exec {
+    int port;
     char id[9];
     pid_t pid;
     int out, err, status, reaped;
     struct process p;
     char *msg;
     struct sink in; /* its stdin: a pipe's write end, or the pty's master (then out is the master too) */
-} ex = {.out = -1, .err = -1, .in = {.fd = -1}};
+} ex[EXECS];
 
-static void end_exec_output(int *fd)
+static void end_exec_output(struct exec *e, int *fd)
 {
-    if (*fd == ex.in.fd && ex.in.tty)
-        ex.in.fd = -1;
+    if (*fd == e->in.fd && e->in.tty)
+        e->in.fd = -1;
     close(*fd);
     *fd = -1;
 }
 
-static void finish_exec_if_done(int port)
+static void finish_exec_if_done(struct exec *e)
 {
-    if (ex.pid > 0 && ex.reaped && ex.out < 0 && ex.err < 0) {
+    if (e->pid > 0 && e->reaped && e->out < 0 && e->err < 0) {
         char status[16];
-        int n = snprintf(status, sizeof status, "%d", ex.status);
-        send_frame(port, 'w', ex.id, status, (size_t)n);
-        sink_reset(&ex.in); /* input the command never read goes with it */
-        ex.pid = 0;
-        free(ex.msg);
-        ex.msg = NULL;
+        int n = snprintf(status, sizeof status, "%d", e->status);
+        send_frame(e->port, 'w', e->id, status, (size_t)n);
+        sink_reset(&e->in); /* input the command never read goes with it */
+        e->pid = 0;
+        free(e->msg);
+        e->msg = NULL;
     }
 }
 
-static void start_exec(int port, char *msg, uint32_t len)
+static void start_exec(struct exec *e, char *msg, uint32_t len)
 {
-    if (ex.pid > 0) { /* the host gave up on it: it goes, and so does its output */
-        kill(ex.pid, SIGKILL);
-        if (ex.out >= 0)
-            end_exec_output(&ex.out);
-        if (ex.err >= 0)
-            end_exec_output(&ex.err);
-        if (!ex.reaped)
-            waitpid(ex.pid, NULL, 0);
-        ex.pid = 0;
-        free(ex.msg);
+    if (e->pid > 0) { /* the host gave up on it: it goes, and so does its output */
+        kill(e->pid, SIGKILL);
+        if (e->out >= 0)
+            end_exec_output(e, &e->out);
+        if (e->err >= 0)
+            end_exec_output(e, &e->err);
+        if (!e->reaped)
+            waitpid(e->pid, NULL, 0);
+        e->pid = 0;
+        free(e->msg);
     }
-    sink_reset(&ex.in);
-    ex.msg = msg;
-    memcpy(ex.id, msg + 1, 8);
-    ex.id[8] = 0;
-    parse_process(msg + 10, msg + len, &ex.p);
-    ex.p.exec = 1;
+    sink_reset(&e->in);
+    e->msg = msg;
+    memcpy(e->id, msg + 1, 8);
+    e->id[8] = 0;
+    parse_process(msg + 10, msg + len, &e->p);
+    e->p.exec = 1;
     int out[2] = {-1, -1}, err[2] = {-1, -1}, master, input;
     char why[2048];
-    int in = child_input(&ex.p, &master, &input);
-    if (in < 0 || (!ex.p.tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0))) {
+    int in = child_input(&e->p, &master, &input);
+    if (in < 0 || (!e->p.tty && (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0))) {
         snprintf(why, sizeof why, "125 cannot make the exec's stdio: %s", strerror(errno));
-        send_frame(port, 'f', ex.id, why, strlen(why));
+        send_frame(e->port, 'f', e->id, why, strlen(why));
         int made[] = {in, master, input, out[0], out[1], err[0], err[1]};
         for (size_t i = 0; i < sizeof made / sizeof made[0]; i++)
             if (made[i] >= 0)
                 close(made[i]);
         return;
     }
-    if (ex.p.tty)
+    if (e->p.tty)
         out[0] = master, out[1] = in, err[1] = in;
-    pid_t child = ex.p.nargs ? spawn(&ex.p, in, out[1], err[1], 0, why, sizeof why) : -1;
+    pid_t child = e->p.nargs ? spawn(&e->p, in, out[1], err[1], 0, why, sizeof why) : -1;
     close(in);
-    if (!ex.p.tty) {
+    if (!e->p.tty) {
         close(out[1]);
         close(err[1]);
     }
@@ -722,41 +728,60 @@ static void start_exec(int port, char *msg, uint32_t len)
             close(input);
         if (!why[0])
             snprintf(why, sizeof why, "125 no command to run");
-        send_frame(port, 'f', ex.id, why, strlen(why));
+        send_frame(e->port, 'f', e->id, why, strlen(why));
         return;
     }
-    ex.pid = child;
-    ex.out = out[0];
-    ex.err = err[0];
-    ex.reaped = 0;
-    ex.in.fd = ex.p.tty ? master : input;
-    ex.in.tty = ex.p.tty;
-    send_frame(port, 'r', ex.id, "", 0);
+    e->pid = child;
+    e->out = out[0];
+    e->err = err[0];
+    e->reaped = 0;
+    e->in.fd = e->p.tty ? master : input;
+    e->in.tty = e->p.tty;
+    send_frame(e->port, 'r', e->id, "", 0);
 }
 
-static void relay_exec_output(int port, int *fd, char type)
+static void relay_exec_output(struct exec *e, int *fd, char type)
 {
     char buf[65536];
     ssize_t n = read(*fd, buf, sizeof buf);
     if (n > 0)
-        send_frame(port, type, ex.id, buf, (size_t)n);
+        send_frame(e->port, type, e->id, buf, (size_t)n);
     else if (n == 0 || (errno != EINTR && errno != EAGAIN))
-        end_exec_output(fd);
+        end_exec_output(e, fd);
 }
 
-/* An exec's input message ('i', 'I' or 'z', after its id) for the exec running now. */
-static void exec_input(char *msg, uint32_t len)
+/* An exec's input message ('i', 'I' or 'z', after its id) for the exec running on its port now. */
+static void exec_input(struct exec *e, char *msg, uint32_t len)
 {
-    if (ex.pid <= 0 || ex.reaped || len < 9 || memcmp(msg + 1, ex.id, 8) != 0)
+    if (e->pid <= 0 || e->reaped || len < 9 || memcmp(msg + 1, e->id, 8) != 0)
         return;
     if (msg[0] == 'i') {
-        sink_add(&ex.in, msg + 9, len - 9);
+        sink_add(&e->in, msg + 9, len - 9);
     } else if (msg[0] == 'I') {
-        ex.in.eof = 1;
-        sink_flush(&ex.in);
-    } else if (msg[0] == 'z' && ex.in.tty) {
-        set_window(ex.in.fd, msg + 9);
+        e->in.eof = 1;
+        sink_flush(&e->in);
+    } else if (msg[0] == 'z' && e->in.tty) {
+        set_window(e->in.fd, msg + 9);
     }
+}
+
+/* One message on an exec's port: a request ('x'), its input, or a signal ('k') for it. 0 once the port ended. */
+static int exec_message(struct exec *e)
+{
+    uint32_t len;
+    char *msg = read_msg(e->port, &len);
+    if (!msg)
+        return 0;
+    if (len >= 9 && msg[0] == 'x') {
+        start_exec(e, msg, len); /* keeps msg: the exec's process points into it */
+        return 1;
+    }
+    if (msg[0] == 'i' || msg[0] == 'I' || msg[0] == 'z')
+        exec_input(e, msg, len);
+    else if (len > 9 && msg[0] == 'k' && e->pid > 0 && !e->reaped && memcmp(msg + 1, e->id, 8) == 0)
+        kill(e->pid, atoi(msg + 9));
+    free(msg);
+    return 1;
 }
 
 /* The container's command's terminal master (or -1), and its input (a pipe or that master). */
@@ -856,9 +881,13 @@ int main(void)
         fail(125, "no control port: %s", strerror(errno));
     int out = open_port("/dev/vport0p2", O_WRONLY);
     int err = open_port("/dev/vport0p3", O_WRONLY);
-    int xp = open_port("/dev/vport0p4", O_RDWR);
     int ip = open_port("/dev/vport0p5", O_RDONLY);
-    if (out < 0 || err < 0 || xp < 0 || ip < 0)
+    int ports_open = out >= 0 && err >= 0 && ip >= 0;
+    for (int i = 0; i < EXECS; i++) {
+        ex[i] = (struct exec){.port = open_port(exec_ports[i], O_RDWR), .out = -1, .err = -1, .in = {.fd = -1}};
+        ports_open &= ex[i].port >= 0;
+    }
+    if (!ports_open)
         fail(125, "no output or exec ports: %s", strerror(errno));
     /* What every container needs is made before the host may save a template here: under TCG, kernel code a restored
      * guest runs for the first time is translated afresh (after a restore, bringing lo up took 16 ms, /sys and /dev
@@ -915,16 +944,21 @@ int main(void)
     send_msg("R");
 
     for (;;) {
-        /* a port is not read while its command's input is queued, so that the host's writer waits instead */
-        struct pollfd fds[10] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
-                                {.fd = ex.in.len < SINK_FULL ? xp : -1, .events = POLLIN},
-                                {.fd = ex.out, .events = POLLIN}, {.fd = ex.err, .events = POLLIN},
-                                {.fd = cin.len < SINK_FULL ? ip : -1, .events = POLLIN},
-                                {.fd = tout_len ? -1 : cmaster, .events = POLLIN},
-                                {.fd = cin.len ? cin.fd : -1, .events = POLLOUT},
-                                {.fd = ex.in.len ? ex.in.fd : -1, .events = POLLOUT},
-                                {.fd = tout_len ? out : -1, .events = POLLOUT}};
-        if (poll(fds, 10, -1) < 0) {
+        /* a port is not read while its command's input is queued, so that the host's writer waits instead;
+         * fds[6 + 4 * i...] are exec i's: its port, its stdout and stderr, its input */
+        struct pollfd fds[6 + 4 * EXECS] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN},
+                                            {.fd = cin.len < SINK_FULL ? ip : -1, .events = POLLIN},
+                                            {.fd = tout_len ? -1 : cmaster, .events = POLLIN},
+                                            {.fd = cin.len ? cin.fd : -1, .events = POLLOUT},
+                                            {.fd = tout_len ? out : -1, .events = POLLOUT}};
+        for (int i = 0; i < EXECS; i++) {
+            struct exec *e = &ex[i];
+            fds[6 + 4 * i] = (struct pollfd){.fd = e->in.len < SINK_FULL ? e->port : -1, .events = POLLIN};
+            fds[7 + 4 * i] = (struct pollfd){.fd = e->out, .events = POLLIN};
+            fds[8 + 4 * i] = (struct pollfd){.fd = e->err, .events = POLLIN};
+            fds[9 + 4 * i] = (struct pollfd){.fd = e->in.len ? e->in.fd : -1, .events = POLLOUT};
+        }
+        if (poll(fds, 6 + 4 * EXECS, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -938,37 +972,29 @@ int main(void)
                 kill(child, atoi(msg + 1));
             free(msg);
         }
-        if (fds[2].revents & (POLLIN | POLLHUP)) {
-            uint32_t len;
-            char *msg = read_msg(xp, &len);
-            if (!msg)
-                break;
-            if (len >= 9 && msg[0] == 'x') {
-                start_exec(xp, msg, len);
-            } else if (msg[0] == 'i' || msg[0] == 'I' || msg[0] == 'z') {
-                exec_input(msg, len);
-                free(msg);
-            } else {
-                if (len > 9 && msg[0] == 'k' && ex.pid > 0 && !ex.reaped && memcmp(msg + 1, ex.id, 8) == 0)
-                    kill(ex.pid, atoi(msg + 9));
-                free(msg);
-            }
+        int host_gone = 0;
+        for (int i = 0; i < EXECS; i++) {
+            struct exec *e = &ex[i];
+            if (fds[6 + 4 * i].revents & (POLLIN | POLLHUP) && !exec_message(e))
+                host_gone = 1;
+            if (fds[7 + 4 * i].revents && e->out >= 0)
+                relay_exec_output(e, &e->out, 'o');
+            if (fds[8 + 4 * i].revents && e->err >= 0)
+                relay_exec_output(e, &e->err, 'e');
+            if (fds[9 + 4 * i].revents)
+                sink_flush(&e->in);
         }
-        if (fds[3].revents && ex.out >= 0)
-            relay_exec_output(xp, &ex.out, 'o');
-        if (fds[4].revents && ex.err >= 0)
-            relay_exec_output(xp, &ex.err, 'e');
-        if (fds[5].revents & (POLLIN | POLLHUP) && !container_input(ip)) {
+        if (host_gone)
+            break;
+        if (fds[2].revents & (POLLIN | POLLHUP) && !container_input(ip)) {
             close(ip);
             ip = -1;
         }
-        if (fds[6].revents && cmaster >= 0)
+        if (fds[3].revents && cmaster >= 0)
             relay_terminal(out, 0);
-        if (fds[7].revents)
+        if (fds[4].revents)
             sink_flush(&cin);
-        if (fds[8].revents)
-            sink_flush(&ex.in);
-        if (fds[9].revents)
+        if (fds[5].revents)
             flush_terminal(out); /* then the master is read again */
         if (fds[1].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -985,13 +1011,16 @@ int main(void)
                     send_msg("X%d", status);
                     power_off();
                 }
-                if (pid == ex.pid) {
-                    ex.status = status;
-                    ex.reaped = 1;
+                for (int i = 0; i < EXECS; i++) {
+                    if (pid == ex[i].pid) {
+                        ex[i].status = status;
+                        ex[i].reaped = 1;
+                    }
                 }
             }
         }
-        finish_exec_if_done(xp);
+        for (int i = 0; i < EXECS; i++)
+            finish_exec_if_done(&ex[i]);
     }
     power_off();
     return 0;
