@@ -117,6 +117,44 @@ def test_unusable_templates_and_long_unused_inits_are_pruned(tmp_path, monkeypat
 
 
 @pytest.mark.unit
+def test_a_restore_is_asked_in_one_write_and_read_as_it_comes(tmp_path):
+    import socket
+
+    (tmp_path / "state").write_bytes(b"saved")
+
+    def restore(*replies: bytes) -> tuple[list[str | None], list[dict]]:
+        resumed = template.Resume(str(tmp_path))
+        qemu = socket.socket(fileno=os.dup(resumed.qemu_end))
+        resumed.begin()
+        asked = [json.loads(line) for line in qemu.recv(65536).splitlines()]
+        said = []
+        for reply in replies:
+            if reply:
+                qemu.sendall(reply)
+            else:
+                qemu.close()
+            said.append(resumed.feed())
+        if qemu.fileno() >= 0:
+            qemu.close()
+        return said, asked
+
+    greeting = b'{"QMP": {"version": {}}}\n'
+    done = b'{"return": {}}\n' * 3 + b'{"event": "MIGRATION", "data": {"status": "completed"}}\n'
+    said, asked = restore(greeting, done)
+    assert said == [None, ""]
+    assert [a["execute"] for a in asked] == ["qmp_capabilities", "migrate-set-capabilities", "migrate-incoming", "cont"]
+    assert asked[2]["arguments"]["uri"].startswith("fd:")
+    [failed], _ = restore(b'{"event": "MIGRATION", "data": {"status": "failed"}}\n')
+    assert failed.endswith("QEMU could not load its state")
+    [refused], _ = restore(b'{"error": {"class": "GenericError", "desc": "no"}}\n')
+    assert "QEMU refused a command" in refused
+    [garbage], _ = restore(b"[1, 2]\n")
+    assert garbage.endswith("its monitor answered garbage")
+    [ended], _ = restore(b"")
+    assert ended.endswith("QEMU ended")
+
+
+@pytest.mark.unit
 def test_templates_off_means_a_cold_boot(monkeypatch):
     monkeypatch.setenv("CORRAL_VM_TEMPLATES", "none")
     argv = ["qemu"]

@@ -381,7 +381,11 @@ class Monitor:
         done(self._supervise_started(started, autoremove, manual), None)
 
     def _on_boot(self, boot: _Boot) -> None:
+        polled = boot.booting.fd
         answer = boot.booting.vm.feed()
+        if boot.booting.fd != polled:  # restored: the guest's control port from now on
+            self._unwatch(polled)
+            self._watch(boot.booting.fd, lambda _fd, _ev: self._on_boot(boot), select.POLLIN)
         if answer is not None:
             self._booted(boot, answer)
 

@@ -57,7 +57,12 @@ class Booting:
                  net: Attachment | None) -> None:
         self.store, self.cid, self.supervisor, self.autoremove, self.vm, self.net = \
             store, cid, supervisor, autoremove, vm, net
-        self.fd, self.deadline = vm.ctl.fileno(), vm.deadline
+        self.deadline = vm.deadline
+
+    @property
+    def fd(self) -> int:
+        """What to poll now: QEMU's monitor while a template is restored, then the guest's control port."""
+        return self.vm.fd
 
     def finish(self, answer: bytes | None) -> Started:
         """The started container when the guest answered 'R'; else the failure recorded and raised, as start's."""

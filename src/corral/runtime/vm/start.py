@@ -28,6 +28,10 @@ from corral.runtime.vm import accel, assets, describe, network, qemu, template
 from corral.store.rootfs import empty_layers, rootfs_of
 from corral.sys import libc
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 READY_TIMEOUT = 60.0
 """Seconds a guest may take from QEMU's exec to its command's exec (about 1 s under TCG when idle), or to
 start an exec; CORRAL_VM_READY_TIMEOUT in the monitor's environment sets another bound."""
@@ -148,20 +152,19 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0)) -> Booting:
             raise StartFailed(APIError(reason), reason)
         error = from_answer(failure.decode(errors="replace"))
         raise StartFailed(error, str(error))
-    if resumed is not None and (why := resumed.begin()):
-        _abandon(pid, cg, *mine)
-        raise StartFailed(APIError(why), why)
-    try:
-        message = describe.process_message(spec, window, describe.host_state(), exe or None)
-    except APIError as e:  # a NUL in the command
-        _abandon(pid, cg, *mine)
-        raise StartFailed(e, str(e)) from None
-    try:
-        ctl.sendall(message)
-    except OSError:
-        pass  # QEMU ended already: no answer comes, and its console says why
     stdio = (bool(spec["process"].get("terminal")), spec.get("annotations", {}).get(STDIN_ANNOTATION) == "open", window)
-    return Booting(bundle, pid, cg, ctl, (out, err, stdin, first_exec, *more_execs), accelerator, stdio)
+    booting = Booting(bundle, pid, cg, ctl, (out, err, stdin, first_exec, *more_execs), accelerator, stdio)
+    booting.compose = lambda: describe.process_message(spec, window, describe.host_state(), exe or None)
+    if resumed is not None:
+        resumed.begin()
+        booting.resume = resumed  # the process goes once the guest is restored: Booting.feed
+        return booting
+    try:
+        booting.send_process()
+    except APIError as e:  # a NUL in the command
+        booting.abandon()
+        raise StartFailed(e, str(e)) from None
+    return booting
 
 
 def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[int], reports: tuple[int, int],
@@ -233,10 +236,10 @@ def host_mounts(spec_mounts: list[dict]) -> list[dict]:
 
 
 class Booting:
-    """A VM whose guest has not answered yet. Its boot takes 1-2 s under TCG (60 s may pass before a hung
-    guest is given up), so nothing waits for it: the monitor polls `ctl` and calls `feed` when it is
-    readable, and `finish` with the answer, or with None at `deadline`, meanwhile serving every other
-    container."""
+    """A VM whose guest has not answered yet. Its boot takes 1-2 s under TCG, a template's restore 40 ms (60 s
+    may pass before a hung guest is given up), so nothing waits for it: the monitor polls `fd` (QEMU's monitor
+    while a template is restored, then the guest's control port) and calls `feed` when it is readable, and
+    `finish` with the answer, or with None at `deadline`, meanwhile serving every other container."""
 
     def __init__(self, bundle: str, pid: int, cg: cgroups.CgroupV1 | cgroups.CgroupV2, ctl: _socket.socket,
                  ports: tuple[_socket.socket, ...], accelerator: str,
@@ -246,11 +249,38 @@ class Booting:
         self.tty, self.stdin, self.window = stdio  # -t, -i, the terminal's first size
         self.deadline = time.monotonic() + ready_timeout()
         self.reaped: int | None = None  # QEMU's wait status, once its parent reaped it while it booted
+        self.resume: template.Resume | None = None  # a template's restore under way
+        self.compose: Callable[[], bytes] = lambda: b""  # the process message, made when it is sent (its clock)
         self._data = b""
 
+    @property
+    def fd(self) -> int:
+        return self.resume.qmp.fileno() if self.resume is not None else self.ctl.fileno()
+
+    def send_process(self) -> None:
+        """Hand the guest its process (and the host's clock, now); APIError when it cannot be described."""
+        message = self.compose()
+        try:
+            self.ctl.sendall(message)
+        except OSError:
+            pass  # QEMU ended already: no answer comes, and its console says why
+
     def feed(self) -> bytes | None:
-        """Read what the guest sent (the caller saw `ctl` readable): its first message once whole, b""
-        when QEMU closed the port first (it ended), None while the message is incomplete."""
+        """Read what came on `fd` (the caller saw it readable): the guest's first message once whole, b""
+        when QEMU closed the port first (it ended), None while the message is incomplete or the restore goes on
+        (its end sends the process; a failed restore is an 'E' answer)."""
+        if self.resume is not None:
+            why = self.resume.feed()
+            if why is None:
+                return None
+            self.resume = None
+            if why:
+                return b"E125 " + why.encode()
+            try:
+                self.send_process()
+            except APIError as e:  # a NUL in the command
+                return b"E125 " + str(e).encode()
+            return None
         try:
             chunk = self.ctl.recv(65536)
         except BlockingIOError:
@@ -292,6 +322,8 @@ class Booting:
 
     def abandon(self) -> None:
         """End a VM that failed to start and everything it held."""
+        if self.resume is not None:
+            self.resume.close()
         _abandon(self.pid, self.cg, self.ctl, *self.ports, reaped=self.reaped is not None)
 
 

@@ -53,10 +53,6 @@ import time
 from corral.runtime.vm import assets, describe, network, qemu
 from corral.sys import libc
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
 VERSION = 1
 """Bumped when what a template holds changes in a way its key does not show."""
 BUILD_TIMEOUT = 60.0
@@ -246,7 +242,6 @@ class _Qmp:
 
     def __init__(self, sock: _socket.socket) -> None:
         self.sock, self.buf = sock, b""
-        self.events: list[dict] = []  # read while answers were awaited
         self._read()  # the greeting
 
     def _read(self) -> dict:
@@ -260,13 +255,6 @@ class _Qmp:
         line, _, self.buf = self.buf.partition(b"\n")
         return json.loads(line)
 
-    def event(self, name: str, wanted: Callable[[dict], bool]) -> dict:
-        """The data of the next event `name` that is `wanted`."""
-        while True:
-            message = self.events.pop(0) if self.events else self._read()
-            if message.get("event") == name and wanted(message.get("data") or {}):
-                return message["data"]
-
     def command(self, name: str, fds: list[int] | None = None, **arguments: object) -> dict:
         """QEMU's answer to `name`; `fds` go with it (SCM_RIGHTS), as getfd wants."""
         request = json.dumps({"execute": name, "arguments": arguments}).encode() + b"\n"
@@ -275,37 +263,29 @@ class _Qmp:
             self.sock.sendmsg([request], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
         else:
             self.sock.sendall(request)
-        return self._answer(name)
-
-    def pipeline(self, *commands: tuple[str, dict]) -> None:
-        """Send all `commands` at once and read their answers: QEMU runs them in order, and one round trip
-        costs less than one per command (QEMU's monitor reads its socket a byte at a time)."""
-        self.sock.sendall(b"".join(json.dumps({"execute": name, "arguments": arguments}).encode() + b"\n"
-                                   for name, arguments in commands))
-        for name, _ in commands:
-            self._answer(name)
-
-    def _answer(self, name: str) -> dict:
         while True:
             answer = self._read()
             if "error" in answer:
                 raise TemplateError(f"QEMU refused {name}: {answer['error'].get('desc')}")
             if "return" in answer:
                 return answer["return"] if isinstance(answer["return"], dict) else {}
-            self.events.append(answer)
-
 
 
 class Resume:
     """A container's QEMU resuming a template: its monitor (the host's end, and the end QEMU inherits) and the
-    template's state file (QEMU inherits it too). QEMU waits (-incoming defer) until begin() sets the capability
-    both ends need and names the state file; it then loads the guest and runs it."""
+    template's state file (QEMU inherits it too). QEMU waits (-incoming defer); begin(), once QEMU is forked with
+    args() and fds(), writes its monitor everything at once: the capability both ends need, the state file to
+    load, and 'cont' (QEMU 7.2 leaves a guest restored with -incoming defer paused, whatever the template's state;
+    sent during the load it only makes QEMU start the guest once loaded). QEMU reads it once its monitor is up,
+    about 22 ms after its exec (dynamic linking and its own set-up), and loads the guest: the caller polls `qmp`
+    meanwhile, serving everything else, and feeds it what comes until the load's end."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self.state = os.open(os.path.join(directory, "state"), os.O_RDONLY | os.O_CLOEXEC)
         self.qmp, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
         self.qemu_end = theirs.detach()
+        self.buf = b""
 
     def fds(self) -> list[int]:
         """What QEMU inherits: its monitor's end and the state file."""
@@ -316,25 +296,51 @@ class Resume:
             "-chardev", f"socket,id=qmp,fd={self.qemu_end}", "-mon", "chardev=qmp,mode=control",
             "-incoming", "defer"]
 
-    def begin(self) -> str | None:
-        """Restore the guest (QEMU forked with args() and fds()) and run it; why it could not, or None. Closes what
-        it held. QEMU 7.2 leaves a guest restored with -incoming defer paused, whatever the template's state: 'cont',
-        sent with the rest (during the load it only makes QEMU start the guest once loaded)."""
-        os.close(self.qemu_end)  # QEMU has its own: when it ends, the monitor's socket ends, not a wait
+    def begin(self) -> None:
+        """Ask QEMU (forked, its fds inherited) to load the template and run the guest."""
+        for fd in (self.qemu_end, self.state):  # QEMU has its own: when it ends, the monitor's socket ends
+            os.close(fd)
         self.qemu_end = -1
+        commands = (("qmp_capabilities", {}), ("migrate-set-capabilities", {"capabilities": [IGNORE_SHARED, EVENTS]}),
+                    ("migrate-incoming", {"uri": f"fd:{self.state}"}), ("cont", {}))  # the number QEMU inherited
+        self.state = -1
+        self.qmp.sendall(b"".join(json.dumps({"execute": name, "arguments": arguments}).encode() + b"\n"
+                                  for name, arguments in commands))  # a few hundred bytes: the buffer holds them
+        self.qmp.setblocking(False)
+
+    def feed(self) -> str | None:
+        """Read what QEMU's monitor said (the caller saw `qmp` readable): "" once the guest is loaded and runs,
+        why it could not be (a refused command, a failed load, QEMU's end), or None while the load goes on. Closes
+        what it held once it answers."""
         try:
-            qmp = _Qmp(self.qmp)
-            qmp.pipeline(("qmp_capabilities", {}),
-                         ("migrate-set-capabilities", {"capabilities": [IGNORE_SHARED, EVENTS]}),
-                         ("migrate-incoming", {"uri": f"fd:{self.state}"}), ("cont", {}))
-            status = qmp.event("MIGRATION", lambda data: data.get("status") in ("completed", "failed"))["status"]
-            if status != "completed":
-                return f"cannot restore the VM template {self.directory}: QEMU could not load its state"
-        except (TemplateError, OSError, ValueError) as e:
-            return f"cannot restore the VM template {self.directory}: {e}"
-        finally:
-            self.close()
+            chunk = self.qmp.recv(65536)
+        except BlockingIOError:
+            return None
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return self._failed("QEMU ended")
+        self.buf += chunk
+        while b"\n" in self.buf:
+            line, _, self.buf = self.buf.partition(b"\n")
+            try:
+                message = json.loads(line)
+                status = (message.get("data") or {}).get("status") if message.get("event") == "MIGRATION" else None
+                refused = message.get("error")
+            except (ValueError, AttributeError):
+                return self._failed("its monitor answered garbage")
+            if refused is not None:
+                return self._failed(f"QEMU refused a command: {refused}")
+            if status == "completed":
+                self.close()
+                return ""
+            if status == "failed":
+                return self._failed("QEMU could not load its state")
         return None
+
+    def _failed(self, why: str) -> str:
+        self.close()
+        return f"cannot restore the VM template {self.directory}: {why}"
 
     def close(self) -> None:
         self.qmp.close()
