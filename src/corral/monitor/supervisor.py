@@ -155,7 +155,7 @@ def _release_network(net: Attachment | None) -> None:
     if net is not None:
         try:
             net.release()
-        except Exception:  # noqa: BLE001, S110 - the exit or the failure is what to record; `system check` reports residue
+        except Exception:  # noqa: BLE001, S110 - the exit or failure is what to record; `system check` finds residue
             pass
 
 
