@@ -6,7 +6,7 @@ gives it the exec'd process itself). For a VM container the process is in anothe
 monitor gets a relay instead: a fork of itself that sends the request on the exec port, writes what
 the guest sends back into the pipes, forwards the signals it receives (`kill` of an exec, Ctrl-C
 relayed by an attached client) into the guest, and exits with the command's exit code. A port carries
-one exec at a time and a VM has qemu.EXEC_PORTS of them: a relay takes the first whose lock (the bundle's
+one exec at a time and a VM has four (qemu.PORTS): a relay takes the first whose lock (the bundle's
 vm-exec-N.lock) no other relay holds, and holds it while it talks; an exec that finds them all held is refused
 (a Conflict; a health check tries again at its next interval).
 """

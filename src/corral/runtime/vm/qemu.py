@@ -24,9 +24,8 @@ from corral.errors import APIError
 ROOT_TAG = "corral-root"
 PORTS = ("ctl", "out", "err", "exec", "in", "exec2", "exec3", "exec4")
 """The virtio-serial ports, in the order of command()'s `ports`: port N is PORTS[N - 1], /dev/vport0pN in the
-guest (guest/init.c): control, stdout, stderr, the first exec port, stdin, and three more exec ports."""
-EXEC_PORTS = 4
-"""Execs that may run at once in one VM: one per exec port (runtime/vm/exec.py takes a free one)."""
+guest (guest/init.c): control, stdout, stderr, the first exec port, stdin, and three more exec ports (four execs
+may run at once in a VM: runtime/vm/exec.py takes a free port for each)."""
 DEFAULT_MEMORY_MIB = 128
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1 reboot=t 8250.nr_uarts=1"
 """The console (ttyS0, into the bundle's vm-console.log) says why a guest failed; reboot=t with QEMU's
