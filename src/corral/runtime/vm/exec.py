@@ -123,8 +123,8 @@ def _relay(ports: list[int], bundle: str, message: bytes, exec_id: str,
            stdio: tuple[int | None, int | None, int | None], fail: int, tty: bool) -> NoReturn:
     """In the fork: one exec's conversation on a free exec port, then exit with its code."""
     gc.disable()  # objects this fork inherited must not be finalized here
-    libc.close_fds_but({*ports, fail} | {fd for fd in stdio if fd is not None})
     try:
+        libc.close_fds_but({*ports, fail} | {fd for fd in stdio if fd is not None})
         port = _take_port(ports, bundle)
         if port is None:
             _report(fail, Conflict(f"Container {os.path.basename(bundle)} runs in a VM whose {len(ports)} exec ports "
@@ -132,8 +132,10 @@ def _relay(ports: list[int], bundle: str, message: bytes, exec_id: str,
             os._exit(125)
         os._exit(_converse(_socket.socket(fileno=os.dup(port)), message, exec_id, stdio, fail, tty))
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
-        _report(fail, error_for(125, f"exec into the VM failed: {e}"))
-    os._exit(125)
+        try:  # `fail` may be closed already (the command ran): the report goes nowhere then
+            _report(fail, error_for(125, f"exec into the VM failed: {e}"))
+        finally:
+            os._exit(125)
 
 
 def _take_port(ports: list[int], bundle: str) -> int | None:

@@ -20,8 +20,8 @@ import gc
 import os
 import time
 
-from corral.errors import APIError, error_for, from_answer, to_answer
-from corral.runtime import cgroups, mounts
+from corral.errors import APIError, error_for, from_answer
+from corral.runtime import cgroups, init, mounts
 from corral.runtime.spec import STDIN_ANNOTATION
 from corral.runtime.start import Process, StartFailed, read_all
 from corral.runtime.vm import accel, assets, describe, network, qemu, template
@@ -195,7 +195,7 @@ def _exec_qemu(argv: list[str], spec: dict, bundle: str, rootfs: str, fds: list[
             os.set_inheritable(fd, True)
         os.execv(argv[0], argv)
     except BaseException as e:  # noqa: BLE001 - everything must be reported, nothing may escape the fork
-        os.write(fail_w, to_answer(error_for(125, f"cannot start the container's VM: {e}")).encode(errors="replace"))
+        init.fail(fail_w, 125, f"cannot start the container's VM: {e}")
     os._exit(125)
 
 
