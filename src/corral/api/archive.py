@@ -419,7 +419,7 @@ def _plan(c: "Container") -> tuple[dict, int]:
     bind mounts, with the bundle locked so two copies never mount one sandbox at once.
     """
     from corral.runtime import state
-    from corral.runtime.spec import ISOLATION_ANNOTATION
+    from corral.runtime.spec import is_vm
 
     spec = c.spec
     binds = [m for m in spec.get("mounts", []) if m.get("type") == "bind"]
@@ -432,7 +432,7 @@ def _plan(c: "Container") -> tuple[dict, int]:
         if fd >= 0:
             if c.reload().status == state.RUNNING and c.pid == pid:
                 plan = {"ns": fd, "binds": [m["destination"] for m in binds]}
-                if spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm":
+                if is_vm(spec):
                     plan["root"] = os.path.join(c.bundle, spec["root"]["path"])  # where QEMU's namespace has it
                 return plan, -1
             os.close(fd)

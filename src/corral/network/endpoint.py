@@ -29,7 +29,7 @@ from corral.errors import APIError, Conflict, CorralError, InvalidArgument, NotF
 from corral.network import etc, nft, sha256_hex, store_tag
 from corral.network import ports as portmod
 from corral.network import switch as switches
-from corral.runtime.spec import ISOLATION_ANNOTATION, NETWORK_ANNOTATION
+from corral.runtime.spec import NETWORK_ANNOTATION, is_vm
 from corral.store import containers, leases
 from corral.store.root import Store
 
@@ -179,7 +179,7 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
     try:
         _attach_switches(att, store, cid, info.get("ports") or [], info.get("bandwidth"))
         net_ns["path"] = f"/proc/self/fd/{att.netns}"
-        if _is_vm(spec):  # the addresses go to the guest's NICs (network/vmnic.py)
+        if is_vm(spec):  # the addresses go to the guest's NICs (network/vmnic.py)
             from corral.network import vmnic
 
             vmnic.hand_over(att.netns, leases_of(store, cid), spec)
@@ -187,10 +187,6 @@ def attach(store: Store, cid: str, spec: dict) -> Attachment:
         att.release()
         raise
     return att
-
-
-def _is_vm(spec: dict) -> bool:
-    return spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm"
 
 
 def leases_of(store: Store, cid: str) -> list[tuple[switches.Switch, str, str]]:
@@ -402,7 +398,7 @@ def disconnect(store: Store, cid: str, sw: switches.Switch, force: bool = False)
 def _refuse_running_vm(store: Store, cid: str, spec: dict, verb: str) -> None:
     """A running VM's NICs are fixed when it boots (microvm has no hot-plug): a stopped one's change at its
     next start."""
-    if _is_vm(spec) and _live_pid(store, cid) is not None:
+    if is_vm(spec) and _live_pid(store, cid) is not None:
         raise Conflict(f"container {cid[:12]} runs in a VM (--isolation=vm): it cannot {verb} a network while it "
                        "runs; stop it first (its next start has the change)")
 

@@ -9,7 +9,7 @@ the monitor supervises either the same way. The VM backend is imported only for 
 from __future__ import annotations
 
 from corral.runtime import start as process_backend
-from corral.runtime.spec import ISOLATION_ANNOTATION
+from corral.runtime.spec import is_vm
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def start(bundle: str, spec: dict, window: tuple[int, int] = (0, 0),
           seccomp_cache: str | None = None) -> process_backend.Process | Booting:
     """runtime.start.start's contract, for either backend; raises StartFailed as it does. A VM comes back
     booting: the caller polls for its guest's answer (runtime/vm/start.py's Booting)."""
-    if spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm":
+    if is_vm(spec):
         from corral.runtime.vm import start as vm_backend
 
         return vm_backend.start(bundle, spec, window)

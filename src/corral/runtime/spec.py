@@ -89,6 +89,11 @@ INIT_BINARIES = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit", "/usr/bi
 """Static inits on the host, first found is used (Debian's catatonit; tini-static): static, as it runs in any image."""
 
 
+def is_vm(spec: dict) -> bool:
+    """Whether the container of `spec` runs in a micro-VM (ISOLATION_ANNOTATION)."""
+    return spec.get("annotations", {}).get(ISOLATION_ANNOTATION) == "vm"
+
+
 def init_binary() -> str:
     for path in INIT_BINARIES:
         if os.access(path, os.X_OK):
