@@ -60,9 +60,14 @@ def _console_bind(pts: str) -> None:
         pass
 
 
+def set_controlling(slave: int) -> None:
+    """Make `slave` the controlling terminal of this process's (new) session."""
+    fcntl.ioctl(slave, _TIOCSCTTY, 0)
+
+
 def take_controlling(slave: int) -> None:
     """Make `slave` the controlling terminal of this (new) session and its stdin, stdout and stderr."""
-    fcntl.ioctl(slave, _TIOCSCTTY, 0)
+    set_controlling(slave)
     for fd in (0, 1, 2):
         os.dup2(slave, fd)
     if slave > 2:

@@ -43,11 +43,9 @@ def accelerator() -> str:
     if found:
         return found
     found = probe()
-    path = cache_file()
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(found + "\n")
-    os.rename(tmp, path)
+    from corral.store.fsutil import write_atomic
+
+    write_atomic(cache_file(), (found + "\n").encode())
     return found
 
 

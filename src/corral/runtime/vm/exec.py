@@ -195,20 +195,11 @@ def _converse(sock: _socket.socket, message: bytes, exec_id: str, stdio: tuple[i
                     _report(fail, error_for(int(code) if code.isdigit() else 125, why))
                     return int(code) if code.isdigit() else 125
                 elif kind in (b"o", b"e"):
-                    _write(out if kind == b"o" else err, body)
+                    target = out if kind == b"o" else err
+                    if target is not None:  # False: the monitor closed it, the command runs on, its output dropped
+                        session.send_all(target, body)
                 elif kind == b"w":
                     return exit_code(int(body))
-
-
-def _write(fd: int | None, data: bytes) -> None:
-    if fd is None:
-        return
-    view = memoryview(data)
-    try:
-        while view:  # blocking: a slow reader slows the guest's command, as a pipe would
-            view = view[os.write(fd, view):]
-    except OSError:
-        pass  # the monitor closed it (the client went): the command runs on, its output dropped
 
 
 def _report(fail: int, error: Exception) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import _signal as signal
 import _socket
-import fcntl
 import gc
 import os
 import select
@@ -27,7 +26,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-_TIOCSCTTY = 0x540E
 
 
 def open_stdio(port: _socket.socket, out: int, err: int, tty: bool, stdin: bool,
@@ -67,7 +65,7 @@ def terminal(window: tuple[int, int]) -> tuple[int, int]:
 def take_slave(slave: int) -> None:
     """In the relay: `slave` the controlling terminal of a new session, whose SIGWINCH the relay then gets."""
     os.setsid()
-    fcntl.ioctl(slave, _TIOCSCTTY, 0)
+    console.set_controlling(slave)
 
 
 class Events:
@@ -114,7 +112,9 @@ def _fork(relay: object, keep: tuple[int, ...]) -> None:
         os._exit(0)
 
 
-def _send(port: int, message: bytes) -> bool:
+def send_all(port: int, message: bytes) -> bool:
+    """All of `message` written to `port` (blocking: a slow reader slows the writer, as a pipe would); False
+    when the other end is gone."""
     view = memoryview(message)
     try:
         while view:
@@ -127,32 +127,29 @@ def _send(port: int, message: bytes) -> bool:
 def _relay_terminal(port: int, slave: int, out: int) -> None:
     take_slave(slave)
     events = Events((slave, out), (signal.SIGWINCH, signal.SIGHUP))  # resized; hung up (the read says so too)
-    _send(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
+    send_all(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
     for fd, sig in events:
         if sig == signal.SIGWINCH:
-            _send(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
+            send_all(port, describe.input_message(b"z", b"%d %d" % console.get_size(slave)))
         elif fd == out:
             data = os.read(out, 65536)
             if not data:
                 return  # the VM ended
-            try:
-                os.write(slave, data)  # blocking: a client that reads slowly slows the guest's terminal
-            except OSError:
-                pass  # the monitor closed the master: the output goes nowhere
+            send_all(slave, data)  # False: the monitor closed the master, the output goes nowhere
         elif fd == slave:
             try:
                 data = os.read(slave, 65536)
             except OSError:
                 data = b""
             if data:
-                _send(port, describe.input_message(b"i", data))
+                send_all(port, describe.input_message(b"i", data))
             else:  # the session hung up: the guest's terminal does too
-                _send(port, describe.input_message(b"I"))
+                send_all(port, describe.input_message(b"I"))
                 events.unwatch(slave)
 
 
 def _relay_stdin(port: int, source: int) -> None:
     while data := os.read(source, 65536):
-        if not _send(port, describe.input_message(b"i", data)):
+        if not send_all(port, describe.input_message(b"i", data)):
             return
-    _send(port, describe.input_message(b"I"))
+    send_all(port, describe.input_message(b"I"))
