@@ -48,6 +48,14 @@ def test_help_and_lean_imports():
     assert r.stdout == b"[]\n"
 
 
+def test_save_and_load_do_not_import_the_registry_client():
+    """save and load import registry/layout to tell an `oci:` name; httpx comes only with a registry or layout read."""
+    code = ("import sys; import corral.api.host, corral.registry.layout; "
+            "print([m for m in ('httpx', 'corral.registry.client') if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env={"PYTHONPATH": SRC}, check=True)
+    assert r.stdout == b"[]\n"
+
+
 def test_the_store_db_without_functools_leaves_the_real_one_importable():
     """store/db.py initialises _sqlite3 with a stand-in functools; nothing may see it afterwards."""
     code = ("import sys; from corral.store import db; assert 'functools' not in sys.modules; "

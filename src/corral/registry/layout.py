@@ -31,7 +31,6 @@ import time
 
 from corral import fastjson as json
 from corral.errors import APIError, InvalidArgument, NotFound
-from corral.registry import client
 from corral.registry.progress import locked, status
 from corral.store.fsutil import fsync_dir
 from corral.store.root import Store
@@ -155,15 +154,20 @@ class Layout:
             desc = next((d for d in self.entries() if d["digest"] == reference), None) or {"digest": reference}
         else:
             desc = self.find(reference)
-        data = self.blob_bytes(desc["digest"], desc.get("size", client.MAX_MANIFEST), "manifest", exact=False)
+        # imported here, as below: the client's module imports httpx, which save and load (importing this module
+        # to tell a layout's name) need not pay for
+        from corral.registry.client import MAX_MANIFEST
+
+        data = self.blob_bytes(desc["digest"], desc.get("size", MAX_MANIFEST), "manifest", exact=False)
         return data, str(desc.get("mediaType") or ""), desc["digest"]
 
     def blob_bytes(self, digest: str, size: int, what: str, exact: bool = True) -> bytes:
         """A small blob (a manifest, a config), read whole and checked against its digest and size."""
         from corral.image.layers import DigestMismatch
+        from corral.registry.client import MAX_MANIFEST
 
-        if size > client.MAX_MANIFEST:
-            raise BadLayout(f"{what} {digest} is {size} bytes, more than the {client.MAX_MANIFEST} one may have")
+        if size > MAX_MANIFEST:
+            raise BadLayout(f"{what} {digest} is {size} bytes, more than the {MAX_MANIFEST} one may have")
         f = self._open_blob(digest, what)
         with f:
             data = f.read(size + 1)
@@ -175,8 +179,10 @@ class Layout:
 
     def blob_stream(self, digest: str) -> tuple[object, Iterator[bytes]]:
         """The blob as (something to close, its chunks); the caller hashes them (pull._Body)."""
+        from corral.registry.client import CHUNK
+
         f = self._open_blob(digest, "blob")
-        return f, iter(lambda: f.read(client.CHUNK), b"")
+        return f, iter(lambda: f.read(CHUNK), b"")
 
     def _open_blob(self, digest: str, what: str):  # noqa: ANN202 - a binary file
         path = self._blob_path(digest, what)
@@ -240,9 +246,11 @@ class Layout:
             f = self._open_blob(digest, "blob")
         except BadLayout:
             return False
+        from corral.registry.client import CHUNK
+
         h = hashlib.sha256()
         with f:
-            while chunk := f.read(client.CHUNK):
+            while chunk := f.read(CHUNK):
                 h.update(chunk)
         if "sha256:" + h.hexdigest() != digest:
             return False  # damaged: written again, over it
