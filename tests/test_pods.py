@@ -420,6 +420,25 @@ def test_a_pod_create_or_rm_killed_midway_is_reported_and_finished_by_pod_rm(bus
     assert busybox("system", "check").returncode == 0
 
 
+def test_a_hex_name_that_prefixes_several_pod_ids_is_still_a_name(busybox):
+    """--replace and a free name look the name up as a name: `ab` is no ambiguous ID prefix there."""
+    from corral.store import pods
+    from corral.store.root import Store
+
+    store = Store(busybox.root)
+    try:
+        for pod_id in ("ab" + "1" * 62, "ab" + "2" * 62):  # rows alone: no infra, never started
+            pods.insert(store, pods.PodRecord(pod_id, f"other{pod_id[2]}", "now", None, {}, {}))
+        r = busybox("pod", "create", "--replace", "--name", "ab")
+        assert r.returncode == 0, r.stderr
+        assert busybox.out("pod", "inspect", "--format", "{{.Name}}", "ab") == "ab\n"
+        busybox.out("pod", "rm", "-f", "ab")
+    finally:
+        for pod_id in ("ab" + "1" * 62, "ab" + "2" * 62):
+            pods.delete(store, pod_id)
+        store.close()
+
+
 def test_a_member_whose_pod_went_meanwhile_is_not_recorded(tmp_path):
     """run --pod P racing pod rm P: the foreign key refuses the member, in words about the pod."""
     from corral.errors import NotFound

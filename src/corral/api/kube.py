@@ -276,11 +276,11 @@ def _remove(host: Host, plan: dict, claims: bool) -> list[str]:
 
 def _pod(host: Host, name: str) -> Pod | None:
     """The pod of exactly that name, if any."""
-    try:
-        found = host.pod(name)
-    except NotFound:
-        return None
-    return found if found.name == name else None
+    from corral.api.pod import Pod
+    from corral.store import pods
+
+    rec = pods.by_name(host.store, name)
+    return Pod(host, rec) if rec is not None else None
 
 
 def _remove_volume(host: Host, name: str, label: str, value: str) -> bool:

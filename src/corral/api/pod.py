@@ -406,11 +406,11 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
             bare = names.validate(name)
         except InvalidArgument:
             raise InvalidArgument(f"Invalid pod name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed") from None
-        if replace and _pod_named(host, bare):
-            find(host, bare).remove(force=True)
+        if replace and (existing := pods.by_name(host.store, bare)) is not None:
+            Pod(host, existing).remove(force=True)
         pods.check_name_free(host.store, bare)
     else:
-        bare = names.free_name(lambda n: bool(_pod_named(host, n)))
+        bare = names.free_name(lambda n: pods.by_name(host.store, n) is not None)
     for spec in ports or ():
         from corral.network import ports as portmod
 
@@ -438,16 +438,6 @@ def create(host: Host, name: str | None = None, *, ports: list[str] | None = Non
     pod = Pod(host, pods.get(host.store, pod_id))  # type: ignore[arg-type]
     events.record_pod(host.store, "create", pod)
     return pod
-
-
-def _pod_named(host: Host, name: str) -> bool:
-    from corral.errors import NotFound
-    from corral.store import pods
-
-    try:
-        return pods.find(host.store, name).name == name
-    except NotFound:
-        return False
 
 
 def find(host: Host, ref: str) -> Pod:

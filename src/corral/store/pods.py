@@ -79,8 +79,14 @@ def insert(store: Store, rec: PodRecord) -> None:
             raise Conflict(f"adding pod to state: name \"{rec.name}\" is in use: pod already exists") from None
 
 
+def by_name(store: Store, name: str) -> PodRecord | None:
+    """The pod of exactly that name (find also takes ID prefixes, and refuses an ambiguous hex name)."""
+    rows = store.query(f"SELECT {_COLUMNS} FROM pods WHERE name=?", (name,))
+    return _record(rows[0]) if rows else None
+
+
 def check_name_free(store: Store, name: str) -> None:
-    if store.query("SELECT 1 FROM pods WHERE name=?", (name,)):
+    if by_name(store, name) is not None:
         raise Conflict(f"adding pod to state: name \"{name}\" is in use: pod already exists")
 
 
