@@ -19,6 +19,7 @@ from corral.kube import names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Container
     from typing import TypedDict
 
     class Source(TypedDict):
@@ -128,11 +129,7 @@ def _container_names(sources: list[Source], pod_name: str) -> list[str]:
         labels = s["inspect"]["Config"].get("Labels") or {}
         own = s["inspect"]["Name"].lstrip("/")
         base = labels.get(names.LABEL_CONTAINER) or names.dns_label(own.removeprefix(pod_name + "-") or own)
-        name, n = base, 1
-        while name in found:
-            n += 1
-            name = f"{base}-{n}"
-        found.append(name)
+        found.append(_unique(base, found))
     return found
 
 
@@ -329,7 +326,7 @@ def _mounts(info: dict, name: str, warnings: list[str]) -> tuple[list[dict], dic
     return mounts, volumes, claims
 
 
-def _unique(base: str, taken: dict) -> str:
+def _unique(base: str, taken: Container[str]) -> str:
     name, n = base, 1
     while name in taken:
         n += 1

@@ -220,8 +220,7 @@ def idmapped_tree(source: str, userns_fd: int) -> int:
     """A detached copy of the mount at `source` (open_tree) whose files' owners are seen through the mapping of
     the user namespace open at userns_fd (mount_setattr MOUNT_ATTR_IDMAP, Linux 5.12): on-disk id N appears
     as the host id that N maps to. Returns its fd (O_CLOEXEC); OSError where the filesystem cannot be idmapped."""
-    fd = _check(_libc.syscall(_SYSCALLS["open_tree"], AT_FDCWD, source.encode(), OPEN_TREE_CLONE | os.O_CLOEXEC),
-                "open_tree", source)
+    fd = clone_mount(source, recursive=False)
     attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
     try:
         _check(_libc.syscall(_SYSCALLS["mount_setattr"], fd, b"", AT_EMPTY_PATH, ctypes.byref(attr),
