@@ -590,7 +590,7 @@ class Container:
             "RestartCount": run.get("RestartCount") or 0,
             "Driver": "overlay",
             "Platform": "linux",
-            "HostConfig": self._host_config(),
+            "HostConfig": self._host_config(spec),
             "GraphDriver": {"Name": rootfs.type, "Data": {
                 "LowerDir": ":".join(layers), "UpperDir": rootfs.option("upperdir") or "",
                 "WorkDir": rootfs.option("workdir") or "", "MergedDir": os.path.join(self.bundle, "rootfs")}},
@@ -643,8 +643,9 @@ class Container:
                 return joined[:12]  # the joined container is gone; its hostname was its short ID by default
         return os.uname().nodename
 
-    def _host_config(self) -> dict:
-        """docker's HostConfig for what corral applies; null where docker has null for "not set"."""
+    def _host_config(self, spec: dict) -> dict:
+        """docker's HostConfig for what corral applies (`spec`: the container's OCI spec, {} before it has one);
+        null where docker has null for "not set"."""
         from corral.runtime.options import DEFAULT_SHM_SIZE, parse_device, parse_ulimit
 
         opts = self.options
@@ -686,7 +687,7 @@ class Container:
         if opts.init:
             found["Init"] = True
         if opts.userns not in (None, "", "host"):  # podman's: the user namespace's mappings, container:host:size
-            linux = self.spec.get("linux", {}) if os.path.exists(os.path.join(self.bundle, "config.json")) else {}
+            linux = spec.get("linux", {})
             found["IDMappings"] = {name: [f"{m['containerID']}:{m['hostID']}:{m['size']}" for m in linux.get(key, ())]
                                    for name, key in (("UidMap", "uidMappings"), ("GidMap", "gidMappings"))}
         if opts.tmpfs:

@@ -56,7 +56,7 @@ def _sweep(store: Store, keep_layers: bool = False) -> list[str]:
     if os.path.isdir(store.layers):
         for name in os.listdir(store.layers):
             if name not in kept:
-                _remove_dir(store, os.path.join(store.layers, name))
+                remove_dir(store, os.path.join(store.layers, name))
     for link in stale_links(store):  # after the layers: a crash in between leaves only dangling links
         _unlink(link)
     return gone
@@ -91,7 +91,7 @@ def _unlink(path: str) -> None:
         pass
 
 
-def _remove_dir(store: Store, path: str) -> None:
+def remove_dir(store: Store, path: str) -> None:
     """Rename into tmp first, so a crash mid-way never leaves a half layer under its real name."""
     doomed = store.mkdtemp("deleted-")
     try:

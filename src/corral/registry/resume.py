@@ -106,8 +106,8 @@ def adopt(store: Store, cid: str, diff_id: str, parent: str | None) -> Layer | N
     import hashlib
 
     from corral.errors import StoreError
+    from corral.image.gc import remove_dir
     from corral.image.layers import SPLIT, TAR_LAYER, Layer, open_layer
-    from corral.store.fsutil import remove_tree
 
     layer_dir = store.layer_dir(cid)
     if not os.path.isdir(os.path.join(layer_dir, "diff")) or not os.path.isfile(os.path.join(layer_dir, SPLIT)):
@@ -125,9 +125,7 @@ def adopt(store: Store, cid: str, diff_id: str, parent: str | None) -> Layer | N
     except (OSError, StoreError, ValueError):
         size = -1
     if size < 0 or "sha256:" + h.hexdigest() != diff_id:
-        doomed = store.mkdtemp("deleted-")  # renamed away first, as image/gc removes layers
-        os.rename(layer_dir, os.path.join(doomed, "layer"))
-        remove_tree(doomed)
+        remove_dir(store, layer_dir)
         return None
     return layer._replace(size=size, blob_size=size)
 
