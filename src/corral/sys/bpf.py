@@ -7,11 +7,9 @@ raises OSError with errno.
 from __future__ import annotations
 
 import ctypes
-import os
 import struct
 
-_libc = ctypes.CDLL(None, use_errno=True)
-_SYS_BPF = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+from corral.sys import libc
 
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
@@ -22,11 +20,7 @@ _ATTR_SIZE = 128  # union bpf_attr, zero-padded: the kernel checks that the byte
 
 
 def _call(cmd: int, attr: ctypes.Array, what: str) -> int:
-    ret = _libc.syscall(_SYS_BPF, cmd, attr, _ATTR_SIZE)
-    if ret < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-    return ret
+    return libc.bpf(cmd, attr, _ATTR_SIZE, what)
 
 
 def load_device_program(program: bytes) -> int:

@@ -62,10 +62,10 @@ AT_EMPTY_PATH = 0x1000
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "setns": 308, "unshare": 272, "openat2": 437,
                "open_tree": 428, "move_mount": 429, "seccomp": 317, "mount_setattr": 442, "clone": 56,
-               "fsopen": 430, "fsconfig": 431, "fsmount": 432},
+               "fsopen": 430, "fsconfig": 431, "fsmount": 432, "bpf": 321},
     "aarch64": {"pivot_root": 41, "capset": 91, "setns": 268, "unshare": 97, "openat2": 437,
                 "open_tree": 428, "move_mount": 429, "seccomp": 277, "mount_setattr": 442, "clone": 220,
-                "fsopen": 430, "fsconfig": 431, "fsmount": 432},
+                "fsopen": 430, "fsconfig": 431, "fsmount": 432, "bpf": 280},
 }[os.uname().machine]
 
 
@@ -109,6 +109,11 @@ def setns(fd: int, nstype: int = 0) -> None:
 def sethostname(name: str) -> None:
     raw = name.encode()
     _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def bpf(cmd: int, attr: ctypes.Array, size: int, what: str) -> int:
+    """bpf(2) (sys/bpf.py builds the attributes); OSError with errno, `what` in its message."""
+    return _check(_libc.syscall(_SYSCALLS["bpf"], cmd, attr, size), what)
 
 
 def close_fds_but(keep: set[int]) -> None:
