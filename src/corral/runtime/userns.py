@@ -14,7 +14,6 @@ own namespaces (runtime/start.py, runtime/init.py).
 """
 from __future__ import annotations
 
-import fcntl
 import os
 
 from corral import fastjson as json
@@ -88,9 +87,10 @@ class _Registry:
     """/run/corral/userns.json under an exclusive flock, for the duration of a `with`."""
 
     def __enter__(self) -> dict:
-        os.makedirs(os.path.dirname(LOCK), exist_ok=True)
-        self.fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        from corral.network import HostLock
+
+        self.lock = HostLock(LOCK)
+        self.lock.__enter__()
         try:
             with open(REGISTRY) as f:
                 self.entries = json.loads(f.read())
@@ -99,13 +99,12 @@ class _Registry:
         return self.entries
 
     def save(self) -> None:
-        tmp = REGISTRY + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(self.entries))
-        os.replace(tmp, REGISTRY)
+        from corral.store.fsutil import write_atomic
+
+        write_atomic(REGISTRY, json.dumps(self.entries).encode())
 
     def __exit__(self, *exc: object) -> None:
-        os.close(self.fd)  # releases the lock
+        self.lock.__exit__()
 
 
 def allocate(bundle: str, size: int) -> tuple[list[dict], list[dict]]:
