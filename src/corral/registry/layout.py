@@ -154,6 +154,10 @@ class Layout:
             desc = next((d for d in self.entries() if d["digest"] == reference), None) or {"digest": reference}
         else:
             desc = self.find(reference)
+        return self.manifest_of(desc)
+
+    def manifest_of(self, desc: dict) -> tuple[bytes, str, str]:
+        """manifest()'s answer for the entry (or any descriptor) `desc`, without looking it up in index.json."""
         # imported here, as below: the client's module imports httpx, which save and load (importing this module
         # to tell a layout's name) need not pay for
         from corral.registry.client import MAX_MANIFEST
@@ -413,7 +417,7 @@ def _pull_entry(store: Store, layout: Layout, desc: dict, reference: str, want: 
     say(status(f"Pulling from {layout.registry}", reference or desc["digest"][7:19]))
     before = images.by_tag(store, name) if name else None
     image_id, digest, _ = registry_pull.fetch(store, layout, desc["digest"], want, explicit, name or desc["digest"],
-                                              [name] if name else [], say)
+                                              [name] if name else [], say, first=layout.manifest_of(desc))
     registry_pull.finish(store, name or image_id, digest, image_id, before, say, event)
     return image_id, name
 
@@ -440,14 +444,15 @@ def push(store: Store, image: str, text: str, *, emit: Emit | None = None) -> tu
         reference = normalize(image)
     say = locked(emit)
     layout = Layout(path)
+    layout.create()
     return reference, _push_to(store, layout, image_id, reference, say)
 
 
 def _push_to(store: Store, layout: Layout, image_id: str, reference: str, say: Emit) -> str:
+    """One entry into `layout` (made already: Layout.create)."""
     from corral.api import events
     from corral.registry.push import upload
 
-    layout.create()
     say(status(f"The push refers to {layout.registry}"))
     digest, size = upload(store, layout, image_id, reference, say)
     events.record(store, "image", "push", f"{layout.registry}:{reference}" if reference else layout.registry,
@@ -463,6 +468,7 @@ def save(store: Store, images: list[tuple[str, list[str]]], text: str, *, emit: 
     if reference and len(images) != 1:
         raise InvalidArgument(f"{text} names one entry, but {len(images)} images are saved: give oci:PATH alone")
     layout = Layout(path)
+    layout.create()
     say = locked(emit)
     for image_id, names in images:
         for name in ([reference] if reference else names or [""]):
