@@ -113,7 +113,12 @@ class Pod:
     def status(self) -> str:
         """podman's pod state from its containers' (the infra's among them): Created (none ran, or no
         container), Running (all running), Degraded (some running, some not), Paused, Exited."""
-        return pod_status([_container_state(c) for c in self.containers()])
+        return self.state_of(self.containers())
+
+    @staticmethod
+    def state_of(found: list[Container]) -> str:
+        """status, from the pod's containers read already."""
+        return pod_status([_container_state(c) for c in found])
 
     def inspect(self) -> dict:
         """podman's `pod inspect` of the pod."""
@@ -124,7 +129,7 @@ class Pod:
         return {
             "Id": self.id, "Name": self.name, "Created": self.created,
             "CreateCommand": self.options.get("command") or [],
-            "ExitPolicy": "continue", "State": pod_status([_container_state(c) for c in found]),
+            "ExitPolicy": "continue", "State": self.state_of(found),
             "Hostname": self.options.get("hostname") or "", "Labels": self.labels,
             "CreateCgroup": False, "CgroupParent": "", "CgroupPath": "", "CreateInfra": True,
             "InfraContainerID": self.infra_id or "",

@@ -310,12 +310,10 @@ def _pod_name(c) -> str:  # noqa: ANN001 - a corral.api.Container
     """podman's PODNAME column: the name of the container's pod, or nothing."""
     if not c.pod_id:
         return ""
-    from corral.errors import NotFound
+    from corral.store import pods
 
-    try:
-        return c.host.pod(c.pod_id).name
-    except NotFound:
-        return ""
+    found = pods.get(c.host.store, c.pod_id)
+    return found.name if found is not None else ""
 
 
 PROCESS_HEADERS = {"PID": "PID", "ContainerPID": "CONTAINER PID", "User": "USER", "ID": "CONTAINER ID",

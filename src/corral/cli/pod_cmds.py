@@ -58,11 +58,13 @@ def _pod_row(p: Pod, no_trunc: bool) -> dict:
     from corral.cli import fmt
 
     found = p.containers()
+    infra = next((c for c in found if c.id == p.infra_id), None)
     short = (lambda text: text) if no_trunc else (lambda text: text[:12])
-    return fmt.Row(p.labels, ID=short(p.id), Id=p.id, Name=p.name, Status=lambda: p.status, Created=fmt.ago(p.created),
+    return fmt.Row(p.labels, ID=short(p.id), Id=p.id, Name=p.name, Status=lambda: p.state_of(found),
+                   Created=fmt.ago(p.created),
                    CreatedAt=lambda: fmt.go_time(p.created), InfraID=short(p.infra_id or ""),
                    InfraId=p.infra_id or "", NumberOfContainers=len(found), Labels=lambda: fmt.labels(p.labels),
-                   Networks=lambda: ",".join(p.networks()), ContainerIds=",".join(short(c.id) for c in found),
+                   Networks=lambda: ",".join(p.networks(infra)), ContainerIds=",".join(short(c.id) for c in found),
                    ContainerNames=",".join(c.name for c in found),
                    ContainerStatuses=lambda: ",".join(c.status for c in found))
 
