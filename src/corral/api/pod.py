@@ -243,7 +243,8 @@ class Pod:
         pods.mark_removing(self.host.store, self.id)
         if running:
             self.stop(timeout)
-        for c in self.containers(infra=False) + ([self.infra] if self.infra else []):
+        infra = self.infra
+        for c in self.containers(infra=False) + ([infra] if infra else []):
             c.remove(force=True, volumes=True)
             failpoints.hit("pod.removing")
         pods.delete(self.host.store, self.id)

@@ -37,7 +37,9 @@ class Pod(Model):
     @property
     def containers(self) -> list[Container]:
         """The pod's members (its infra container left out), oldest first, read now."""
-        return [self.client.containers.get(c.id) for c in self.engine.containers(infra=False)]
+        from corral.api.models.containers import Container
+
+        return [Container(None, self.client, self.client.containers, c) for c in self.engine.containers(infra=False)]
 
     @property
     def infra(self) -> Container | None:
