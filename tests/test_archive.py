@@ -197,6 +197,25 @@ def test_shared_layer_is_not_stored_or_unpacked_twice(busybox, other, tmp_path):
     clean(other)
 
 
+def test_system_check_rebuilds_each_layer_from_its_files_and_tar_split(busybox):
+    """A layer is kept as its files and a tar-split: `system check` rebuilds the tar and holds it to the diff_id."""
+    [chain] = os.listdir(os.path.join(busybox.root, "layers"))
+    passwd = os.path.join(busybox.root, "layers", chain, "diff", "etc", "passwd")
+    original = open(passwd, "rb").read()
+    try:
+        with open(passwd, "wb") as f:
+            f.write(bytes([original[0] ^ 1]) + original[1:])  # the same size: only the content differs
+        r = busybox("system", "check")
+        assert r.returncode == 1 and b"its files no longer rebuild its tar" in r.stdout + r.stderr
+        os.unlink(passwd)
+        r = busybox("system", "check")
+        assert r.returncode == 1 and b"cannot rebuild its tar" in r.stdout + r.stderr
+    finally:
+        with open(passwd, "wb") as f:
+            f.write(original)
+    assert busybox("system", "check").returncode == 0
+
+
 def test_python_api_save_load_export(busybox, tmp_path):
     from corral.api import Host
 

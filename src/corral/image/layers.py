@@ -85,6 +85,22 @@ def add_layer(store: Store, tar: BinaryIO, parent: str | None, on_skip=None, *, 
         remove_tree(tmpdir)
 
 
+def rebuilt_digest(store: Store, layer: Layer) -> tuple[str, int]:
+    """The digest ("sha256:...") and size of the tar open_layer rebuilds for `layer`, to hold against its
+    diff_id; raises what open_layer and the reading raise (OSError, StoreError, ValueError)."""
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    tar = open_layer(store, layer)
+    try:
+        while chunk := tar.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    finally:
+        tar.close()
+    return "sha256:" + h.hexdigest(), size
+
+
 def open_layer(store: Store, layer: Layer) -> BinaryIO:
     """The layer's uncompressed tar, whose sha256 is its diff_id: replayed from its tar-split, or
     read from the gzip blob that stores made before tar-split kept."""

@@ -103,28 +103,19 @@ def adopt(store: Store, cid: str, diff_id: str, parent: str | None) -> Layer | N
     """The layer `cid` if a pull killed before it could record it (a layer below was unfinished) left it
     unpacked in layers/ and its files still rebuild the tar its diff_id names; else None (and a damaged
     directory is removed, so the download replaces it)."""
-    import hashlib
-
     from corral.errors import StoreError
     from corral.image.gc import remove_dir
-    from corral.image.layers import SPLIT, TAR_LAYER, Layer, open_layer
+    from corral.image.layers import SPLIT, TAR_LAYER, Layer, rebuilt_digest
 
     layer_dir = store.layer_dir(cid)
     if not os.path.isdir(os.path.join(layer_dir, "diff")) or not os.path.isfile(os.path.join(layer_dir, SPLIT)):
         return None
     layer = Layer(cid, diff_id, parent, diff_id, TAR_LAYER, 0, 0)
-    h, size = hashlib.sha256(), 0
     try:
-        tar = open_layer(store, layer)
-        try:
-            while chunk := tar.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
-        finally:
-            tar.close()
+        digest, size = rebuilt_digest(store, layer)
     except (OSError, StoreError, ValueError):
-        size = -1
-    if size < 0 or "sha256:" + h.hexdigest() != diff_id:
+        digest = ""
+    if digest != diff_id:
         remove_dir(store, layer_dir)
         return None
     return layer._replace(size=size, blob_size=size)

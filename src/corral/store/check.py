@@ -20,22 +20,16 @@ def _sha256_file(path: str) -> str:
 def _check_tar_split(store: Store, chain: str) -> list[str]:
     """A layer kept as tar-split must rebuild to exactly the tar its diff_id names."""
     from corral.errors import StoreError
-    from corral.image.layers import open_layer, stored_layer
+    from corral.image.layers import rebuilt_digest, stored_layer
 
     layer = stored_layer(store, chain)
     if layer is None:
         return [f"layer {chain}: unpacked directory is missing"]
-    h = hashlib.sha256()
     try:
-        tar = open_layer(store, layer)
-        try:
-            while chunk := tar.read(1 << 20):
-                h.update(chunk)
-        finally:
-            tar.close()
+        digest, _ = rebuilt_digest(store, layer)
     except (OSError, StoreError, ValueError) as e:
         return [f"layer {chain}: cannot rebuild its tar ({e})"]
-    if "sha256:" + h.hexdigest() != layer.diff_id:
+    if digest != layer.diff_id:
         return [f"layer {chain}: its files no longer rebuild its tar (diff_id {layer.diff_id}): changed on disk"]
     return []
 
