@@ -202,8 +202,8 @@ class Layout:
         return os.fdopen(fd, "rb")
 
     def _blob_path(self, digest: str, what: str = "blob") -> str:
-        algo, _, hexpart = digest.partition(":")
-        if algo != "sha256" or not _HEX.fullmatch(hexpart):
+        hexpart = _sha256_hex(digest)
+        if hexpart is None:
             raise BadLayout(f"{self.registry} names {what} {digest!r}: only sha256 digests (64 hex digits) are "
                             "supported")
         return os.path.join(self.root, "blobs", "sha256", hexpart)
@@ -363,11 +363,16 @@ class Layout:
                 pass
 
 
+def _sha256_hex(digest: str) -> str | None:
+    """The hex part of a sha256 digest, the only kind a blob's path may be made of; None for any other."""
+    algo, _, hexpart = digest.partition(":")
+    return hexpart if algo == "sha256" and _HEX.fullmatch(hexpart) else None
+
+
 def _descriptor(desc: object, what: str) -> dict:
     if not isinstance(desc, dict) or not isinstance(desc.get("digest"), str) or not isinstance(desc.get("size"), int):
         raise BadLayout(f"{what} has an entry that is no descriptor (digest and size)")
-    algo, _, hexpart = desc["digest"].partition(":")
-    if algo != "sha256" or not _HEX.fullmatch(hexpart) or desc["size"] < 0:
+    if _sha256_hex(desc["digest"]) is None or desc["size"] < 0:
         raise BadLayout(f"{what} names blob {desc['digest']!r}: only sha256 digests (64 hex digits) are supported")
     return desc
 
