@@ -116,7 +116,8 @@ def test_a_commit_that_does_not_fit_is_one_line_and_leaves_the_store_as_it_was(s
 
 # the ways in (pull, load, import) and a volume's copy-up: each refused in one line, the store as it was ----------
 
-FULL = "Error: cannot write the store at {}: the disk is full; free some space or set CORRAL_ROOT to a writable directory"
+FULL = ("Error: cannot write the store at {}: the disk is full; free some space or set CORRAL_ROOT to a writable "
+        "directory")
 
 
 def _big_image(other) -> str:  # noqa: ANN001

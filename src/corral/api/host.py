@@ -54,7 +54,8 @@ class Host:
         from corral.api import pod as pods
 
         joined, made = pods.join(self, pod, opts)
-        etc_dir = self.store.container_dir(joined.infra_id) if "net" in joined.shared else None  # type: ignore[arg-type]
+        etc_dir = (self.store.container_dir(joined.infra_id)  # type: ignore[arg-type]
+                   if "net" in joined.shared else None)
         try:
             return self._create_container(image, opts, name, image_volumes, pull, pull_progress, joined.id, etc_dir)
         except BaseException:
