@@ -73,17 +73,13 @@ def registered() -> dict[str, str]:
 
 class HostLock:
     """`with HostLock():` around choosing a subnet, bringing a switch up or down, and removing the
-    table: those are host-wide (two stores must not pick the same free range). Another host-wide
-    registry takes its own `path` (runtime/userns.py)."""
-
-    def __init__(self, path: str = LOCK_PATH) -> None:
-        self.path = path
+    table: those are host-wide (two stores must not pick the same free range)."""
 
     def __enter__(self) -> None:
         import fcntl
 
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.makedirs(os.path.dirname(LOCK_PATH), exist_ok=True)
+        self.fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:

@@ -87,10 +87,11 @@ class _Registry:
     """/run/corral/userns.json under an exclusive flock, for the duration of a `with`."""
 
     def __enter__(self) -> dict:
-        from corral.network import HostLock
+        import fcntl
 
-        self.lock = HostLock(LOCK)
-        self.lock.__enter__()
+        os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+        self.fd = os.open(LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             with open(REGISTRY) as f:
                 self.entries = json.loads(f.read())
@@ -104,7 +105,7 @@ class _Registry:
         write_atomic(REGISTRY, json.dumps(self.entries).encode())
 
     def __exit__(self, *exc: object) -> None:
-        self.lock.__exit__()
+        os.close(self.fd)  # releases the lock
 
 
 def allocate(bundle: str, size: int) -> tuple[list[dict], list[dict]]:
